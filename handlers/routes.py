@@ -1,0 +1,47 @@
+"""The API surface: which Lambda function serves which route, and what it may do to the table.
+
+The Pulumi program builds API Gateway resources, functions and least-privilege
+IAM policies from these tables; the local gateway dispatches with the same ones.
+Imports nothing, like `handlers.schema`.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+
+class Function(NamedTuple):
+    """One Lambda function: its role name, entry point and the table access it needs."""
+
+    name: str
+    handler: str
+    table_actions: tuple[str, ...]
+    # IAM `dynamodb:LeadingKeys` patterns; empty means the function's own merchant partitions.
+    leading_keys: tuple[str, ...] = ()
+
+
+class Route(NamedTuple):
+    method: str
+    path: str  # API Gateway resource path, e.g. /v1/payments/{id}
+    function: Function
+    authorized: bool
+
+
+CREATE_PAYMENT = Function(
+    "create-payment", "handlers.api.create_payment", ("dynamodb:GetItem", "dynamodb:PutItem"), ("MERCHANT#*",)
+)
+GET_PAYMENT = Function("get-payment", "handlers.api.get_payment", ("dynamodb:GetItem",), ("MERCHANT#*",))
+LIST_PAYMENTS = Function("list-payments", "handlers.api.list_payments", ("dynamodb:Query",), ("MERCHANT#*",))
+HEALTH = Function("health", "handlers.api.health", ("dynamodb:GetItem",), ("HEALTH",))
+AUTHORIZER = Function("authorizer", "handlers.authorizer.handler", ("dynamodb:GetItem",), ("APIKEY#*",))
+BANK_SIMULATOR = Function("bank-simulator", "handlers.bank_simulator.handler", ())
+
+ROUTES: tuple[Route, ...] = (
+    Route("POST", "/v1/payments", CREATE_PAYMENT, True),
+    Route("GET", "/v1/payments", LIST_PAYMENTS, True),
+    Route("GET", "/v1/payments/{id}", GET_PAYMENT, True),
+    Route("GET", "/health", HEALTH, False),
+)
+
+# The authorizer's result is cached per Authorization header for this long (API Gateway's maximum is 3600).
+AUTHORIZER_CACHE_SECONDS = 300
