@@ -1,0 +1,128 @@
+"""Lambda entry points for the payment API: parse the event, call the service, shape the response."""
+
+from __future__ import annotations
+
+import functools
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from handlers import http
+from handlers.bank import HttpBank
+from handlers.converter import payment_to_wire
+from handlers.dynamo import DynamoRepository, make_client
+from handlers.errors import BankUnavailable, PaymentError
+from handlers.observability import configure_logging, emit_metric, log_context
+from handlers.service import PaymentReader, PaymentService
+from handlers.settings import Settings
+from handlers.validation import ValidationRules, encode_cursor, parse_idempotency_key
+
+logger = logging.getLogger("handlers.api")
+HEALTH_TIMEOUT_SECONDS = 0.5  # Route 53 gives an endpoint 4 s; answer well before, never hang
+
+
+@functools.cache
+def settings() -> Settings:
+    loaded = Settings.from_env()
+    configure_logging(loaded.log_level)
+    return loaded
+
+
+@functools.cache
+def payment_service() -> PaymentService:
+    config = settings()
+    bank_url, fingerprint_key = config.require_bank()
+    bank = HttpBank(
+        bank_url,
+        connect_timeout=config.bank_connect_timeout,
+        read_timeout=config.bank_read_timeout,
+        on_latency=lambda ms: emit_metric(config.metrics_namespace, "BankLatency", ms, "Milliseconds", {}),
+    )
+    return PaymentService(
+        payments=_repository(),
+        bank=bank,
+        region=config.region,
+        fingerprint_key=fingerprint_key,
+        rules=ValidationRules(allowed_currencies=config.allowed_currencies),
+    )
+
+
+@functools.cache
+def _repository() -> DynamoRepository:
+    config = settings()
+    return DynamoRepository(make_client(config.region, config.dynamodb_endpoint), config.table_name)
+
+
+@functools.cache
+def _health_repository() -> DynamoRepository:
+    config = settings()
+    client = make_client(config.region, config.dynamodb_endpoint, timeout=HEALTH_TIMEOUT_SECONDS, max_attempts=1)
+    return DynamoRepository(client, config.table_name)
+
+
+def _entry_point(route: Callable[[http.Event], http.Response]) -> Callable[[http.Event, Any], http.Response]:
+    """Wrap a route: request context in every log line, every error mapped in one place."""
+
+    @functools.wraps(route)
+    def handle(event: http.Event, context: Any) -> http.Response:
+        settings()
+        with log_context(request_id=http.request_id(event)):
+            try:
+                return route(event)
+            except PaymentError as e:
+                return http.error_response(e, event)
+            except Exception as e:
+                logger.exception("unhandled_error")
+                return http.error_response(e, event)
+
+    return handle
+
+
+@_entry_point
+def create_payment(event: http.Event) -> http.Response:
+    merchant = http.merchant_id(event)
+    with log_context(merchant_id=merchant):
+        body = http.json_body(event)
+        key = parse_idempotency_key(http.header(event, "Idempotency-Key"))
+        try:
+            created = payment_service().create_payment(merchant, body, key)
+        except BankUnavailable:
+            _count_payment("failed")
+            raise
+        payment = created.payment
+        if created.replayed:
+            logger.info("payment_replayed", extra={"payment_id": payment.id})
+            return http.json_response(201, payment_to_wire(payment), event, {"Idempotent-Replayed": "true"})
+        _count_payment(payment.status.value)
+        logger.info("payment_processed", extra={"payment_id": payment.id, "status": payment.status.value})
+        return http.json_response(201, payment_to_wire(payment), event)
+
+
+@_entry_point
+def get_payment(event: http.Event) -> http.Response:
+    payment_id = str((event.get("pathParameters") or {}).get("id", ""))
+    payment = payment_reader().get_payment(http.merchant_id(event), payment_id)
+    return http.json_response(200, payment_to_wire(payment), event)
+
+
+@_entry_point
+def list_payments(event: http.Event) -> http.Response:
+    page = payment_reader().list_payments(http.merchant_id(event), http.query_parameters(event))
+    cursor = encode_cursor(page.next_after_id) if page.next_after_id else None
+    body = {"data": [payment_to_wire(p) for p in page.payments], "next_cursor": cursor}
+    return http.json_response(200, body, event)
+
+
+@_entry_point
+def health(event: http.Event) -> http.Response:
+    _health_repository().ping()
+    return http.json_response(200, {"status": "ok", "region": settings().region}, event)
+
+
+@functools.cache
+def payment_reader() -> PaymentReader:
+    return PaymentReader(_repository())
+
+
+def _count_payment(status: str) -> None:
+    emit_metric(settings().metrics_namespace, "Payments", 1, "Count", {"Status": status})

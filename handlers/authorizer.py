@@ -1,0 +1,53 @@
+"""Lambda REQUEST authorizer: Bearer API key -> merchant id in the request context.
+
+API Gateway caches the result per Authorization header, so the policy allows every route of the
+stage (a policy for one route would be reused for the others and refuse them).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+from typing import Any
+
+from handlers import http
+from handlers.auth import authenticate
+from handlers.dynamo import DynamoRepository, make_client
+from handlers.errors import Unauthorized
+from handlers.observability import configure_logging, log_context
+from handlers.settings import Settings
+
+logger = logging.getLogger("handlers.authorizer")
+
+
+@functools.cache
+def _directory() -> DynamoRepository:
+    config = Settings.from_env()
+    configure_logging(config.log_level)
+    return DynamoRepository(make_client(config.region, config.dynamodb_endpoint), config.table_name)
+
+
+def handler(event: http.Event, context: Any) -> dict[str, Any]:
+    directory = _directory()
+    with log_context(request_id=http.request_id(event)):
+        try:
+            merchant = authenticate(directory, http.header(event, "Authorization"))
+        except Unauthorized as e:
+            logger.info("unauthorized", extra={"reason": str(e)})  # never the key itself
+            raise Exception("Unauthorized") from None  # API Gateway's contract for a 401
+        logger.info("authorized", extra={"merchant_id": merchant.id})
+    return {
+        "principalId": merchant.id,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": stage_arn(event)}],
+        },
+        "context": {"merchant_id": merchant.id},
+    }
+
+
+def stage_arn(event: http.Event) -> str:
+    """arn:aws:execute-api:region:account:api/stage/METHOD/path -> .../api/stage/*"""
+    method_arn = str(event.get("methodArn", ""))
+    api_and_stage = method_arn.split("/")[:2]
+    return "/".join([*api_and_stage, "*"]) if len(api_and_stage) == 2 else method_arn

@@ -1,0 +1,219 @@
+"""The one cattrs converter: merchant JSON in, payment JSON out, and DynamoDB items both ways.
+
+Structure hooks of the wire types check the shape of each field; every failure is collected by
+cattrs' detailed validation and turned into FieldErrors with dotted paths. Messages are ours and
+never echo the value (it may be a card number).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, TypeVar
+
+import attrs
+from cattrs import Converter
+from cattrs.errors import (
+    AttributeValidationNote,
+    ClassValidationError,
+    ForbiddenExtraKeysError,
+    IterableValidationError,
+    IterableValidationNote,
+)
+from cattrs.gen import make_dict_structure_fn
+
+from handlers import cards
+from handlers.errors import FieldError
+from handlers.models import (
+    MAX_AMOUNT,
+    MAX_REFERENCE_LENGTH,
+    Amount,
+    CardNumber,
+    Currency,
+    Cvv,
+    IdempotencyClaim,
+    Month,
+    Payment,
+    Reference,
+    StoredPayment,
+    Year,
+)
+
+T = TypeVar("T")
+
+
+class FieldValueError(ValueError):
+    """A hook's verdict on one field; its message is shown to the merchant."""
+
+
+def _require(kind: type | tuple[type, ...], value: object, what: str) -> Any:
+    # bool is an int subclass; JSON true must not pass as an amount.
+    if isinstance(value, bool) or not isinstance(value, kind):
+        raise FieldValueError(f"must be {what}")
+    return value
+
+
+def _amount(value: object, _: object) -> Amount:
+    amount = _require(int, value, "an integer amount in minor units")
+    if not 1 <= amount <= MAX_AMOUNT:
+        raise FieldValueError(f"must be between 1 and {MAX_AMOUNT:,}")
+    return Amount(amount)
+
+
+def _currency(value: object, _: object) -> Currency:
+    code = _require(str, value, "a string")
+    if len(code) != 3 or not (code.isascii() and code.isalpha() and code.isupper()):
+        raise FieldValueError("must be an upper-case ISO 4217 code such as GBP")
+    return Currency(code)
+
+
+def _reference(value: object, _: object) -> Reference:
+    if len(_require(str, value, "a string")) > MAX_REFERENCE_LENGTH:
+        raise FieldValueError(f"must be at most {MAX_REFERENCE_LENGTH} characters")
+    return Reference(value)  # type: ignore[arg-type]
+
+
+def _card_number(value: object, _: object) -> CardNumber:
+    number = _require(str, value, "a string of digits")
+    if not (cards.is_ascii_digits(number) and 14 <= len(number) <= 19):
+        raise FieldValueError("must be 14 to 19 digits")
+    if not cards.luhn_valid(number):
+        raise FieldValueError("is not a valid card number (Luhn check failed)")
+    return CardNumber(number)
+
+
+def _cvv(value: object, _: object) -> Cvv:
+    cvv = _require(str, value, "a string of digits")
+    if not (cards.is_ascii_digits(cvv) and 3 <= len(cvv) <= 4):
+        raise FieldValueError("must be 3 or 4 digits")
+    return Cvv(cvv)
+
+
+def _month(value: object, _: object) -> Month:
+    if not 1 <= _require(int, value, "an integer") <= 12:
+        raise FieldValueError("must be between 1 and 12")
+    return Month(value)  # type: ignore[arg-type]
+
+
+def _year(value: object, _: object) -> Year:
+    if not 1000 <= _require(int, value, "an integer") <= 9999:
+        raise FieldValueError("must be a four-digit year")
+    return Year(value)  # type: ignore[arg-type]
+
+
+def _stored_int(value: object, _: object) -> int:
+    # DynamoDB numbers come back as Decimal.
+    if isinstance(value, Decimal) and value == value.to_integral_value():
+        return int(value)
+    return int(_require(int, value, "an integer"))
+
+
+def _stored_float(value: object, _: object) -> float:
+    return float(_require((int, float, Decimal), value, "a number"))
+
+
+def format_timestamp(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def _parse_timestamp(value: object, _: object) -> datetime:
+    return datetime.fromisoformat(_require(str, value, "a timestamp"))
+
+
+def _make_converter() -> Converter:
+    converter = Converter(forbid_extra_keys=True, detailed_validation=True)
+    for wire_type, hook in (
+        (Amount, _amount),
+        (Currency, _currency),
+        (Reference, _reference),
+        (CardNumber, _card_number),
+        (Cvv, _cvv),
+        (Month, _month),
+        (Year, _year),
+        (int, _stored_int),
+        (float, _stored_float),
+        (datetime, _parse_timestamp),
+    ):
+        converter.register_structure_hook(wire_type, hook)
+    converter.register_unstructure_hook(datetime, format_timestamp)
+    converter.register_structure_hook_factory(
+        attrs.has, lambda cls: _objects_only(make_dict_structure_fn(cls, converter))
+    )
+    return converter
+
+
+def _objects_only(structure: Callable[[Mapping[str, Any], Any], T]) -> Callable[[object, Any], T]:
+    def hook(value: object, cls: Any) -> T:
+        if not isinstance(value, Mapping):
+            raise FieldValueError("must be a JSON object")
+        return structure(value, cls)
+
+    return hook
+
+
+CONVERTER = _make_converter()
+
+
+def field_errors(error: BaseException, path: str = "") -> Iterator[FieldError]:
+    """Flatten cattrs' grouped errors into one FieldError per bad field."""
+    if isinstance(error, ClassValidationError | IterableValidationError):
+        for inner in error.exceptions:
+            yield from field_errors(inner, _child_path(path, inner))
+    elif isinstance(error, ForbiddenExtraKeysError):
+        for name in sorted(error.extra_fields):
+            yield FieldError(_join(path, name), "is not a known field")
+    elif isinstance(error, KeyError):
+        yield FieldError(path, "is required")
+    elif isinstance(error, FieldValueError):
+        yield FieldError(path, str(error))
+    else:
+        yield FieldError(path or "body", "is invalid")
+
+
+def _child_path(path: str, inner: BaseException) -> str:
+    for note in getattr(inner, "__notes__", ()):
+        if isinstance(note, AttributeValidationNote):
+            return _join(path, note.name)
+        if isinstance(note, IterableValidationNote):
+            return _join(path, str(note.index))
+    return path
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+# --- wire format --------------------------------------------------------------------------------
+
+
+def payment_to_wire(payment: Payment) -> dict[str, Any]:
+    body: dict[str, Any] = CONVERTER.unstructure(payment)
+    del body["merchant_id"]  # implied by the API key; never part of the public object
+    return body
+
+
+# --- storage format (DynamoDB items as plain Python values; the adapter marshals them) ----------
+
+_PAYMENT_KEYS = ("pk", "sk", "attempt")
+_CLAIM_KEYS = ("pk", "sk")
+
+
+def payment_to_item(stored: StoredPayment, keys: Mapping[str, str]) -> dict[str, Any]:
+    item: dict[str, Any] = CONVERTER.unstructure(stored.payment)
+    return {**item, **keys, "attempt": stored.attempt}
+
+
+def payment_from_item(item: Mapping[str, Any]) -> StoredPayment:
+    body = {name: value for name, value in item.items() if name not in _PAYMENT_KEYS}
+    return StoredPayment(CONVERTER.structure(body, Payment), _stored_int(item.get("attempt", 1), None))
+
+
+def claim_to_item(claim: IdempotencyClaim, keys: Mapping[str, str]) -> dict[str, Any]:
+    item: dict[str, Any] = CONVERTER.unstructure(claim)
+    return {**item, **keys}
+
+
+def claim_from_item(item: Mapping[str, Any]) -> IdempotencyClaim:
+    body = {name: value for name, value in item.items() if name not in _CLAIM_KEYS}
+    return CONVERTER.structure(body, IdempotencyClaim)

@@ -1,0 +1,250 @@
+"""DynamoDB adapter: payments, idempotency claims and API keys in the one table of handlers.schema.
+
+Every write is a single-item conditional PutItem; ClientError codes become domain errors here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from datetime import timedelta
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+import boto3
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from handlers import converter, ids, schema
+from handlers.errors import ConditionFailed, StorageUnavailable
+from handlers.models import IdempotencyClaim, ListQuery, Merchant, Page, Payment, StoredPayment
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb.client import DynamoDBClient
+
+_TRANSIENT = frozenset(
+    {
+        "ProvisionedThroughputExceededException",
+        "ThrottlingException",
+        "RequestLimitExceeded",
+        "InternalServerError",
+        "ServiceUnavailable",
+        "ResourceNotFoundException",  # the table is missing in this region: unavailable, not a bug
+        "TransactionConflictException",
+    }
+)
+_MAX_QUERY_PAGES = 5  # a selective status filter may need several reads to fill one page
+_serializer = TypeSerializer()
+_deserializer = TypeDeserializer()
+
+
+def make_client(
+    region: str, endpoint_url: str | None, *, timeout: float = 1.0, max_attempts: int = 3
+) -> DynamoDBClient:
+    config = Config(
+        connect_timeout=timeout,
+        read_timeout=timeout,
+        retries={"mode": "standard", "max_attempts": max_attempts},
+        tcp_keepalive=True,
+    )
+    return boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url, config=config)
+
+
+@contextmanager
+def _translated_errors() -> Iterator[None]:
+    try:
+        yield
+    except ClientError as e:
+        code = e.response.get("Error", {}).get("Code", "")
+        if code == "ConditionalCheckFailedException":
+            raise ConditionFailed(code) from e
+        if code in _TRANSIENT:
+            raise StorageUnavailable(f"DynamoDB is unavailable ({code}).") from e
+        raise
+    except BotoCoreError as e:  # timeouts, refused connections
+        raise StorageUnavailable(f"DynamoDB is unavailable ({type(e).__name__}).") from e
+
+
+def _marshal(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        name: _serializer.serialize(Decimal(repr(value)) if isinstance(value, float) else value)
+        for name, value in item.items()
+    }
+
+
+def _unmarshal(item: Mapping[str, Any]) -> dict[str, Any]:
+    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+
+
+def _key(pk: str, sk: str) -> dict[str, Any]:
+    return {schema.PARTITION_KEY: {"S": pk}, schema.SORT_KEY: {"S": sk}}
+
+
+def _payment_keys(merchant_id: str, payment_id: str) -> dict[str, str]:
+    return {schema.PARTITION_KEY: schema.merchant_pk(merchant_id), schema.SORT_KEY: schema.payment_sk(payment_id)}
+
+
+class DynamoRepository:
+    """PaymentRepository and MerchantDirectory over one DynamoDB table."""
+
+    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+        self._client = client
+        self._table = table_name
+
+    # --- idempotency claims ----------------------------------------------------------------------
+
+    def claim(self, claim: IdempotencyClaim, now: float) -> IdempotencyClaim | None:
+        keys = {
+            schema.PARTITION_KEY: schema.merchant_pk(claim.merchant_id),
+            schema.SORT_KEY: schema.idempotency_sk(claim.key),
+        }
+        try:
+            with _translated_errors():
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=_marshal(converter.claim_to_item(claim, keys)),
+                    # TTL deletion lags by hours, so an expired claim counts as free.
+                    ConditionExpression="attribute_not_exists(#pk) OR #expires <= :now",
+                    ExpressionAttributeNames={"#pk": schema.PARTITION_KEY, "#expires": schema.TTL_ATTRIBUTE},
+                    ExpressionAttributeValues={":now": {"N": str(int(now))}},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
+        except ConditionFailed as e:
+            return converter.claim_from_item(_unmarshal(_old_item(e) or self._get(keys)))
+        return None
+
+    def take_over(self, claim: IdempotencyClaim) -> None:
+        keys = {
+            schema.PARTITION_KEY: schema.merchant_pk(claim.merchant_id),
+            schema.SORT_KEY: schema.idempotency_sk(claim.key),
+        }
+        with _translated_errors():
+            self._client.put_item(
+                TableName=self._table,
+                Item=_marshal(converter.claim_to_item(claim, keys)),
+                ConditionExpression="attempt = :previous",
+                ExpressionAttributeValues={":previous": {"N": str(claim.attempt - 1)}},
+            )
+
+    # --- payments --------------------------------------------------------------------------------
+
+    def save_payment(self, stored: StoredPayment) -> None:
+        keys = _payment_keys(stored.payment.merchant_id, stored.payment.id)
+        with _translated_errors():
+            self._client.put_item(
+                TableName=self._table,
+                Item=_marshal(converter.payment_to_item(stored, keys)),
+                ConditionExpression="attribute_not_exists(#pk) OR #status = :failed",
+                ExpressionAttributeNames={"#pk": schema.PARTITION_KEY, "#status": "status"},
+                ExpressionAttributeValues={":failed": {"S": "failed"}},
+            )
+
+    def get_payment(self, merchant_id: str, payment_id: str) -> StoredPayment | None:
+        item = self._get(_payment_keys(merchant_id, payment_id))
+        return converter.payment_from_item(_unmarshal(item)) if item else None
+
+    def list_payments(self, merchant_id: str, query: ListQuery) -> Page:
+        low, high = _sort_key_range(query)
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :low AND :high",
+            "ExpressionAttributeNames": {"#pk": schema.PARTITION_KEY, "#sk": schema.SORT_KEY},
+            "ExpressionAttributeValues": {
+                ":pk": {"S": schema.merchant_pk(merchant_id)},
+                ":low": {"S": low},
+                ":high": {"S": high},
+            },
+            "ScanIndexForward": False,  # ULID order = creation order: newest first
+            "Limit": query.limit + 1,
+        }
+        if query.after_id is not None:
+            after = schema.payment_sk(query.after_id)
+            if after <= low:
+                return Page((), None)
+            if after <= high:  # DynamoDB refuses a start key outside the key condition
+                request["ExclusiveStartKey"] = _key(schema.merchant_pk(merchant_id), after)
+        if query.status is not None:
+            request["FilterExpression"] = "#status = :status"
+            request["ExpressionAttributeNames"]["#status"] = "status"
+            request["ExpressionAttributeValues"][":status"] = {"S": query.status.value}
+        return self._collect_page(request, query.limit)
+
+    def _collect_page(self, request: dict[str, Any], limit: int) -> Page:
+        found: list[Payment] = []
+        last_key: dict[str, Any] | None = None
+        for _ in range(_MAX_QUERY_PAGES):
+            with _translated_errors():
+                answer = self._client.query(**request)
+            found.extend(converter.payment_from_item(_unmarshal(item)).payment for item in answer.get("Items", []))
+            last_key = answer.get("LastEvaluatedKey")
+            if len(found) > limit or not last_key:
+                break
+            request["ExclusiveStartKey"] = last_key
+        if len(found) > limit:
+            return Page(tuple(found[:limit]), found[limit - 1].id)
+        if last_key:  # the read budget ran out first: the cursor resumes where reading stopped
+            return Page(tuple(found), last_key[schema.SORT_KEY]["S"].removeprefix(schema.PAYMENT_PREFIX))
+        return Page(tuple(found), None)
+
+    def ping(self) -> None:
+        self._get(_key_values(schema.HEALTH_KEY, schema.HEALTH_KEY))
+
+    # --- merchants -------------------------------------------------------------------------------
+
+    def merchant_for_key(self, key_hash: str) -> Merchant | None:
+        item = self._get(_key_values(schema.api_key_pk(key_hash), schema.API_KEY_SORT), consistent=False)
+        if not item:
+            return None
+        values = _unmarshal(item)
+        return Merchant(id=values["merchant_id"], name=values["name"], active=values["active"])
+
+    def add_key(self, key_hash: str, merchant: Merchant) -> None:
+        item = {
+            **_key_values(schema.api_key_pk(key_hash), schema.API_KEY_SORT),
+            "merchant_id": merchant.id,
+            "name": merchant.name,
+            "active": merchant.active,
+        }
+        with _translated_errors():
+            self._client.put_item(
+                TableName=self._table, Item=_marshal(item), ConditionExpression="attribute_not_exists(pk)"
+            )
+
+    def revoke_key(self, key_hash: str) -> None:
+        with _translated_errors():
+            self._client.update_item(
+                TableName=self._table,
+                Key=_key(schema.api_key_pk(key_hash), schema.API_KEY_SORT),
+                UpdateExpression="SET active = :false",
+                ConditionExpression="attribute_exists(pk)",
+                ExpressionAttributeValues={":false": {"BOOL": False}},
+            )
+
+    def _get(self, keys: Mapping[str, str], *, consistent: bool = True) -> dict[str, Any]:
+        with _translated_errors():
+            answer = self._client.get_item(
+                TableName=self._table,
+                Key=_key(keys[schema.PARTITION_KEY], keys[schema.SORT_KEY]),
+                ConsistentRead=consistent,
+            )
+        return answer.get("Item", {})
+
+
+def _key_values(pk: str, sk: str) -> dict[str, str]:
+    return {schema.PARTITION_KEY: pk, schema.SORT_KEY: sk}
+
+
+def _old_item(error: ConditionFailed) -> dict[str, Any] | None:
+    cause = error.__cause__
+    return cause.response.get("Item") if isinstance(cause, ClientError) else None  # type: ignore[return-value]
+
+
+def _sort_key_range(query: ListQuery) -> tuple[str, str]:
+    low = schema.PAYMENT_PREFIX
+    high = schema.PAYMENT_PREFIX + "\uffff"
+    if query.created_from is not None:
+        low = schema.payment_sk(ids.id_bound(query.created_from, upper=False))
+    if query.created_to is not None:  # exclusive: the last id is the previous millisecond's largest
+        high = schema.payment_sk(ids.id_bound(query.created_to - timedelta(milliseconds=1), upper=True))
+    return low, high

@@ -1,0 +1,63 @@
+"""Domain errors. The API maps each class to one HTTP status and error type (handlers.http)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import attrs
+
+
+@attrs.frozen
+class FieldError:
+    field: str  # dotted path in the request, e.g. "card.number"
+    message: str
+
+
+class PaymentError(Exception):
+    """Base of every error the API reports to a merchant; the message is safe to show (no card data)."""
+
+
+class InvalidRequest(PaymentError):
+    def __init__(self, message: str, fields: Sequence[FieldError] = ()) -> None:
+        super().__init__(message)
+        self.fields = tuple(fields)
+
+
+class UnsupportedMediaType(PaymentError):
+    pass
+
+
+class PayloadTooLarge(PaymentError):
+    pass
+
+
+class Unauthorized(PaymentError):
+    pass
+
+
+class NotFound(PaymentError):
+    pass
+
+
+class IdempotencyKeyReused(PaymentError):
+    pass
+
+
+class RequestInProgress(PaymentError):
+    pass
+
+
+class BankUnavailable(PaymentError):
+    """The bank failed or gave no usable answer; `payment_id` names the stored `failed` payment."""
+
+    def __init__(self, message: str, payment_id: str | None = None) -> None:
+        super().__init__(message)
+        self.payment_id = payment_id
+
+
+class StorageUnavailable(PaymentError):
+    """DynamoDB throttled, failed or timed out; the caller may retry after a short pause."""
+
+
+class ConditionFailed(Exception):
+    """A conditional write lost a race; adapters raise it, the service decides what it means."""

@@ -1,0 +1,132 @@
+"""API Gateway REST proxy events in, proxy responses out, and the one map from errors to HTTP."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from handlers.errors import (
+    BankUnavailable,
+    FieldError,
+    IdempotencyKeyReused,
+    InvalidRequest,
+    NotFound,
+    PayloadTooLarge,
+    PaymentError,
+    RequestInProgress,
+    StorageUnavailable,
+    Unauthorized,
+    UnsupportedMediaType,
+)
+
+logger = logging.getLogger(__name__)
+Event = Mapping[str, Any]
+Response = dict[str, Any]
+MAX_BODY_BYTES = 16 * 1024  # a payment is ~250 bytes; the WAF's body inspection stops at 8 KB
+
+# status, error type, Retry-After seconds (for errors worth retrying after a pause)
+ERRORS: dict[type[PaymentError], tuple[int, str, int | None]] = {
+    InvalidRequest: (400, "invalid_request", None),
+    Unauthorized: (401, "unauthorized", None),
+    NotFound: (404, "not_found", None),
+    RequestInProgress: (409, "request_in_progress", 1),
+    PayloadTooLarge: (413, "payload_too_large", None),
+    UnsupportedMediaType: (415, "unsupported_media_type", None),
+    IdempotencyKeyReused: (422, "idempotency_key_reused", None),
+    BankUnavailable: (502, "bank_unavailable", None),
+    StorageUnavailable: (503, "service_unavailable", 1),
+}
+_INTERNAL = (500, "internal_error", None)
+
+
+def request_id(event: Event) -> str:
+    return str((event.get("requestContext") or {}).get("requestId") or "unknown")
+
+
+def merchant_id(event: Event) -> str:
+    merchant = ((event.get("requestContext") or {}).get("authorizer") or {}).get("merchant_id")
+    if not merchant:  # API Gateway only invokes us after the authorizer allowed the request
+        raise Unauthorized("The request carries no authenticated merchant.")
+    return str(merchant)
+
+
+def header(event: Event, name: str) -> str | None:
+    wanted = name.lower()
+    for key, value in (event.get("headers") or {}).items():
+        if key.lower() == wanted:
+            return str(value)
+    return None
+
+
+def query_parameters(event: Event) -> dict[str, str]:
+    multi = event.get("multiValueQueryStringParameters") or {}
+    repeated = [name for name, values in multi.items() if len(values) > 1]
+    if repeated:
+        raise InvalidRequest(
+            "A query parameter was repeated.", [FieldError(name, "must be given once") for name in repeated]
+        )
+    return {name: str(value) for name, value in (event.get("queryStringParameters") or {}).items()}
+
+
+def json_body(event: Event) -> object:
+    content_type = (header(event, "Content-Type") or "").split(";")[0].strip().lower()
+    if content_type != "application/json":
+        raise UnsupportedMediaType("Send the request body as JSON with 'Content-Type: application/json'.")
+    raw = _body_bytes(event)
+    if len(raw) > MAX_BODY_BYTES:
+        raise PayloadTooLarge(f"The request body must be at most {MAX_BODY_BYTES} bytes.")
+    try:
+        return json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise InvalidRequest("The request body must be UTF-8 encoded JSON.") from None
+    except (ValueError, RecursionError):  # includes JSONDecodeError and over-long integers
+        raise InvalidRequest("The request body is not valid JSON.") from None
+
+
+def _body_bytes(event: Event) -> bytes:
+    body = event.get("body") or ""
+    if not event.get("isBase64Encoded"):
+        return str(body).encode("utf-8", errors="surrogatepass")
+    try:
+        return base64.b64decode(body, validate=True)
+    except (binascii.Error, ValueError):
+        raise InvalidRequest("The request body could not be decoded.") from None
+
+
+def json_response(status: int, body: object, event: Event, headers: Mapping[str, str] | None = None) -> Response:
+    return {
+        "statusCode": status,
+        "headers": {
+            "Content-Type": "application/json",
+            "X-Request-Id": request_id(event),
+            "Cache-Control": "no-store",
+            "X-Content-Type-Options": "nosniff",
+            **(headers or {}),
+        },
+        "body": json.dumps(body, separators=(",", ":")),
+    }
+
+
+def error_response(error: Exception, event: Event) -> Response:
+    status, kind, retry_after = ERRORS.get(type(error), _INTERNAL) if isinstance(error, PaymentError) else _INTERNAL
+    if status >= 500:
+        logger.warning("request_failed", extra={"error_type": kind, "reason": str(error)})
+    detail: dict[str, Any] = {"type": kind, "message": _public_message(error, status)}
+    if isinstance(error, InvalidRequest) and error.fields:
+        detail["fields"] = [{"field": f.field, "message": f.message} for f in error.fields]
+    if isinstance(error, BankUnavailable) and error.payment_id:
+        detail["payment_id"] = error.payment_id
+    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    return json_response(status, {"error": detail}, event, headers)
+
+
+def _public_message(error: Exception, status: int) -> str:
+    if type(error) not in ERRORS:
+        return "An internal error occurred. It has been logged; please retry later."
+    if status == 503:
+        return "The payment store is temporarily unavailable. Please retry shortly."
+    return str(error)

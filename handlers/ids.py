@@ -1,0 +1,43 @@
+"""Identifiers: prefixed ULIDs, unguessable (80 random bits) and sortable by creation time."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from ulid import ULID
+
+PAYMENT_PREFIX = "pay_"
+MERCHANT_PREFIX = "mer_"
+_ULID_LENGTH = 26
+_CROCKFORD = frozenset("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+_RANDOM_BYTES = 10
+
+
+def new_payment_id(now: datetime) -> str:
+    return PAYMENT_PREFIX + str(ULID.from_timestamp(now.timestamp()))
+
+
+def new_merchant_id(now: datetime) -> str:
+    return MERCHANT_PREFIX + str(ULID.from_timestamp(now.timestamp()))
+
+
+def is_payment_id(text: str) -> bool:
+    ulid = text.removeprefix(PAYMENT_PREFIX)
+    return (
+        text.startswith(PAYMENT_PREFIX)
+        and len(ulid) == _ULID_LENGTH
+        and set(ulid) <= _CROCKFORD
+        and ulid[0] <= "7"  # a 26-character ULID above 7ZZZ... overflows 128 bits
+    )
+
+
+def created_at(payment_id: str) -> datetime:
+    """The creation time is the id's timestamp, so sort order and time filters always agree."""
+    return ULID.from_str(payment_id.removeprefix(PAYMENT_PREFIX)).datetime
+
+
+def id_bound(moment: datetime, *, upper: bool) -> str:
+    """The smallest (or largest) payment id that can be created at this millisecond."""
+    milliseconds = int(moment.astimezone(UTC).timestamp() * 1000)
+    randomness = (b"\xff" if upper else b"\x00") * _RANDOM_BYTES
+    return PAYMENT_PREFIX + str(ULID.from_bytes(milliseconds.to_bytes(6, "big") + randomness))

@@ -1,0 +1,38 @@
+"""The small interfaces the domain needs; handlers.dynamo and handlers.bank implement them."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from handlers.models import BankDecision, IdempotencyClaim, ListQuery, Merchant, Page, PaymentRequest, StoredPayment
+
+
+class PaymentRepository(Protocol):
+    def claim(self, claim: IdempotencyClaim, now: float) -> IdempotencyClaim | None:
+        """Take the key if it is free or expired; otherwise return the claim that holds it."""
+
+    def take_over(self, claim: IdempotencyClaim) -> None:
+        """Replace the claim whose attempt is `claim.attempt - 1`; ConditionFailed if it changed."""
+
+    def save_payment(self, stored: StoredPayment) -> None:
+        """Write a new payment or replace a `failed` one; ConditionFailed if a final outcome is stored."""
+
+    def get_payment(self, merchant_id: str, payment_id: str) -> StoredPayment | None: ...
+
+    def list_payments(self, merchant_id: str, query: ListQuery) -> Page: ...
+
+    def ping(self) -> None:
+        """Answer a read quickly or raise StorageUnavailable."""
+
+
+class MerchantDirectory(Protocol):
+    def merchant_for_key(self, key_hash: str) -> Merchant | None: ...
+
+    def add_key(self, key_hash: str, merchant: Merchant) -> None: ...
+
+    def revoke_key(self, key_hash: str) -> None: ...
+
+
+class Bank(Protocol):
+    def authorize(self, payment_id: str, request: PaymentRequest) -> BankDecision:
+        """Ask the acquirer; raise BankUnavailable on any failure or unusable answer."""

@@ -1,0 +1,199 @@
+"""The payment use cases: process, retrieve, list. Plain Python over the ports."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import logging
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+
+import attrs
+
+from handlers import cards, ids
+from handlers.errors import BankUnavailable, ConditionFailed, IdempotencyKeyReused, NotFound, RequestInProgress
+from handlers.models import (
+    CardSummary,
+    IdempotencyClaim,
+    Page,
+    Payment,
+    PaymentRequest,
+    PaymentStatus,
+    StoredPayment,
+)
+from handlers.ports import Bank, PaymentRepository
+from handlers.validation import ValidationRules, parse_list_query, parse_payment_request
+
+logger = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+@attrs.frozen
+class IdempotencyPolicy:
+    # Must exceed the function timeout: a holder older than this is presumed dead and replaced.
+    lease_seconds: float = 10.0
+    retention_seconds: int = 24 * 3600
+
+
+DEFAULT_RULES = ValidationRules()
+DEFAULT_POLICY = IdempotencyPolicy()
+
+
+@attrs.frozen
+class Created:
+    payment: Payment
+    replayed: bool
+
+
+class PaymentService:
+    def __init__(
+        self,
+        *,
+        payments: PaymentRepository,
+        bank: Bank,
+        region: str,
+        fingerprint_key: bytes,
+        rules: ValidationRules = DEFAULT_RULES,
+        policy: IdempotencyPolicy = DEFAULT_POLICY,
+        clock: Clock = utc_now,
+    ) -> None:
+        self._payments = payments
+        self._bank = bank
+        self._region = region
+        self._fingerprint_key = fingerprint_key
+        self._rules = rules
+        self._policy = policy
+        self._clock = clock
+
+    # --- process ---------------------------------------------------------------------------------
+
+    def create_payment(self, merchant_id: str, body: object, idempotency_key: str | None) -> Created:
+        now = self._clock()
+        request = parse_payment_request(body, self._rules, now.date())
+        if idempotency_key is None:
+            return Created(self._charge(merchant_id, request, ids.new_payment_id(now), attempt=1), replayed=False)
+        claim = self._new_claim(merchant_id, idempotency_key, body, now)
+        held = self._payments.claim(claim, now.timestamp())
+        if held is not None:
+            outcome = self._resolve(held, claim, now.timestamp())
+            if isinstance(outcome, Payment):
+                return Created(outcome, replayed=True)
+            claim = outcome
+        return Created(self._charge(merchant_id, request, claim.payment_id, claim.attempt), replayed=False)
+
+    def _new_claim(self, merchant_id: str, key: str, body: object, now: datetime) -> IdempotencyClaim:
+        return IdempotencyClaim(
+            merchant_id=merchant_id,
+            key=key,
+            fingerprint=self._fingerprint(body),
+            payment_id=ids.new_payment_id(now),
+            attempt=1,
+            lease_until=now.timestamp() + self._policy.lease_seconds,
+            expires_at=int(now.timestamp()) + self._policy.retention_seconds,
+        )
+
+    def _fingerprint(self, body: object) -> str:
+        # Keyed: the body holds the card number and CVV (PCI DSS 3.5.1.1).
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return hmac.new(self._fingerprint_key, canonical.encode(), hashlib.sha256).hexdigest()
+
+    def _resolve(self, held: IdempotencyClaim, fresh: IdempotencyClaim, now: float) -> Payment | IdempotencyClaim:
+        """Another request used this key: replay its outcome, refuse, or take over its payment id."""
+        if not hmac.compare_digest(held.fingerprint, fresh.fingerprint):
+            raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request body.")
+        stored = self._payments.get_payment(held.merchant_id, held.payment_id)
+        finished = stored is not None and stored.attempt == held.attempt
+        if stored is not None and finished and stored.payment.status is not PaymentStatus.FAILED:
+            return stored.payment
+        if not finished and held.lease_until > now:
+            raise RequestInProgress("A request with this Idempotency-Key is still being processed.")
+        # The last attempt failed at the bank, or its holder died: retry under the same payment id,
+        # which the bank receives as its reference and can deduplicate on.
+        retry = attrs.evolve(held, attempt=held.attempt + 1, lease_until=fresh.lease_until, expires_at=fresh.expires_at)
+        try:
+            self._payments.take_over(retry)
+        except ConditionFailed:
+            raise RequestInProgress("A request with this Idempotency-Key is still being processed.") from None
+        return retry
+
+    def _charge(self, merchant_id: str, request: PaymentRequest, payment_id: str, attempt: int) -> Payment:
+        try:
+            decision = self._bank.authorize(payment_id, request)
+        except BankUnavailable as e:
+            recorded = self._save(self._payment(merchant_id, request, payment_id, PaymentStatus.FAILED, None), attempt)
+            if recorded.status is not PaymentStatus.FAILED:
+                return recorded  # an earlier attempt reached a final outcome; that one stands
+            raise BankUnavailable(
+                "The acquiring bank did not answer. The payment was recorded as failed and may be retried.",
+                recorded.id,
+            ) from e
+        status = PaymentStatus.AUTHORIZED if decision.authorized else PaymentStatus.DECLINED
+        code = decision.authorization_code if decision.authorized else None
+        return self._save(self._payment(merchant_id, request, payment_id, status, code), attempt)
+
+    def _payment(
+        self, merchant_id: str, request: PaymentRequest, payment_id: str, status: PaymentStatus, code: str | None
+    ) -> Payment:
+        card = request.card
+        return Payment(
+            id=payment_id,
+            merchant_id=merchant_id,
+            status=status,
+            amount=request.amount,
+            currency=request.currency,
+            reference=request.reference,
+            card=CardSummary(cards.brand_of(card.number), card.number[-4:], card.expiry_month, card.expiry_year),
+            authorization_code=code,
+            created_at=ids.created_at(payment_id),
+            region=self._region,
+        )
+
+    def _save(self, payment: Payment, attempt: int) -> Payment:
+        try:
+            self._payments.save_payment(StoredPayment(payment, attempt))
+        except ConditionFailed:
+            stored = self._payments.get_payment(payment.merchant_id, payment.id)
+            if stored is None:
+                raise
+            return stored.payment
+        except Exception:
+            # The bank has answered; without this line the outcome would exist only at the bank.
+            logger.exception("payment_not_stored", extra={"payment": payment_summary(payment), "attempt": attempt})
+            raise
+        return payment
+
+
+class PaymentReader:
+    """Retrieve and list; needs only the repository, so the read functions hold no bank secrets."""
+
+    def __init__(self, payments: PaymentRepository) -> None:
+        self._payments = payments
+
+    def get_payment(self, merchant_id: str, payment_id: str) -> Payment:
+        # The key includes the merchant: another merchant's payment is simply absent (same 404).
+        stored = self._payments.get_payment(merchant_id, payment_id) if ids.is_payment_id(payment_id) else None
+        if stored is None:
+            raise NotFound("No payment with this id.")
+        return stored.payment
+
+    def list_payments(self, merchant_id: str, params: Mapping[str, str]) -> Page:
+        return self._payments.list_payments(merchant_id, parse_list_query(params))
+
+
+def payment_summary(payment: Payment) -> dict[str, object]:
+    """What may be logged about a payment: everything but the card beyond brand and last four."""
+    return {
+        "id": payment.id,
+        "merchant_id": payment.merchant_id,
+        "status": payment.status.value,
+        "amount": payment.amount,
+        "currency": payment.currency,
+        "authorization_code": payment.authorization_code,
+        "card_brand": payment.card.brand,
+        "card_last4": payment.card.last4,
+    }

@@ -1,0 +1,162 @@
+"""Merchant input -> domain objects, collecting every bad field into one InvalidRequest.
+
+Shape rules live in the converter's hooks; the rules here need configuration or the date
+(currency allow-list, expiry, CVV length by brand) and only look at values whose shape is right,
+so a request gets one message per bad field.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from collections.abc import Iterator, Mapping
+from datetime import UTC, date, datetime
+
+import attrs
+from cattrs.errors import ClassValidationError
+
+from handlers import cards
+from handlers.converter import CONVERTER, field_errors
+from handlers.errors import FieldError, InvalidRequest
+from handlers.ids import is_payment_id
+from handlers.models import ListQuery, PaymentRequest, PaymentStatus
+
+DEFAULT_CURRENCIES = frozenset({"GBP", "EUR", "USD"})
+MAX_PAGE_SIZE = 100
+MAX_IDEMPOTENCY_KEY_LENGTH = 255
+_LIST_PARAMETERS = ("limit", "cursor", "status", "created_from", "created_to")
+
+
+@attrs.frozen
+class ValidationRules:
+    allowed_currencies: frozenset[str] = DEFAULT_CURRENCIES
+
+
+def parse_payment_request(body: object, rules: ValidationRules, today: date) -> PaymentRequest:
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    errors: list[FieldError] = []
+    request = None
+    try:
+        request = CONVERTER.structure(body, PaymentRequest)
+    except ClassValidationError as e:
+        errors.extend(field_errors(e))
+    errors.extend(_policy_errors(body, rules, today))
+    if errors:
+        raise InvalidRequest(_summary(errors), _one_per_field(errors))
+    assert request is not None
+    return request
+
+
+def _policy_errors(body: Mapping[str, object], rules: ValidationRules, today: date) -> Iterator[FieldError]:
+    currency = body.get("currency")
+    if isinstance(currency, str) and currency not in rules.allowed_currencies:
+        yield FieldError("currency", "must be one of " + ", ".join(sorted(rules.allowed_currencies)))
+    card = body.get("card")
+    if isinstance(card, Mapping):
+        yield from _expiry_errors(card.get("expiry_month"), card.get("expiry_year"), today)
+        yield from _cvv_errors(card.get("number"), card.get("cvv"))
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _expiry_errors(month: object, year: object, today: date) -> Iterator[FieldError]:
+    if not (_is_int(month) and _is_int(year) and 1 <= month <= 12):  # type: ignore[operator]
+        return
+    if year < today.year:  # type: ignore[operator]
+        yield FieldError("card.expiry_year", "the card has expired")
+    elif year == today.year and month < today.month:  # type: ignore[operator]
+        yield FieldError("card.expiry_month", "the card has expired")
+
+
+def _cvv_errors(number: object, cvv: object) -> Iterator[FieldError]:
+    if not (isinstance(number, str) and isinstance(cvv, str) and number and cards.is_ascii_digits(number)):
+        return
+    brand = cards.brand_of(number)
+    expected = cards.cvv_length(brand)
+    if cards.is_ascii_digits(cvv) and len(cvv) in (3, 4) and len(cvv) != expected:
+        yield FieldError("card.cvv", f"must be {expected} digits for this card")
+
+
+def _one_per_field(errors: list[FieldError]) -> list[FieldError]:
+    seen: dict[str, FieldError] = {}
+    for error in errors:
+        seen.setdefault(error.field, error)
+    return list(seen.values())
+
+
+def _summary(errors: list[FieldError]) -> str:
+    count = len({e.field for e in errors})
+    return f"The request has {count} invalid field{'s' if count > 1 else ''}."
+
+
+def parse_idempotency_key(value: str | None) -> str | None:
+    if value is None:
+        return None
+    if not 1 <= len(value) <= MAX_IDEMPOTENCY_KEY_LENGTH or not all(" " <= c <= "~" for c in value):
+        message = f"must be 1 to {MAX_IDEMPOTENCY_KEY_LENGTH} printable ASCII characters"
+        raise InvalidRequest("The Idempotency-Key header is invalid.", [FieldError("Idempotency-Key", message)])
+    return value
+
+
+# --- listing ------------------------------------------------------------------------------------
+
+
+def encode_cursor(payment_id: str) -> str:
+    return base64.urlsafe_b64encode(payment_id.encode()).decode().rstrip("=")
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        payment_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        payment_id = ""
+    if not is_payment_id(payment_id):
+        raise ValueError("is not a cursor returned by this API")
+    return payment_id
+
+
+def _limit(text: str) -> int:
+    if not (cards.is_ascii_digits(text) and len(text) <= 3 and 1 <= int(text) <= MAX_PAGE_SIZE):
+        raise ValueError(f"must be an integer from 1 to {MAX_PAGE_SIZE}")
+    return int(text)
+
+
+def _status(text: str) -> PaymentStatus:
+    try:
+        return PaymentStatus(text)
+    except ValueError:
+        raise ValueError("must be one of " + ", ".join(s.value for s in PaymentStatus)) from None
+
+
+def _timestamp(text: str) -> datetime:
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("must be an ISO 8601 timestamp, e.g. 2026-11-26T10:00:00Z") from None
+    # A timestamp without an offset is taken as UTC, the API's time zone.
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+_PARSERS = {"limit": _limit, "cursor": _decode_cursor, "status": _status, "created_from": _timestamp}
+_PARSERS["created_to"] = _timestamp
+_FIELD_NAMES = {"cursor": "after_id"}
+
+
+def parse_list_query(params: Mapping[str, str]) -> ListQuery:
+    values: dict[str, object] = {}
+    errors = [FieldError(name, "is not a known query parameter") for name in params if name not in _PARSERS]
+    for name, parse in _PARSERS.items():
+        if name in params:
+            try:
+                values[_FIELD_NAMES.get(name, name)] = parse(params[name])
+            except ValueError as e:
+                errors.append(FieldError(name, str(e)))
+    start, end = values.get("created_from"), values.get("created_to")
+    if isinstance(start, datetime) and isinstance(end, datetime) and start >= end:
+        errors.append(FieldError("created_to", "must be later than created_from"))
+    if errors:
+        raise InvalidRequest(_summary(errors), _one_per_field(errors))
+    return ListQuery(**values)  # type: ignore[arg-type]

@@ -1,0 +1,117 @@
+"""moto's DynamoDB (in process) and the bank simulator on a real localhost HTTP server."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+from handlers import api, authorizer, bank_simulator, schema
+
+TABLE = "payments-test"
+REGION = "eu-west-1"
+
+
+def create_table(client: Any, table_name: str) -> None:
+    client.create_table(
+        TableName=table_name,
+        KeySchema=[
+            {"AttributeName": schema.PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": schema.SORT_KEY, "KeyType": "RANGE"},
+        ],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in schema.KEY_ATTRIBUTES],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+class BankGate:
+    """Holds requests at the bank until opened, to catch a payment in flight."""
+
+    def __init__(self) -> None:
+        self.arrived = threading.Event()
+        self.opened = threading.Event()
+        self.opened.set()
+
+    def hold(self) -> None:
+        self.opened.clear()
+
+
+class _SimulatorHandler(BaseHTTPRequestHandler):
+    calls: list[dict[str, Any]] = []
+    gate = BankGate()
+
+    def do_POST(self) -> None:
+        body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
+        type(self).calls.append(json.loads(body))
+        self.gate.arrived.set()
+        self.gate.opened.wait(timeout=10)
+        result = bank_simulator.handler({"httpMethod": "POST", "body": body, "isBase64Encoded": False}, None)
+        payload = result["body"].encode()
+        self.send_response(result["statusCode"])
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(payload)))
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+@pytest.fixture(scope="session")
+def bank_url() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _SimulatorHandler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}/payments"
+    server.shutdown()
+
+
+@pytest.fixture
+def bank_calls() -> list[dict[str, Any]]:
+    _SimulatorHandler.calls.clear()
+    return _SimulatorHandler.calls
+
+
+@pytest.fixture
+def bank_gate() -> Iterator[BankGate]:
+    _SimulatorHandler.gate = BankGate()
+    yield _SimulatorHandler.gate
+    _SimulatorHandler.gate.opened.set()
+
+
+@pytest.fixture
+def dynamodb() -> Iterator[Any]:
+    with mock_aws():
+        client = boto3.client("dynamodb", region_name=REGION)
+        create_table(client, TABLE)
+        yield client
+
+
+def reset_handler_caches() -> None:
+    for module in (api, authorizer):
+        for value in vars(module).values():
+            if hasattr(value, "cache_clear"):
+                value.cache_clear()
+
+
+@pytest.fixture
+def lambda_env(monkeypatch: pytest.MonkeyPatch, dynamodb: Any, bank_url: str) -> Iterator[None]:
+    """The environment the Pulumi program gives the functions, pointed at moto and the simulator."""
+    for name, value in {
+        "TABLE_NAME": TABLE,
+        "AWS_REGION": REGION,
+        "BANK_URL": bank_url,
+        "FINGERPRINT_KEY": "test-fingerprint-key",
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+    }.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("DYNAMODB_ENDPOINT_URL", raising=False)
+    reset_handler_caches()
+    yield
+    reset_handler_caches()

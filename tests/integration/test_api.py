@@ -1,0 +1,243 @@
+"""The Lambda entry points, driven by REST API proxy events, over moto's DynamoDB and the bank
+simulator on a real localhost HTTP server."""
+
+from __future__ import annotations
+
+import json
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from handlers import api, ids, schema
+from tests.integration.conftest import TABLE, BankGate, reset_handler_caches
+from tests.support import AMEX, VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body, proxy_event
+
+pytestmark = pytest.mark.usefixtures("lambda_env")
+PAYMENT_KEYS = {"id", "status", "amount", "currency", "reference", "card", "authorization_code", "created_at", "region"}
+
+
+def post(body: object = None, merchant: str = "mer_a", key: str | None = None, **kwargs: Any) -> dict[str, Any]:
+    headers = {"Idempotency-Key": key} if key is not None else {}
+    headers.update(kwargs.pop("headers", {}))
+    event = proxy_event("POST", "/v1/payments", body=body, merchant_id=merchant, headers=headers, **kwargs)
+    return api.create_payment(event, None)
+
+
+def get(payment_id: str, merchant: str = "mer_a") -> dict[str, Any]:
+    event = proxy_event(
+        "GET",
+        "/v1/payments/{id}",
+        path=f"/v1/payments/{payment_id}",
+        path_parameters={"id": payment_id},
+        merchant_id=merchant,
+    )
+    return api.get_payment(event, None)
+
+
+def listing(merchant: str = "mer_a", **query: str) -> dict[str, Any]:
+    return api.list_payments(proxy_event("GET", "/v1/payments", query=query, merchant_id=merchant), None)
+
+
+def body_of(response: dict[str, Any]) -> Any:
+    return json.loads(response["body"])
+
+
+def error_of(response: dict[str, Any]) -> dict[str, Any]:
+    error: dict[str, Any] = body_of(response)["error"]
+    return error
+
+
+def stored_items(dynamodb: Any) -> list[dict[str, Any]]:
+    items: list[dict[str, Any]] = dynamodb.scan(TableName=TABLE)["Items"]
+    return items
+
+
+def test_authorized_payment_is_created_and_retrievable(bank_calls: list[dict[str, Any]]) -> None:
+    created = post(payment_body())
+    payment = body_of(created)
+    assert created["statusCode"] == 201
+    assert set(payment) == PAYMENT_KEYS
+    assert payment["status"] == "authorized" and payment["authorization_code"]
+    assert payment["card"] == {"brand": "visa", "last4": "4291", "expiry_month": 4, "expiry_year": 2030}
+    assert payment["id"].startswith("pay_") and payment["region"] == "eu-west-1"
+    assert payment["created_at"].endswith("Z") and len(payment["created_at"]) == 24
+    assert bank_calls[0]["reference"] == payment["id"]
+    assert bank_calls[0]["expiry_date"] == "04/2030"
+    fetched = get(payment["id"])
+    assert fetched["statusCode"] == 200 and body_of(fetched) == payment
+
+
+def test_declined_payment_is_201_without_code() -> None:
+    payment = body_of(post(payment_body(VISA_DECLINED)))
+    assert (payment["status"], payment["authorization_code"]) == ("declined", None)
+
+
+def test_every_response_carries_the_request_id() -> None:
+    event = proxy_event("POST", "/v1/payments", body={"amount": "x"})
+    response = api.create_payment(event, None)
+    assert response["headers"]["X-Request-Id"] == event["requestContext"]["requestId"]
+    assert get("pay_unknown")["headers"]["X-Request-Id"]
+
+
+def test_bank_failure_is_502_with_a_retrievable_failed_payment() -> None:
+    response = post(payment_body(VISA_BANK_DOWN))
+    error = error_of(response)
+    assert response["statusCode"] == 502 and error["type"] == "bank_unavailable"
+    failed = body_of(get(error["payment_id"]))
+    assert (failed["status"], failed["authorization_code"]) == ("failed", None)
+
+
+def test_validation_errors_list_every_field_and_touch_nothing(dynamodb: Any, bank_calls: list[Any]) -> None:
+    response = post(payment_body(amount=1.5, currency="XXX", card__number="1234"), key="k1")
+    error = error_of(response)
+    assert response["statusCode"] == 400 and error["type"] == "invalid_request"
+    assert {f["field"] for f in error["fields"]} == {"amount", "currency", "card.number"}
+    assert bank_calls == [] and stored_items(dynamodb) == []
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "status", "kind"),
+    [
+        ({"raw_body": "{not json"}, 400, "invalid_request"),
+        ({"raw_body": "[1, 2]"}, 400, "invalid_request"),
+        ({"raw_body": ""}, 400, "invalid_request"),
+        ({"raw_body": b"\xff\xfe{}"}, 400, "invalid_request"),
+        ({"raw_body": "[" * 100_000 + "]" * 100_000}, 413, "payload_too_large"),
+        ({"raw_body": "[" * 5000 + "]" * 5000}, 400, "invalid_request"),
+        ({"raw_body": '{"amount": ' + "9" * 5000 + "}"}, 400, "invalid_request"),
+        ({"raw_body": "{}", "headers": {"Content-Type": "text/plain"}}, 415, "unsupported_media_type"),
+        ({"raw_body": "{}", "headers": {"Idempotency-Key": "é"}}, 400, "invalid_request"),
+    ],
+)
+def test_malformed_requests_are_4xx(kwargs: dict[str, Any], status: int, kind: str) -> None:
+    response = post(**kwargs)
+    assert (response["statusCode"], error_of(response)["type"]) == (status, kind)
+
+
+def test_missing_content_type_is_415() -> None:
+    event = proxy_event("POST", "/v1/payments", body=payment_body())
+    del event["headers"]["Content-Type"]
+    assert api.create_payment(event, None)["statusCode"] == 415
+
+
+def test_idempotent_replay_returns_the_original(bank_calls: list[Any]) -> None:
+    first = post(payment_body(), key="order-123")
+    again = post(payment_body(), key="order-123")
+    assert (again["statusCode"], again["body"]) == (first["statusCode"], first["body"])
+    assert again["headers"]["Idempotent-Replayed"] == "true"
+    assert len(bank_calls) == 1
+
+
+def test_reused_key_with_another_body_is_422(bank_calls: list[Any]) -> None:
+    post(payment_body(), key="order-123")
+    response = post(payment_body(amount=999), key="order-123")
+    assert (response["statusCode"], error_of(response)["type"]) == (422, "idempotency_key_reused")
+    assert len(bank_calls) == 1
+
+
+def test_key_in_flight_is_409_with_retry_after(bank_calls: list[Any], bank_gate: BankGate) -> None:
+    bank_gate.hold()
+    with ThreadPoolExecutor(1) as pool:
+        first = pool.submit(post, payment_body(), key="in-flight")
+        assert bank_gate.arrived.wait(timeout=10)  # the first request is now at the bank
+        second = post(payment_body(), key="in-flight")
+        bank_gate.opened.set()
+        assert first.result(timeout=10)["statusCode"] == 201
+    assert (second["statusCode"], error_of(second)["type"]) == (409, "request_in_progress")
+    assert second["headers"]["Retry-After"] == "1"
+    assert len(bank_calls) == 1
+
+
+def test_retry_after_502_calls_the_bank_again_for_the_same_payment(bank_calls: list[Any]) -> None:
+    first = error_of(post(payment_body(VISA_BANK_DOWN), key="k-502"))
+    second = error_of(post(payment_body(VISA_BANK_DOWN), key="k-502"))
+    assert first["payment_id"] == second["payment_id"]
+    assert len(bank_calls) == 2
+
+
+def test_same_key_for_two_merchants_gives_two_payments() -> None:
+    a = body_of(post(payment_body(), merchant="mer_a", key="shared"))
+    b = body_of(post(payment_body(), merchant="mer_b", key="shared"))
+    assert a["id"] != b["id"]
+
+
+def test_merchants_see_only_their_own_payments() -> None:
+    mine = body_of(post(payment_body(), merchant="mer_a"))
+    theirs = get(mine["id"], merchant="mer_b")
+    missing = get(ids.new_payment_id(datetime.now(UTC)), merchant="mer_b")
+    assert theirs["statusCode"] == missing["statusCode"] == 404
+    assert error_of(theirs) == error_of(missing)
+    assert body_of(listing(merchant="mer_b"))["data"] == []
+
+
+def test_list_pages_through_a_merchants_payments() -> None:
+    bodies = (payment_body(VISA_AUTHORIZED), payment_body(VISA_DECLINED), payment_body(AMEX, card__cvv="1234"))
+    made = [body_of(post(body))["id"] for body in bodies]
+    first = body_of(listing(limit="2"))
+    second = body_of(listing(limit="2", cursor=first["next_cursor"]))
+    assert [p["id"] for p in first["data"] + second["data"]] == list(reversed(made))
+    assert second["next_cursor"] is None
+    assert [p["id"] for p in body_of(listing(status="declined"))["data"]] == [made[1]]
+
+
+def test_bad_list_query_is_400_with_fields() -> None:
+    response = listing(limit="500", status="pending", created_from="soon")
+    assert response["statusCode"] == 400
+    assert {f["field"] for f in error_of(response)["fields"]} == {"limit", "status", "created_from"}
+
+
+def test_repeated_query_parameter_is_400() -> None:
+    event = proxy_event("GET", "/v1/payments", query={"limit": "5"})
+    event["multiValueQueryStringParameters"] = {"limit": ["5", "6"]}
+    assert api.list_payments(event, None)["statusCode"] == 400
+
+
+def test_health_reports_region_and_fails_when_the_table_is_gone(dynamodb: Any) -> None:
+    healthy = api.health(proxy_event("GET", "/health", merchant_id=None), None)
+    assert (healthy["statusCode"], body_of(healthy)) == (200, {"status": "ok", "region": "eu-west-1"})
+    dynamodb.delete_table(TableName=TABLE)
+    sick = api.health(proxy_event("GET", "/health", merchant_id=None), None)
+    assert (sick["statusCode"], error_of(sick)["type"]) == (503, "service_unavailable")
+
+
+def test_missing_configuration_is_a_500_without_internals(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FINGERPRINT_KEY")
+    reset_handler_caches()
+    response = post(payment_body())
+    assert (response["statusCode"], error_of(response)["type"]) == (500, "internal_error")
+    assert "FINGERPRINT_KEY" not in response["body"] and "Traceback" not in response["body"]
+
+
+def test_no_card_number_or_cvv_reaches_storage_logs_or_responses(
+    dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cards = [(VISA_AUTHORIZED, "739"), (VISA_DECLINED, "846"), (VISA_BANK_DOWN, "951"), (AMEX, "6284")]
+    bodies = [post(payment_body(number, card__cvv=cvv), key=f"scan-{cvv}")["body"] for number, cvv in cards]
+    bodies.append(post(payment_body(VISA_AUTHORIZED, card__cvv="739", amount=-1))["body"])
+    bodies.append(post(payment_body("4242424242424241", card__cvv="739"))["body"])  # fails Luhn
+    everything = json.dumps(stored_items(dynamodb)) + capsys.readouterr().out + "".join(bodies)
+    assert "payment_processed" in everything  # the logs really were captured
+    for number, cvv in [*cards, ("4242424242424241", "739")]:
+        assert number not in everything
+        assert f'"{cvv}"' not in everything
+    assert '"cvv"' not in json.dumps(stored_items(dynamodb))
+
+
+def test_payments_emit_embedded_metrics(capsys: pytest.CaptureFixture[str]) -> None:
+    post(payment_body(VISA_DECLINED))
+    records = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    by_name = {r["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"]: r for r in records}
+    assert by_name["Payments"]["Status"] == "declined"
+    assert by_name["Payments"]["_aws"]["CloudWatchMetrics"][0]["Namespace"] == "PaymentGateway"
+    assert by_name["BankLatency"]["BankLatency"] > 0
+
+
+def test_items_use_the_shared_key_schema(dynamodb: Any) -> None:
+    payment = body_of(post(payment_body(), key="k"))
+    keys = {(item["pk"]["S"], item["sk"]["S"]) for item in stored_items(dynamodb)}
+    assert keys == {
+        (schema.merchant_pk("mer_a"), schema.payment_sk(payment["id"])),
+        (schema.merchant_pk("mer_a"), schema.idempotency_sk("k")),
+    }

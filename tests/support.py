@@ -1,0 +1,81 @@
+"""Request bodies, cards and events shared by the tests."""
+
+from __future__ import annotations
+
+import base64
+import copy
+import json
+import uuid
+from typing import Any
+
+VISA_AUTHORIZED = "4242424242424291"  # ends in 1: the simulator authorizes
+VISA_DECLINED = "4242424242424242"  # ends in 2: declined
+VISA_BANK_DOWN = "4242424242424200"  # ends in 0: the simulator answers 503
+AMEX = "378282246310005"
+CVV = "123"
+
+
+def luhn_complete(prefix: str) -> str:
+    """Append the check digit that makes `prefix` pass the Luhn check."""
+    for digit in "0123456789":
+        candidate = prefix + digit
+        total = 0
+        for position, char in enumerate(reversed(candidate)):
+            value = int(char) * (2 if position % 2 else 1)
+            total += value - 9 if value > 9 else value
+        if total % 10 == 0:
+            return candidate
+    raise AssertionError("unreachable")
+
+
+def payment_body(number: str = VISA_AUTHORIZED, **overrides: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "amount": 1050,
+        "currency": "GBP",
+        "reference": "order-123",
+        "card": {"number": number, "expiry_month": 4, "expiry_year": 2030, "cvv": CVV},
+    }
+    for path, value in overrides.items():
+        target = body
+        *parents, leaf = path.split("__")
+        for parent in parents:
+            target = target[parent]
+        target[leaf] = value
+    return copy.deepcopy(body)
+
+
+def proxy_event(
+    method: str,
+    resource: str,
+    *,
+    path: str | None = None,
+    body: object = None,
+    raw_body: str | bytes | None = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    path_parameters: dict[str, str] | None = None,
+    merchant_id: str | None = "mer_a",
+) -> dict[str, Any]:
+    """An API Gateway REST (v1) proxy event as the deployed stage sends it."""
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    is_base64 = isinstance(raw_body, bytes)
+    if raw_body is None and body is not None:
+        raw_body = json.dumps(body)
+    encoded = base64.b64encode(raw_body).decode() if isinstance(raw_body, bytes) else raw_body
+    context: dict[str, Any] = {"requestId": str(uuid.uuid4()), "resourcePath": resource, "httpMethod": method}
+    if merchant_id is not None:
+        context["authorizer"] = {"principalId": merchant_id, "merchant_id": merchant_id}
+    return {
+        "resource": resource,
+        "path": path or resource,
+        "httpMethod": method,
+        "headers": all_headers,
+        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "requestContext": context,
+        "body": encoded,
+        "isBase64Encoded": is_base64,
+    }

@@ -1,0 +1,170 @@
+from datetime import date
+
+import pytest
+
+from handlers.errors import InvalidRequest
+from handlers.validation import (
+    ValidationRules,
+    encode_cursor,
+    parse_idempotency_key,
+    parse_list_query,
+    parse_payment_request,
+)
+from tests.support import AMEX, VISA_AUTHORIZED, payment_body
+
+TODAY = date(2026, 11, 26)
+RULES = ValidationRules()
+
+
+def fields_of(body: object, rules: ValidationRules = RULES) -> dict[str, str]:
+    with pytest.raises(InvalidRequest) as raised:
+        parse_payment_request(body, rules, TODAY)
+    return {f.field: f.message for f in raised.value.fields}
+
+
+def test_a_valid_request_becomes_a_payment_request() -> None:
+    request = parse_payment_request(payment_body(), RULES, TODAY)
+    assert request.amount == 1050
+    assert request.card.number == VISA_AUTHORIZED
+    assert request.reference == "order-123"
+
+
+def test_reference_is_optional() -> None:
+    body = payment_body()
+    del body["reference"]
+    assert parse_payment_request(body, RULES, TODAY).reference is None
+
+
+def test_every_bad_field_is_reported_together() -> None:
+    body = payment_body(amount="10", currency="JPY", card__number="4242424242424241", card__cvv="12", unknown=1)
+    body["card"]["expiry_month"] = 13
+    assert set(fields_of(body)) == {"amount", "currency", "card.number", "card.cvv", "card.expiry_month", "unknown"}
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("amount", True),
+        ("amount", 10.0),
+        ("amount", 10.5),
+        ("amount", "10"),
+        ("amount", 0),
+        ("amount", -1),
+        ("amount", 100_000_000),
+        ("amount", None),
+        ("currency", "gbp"),
+        ("currency", "GB"),
+        ("currency", "CHF"),
+        ("currency", 826),
+        ("reference", "x" * 129),
+        ("reference", 5),
+        ("card__number", 4242424242424291),
+        ("card__number", "4242 4242 4242 4291"),
+        ("card__number", "4242424242424241"),  # Luhn fails
+        ("card__number", "4242424242429"),  # 13 digits
+        ("card__number", "42424242424242424244"),  # 20 digits
+        ("card__number", "４２４２４２４２４２４２４２９１"),
+        ("card__cvv", 123),
+        ("card__cvv", "12"),
+        ("card__cvv", "12345"),
+        ("card__cvv", "12a"),
+        ("card__cvv", "1234"),  # 4 digits on a Visa
+        ("card__expiry_month", 0),
+        ("card__expiry_month", "4"),
+        ("card__expiry_month", True),
+        ("card__expiry_year", 30),
+        ("card__expiry_year", 2025),  # expired
+        ("card__expiry_year", "2030"),
+        ("card", "4242424242424291"),
+        ("card", None),
+    ],
+)
+def test_bad_values_name_their_field(field: str, value: object) -> None:
+    errors = fields_of(payment_body(**{field: value}))
+    assert list(errors) == [field.replace("__", ".")]
+
+
+def test_missing_fields_are_each_reported() -> None:
+    assert fields_of({"card": {}}) == {
+        "amount": "is required",
+        "currency": "is required",
+        "card.number": "is required",
+        "card.expiry_month": "is required",
+        "card.expiry_year": "is required",
+        "card.cvv": "is required",
+    }
+
+
+def test_unknown_nested_field_is_rejected() -> None:
+    assert fields_of(payment_body(card__name="A N Other")) == {"card.name": "is not a known field"}
+
+
+def test_current_month_is_valid_and_last_month_is_expired() -> None:
+    parse_payment_request(payment_body(card__expiry_month=11, card__expiry_year=2026), RULES, TODAY)
+    assert list(fields_of(payment_body(card__expiry_month=10, card__expiry_year=2026))) == ["card.expiry_month"]
+
+
+def test_amex_needs_four_digit_cvv() -> None:
+    parse_payment_request(payment_body(AMEX, card__cvv="1234"), RULES, TODAY)
+    assert fields_of(payment_body(AMEX, card__cvv="123")) == {"card.cvv": "must be 4 digits for this card"}
+
+
+def test_currency_allow_list_is_configurable() -> None:
+    rules = ValidationRules(allowed_currencies=frozenset({"CHF"}))
+    parse_payment_request(payment_body(currency="CHF"), rules, TODAY)
+    assert fields_of(payment_body(currency="GBP"), rules) == {"currency": "must be one of CHF"}
+
+
+@pytest.mark.parametrize("body", [[], "x", 1, None, [payment_body()]])
+def test_non_object_bodies_are_rejected(body: object) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        parse_payment_request(body, RULES, TODAY)
+    assert "JSON object" in str(raised.value)
+
+
+def test_messages_never_echo_the_card_number_or_cvv() -> None:
+    body = payment_body(card__number="4242424242424241", card__cvv="98765")
+    assert "4242424242424241" not in repr(fields_of(body))
+    assert "98765" not in repr(fields_of(body))
+
+
+@pytest.mark.parametrize("key", ["a", "x" * 255, "order-123:retry ~!"])
+def test_idempotency_keys_accepted(key: str) -> None:
+    assert parse_idempotency_key(key) == key
+
+
+@pytest.mark.parametrize("key", ["", "x" * 256, "tab\there", "ünïcode", "line\n"])
+def test_idempotency_keys_rejected(key: str) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        parse_idempotency_key(key)
+    assert [f.field for f in raised.value.fields] == ["Idempotency-Key"]
+
+
+def test_list_query_defaults_and_values() -> None:
+    assert parse_list_query({}).limit == 20
+    cursor = encode_cursor("pay_01KAZRHEFVFQT8HGSFMMKKJWWB")
+    query = parse_list_query({"limit": "100", "cursor": cursor, "status": "declined", "created_from": "2026-11-01"})
+    assert (query.limit, query.after_id, query.status and query.status.value) == (
+        100,
+        "pay_01KAZRHEFVFQT8HGSFMMKKJWWB",
+        "declined",
+    )
+    assert query.created_from is not None and query.created_from.tzinfo is not None
+
+
+def test_list_query_reports_every_bad_parameter() -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        parse_list_query({"limit": "0", "cursor": "nope", "status": "paid", "created_from": "yesterday", "sort": "asc"})
+    assert {f.field for f in raised.value.fields} == {"limit", "cursor", "status", "created_from", "sort"}
+
+
+@pytest.mark.parametrize("limit", ["101", "-1", "1.5", "", "１０", "9" * 400])
+def test_list_limit_bounds(limit: str) -> None:
+    with pytest.raises(InvalidRequest):
+        parse_list_query({"limit": limit})
+
+
+def test_created_to_must_follow_created_from() -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        parse_list_query({"created_from": "2026-11-02T00:00:00Z", "created_to": "2026-11-01T00:00:00Z"})
+    assert [f.field for f in raised.value.fields] == ["created_to"]
