@@ -1,0 +1,88 @@
+"""The REQUEST authorizer and the admin command, over moto's DynamoDB."""
+
+from __future__ import annotations
+
+import io
+import json
+from typing import Any
+
+import pytest
+
+from handlers import admin, authorizer
+from handlers.auth import hash_api_key
+from tests.integration.conftest import REGION, TABLE
+
+pytestmark = pytest.mark.usefixtures("lambda_env")
+METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/live/POST/v1/payments"
+
+
+def authorizer_event(authorization: str | None) -> dict[str, Any]:
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    return {"type": "REQUEST", "methodArn": METHOD_ARN, "headers": headers, "requestContext": {"requestId": "r-1"}}
+
+
+def new_merchant(name: str = "acme") -> tuple[str, str]:
+    return admin.create_merchant(name, table_name=TABLE, region=REGION)
+
+
+def test_valid_key_allows_every_route_of_the_stage_for_its_merchant() -> None:
+    merchant_id, key = new_merchant()
+    result = authorizer.handler(authorizer_event(f"Bearer {key}"), None)
+    assert result["principalId"] == merchant_id
+    assert result["context"] == {"merchant_id": merchant_id}
+    statement = result["policyDocument"]["Statement"]
+    assert statement == [
+        {
+            "Action": "execute-api:Invoke",
+            "Effect": "Allow",
+            "Resource": "arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/live/*",
+        }
+    ]
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "pgw_abc", "Bearer pgw_unknown", "Bearer " + "x" * 600],
+)
+def test_missing_malformed_and_unknown_keys_are_unauthorized(authorization: str | None) -> None:
+    new_merchant()
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        authorizer.handler(authorizer_event(authorization), None)
+
+
+def test_revoked_key_is_unauthorized() -> None:
+    _, key = new_merchant()
+    admin.revoke_key(key, table_name=TABLE, region=REGION)
+    with pytest.raises(Exception, match=r"^Unauthorized$"):
+        authorizer.handler(authorizer_event(f"Bearer {key}"), None)
+
+
+def test_keys_are_stored_as_hashes_and_never_logged(dynamodb: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    _, key = new_merchant()
+    authorizer.handler(authorizer_event(f"Bearer {key}"), None)
+    with pytest.raises(Exception, match="Unauthorized"):
+        authorizer.handler(authorizer_event(f"Bearer {key}x"), None)
+    stored = json.dumps(dynamodb.scan(TableName=TABLE)["Items"])
+    assert hash_api_key(key) in stored
+    assert key not in stored
+    output = capsys.readouterr().out
+    assert '"authorized"' in output and '"unauthorized"' in output
+    assert key not in output
+
+
+def test_keys_are_random_and_long() -> None:
+    keys = {new_merchant(f"m{i}")[1] for i in range(20)}
+    assert len(keys) == 20
+    assert all(len(k) >= 40 for k in keys)
+
+
+def test_admin_cli_creates_and_revokes(capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch) -> None:
+    assert admin.main(["--table", TABLE, "--region", REGION, "create-merchant", "--name", "acme"]) == 0
+    printed = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines() if ": " in line)
+    assert printed["merchant_id"].startswith("mer_")
+    key = printed["api_key"]
+    assert authorizer.handler(authorizer_event(f"Bearer {key}"), None)["principalId"] == printed["merchant_id"]
+    monkeypatch.setattr("sys.stdin", io.StringIO(key + "\n"))
+    assert admin.main(["--table", TABLE, "--region", REGION, "revoke-key"]) == 0
+    with pytest.raises(Exception, match="Unauthorized"):
+        authorizer.handler(authorizer_event(f"Bearer {key}"), None)
