@@ -65,9 +65,9 @@ def _entry_point(route: Callable[[http.Event], http.Response]) -> Callable[[http
 
     @functools.wraps(route)
     def handle(event: http.Event, context: Any) -> http.Response:
-        settings()
         with log_context(request_id=http.request_id(event)):
             try:
+                settings()
                 return route(event)
             except PaymentError as e:
                 return http.error_response(e, event)

@@ -210,6 +210,13 @@ def test_missing_configuration_is_a_500_without_internals(monkeypatch: pytest.Mo
     assert "FINGERPRINT_KEY" not in response["body"] and "Traceback" not in response["body"]
 
 
+def test_malformed_configuration_is_a_500_not_a_crash(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BANK_READ_TIMEOUT_MS", "soon")
+    reset_handler_caches()
+    response = post(payment_body())
+    assert (response["statusCode"], error_of(response)["type"]) == (500, "internal_error")
+
+
 def test_no_card_number_or_cvv_reaches_storage_logs_or_responses(
     dynamodb: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
