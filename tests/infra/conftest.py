@@ -1,0 +1,68 @@
+"""Shared fixtures: a fresh event loop and fresh mocks for every test, and cached whole-program runs."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pulumi
+import pytest
+
+from tests.infra.mocks import RecordingMocks, close_runtime, fresh_runtime
+from tests.infra.program import ProgramRun, run_program
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # pulumi_aws warns at import about resources this program does not use.
+    config.addinivalue_line("filterwarnings", "ignore::DeprecationWarning:pulumi_aws.*")
+
+
+@pytest.fixture(autouse=True)
+def mocks() -> Iterator[RecordingMocks]:
+    """Every test starts with a new asyncio loop, a new mocks object and `aws:region` eu-west-1."""
+    recording = fresh_runtime("test", {"aws:region": "eu-west-1"})
+    yield recording
+    close_runtime(recording)
+
+
+def run(fn: Callable[[], Any]) -> Any:
+    """Run `fn` under the mocks, wait for every resource, and return `fn`'s result resolved."""
+    box: dict[str, Any] = {}
+
+    def body() -> pulumi.Output[Any]:
+        return pulumi.Output.from_input(fn()).apply(lambda value: box.setdefault("value", value))
+
+    pulumi.runtime.test(body)()
+    return box.get("value")
+
+
+@pytest.fixture(scope="session")
+def eu() -> ProgramRun:
+    """The whole program for the eu stack, configured from Pulumi.eu.yaml."""
+    return run_program("eu")
+
+
+@pytest.fixture(scope="session")
+def us() -> ProgramRun:
+    return run_program("us")
+
+
+DOMAIN = {"payment-gateway:domainName": "pay.example.com", "payment-gateway:hostedZoneId": "Z0123456789EXAMPLE"}
+
+
+@pytest.fixture(scope="session")
+def eu_domain() -> ProgramRun:
+    """The eu stack with a custom domain configured on top of its stack file."""
+    return run_program("eu", DOMAIN)
+
+
+@pytest.fixture(scope="session")
+def us_domain() -> ProgramRun:
+    return run_program("us", DOMAIN)
+
+
+@pytest.fixture(params=["eu", "us", "eu_domain", "us_domain"])
+def any_stack(request: pytest.FixtureRequest) -> ProgramRun:
+    """Each program variant in turn."""
+    run_: ProgramRun = request.getfixturevalue(request.param)
+    return run_

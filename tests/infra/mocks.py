@@ -1,0 +1,285 @@
+"""Pulumi mocks that record every resource and answer the computed outputs the components read."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+ACCOUNT = "123456789012"
+PROJECT = "payment-gateway"
+ORGANIZATION = "organization"
+# How rpc.deserialize_properties marks a secret value in mock inputs.
+SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
+SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
+# Resource types that have no region (IAM and Route 53 are global).
+GLOBAL_TYPES = frozenset(
+    {
+        "aws:iam/role:Role",
+        "aws:iam/rolePolicy:RolePolicy",
+        "aws:route53/record:Record",
+        "aws:route53/healthCheck:HealthCheck",
+    }
+)
+
+
+def is_secret(value: Any) -> bool:
+    return isinstance(value, dict) and value.get(SECRET_SIG_KEY) == SECRET_SIG
+
+
+def unwrap(value: Any) -> Any:
+    """The value with every secret marker removed (for assertions on content)."""
+    if is_secret(value):
+        return unwrap(value["value"])
+    if isinstance(value, dict):
+        return {k: unwrap(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [unwrap(v) for v in value]
+    return value
+
+
+@dataclass
+class Recorded:
+    typ: str
+    name: str
+    inputs: dict[str, Any]
+    provider: str
+    custom: bool
+    outputs: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def plain(self) -> dict[str, Any]:
+        result: dict[str, Any] = unwrap(self.inputs)
+        return result
+
+    @property
+    def region(self) -> str | None:
+        region = self.plain.get("region")
+        return str(region) if region is not None else None
+
+    def json(self, key: str) -> Any:
+        return json.loads(self.plain[key])
+
+
+def _arn(service: str, region: str, resource: str) -> str:
+    return f"arn:aws:{service}:{region}:{ACCOUNT}:{resource}"
+
+
+class RecordingMocks(pulumi.runtime.Mocks):
+    """Records (type, name, inputs, provider) and returns inputs plus the computed outputs code reads."""
+
+    def __init__(self, default_region: str = "eu-west-1") -> None:
+        self.default_region = default_region
+        self.resources: list[Recorded] = []
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self._provider_regions: dict[str, str] = {}
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    # --- queries ---------------------------------------------------------------------------------
+
+    def custom(self) -> list[Recorded]:
+        return [r for r in self.resources if r.custom and not r.typ.startswith("pulumi:providers:")]
+
+    def of_type(self, typ: str) -> list[Recorded]:
+        return [r for r in self.custom() if r.typ == typ]
+
+    def one(self, typ: str, name: str | None = None) -> Recorded:
+        found = [r for r in self.of_type(typ) if name is None or r.name == name]
+        assert len(found) == 1, f"expected one {typ} {name or ''}, found {[r.name for r in found]}"
+        return found[0]
+
+    # --- Mocks -----------------------------------------------------------------------------------
+
+    def _region(self, inputs: dict[str, Any], provider: str) -> str:
+        region = unwrap(inputs.get("region"))
+        if region:
+            return str(region)
+        for provider_id, provider_region in self._provider_regions.items():
+            if provider.endswith("::" + provider_id):
+                return provider_region
+        return self.default_region
+
+    def new_resource(self, args: pulumi.runtime.MockResourceArgs) -> tuple[str | None, dict[str, Any]]:
+        inputs = dict(args.inputs)
+        resource_id = f"{args.name}-id"
+        if args.typ.startswith("pulumi:providers:"):
+            region = unwrap(inputs.get("region"))
+            if region:
+                self._provider_regions[resource_id] = str(region)
+        region = self._region(inputs, args.provider or "")
+        computed = _COMPUTED.get(args.typ, _no_outputs)(args.name, unwrap(inputs), region)
+        outputs = {**inputs, **computed}
+        self.resources.append(Recorded(args.typ, args.name, inputs, args.provider or "", bool(args.custom), outputs))
+        return str(computed.get("id", resource_id)), outputs
+
+    def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
+        # The mock monitor iterates the failure list: return [] rather than None.
+        call_args = unwrap(dict(args.args))
+        self.calls.append((args.token, call_args))
+        region = str(call_args.get("region") or self.default_region)
+        if args.token == "aws:index/getCallerIdentity:getCallerIdentity":
+            return {"accountId": ACCOUNT, "arn": f"arn:aws:iam::{ACCOUNT}:user/ci", "userId": "ci", "id": ACCOUNT}, []
+        if args.token == "aws:index/getPartition:getPartition":
+            return {
+                "partition": "aws",
+                "dnsSuffix": "amazonaws.com",
+                "reverseDnsPrefix": "com.amazonaws",
+                "id": "aws",
+            }, []
+        if args.token == "aws:kms/getAlias:getAlias":
+            key_arn = _arn("kms", region, f"key/looked-up-{region}")
+            return {
+                "name": call_args["name"],
+                "arn": _arn("kms", region, call_args["name"]),
+                "targetKeyArn": key_arn,
+                "targetKeyId": f"looked-up-{region}",
+                "id": call_args["name"],
+            }, []
+        if args.token == "aws:dynamodb/getTable:getTable":
+            table_arn = _arn("dynamodb", region, f"table/{call_args['name']}")
+            return {
+                "name": call_args["name"],
+                "arn": table_arn,
+                "streamArn": f"{table_arn}/stream/2026-01-01T00:00:00.000",
+                "id": call_args["name"],
+            }, []
+        raise NotImplementedError(f"unmocked call {args.token}")
+
+
+def _no_outputs(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    return {}
+
+
+def _key(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    return {"id": f"{name}-key-id", "keyId": f"{name}-key-id", "arn": _arn("kms", region, f"key/{name}-key-id")}
+
+
+def _table(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    arn = _arn("dynamodb", region, f"table/{inputs['name']}")
+    return {"id": inputs["name"], "arn": arn, "streamArn": f"{arn}/stream/2026-01-01T00:00:00.000"}
+
+
+def _log_group(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    return {"arn": _arn("logs", region, f"log-group:{inputs['name']}")}
+
+
+def _role(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    return {"id": f"{name}-x", "name": f"{name}-x", "arn": f"arn:aws:iam::{ACCOUNT}:role/{name}-x"}
+
+
+def _function(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    arn = _arn("lambda", region, f"function:{inputs['name']}")
+    return {
+        "id": inputs["name"],
+        "arn": arn,
+        "invokeArn": f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations",
+    }
+
+
+def _function_url(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    return {"functionUrl": f"https://{name}.lambda-url.{region}.on.aws/"}
+
+
+def _rest_api(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    api_id = f"{name}-id"
+    return {
+        "id": api_id,
+        "rootResourceId": f"{name}-root",
+        "executionArn": _arn("execute-api", region, api_id),
+        "arn": f"arn:aws:apigateway:{region}::/restapis/{api_id}",
+    }
+
+
+def _stage(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    api, stage = inputs["restApi"], inputs["stageName"]
+    return {
+        "arn": f"arn:aws:apigateway:{region}::/restapis/{api}/stages/{stage}",
+        "invokeUrl": f"https://{api}.execute-api.{region}.amazonaws.com/{stage}",
+        "executionArn": _arn("execute-api", region, f"{api}/{stage}"),
+    }
+
+
+def _certificate(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    names = [inputs["domainName"], *inputs.get("subjectAlternativeNames", [])]
+    return {
+        "arn": _arn("acm", region, f"certificate/{name}"),
+        "domainValidationOptions": [
+            {
+                "domainName": d,
+                "resourceRecordName": f"_token.{d}.",
+                "resourceRecordType": "CNAME",
+                "resourceRecordValue": f"_validation.{d}.acm-validations.aws.",
+            }
+            for d in names
+        ],
+    }
+
+
+def _domain_name(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    return {
+        "regionalDomainName": f"d-{name}.execute-api.{region}.amazonaws.com",
+        "regionalZoneId": f"ZONE-{region}",
+    }
+
+
+def _record(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    return {"fqdn": str(inputs["name"]).rstrip(".")}
+
+
+def _generic_arn(service: str) -> Callable[[str, dict[str, Any], str], dict[str, Any]]:
+    def computed(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+        return {"arn": _arn(service, region, f"{service}/{name}")}
+
+    return computed
+
+
+def _topic(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    return {"arn": _arn("sns", region, str(inputs.get("name", name)))}
+
+
+_COMPUTED: dict[str, Callable[[str, dict[str, Any], str], dict[str, Any]]] = {
+    "aws:kms/key:Key": _key,
+    "aws:dynamodb/table:Table": _table,
+    "aws:cloudwatch/logGroup:LogGroup": _log_group,
+    "aws:iam/role:Role": _role,
+    "aws:lambda/function:Function": _function,
+    "aws:lambda/functionUrl:FunctionUrl": _function_url,
+    "aws:apigateway/restApi:RestApi": _rest_api,
+    "aws:apigateway/stage:Stage": _stage,
+    "aws:acm/certificate:Certificate": _certificate,
+    "aws:apigateway/domainName:DomainName": _domain_name,
+    "aws:route53/record:Record": _record,
+    "aws:sns/topic:Topic": _topic,
+    "aws:wafv2/webAcl:WebAcl": _generic_arn("wafv2"),
+    "aws:cloudwatch/metricAlarm:MetricAlarm": _generic_arn("cloudwatch"),
+}
+
+
+def fresh_runtime(stack: str, config: dict[str, str], secret_keys: Iterable[str] = ()) -> RecordingMocks:
+    """A new event loop, new mocks and this config: nothing leaks from a previous run."""
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    mocks = RecordingMocks(default_region=config.get("aws:region", "eu-west-1"))
+    mocks.loop = loop
+    # set_mocks creates the root Stack only when there is none; a Stack left by a previous runtime
+    # holds futures of a previous loop ("await wasn't used with future"). Start from none.
+    pulumi.runtime.settings.ROOT.set(None)
+    pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, organization=ORGANIZATION)
+    pulumi.runtime.set_all_config(dict(config), list(secret_keys))
+    return mocks
+
+
+def close_runtime(mocks: RecordingMocks) -> None:
+    """Cancel what never ran (e.g. the root Stack's registration in a test that ran no program), then close."""
+    loop = mocks.loop
+    if loop is not None and not loop.is_closed():
+        pending = asyncio.all_tasks(loop)
+        for task in pending:
+            task.cancel()
+        loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        loop.close()
+    asyncio.set_event_loop(None)
