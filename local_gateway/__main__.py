@@ -1,0 +1,3 @@
+from local_gateway.runner import main
+
+raise SystemExit(main())

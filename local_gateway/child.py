@@ -1,0 +1,118 @@
+"""Entry point of the stack's child processes: `python -m local_gateway.child <role> ...`.
+
+Roles: `dynamodb` (moto's server) and `lambda` (a gateway serving Lambda handlers: a region or
+the bank simulator). A child binds its port, writes one JSON line `{"port": N}` to stdout, then
+points its stdout (where handlers log, as in Lambda) at stderr, or at /dev/null with --quiet.
+It exits on SIGTERM/SIGINT, and when its stdin reaches EOF: the parent holds the other end, so
+a parent that dies, even by SIGKILL, takes its children with it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+from typing import Any, Protocol
+
+from handlers.routes import Function, Route
+from local_gateway.gateway import Gateway
+from local_gateway.http_server import LocalHTTPServer
+from local_gateway.logs import setup_logging
+
+log = logging.getLogger("local_gateway")
+SHUTDOWN_POLL_SECONDS = 0.1
+
+
+class Server(Protocol):
+    def serve_forever(self, poll_interval: float = ...) -> None: ...
+    def shutdown(self) -> None: ...
+    def server_close(self) -> None: ...
+
+    @property
+    def server_port(self) -> int: ...
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m local_gateway.child")
+    parser.add_argument("role", choices=("dynamodb", "lambda"))
+    parser.add_argument("--port", type=int, default=0)
+    parser.add_argument("--name", default="lambda", help="label for logs")
+    parser.add_argument("--routes", default="handlers.routes:ROUTES", help="MODULE:ATTRIBUTE, a tuple of Route")
+    parser.add_argument("--authorizer", default="handlers.routes:AUTHORIZER", help="MODULE:ATTRIBUTE or 'none'")
+    parser.add_argument("--authorizer-cache-seconds", type=float, default=None)
+    parser.add_argument("--access-log", action="store_true")
+    parser.add_argument("--quiet", action="store_true", help="discard the handlers' stdout")
+    return parser.parse_args(argv)
+
+
+def load_attribute(reference: str) -> Any:
+    module_name, _, attribute = reference.partition(":")
+    return getattr(importlib.import_module(module_name), attribute)
+
+
+def make_gateway(args: argparse.Namespace) -> Gateway:
+    routes: tuple[Route, ...] = load_attribute(args.routes)
+    authorizer: Function | None = None if args.authorizer == "none" else load_attribute(args.authorizer)
+    cache_seconds = args.authorizer_cache_seconds
+    if cache_seconds is None:
+        cache_seconds = load_attribute("handlers.routes:AUTHORIZER_CACHE_SECONDS")
+    region = os.environ.get("AWS_REGION", "eu-west-1")
+    gateway = Gateway(region=region, routes=routes, authorizer=authorizer, authorizer_cache_seconds=cache_seconds)
+    gateway.preload()
+    return gateway
+
+
+def make_server(args: argparse.Namespace) -> Server:
+    if args.role == "dynamodb":
+        from local_gateway.moto_server import make_dynamodb_server  # noqa: PLC0415 - moto is slow to import
+
+        return make_dynamodb_server(args.port)
+    return LocalHTTPServer(args.port, make_gateway(args), name=args.name, access_log=args.access_log)
+
+
+def announce(port: int, quiet: bool) -> None:
+    """The readiness line for the parent; afterwards stdout is only the handlers' logs."""
+    sys.stdout.write(json.dumps({"port": port}) + "\n")
+    sys.stdout.flush()
+    target = os.open(os.devnull, os.O_WRONLY) if quiet else 2
+    os.dup2(target, 1)
+
+
+def watch_stdin(stop: threading.Event) -> None:
+    # os.read, not sys.stdin: a thread blocked inside the buffered reader holds its lock and
+    # makes the interpreter abort at exit.
+    while os.read(0, 4096):
+        pass
+    stop.set()
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    setup_logging(args.name)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        server = make_server(args)
+    except Exception:
+        log.exception("%s failed to start", args.name)
+        return 1
+    serve = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS}, daemon=True)
+    serve.start()
+    announce(server.server_port, args.quiet)
+    threading.Thread(target=watch_stdin, args=(stop,), name="parent-watchdog", daemon=True).start()
+    while not stop.wait(SHUTDOWN_POLL_SECONDS):
+        pass
+    server.shutdown()
+    server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

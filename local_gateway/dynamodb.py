@@ -1,0 +1,64 @@
+"""The payments table, created from `handlers.schema` exactly as the infrastructure declares it.
+
+Used by the runner and by tests (with moto's server, `mock_aws` or any DynamoDB endpoint).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from typing import TYPE_CHECKING, cast
+
+import boto3
+
+from handlers.schema import KEY_ATTRIBUTES, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_dynamodb.literals import ScalarAttributeTypeType
+
+# Dummy credentials: moto and DynamoDB Local accept any.
+LOCAL_ACCESS_KEY_ID = "local"
+LOCAL_SECRET_ACCESS_KEY = "local"  # noqa: S105 - not a secret
+
+
+def dynamodb_client(endpoint_url: str | None, region: str) -> DynamoDBClient:
+    return boto3.client(
+        "dynamodb",
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=LOCAL_ACCESS_KEY_ID,
+        aws_secret_access_key=LOCAL_SECRET_ACCESS_KEY,
+    )
+
+
+def create_table(client: DynamoDBClient, table_name: str, *, timeout: float = 30.0) -> None:
+    """Create the table (on-demand, TTL on), or leave an existing one as it is; return once ACTIVE."""
+    # An existing table (e.g. on an external endpoint that outlives the stack) is left as it is.
+    with contextlib.suppress(client.exceptions.ResourceInUseException):
+        client.create_table(
+            TableName=table_name,
+            KeySchema=[
+                {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+                {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+            ],
+            AttributeDefinitions=[
+                {"AttributeName": name, "AttributeType": cast("ScalarAttributeTypeType", kind)}
+                for name, kind in KEY_ATTRIBUTES
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+    _wait_until_active(client, table_name, timeout)
+    ttl = client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
+    if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
+        client.update_time_to_live(
+            TableName=table_name, TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE}
+        )
+
+
+def _wait_until_active(client: DynamoDBClient, table_name: str, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while client.describe_table(TableName=table_name)["Table"].get("TableStatus") != "ACTIVE":
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"table {table_name} is not ACTIVE after {timeout} s")
+        time.sleep(0.1)

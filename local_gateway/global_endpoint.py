@@ -1,0 +1,241 @@
+"""The global endpoint: what Route 53 latency records with health checks do for the deployed API.
+
+- Health checks: GET /health on each region every HEALTH_CHECK_INTERVAL seconds, on a fresh
+  connection, with a PROBE_TIMEOUT; a 2xx/3xx answer is a pass (Route 53's rule). THRESHOLD
+  results in a row that contradict a region's state flip it (failing -> unhealthy, passing ->
+  healthy again), so a failed region stops receiving traffic within ~2 s (~4 s if its probes
+  hang until the timeout); the requirement is 10 s.
+- Routing: each request goes to the first healthy region in preference order (eu-west-1, the
+  "nearest", then us-east-1). If none is healthy, Route 53 answers as if all were: requests go
+  to the first region, which fails them itself.
+- Forwarding: a keep-alive connection pool per region. There are no retries and no per-request
+  failover, because DNS does neither: during the switch clients see the failing region's
+  errors, as they would in AWS, and retry with their Idempotency-Key, which is what makes a
+  retry safe. The one exception is a pooled connection the region had already closed while
+  idle: that request never reached the region, so it is sent again, once, to the same region.
+"""
+
+from __future__ import annotations
+
+import http.client
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from local_gateway.gateway import OUTAGE_CONTROL_PATH
+from local_gateway.messages import HttpRequest, HttpResponse, error_response, json_response
+
+log = logging.getLogger(__name__)
+
+HEALTH_CHECK_INTERVAL = 1.0
+PROBE_TIMEOUT = 1.0
+THRESHOLD = 2
+# API Gateway's integration timeout; the regions enforce nothing shorter.
+FORWARD_TIMEOUT = 29.0
+HEALTH_CHECK_USER_AGENT = "Amazon-Route53-Health-Check-Service (local_gateway)"
+_HOP_BY_HOP = frozenset(
+    {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "content-length"}
+)
+
+Clock = Callable[[], float]
+Probe = Callable[[], bool]
+
+
+@dataclass(frozen=True)
+class RegionEndpoint:
+    key: str  # as in /_local/regions/{key}/outage
+    region: str
+    port: int
+    host: str = "127.0.0.1"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
+class HealthTracker:
+    """Route 53's view of each region, and the routing choice it implies."""
+
+    def __init__(self, regions: Sequence[str], *, threshold: int = THRESHOLD) -> None:
+        self._order = list(regions)
+        self._threshold = threshold
+        self._healthy = dict.fromkeys(self._order, True)  # new health checks start healthy, as in Route 53
+        self._streak = dict.fromkeys(self._order, 0)
+        self._lock = threading.Lock()
+
+    def record(self, region: str, passed: bool) -> None:
+        with self._lock:
+            if passed == self._healthy[region]:
+                self._streak[region] = 0
+                return
+            self._streak[region] += 1
+            if self._streak[region] >= self._threshold:
+                self._healthy[region] = passed
+                self._streak[region] = 0
+                log.warning("%s is now %s", region, "healthy" if passed else "UNHEALTHY")
+
+    def is_healthy(self, region: str) -> bool:
+        with self._lock:
+            return self._healthy[region]
+
+    def choose(self) -> str:
+        with self._lock:
+            return next((region for region in self._order if self._healthy[region]), self._order[0])
+
+
+class HealthChecker:
+    """Probes one region on a schedule and reports each result to the tracker."""
+
+    def __init__(
+        self,
+        region: str,
+        probe: Probe,
+        tracker: HealthTracker,
+        *,
+        interval: float = HEALTH_CHECK_INTERVAL,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.region = region
+        self._probe = probe
+        self._tracker = tracker
+        self._interval = interval
+        self._clock = clock
+        self._next_due = clock()
+
+    def poll(self) -> float:
+        """Probe if a check is due; return the seconds until the next one."""
+        started = self._clock()
+        if started >= self._next_due:
+            self._tracker.record(self.region, self._probe())
+            self._next_due = started + self._interval
+        return max(0.0, self._next_due - self._clock())
+
+    def run(self, stop: threading.Event) -> None:
+        while not stop.wait(self.poll()):
+            pass
+
+
+def http_probe(endpoint: RegionEndpoint, timeout: float = PROBE_TIMEOUT) -> bool:
+    connection = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=timeout)
+    try:
+        connection.request("GET", "/health", headers={"User-Agent": HEALTH_CHECK_USER_AGENT})
+        response = connection.getresponse()
+        response.read()
+        return 200 <= response.status < 400
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+class ConnectionPool:
+    """Keep-alive connections to one region, each used by one request at a time."""
+
+    def __init__(self, endpoint: RegionEndpoint, *, timeout: float = FORWARD_TIMEOUT, max_idle: int = 64) -> None:
+        self._endpoint = endpoint
+        self._timeout = timeout
+        self._max_idle = max_idle
+        self._idle: list[http.client.HTTPConnection] = []
+        self._lock = threading.Lock()
+
+    def send(self, request: HttpRequest) -> HttpResponse:
+        connection, reused = self._acquire()
+        try:
+            return self._exchange(connection, request)
+        except (ConnectionResetError, BrokenPipeError):  # RemoteDisconnected is a ConnectionResetError
+            if not reused:
+                raise
+        log.debug("%s closed an idle pooled connection; sending again", self._endpoint.region)
+        return self._exchange(self._new(), request)
+
+    def close(self) -> None:
+        with self._lock:
+            idle, self._idle = self._idle, []
+        for connection in idle:
+            connection.close()
+
+    def _acquire(self) -> tuple[http.client.HTTPConnection, bool]:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop(), True
+        return self._new(), False
+
+    def _new(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self._endpoint.host, self._endpoint.port, timeout=self._timeout)
+
+    def _release(self, connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < self._max_idle:
+                self._idle.append(connection)
+                return
+        connection.close()
+
+    def _exchange(self, connection: http.client.HTTPConnection, request: HttpRequest) -> HttpResponse:
+        headers = {name: value for name, value in request.headers if name.lower() not in _HOP_BY_HOP}
+        try:
+            connection.request(request.method, request.target, body=request.body or None, headers=headers)
+            response = connection.getresponse()
+            body = response.read()
+        except BaseException:
+            connection.close()
+            raise
+        if response.will_close:
+            connection.close()
+        else:
+            self._release(connection)
+        kept = tuple((name, value) for name, value in response.getheaders() if name.lower() not in _HOP_BY_HOP)
+        return HttpResponse(response.status, kept, body)
+
+
+class GlobalEndpoint:
+    """The app behind the global port: Route 53's routing plus the local-only control routes."""
+
+    def __init__(self, regions: Sequence[RegionEndpoint], tracker: HealthTracker, *, access_log: bool = False) -> None:
+        self._regions = list(regions)
+        self._tracker = tracker
+        self._pools = {endpoint.region: ConnectionPool(endpoint) for endpoint in regions}
+        self._access_log = access_log
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        if request.path.startswith("/_local/"):
+            return self._control(request)
+        started = time.perf_counter()
+        region = self._tracker.choose()
+        response = self._forward(region, request)
+        if self._access_log:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            log.info("%s %s -> %s %d %.1f ms", request.method, request.path, region, response.status, elapsed_ms)
+        return response
+
+    def status(self) -> dict[str, Any]:
+        regions = [
+            {"key": r.key, "region": r.region, "url": r.url, "healthy": self._tracker.is_healthy(r.region)}
+            for r in self._regions
+        ]
+        return {"serving": self._tracker.choose(), "regions": regions}
+
+    def close(self) -> None:
+        for pool in self._pools.values():
+            pool.close()
+
+    def _forward(self, region: str, request: HttpRequest) -> HttpResponse:
+        try:
+            return self._pools[region].send(request)
+        except (OSError, http.client.HTTPException) as error:
+            log.warning("%s did not answer %s %s: %r", region, request.method, request.path, error)
+            return error_response(503, "service_unavailable", f"{region} did not answer", str(uuid.uuid4()))
+
+    def _control(self, request: HttpRequest) -> HttpResponse:
+        """GET /_local/regions; POST|DELETE|GET /_local/regions/{key}/outage (forwarded to the region)."""
+        parts = request.path.strip("/").split("/")
+        if parts == ["_local", "regions"] and request.method == "GET":
+            return json_response(200, self.status(), str(uuid.uuid4()))
+        endpoint = next((r for r in self._regions if parts == ["_local", "regions", r.key, "outage"]), None)
+        if endpoint is not None and request.method in ("POST", "DELETE", "GET"):
+            return self._forward(endpoint.region, HttpRequest(request.method, OUTAGE_CONTROL_PATH))
+        message = f"No route for {request.method} {request.path}"
+        return error_response(404, "not_found", message, str(uuid.uuid4()))

@@ -1,0 +1,133 @@
+"""A small HTTP/1.1 keep-alive server on 127.0.0.1 that hands each request to an app function.
+
+Both the regional gateways and the global endpoint run on it. Nagle's algorithm is off: with
+keep-alive, headers and body go out in separate writes, and the second would otherwise wait for
+the client's delayed ACK (~40 ms per response).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import cast
+
+from local_gateway.messages import HttpRequest, HttpResponse, error_response
+
+log = logging.getLogger(__name__)
+
+App = Callable[[HttpRequest], HttpResponse]
+# API Gateway's payload limit.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+# Idle keep-alive connections are closed after this; clients (and our proxy pool) reconnect.
+IDLE_TIMEOUT_SECONDS = 120
+
+
+class BadRequestError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class LocalHTTPServer(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256
+
+    def __init__(self, port: int, app: App, *, name: str, access_log: bool = False) -> None:
+        self.app = app
+        self.name = name
+        self.access_log = access_log
+        super().__init__(("127.0.0.1", port), _RequestHandler)
+
+    @property
+    def port(self) -> int:
+        return int(self.server_address[1])
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start_in_thread(self) -> threading.Thread:
+        # A short poll interval keeps shutdown() quick.
+        thread = threading.Thread(target=self.serve_forever, args=(0.1,), name=f"{self.name}-http", daemon=True)
+        thread.start()
+        return thread
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+    timeout = IDLE_TIMEOUT_SECONDS
+
+    def _serve(self) -> None:
+        started = time.perf_counter()
+        server = cast(LocalHTTPServer, self.server)
+        try:
+            request = HttpRequest(
+                self.command, self.path, tuple(self.headers.items()), self._read_body(), self.client_address[0]
+            )
+            response = server.app(request)
+        except BadRequestError as error:
+            self.close_connection = True
+            response = error_response(error.status, "bad_request", str(error), str(uuid.uuid4()))
+        except Exception:
+            log.exception("%s: unhandled error", server.name)
+            response = error_response(500, "internal_error", "Internal server error", str(uuid.uuid4()))
+        self._write(response)
+        if server.access_log:
+            elapsed_ms = (time.perf_counter() - started) * 1000
+            log.info("%s %s %s %d %.1f ms", server.name, self.command, self.path, response.status, elapsed_ms)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def _read_body(self) -> bytes:
+        if "chunked" in self.headers.get("Transfer-Encoding", "").lower():
+            return self._read_chunked()
+        length_header = self.headers.get("Content-Length")
+        if length_header is None:
+            return b""
+        if not length_header.isdigit():
+            raise BadRequestError(400, "invalid Content-Length")
+        length = int(length_header)
+        if length > MAX_BODY_BYTES:
+            raise BadRequestError(413, "request body too large")
+        return self.rfile.read(length)
+
+    def _read_chunked(self) -> bytes:
+        body = bytearray()
+        while True:
+            size_line = self.rfile.readline(1024).split(b";", 1)[0].strip()
+            try:
+                size = int(size_line, 16)
+            except ValueError as error:
+                raise BadRequestError(400, "invalid chunked encoding") from error
+            if len(body) + size > MAX_BODY_BYTES:
+                raise BadRequestError(413, "request body too large")
+            if size == 0:
+                while self.rfile.readline(1024).strip():  # trailers, then the blank line
+                    pass
+                return bytes(body)
+            body += self.rfile.read(size)
+            self.rfile.readline(1024)
+
+    def _write(self, response: HttpResponse) -> None:
+        self.send_response(response.status)
+        for name, value in response.headers:
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(response.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def log_message(self, format: str, *args: object) -> None:
+        """Protocol-level errors only; the access log above is opt-in."""
+        log.debug("%s: " + format, cast(LocalHTTPServer, self.server).name, *args)

@@ -1,0 +1,322 @@
+"""`python -m local_gateway`: start the whole local stack in the foreground until Ctrl-C.
+
+Processes: this one runs the global endpoint (the Route 53 stand-in) and supervises the
+children: the embedded DynamoDB (moto), the bank simulator, and one gateway per region, each
+in its own process with its own environment, as separate Lambda functions would be.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import logging
+import os
+import signal
+import threading
+import time
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from typing import Protocol, TypeVar, cast
+
+from handlers.schema import DEFAULT_TABLE_NAME
+from local_gateway.global_endpoint import GlobalEndpoint, HealthChecker, HealthTracker, RegionEndpoint, http_probe
+from local_gateway.http_server import LocalHTTPServer
+from local_gateway.invoker import load_object
+from local_gateway.logs import setup_logging
+from local_gateway.messages import HttpRequest, HttpResponse, error_response
+from local_gateway.supervisor import Child, StartupError, Supervisor
+from local_gateway.topology import (
+    BANK_PORT_OFFSET,
+    REGIONS,
+    TABLE_REGION,
+    Region,
+    lambda_environment,
+    local_environment,
+    port_for,
+)
+
+log = logging.getLogger("local_gateway.runner")
+
+CHILD_START_TIMEOUT = 30.0
+FIRST_HEALTH_TIMEOUT = 30.0
+T = TypeVar("T")
+
+
+class CreateMerchant(Protocol):
+    def __call__(
+        self,
+        name: str,
+        *,
+        table_name: str,
+        endpoint_url: str | None = None,
+        region: str | None = None,
+        merchant_id: str | None = None,
+        api_key: str | None = None,
+    ) -> tuple[str, str]: ...
+
+
+@dataclass(frozen=True)
+class Options:
+    port: int = 8080
+    merchants: tuple[tuple[str, str], ...] = ()
+    dynamodb_endpoint: str | None = None
+    bank_url: str | None = None
+    table_name: str = DEFAULT_TABLE_NAME
+    quiet: bool = False
+
+
+@dataclass
+class Stack:
+    """The running pieces this process owns (the children belong to the Supervisor)."""
+
+    server: LocalHTTPServer
+    regions: list[RegionEndpoint] = field(default_factory=list)
+    bank_url: str = ""
+    dynamodb_url: str = ""
+    merchants: list[tuple[str, str]] = field(default_factory=list)
+    stop_checks: threading.Event = field(default_factory=threading.Event)
+    endpoint: GlobalEndpoint | None = None
+
+    def close(self) -> None:
+        self.stop_checks.set()
+        self.server.stop()
+        if self.endpoint is not None:
+            self.endpoint.close()
+
+
+def parse_args(argv: Sequence[str] | None) -> Options:
+    parser = argparse.ArgumentParser(prog="python -m local_gateway", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--port", type=int, default=8080, help="global port N (eu N+1, us N+2, bank N+3); 0: free ports"
+    )
+    parser.add_argument(
+        "--merchant", action="append", default=[], metavar="ID:KEY", help="seed a merchant (repeatable)"
+    )
+    parser.add_argument("--dynamodb-endpoint", metavar="URL", help="use this DynamoDB endpoint, not the embedded one")
+    parser.add_argument("--bank-url", metavar="URL", help="use this bank, not the local simulator")
+    parser.add_argument("--table-name", default=DEFAULT_TABLE_NAME)
+    parser.add_argument("--quiet", action="store_true", help="no access log, handler logs at WARNING (benchmarks)")
+    args = parser.parse_args(argv)
+    if not (args.port == 0 or 1 <= args.port <= 65535 - BANK_PORT_OFFSET):
+        parser.error("--port must be 0 or leave room for N+3")
+    return Options(
+        port=args.port,
+        merchants=tuple(_merchant(parser, value) for value in args.merchant),
+        dynamodb_endpoint=args.dynamodb_endpoint,
+        bank_url=args.bank_url,
+        table_name=args.table_name,
+        quiet=args.quiet,
+    )
+
+
+def _merchant(parser: argparse.ArgumentParser, value: str) -> tuple[str, str]:
+    merchant_id, separator, key = value.partition(":")
+    if not separator or not merchant_id or not key:
+        parser.error(f"--merchant takes ID:KEY, got {value!r}")
+    return merchant_id, key
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = parse_args(argv)
+    setup_logging("local", logging.INFO)
+    os.environ.clear()
+    os.environ.update(local_environment(TABLE_REGION))  # the admin calls below use dummy credentials too
+    signal.signal(signal.SIGTERM, _interrupt)  # during startup both signals abort it
+    try:
+        with Supervisor() as supervisor:
+            return _run(options, supervisor)
+    except KeyboardInterrupt:
+        return 130
+
+
+def _run(options: Options, supervisor: Supervisor) -> int:
+    try:
+        stack = start_stack(options, supervisor)
+    except (StartupError, OSError) as error:
+        log.error("startup failed: %s", error)
+        return 1
+    try:
+        stop = threading.Event()
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, lambda *_: stop.set())
+        print(banner(stack, options), flush=True)
+        print("ready", flush=True)
+        return _wait(stop, supervisor)
+    finally:
+        log.info("stopping")
+        stack.close()
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _wait(stop: threading.Event, supervisor: Supervisor) -> int:
+    while not stop.wait(0.5):
+        child = supervisor.exited()
+        if child is not None:
+            log.error("%s exited unexpectedly (code %s); stopping everything", child.name, child.process.poll())
+            return 1
+    return 0
+
+
+def start_stack(options: Options, supervisor: Supervisor) -> Stack:
+    # Bind the global port first so a port conflict fails before anything else starts.
+    stack = Stack(LocalHTTPServer(options.port, _starting, name="global"))
+    try:
+        _start_children_and_table(options, supervisor, stack)
+        _start_global_endpoint(options, stack)
+    except BaseException:
+        stack.close()
+        raise
+    return stack
+
+
+def _starting(request: HttpRequest) -> HttpResponse:
+    return error_response(503, "service_unavailable", "the local stack is starting", "starting")
+
+
+def _start_children_and_table(options: Options, supervisor: Supervisor, stack: Stack) -> None:
+    """moto and the bank first (the regions need their URLs), then the regions and the table in parallel."""
+    dynamodb_url = _start_dynamodb(options, supervisor)
+    bank_url = _start_bank(options, supervisor)
+    stack.dynamodb_url = dynamodb_url()
+    stack.bank_url = bank_url()
+    merchants = _in_background(lambda: prepare_table(options, stack.dynamodb_url))
+    children = [(region, _spawn_region(region, options, stack, supervisor)) for region in REGIONS]
+    for region, child in children:
+        port = supervisor.wait_ready(child, CHILD_START_TIMEOUT)
+        stack.regions.append(RegionEndpoint(region.key, region.name, port))
+    stack.merchants = merchants.result(timeout=CHILD_START_TIMEOUT)
+
+
+def _start_dynamodb(options: Options, supervisor: Supervisor) -> Callable[[], str]:
+    """Start moto unless an endpoint was given; return how to get the URL once it is up."""
+    external = options.dynamodb_endpoint
+    if external:
+        return lambda: external
+    child = supervisor.spawn("dynamodb", ["dynamodb"], local_environment(TABLE_REGION))
+    return lambda: _local_url(supervisor.wait_ready(child, CHILD_START_TIMEOUT))
+
+
+def _start_bank(options: Options, supervisor: Supervisor) -> Callable[[], str]:
+    external = options.bank_url
+    if external:
+        return lambda: external
+    port = port_for(options.port, BANK_PORT_OFFSET)
+    args = ["lambda", "--port", str(port), "--routes", "local_gateway.topology:BANK_ROUTES", "--authorizer", "none"]
+    env = local_environment(TABLE_REGION)
+    env["LOG_LEVEL"] = _log_level(options)
+    child = supervisor.spawn("bank", [*args, *_quiet(options)], env)
+    return lambda: _local_url(supervisor.wait_ready(child, CHILD_START_TIMEOUT)) + "/payments"
+
+
+def _spawn_region(region: Region, options: Options, stack: Stack, supervisor: Supervisor) -> Child:
+    env = lambda_environment(
+        region.name,
+        table_name=options.table_name,
+        dynamodb_url=stack.dynamodb_url,
+        bank_url=stack.bank_url,
+        log_level=_log_level(options),
+    )
+    port = port_for(options.port, region.port_offset)
+    return supervisor.spawn(region.name, ["lambda", "--port", str(port), *_quiet(options)], env)
+
+
+def _log_level(options: Options) -> str:
+    return "WARNING" if options.quiet else "INFO"
+
+
+def _quiet(options: Options) -> list[str]:
+    return ["--quiet"] if options.quiet else []
+
+
+def _local_url(port: int) -> str:
+    return f"http://127.0.0.1:{port}"
+
+
+def _in_background(task: Callable[[], T]) -> Future[T]:
+    """A daemon thread, unlike an executor's, never holds up the exit after Ctrl-C."""
+    future: Future[T] = Future()
+
+    def run() -> None:
+        try:
+            future.set_result(task())
+        except BaseException as error:
+            future.set_exception(error)
+
+    threading.Thread(target=run, name="prepare-table", daemon=True).start()
+    return future
+
+
+def prepare_table(options: Options, dynamodb_url: str) -> list[tuple[str, str]]:
+    """Create the table and seed the merchants; return their (id, API key) pairs."""
+    from local_gateway.dynamodb import create_table, dynamodb_client  # noqa: PLC0415 - boto3 loads while children start
+
+    create_table(dynamodb_client(dynamodb_url, TABLE_REGION), options.table_name)
+    create_merchant = cast(CreateMerchant, load_object("handlers.admin.create_merchant"))
+    where = {"table_name": options.table_name, "endpoint_url": dynamodb_url, "region": TABLE_REGION}
+    if not options.merchants:
+        return [create_merchant("Demo merchant", **where)]
+    return [create_merchant(mid, merchant_id=mid, api_key=key, **where) for mid, key in options.merchants]
+
+
+def _start_global_endpoint(options: Options, stack: Stack) -> None:
+    tracker = HealthTracker([endpoint.region for endpoint in stack.regions])
+    for endpoint in stack.regions:
+        _wait_first_health(endpoint)  # also warms each region's handlers and DynamoDB client
+        checker = HealthChecker(endpoint.region, functools.partial(http_probe, endpoint), tracker)
+        threading.Thread(
+            target=checker.run, args=(stack.stop_checks,), name=f"health-{endpoint.key}", daemon=True
+        ).start()
+    stack.endpoint = GlobalEndpoint(stack.regions, tracker, access_log=not options.quiet)
+    stack.server.app = stack.endpoint
+    stack.server.start_in_thread()
+
+
+def _wait_first_health(endpoint: RegionEndpoint) -> None:
+    deadline = time.monotonic() + FIRST_HEALTH_TIMEOUT
+    while not http_probe(endpoint, timeout=FIRST_HEALTH_TIMEOUT):
+        if time.monotonic() > deadline:
+            raise StartupError(f"{endpoint.region}: GET /health did not pass within {FIRST_HEALTH_TIMEOUT:.0f} s")
+        time.sleep(0.1)
+
+
+def banner(stack: Stack, options: Options) -> str:
+    global_url = stack.server.url
+    rows = [("global endpoint (Route 53)", global_url)]
+    rows += [(f"{endpoint.region} API", endpoint.url) for endpoint in stack.regions]
+    rows.append(("bank simulator", stack.bank_url))
+    rows.append(
+        (
+            "DynamoDB" if options.dynamodb_endpoint else "DynamoDB (moto)",
+            f"{stack.dynamodb_url}  table {options.table_name}",
+        )
+    )
+    for merchant_id, api_key in stack.merchants:
+        rows += [("merchant", merchant_id), ("  its API key", api_key)]
+    key = stack.merchants[0][1]
+    lines = ["Local payment gateway: the Lambda handlers behind both regions, one shared DynamoDB table", ""]
+    lines += [f"  {label:<28}{value}" for label, value in rows]
+    lines += ["", "Try it:", *_curl_example(global_url, key), ""]
+    lines += [f"  curl -s -X POST {global_url}/_local/regions/eu/outage   # take eu-west-1 down (DELETE: back up)"]
+    lines += [
+        f"  curl -s {global_url}/_local/regions                     # which region is serving",
+        "",
+        "Ctrl-C stops everything.",
+    ]
+    return "\n".join(lines)
+
+
+def _curl_example(global_url: str, key: str) -> list[str]:
+    body = (
+        '{"amount": 1050, "currency": "GBP", "reference": "order-123", '
+        '"card": {"number": "4242424242424291", "expiry_month": 4, "expiry_year": 2030, "cvv": "123"}}'
+    )
+    return [
+        f"  curl -s {global_url}/v1/payments -H 'Authorization: Bearer {key}' \\",
+        "    -H 'Content-Type: application/json' -H 'Idempotency-Key: order-123-attempt-1' \\",
+        f"    -d '{body}'",
+        f"  curl -s {global_url}/v1/payments -H 'Authorization: Bearer {key}'",
+    ]

@@ -1,0 +1,102 @@
+"""Child processes: readiness line, serving, clean stop, and exit when the parent goes away."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+
+import pytest
+
+from local_gateway.supervisor import Child, StartupError, Supervisor
+from local_gateway.topology import local_environment
+
+FAKE_API = ["--routes", "tests.local.fake_handlers:ROUTES", "--authorizer", "tests.local.fake_handlers:AUTHORIZER"]
+
+
+@pytest.fixture
+def supervisor() -> Iterator[Supervisor]:
+    with Supervisor() as supervisor:
+        yield supervisor
+
+
+def _spawn_fake_region(supervisor: Supervisor, region: str = "us-east-1") -> tuple[Child, int]:
+    child = supervisor.spawn(
+        region, ["lambda", *FAKE_API, "--authorizer-cache-seconds", "0"], local_environment(region)
+    )
+    return child, supervisor.wait_ready(child, timeout=20)
+
+
+def _get(port: int, path: str) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def test_a_lambda_child_serves_its_routes_and_stops_cleanly(supervisor: Supervisor) -> None:
+    child, port = _spawn_fake_region(supervisor)
+
+    status, body = _get(port, "/health")
+    supervisor.stop_all()
+
+    assert (status, json.loads(body)["region"]) == (200, "us-east-1")
+    assert child.process.returncode == 0
+    assert not _alive(child.pid)
+
+
+def test_a_child_exits_when_its_parent_goes_away(supervisor: Supervisor) -> None:
+    child, _ = _spawn_fake_region(supervisor)
+    assert child.process.stdin is not None
+
+    child.process.stdin.close()  # what the kernel does when the parent dies, even by SIGKILL
+
+    assert child.process.wait(timeout=10) == 0
+
+
+def test_a_child_that_cannot_start_is_a_startup_error(supervisor: Supervisor) -> None:
+    child = supervisor.spawn(
+        "broken", ["lambda", "--routes", "tests.local.no_such_module:ROUTES"], local_environment("eu-west-1")
+    )
+
+    with pytest.raises(StartupError, match="broken exited with code 1"):
+        supervisor.wait_ready(child, timeout=20)
+
+
+def test_a_port_in_use_is_a_startup_error(supervisor: Supervisor) -> None:
+    _, port = _spawn_fake_region(supervisor)
+    child = supervisor.spawn("second", ["lambda", *FAKE_API, "--port", str(port)], local_environment("eu-west-1"))
+
+    with pytest.raises(StartupError, match="second exited"):
+        supervisor.wait_ready(child, timeout=20)
+
+
+def test_stop_all_kills_a_child_that_ignores_sigterm(supervisor: Supervisor) -> None:
+    stubborn = (
+        "import signal, time; signal.signal(signal.SIGTERM, signal.SIG_IGN); "
+        "print('{\"port\": 1}', flush=True); time.sleep(60)"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", stubborn], stdin=subprocess.PIPE, stdout=subprocess.PIPE, start_new_session=True
+    )
+    child = Child("stubborn", process)
+    supervisor.children.append(child)
+    assert supervisor.wait_ready(child, timeout=10) == 1
+
+    supervisor.stop_all(timeout=0.5)
+
+    assert process.returncode == -9
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

@@ -1,0 +1,51 @@
+"""The table from handlers.schema, on the embedded moto server that both regions share."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import pytest
+
+from handlers.schema import KEY_ATTRIBUTES, TTL_ATTRIBUTE
+from local_gateway.dynamodb import create_table, dynamodb_client
+from local_gateway.moto_server import make_dynamodb_server
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    server = make_dynamodb_server(0)
+    threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_port}"
+    server.shutdown()
+    server.server_close()
+
+
+def test_the_table_follows_the_schema(endpoint: str) -> None:
+    client = dynamodb_client(endpoint, "eu-west-1")
+
+    create_table(client, "schema-table")
+
+    table = client.describe_table(TableName="schema-table")["Table"]
+    assert [(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]] == list(KEY_ATTRIBUTES)
+    assert [k["KeyType"] for k in table["KeySchema"]] == ["HASH", "RANGE"]
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    ttl = client.describe_time_to_live(TableName="schema-table")["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", TTL_ATTRIBUTE)
+
+
+def test_creating_it_again_is_harmless(endpoint: str) -> None:
+    client = dynamodb_client(endpoint, "eu-west-1")
+
+    create_table(client, "twice")
+    create_table(client, "twice")
+
+
+def test_both_regions_see_one_table_as_a_global_table_would(endpoint: str) -> None:
+    eu, us = dynamodb_client(endpoint, "eu-west-1"), dynamodb_client(endpoint, "us-east-1")
+    create_table(us, "shared")
+    item = {"pk": {"S": "MERCHANT#m"}, "sk": {"S": "PAYMENT#p"}}
+
+    eu.put_item(TableName="shared", Item=item)
+
+    assert us.get_item(TableName="shared", Key=item).get("Item") == item

@@ -1,0 +1,82 @@
+"""The socket layer: keep-alive, bodies, HEAD, bad requests."""
+
+from __future__ import annotations
+
+import http.client
+import socket
+from collections.abc import Iterator
+
+import pytest
+
+from local_gateway.http_server import LocalHTTPServer
+from local_gateway.messages import HttpRequest, HttpResponse
+
+SEEN: list[HttpRequest] = []
+
+
+def _echo_app(request: HttpRequest) -> HttpResponse:
+    SEEN.append(request)
+    if request.path == "/crash":
+        raise RuntimeError("bug in the app")
+    return HttpResponse(200, (("Content-Type", "text/plain"), ("X-Request-Id", "r")), request.body or b"hello")
+
+
+@pytest.fixture
+def server() -> Iterator[LocalHTTPServer]:
+    SEEN.clear()
+    server = LocalHTTPServer(0, _echo_app, name="test", access_log=True)
+    server.start_in_thread()
+    yield server
+    server.stop()
+
+
+def test_requests_share_one_keep_alive_connection(server: LocalHTTPServer) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    peers = set()
+    for body in (b"one", b"two"):
+        connection.request("POST", "/x?q=1", body=body, headers={"X-Custom": "v"})
+        response = connection.getresponse()
+        assert response.read() == body
+        assert response.getheader("Content-Length") == str(len(body))
+        assert connection.sock is not None
+        peers.add(connection.sock.getsockname())
+    connection.close()
+
+    assert len(peers) == 1
+    assert SEEN[0].target == "/x?q=1"
+    assert SEEN[0].header("x-custom") == "v"
+    assert SEEN[0].source_ip == "127.0.0.1"
+
+
+def test_a_chunked_body_is_read_whole(server: LocalHTTPServer) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    connection.request("POST", "/", body=iter([b"ab", b"cde"]), encode_chunked=True)
+
+    assert connection.getresponse().read() == b"abcde"
+
+
+def test_head_has_no_body(server: LocalHTTPServer) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    connection.request("HEAD", "/")
+    response = connection.getresponse()
+
+    assert response.status == 200 and response.read() == b""
+
+
+def test_an_invalid_content_length_is_400_and_closes(server: LocalHTTPServer) -> None:
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"POST / HTTP/1.1\r\nHost: x\r\nContent-Length: abc\r\n\r\n")
+        reply = sock.makefile("rb").read()
+
+    assert reply.startswith(b"HTTP/1.1 400")
+    assert b'"bad_request"' in reply and b"X-Request-Id" in reply
+
+
+def test_an_app_bug_is_a_500_in_the_error_contract(server: LocalHTTPServer) -> None:
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=5)
+    connection.request("GET", "/crash")
+    response = connection.getresponse()
+
+    assert response.status == 500
+    assert b'"internal_error"' in response.read()
+    assert response.getheader("X-Request-Id")
