@@ -1,0 +1,227 @@
+"""Starts the local stack once per session, as `python -m local_gateway`, and stops it at the end.
+
+The stack runs as a subprocess on free ports with two seeded merchants; tests drive it over real
+HTTP on 127.0.0.1 only. Teardown checks that stopping it left no process behind.
+"""
+
+from __future__ import annotations
+
+import http.client
+import importlib.util
+import json
+import queue
+import random
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+READY_TIMEOUT = 60.0
+STOP_TIMEOUT = 15.0
+KEY_A = "pgw_e2e-merchant-a-0123456789abcdefghijklmnopqrstuv"
+KEY_B = "pgw_e2e-merchant-b-0123456789abcdefghijklmnopqrstuv"
+
+
+@dataclass(frozen=True)
+class Reply:
+    status: int
+    headers: Mapping[str, str]
+    body: Any
+
+
+class Api:
+    """A tiny HTTP client for one base URL and (optionally) one merchant's key."""
+
+    def __init__(self, base_url: str, key: str | None = None) -> None:
+        parts = urlsplit(base_url)
+        assert parts.hostname == "127.0.0.1", "e2e traffic stays on localhost"
+        self.port = int(parts.port or 80)
+        self.key = key
+
+    def request(self, method: str, path: str, body: Any = None, headers: Mapping[str, str] | None = None) -> Reply:
+        sent = dict(headers or {})
+        if self.key is not None:
+            sent.setdefault("Authorization", f"Bearer {self.key}")
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode()
+            sent.setdefault("Content-Type", "application/json")
+        connection = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        try:
+            connection.request(method, path, body=payload, headers=sent)
+            response = connection.getresponse()
+            raw = response.read()
+            received = {name.lower(): value for name, value in response.getheaders()}
+        finally:
+            connection.close()
+        return Reply(response.status, received, json.loads(raw) if raw else None)
+
+    def create_payment(self, card_number: str = "4242424242424291", key: str | None = None, **changes: Any) -> Reply:
+        body = payment_body(card_number, **changes)
+        idempotency_key = key or f"e2e-{time.time_ns()}-{random.random()}"
+        return self.request("POST", "/v1/payments", body, {"Idempotency-Key": idempotency_key})
+
+
+def payment_body(card_number: str = "4242424242424291", **changes: Any) -> dict[str, Any]:
+    card = {"number": card_number, "expiry_month": 4, "expiry_year": 2030, "cvv": "123"}
+    return {"amount": 1050, "currency": "GBP", "reference": "order-123", "card": card, **changes}
+
+
+@dataclass
+class LocalStack:
+    process: subprocess.Popen[bytes]
+    global_url: str
+    eu_url: str
+    us_url: str
+    bank_url: str
+    banner: list[str]
+    log: Path
+
+    def api(self, key: str | None = KEY_A, url: str | None = None) -> Api:
+        return Api(url or self.global_url, key)
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+    if importlib.util.find_spec("handlers.api") is None:
+        pytest.skip("handlers.api does not exist yet: the local stack serves the payment API's handlers")
+    if not Path("/proc").is_dir():
+        pytest.skip("the check for leftover processes reads Linux's /proc")
+    port = _free_port_block(4)
+    log = tmp_path_factory.mktemp("stack") / "stack.log"
+    with log.open("wb") as log_file:
+        process = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "local_gateway",
+                "--port",
+                str(port),
+                "--merchant",
+                f"m_a:{KEY_A}",
+                "--merchant",
+                f"m_b:{KEY_B}",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=log_file,
+            cwd=REPO_ROOT,
+        )
+    children: list[int] = []
+    try:
+        banner = _wait_for_ready(process, log)
+        children = _descendants(process.pid)
+        base = "http://127.0.0.1:"
+        urls = [f"{base}{port + offset}" for offset in range(4)]
+        yield LocalStack(process, *urls, banner=banner, log=log)
+    finally:
+        _stop(process)
+    assert process.returncode == 0, f"the stack exited with {process.returncode}; see {log}"
+    _assert_all_gone(children, log)
+
+
+def _free_port_block(count: int) -> int:
+    """A base port N with N..N+count-1 all free, below Linux's ephemeral range."""
+    for _ in range(200):
+        base = random.randrange(20_000, 32_000)
+        if all(_is_free(base + offset) for offset in range(count)):
+            return base
+    raise RuntimeError("no block of free ports")
+
+
+def _is_free(port: int) -> bool:
+    with socket.socket() as sock:
+        try:
+            sock.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def _wait_for_ready(process: subprocess.Popen[bytes], log: Path) -> list[str]:
+    lines: queue.Queue[str | None] = queue.Queue()
+
+    def pump() -> None:  # keeps reading, so the stack never blocks on a full pipe
+        assert process.stdout is not None
+        for raw in process.stdout:
+            lines.put(raw.decode(errors="replace").rstrip("\n"))
+        lines.put(None)
+
+    threading.Thread(target=pump, daemon=True).start()
+    banner: list[str] = []
+    deadline = time.monotonic() + READY_TIMEOUT
+    while True:
+        try:
+            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
+        except queue.Empty:
+            _stop(process)
+            pytest.fail(f"the stack printed no 'ready' within {READY_TIMEOUT:.0f} s; see {log}")
+        if line is None:
+            pytest.fail(f"the stack exited with {process.wait()} before 'ready':\n{log.read_text()[-3000:]}")
+        if line == "ready":
+            return banner
+        banner.append(line)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+    try:
+        process.wait(timeout=STOP_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+def _descendants(pid: int) -> list[int]:
+    """Every process below pid, from /proc (Linux)."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            parents.setdefault(ppid, []).append(int(entry.name))
+    found, pending = [], [pid]
+    while pending:
+        children = parents.get(pending.pop(), [])
+        found += children
+        pending += children
+    return found
+
+
+def _assert_all_gone(pids: list[int], log: Path) -> None:
+    deadline = time.monotonic() + 5
+    alive = pids
+    while alive and time.monotonic() < deadline:
+        alive = [pid for pid in alive if _running(pid)]
+        time.sleep(0.05)
+    assert not alive, f"processes left behind after the stack stopped: {alive}; see {log}"
+
+
+def _running(pid: int) -> bool:
+    try:
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except OSError:
+        return False
+    return state != "Z"  # an exited child waiting to be reaped by init is not running
+
+
+@pytest.fixture
+def api_a(stack: LocalStack) -> Api:
+    return stack.api(KEY_A)
+
+
+@pytest.fixture
+def api_b(stack: LocalStack) -> Api:
+    return stack.api(KEY_B)
