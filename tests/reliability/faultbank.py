@@ -1,0 +1,212 @@
+"""An acquiring bank on a real localhost HTTP server that misbehaves on purpose.
+
+Each request takes the next fault from a script (or the default). The bank keeps a ledger the
+way a real acquirer does: a charge is made once per `reference` (the payment id), and a request
+repeating a reference that was already charged gets the original decision back without a second
+charge (the deduplication handlers.bank relies on). `charges` counts the money actually moved,
+`calls` every request that arrived, so a test can tell a retry from a double charge.
+
+Faults that "answer late or badly" charge first (the worst case: the money moved, the answer was
+lost); faults that "refuse" charge nothing.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import socket
+import threading
+import time
+import uuid
+from collections import Counter, deque
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import attrs
+
+
+class Fault(enum.Enum):
+    OK = "ok"  # the simulator's rules: last digit odd authorized, even declined
+    HTTP_503 = "http_503"  # refused: no charge
+    HTTP_500_HTML = "http_500_html"  # an HTML error page from a proxy in front of the bank: no charge
+    CLOSE = "close"  # connection dropped before any answer, after the charge
+    TIMEOUT = "timeout"  # charged, then no answer until well after the client's read timeout
+    SLOW = "slow"  # charged, answers correctly after `delay` seconds
+    MALFORMED_JSON = "malformed_json"  # charged, 200 with a body that is not JSON
+    MISSING_FIELDS = "missing_fields"  # charged, 200 `{}`
+    NO_CODE = "no_code"  # charged, 200 authorized without an authorization code
+    WRONG_TYPES = "wrong_types"  # charged, 200 with "authorized": "yes"
+    TRUNCATED = "truncated"  # charged, 200 whose body stops before Content-Length
+    DRIP = "drip"  # charged, the correct answer one byte per `delay` seconds
+
+
+CHARGING = frozenset(Fault) - {Fault.HTTP_503, Fault.HTTP_500_HTML}
+
+
+@attrs.define
+class Step:
+    fault: Fault
+    delay: float = 0.0
+
+
+@attrs.define
+class Decision:
+    authorized: bool
+    authorization_code: str
+
+    def wire(self) -> dict[str, Any]:
+        return {"authorized": self.authorized, "authorization_code": self.authorization_code}
+
+
+class FaultBank:
+    def __init__(self) -> None:
+        self.script: deque[Step] = deque()
+        self.default = Step(Fault.OK)
+        self.calls: list[dict[str, Any]] = []
+        self.ledger: dict[str, Decision] = {}  # reference -> the decision of its one charge
+        self.charges: Counter[str] = Counter()  # reference -> charges made (more than 1 is a double charge)
+        self.faults_served: Counter[Fault] = Counter()
+        self.disconnects = 0  # answers the client stopped reading before they were complete
+        self.release = threading.Event()  # set at teardown: every held answer stops waiting
+        self.arrived = threading.Event()
+        self._lock = threading.Lock()
+        self._server = _Server(self)
+        self.url = f"http://127.0.0.1:{self._server.server_port}/payments"
+        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
+        self._thread.start()
+
+    def then(self, fault: Fault, delay: float = 0.0, times: int = 1) -> FaultBank:
+        self.script.extend(Step(fault, delay) for _ in range(times))
+        return self
+
+    def close(self) -> None:
+        self.release.set()
+        self._server.shutdown()
+        self._server.server_close()
+
+    def charged_references(self) -> dict[str, int]:
+        return dict(self.charges)
+
+    def _next_step(self, body: dict[str, Any]) -> Step:
+        with self._lock:
+            self.calls.append(body)
+            step = self.script.popleft() if self.script else self.default
+            self.faults_served[step.fault] += 1
+        self.arrived.set()
+        return step
+
+    def _charge(self, body: dict[str, Any]) -> Decision:
+        """Move the money once per reference; a repeated reference gets the original decision."""
+        reference = str(body.get("reference"))
+        with self._lock:
+            if reference in self.ledger:
+                return self.ledger[reference]
+            authorized = str(body.get("card_number", ""))[-1:] in "13579"
+            decision = Decision(authorized, uuid.uuid4().hex[:12].upper() if authorized else "")
+            self.ledger[reference] = decision
+            self.charges[reference] += 1
+            return decision
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # the default (5) drops connections under a burst of concurrent requests
+
+    def __init__(self, bank: FaultBank) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.bank = bank
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: _Server
+    protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True
+
+    def do_POST(self) -> None:
+        bank = self.server.bank
+        raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        try:
+            body = json.loads(raw)
+        except ValueError:
+            body = {}
+        step = bank._next_step(body)
+        if step.fault is Fault.HTTP_503:
+            return self._send(503, b'{"error": "the issuer is unavailable"}')
+        if step.fault is Fault.HTTP_500_HTML:
+            return self._send(500, b"<html><body>Bad Gateway</body></html>", "text/html")
+        decision = bank._charge(body)
+        answer = json.dumps(decision.wire()).encode()
+        if step.fault is Fault.CLOSE:
+            self.close_connection = True
+            self.connection.shutdown(socket.SHUT_RDWR)
+            return None
+        if step.fault is Fault.TIMEOUT:
+            bank.release.wait(step.delay)
+            return self._send(200, answer)
+        if step.fault is Fault.SLOW:
+            time.sleep(step.delay)
+            return self._send(200, answer)
+        if step.fault is Fault.DRIP:
+            return self._drip(answer, step.delay)
+        bad = {
+            Fault.MALFORMED_JSON: b'{"authorized": tru',
+            Fault.MISSING_FIELDS: b"{}",
+            Fault.NO_CODE: b'{"authorized": true}',
+            Fault.WRONG_TYPES: json.dumps({"authorized": "yes", "authorization_code": 42}).encode(),
+        }
+        if step.fault in bad:
+            return self._send(200, bad[step.fault])
+        if step.fault is Fault.TRUNCATED:
+            return self._send(200, answer[: len(answer) // 2], length=len(answer))
+        return self._send(200, answer)
+
+    def _send(self, status: int, payload: bytes, content_type: str = "application/json", length: int = -1) -> None:
+        self.send_response(status)
+        self.send_header("Content-Type", content_type)
+        self.send_header("Content-Length", str(length if length >= 0 else len(payload)))
+        if length >= 0:
+            self.send_header("Connection", "close")
+            self.close_connection = True
+        self.end_headers()
+        self.wfile.write(payload)
+        self.wfile.flush()
+
+    def _drip(self, answer: bytes, delay: float) -> None:
+        """Every byte arrives within any per-read timeout, but the whole answer takes len * delay."""
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(answer)))
+        self.end_headers()
+        self.wfile.flush()
+        try:
+            for byte in answer:
+                if self.server.bank.release.wait(delay):
+                    return
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+        except OSError:
+            with self.server.bank._lock:
+                self.server.bank.disconnects += 1
+            self.close_connection = True
+
+    def log_message(self, *args: object) -> None:
+        return None
+
+
+def refused_url() -> str:
+    """A localhost URL on which nothing listens: connecting is refused at once."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}/payments"
+
+
+@contextmanager
+def running_bank() -> Iterator[FaultBank]:
+    bank = FaultBank()
+    try:
+        yield bank
+    finally:
+        bank.close()
