@@ -1,0 +1,44 @@
+"""Helpers shared by the components: the one type-token prefix and the account/partition lookup."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.policies import AccountContext, PolicyDocument
+
+# Chosen once: changing it changes every child's URN, which means replacement unless aliased.
+PACKAGE = "payment-gateway"
+
+
+def type_token(module: str, name: str) -> str:
+    """`payment-gateway:<module>:<Name>`, e.g. `payment-gateway:store:GlobalStore`."""
+    return f"{PACKAGE}:{module}:{name}"
+
+
+def account_context(parent: pulumi.Resource, region: str) -> pulumi.Output[AccountContext]:
+    """Partition, DNS suffix and account of the provider the component (and its children) use."""
+    opts = pulumi.InvokeOutputOptions(parent=parent)
+    identity = aws.get_caller_identity_output(opts=opts)
+    partition = aws.get_partition_output(opts=opts)
+
+    def build(values: list[Any]) -> AccountContext:
+        return AccountContext(partition=values[0], dns_suffix=values[1], account_id=values[2], region=region)
+
+    return pulumi.Output.all(partition.partition, partition.dns_suffix, identity.account_id).apply(build)
+
+
+def policy_json(
+    ctx: pulumi.Output[AccountContext], build: Callable[[AccountContext], PolicyDocument]
+) -> pulumi.Output[str]:
+    """A policy document rendered once the account context is known."""
+    return ctx.apply(lambda c: json.dumps(build(c), sort_keys=True))
+
+
+def child_opts(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
+    """Options for a child: parented to the component (so it inherits its provider)."""
+    return pulumi.ResourceOptions(parent=parent, **kwargs)

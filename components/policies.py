@@ -1,0 +1,209 @@
+"""IAM and KMS policy documents as plain dicts (pure functions, so they are unit-testable).
+
+Components call these inside `Output.apply` once ARNs are known and `json.dumps` the result.
+Actions are always spelled out: the only wildcards are the KMS key-policy administration
+statement (`kms:*` for the account root, the AWS default that keeps the key manageable) and the
+resources AWS requires to be `*` (X-Ray, and a key policy's own `Resource`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+PolicyDocument = dict[str, Any]
+Statement = dict[str, Any]
+
+VERSION = "2012-10-17"
+# DynamoDB actions that write items: a function with one of these may also encrypt with the table key.
+DYNAMODB_WRITE_ACTIONS = frozenset(
+    {
+        "dynamodb:PutItem",
+        "dynamodb:UpdateItem",
+        "dynamodb:DeleteItem",
+        "dynamodb:BatchWriteItem",
+        "dynamodb:TransactWriteItems",
+    }
+)
+KMS_READ_ACTIONS = ("kms:Decrypt",)
+KMS_WRITE_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")
+LOG_WRITE_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents")
+# X-Ray's PutTraceSegments/PutTelemetryRecords support no resource-level permissions: "*" is required.
+XRAY_ACTIONS = ("xray:PutTraceSegments", "xray:PutTelemetryRecords")
+LOGS_SERVICE_KEY_ACTIONS = (
+    "kms:Encrypt",
+    "kms:Decrypt",
+    "kms:ReEncryptFrom",
+    "kms:ReEncryptTo",
+    "kms:GenerateDataKey",
+    "kms:GenerateDataKeyWithoutPlaintext",
+    "kms:DescribeKey",
+)
+# What SNS needs from the key when CloudWatch alarms publish to an encrypted topic.
+ALARM_PUBLISH_KEY_ACTIONS = ("kms:Decrypt", "kms:GenerateDataKey")
+
+
+@dataclass(frozen=True)
+class AccountContext:
+    """Where policies are evaluated: partition (`aws`, `aws-cn`...), its DNS suffix, account and region."""
+
+    partition: str
+    dns_suffix: str
+    account_id: str
+    region: str
+
+    @property
+    def root_arn(self) -> str:
+        return f"arn:{self.partition}:iam::{self.account_id}:root"
+
+    def service(self, name: str) -> str:
+        return f"{name}.{self.dns_suffix}"
+
+    def regional_service(self, name: str) -> str:
+        return f"{name}.{self.region}.{self.dns_suffix}"
+
+
+def document(*statements: Statement) -> PolicyDocument:
+    return {"Version": VERSION, "Statement": list(statements)}
+
+
+def key_administration_statement(ctx: AccountContext) -> Statement:
+    """The AWS default statement: the account (through IAM) administers and uses the key."""
+    return {
+        "Sid": "AccountAdministersKeyThroughIam",
+        "Effect": "Allow",
+        "Principal": {"AWS": ctx.root_arn},
+        "Action": "kms:*",
+        "Resource": "*",
+    }
+
+
+def table_key_policy(ctx: AccountContext) -> PolicyDocument:
+    """DynamoDB uses the key through grants made with the caller's IAM permissions; nothing else needed."""
+    return document(key_administration_statement(ctx))
+
+
+def logs_key_policy(ctx: AccountContext) -> PolicyDocument:
+    """CloudWatch Logs in this region may use the key, only for log groups of this account and region."""
+    return document(
+        key_administration_statement(ctx),
+        {
+            "Sid": "CloudWatchLogsEncryptsThisAccountsLogGroups",
+            "Effect": "Allow",
+            "Principal": {"Service": ctx.regional_service("logs")},
+            "Action": list(LOGS_SERVICE_KEY_ACTIONS),
+            "Resource": "*",
+            "Condition": {
+                "ArnLike": {
+                    "kms:EncryptionContext:aws:logs:arn": (
+                        f"arn:{ctx.partition}:logs:{ctx.region}:{ctx.account_id}:log-group:*"
+                    )
+                }
+            },
+        },
+    )
+
+
+def alerts_key_policy(ctx: AccountContext) -> PolicyDocument:
+    """CloudWatch alarms publish to the SNS topic encrypted with this key."""
+    return document(
+        key_administration_statement(ctx),
+        {
+            "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
+            "Effect": "Allow",
+            "Principal": {"Service": ctx.service("cloudwatch")},
+            "Action": list(ALARM_PUBLISH_KEY_ACTIONS),
+            "Resource": "*",
+        },
+    )
+
+
+def assume_role_policy(service_principal: str) -> PolicyDocument:
+    return document(
+        {"Effect": "Allow", "Principal": {"Service": service_principal}, "Action": "sts:AssumeRole"},
+    )
+
+
+@dataclass(frozen=True)
+class FunctionAccess:
+    """What one Lambda function may touch; see `function_policy`."""
+
+    table_actions: Sequence[str]
+    leading_keys: Sequence[str]
+    table_arn: str
+    table_key_arn: str
+    environment_key_arn: str
+    log_group_arn: str
+
+
+def function_policy(access: FunctionAccess, ctx: AccountContext) -> PolicyDocument:
+    """Least privilege for one function.
+
+    - exactly its DynamoDB actions, on this region's table only (no index: none is queried), limited
+      to its partition-key prefixes with `dynamodb:LeadingKeys` when it declares any;
+    - the table's KMS key through DynamoDB only, encrypt/generate only for functions that write;
+    - decrypt with the key that encrypts its environment (the fingerprint HMAC key is in there);
+    - write to its own log group;
+    - X-Ray, whose actions take no resource ARN.
+    """
+    statements: list[Statement] = []
+    if access.table_actions:
+        table: Statement = {
+            "Sid": "TableItems",
+            "Effect": "Allow",
+            "Action": sorted(access.table_actions),
+            "Resource": [access.table_arn],
+        }
+        if access.leading_keys:
+            table["Condition"] = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(access.leading_keys)}}
+        writes = any(action in DYNAMODB_WRITE_ACTIONS for action in access.table_actions)
+        statements += [
+            table,
+            {
+                "Sid": "TableKeyThroughDynamoDb",
+                "Effect": "Allow",
+                "Action": sorted(KMS_WRITE_ACTIONS if writes else KMS_READ_ACTIONS),
+                "Resource": [access.table_key_arn],
+                "Condition": {"StringEquals": {"kms:ViaService": ctx.regional_service("dynamodb")}},
+            },
+        ]
+    statements += [
+        {
+            "Sid": "EnvironmentKey",
+            "Effect": "Allow",
+            "Action": list(KMS_READ_ACTIONS),
+            "Resource": [access.environment_key_arn],
+        },
+        {
+            "Sid": "OwnLogGroup",
+            "Effect": "Allow",
+            "Action": list(LOG_WRITE_ACTIONS),
+            "Resource": [f"{access.log_group_arn}:*"],
+        },
+        {"Sid": "XRayTraces", "Effect": "Allow", "Action": list(XRAY_ACTIONS), "Resource": "*"},
+    ]
+    return document(*statements)
+
+
+API_GATEWAY_LOGS_ACTIONS = (
+    "logs:CreateLogGroup",
+    "logs:CreateLogStream",
+    "logs:DescribeLogGroups",
+    "logs:DescribeLogStreams",
+    "logs:PutLogEvents",
+    "logs:GetLogEvents",
+    "logs:FilterLogEvents",
+)
+
+
+def api_gateway_logging_policy(ctx: AccountContext) -> PolicyDocument:
+    """API Gateway's account-wide CloudWatch role: the actions AWS documents, this region's log groups only."""
+    return document(
+        {
+            "Sid": "ApiGatewayWritesLogsInThisRegion",
+            "Effect": "Allow",
+            "Action": list(API_GATEWAY_LOGS_ACTIONS),
+            "Resource": [f"arn:{ctx.partition}:logs:{ctx.region}:{ctx.account_id}:log-group:*"],
+        }
+    )

@@ -1,0 +1,109 @@
+"""Queries over recorded resources shared by the infra tests."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections import Counter
+from typing import Any, Protocol
+
+from tests.infra.mocks import GLOBAL_TYPES, Recorded
+
+TABLE = "aws:dynamodb/table:Table"
+KEY = "aws:kms/key:Key"
+ALIAS = "aws:kms/alias:Alias"
+FUNCTION = "aws:lambda/function:Function"
+FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
+PERMISSION = "aws:lambda/permission:Permission"
+ROLE = "aws:iam/role:Role"
+ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
+LOG_GROUP = "aws:cloudwatch/logGroup:LogGroup"
+ALARM = "aws:cloudwatch/metricAlarm:MetricAlarm"
+DASHBOARD = "aws:cloudwatch/dashboard:Dashboard"
+TOPIC = "aws:sns/topic:Topic"
+SUBSCRIPTION = "aws:sns/topicSubscription:TopicSubscription"
+REST_API = "aws:apigateway/restApi:RestApi"
+API_RESOURCE = "aws:apigateway/resource:Resource"
+METHOD = "aws:apigateway/method:Method"
+INTEGRATION = "aws:apigateway/integration:Integration"
+AUTHORIZER = "aws:apigateway/authorizer:Authorizer"
+RESPONSE = "aws:apigateway/response:Response"
+DEPLOYMENT = "aws:apigateway/deployment:Deployment"
+STAGE = "aws:apigateway/stage:Stage"
+METHOD_SETTINGS = "aws:apigateway/methodSettings:MethodSettings"
+ACCOUNT = "aws:apigateway/account:Account"
+DOMAIN_NAME = "aws:apigateway/domainName:DomainName"
+BASE_PATH_MAPPING = "aws:apigateway/basePathMapping:BasePathMapping"
+WEB_ACL = "aws:wafv2/webAcl:WebAcl"
+WEB_ACL_ASSOCIATION = "aws:wafv2/webAclAssociation:WebAclAssociation"
+CERTIFICATE = "aws:acm/certificate:Certificate"
+CERTIFICATE_VALIDATION = "aws:acm/certificateValidation:CertificateValidation"
+RECORD = "aws:route53/record:Record"
+HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
+
+
+class Recording(Protocol):
+    def custom(self) -> list[Recorded]: ...
+    def of_type(self, typ: str) -> list[Recorded]: ...
+    def one(self, typ: str, name: str | None = None) -> Recorded: ...
+
+
+def duplicates(recording: Recording) -> list[tuple[str, str]]:
+    """(type, name) pairs registered more than once (mocks do not catch these; the engine would)."""
+    counts = Counter((r.typ, r.name) for r in recording.custom())
+    return [pair for pair, count in counts.items() if count > 1]
+
+
+def regional(recording: Recording) -> list[Recorded]:
+    return [r for r in recording.custom() if r.typ not in GLOBAL_TYPES]
+
+
+def function_by_name(recording: Recording, function_name: str) -> Recorded:
+    found = [f for f in recording.of_type(FUNCTION) if f.plain["name"] == function_name]
+    assert len(found) == 1, function_name
+    return found[0]
+
+
+def function_policy(recording: Recording, function: Recorded) -> dict[str, Any]:
+    """The inline policy attached to the function's role, parsed."""
+    role_id = str(function.plain["role"]).rsplit("/", 1)[-1]
+    policies = [p for p in recording.of_type(ROLE_POLICY) if p.plain["role"] == role_id]
+    assert len(policies) == 1, f"{function.name}: {len(policies)} policies"
+    document: dict[str, Any] = json.loads(policies[0].plain["policy"])
+    return document
+
+
+def statements(document: dict[str, Any]) -> list[dict[str, Any]]:
+    return list(document["Statement"])
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def actions(document: dict[str, Any]) -> list[str]:
+    return [a for s in statements(document) for a in as_list(s["Action"])]
+
+
+def statement(document: dict[str, Any], sid: str) -> dict[str, Any] | None:
+    found = [s for s in statements(document) if s.get("Sid") == sid]
+    return found[0] if found else None
+
+
+def key_policy(key: Recorded) -> dict[str, Any]:
+    document: dict[str, Any] = json.loads(key.plain["policy"])
+    return document
+
+
+def service_principals(document: dict[str, Any]) -> set[str]:
+    return {
+        p
+        for s in statements(document)
+        for p in as_list(s.get("Principal", {}).get("Service", []))
+        if isinstance(s.get("Principal"), dict)
+    }
+
+
+def render_gateway_template(template: str) -> Any:
+    """Evaluate a gateway-response template the way API Gateway would, for a sample message."""
+    return json.loads(re.sub(r"\$context\.error\.messageString", json.dumps("sample message"), template))
