@@ -8,7 +8,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from tests.infra.mocks import RecordingMocks, close_runtime, fresh_runtime
+from tests.infra.mocks import Recorded, RecordingMocks, close_runtime, fresh_runtime
 from tests.infra.program import ProgramRun, run_program
 
 
@@ -34,6 +34,24 @@ def run(fn: Callable[[], Any]) -> Any:
 
     pulumi.runtime.test(body)()
     return box.get("value")
+
+
+_RUNS: dict[str, tuple[list[Recorded], list[tuple[str, dict[str, Any]]], Any]] = {}
+
+
+def run_once(key: str, mocks: RecordingMocks, fn: Callable[[], Any]) -> Any:
+    """`run(fn)` the first time `key` is seen; later, replay its recorded resources into `mocks`.
+
+    For the many tests that inspect the same default component: each still gets its fresh mocks.
+    """
+    if key not in _RUNS:
+        result = run(fn)
+        _RUNS[key] = (list(mocks.resources), list(mocks.calls), result)
+        return result
+    resources, calls, result = _RUNS[key]
+    mocks.resources.extend(resources)
+    mocks.calls.extend(calls)
+    return result
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,861 @@
+"""RegionalGateway: the payment API in one region.
+
+REST API (REGIONAL; REST rather than HTTP API because WAF, per-client throttling and usage
+plans need it) built from `handlers.routes`, a Lambda REQUEST authorizer, gateway responses in
+the API's error shape, a stage with throttling, X-Ray and JSON access logs without bodies, one
+Lambda function (own role, own log group) per route function, the authorizer and, without a
+real bank, the bank simulator; WAF on the stage; optionally a custom domain with a Route 53
+latency record and health check.
+
+Every regional child gets `region=args.region`; global ones (IAM, Route 53) take none.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.common import account_context, child_opts, policy_json, type_token
+from components.policies import (
+    AccountContext,
+    FunctionAccess,
+    api_gateway_logging_policy,
+    assume_role_policy,
+    function_policy,
+    logs_key_policy,
+)
+from handlers import routes
+
+ARCHITECTURE = "arm64"
+RUNTIME = aws.lambda_.Runtime.PYTHON3D13
+IDENTITY_SOURCE = "method.request.header.Authorization"
+# API Gateway's own integration limit: a Lambda timeout above it would never be seen by a client.
+MAX_TIMEOUT_SECONDS = 29
+MAX_AUTHORIZER_TTL = 3600
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+)
+# Access-log fields: who, what, outcome and timings. Never a body, a header or a query string:
+# card data must not reach a log (PCI DSS 3.3.1/3.5.1). resourcePath is the template (/v1/payments/{id}).
+ACCESS_LOG_FORMAT: dict[str, str] = {
+    "requestId": "$context.requestId",
+    "ip": "$context.identity.sourceIp",
+    "requestTime": "$context.requestTimeEpoch",
+    "httpMethod": "$context.httpMethod",
+    "resourcePath": "$context.resourcePath",
+    "protocol": "$context.protocol",
+    "status": "$context.status",
+    "responseLength": "$context.responseLength",
+    "responseLatency": "$context.responseLatency",
+    "integrationLatency": "$context.integrationLatency",
+    "principalId": "$context.authorizer.principalId",
+    "errorType": "$context.error.responseType",
+    "wafStatus": "$context.waf.status",
+    "xrayTraceId": "$context.xrayTraceId",
+}
+REQUEST_ID_HEADER = "X-Request-Id"
+
+
+@dataclass(frozen=True)
+class GatewayError:
+    """How API Gateway's own errors are rendered, in the API's `{"error": {...}}` contract."""
+
+    response_type: str
+    error_type: str
+    status_code: str | None = None  # None keeps the platform's status (the DEFAULT_* families)
+    message: str | None = None  # None uses API Gateway's message ($context.error.messageString)
+
+    def template(self) -> str:
+        message = json.dumps(self.message) if self.message else "$context.error.messageString"
+        return '{"error": {"type": "%s", "message": %s}}' % (self.error_type, message)  # noqa: UP031
+
+
+GATEWAY_ERRORS: tuple[GatewayError, ...] = (
+    GatewayError("UNAUTHORIZED", "unauthorized", "401"),
+    GatewayError("ACCESS_DENIED", "unauthorized", "401"),
+    # API Gateway answers an unknown route with 403 "Missing Authentication Token".
+    GatewayError("MISSING_AUTHENTICATION_TOKEN", "not_found", "404", "No route matches the request."),
+    GatewayError("THROTTLED", "rate_limited", "429"),
+    GatewayError("WAF_FILTERED", "forbidden", "403", "The request was blocked."),
+    GatewayError("INTEGRATION_TIMEOUT", "timeout", "504", "The request timed out."),
+    GatewayError("DEFAULT_4XX", "invalid_request"),
+    GatewayError("DEFAULT_5XX", "internal_error", None, "Internal error."),
+)
+WAF_RATE_LIMIT_BODY = json.dumps({"error": {"type": "rate_limited", "message": "Too many requests."}})
+
+
+@dataclass(frozen=True)
+class LambdaSettings:
+    # 512 MB: Lambda allocates CPU in proportion to memory, so cold starts (imports) are ~2x faster
+    # than at 256 MB for a few cents; 5 s covers a cold start plus the 0.85 s bank budget.
+    memory_mb: int = 512
+    timeout_seconds: int = 5
+    reserved_concurrency: int | None = None
+    log_level: str = "INFO"
+
+    def __post_init__(self) -> None:
+        if not 128 <= self.memory_mb <= 10240:
+            raise ValueError(f"Lambda memory must be 128..10240 MB, not {self.memory_mb}")
+        if not 1 <= self.timeout_seconds <= MAX_TIMEOUT_SECONDS:
+            raise ValueError(f"Lambda timeout must be 1..{MAX_TIMEOUT_SECONDS} s (API Gateway's limit)")
+
+
+@dataclass(frozen=True)
+class BankSettings:
+    url: pulumi.Input[str] | None = None
+    """The acquiring bank's URL (a secret). None deploys the bank simulator and points BANK_URL at it."""
+    connect_timeout_ms: int = 250
+    read_timeout_ms: int = 600
+
+
+@dataclass(frozen=True)
+class CustomDomainArgs:
+    domain_name: str
+    """The shared name (api.example.com); this region also gets `<region>.<domain_name>`."""
+    hosted_zone_id: pulumi.Input[str]
+
+
+@dataclass(frozen=True)
+class RegionalGatewayArgs:
+    region: str
+    table_name: pulumi.Input[str]
+    table_arn: pulumi.Input[str]
+    """This region's table (replica) ARN."""
+    table_key_arn: pulumi.Input[str]
+    """This region's table KMS key ARN."""
+    code: pulumi.Archive
+    source_code_hash: pulumi.Input[str]
+    fingerprint_key: pulumi.Input[str]
+    name_prefix: str = "payment-gateway"
+    stage_name: str = "live"
+    route_table: Sequence[routes.Route] = routes.ROUTES
+    authorizer: routes.Function = routes.AUTHORIZER
+    bank_simulator: routes.Function = routes.BANK_SIMULATOR
+    bank_functions: Sequence[str] = (routes.CREATE_PAYMENT.name,)
+    """Functions that call the bank: only they receive BANK_URL and the FINGERPRINT_KEY secret."""
+    bank: BankSettings = field(default_factory=BankSettings)
+    lambda_settings: LambdaSettings = field(default_factory=LambdaSettings)
+    log_retention_days: int = 365
+    allowed_currencies: str = "GBP,EUR,USD"
+    metrics_namespace: str = "PaymentGateway"
+    authorizer_cache_seconds: int = routes.AUTHORIZER_CACHE_SECONDS
+    throttle_rate_limit: float = 100.0
+    throttle_burst_limit: int = 200
+    waf_rate_limit: int = 2000
+    """Requests per client IP per 5 minutes before WAF blocks it."""
+    domain: CustomDomainArgs | None = None
+    drain: bool = False
+    """Planned failover: withdraw this region's latency record (the API keeps running)."""
+    manage_api_gateway_account: bool = True
+    """Set API Gateway's (account-wide, per-region) CloudWatch role; needed once per account and region."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ValueError(f"log retention {self.log_retention_days} is not one CloudWatch accepts")
+        if not 0 <= self.authorizer_cache_seconds <= MAX_AUTHORIZER_TTL:
+            raise ValueError(f"authorizer cache must be 0..{MAX_AUTHORIZER_TTL} s")
+        if self.waf_rate_limit < 10:
+            raise ValueError("the WAF rate limit must be at least 10 requests per 5 minutes")
+
+
+def route_functions(route_table: Sequence[routes.Route]) -> list[routes.Function]:
+    """The distinct functions behind the routes, in route order."""
+    seen: dict[str, routes.Function] = {}
+    for route in route_table:
+        seen.setdefault(route.function.name, route.function)
+    return list(seen.values())
+
+
+def table_operations(functions: Sequence[routes.Function]) -> list[str]:
+    """DynamoDB operation names (`GetItem`...) the functions use: the `Operation` metric dimension."""
+    return sorted({action.split(":", 1)[1] for fn in functions for action in fn.table_actions})
+
+
+def path_slug(path: str) -> str:
+    """`/v1/payments/{id}` -> `v1-payments-id` (for resource names)."""
+    return "-".join(part.strip("{}") for part in path.split("/") if part) or "root"
+
+
+def path_prefixes(path: str) -> list[str]:
+    parts = [part for part in path.split("/") if part]
+    return ["/" + "/".join(parts[: i + 1]) for i in range(len(parts))]
+
+
+def source_arn_path(path: str) -> str:
+    """Path parameters become `*` in an execute-api source ARN."""
+    return "/".join("*" if part.startswith("{") else part for part in path.split("/"))
+
+
+def deployment_fingerprint(args: RegionalGatewayArgs) -> str:
+    """Changes whenever the API's shape does, so the Deployment is replaced (redeployed)."""
+    shape = {
+        "routes": [[r.method, r.path, r.function.name, r.function.handler, r.authorized] for r in args.route_table],
+        "authorizer": [args.authorizer.name, IDENTITY_SOURCE, args.authorizer_cache_seconds],
+        "responses": [[e.response_type, e.status_code, e.template()] for e in GATEWAY_ERRORS],
+    }
+    return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
+
+
+@dataclass(frozen=True)
+class DeployedFunction:
+    spec: routes.Function
+    function: aws.lambda_.Function
+    role: aws.iam.Role
+    log_group: aws.cloudwatch.LogGroup
+
+
+class RegionalGateway(pulumi.ComponentResource):
+    """The API, its functions and their protections in one region."""
+
+    rest_api_id: pulumi.Output[str]
+    rest_api_name: pulumi.Output[str]
+    stage_name: pulumi.Output[str]
+    stage_arn: pulumi.Output[str]
+    invoke_url: pulumi.Output[str]
+    regional_url: pulumi.Output[str]
+    global_url: pulumi.Output[str] | None
+    health_check_id: pulumi.Output[str] | None
+    web_acl_arn: pulumi.Output[str]
+    key_arn: pulumi.Output[str]
+    bank_url: pulumi.Output[str] | None
+    function_names: dict[str, pulumi.Output[str]]
+    functions: dict[str, DeployedFunction]
+
+    def __init__(self, name: str, args: RegionalGatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(type_token("gateway", "RegionalGateway"), name, None, opts)
+        self._name = name
+        self._args = args
+        self._region = args.region
+        self._ctx = account_context(self, args.region)
+
+        self._key = self._logs_key()
+        self.key_arn = self._key.arn
+        self.functions = {}
+        self.bank_url = None
+        bank_url = args.bank.url if args.bank.url is not None else self._bank_simulator()
+        for spec in route_functions(args.route_table):
+            self.functions[spec.name] = self._function(spec, self._environment(spec, bank_url))
+        self.functions[args.authorizer.name] = self._function(
+            args.authorizer, self._environment(args.authorizer, bank_url)
+        )
+        self.function_names = {role: deployed.function.name for role, deployed in self.functions.items()}
+
+        api = self._rest_api()
+        stage = self._stage(api, self._api_methods(api))
+        self.web_acl_arn = self._waf(stage)
+        self.global_url = None
+        self.health_check_id = None
+        if args.domain is not None:
+            self.regional_url = self._custom_domain(api, stage, args.domain)
+        else:
+            self.regional_url = stage.invoke_url
+        self.register_outputs(
+            {
+                "rest_api_id": self.rest_api_id,
+                "stage_arn": self.stage_arn,
+                "regional_url": self.regional_url,
+                "global_url": self.global_url,
+                "web_acl_arn": self.web_acl_arn,
+                "function_names": self.function_names,
+            }
+        )
+
+    # --- keys, roles and functions -------------------------------------------------------------
+
+    def _logs_key(self) -> aws.kms.Key:
+        """Encrypts this gateway's log groups and its functions' environment (the HMAC key)."""
+        prefix = self._args.name_prefix
+        key = aws.kms.Key(
+            f"{self._name}-key",
+            aws.kms.KeyArgs(
+                region=self._region,
+                description=f"{prefix} logs and Lambda environment in {self._region}",
+                enable_key_rotation=True,
+                deletion_window_in_days=30,
+                policy=policy_json(self._ctx, logs_key_policy),
+                tags=dict(self._args.tags),
+            ),
+            child_opts(self),
+        )
+        aws.kms.Alias(
+            f"{self._name}-key-alias",
+            aws.kms.AliasArgs(region=self._region, name=f"alias/{prefix}-gateway", target_key_id=key.key_id),
+            pulumi.ResourceOptions(parent=key),
+        )
+        return key
+
+    def _log_group(self, resource_name: str, log_group_name: pulumi.Input[str]) -> aws.cloudwatch.LogGroup:
+        return aws.cloudwatch.LogGroup(
+            resource_name,
+            aws.cloudwatch.LogGroupArgs(
+                region=self._region,
+                name=log_group_name,
+                retention_in_days=self._args.log_retention_days,
+                kms_key_id=self._key.arn,
+                tags=dict(self._args.tags),
+            ),
+            child_opts(self),
+        )
+
+    def _environment(self, spec: routes.Function, bank_url: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
+        args = self._args
+        env: dict[str, pulumi.Input[str]] = {
+            "LOG_LEVEL": args.lambda_settings.log_level,
+            "METRICS_NAMESPACE": args.metrics_namespace,
+        }
+        if spec.name == args.bank_simulator.name:
+            return env
+        env |= {"TABLE_NAME": args.table_name, "ALLOWED_CURRENCIES": args.allowed_currencies}
+        if spec.name in args.bank_functions:
+            env |= {
+                "BANK_URL": bank_url,
+                "BANK_CONNECT_TIMEOUT_MS": str(args.bank.connect_timeout_ms),
+                "BANK_READ_TIMEOUT_MS": str(args.bank.read_timeout_ms),
+                "FINGERPRINT_KEY": args.fingerprint_key,
+            }
+        return env
+
+    def _function(self, spec: routes.Function, environment: Mapping[str, pulumi.Input[str]]) -> DeployedFunction:
+        args, settings = self._args, self._args.lambda_settings
+        function_name = f"{args.name_prefix}-{spec.name}"
+        resource = f"{self._name}-{spec.name}"
+        log_group = self._log_group(f"{resource}-logs", f"/aws/lambda/{function_name}")
+        role = aws.iam.Role(
+            f"{resource}-role",
+            aws.iam.RoleArgs(
+                assume_role_policy=json.dumps(assume_role_policy("lambda.amazonaws.com")),
+                description=f"{function_name} in {self._region}",
+                tags=dict(args.tags),
+            ),
+            child_opts(self),
+        )
+        policy_inputs = pulumi.Output.all(args.table_arn, args.table_key_arn, self._key.arn, log_group.arn, self._ctx)
+
+        def render(values: list[object]) -> str:
+            table_arn, table_key_arn, env_key_arn, log_group_arn, ctx = values
+            assert isinstance(ctx, AccountContext)
+            access = FunctionAccess(
+                table_actions=spec.table_actions,
+                leading_keys=spec.leading_keys,
+                table_arn=str(table_arn),
+                table_key_arn=str(table_key_arn),
+                environment_key_arn=str(env_key_arn),
+                log_group_arn=str(log_group_arn),
+            )
+            return json.dumps(function_policy(access, ctx), sort_keys=True)
+
+        policy = aws.iam.RolePolicy(
+            f"{resource}-policy",
+            aws.iam.RolePolicyArgs(role=role.id, policy=policy_inputs.apply(render)),
+            pulumi.ResourceOptions(parent=role),
+        )
+        function = aws.lambda_.Function(
+            resource,
+            aws.lambda_.FunctionArgs(
+                region=self._region,
+                name=function_name,
+                role=role.arn,
+                handler=spec.handler,
+                runtime=RUNTIME,
+                architectures=[ARCHITECTURE],
+                code=args.code,
+                source_code_hash=args.source_code_hash,
+                memory_size=settings.memory_mb,
+                timeout=settings.timeout_seconds,
+                reserved_concurrent_executions=settings.reserved_concurrency,
+                tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
+                environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(environment)),
+                kms_key_arn=self._key.arn,
+                logging_config=aws.lambda_.FunctionLoggingConfigArgs(log_format="Text", log_group=log_group.name),
+                tags=dict(args.tags),
+            ),
+            child_opts(self, depends_on=[policy, log_group]),
+        )
+        return DeployedFunction(spec=spec, function=function, role=role, log_group=log_group)
+
+    def _bank_simulator(self) -> pulumi.Output[str]:
+        """The simulator behind a Function URL (see docs/infrastructure.md for why not an API route)."""
+        spec = self._args.bank_simulator
+        deployed = self._function(spec, self._environment(spec, ""))
+        self.functions[spec.name] = deployed
+        resource = f"{self._name}-{spec.name}"
+        url = aws.lambda_.FunctionUrl(
+            f"{resource}-url",
+            aws.lambda_.FunctionUrlArgs(
+                region=self._region, function_name=deployed.function.name, authorization_type="NONE"
+            ),
+            child_opts(self),
+        )
+        # Since October 2025 a public function URL needs both permissions.
+        aws.lambda_.Permission(
+            f"{resource}-url-permission",
+            aws.lambda_.PermissionArgs(
+                region=self._region,
+                function=deployed.function.name,
+                action="lambda:InvokeFunctionUrl",
+                principal="*",
+                function_url_auth_type="NONE",
+            ),
+            child_opts(self),
+        )
+        aws.lambda_.Permission(
+            f"{resource}-invoke-permission",
+            aws.lambda_.PermissionArgs(
+                region=self._region,
+                function=deployed.function.name,
+                action="lambda:InvokeFunction",
+                principal="*",
+                invoked_via_function_url=True,
+            ),
+            child_opts(self),
+        )
+        self.bank_url = url.function_url
+        return url.function_url
+
+    # --- the REST API ----------------------------------------------------------------------------
+
+    def _rest_api(self) -> aws.apigateway.RestApi:
+        api = aws.apigateway.RestApi(
+            f"{self._name}-api",
+            aws.apigateway.RestApiArgs(
+                region=self._region,
+                name=self._args.name_prefix,
+                description=f"Payment gateway API ({self._region})",
+                endpoint_configuration=aws.apigateway.RestApiEndpointConfigurationArgs(types="REGIONAL"),
+                # With a custom domain, clients (and the health check) must come through it.
+                disable_execute_api_endpoint=self._args.domain is not None,
+                security_policy="TLS_1_2",
+                tags=dict(self._args.tags),
+            ),
+            child_opts(self),
+        )
+        self.rest_api_id = api.id
+        self.rest_api_name = api.name
+        return api
+
+    def _api_methods(self, api: aws.apigateway.RestApi) -> list[pulumi.Resource]:
+        """Resources, methods, integrations, the authorizer and the gateway responses."""
+        args = self._args
+        authorizer = self._authorizer(api)
+        resource_ids = self._path_resources(api)
+        created: list[pulumi.Resource] = [authorizer]
+        for route in args.route_table:
+            created += self._route(api, route, resource_ids[route.path], authorizer)
+        for error in GATEWAY_ERRORS:
+            created.append(
+                aws.apigateway.Response(
+                    f"{self._name}-response-{error.response_type.lower().replace('_', '-')}",
+                    aws.apigateway.ResponseArgs(
+                        region=self._region,
+                        rest_api_id=api.id,
+                        response_type=error.response_type,
+                        status_code=error.status_code,
+                        response_templates={"application/json": error.template()},
+                        response_parameters={f"gatewayresponse.header.{REQUEST_ID_HEADER}": "context.requestId"},
+                    ),
+                    child_opts(self),
+                )
+            )
+        return created
+
+    def _authorizer(self, api: aws.apigateway.RestApi) -> aws.apigateway.Authorizer:
+        deployed = self.functions[self._args.authorizer.name]
+        authorizer = aws.apigateway.Authorizer(
+            f"{self._name}-authorizer",
+            aws.apigateway.AuthorizerArgs(
+                region=self._region,
+                rest_api=api.id,
+                name=f"{self._args.name_prefix}-authorizer",
+                type="REQUEST",
+                authorizer_uri=deployed.function.invoke_arn,
+                identity_source=IDENTITY_SOURCE,
+                authorizer_result_ttl_in_seconds=self._args.authorizer_cache_seconds,
+            ),
+            child_opts(self),
+        )
+        aws.lambda_.Permission(
+            f"{self._name}-authorizer-permission",
+            aws.lambda_.PermissionArgs(
+                region=self._region,
+                function=deployed.function.name,
+                action="lambda:InvokeFunction",
+                principal="apigateway.amazonaws.com",
+                source_arn=pulumi.Output.concat(api.execution_arn, "/authorizers/", authorizer.id),
+            ),
+            child_opts(self),
+        )
+        return authorizer
+
+    def _path_resources(self, api: aws.apigateway.RestApi) -> dict[str, pulumi.Input[str]]:
+        """One API resource per path segment, parents first; returns path -> resource id."""
+        ids: dict[str, pulumi.Input[str]] = {"/": api.root_resource_id}
+        paths = sorted(
+            {p for route in self._args.route_table for p in path_prefixes(route.path)}, key=lambda p: (p.count("/"), p)
+        )
+        slugs = [path_slug(p) for p in paths]
+        if len(set(slugs)) != len(slugs):
+            raise ValueError(f"route paths {paths} give clashing resource names")
+        for path in paths:
+            parent, _, part = path.rpartition("/")
+            resource = aws.apigateway.Resource(
+                f"{self._name}-resource-{path_slug(path)}",
+                aws.apigateway.ResourceArgs(
+                    region=self._region, rest_api=api.id, parent_id=ids[parent or "/"], path_part=part
+                ),
+                child_opts(self),
+            )
+            ids[path] = resource.id
+        return ids
+
+    def _route(
+        self,
+        api: aws.apigateway.RestApi,
+        route: routes.Route,
+        resource_id: pulumi.Input[str],
+        authorizer: aws.apigateway.Authorizer,
+    ) -> list[pulumi.Resource]:
+        deployed = self.functions[route.function.name]
+        slug = f"{route.method.lower()}-{path_slug(route.path)}"
+        path_params = [part.strip("{}") for part in route.path.split("/") if part.startswith("{")]
+        method = aws.apigateway.Method(
+            f"{self._name}-method-{slug}",
+            aws.apigateway.MethodArgs(
+                region=self._region,
+                rest_api=api.id,
+                resource_id=resource_id,
+                http_method=route.method,
+                authorization="CUSTOM" if route.authorized else "NONE",
+                authorizer_id=authorizer.id if route.authorized else None,
+                request_parameters={f"method.request.path.{p}": True for p in path_params} or None,
+            ),
+            child_opts(self),
+        )
+        integration = aws.apigateway.Integration(
+            f"{self._name}-integration-{slug}",
+            aws.apigateway.IntegrationArgs(
+                region=self._region,
+                rest_api=api.id,
+                resource_id=resource_id,
+                http_method=method.http_method,
+                type="AWS_PROXY",
+                integration_http_method="POST",
+                uri=deployed.function.invoke_arn,
+            ),
+            child_opts(self),
+        )
+        permission = aws.lambda_.Permission(
+            f"{self._name}-permission-{slug}",
+            aws.lambda_.PermissionArgs(
+                region=self._region,
+                function=deployed.function.name,
+                action="lambda:InvokeFunction",
+                principal="apigateway.amazonaws.com",
+                source_arn=pulumi.Output.concat(api.execution_arn, f"/*/{route.method}{source_arn_path(route.path)}"),
+            ),
+            child_opts(self),
+        )
+        return [method, integration, permission]
+
+    def _api_gateway_account(self) -> aws.apigateway.Account:
+        """API Gateway's CloudWatch role: an account-wide setting, per region (see docs)."""
+        role = aws.iam.Role(
+            f"{self._name}-apigateway-logs-role",
+            aws.iam.RoleArgs(
+                assume_role_policy=json.dumps(assume_role_policy("apigateway.amazonaws.com")),
+                description=f"API Gateway writes CloudWatch logs in {self._region}",
+                tags=dict(self._args.tags),
+            ),
+            child_opts(self),
+        )
+        policy = aws.iam.RolePolicy(
+            f"{self._name}-apigateway-logs-policy",
+            aws.iam.RolePolicyArgs(role=role.id, policy=policy_json(self._ctx, api_gateway_logging_policy)),
+            pulumi.ResourceOptions(parent=role),
+        )
+        return aws.apigateway.Account(
+            f"{self._name}-apigateway-account",
+            aws.apigateway.AccountArgs(region=self._region, cloudwatch_role_arn=role.arn),
+            child_opts(self, depends_on=[policy]),
+        )
+
+    def _stage(self, api: aws.apigateway.RestApi, api_parts: list[pulumi.Resource]) -> aws.apigateway.Stage:
+        args = self._args
+        deployment = aws.apigateway.Deployment(
+            f"{self._name}-deployment",
+            aws.apigateway.DeploymentArgs(
+                region=self._region,
+                rest_api=api.id,
+                description="Managed by Pulumi; replaced when the routes or responses change",
+                triggers={"redeployment": deployment_fingerprint(args)},
+            ),
+            child_opts(self, depends_on=api_parts),
+        )
+        access_logs = self._log_group(f"{self._name}-access-logs", f"/aws/apigateway/{args.name_prefix}/access")
+        # Created here (encrypted, with retention) before API Gateway would create it without either.
+        execution_logs = self._log_group(
+            f"{self._name}-execution-logs",
+            pulumi.Output.concat("API-Gateway-Execution-Logs_", api.id, "/", args.stage_name),
+        )
+        ready: list[pulumi.Resource] = [access_logs, execution_logs]
+        if args.manage_api_gateway_account:
+            ready.append(self._api_gateway_account())
+        stage = aws.apigateway.Stage(
+            f"{self._name}-stage",
+            aws.apigateway.StageArgs(
+                region=self._region,
+                rest_api=api.id,
+                deployment=deployment.id,
+                stage_name=args.stage_name,
+                xray_tracing_enabled=True,
+                access_log_settings=aws.apigateway.StageAccessLogSettingsArgs(
+                    destination_arn=access_logs.arn, format=json.dumps(ACCESS_LOG_FORMAT)
+                ),
+                tags=dict(args.tags),
+            ),
+            child_opts(self, depends_on=ready),
+        )
+        aws.apigateway.MethodSettings(
+            f"{self._name}-method-settings",
+            aws.apigateway.MethodSettingsArgs(
+                region=self._region,
+                rest_api=api.id,
+                stage_name=stage.stage_name,
+                method_path="*/*",
+                settings=aws.apigateway.MethodSettingsSettingsArgs(
+                    metrics_enabled=True,
+                    # Errors only; never full request/response logging (bodies carry card numbers).
+                    logging_level="ERROR",
+                    data_trace_enabled=False,
+                    throttling_burst_limit=args.throttle_burst_limit,
+                    throttling_rate_limit=args.throttle_rate_limit,
+                ),
+            ),
+            child_opts(self, depends_on=ready),
+        )
+        self.stage_name = stage.stage_name
+        self.stage_arn = stage.arn
+        self.invoke_url = stage.invoke_url
+        return stage
+
+    # --- WAF -------------------------------------------------------------------------------------
+
+    def _waf_visibility(self, metric: str) -> aws.wafv2.WebAclRuleVisibilityConfigArgs:
+        return aws.wafv2.WebAclRuleVisibilityConfigArgs(
+            cloudwatch_metrics_enabled=True, sampled_requests_enabled=True, metric_name=metric
+        )
+
+    def _managed_rule(self, priority: int, rule_group: str) -> aws.wafv2.WebAclRuleArgs:
+        return aws.wafv2.WebAclRuleArgs(
+            name=rule_group,
+            priority=priority,
+            # The generated empty Args class has an untyped __init__.
+            override_action=aws.wafv2.WebAclRuleOverrideActionArgs(
+                none=aws.wafv2.WebAclRuleOverrideActionNoneArgs()  # type: ignore[no-untyped-call]
+            ),
+            statement=aws.wafv2.WebAclRuleStatementArgs(
+                managed_rule_group_statement=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementArgs(
+                    vendor_name="AWS", name=rule_group
+                )
+            ),
+            visibility_config=self._waf_visibility(rule_group),
+        )
+
+    def _waf(self, stage: aws.apigateway.Stage) -> pulumi.Output[str]:
+        """Per-IP rate limit first (cheapest), then the common and known-bad-inputs rule sets.
+
+        The common set's SizeRestrictions_BODY (8 KB) is left on: payment bodies are < 1 KB.
+        """
+        prefix = self._args.name_prefix
+        rate_limit = aws.wafv2.WebAclRuleArgs(
+            name="rate-limit-per-ip",
+            priority=0,
+            action=aws.wafv2.WebAclRuleActionArgs(
+                block=aws.wafv2.WebAclRuleActionBlockArgs(
+                    custom_response=aws.wafv2.WebAclRuleActionBlockCustomResponseArgs(
+                        response_code=429, custom_response_body_key="rate_limited"
+                    )
+                )
+            ),
+            statement=aws.wafv2.WebAclRuleStatementArgs(
+                rate_based_statement=aws.wafv2.WebAclRuleStatementRateBasedStatementArgs(
+                    aggregate_key_type="IP", limit=self._args.waf_rate_limit, evaluation_window_sec=300
+                )
+            ),
+            visibility_config=self._waf_visibility("rate-limit-per-ip"),
+        )
+        acl = aws.wafv2.WebAcl(
+            f"{self._name}-waf",
+            aws.wafv2.WebAclArgs(
+                region=self._region,
+                scope="REGIONAL",
+                description=f"{prefix} API in {self._region}",
+                default_action=aws.wafv2.WebAclDefaultActionArgs(allow=aws.wafv2.WebAclDefaultActionAllowArgs()),
+                custom_response_bodies=[
+                    aws.wafv2.WebAclCustomResponseBodyArgs(
+                        key="rate_limited", content_type="APPLICATION_JSON", content=WAF_RATE_LIMIT_BODY
+                    )
+                ],
+                rules=[
+                    rate_limit,
+                    self._managed_rule(10, "AWSManagedRulesCommonRuleSet"),
+                    self._managed_rule(20, "AWSManagedRulesKnownBadInputsRuleSet"),
+                ],
+                visibility_config=aws.wafv2.WebAclVisibilityConfigArgs(
+                    cloudwatch_metrics_enabled=True, sampled_requests_enabled=True, metric_name=f"{prefix}-waf"
+                ),
+                tags=dict(self._args.tags),
+            ),
+            child_opts(self),
+        )
+        aws.wafv2.WebAclAssociation(
+            f"{self._name}-waf-association",
+            aws.wafv2.WebAclAssociationArgs(region=self._region, resource_arn=stage.arn, web_acl_arn=acl.arn),
+            child_opts(self),
+        )
+        return acl.arn
+
+    # --- custom domain, DNS and health check -----------------------------------------------------
+
+    def _validation_record(
+        self, cert: aws.acm.Certificate, domain: CustomDomainArgs, host: str, role: str, shared: bool
+    ) -> aws.route53.Record:
+        option = cert.domain_validation_options.apply(lambda options: next(o for o in options if o.domain_name == host))
+        return aws.route53.Record(
+            f"{self._name}-cert-validation-{role}",
+            aws.route53.RecordArgs(
+                zone_id=domain.hosted_zone_id,
+                name=option.apply(lambda o: o.resource_record_name or ""),
+                type=option.apply(lambda o: o.resource_record_type or "CNAME"),
+                records=[option.apply(lambda o: o.resource_record_value or "")],
+                ttl=60,
+                # Every region validates the shared name with the same record: tolerate it existing,
+                # and keep it when one region's stack is destroyed (the others' renewals need it).
+                allow_overwrite=True,
+            ),
+            child_opts(self, retain_on_delete=shared),
+        )
+
+    def _domain_name(self, role: str, host: str, certificate_arn: pulumi.Input[str]) -> aws.apigateway.DomainName:
+        return aws.apigateway.DomainName(
+            f"{self._name}-domain-{role}",
+            aws.apigateway.DomainNameArgs(
+                region=self._region,
+                domain_name=host,
+                regional_certificate_arn=certificate_arn,
+                endpoint_configuration=aws.apigateway.DomainNameEndpointConfigurationArgs(types="REGIONAL"),
+                security_policy="TLS_1_2",
+                tags=dict(self._args.tags),
+            ),
+            child_opts(self),
+        )
+
+    def _custom_domain(
+        self, api: aws.apigateway.RestApi, stage: aws.apigateway.Stage, domain: CustomDomainArgs
+    ) -> pulumi.Output[str]:
+        regional_host = f"{self._region}.{domain.domain_name}"
+        cert = aws.acm.Certificate(
+            f"{self._name}-cert",
+            aws.acm.CertificateArgs(
+                region=self._region,
+                domain_name=regional_host,
+                subject_alternative_names=[domain.domain_name],
+                validation_method="DNS",
+                tags=dict(self._args.tags),
+            ),
+            child_opts(self),
+        )
+        records = [
+            self._validation_record(cert, domain, regional_host, "regional", shared=False),
+            self._validation_record(cert, domain, domain.domain_name, "global", shared=True),
+        ]
+        validation = aws.acm.CertificateValidation(
+            f"{self._name}-cert-validation",
+            aws.acm.CertificateValidationArgs(
+                region=self._region, certificate_arn=cert.arn, validation_record_fqdns=[r.fqdn for r in records]
+            ),
+            child_opts(self),
+        )
+        names = {
+            "regional": self._domain_name("regional", regional_host, validation.certificate_arn),
+            "global": self._domain_name("global", domain.domain_name, validation.certificate_arn),
+        }
+        for role, domain_name in names.items():
+            aws.apigateway.BasePathMapping(
+                f"{self._name}-mapping-{role}",
+                aws.apigateway.BasePathMappingArgs(
+                    region=self._region,
+                    rest_api=api.id,
+                    stage_name=stage.stage_name,
+                    domain_name=domain_name.domain_name,
+                ),
+                child_opts(self),
+            )
+        self._dns(domain, regional_host, names["regional"], names["global"])
+        self.global_url = pulumi.Output.from_input(f"https://{domain.domain_name}")
+        return pulumi.Output.from_input(f"https://{regional_host}")
+
+    def _dns(
+        self,
+        domain: CustomDomainArgs,
+        regional_host: str,
+        regional: aws.apigateway.DomainName,
+        shared: aws.apigateway.DomainName,
+    ) -> None:
+        aws.route53.Record(
+            f"{self._name}-dns-regional",
+            aws.route53.RecordArgs(
+                zone_id=domain.hosted_zone_id,
+                name=regional_host,
+                type="A",
+                aliases=[
+                    aws.route53.RecordAliasArgs(
+                        name=regional.regional_domain_name,
+                        zone_id=regional.regional_zone_id,
+                        evaluate_target_health=True,
+                    )
+                ],
+            ),
+            child_opts(self),
+        )
+        # This region's own hostname, so a failure here is seen here; 3 x 10 s -> out of DNS in ~30-60 s.
+        health_check = aws.route53.HealthCheck(
+            f"{self._name}-health-check",
+            aws.route53.HealthCheckArgs(
+                type="HTTPS",
+                fqdn=regional_host,
+                port=443,
+                resource_path="/health",
+                request_interval=10,
+                failure_threshold=3,
+                enable_sni=True,
+                tags={**self._args.tags, "Name": f"{self._args.name_prefix}-{self._region}"},
+            ),
+            child_opts(self),
+        )
+        self.health_check_id = health_check.id
+        if self._args.drain:
+            return
+        aws.route53.Record(
+            f"{self._name}-dns-latency",
+            aws.route53.RecordArgs(
+                zone_id=domain.hosted_zone_id,
+                name=domain.domain_name,
+                type="A",
+                set_identifier=self._region,
+                latency_routing_policies=[aws.route53.RecordLatencyRoutingPolicyArgs(region=self._region)],
+                health_check_id=health_check.id,
+                aliases=[
+                    aws.route53.RecordAliasArgs(
+                        name=shared.regional_domain_name, zone_id=shared.regional_zone_id, evaluate_target_health=True
+                    )
+                ],
+            ),
+            child_opts(self),
+        )

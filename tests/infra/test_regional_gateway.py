@@ -1,0 +1,432 @@
+"""RegionalGateway on its own: functions, API built from handlers.routes, stage, WAF, domain, reuse."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+import pytest
+
+from components.regional_gateway import (
+    ACCESS_LOG_FORMAT,
+    BankSettings,
+    CustomDomainArgs,
+    LambdaSettings,
+    RegionalGateway,
+    RegionalGatewayArgs,
+    deployment_fingerprint,
+    route_functions,
+)
+from handlers import routes
+from tests.infra.conftest import run, run_once
+from tests.infra.helpers import (
+    ACCOUNT,
+    API_RESOURCE,
+    AUTHORIZER,
+    BASE_PATH_MAPPING,
+    CERTIFICATE,
+    CERTIFICATE_VALIDATION,
+    DEPLOYMENT,
+    DOMAIN_NAME,
+    FUNCTION,
+    FUNCTION_URL,
+    HEALTH_CHECK,
+    INTEGRATION,
+    KEY,
+    LOG_GROUP,
+    METHOD,
+    METHOD_SETTINGS,
+    PERMISSION,
+    RECORD,
+    RESPONSE,
+    REST_API,
+    ROLE,
+    STAGE,
+    WEB_ACL,
+    WEB_ACL_ASSOCIATION,
+    duplicates,
+    function_by_name,
+    function_policy,
+    key_policy,
+    regional,
+    render_gateway_template,
+    service_principals,
+    statement,
+)
+from tests.infra.mocks import GLOBAL_TYPES, RecordingMocks, is_secret
+
+TABLE_ARN = "arn:aws:dynamodb:eu-west-1:123456789012:table/payment-gateway"
+TABLE_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/table-key"
+ALL_FUNCTIONS = [*route_functions(routes.ROUTES), routes.AUTHORIZER]
+
+
+def gateway_args(**overrides: Any) -> RegionalGatewayArgs:
+    base = RegionalGatewayArgs(
+        region="eu-west-1",
+        table_name="payment-gateway",
+        table_arn=TABLE_ARN,
+        table_key_arn=TABLE_KEY_ARN,
+        code=pulumi.AssetArchive({"handlers/__init__.py": pulumi.StringAsset("")}),
+        source_code_hash="aGFzaA==",
+        fingerprint_key=pulumi.Output.secret("hmac-key"),
+    )
+    return dataclasses.replace(base, **overrides)
+
+
+def deploy(mocks: RecordingMocks, **overrides: Any) -> dict[str, Any]:
+    def program() -> dict[str, Any]:
+        gateway = RegionalGateway("gateway", gateway_args(**overrides))
+        return {
+            "regional_url": gateway.regional_url,
+            "global_url": gateway.global_url,
+            "health_check_id": gateway.health_check_id,
+            "function_names": gateway.function_names,
+            "stage_arn": gateway.stage_arn,
+        }
+
+    result: dict[str, Any] = run_once(f"gateway {sorted(overrides.items())!r}", mocks, program)
+    return result
+
+
+def gateway_key_arn(mocks: RecordingMocks) -> str:
+    return str(mocks.one(KEY).outputs["arn"])
+
+
+def resource_paths(mocks: RecordingMocks) -> dict[str, str]:
+    """API resource id -> full path, rebuilt from the recorded parent links."""
+    root = mocks.one(REST_API).outputs["rootResourceId"]
+    nodes = {r.outputs.get("id", f"{r.name}-id"): r.plain for r in mocks.of_type(API_RESOURCE)}
+
+    def path(resource_id: str) -> str:
+        if resource_id == root:
+            return ""
+        node = nodes[resource_id]
+        return path(node["parentId"]) + "/" + node["pathPart"]
+
+    return {resource_id: path(resource_id) for resource_id in nodes}
+
+
+def test_one_function_per_route_function_plus_authorizer_and_simulator(mocks: RecordingMocks) -> None:
+    names = deploy(mocks)["function_names"]
+    expected = {fn.name for fn in ALL_FUNCTIONS} | {routes.BANK_SIMULATOR.name}
+    assert set(names) == expected
+    recorded = {f.plain["name"]: f.plain for f in mocks.of_type(FUNCTION)}
+    assert set(recorded) == {f"payment-gateway-{n}" for n in expected}
+    handlers = {fn.handler for fn in [*ALL_FUNCTIONS, routes.BANK_SIMULATOR]}
+    assert {f["handler"] for f in recorded.values()} == handlers
+    assert len(mocks.of_type(ROLE)) == len(expected) + 1  # + API Gateway's CloudWatch role
+    assert duplicates(mocks) == []
+
+
+def test_functions_are_arm64_traced_current_runtime_sized_from_args(mocks: RecordingMocks) -> None:
+    deploy(mocks, lambda_settings=LambdaSettings(memory_mb=1024, timeout_seconds=7, reserved_concurrency=20))
+    key_arn = gateway_key_arn(mocks)
+    for function in mocks.of_type(FUNCTION):
+        f = function.plain
+        assert f["architectures"] == ["arm64"]
+        assert f["runtime"] in {"python3.12", "python3.13", "python3.14"}
+        assert f["tracingConfig"] == {"mode": "Active"}
+        assert (f["memorySize"], f["timeout"], f["reservedConcurrentExecutions"]) == (1024, 7, 20)
+        assert f["kmsKeyArn"] == key_arn
+        assert f["sourceCodeHash"] == "aGFzaA=="
+        assert f["loggingConfig"]["logGroup"] == f"/aws/lambda/{f['name']}"
+
+
+def test_default_lambda_settings_fit_the_one_second_target() -> None:
+    settings = LambdaSettings()
+    assert settings.memory_mb >= 512
+    assert settings.timeout_seconds <= 10
+    with pytest.raises(ValueError, match="timeout"):
+        LambdaSettings(timeout_seconds=30)
+
+
+def test_each_function_has_its_own_encrypted_log_group_with_retention(mocks: RecordingMocks) -> None:
+    deploy(mocks, log_retention_days=731)
+    groups = {g.plain["name"]: g.plain for g in mocks.of_type(LOG_GROUP)}
+    for function in mocks.of_type(FUNCTION):
+        group = groups[f"/aws/lambda/{function.plain['name']}"]
+        assert group["retentionInDays"] == 731
+        assert group["kmsKeyId"] == gateway_key_arn(mocks)
+    assert {g["retentionInDays"] for g in groups.values()} == {731}
+    with pytest.raises(ValueError, match="retention"):
+        gateway_args(log_retention_days=42)
+
+
+def test_environment_gives_the_bank_and_the_secret_only_to_the_payments_function(mocks: RecordingMocks) -> None:
+    deploy(mocks, metrics_namespace="Custom", allowed_currencies="EUR", bank=BankSettings(None, 111, 222))
+    simulator_url = mocks.one(FUNCTION_URL).outputs["functionUrl"]
+    payments = function_by_name(mocks, "payment-gateway-create-payment")
+    assert is_secret(payments.inputs["environment"])
+    assert payments.plain["environment"]["variables"] == {
+        "TABLE_NAME": "payment-gateway",
+        "BANK_URL": simulator_url,
+        "BANK_CONNECT_TIMEOUT_MS": "111",
+        "BANK_READ_TIMEOUT_MS": "222",
+        "ALLOWED_CURRENCIES": "EUR",
+        "FINGERPRINT_KEY": "hmac-key",
+        "LOG_LEVEL": "INFO",
+        "METRICS_NAMESPACE": "Custom",
+    }
+    for fn in [*ALL_FUNCTIONS, routes.BANK_SIMULATOR]:
+        env = function_by_name(mocks, f"payment-gateway-{fn.name}").plain["environment"]["variables"]
+        if fn.name != routes.CREATE_PAYMENT.name:
+            assert "FINGERPRINT_KEY" not in env and "BANK_URL" not in env, fn.name
+        assert {"LOG_LEVEL", "METRICS_NAMESPACE"} <= set(env)
+    simulator = function_by_name(mocks, "payment-gateway-bank-simulator").plain["environment"]["variables"]
+    assert set(simulator) == {"LOG_LEVEL", "METRICS_NAMESPACE"}
+
+
+def test_bank_simulator_behind_a_public_function_url_with_both_permissions(mocks: RecordingMocks) -> None:
+    deploy(mocks)
+    url = mocks.one(FUNCTION_URL).plain
+    assert (url["functionName"], url["authorizationType"]) == ("payment-gateway-bank-simulator", "NONE")
+    grants = {
+        p.plain["action"]: p.plain
+        for p in mocks.of_type(PERMISSION)
+        if p.plain["function"] == "payment-gateway-bank-simulator"
+    }
+    assert grants["lambda:InvokeFunctionUrl"]["functionUrlAuthType"] == "NONE"
+    assert grants["lambda:InvokeFunction"]["invokedViaFunctionUrl"] is True
+
+
+def test_a_configured_bank_replaces_the_simulator_and_stays_secret(mocks: RecordingMocks) -> None:
+    deploy(mocks, bank=BankSettings(url=pulumi.Output.secret("https://bank.example/authorize")))
+    assert mocks.of_type(FUNCTION_URL) == []
+    assert all("bank-simulator" not in f.plain["name"] for f in mocks.of_type(FUNCTION))
+    payments = function_by_name(mocks, "payment-gateway-create-payment")
+    assert is_secret(payments.inputs["environment"])
+    assert payments.plain["environment"]["variables"]["BANK_URL"] == "https://bank.example/authorize"
+
+
+def test_api_has_a_method_and_proxy_integration_for_every_route(mocks: RecordingMocks) -> None:
+    deploy(mocks)
+    api = mocks.one(REST_API).plain
+    assert api["endpointConfiguration"]["types"] == "REGIONAL"
+    assert api["disableExecuteApiEndpoint"] is False
+    paths = resource_paths(mocks)
+    authorizer_id = mocks.one(AUTHORIZER).outputs.get("id", "gateway-authorizer-id")
+    methods = {(m.plain["httpMethod"], paths[m.plain["resourceId"]]): m.plain for m in mocks.of_type(METHOD)}
+    assert set(methods) == {(r.method, r.path) for r in routes.ROUTES}
+    integrations = {(i.plain["httpMethod"], paths[i.plain["resourceId"]]): i.plain for i in mocks.of_type(INTEGRATION)}
+    for route in routes.ROUTES:
+        method = methods[(route.method, route.path)]
+        if route.authorized:
+            assert (method["authorization"], method["authorizerId"]) == ("CUSTOM", authorizer_id)
+        else:
+            assert method["authorization"] == "NONE" and "authorizerId" not in method
+        integration = integrations[(route.method, route.path)]
+        assert (integration["type"], integration["integrationHttpMethod"]) == ("AWS_PROXY", "POST")
+        function = function_by_name(mocks, f"payment-gateway-{route.function.name}")
+        assert integration["uri"] == function.outputs["invokeArn"]
+
+
+def test_api_gateway_may_invoke_each_route_function_only_from_its_route(mocks: RecordingMocks) -> None:
+    deploy(mocks)
+    execution_arn = mocks.one(REST_API).outputs["executionArn"]
+    grants = {(p.plain["function"], p.plain.get("sourceArn")) for p in mocks.of_type(PERMISSION)}
+    for route in routes.ROUTES:
+        path = route.path.replace("{id}", "*")
+        assert (f"payment-gateway-{route.function.name}", f"{execution_arn}/*/{route.method}{path}") in grants
+
+
+def test_request_authorizer_with_cache_from_args(mocks: RecordingMocks) -> None:
+    deploy(mocks, authorizer_cache_seconds=60)
+    authorizer = mocks.one(AUTHORIZER).plain
+    assert authorizer["type"] == "REQUEST"
+    assert authorizer["identitySource"] == "method.request.header.Authorization"
+    assert authorizer["authorizerResultTtlInSeconds"] == 60
+    function = function_by_name(mocks, f"payment-gateway-{routes.AUTHORIZER.name}")
+    assert authorizer["authorizerUri"] == function.outputs["invokeArn"]
+
+
+def test_gateway_responses_keep_the_error_contract(mocks: RecordingMocks) -> None:
+    deploy(mocks)
+    responses = {r.plain["responseType"]: r.plain for r in mocks.of_type(RESPONSE)}
+    expected = {
+        "UNAUTHORIZED": ("401", "unauthorized"),
+        "ACCESS_DENIED": ("401", "unauthorized"),
+        "MISSING_AUTHENTICATION_TOKEN": ("404", "not_found"),
+        "THROTTLED": ("429", "rate_limited"),
+        "WAF_FILTERED": ("403", "forbidden"),
+        "INTEGRATION_TIMEOUT": ("504", "timeout"),
+        "DEFAULT_4XX": (None, "invalid_request"),
+        "DEFAULT_5XX": (None, "internal_error"),
+    }
+    assert set(responses) == set(expected)
+    for response_type, (status, error_type) in expected.items():
+        response = responses[response_type]
+        assert response.get("statusCode") == status, response_type
+        body = render_gateway_template(response["responseTemplates"]["application/json"])
+        assert set(body) == {"error"}
+        assert body["error"]["type"] == error_type
+        assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+        assert response["responseParameters"] == {"gatewayresponse.header.X-Request-Id": "context.requestId"}
+
+
+def test_deployment_is_triggered_by_changes_to_the_api_shape(mocks: RecordingMocks) -> None:
+    deploy(mocks)
+    args = gateway_args()
+    assert mocks.one(DEPLOYMENT).plain["triggers"] == {"redeployment": deployment_fingerprint(args)}
+    assert deployment_fingerprint(args) == deployment_fingerprint(gateway_args())
+    extra = (*routes.ROUTES, routes.Route("DELETE", "/v1/payments/{id}", routes.GET_PAYMENT, True))
+    assert deployment_fingerprint(dataclasses.replace(args, route_table=extra)) != deployment_fingerprint(args)
+    assert deployment_fingerprint(dataclasses.replace(args, authorizer_cache_seconds=1)) != deployment_fingerprint(args)
+
+
+def test_stage_traces_throttles_and_logs_json_without_bodies(mocks: RecordingMocks) -> None:
+    deploy(mocks, throttle_rate_limit=50.0, throttle_burst_limit=75)
+    stage = mocks.one(STAGE).plain
+    assert stage["xrayTracingEnabled"] is True
+    access_group = [g for g in mocks.of_type(LOG_GROUP) if g.plain["name"].startswith("/aws/apigateway/")]
+    assert stage["accessLogSettings"]["destinationArn"] == access_group[0].outputs["arn"]
+    log_format = json.loads(stage["accessLogSettings"]["format"])
+    assert log_format == ACCESS_LOG_FORMAT
+    required = {"requestId", "ip", "httpMethod", "resourcePath", "status", "responseLatency", "integrationLatency"}
+    assert required | {"principalId"} <= set(log_format)
+    assert log_format["principalId"] == "$context.authorizer.principalId"
+    forbidden = ("body", "header", "querystring", "requestOverride", "path.")
+    assert not [v for v in log_format.values() if any(f in v.lower() for f in forbidden)]
+    settings = mocks.one(METHOD_SETTINGS).plain
+    assert settings["methodPath"] == "*/*"
+    assert settings["settings"]["dataTraceEnabled"] is False
+    assert settings["settings"]["loggingLevel"] in {"ERROR", "INFO"}
+    assert settings["settings"]["metricsEnabled"] is True
+    assert (settings["settings"]["throttlingRateLimit"], settings["settings"]["throttlingBurstLimit"]) == (50.0, 75)
+    execution = [g.plain for g in mocks.of_type(LOG_GROUP) if g.plain["name"].startswith("API-Gateway-Execution")]
+    assert execution == [dict(execution[0], name="API-Gateway-Execution-Logs_gateway-api-id/live")]
+
+
+def test_api_gateway_cloudwatch_role_is_optional(mocks: RecordingMocks) -> None:
+    deploy(mocks, manage_api_gateway_account=False)
+    assert mocks.of_type(ACCOUNT) == []
+    assert len(mocks.of_type(ROLE)) == len(ALL_FUNCTIONS) + 1  # functions + simulator only
+
+
+def test_waf_with_managed_rules_and_per_ip_rate_limit_on_the_stage(mocks: RecordingMocks) -> None:
+    stage_arn = deploy(mocks, waf_rate_limit=500)["stage_arn"]
+    acl = mocks.one(WEB_ACL)
+    rules = {r["name"]: r for r in acl.plain["rules"]}
+    assert acl.plain["scope"] == "REGIONAL"
+    managed = {
+        r["statement"]["managedRuleGroupStatement"]["name"]
+        for r in rules.values()
+        if "managedRuleGroupStatement" in r["statement"]
+    }
+    assert managed == {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"}
+    rate = rules["rate-limit-per-ip"]["statement"]["rateBasedStatement"]
+    assert (rate["limit"], rate["aggregateKeyType"], rate["evaluationWindowSec"]) == (500, "IP", 300)
+    assert rules["rate-limit-per-ip"]["action"]["block"]["customResponse"]["responseCode"] == 429
+    visibility = [acl.plain["visibilityConfig"], *(r["visibilityConfig"] for r in rules.values())]
+    assert all(v["cloudwatchMetricsEnabled"] and v["sampledRequestsEnabled"] for v in visibility)
+    association = mocks.one(WEB_ACL_ASSOCIATION).plain
+    assert (association["resourceArn"], association["webAclArn"]) == (stage_arn, acl.outputs["arn"])
+
+
+def test_function_policies_are_least_privilege_on_the_given_table(mocks: RecordingMocks) -> None:
+    deploy(mocks)
+    for fn in ALL_FUNCTIONS:
+        function = function_by_name(mocks, f"payment-gateway-{fn.name}")
+        document = function_policy(mocks, function)
+        table = statement(document, "TableItems")
+        assert table is not None
+        assert sorted(table["Action"]) == sorted(fn.table_actions)
+        assert table["Resource"] == [TABLE_ARN]
+        kms = statement(document, "TableKeyThroughDynamoDb")
+        assert kms is not None and kms["Resource"] == [TABLE_KEY_ARN]
+        logs = statement(document, "OwnLogGroup")
+        group = [g for g in mocks.of_type(LOG_GROUP) if g.plain["name"] == f"/aws/lambda/{function.plain['name']}"]
+        assert logs is not None and logs["Resource"] == [group[0].outputs["arn"] + ":*"]
+
+
+def test_logs_key_policy_admits_this_regions_logs_service(mocks: RecordingMocks) -> None:
+    deploy(mocks)
+    key = mocks.one(KEY)
+    assert key.plain["enableKeyRotation"] is True
+    assert service_principals(key_policy(key)) == {"logs.eu-west-1.amazonaws.com"}
+
+
+def test_no_custom_domain_resources_without_a_domain(mocks: RecordingMocks) -> None:
+    result = deploy(mocks)
+    assert result["global_url"] is None and result["health_check_id"] is None
+    assert result["regional_url"] == "https://gateway-api-id.execute-api.eu-west-1.amazonaws.com/live"
+    for typ in (CERTIFICATE, DOMAIN_NAME, RECORD, HEALTH_CHECK, BASE_PATH_MAPPING):
+        assert mocks.of_type(typ) == []
+
+
+DOMAIN = CustomDomainArgs(domain_name="pay.example.com", hosted_zone_id="ZONE123")
+
+
+def test_custom_domain_with_tls_1_2_latency_record_and_health_check(mocks: RecordingMocks) -> None:
+    result = deploy(mocks, domain=DOMAIN)
+    assert result["regional_url"] == "https://eu-west-1.pay.example.com"
+    assert result["global_url"] == "https://pay.example.com"
+    assert mocks.one(REST_API).plain["disableExecuteApiEndpoint"] is True
+    cert = mocks.one(CERTIFICATE)
+    assert (cert.region, cert.plain["domainName"], cert.plain["validationMethod"]) == (
+        "eu-west-1",
+        "eu-west-1.pay.example.com",
+        "DNS",
+    )
+    assert cert.plain["subjectAlternativeNames"] == ["pay.example.com"]
+    validation = mocks.one(CERTIFICATE_VALIDATION).plain
+    assert validation["certificateArn"] == cert.outputs["arn"]
+    validation_records = [r.plain for r in mocks.of_type(RECORD) if r.plain["type"] == "CNAME"]
+    assert sorted(validation["validationRecordFqdns"]) == sorted(r["name"].rstrip(".") for r in validation_records)
+    domains = {d.plain["domainName"]: d for d in mocks.of_type(DOMAIN_NAME)}
+    assert set(domains) == {"eu-west-1.pay.example.com", "pay.example.com"}
+    for domain in domains.values():
+        assert domain.plain["securityPolicy"] == "TLS_1_2"
+        assert domain.plain["endpointConfiguration"]["types"] == "REGIONAL"
+        assert domain.plain["regionalCertificateArn"] == cert.outputs["arn"]
+    assert {m.plain["domainName"] for m in mocks.of_type(BASE_PATH_MAPPING)} == set(domains)
+
+    check = mocks.one(HEALTH_CHECK)
+    assert check.plain["fqdn"] == "eu-west-1.pay.example.com"  # the region's own name, not the shared one
+    assert (check.plain["type"], check.plain["resourcePath"], check.plain["port"]) == ("HTTPS", "/health", 443)
+    assert (check.plain["requestInterval"], check.plain["failureThreshold"]) == (10, 3)
+    latency = [r.plain for r in mocks.of_type(RECORD) if r.plain.get("setIdentifier")]
+    assert len(latency) == 1
+    record = latency[0]
+    assert (record["name"], record["type"], record["setIdentifier"]) == ("pay.example.com", "A", "eu-west-1")
+    assert record["latencyRoutingPolicies"] == [{"region": "eu-west-1"}]
+    assert record["healthCheckId"] == check.outputs.get("id", "gateway-health-check-id")
+    alias = record["aliases"][0]
+    assert alias["evaluateTargetHealth"] is True
+    assert alias["name"] == domains["pay.example.com"].outputs["regionalDomainName"]
+    regional_record = [r.plain for r in mocks.of_type(RECORD) if r.plain["name"] == "eu-west-1.pay.example.com"]
+    assert (
+        regional_record[0]["aliases"][0]["name"] == domains["eu-west-1.pay.example.com"].outputs["regionalDomainName"]
+    )
+
+
+def test_reused_in_another_region_puts_every_regional_child_there(mocks: RecordingMocks) -> None:
+    deploy(mocks, region="ap-southeast-2", domain=DOMAIN)
+    assert {r.region for r in regional(mocks)} == {"ap-southeast-2"}
+    assert all(r.region is None for r in mocks.custom() if r.typ in GLOBAL_TYPES)
+    assert mocks.one(HEALTH_CHECK).plain["fqdn"] == "ap-southeast-2.pay.example.com"
+    assert service_principals(key_policy(mocks.one(KEY))) == {"logs.ap-southeast-2.amazonaws.com"}
+
+
+def test_reused_with_another_provider_every_child_uses_it(mocks: RecordingMocks) -> None:
+    def program() -> pulumi.Output[str]:
+        provider = aws.Provider("other-account", region="ap-southeast-2")
+        gateway = RegionalGateway(
+            "gw", gateway_args(region="ap-southeast-2"), pulumi.ResourceOptions(provider=provider)
+        )
+        return gateway.stage_arn
+
+    run(program)
+    children = mocks.custom()
+    assert children and all(r.provider.endswith("::other-account::other-account-id") for r in children)
+    assert {r.region for r in regional(mocks)} == {"ap-southeast-2"}
+
+
+def test_drain_withdraws_the_latency_record_but_keeps_the_health_check(mocks: RecordingMocks) -> None:
+    result = deploy(mocks, domain=DOMAIN, drain=True)
+    assert [r.plain for r in mocks.of_type(RECORD) if r.plain.get("setIdentifier")] == []
+    assert mocks.one(HEALTH_CHECK).plain["fqdn"] == "eu-west-1.pay.example.com"
+    assert result["health_check_id"]
+    assert [r.plain["name"] for r in mocks.of_type(RECORD) if r.plain["type"] == "A"] == ["eu-west-1.pay.example.com"]
