@@ -1,0 +1,409 @@
+"""Monitoring: alarms to an encrypted SNS topic and a dashboard, for one region's gateway.
+
+Alarms (every one with alarm AND ok actions to the topic):
+- API: 5XX rate, 4XX rate (metric math over Count), p99 latency >= the 1 s design target;
+- per function: Errors, Throttles, p99 Duration near the timeout;
+- table: ThrottledRequests and SystemErrors summed over the operations the functions use;
+- ReplicationLatency from this region to every other replica region;
+- the Route 53 health check, when there is one. Route 53 publishes its metrics in us-east-1 only,
+  so that alarm lives in us-east-1 and, an alarm being able to notify only a topic of its own
+  region, gets its own (encrypted) topic there when this stack is elsewhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+import pulumi_aws as aws
+
+from components.common import account_context, child_opts, policy_json, type_token
+from components.policies import alerts_key_policy
+
+ROUTE53_METRICS_REGION = "us-east-1"
+PAYMENT_STATUSES = ("authorized", "declined", "failed")
+PERIOD = 60
+
+
+@dataclass(frozen=True)
+class AlarmThresholds:
+    api_5xx_rate_percent: float = 1.0
+    api_4xx_rate_percent: float = 10.0
+    api_p99_latency_ms: float = 1000.0
+    lambda_errors: float = 1.0
+    lambda_throttles: float = 1.0
+    lambda_duration_percent_of_timeout: float = 80.0
+    dynamodb_throttled_requests: float = 1.0
+    dynamodb_system_errors: float = 1.0
+    replication_latency_ms: float = 10000.0
+    evaluation_periods: int = 5
+    datapoints_to_alarm: int = 3
+
+    def __post_init__(self) -> None:
+        if not 0 < self.datapoints_to_alarm <= self.evaluation_periods:
+            raise ValueError("datapoints_to_alarm must be between 1 and evaluation_periods")
+
+
+@dataclass(frozen=True)
+class MonitoringArgs:
+    region: str
+    api_name: pulumi.Input[str]
+    stage_name: pulumi.Input[str]
+    functions: Mapping[str, pulumi.Input[str]]
+    """Role (e.g. `create-payment`) -> deployed function name."""
+    function_timeout_seconds: int
+    table_name: pulumi.Input[str]
+    table_operations: Sequence[str]
+    """DynamoDB operations (`GetItem`...) whose throttles and system errors to watch."""
+    replica_regions: Sequence[str] = ()
+    """Regions this region's replica replicates to (ReplicationLatency's ReceivingRegion)."""
+    health_check_id: pulumi.Input[str] | None = None
+    alarm_email: str | None = None
+    metrics_namespace: str = "PaymentGateway"
+    name_prefix: str = "payment-gateway"
+    thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class AlarmSpec:
+    """What differs between alarms; `Monitoring._alarm` fills in the rest."""
+
+    key: str
+    description: str
+    threshold: float
+    comparison: str = "GreaterThanOrEqualToThreshold"
+    metric: tuple[str, str, Mapping[str, pulumi.Input[str]]] | None = None  # namespace, name, dimensions
+    statistic: str | None = "Sum"
+    extended_statistic: str | None = None
+    queries: Sequence[aws.cloudwatch.MetricAlarmMetricQueryArgs] = ()
+    treat_missing_data: str = "notBreaching"
+    evaluation_periods: int | None = None
+    datapoints_to_alarm: int | None = None
+
+
+def _metric_query(
+    query_id: str, namespace: str, metric: str, dimensions: Mapping[str, pulumi.Input[str]], stat: str = "Sum"
+) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+    return aws.cloudwatch.MetricAlarmMetricQueryArgs(
+        id=query_id,
+        return_data=False,
+        metric=aws.cloudwatch.MetricAlarmMetricQueryMetricArgs(
+            namespace=namespace, metric_name=metric, dimensions=dict(dimensions), stat=stat, period=PERIOD
+        ),
+    )
+
+
+def _expression(query_id: str, expression: str, label: str) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
+    return aws.cloudwatch.MetricAlarmMetricQueryArgs(id=query_id, expression=expression, label=label, return_data=True)
+
+
+class Monitoring(pulumi.ComponentResource):
+    topic_arn: pulumi.Output[str]
+    health_topic_arn: pulumi.Output[str] | None
+    dashboard_name: pulumi.Output[str]
+    dashboard_url: pulumi.Output[str]
+    alarm_names: list[pulumi.Output[str]]
+
+    def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(type_token("monitoring", "Monitoring"), name, None, opts)
+        self._name = name
+        self._args = args
+        self.alarm_names = []
+        self.topic_arn = self._topic(args.region, "")
+        self._api_alarms()
+        self._function_alarms()
+        self._table_alarms()
+        self.health_topic_arn = None
+        if args.health_check_id is not None:
+            self._health_check_alarm(args.health_check_id)
+        self._dashboard()
+        self.register_outputs(
+            {"topic_arn": self.topic_arn, "dashboard_url": self.dashboard_url, "alarm_names": self.alarm_names}
+        )
+
+    def _topic(self, region: str, suffix: str) -> pulumi.Output[str]:
+        """A KMS-encrypted topic (and its key) in `region`; names carry this stack's region."""
+        args = self._args
+        label = f"{args.name_prefix}-alerts-{args.region}"
+        key = aws.kms.Key(
+            f"{self._name}-key{suffix}",
+            aws.kms.KeyArgs(
+                region=region,
+                description=f"Encrypts the {label} alarm topic",
+                enable_key_rotation=True,
+                deletion_window_in_days=30,
+                policy=policy_json(account_context(self, region), alerts_key_policy),
+                tags=dict(args.tags),
+            ),
+            child_opts(self),
+        )
+        aws.kms.Alias(
+            f"{self._name}-key-alias{suffix}",
+            aws.kms.AliasArgs(region=region, name=f"alias/{label}", target_key_id=key.key_id),
+            pulumi.ResourceOptions(parent=key),
+        )
+        topic = aws.sns.Topic(
+            f"{self._name}-topic{suffix}",
+            aws.sns.TopicArgs(region=region, name=label, kms_master_key_id=key.arn, tags=dict(args.tags)),
+            child_opts(self),
+        )
+        if args.alarm_email:
+            aws.sns.TopicSubscription(
+                f"{self._name}-email{suffix}",
+                aws.sns.TopicSubscriptionArgs(
+                    region=region, topic=topic.arn, protocol="email", endpoint=args.alarm_email
+                ),
+                child_opts(self),
+            )
+        return topic.arn
+
+    def _alarm(self, spec: AlarmSpec, region: str | None = None, topic: pulumi.Input[str] | None = None) -> None:
+        args, thresholds = self._args, self._args.thresholds
+        actions = [topic if topic is not None else self.topic_arn]
+        namespace, metric, dimensions = spec.metric if spec.metric else (None, None, None)
+        alarm = aws.cloudwatch.MetricAlarm(
+            f"{self._name}-{spec.key}",
+            aws.cloudwatch.MetricAlarmArgs(
+                region=region or args.region,
+                name=f"{args.name_prefix}-{args.region}-{spec.key}",
+                alarm_description=spec.description,
+                comparison_operator=spec.comparison,
+                threshold=spec.threshold,
+                evaluation_periods=spec.evaluation_periods or thresholds.evaluation_periods,
+                datapoints_to_alarm=spec.datapoints_to_alarm or thresholds.datapoints_to_alarm,
+                namespace=namespace,
+                metric_name=metric,
+                dimensions=dict(dimensions) if dimensions is not None else None,
+                period=PERIOD if spec.metric else None,
+                statistic=spec.statistic if spec.metric and not spec.extended_statistic else None,
+                extended_statistic=spec.extended_statistic,
+                metric_queries=list(spec.queries) or None,
+                treat_missing_data=spec.treat_missing_data,
+                alarm_actions=actions,
+                ok_actions=actions,
+                tags=dict(args.tags),
+            ),
+            child_opts(self),
+        )
+        self.alarm_names.append(alarm.name)
+
+    def _api_dimensions(self) -> dict[str, pulumi.Input[str]]:
+        return {"ApiName": self._args.api_name, "Stage": self._args.stage_name}
+
+    def _api_rate_alarm(self, family: str, threshold: float) -> None:
+        dims = self._api_dimensions()
+        self._alarm(
+            AlarmSpec(
+                key=f"api-{family.lower()}-rate",
+                description=f"More than {threshold}% of API requests answered {family}",
+                threshold=threshold,
+                queries=[
+                    _metric_query("errors", "AWS/ApiGateway", f"{family}Error", dims),
+                    _metric_query("requests", "AWS/ApiGateway", "Count", dims),
+                    _expression("rate", "IF(requests > 0, 100 * errors / requests, 0)", f"{family} rate (%)"),
+                ],
+            )
+        )
+
+    def _api_alarms(self) -> None:
+        thresholds = self._args.thresholds
+        self._api_rate_alarm("5XX", thresholds.api_5xx_rate_percent)
+        self._api_rate_alarm("4XX", thresholds.api_4xx_rate_percent)
+        self._alarm(
+            AlarmSpec(
+                key="api-p99-latency",
+                description=f"API p99 latency at or above {thresholds.api_p99_latency_ms} ms (design target 1 s)",
+                threshold=thresholds.api_p99_latency_ms,
+                metric=("AWS/ApiGateway", "Latency", self._api_dimensions()),
+                statistic=None,
+                extended_statistic="p99",
+            )
+        )
+
+    def _function_alarms(self) -> None:
+        thresholds = self._args.thresholds
+        duration_ms = self._args.function_timeout_seconds * 1000 * thresholds.lambda_duration_percent_of_timeout / 100
+        for role, function_name in self._args.functions.items():
+            dims: dict[str, pulumi.Input[str]] = {"FunctionName": function_name}
+            self._alarm(
+                AlarmSpec(
+                    key=f"{role}-errors",
+                    description=f"{role}: invocation errors",
+                    threshold=thresholds.lambda_errors,
+                    metric=("AWS/Lambda", "Errors", dims),
+                )
+            )
+            self._alarm(
+                AlarmSpec(
+                    key=f"{role}-throttles",
+                    description=f"{role}: throttled invocations (concurrency exhausted)",
+                    threshold=thresholds.lambda_throttles,
+                    metric=("AWS/Lambda", "Throttles", dims),
+                )
+            )
+            self._alarm(
+                AlarmSpec(
+                    key=f"{role}-duration-p99",
+                    description=f"{role}: p99 duration at or above {duration_ms:.0f} ms (near the timeout)",
+                    threshold=duration_ms,
+                    metric=("AWS/Lambda", "Duration", dims),
+                    statistic=None,
+                    extended_statistic="p99",
+                )
+            )
+
+    def _operation_sum(self, metric: str) -> list[aws.cloudwatch.MetricAlarmMetricQueryArgs]:
+        """ThrottledRequests/SystemErrors exist only per (TableName, Operation): sum the operations used."""
+        operations = list(self._args.table_operations)
+        queries = [
+            _metric_query(f"m{i}", "AWS/DynamoDB", metric, {"TableName": self._args.table_name, "Operation": op})
+            for i, op in enumerate(operations)
+        ]
+        ids = ", ".join(f"m{i}" for i in range(len(operations)))
+        return [*queries, _expression("total", f"SUM([{ids}])", f"{metric} (all operations)")]
+
+    def _table_alarms(self) -> None:
+        thresholds = self._args.thresholds
+        if self._args.table_operations:
+            self._alarm(
+                AlarmSpec(
+                    key="table-throttled-requests",
+                    description="DynamoDB throttled requests on the payment table",
+                    threshold=thresholds.dynamodb_throttled_requests,
+                    queries=self._operation_sum("ThrottledRequests"),
+                )
+            )
+            self._alarm(
+                AlarmSpec(
+                    key="table-system-errors",
+                    description="DynamoDB system errors (HTTP 500) on the payment table",
+                    threshold=thresholds.dynamodb_system_errors,
+                    queries=self._operation_sum("SystemErrors"),
+                )
+            )
+        for receiving in self._args.replica_regions:
+            self._alarm(
+                AlarmSpec(
+                    key=f"replication-latency-{receiving}",
+                    description=f"Replication from {self._args.region} to {receiving} is slow",
+                    threshold=thresholds.replication_latency_ms,
+                    metric=(
+                        "AWS/DynamoDB",
+                        "ReplicationLatency",
+                        {"TableName": self._args.table_name, "ReceivingRegion": receiving},
+                    ),
+                    statistic="Average",
+                )
+            )
+
+    def _health_check_alarm(self, health_check_id: pulumi.Input[str]) -> None:
+        if self._args.region == ROUTE53_METRICS_REGION:
+            topic = self.topic_arn
+        else:
+            topic = self._topic(ROUTE53_METRICS_REGION, f"-{ROUTE53_METRICS_REGION}")
+            self.health_topic_arn = topic
+        self._alarm(
+            AlarmSpec(
+                key="health-check",
+                description=f"Route 53 health check of {self._args.region} failing: the region left DNS",
+                threshold=1,
+                comparison="LessThanThreshold",
+                metric=("AWS/Route53", "HealthCheckStatus", {"HealthCheckId": health_check_id}),
+                statistic="Minimum",
+                # No data from a health check is itself a failure.
+                treat_missing_data="breaching",
+                evaluation_periods=1,
+                datapoints_to_alarm=1,
+            ),
+            region=ROUTE53_METRICS_REGION,
+            topic=topic,
+        )
+
+    # --- dashboard -------------------------------------------------------------------------------
+
+    def _widget(self, title: str, metrics: list[list[Any]], x: int, y: int, **properties: Any) -> dict[str, Any]:
+        return {
+            "type": "metric",
+            "x": x,
+            "y": y,
+            "width": 12,
+            "height": 6,
+            "properties": {
+                "title": title,
+                "region": self._args.region,
+                "view": "timeSeries",
+                "period": PERIOD,
+                "metrics": metrics,
+                **properties,
+            },
+        }
+
+    def _dashboard(self) -> None:
+        args = self._args
+        api = ["AWS/ApiGateway"]
+        dims = ["ApiName", args.api_name, "Stage", args.stage_name]
+        namespace = args.metrics_namespace
+        functions = list(args.functions.values())
+        widgets = [
+            self._widget("Requests", [[*api, "Count", *dims, {"stat": "Sum", "label": "requests"}]], 0, 0),
+            self._widget(
+                "Latency (ms)",
+                [[*api, "Latency", *dims, {"stat": p, "label": p}] for p in ("p50", "p90", "p99")],
+                12,
+                0,
+                annotations={"horizontal": [{"label": "target", "value": 1000}]},
+            ),
+            self._widget(
+                "Error rates (%)",
+                [
+                    [*api, "4XXError", *dims, {"stat": "Sum", "id": "e4", "visible": False}],
+                    [*api, "5XXError", *dims, {"stat": "Sum", "id": "e5", "visible": False}],
+                    [*api, "Count", *dims, {"stat": "Sum", "id": "n", "visible": False}],
+                    [{"expression": "IF(n > 0, 100 * e4 / n, 0)", "label": "4XX %"}],
+                    [{"expression": "IF(n > 0, 100 * e5 / n, 0)", "label": "5XX %"}],
+                ],
+                0,
+                6,
+            ),
+            self._widget(
+                "Payments by status",
+                [[namespace, "Payments", "Status", s, {"stat": "Sum", "label": s}] for s in PAYMENT_STATUSES],
+                12,
+                6,
+            ),
+            self._widget(
+                "Bank latency (ms)",
+                [[namespace, "BankLatency", {"stat": p, "label": p}] for p in ("p50", "p99")],
+                0,
+                12,
+            ),
+            self._widget(
+                "Lambda errors and throttles",
+                [
+                    ["AWS/Lambda", m, "FunctionName", f, {"stat": "Sum"}]
+                    for f in functions
+                    for m in ("Errors", "Throttles")
+                ],
+                12,
+                12,
+            ),
+        ]
+        dashboard = aws.cloudwatch.Dashboard(
+            f"{self._name}-dashboard",
+            aws.cloudwatch.DashboardArgs(
+                region=args.region,
+                dashboard_name=f"{args.name_prefix}-{args.region}",
+                dashboard_body=pulumi.Output.json_dumps({"widgets": widgets}),
+            ),
+            child_opts(self),
+        )
+        self.dashboard_name = dashboard.dashboard_name
+        self.dashboard_url = dashboard.dashboard_name.apply(
+            lambda dashboard_name: (
+                f"https://{args.region}.console.aws.amazon.com/cloudwatch/home"
+                f"?region={args.region}#dashboards:name={dashboard_name}"
+            )
+        )
