@@ -1,0 +1,112 @@
+"""The payment gateway in one region: `pulumi stack select eu && pulumi up`, then the same for `us`.
+
+The primary stack (`primary: true`) owns the DynamoDB global table, its replicas and their KMS
+keys; every other stack attaches to its region's replica. See docs/infrastructure.md.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pulumi
+
+from components.config import load_stack_config
+from components.global_store import GlobalStore, GlobalStoreArgs
+from components.monitoring import Monitoring, MonitoringArgs
+from components.packaging import build_lambda_archive
+from components.regional_gateway import (
+    BankSettings,
+    CustomDomainArgs,
+    LambdaSettings,
+    RegionalGateway,
+    RegionalGatewayArgs,
+    route_functions,
+    table_operations,
+)
+from handlers import routes
+
+PROJECT_ROOT = Path(__file__).resolve().parent
+
+config = load_stack_config()
+archive = build_lambda_archive(PROJECT_ROOT)
+
+store = GlobalStore(
+    "store",
+    GlobalStoreArgs(
+        region=config.region,
+        attach=not config.primary,
+        replica_regions=config.other_regions if config.primary else (),
+        table_name=config.table_name,
+        deletion_protection=config.deletion_protection,
+        consistency_mode=config.consistency_mode,
+        witness_region=config.witness_region if config.primary else None,
+        tags=config.tags,
+    ),
+)
+
+gateway = RegionalGateway(
+    "gateway",
+    RegionalGatewayArgs(
+        region=config.region,
+        table_name=store.table_name,
+        table_arn=store.table_arn,
+        table_key_arn=store.key_arn,
+        code=pulumi.FileArchive(str(archive.path)),
+        source_code_hash=archive.sha256_base64,
+        fingerprint_key=config.fingerprint_key,
+        name_prefix=config.name_prefix,
+        bank=BankSettings(
+            url=config.bank_url,
+            connect_timeout_ms=config.bank_connect_timeout_ms,
+            read_timeout_ms=config.bank_read_timeout_ms,
+        ),
+        lambda_settings=LambdaSettings(
+            memory_mb=config.lambda_memory_mb,
+            timeout_seconds=config.lambda_timeout_seconds,
+            reserved_concurrency=config.reserved_concurrency,
+            log_level=config.log_level,
+        ),
+        log_retention_days=config.log_retention_days,
+        allowed_currencies=config.allowed_currencies,
+        metrics_namespace=config.metrics_namespace,
+        authorizer_cache_seconds=config.authorizer_cache_seconds,
+        throttle_rate_limit=config.throttle_rate_limit,
+        throttle_burst_limit=config.throttle_burst_limit,
+        waf_rate_limit=config.waf_rate_limit,
+        domain=(
+            CustomDomainArgs(domain_name=config.domain_name, hosted_zone_id=config.hosted_zone_id)
+            if config.domain_name and config.hosted_zone_id
+            else None
+        ),
+        drain=config.drain_region,
+        manage_api_gateway_account=config.manage_api_gateway_account,
+        tags=config.tags,
+    ),
+)
+
+monitoring = Monitoring(
+    "monitoring",
+    MonitoringArgs(
+        region=config.region,
+        api_name=gateway.rest_api_name,
+        stage_name=gateway.stage_name,
+        functions=gateway.function_names,
+        function_timeout_seconds=config.lambda_timeout_seconds,
+        table_name=store.table_name,
+        table_operations=table_operations([*route_functions(routes.ROUTES), routes.AUTHORIZER]),
+        replica_regions=config.other_regions,
+        health_check_id=gateway.health_check_id,
+        alarm_email=config.alarm_email,
+        metrics_namespace=config.metrics_namespace,
+        name_prefix=config.name_prefix,
+        thresholds=config.alarms,
+        tags=config.tags,
+    ),
+)
+
+pulumi.export("region", config.region)
+pulumi.export("regionalApiUrl", gateway.regional_url)
+if gateway.global_url is not None:
+    pulumi.export("globalUrl", gateway.global_url)
+pulumi.export("tableName", store.table_name)
+pulumi.export("dashboardUrl", monitoring.dashboard_url)

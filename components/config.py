@@ -1,0 +1,185 @@
+"""The stack configuration, typed: the only module that reads `pulumi.Config`.
+
+`load_stack_config()` reads every key once, applies the defaults documented in
+docs/infrastructure.md and validates them, so a mistake fails at `pulumi preview` with the
+key's name rather than half-way through `pulumi up`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pulumi
+
+from components.global_store import CONSISTENCY_MODES, ConsistencyMode
+from components.monitoring import AlarmThresholds
+from components.regional_gateway import LOG_RETENTION_DAYS
+from handlers import routes, schema
+
+PROJECT = "payment-gateway"
+LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+
+
+class ConfigError(ValueError):
+    """A configuration value is missing or invalid; the message names the key."""
+
+
+@dataclass(frozen=True)
+class StackConfig:
+    region: str
+    regions: tuple[str, ...]
+    primary: bool
+    fingerprint_key: pulumi.Output[str]
+    bank_url: pulumi.Output[str] | None = None
+    name_prefix: str = PROJECT
+    table_name: str = schema.DEFAULT_TABLE_NAME
+    deletion_protection: bool = True
+    consistency_mode: ConsistencyMode = "EVENTUAL"
+    witness_region: str | None = None
+    lambda_memory_mb: int = 512
+    lambda_timeout_seconds: int = 5
+    reserved_concurrency: int | None = None
+    log_retention_days: int = 365
+    log_level: str = "INFO"
+    metrics_namespace: str = "PaymentGateway"
+    allowed_currencies: str = "GBP,EUR,USD"
+    bank_connect_timeout_ms: int = 250
+    bank_read_timeout_ms: int = 600
+    authorizer_cache_seconds: int = routes.AUTHORIZER_CACHE_SECONDS
+    throttle_rate_limit: float = 100.0
+    throttle_burst_limit: int = 200
+    waf_rate_limit: int = 2000
+    domain_name: str | None = None
+    hosted_zone_id: str | None = None
+    alarm_email: str | None = None
+    drain_region: bool = False
+    manage_api_gateway_account: bool = True
+    alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
+
+    @property
+    def other_regions(self) -> tuple[str, ...]:
+        """Every configured region except this stack's own."""
+        return tuple(r for r in self.regions if r != self.region)
+
+    @property
+    def tags(self) -> dict[str, str]:
+        return {"project": PROJECT, "stack": pulumi.get_stack(), "region": self.region}
+
+
+def _regions(config: pulumi.Config, region: str) -> tuple[str, ...]:
+    raw: Any = config.get_object("regions")
+    if raw is None:
+        return (region,)
+    if not isinstance(raw, list) or not all(isinstance(r, str) and r for r in raw):
+        raise ConfigError("regions must be a list of AWS region names")
+    regions = tuple(raw)
+    if len(set(regions)) != len(regions):
+        raise ConfigError(f"regions {regions} lists a region twice")
+    if region not in regions:
+        raise ConfigError(f"regions {regions} must include this stack's aws:region {region}")
+    return regions
+
+
+def _alarms(config: pulumi.Config) -> AlarmThresholds:
+    defaults = AlarmThresholds()
+
+    def number(key: str, default: float) -> float:
+        value = config.get_float(key)
+        return default if value is None else value
+
+    return AlarmThresholds(
+        api_5xx_rate_percent=number("alarm5xxRatePercent", defaults.api_5xx_rate_percent),
+        api_4xx_rate_percent=number("alarm4xxRatePercent", defaults.api_4xx_rate_percent),
+        api_p99_latency_ms=number("alarmLatencyP99Ms", defaults.api_p99_latency_ms),
+        lambda_errors=number("alarmLambdaErrors", defaults.lambda_errors),
+        lambda_throttles=number("alarmLambdaThrottles", defaults.lambda_throttles),
+        lambda_duration_percent_of_timeout=number(
+            "alarmDurationPercentOfTimeout", defaults.lambda_duration_percent_of_timeout
+        ),
+        dynamodb_throttled_requests=number("alarmDynamoThrottledRequests", defaults.dynamodb_throttled_requests),
+        dynamodb_system_errors=number("alarmDynamoSystemErrors", defaults.dynamodb_system_errors),
+        replication_latency_ms=number("alarmReplicationLatencyMs", defaults.replication_latency_ms),
+    )
+
+
+def _int(config: pulumi.Config, key: str, default: int, low: int, high: int) -> int:
+    value = config.get_int(key)
+    value = default if value is None else value
+    if not low <= value <= high:
+        raise ConfigError(f"{key} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _retention(config: pulumi.Config) -> int:
+    value = config.get_int("logRetentionDays") or 365
+    if value not in LOG_RETENTION_DAYS:
+        raise ConfigError(f"logRetentionDays must be one of {sorted(LOG_RETENTION_DAYS)}, not {value}")
+    return value
+
+
+def _optional_int(config: pulumi.Config, key: str, low: int, high: int) -> int | None:
+    value = config.get_int(key)
+    if value is not None and not low <= value <= high:
+        raise ConfigError(f"{key} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _positive_float(config: pulumi.Config, key: str, default: float) -> float:
+    value = config.get_float(key)
+    value = default if value is None else value
+    if value <= 0:
+        raise ConfigError(f"{key} must be positive, not {value}")
+    return value
+
+
+def _choice(config: pulumi.Config, key: str, default: str, choices: tuple[str, ...]) -> str:
+    value = config.get(key) or default
+    if value not in choices:
+        raise ConfigError(f"{key} must be one of {choices}, not {value!r}")
+    return value
+
+
+def load_stack_config() -> StackConfig:
+    """Read and validate this stack's configuration (`payment-gateway:*` and `aws:region`)."""
+    config = pulumi.Config(PROJECT)
+    region = pulumi.Config("aws").require("region")
+    regions = _regions(config, region)
+    primary = config.get_bool("primary") or False
+    domain_name = config.get("domainName")
+    hosted_zone_id = config.get("hostedZoneId")
+    if bool(domain_name) != bool(hosted_zone_id):
+        raise ConfigError("domainName and hostedZoneId must be set together")
+    consistency_mode = _choice(config, "consistencyMode", "EVENTUAL", CONSISTENCY_MODES)
+    witness_region = config.get("witnessRegion")
+    return StackConfig(
+        region=region,
+        regions=regions,
+        primary=primary,
+        fingerprint_key=config.require_secret("fingerprintKey"),
+        bank_url=config.get_secret("bankUrl"),
+        name_prefix=config.get("namePrefix") or PROJECT,
+        table_name=config.get("tableName") or schema.DEFAULT_TABLE_NAME,
+        deletion_protection=config.get_bool("deletionProtection") is not False,
+        consistency_mode="STRONG" if consistency_mode == "STRONG" else "EVENTUAL",
+        witness_region=witness_region,
+        lambda_memory_mb=_int(config, "lambdaMemoryMb", 512, 128, 10240),
+        lambda_timeout_seconds=_int(config, "lambdaTimeoutSeconds", 5, 1, 29),
+        reserved_concurrency=_optional_int(config, "reservedConcurrency", 0, 10000),
+        log_retention_days=_retention(config),
+        log_level=_choice(config, "logLevel", "INFO", LOG_LEVELS),
+        metrics_namespace=config.get("metricsNamespace") or "PaymentGateway",
+        allowed_currencies=config.get("allowedCurrencies") or "GBP,EUR,USD",
+        bank_connect_timeout_ms=_int(config, "bankConnectTimeoutMs", 250, 1, 10000),
+        bank_read_timeout_ms=_int(config, "bankReadTimeoutMs", 600, 1, 28000),
+        authorizer_cache_seconds=_int(config, "authorizerCacheSeconds", routes.AUTHORIZER_CACHE_SECONDS, 0, 3600),
+        throttle_rate_limit=_positive_float(config, "throttleRateLimit", 100.0),
+        throttle_burst_limit=_int(config, "throttleBurstLimit", 200, 1, 5000),
+        waf_rate_limit=_int(config, "wafRateLimit", 2000, 10, 2_000_000_000),
+        domain_name=domain_name,
+        hosted_zone_id=hosted_zone_id,
+        alarm_email=config.get("alarmEmail"),
+        drain_region=config.get_bool("drainRegion") or False,
+        manage_api_gateway_account=config.get_bool("manageApiGatewayAccount") is not False,
+        alarms=_alarms(config),
+    )

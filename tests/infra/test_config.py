@@ -1,0 +1,174 @@
+"""The stack files, the typed config loader, and the config reference in docs/infrastructure.md."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import pulumi
+import pytest
+import yaml
+
+from components.config import ConfigError, StackConfig, load_stack_config
+from handlers import routes, schema
+from tests.infra.mocks import RecordingMocks
+from tests.infra.program import ROOT, SECRET_KEYS, stack_file_config
+
+DOCS = ROOT / "docs" / "infrastructure.md"
+BASE = {"aws:region": "eu-west-1", "payment-gateway:fingerprintKey": "k"}
+
+
+def load(**values: str) -> StackConfig:
+    config = BASE | {f"payment-gateway:{key}": value for key, value in values.items()}
+    pulumi.runtime.set_all_config(config, list(SECRET_KEYS))
+    return load_stack_config()
+
+
+def documented_defaults() -> dict[str, str]:
+    """`key` -> default cell of the configuration table."""
+    rows = re.findall(r"^\| `([A-Za-z0-9:]+)` \| (.+?) \|", DOCS.read_text(), flags=re.MULTILINE)
+    return dict(rows)
+
+
+def keys_read_by_the_loader() -> set[str]:
+    source = (ROOT / "components" / "config.py").read_text()
+    # First arguments that are bare keys: config.get("x"), _int(config, "x", ...), number("x", ...);
+    # `Config("aws").require("region")` is documented as aws:region.
+    calls = set(re.findall(r'\(\s*(?:config,\s*)?"([a-z][A-Za-z0-9]+)"', source)) - {"aws", "region"}
+    return calls | {"aws:region"}
+
+
+def test_project_file_uses_the_repository_virtualenv() -> None:
+    project = yaml.safe_load((ROOT / "Pulumi.yaml").read_text())
+    assert project["name"] == "payment-gateway"
+    assert project["runtime"] == {"name": "python", "options": {"toolchain": "pip", "virtualenv": ".venv"}}
+
+
+def test_stack_files_name_one_primary_and_the_same_regions() -> None:
+    eu, us = stack_file_config("eu"), stack_file_config("us")
+    assert (eu["aws:region"], us["aws:region"]) == ("eu-west-1", "us-east-1")
+    assert (eu["payment-gateway:primary"], us.get("payment-gateway:primary", "false")) == ("true", "false")
+    assert eu["payment-gateway:regions"] == us["payment-gateway:regions"] == '["eu-west-1", "us-east-1"]'
+
+
+@pytest.mark.parametrize("stack", ["eu", "us"])
+def test_stack_files_hold_no_plaintext_secret(stack: str) -> None:
+    config = yaml.safe_load((ROOT / f"Pulumi.{stack}.yaml").read_text())["config"]
+    for key in SECRET_KEYS:
+        assert key not in config or set(config[key]) == {"secure"}
+
+
+def test_every_config_key_is_documented_with_a_default() -> None:
+    read = keys_read_by_the_loader()
+    assert len(read) > 30  # the regex found the loader's keys
+    assert read <= set(documented_defaults())
+    assert set(documented_defaults()) <= read  # and nothing documented is unused
+
+
+DEFAULTS: dict[str, Callable[[StackConfig], Any]] = {
+    "primary": lambda c: str(c.primary).lower(),
+    "namePrefix": lambda c: c.name_prefix,
+    "tableName": lambda c: c.table_name,
+    "deletionProtection": lambda c: str(c.deletion_protection).lower(),
+    "consistencyMode": lambda c: c.consistency_mode,
+    "lambdaMemoryMb": lambda c: c.lambda_memory_mb,
+    "lambdaTimeoutSeconds": lambda c: c.lambda_timeout_seconds,
+    "logRetentionDays": lambda c: c.log_retention_days,
+    "logLevel": lambda c: c.log_level,
+    "metricsNamespace": lambda c: c.metrics_namespace,
+    "allowedCurrencies": lambda c: c.allowed_currencies,
+    "bankConnectTimeoutMs": lambda c: c.bank_connect_timeout_ms,
+    "bankReadTimeoutMs": lambda c: c.bank_read_timeout_ms,
+    "authorizerCacheSeconds": lambda c: c.authorizer_cache_seconds,
+    "throttleRateLimit": lambda c: f"{c.throttle_rate_limit:g}",
+    "throttleBurstLimit": lambda c: c.throttle_burst_limit,
+    "wafRateLimit": lambda c: c.waf_rate_limit,
+    "drainRegion": lambda c: str(c.drain_region).lower(),
+    "manageApiGatewayAccount": lambda c: str(c.manage_api_gateway_account).lower(),
+    "alarm5xxRatePercent": lambda c: f"{c.alarms.api_5xx_rate_percent:g}",
+    "alarm4xxRatePercent": lambda c: f"{c.alarms.api_4xx_rate_percent:g}",
+    "alarmLatencyP99Ms": lambda c: f"{c.alarms.api_p99_latency_ms:g}",
+    "alarmLambdaErrors": lambda c: f"{c.alarms.lambda_errors:g}",
+    "alarmLambdaThrottles": lambda c: f"{c.alarms.lambda_throttles:g}",
+    "alarmDurationPercentOfTimeout": lambda c: f"{c.alarms.lambda_duration_percent_of_timeout:g}",
+    "alarmDynamoThrottledRequests": lambda c: f"{c.alarms.dynamodb_throttled_requests:g}",
+    "alarmDynamoSystemErrors": lambda c: f"{c.alarms.dynamodb_system_errors:g}",
+    "alarmReplicationLatencyMs": lambda c: f"{c.alarms.replication_latency_ms:g}",
+}
+
+
+def test_documented_defaults_are_the_loaders(mocks: RecordingMocks) -> None:
+    config = load()
+    documented = documented_defaults()
+    for key, value in DEFAULTS.items():
+        assert documented[key] == f"`{value(config)}`", key
+
+
+def test_defaults_for_a_minimal_stack(mocks: RecordingMocks) -> None:
+    config = load()
+    assert (config.region, config.regions, config.primary, config.other_regions) == (
+        "eu-west-1",
+        ("eu-west-1",),
+        False,
+        (),
+    )
+    assert config.table_name == schema.DEFAULT_TABLE_NAME
+    assert config.authorizer_cache_seconds == routes.AUTHORIZER_CACHE_SECONDS
+    assert (config.bank_url, config.domain_name, config.alarm_email, config.reserved_concurrency) == (None,) * 4
+    assert (config.lambda_memory_mb, config.lambda_timeout_seconds) == (512, 5)
+    assert config.alarms.api_p99_latency_ms == 1000
+
+
+def test_secrets_are_secret_outputs(mocks: RecordingMocks) -> None:
+    config = load(bankUrl="https://bank.example")
+    assert config.bank_url is not None
+    loop = mocks.loop
+    assert loop is not None
+    assert loop.run_until_complete(config.fingerprint_key.is_secret())
+    assert loop.run_until_complete(config.bank_url.is_secret())
+
+
+def test_values_are_parsed(mocks: RecordingMocks) -> None:
+    config = load(
+        regions='["us-east-1", "eu-west-1", "ap-southeast-2"]',
+        primary="true",
+        lambdaMemoryMb="1024",
+        reservedConcurrency="50",
+        domainName="pay.example.com",
+        hostedZoneId="Z1",
+        alarm5xxRatePercent="0.5",
+        consistencyMode="STRONG",
+    )
+    assert config.other_regions == ("us-east-1", "ap-southeast-2")
+    assert (config.primary, config.lambda_memory_mb, config.reserved_concurrency) == (True, 1024, 50)
+    assert (config.domain_name, config.hosted_zone_id) == ("pay.example.com", "Z1")
+    assert (config.alarms.api_5xx_rate_percent, config.consistency_mode) == (0.5, "STRONG")
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({"regions": '["us-east-1"]'}, "regions"),
+        ({"regions": '["eu-west-1", "eu-west-1"]'}, "regions"),
+        ({"domainName": "pay.example.com"}, "hostedZoneId"),
+        ({"logRetentionDays": "42"}, "logRetentionDays"),
+        ({"lambdaTimeoutSeconds": "30"}, "lambdaTimeoutSeconds"),
+        ({"lambdaMemoryMb": "64"}, "lambdaMemoryMb"),
+        ({"consistencyMode": "SOMETIMES"}, "consistencyMode"),
+        ({"logLevel": "CHATTY"}, "logLevel"),
+        ({"authorizerCacheSeconds": "7200"}, "authorizerCacheSeconds"),
+        ({"wafRateLimit": "5"}, "wafRateLimit"),
+        ({"throttleRateLimit": "0"}, "throttleRateLimit"),
+        ({"reservedConcurrency": "-1"}, "reservedConcurrency"),
+    ],
+)
+def test_invalid_values_name_the_key(mocks: RecordingMocks, values: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        load(**values)
+
+
+def test_fingerprint_key_is_required(mocks: RecordingMocks) -> None:
+    pulumi.runtime.set_all_config({"aws:region": "eu-west-1"}, [])
+    with pytest.raises(pulumi.ConfigMissingError):
+        load_stack_config()
