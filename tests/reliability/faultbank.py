@@ -61,7 +61,8 @@ class Decision:
 
 
 class FaultBank:
-    def __init__(self) -> None:
+    def __init__(self, port: int = 0, *, deduplicate: bool = True) -> None:
+        self.deduplicate = deduplicate  # False: every request moves money again (a bank ignoring `reference`)
         self.script: deque[Step] = deque()
         self.default = Step(Fault.OK)
         self.calls: list[dict[str, Any]] = []
@@ -72,7 +73,7 @@ class FaultBank:
         self.release = threading.Event()  # set at teardown: every held answer stops waiting
         self.arrived = threading.Event()
         self._lock = threading.Lock()
-        self._server = _Server(self)
+        self._server = _Server(self, port)
         self.url = f"http://127.0.0.1:{self._server.server_port}/payments"
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), daemon=True)
         self._thread.start()
@@ -101,7 +102,7 @@ class FaultBank:
         """Move the money once per reference; a repeated reference gets the original decision."""
         reference = str(body.get("reference"))
         with self._lock:
-            if reference in self.ledger:
+            if reference in self.ledger and self.deduplicate:
                 return self.ledger[reference]
             authorized = str(body.get("card_number", ""))[-1:] in "13579"
             decision = Decision(authorized, uuid.uuid4().hex[:12].upper() if authorized else "")
@@ -114,8 +115,8 @@ class _Server(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256  # the default (5) drops connections under a burst of concurrent requests
 
-    def __init__(self, bank: FaultBank) -> None:
-        super().__init__(("127.0.0.1", 0), _Handler)
+    def __init__(self, bank: FaultBank, port: int) -> None:
+        super().__init__(("127.0.0.1", port), _Handler)
         self.bank = bank
 
 
@@ -195,17 +196,17 @@ class _Handler(BaseHTTPRequestHandler):
         return None
 
 
-def refused_url() -> str:
-    """A localhost URL on which nothing listens: connecting is refused at once."""
+def free_port() -> int:
+    """A localhost port on which nothing listens (connecting is refused at once)."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}/payments"
+        port: int = probe.getsockname()[1]
+    return port
 
 
 @contextmanager
-def running_bank() -> Iterator[FaultBank]:
-    bank = FaultBank()
+def running_bank(port: int = 0, *, deduplicate: bool = True) -> Iterator[FaultBank]:
+    bank = FaultBank(port, deduplicate=deduplicate)
     try:
         yield bank
     finally:
