@@ -1,0 +1,86 @@
+"""API Gateway REST v1 proxy events and authorizer events for the benchmarks (standard library only).
+
+The cold-start child builds its first event inside the timed region, so nothing here may import
+more than the Lambda runtime already has loaded (json, uuid).
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+REGION = "eu-west-1"
+MERCHANT_ID = "mer_01JBENCH000000000000000000"
+API_KEY = "pgw_bench-key-0123456789abcdefghijklmnopqrstuvwxyz"  # local benchmarks only
+AUTHORIZED_CARD = "4242424242424291"  # ends in 1: the simulators authorize it
+METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/live/POST/v1/payments"
+
+
+def payment_body(number: str = AUTHORIZED_CARD, reference: str = "order-123") -> dict[str, Any]:
+    return {
+        "amount": 1050,
+        "currency": "GBP",
+        "reference": reference,
+        "card": {"number": number, "expiry_month": 4, "expiry_year": 2030, "cvv": "123"},
+    }
+
+
+def proxy_event(
+    method: str,
+    resource: str,
+    *,
+    path: str | None = None,
+    body: str | None = None,
+    headers: dict[str, str] | None = None,
+    query: dict[str, str] | None = None,
+    path_parameters: dict[str, str] | None = None,
+    merchant_id: str = MERCHANT_ID,
+) -> dict[str, Any]:
+    all_headers = {"Content-Type": "application/json", **(headers or {})}
+    return {
+        "resource": resource,
+        "path": path or resource,
+        "httpMethod": method,
+        "headers": all_headers,
+        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
+        "queryStringParameters": query or None,
+        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
+        "pathParameters": path_parameters,
+        "stageVariables": None,
+        "requestContext": {
+            "requestId": str(uuid.uuid4()),
+            "resourcePath": resource,
+            "httpMethod": method,
+            "authorizer": {"principalId": merchant_id, "merchant_id": merchant_id},
+        },
+        "body": body,
+        "isBase64Encoded": False,
+    }
+
+
+def post_payment(idempotency_key: str | None, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    headers = {"Idempotency-Key": idempotency_key} if idempotency_key is not None else {}
+    return proxy_event("POST", "/v1/payments", body=json.dumps(body or payment_body()), headers=headers)
+
+
+def get_payment(payment_id: str) -> dict[str, Any]:
+    return proxy_event(
+        "GET", "/v1/payments/{id}", path=f"/v1/payments/{payment_id}", path_parameters={"id": payment_id}
+    )
+
+
+def list_payments(limit: int = 20) -> dict[str, Any]:
+    return proxy_event("GET", "/v1/payments", query={"limit": str(limit)})
+
+
+def authorizer_request(api_key: str = API_KEY) -> dict[str, Any]:
+    return {
+        "type": "REQUEST",
+        "methodArn": METHOD_ARN,
+        "resource": "/v1/payments",
+        "path": "/v1/payments",
+        "httpMethod": "POST",
+        "headers": {"Authorization": f"Bearer {api_key}"},
+        "requestContext": {"requestId": str(uuid.uuid4()), "resourcePath": "/v1/payments", "httpMethod": "POST"},
+    }

@@ -1,0 +1,447 @@
+"""Each benchmark end to end: run it, return the markdown for its section of docs/performance.md."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from bench import coldstart, emulators, loadgen, profiles, report, stack, warm
+from bench.stats import ratio
+
+REPO = Path(__file__).resolve().parent.parent
+Log = Callable[[str], None]
+TARGET_RATE = 10_000 / 60  # 10,000 requests per minute
+P99_LIMIT_SECONDS = 1.0
+MERCHANTS = 10
+WRK_CONNECTIONS = 32
+
+
+@dataclass(frozen=True)
+class Plan:
+    command: str
+    cold_rounds: int = 15
+    warm_iterations: int = 5000
+    warm_warmup: int = 500
+    load_rate: float = round(TARGET_RATE)
+    load_seconds: float = 60.0
+    step_seconds: float = 20.0
+    profile_seconds: float = 12.0
+    wrk_seconds: int = 15
+
+    @classmethod
+    def quick(cls, command: str) -> Plan:
+        return cls(
+            command,
+            cold_rounds=5,
+            warm_iterations=1000,
+            warm_warmup=100,
+            load_seconds=15.0,
+            step_seconds=6.0,
+            profile_seconds=6.0,
+            wrk_seconds=5,
+        )
+
+
+def _check(passed: bool) -> str:
+    return "met" if passed else "**missed**"
+
+
+# --- cold start ----------------------------------------------------------------------------------------
+
+
+def cold(plan: Plan, log: Log) -> str:
+    env = coldstart.child_environment(coldstart.environ())
+    log("cold start: source tree")
+    source = coldstart.measure(plan.cold_rounds, coldstart.REPO, env, log)
+    imports = coldstart.import_profile(coldstart.REPO, env)
+    with tempfile.TemporaryDirectory(prefix="bench-archive-") as workdir:
+        log("cold start: the Lambda archive, unpacked, no .pyc")
+        archive = coldstart.build_archive(Path(workdir))
+        archive_env = coldstart.archive_environment(coldstart.environ())
+        deployed = coldstart.measure(plan.cold_rounds, archive.unpacked, archive_env, log)
+        deployed_imports = coldstart.import_profile(archive.unpacked, archive_env)
+        log("cold start: the Lambda archive with .pyc compiled at build time")
+        compiled_root = coldstart.precompiled_copy(archive.unpacked, Path(workdir) / "precompiled")
+        compiled = coldstart.measure(plan.cold_rounds, compiled_root, archive_env, log)
+    labels = {
+        "floor": 'floor: `import boto3` + `boto3.client("dynamodb")`',
+        "post": "`handlers.api.create_payment`: first `POST /v1/payments`",
+        "get": "`handlers.api.get_payment`: first `GET /v1/payments/{id}`",
+        "list": "`handlers.api.list_payments`: first `GET /v1/payments`",
+        "authorizer": "`handlers.authorizer.handler`: first authorization",
+    }
+    rows = []
+    roots = (
+        ("source tree (.pyc cached)", source),
+        ("Lambda archive as deployed (no .pyc)", deployed),
+        ("Lambda archive + .pyc compiled at build (suggested)", compiled),
+    )
+    for root, result in roots:
+        for mode in ("floor", *coldstart.HANDLER_MODES):
+            value = result.ratio(mode)
+            verdict = (
+                "" if mode == "floor" else f"≤ {coldstart.TARGET_RATIO}x: {_check(value <= coldstart.TARGET_RATIO)}"
+            )
+            spread = f"{min(result.samples[mode]):.0f} to {max(result.samples[mode]):.0f}"
+            title = root if mode == "floor" else ""
+            rows.append((title, labels[mode], f"{result.median_ms(mode):.0f} ms", spread, f"{value:.2f}x", verdict))
+    import_rows = [(name, f"{own:.1f} ms", f"{dict(deployed_imports).get(name, 0.0):.1f} ms") for name, own in imports]
+    return "\n\n".join(
+        [
+            report.stamp(plan.command),
+            f"Median over {plan.cold_rounds} fresh interpreters per row, run interleaved (round-robin, rotating "
+            "order), each timed from its first line to the first answer; the ratio is to the floor's median "
+            "in the same code root.",
+            report.table(("code root", "child process", "median", "range (ms)", "vs floor", "target"), rows),
+            f"Deployed archive (`components.packaging.build_lambda_archive`): {archive.stored_bytes / 1024:.0f} KiB "
+            f"as built (entries stored, not deflated), {archive.deflated_bytes / 1024:.0f} KiB if deflated, "
+            f"{archive.entries} entries. boto3/botocore are not in it (the Lambda runtime provides them).",
+            "Where the POST child's import time goes (`-X importtime`, self time summed per top-level package, "
+            "one run each):",
+            report.table(("package", "source tree", "archive, no .pyc"), import_rows),
+        ]
+    )
+
+
+# --- warm per-request CPU ------------------------------------------------------------------------------
+
+
+def warm_section(plan: Plan, log: Log) -> str:
+    parts = [report.stamp(plan.command)]
+    for phase, title in (
+        ("fakes", "DynamoDB and bank as in-process fakes (the target: ≤ 1 ms median per payment)"),
+        ("boto3", "real DynamoRepository + botocore, stopped at the socket (canned DynamoDB answers)"),
+    ):
+        log(f"warm: {phase}")
+        result = warm.measure(phase, plan.warm_iterations, plan.warm_warmup)
+        json_median = result.summary("json").p50
+        rows = []
+        for name in (*warm.BASELINES, *warm.ROUTES):
+            summary = result.summary(name)
+            target = ""
+            if name in ("post", "post_no_key") and phase == "fakes":
+                target = f"≤ 1 ms: {_check(summary.p50 <= 1000)}"
+            rows.append(
+                (
+                    _WARM_LABELS[name],
+                    f"{summary.p50 / 1000:.3f} ms",
+                    f"{summary.p99 / 1000:.3f} ms",
+                    f"{ratio(summary.p50, json_median):.1f}x",
+                    target,
+                )
+            )
+        parts.append(f"**{title}**: own CPU (thread time) per call, {plan.warm_iterations} calls each, interleaved:")
+        parts.append(report.table(("call", "median CPU", "p99 CPU", "vs json baseline", "target"), rows))
+    return "\n\n".join(parts)
+
+
+_WARM_LABELS = {
+    "noop": "baseline: empty handler (timer cost)",
+    "json": "baseline: `json.loads` request + `json.dumps` response",
+    "post": "POST /v1/payments with Idempotency-Key",
+    "post_no_key": "POST /v1/payments without key",
+    "get": "GET /v1/payments/{id}",
+    "list": "GET /v1/payments?limit=20 (20 items)",
+    "authorizer": "authorizer (cache miss)",
+}
+
+
+# --- load against the local stack -----------------------------------------------------------------------
+
+
+@dataclass
+class Step:
+    result: loadgen.LoadResult
+    cpu: dict[str, float]
+    read_back: loadgen.ReadBack | None = None
+
+    def passed(self) -> bool:
+        latency = self.result.latency()
+        return (
+            latency.p99 < P99_LIMIT_SECONDS
+            and not self.result.errors
+            and self.result.achieved_rate() >= 0.95 * self.result.rate
+        )
+
+
+def measured_run(
+    base_url: str,
+    rate: float,
+    seconds: float,
+    merchants: Sequence[loadgen.Merchant],
+    processes: dict[str, int],
+    *,
+    check_read_back: bool = False,
+) -> Step:
+    meter = stack.CpuMeter(processes)
+    meter.start()
+    result = asyncio.run(loadgen.run_load(base_url, rate=rate, duration=seconds, merchants=merchants))
+    meter.stop()
+    step = Step(result, meter.share())
+    if check_read_back:
+        step.read_back = asyncio.run(loadgen.read_back(base_url, result.created(), merchants))
+    return step
+
+
+def peak_rates(start: float = 50.0, factor: float = 1.25, limit: float = 1000.0) -> list[float]:
+    rates = [start]
+    while rates[-1] * factor <= limit:
+        rates.append(round(rates[-1] * factor))
+    return rates
+
+
+def find_peak(
+    run: Callable[[float], Step], rates: Sequence[float], log: Log
+) -> tuple[float | None, list[tuple[float, Step]]]:
+    """Step the rate up until a step fails, then try once halfway between the last pass and the failure."""
+    steps: list[tuple[float, Step]] = []
+    best: float | None = None
+    for rate in rates:
+        step = run(rate)
+        steps.append((rate, step))
+        log(f"  {rate:.0f} req/s: p99 {step.result.latency().p99:.3f} s, errors {len(step.result.errors)}")
+        if not step.passed():
+            if best is not None and rate - best > 10:
+                middle = round((best + rate) / 2)
+                time.sleep(3)  # let the failed step's backlog drain
+                retry = run(middle)
+                steps.append((middle, retry))
+                log(f"  {middle:.0f} req/s: p99 {retry.result.latency().p99:.3f} s, errors {len(retry.result.errors)}")
+                if retry.passed():
+                    best = middle
+            break
+        best = rate
+    return best, steps
+
+
+@contextlib.contextmanager
+def local_stack(emulator: str | None) -> Iterator[tuple[stack.Stack, dict[str, int], list[loadgen.Merchant]]]:
+    merchants = loadgen.bench_merchants(MERCHANTS)
+    server = emulators.start(emulator) if emulator else None
+    try:
+        with stack.running(merchants, dynamodb_endpoint=server.url if server else None) as running:
+            processes = running.processes()
+            if server:
+                processes[server.name] = server.process.pid
+            yield running, processes, merchants
+    finally:
+        if server:
+            server.stop()
+
+
+def load_section(plan: Plan, log: Log, emulator: str | None) -> str:
+    label = f"--dynamodb-endpoint at {emulator} (own process)" if emulator else "as `make run` starts it (moto)"
+    log(f"load: the local stack {label}, {plan.load_rate:.0f} req/s for {plan.load_seconds:.0f} s")
+    with local_stack(emulator) as (running, processes, merchants):
+        main = measured_run(
+            running.base_url, plan.load_rate, plan.load_seconds, merchants, processes, check_read_back=True
+        )
+    log(f"  p99 {main.result.latency().p99:.3f} s, errors {len(main.result.errors)}")
+    log("load: peak search (fresh stack)")
+    with local_stack(emulator) as (running, processes, merchants):
+        peak, steps = find_peak(
+            lambda rate: measured_run(running.base_url, rate, plan.step_seconds, merchants, processes),
+            peak_rates(),
+            log,
+        )
+        profile_text = _profile_busiest(plan, running, processes, merchants, peak or 50.0, steps, log)
+        wrk_rows = _wrk(plan, running.base_url, merchants[0], log)
+    parts = [
+        report.stamp(plan.command),
+        f"**Open loop at {plan.load_rate:.0f} req/s (10,000/min) for {plan.load_seconds:.0f} s**, stack {label}; "
+        "mix 60% POST (fresh Idempotency-Key) / 30% GET by id / 10% list, "
+        f"{MERCHANTS} merchants; latency from each request's scheduled send time:",
+        _load_table([("target rate", main)]),
+        _read_back_line(main),
+        _cpu_line(main),
+        f"**Highest rate with p99 < {P99_LIMIT_SECONDS:.0f} s, no errors, ≥ 95% of the offered rate achieved**: "
+        + (f"**{peak:.0f} req/s**" if peak else "**none of the steps**")
+        + f" ({plan.step_seconds:.0f} s per step, fresh stack):",
+        _load_table([(f"{rate:.0f} req/s", step) for rate, step in steps]),
+        "CPU by process at each step (share of one core): "
+        + "; ".join(f"{rate:.0f}/s: " + _shares(step.cpu) for rate, step in steps),
+    ]
+    if profile_text:
+        parts.append(profile_text)
+    if wrk_rows:
+        parts.append(wrk_rows)
+    return "\n\n".join(parts)
+
+
+def baseline_section(plan: Plan, log: Log) -> str:
+    """The same generator at the same rate against a server that does nothing (the floor)."""
+    log("load: baseline (echo server)")
+    server = _start_echo()
+    try:
+        url = f"http://127.0.0.1:{server[1]}"
+        merchants = loadgen.bench_merchants(MERCHANTS)
+        step = measured_run(url, plan.load_rate, plan.load_seconds, merchants, {"echo server": server[0].pid})
+        wrk_rows = _wrk(plan, url, merchants[0], log)
+    finally:
+        if server[0].stdin:
+            server[0].stdin.close()
+        server[0].wait(10)
+    parts = [
+        report.stamp(plan.command),
+        f"**Baseline**: the same open-loop generator, {plan.load_rate:.0f} req/s for {plan.load_seconds:.0f} s, "
+        "against `bench/echo_server.py` (the standard library's ThreadingHTTPServer answering at once, no storage): "
+        "what this machine's loopback, HTTP parsing and generator cost.",
+        _load_table([("echo server", step)]),
+        _cpu_line(step),
+    ]
+    if wrk_rows:
+        parts.append(wrk_rows)
+    return "\n\n".join(parts)
+
+
+def _start_echo() -> tuple[subprocess.Popen[str], int]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "bench.echo_server"],
+        cwd=REPO,
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    return process, int(json.loads(process.stdout.readline())["port"])
+
+
+def _load_table(rows: Sequence[tuple[str, Step]]) -> str:
+    body = []
+    for name, step in rows:
+        result, latency = step.result, step.result.latency()
+        errors = result.errors
+        kinds = ", ".join(f"{kind} {count}" for kind, count in _count(f"{o.status or o.error}" for o in errors).items())
+        body.append(
+            (
+                name,
+                f"{result.rate:.0f}/s",
+                f"{result.achieved_rate():.1f}/s",
+                latency.count,
+                report.ms(latency.p50),
+                report.ms(latency.p95),
+                report.ms(latency.p99),
+                report.ms(latency.max),
+                f"{len(errors)}" + (f" ({kinds})" if kinds else ""),
+                "yes" if step.passed() else "no",
+            )
+        )
+    return report.table(
+        ("run", "offered", "achieved", "requests", "p50", "p95", "p99", "max", "errors", "p99 < 1 s, 0 errors"), body
+    )
+
+
+def _count(values: Iterator[str] | Sequence[str]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for value in values:
+        counts[value] = counts.get(value, 0) + 1
+    return counts
+
+
+def _read_back_line(step: Step) -> str:
+    check = step.read_back
+    if check is None:
+        return ""
+    lost = check.missing + check.mismatched + check.errors
+    verdict = "none lost" if lost == 0 else f"**{lost} not read back**"
+    return (
+        f"Read-back: {check.checked} payments answered 201, each read back with GET: {check.missing} missing, "
+        f"{check.mismatched} with another status, {check.errors} read errors: {verdict}."
+    )
+
+
+def _shares(shares: dict[str, float]) -> str:
+    return ", ".join(f"{name} {share:.2f}" for name, share in sorted(shares.items(), key=lambda kv: -kv[1]))
+
+
+def _cpu_line(step: Step) -> str:
+    return "CPU by process (share of one core over the run): " + _shares(step.cpu) + "."
+
+
+def _profile_busiest(
+    plan: Plan,
+    running: stack.Stack,
+    processes: dict[str, int],
+    merchants: Sequence[loadgen.Merchant],
+    rate: float,
+    steps: Sequence[tuple[float, Step]],
+    log: Log,
+) -> str:
+    py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
+    if not Path(py_spy).is_file():
+        return "_py-spy is not installed: no profile (pip install -r requirements-dev.txt)._"
+    python_processes = {name: pid for name, pid in processes.items() if name != "dynalite"}
+    last_cpu = steps[-1][1].cpu if steps else {}
+    busiest = max(python_processes, key=lambda name: last_cpu.get(name, 0.0))
+    log(f"load: profiling {busiest} at {rate:.0f} req/s with py-spy")
+    with tempfile.TemporaryDirectory(prefix="bench-profile-") as workdir:
+        output = Path(workdir) / "profile.txt"
+        spy = subprocess.Popen(
+            [
+                *(py_spy, "record", "--pid", str(python_processes[busiest])),
+                *("--duration", str(int(plan.profile_seconds)), "--rate", "200"),
+                *("--format", "raw", "--nonblocking", "--output", str(output)),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        measured_run(running.base_url, rate, plan.profile_seconds + 1, merchants, processes)
+        try:
+            _, error = spy.communicate(timeout=60)
+        except subprocess.TimeoutExpired:
+            spy.kill()
+            return "_py-spy did not finish; no profile._"
+        if not output.is_file():
+            return f"_py-spy could not profile {busiest}: {error.strip()[-300:]}_"
+        text = output.read_text()
+    rows = [(f"{row.share:.0%}", f"`{row.frame}`") for row in profiles.inclusive(text, 28)]
+    own = [(f"{row.share:.0%}", f"`{row.frame}`") for row in profiles.self_time(text, 12)]
+    return "\n\n".join(
+        [
+            f"**Profile of the busiest process ({busiest}, {last_cpu.get(busiest, 0.0):.2f} of a core at the last "
+            f"step)**: py-spy, {plan.profile_seconds:.0f} s at {rate:.0f} req/s, 200 Hz; share of samples with the "
+            "frame on the stack (inclusive), then innermost (self; blocked-on-GIL time shows up here too):",
+            report.table(("inclusive", "frame"), rows),
+            report.table(("self", "frame"), own),
+        ]
+    )
+
+
+def _wrk(plan: Plan, base_url: str, merchant: loadgen.Merchant, log: Log) -> str:
+    wrk = shutil.which("wrk")
+    if wrk is None:
+        return "_wrk is not installed (Debian: `apt-get install wrk`): no closed-loop peak run._"
+    log(f"wrk: {WRK_CONNECTIONS} connections for {plan.wrk_seconds} s against {base_url}")
+    script = Path(__file__).resolve().parent / "wrk_mix.lua"
+    command = [wrk, "-t1", f"-c{WRK_CONNECTIONS}", f"-d{plan.wrk_seconds}s", "--timeout", "5s", "--latency"]
+    completed = subprocess.run(
+        [*command, "-s", str(script), base_url, "--", merchant.api_key],
+        capture_output=True,
+        text=True,
+        timeout=plan.wrk_seconds + 60,
+        check=False,
+    )
+    line = next((x for x in completed.stdout.splitlines() if x.startswith("WRK_RESULT ")), None)
+    if line is None:
+        return f"_wrk failed: {completed.stderr.strip()[-300:]}_"
+    data = json.loads(line.removeprefix("WRK_RESULT "))
+    seconds = data["duration_us"] / 1e6
+    errors = data["non_2xx_3xx"] + data["connect"] + data["read"] + data["write"] + data["timeout"]
+    return (
+        f"**wrk** (closed loop, peak throughput; `wrk -t1 -c{WRK_CONNECTIONS} -d{plan.wrk_seconds}s -s "
+        "bench/wrk_mix.lua`, same mix): "
+        f"{data['requests'] / seconds:.0f} req/s, p50 {data['p50_us'] / 1000:.0f} ms, "
+        f"p99 {data['p99_us'] / 1000:.0f} ms, max {data['max_us'] / 1000:.0f} ms, {errors} errors "
+        f"({data['non_2xx_3xx']} non-2xx, {data['timeout']} timeouts). wrk's latencies start when a connection "
+        "is free, so they understate queueing; its rate is the figure to read."
+    )

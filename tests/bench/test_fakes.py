@@ -1,0 +1,65 @@
+import json
+
+import pytest
+
+from bench import events, warm
+from bench.fakes import SEEDED_PAYMENT_ID, BenchBank, seeded_repository
+from handlers.errors import ConditionFailed
+from handlers.models import ListQuery, PaymentStatus
+from handlers.service import PaymentService
+
+
+def service() -> tuple[PaymentService, object]:
+    repository = seeded_repository(events.MERCHANT_ID, events.API_KEY)
+    return PaymentService(payments=repository, bank=BenchBank(), region="eu-west-1", fingerprint_key=b"k"), repository
+
+
+def test_the_fakes_behave_like_the_repository_contract() -> None:
+    payments, repository = service()
+    first = payments.create_payment(events.MERCHANT_ID, events.payment_body(), "key-1")
+    replay = payments.create_payment(events.MERCHANT_ID, events.payment_body(), "key-1")
+    assert first.payment.status is PaymentStatus.AUTHORIZED
+    assert replay.replayed and replay.payment.id == first.payment.id
+    with pytest.raises(ConditionFailed):
+        repository.save_payment(repository.get_payment(events.MERCHANT_ID, first.payment.id))  # type: ignore[attr-defined]
+
+
+def test_list_is_newest_first_and_pages() -> None:
+    payments, repository = service()
+    created = [payments.create_payment(events.MERCHANT_ID, events.payment_body(), None).payment.id for _ in range(5)]
+    page = repository.list_payments(events.MERCHANT_ID, ListQuery(limit=3))  # type: ignore[attr-defined]
+    everything = sorted([*created, SEEDED_PAYMENT_ID], reverse=True)
+    assert [p.id for p in page.payments] == everything[:3]
+    rest = repository.list_payments(events.MERCHANT_ID, ListQuery(limit=10, after_id=page.next_after_id))  # type: ignore[attr-defined]
+    assert [p.id for p in rest.payments] == everything[3:]
+    assert rest.next_after_id is None
+
+
+def test_the_bank_fake_follows_the_simulator_rule() -> None:
+    payments, _ = service()
+    declined = payments.create_payment(events.MERCHANT_ID, events.payment_body("4242424242424242"), None)
+    assert declined.payment.status is PaymentStatus.DECLINED
+
+
+def test_the_canned_dynamodb_answers_what_the_adapter_sends() -> None:
+    table = warm.CannedDynamoDB()
+    item = {"pk": {"S": "MERCHANT#m"}, "sk": {"S": "PAYMENT#pay_2"}, "amount": {"N": "1"}}
+    table.answer("PutItem", {"Item": item})
+    table.answer("PutItem", {"Item": {**item, "sk": {"S": "PAYMENT#pay_1"}}})
+    assert table.answer("GetItem", {"Key": {"pk": item["pk"], "sk": item["sk"]}}) == {"Item": item}
+    query = {
+        "ExpressionAttributeValues": {
+            ":pk": {"S": "MERCHANT#m"},
+            ":low": {"S": "PAYMENT#"},
+            ":high": {"S": "PAYMENT#~"},
+        },
+        "Limit": 1,
+    }
+    assert [i["sk"]["S"] for i in table.answer("Query", query)["Items"]] == ["PAYMENT#pay_2"]
+
+
+def test_events_are_what_the_handlers_accept() -> None:
+    event = events.post_payment("key-1")
+    assert json.loads(event["body"])["card"]["number"] == events.AUTHORIZED_CARD
+    assert event["headers"]["Idempotency-Key"] == "key-1"
+    assert event["requestContext"]["authorizer"]["merchant_id"] == events.MERCHANT_ID
