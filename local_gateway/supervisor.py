@@ -60,10 +60,11 @@ class Supervisor:
         assert child.process.stdout is not None
         line = _read_line(child.process.stdout.fileno(), time.monotonic() + timeout)
         child.process.stdout.close()
-        if not line:
-            code = child.process.poll()
-            reason = f"exited with code {code}" if code is not None else f"was not ready within {timeout:.0f} s"
-            raise StartupError(f"{child.name} {reason} (its log is above)")
+        if line is None:
+            raise StartupError(f"{child.name} was not ready within {timeout:.0f} s (its log is above)")
+        if not line:  # EOF: it exited, or is exiting, before announcing its port
+            code = _exit_code(child.process)
+            raise StartupError(f"{child.name} exited with code {code} before it was ready (its log is above)")
         return int(json.loads(line)["port"])
 
     def exited(self) -> Child | None:
@@ -102,14 +103,22 @@ def _signal_group(child: Child, signum: int) -> None:
         os.killpg(child.pid, signum)
 
 
-def _read_line(fd: int, deadline: float) -> str:
+def _read_line(fd: int, deadline: float) -> str | None:
+    """One line from fd; "" at end of file, None if the deadline passes first."""
     data = b""
     while not data.endswith(b"\n"):
         remaining = deadline - time.monotonic()
         if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-            return ""
+            return None
         chunk = os.read(fd, 4096)
         if not chunk:
             return ""
         data += chunk
     return data.decode()
+
+
+def _exit_code(process: subprocess.Popen[bytes]) -> int | None:
+    try:
+        return process.wait(timeout=5)
+    except subprocess.TimeoutExpired:
+        return None
