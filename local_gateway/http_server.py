@@ -40,6 +40,7 @@ class LocalHTTPServer(ThreadingHTTPServer):
         self.app = app
         self.name = name
         self.access_log = access_log
+        self._serving: threading.Thread | None = None
         super().__init__(("127.0.0.1", port), _RequestHandler)
 
     @property
@@ -52,12 +53,13 @@ class LocalHTTPServer(ThreadingHTTPServer):
 
     def start_in_thread(self) -> threading.Thread:
         # A short poll interval keeps shutdown() quick.
-        thread = threading.Thread(target=self.serve_forever, args=(0.1,), name=f"{self.name}-http", daemon=True)
-        thread.start()
-        return thread
+        self._serving = threading.Thread(target=self.serve_forever, args=(0.1,), name=f"{self.name}-http", daemon=True)
+        self._serving.start()
+        return self._serving
 
     def stop(self) -> None:
-        self.shutdown()
+        if self._serving is not None:  # shutdown() waits forever on a server that never served
+            self.shutdown()
         self.server_close()
 
 

@@ -19,6 +19,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, cast
 
+from handlers.errors import ConditionFailed
 from handlers.schema import DEFAULT_TABLE_NAME
 from local_gateway.global_endpoint import GlobalEndpoint, HealthChecker, HealthTracker, RegionEndpoint, http_probe
 from local_gateway.http_server import LocalHTTPServer
@@ -136,6 +137,9 @@ def _run(options: Options, supervisor: Supervisor) -> int:
     except (StartupError, OSError) as error:
         log.error("startup failed: %s", error)
         return 1
+    except Exception:
+        log.exception("startup failed")
+        return 1
     try:
         stop = threading.Event()
         for signum in (signal.SIGINT, signal.SIGTERM):
@@ -163,7 +167,10 @@ def _wait(stop: threading.Event, supervisor: Supervisor) -> int:
 
 def start_stack(options: Options, supervisor: Supervisor) -> Stack:
     # Bind the global port first so a port conflict fails before anything else starts.
-    stack = Stack(LocalHTTPServer(options.port, _starting, name="global"))
+    try:
+        stack = Stack(LocalHTTPServer(options.port, _starting, name="global"))
+    except OSError as error:
+        raise StartupError(f"the global endpoint cannot listen on port {options.port}: {error.strerror}") from error
     try:
         _start_children_and_table(options, supervisor, stack)
         _start_global_endpoint(options, stack)
@@ -259,7 +266,12 @@ def prepare_table(options: Options, dynamodb_url: str) -> list[tuple[str, str]]:
     where = {"table_name": options.table_name, "endpoint_url": dynamodb_url, "region": TABLE_REGION}
     if not options.merchants:
         return [create_merchant("Demo merchant", **where)]
-    return [create_merchant(mid, merchant_id=mid, api_key=key, **where) for mid, key in options.merchants]
+    for merchant_id, key in options.merchants:
+        try:
+            create_merchant(merchant_id, merchant_id=merchant_id, api_key=key, **where)
+        except ConditionFailed:  # an external table that outlives the stack keeps its merchants
+            log.info("the key given for %s is already in the table; keeping it", merchant_id)
+    return list(options.merchants)
 
 
 def _start_global_endpoint(options: Options, stack: Stack) -> None:

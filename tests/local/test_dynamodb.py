@@ -10,6 +10,8 @@ import pytest
 from handlers.schema import KEY_ATTRIBUTES, TTL_ATTRIBUTE
 from local_gateway.dynamodb import create_table, dynamodb_client
 from local_gateway.moto_server import make_dynamodb_server
+from local_gateway.runner import Options, prepare_table
+from local_gateway.topology import local_environment
 
 
 @pytest.fixture(scope="module")
@@ -49,3 +51,15 @@ def test_both_regions_see_one_table_as_a_global_table_would(endpoint: str) -> No
     eu.put_item(TableName="shared", Item=item)
 
     assert us.get_item(TableName="shared", Key=item).get("Item") == item
+
+
+def test_seeding_the_same_merchants_twice_keeps_them(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An external table outlives the stack; starting again with the same --merchant must work."""
+    for name, value in local_environment("eu-west-1").items():
+        monkeypatch.setenv(name, value)
+    options = Options(merchants=(("m_seed", "pgw_seed-key"),), table_name="seeded")
+
+    first = prepare_table(options, endpoint)
+    second = prepare_table(options, endpoint)
+
+    assert first == second == [("m_seed", "pgw_seed-key")]

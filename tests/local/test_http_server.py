@@ -80,3 +80,7 @@ def test_an_app_bug_is_a_500_in_the_error_contract(server: LocalHTTPServer) -> N
     assert response.status == 500
     assert b'"internal_error"' in response.read()
     assert response.getheader("X-Request-Id")
+
+
+def test_a_server_that_never_served_stops_at_once() -> None:
+    LocalHTTPServer(0, _echo_app, name="idle").stop()
