@@ -180,6 +180,7 @@ class Outcome:
     payment_id: str | None = None
     payment_status: str | None = None
     merchant_id: str | None = None
+    detail: str | None = None  # the API's error type, for an unexpected status
 
     @property
     def latency(self) -> float:
@@ -311,13 +312,26 @@ async def _send(
         return Outcome(kind, due, time.perf_counter() - start, 0, type(e).__name__)
     finished = time.perf_counter() - start
     payment_id = payment_status = None
-    if kind in ("post", "readback") and answer.status in (200, 201):
+    if answer.status != EXPECTED_STATUS[kind]:
+        return Outcome(kind, due, finished, answer.status, detail=error_type(answer.body))
+    if kind in ("post", "readback"):
         try:
             payload = json.loads(answer.body)
             payment_id, payment_status = payload.get("id"), payload.get("status")
         except ValueError:
             return Outcome(kind, due, finished, answer.status, "bad JSON")
     return Outcome(kind, due, finished, answer.status, None, payment_id, payment_status)
+
+
+def error_type(body: bytes) -> str | None:
+    """`{"error": {"type": "service_unavailable", ...}}` -> "service_unavailable"."""
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        return None
+    error = payload.get("error") if isinstance(payload, dict) else None
+    kind = error.get("type") if isinstance(error, dict) else None
+    return str(kind) if kind else None
 
 
 @dataclass

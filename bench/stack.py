@@ -145,6 +145,16 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes on the machine have used (every core), from /proc/stat."""
+    try:
+        fields = Path("/proc/stat").read_text().splitlines()[0].split()[1:]
+    except OSError:
+        return 0.0
+    user, nice, system, _idle, _iowait, irq, softirq, steal = (int(x) for x in fields[:8])
+    return (user + nice + system + irq + softirq + steal) / CLOCK_TICKS
+
+
 class CpuMeter:
     """CPU seconds used by each named process (and by this one) between start() and stop()."""
 
@@ -158,12 +168,16 @@ class CpuMeter:
     def start(self) -> None:
         self._before = {name: cpu_seconds(pid) for name, pid in self._processes.items()}
         self._before["load generator"] = time.process_time()
+        self._before["machine"] = machine_busy_seconds()
         self._started = time.perf_counter()
 
     def stop(self) -> None:
         self.wall = time.perf_counter() - self._started
         self.used = {name: cpu_seconds(pid) - self._before[name] for name, pid in self._processes.items()}
         self.used["load generator"] = time.process_time() - self._before["load generator"]
+        ours = sum(self.used.values())
+        # Everything else running on this shared machine meanwhile (other people's tests, ...).
+        self.used["other processes"] = max(0.0, machine_busy_seconds() - self._before["machine"] - ours)
 
     def share(self) -> dict[str, float]:
         """Fraction of one core each process used over the interval."""

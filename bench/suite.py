@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import coldstart, emulators, loadgen, profiles, report, stack, warm
-from bench.stats import ratio
+from bench.stats import median, ratio
 
 REPO = Path(__file__).resolve().parent.parent
+RESULTS = REPO / "bench" / "results"  # raw results, not committed (.gitignore)
 Log = Callable[[str], None]
 TARGET_RATE = 10_000 / 60  # 10,000 requests per minute
 P99_LIMIT_SECONDS = 1.0
@@ -117,6 +118,7 @@ def cold(plan: Plan, log: Log) -> str:
 
 def warm_section(plan: Plan, log: Log) -> str:
     parts = [report.stamp(plan.command)]
+    measured: dict[str, dict[str, dict[str, float]]] = {}
     for phase, title in (
         ("fakes", "DynamoDB and bank as in-process fakes (the target: ≤ 1 ms median per payment)"),
         ("boto3", "real DynamoRepository + botocore, stopped at the socket (canned DynamoDB answers)"),
@@ -124,6 +126,10 @@ def warm_section(plan: Plan, log: Log) -> str:
         log(f"warm: {phase}")
         result = warm.measure(phase, plan.warm_iterations, plan.warm_warmup)
         json_median = result.summary("json").p50
+        measured[phase] = {
+            name: {"cpu_ms_median": result.summary(name).p50 / 1000, "log_bytes_median": _median_int(result, name)}
+            for name in warm.ROUTES
+        }
         rows = []
         for name in (*warm.BASELINES, *warm.ROUTES):
             summary = result.summary(name)
@@ -136,12 +142,24 @@ def warm_section(plan: Plan, log: Log) -> str:
                     f"{summary.p50 / 1000:.3f} ms",
                     f"{summary.p99 / 1000:.3f} ms",
                     f"{ratio(summary.p50, json_median):.1f}x",
+                    _median_int(result, name),
                     target,
                 )
             )
         parts.append(f"**{title}**: own CPU (thread time) per call, {plan.warm_iterations} calls each, interleaved:")
-        parts.append(report.table(("call", "median CPU", "p99 CPU", "vs json baseline", "target"), rows))
+        parts.append(report.table(("call", "median CPU", "p99 CPU", "vs json baseline", "log bytes", "target"), rows))
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    (RESULTS / "warm.json").write_text(json.dumps(measured, indent=2) + "\n")
+    parts.append(
+        "Log bytes: what the call wrote to stdout (JSON log lines and EMF metrics: CloudWatch Logs ingests "
+        "them; Lambda's own START/END/REPORT lines come on top). The medians are also written to "
+        "`bench/results/warm.json`, which `python -m bench.cost_model --measured` reads."
+    )
     return "\n\n".join(parts)
+
+
+def _median_int(result: warm.WarmResult, name: str) -> int:
+    return int(median([float(value) for value in result.log_bytes[name]]))
 
 
 _WARM_LABELS = {
@@ -309,6 +327,7 @@ def _start_echo() -> tuple[subprocess.Popen[str], int]:
         cwd=REPO,
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
         text=True,
     )
     assert process.stdout is not None

@@ -18,6 +18,7 @@ from __future__ import annotations
 import bisect
 import contextlib
 import functools
+import io
 import json
 import logging
 import os
@@ -59,6 +60,7 @@ class WarmResult:
     iterations: int
     cpu_us: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     wall_us: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
+    log_bytes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
 
     def summary(self, name: str) -> Summary:
         return Summary.of(self.cpu_us[name])
@@ -74,17 +76,32 @@ def timed_call(call: Callable[[], object]) -> tuple[float, float, object]:
     return cpu_ns / 1000, wall_ns / 1000, result
 
 
+class CountingSink(io.TextIOBase):
+    """Stands in for Lambda's stdout: counts the bytes the handlers log (CloudWatch ingests them)."""
+
+    def __init__(self) -> None:
+        self.bytes = 0
+
+    def writable(self) -> bool:
+        return True
+
+    def write(self, text: str) -> int:
+        self.bytes += len(text.encode())
+        return len(text)
+
+
 @contextlib.contextmanager
-def lambda_like_process() -> Iterator[None]:
-    """The functions' environment, fresh handler caches, and stdout (logs, EMF metrics) to /dev/null."""
+def lambda_like_process() -> Iterator[CountingSink]:
+    """The functions' environment, fresh handler caches, and stdout (logs, EMF metrics) counted, not kept."""
     saved_env = {name: os.environ.get(name) for name in ENVIRONMENT}
     saved_globals = {module: dict(vars(module)) for module in (api, authorizer)}
     os.environ.update(ENVIRONMENT)
     os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
     _clear_caches()
     try:
-        with open(os.devnull, "w") as sink, contextlib.redirect_stdout(sink):
-            yield
+        sink = CountingSink()
+        with contextlib.redirect_stdout(sink):
+            yield sink
     finally:
         for module, saved in saved_globals.items():
             vars(module).update(saved)
@@ -205,7 +222,7 @@ def measure(phase: str, iterations: int, warmup: int, seed: int = 5) -> WarmResu
     """Interleave every route and baseline, call by call; `phase` is "fakes" or "boto3"."""
     rng = random.Random(seed)
     result = WarmResult(phase=phase, iterations=iterations)
-    with lambda_like_process():
+    with lambda_like_process() as sink:
         canned = (_install_fakes if phase == "fakes" else _install_canned_boto3)()
         created: list[str] = []
         wire_example = json.loads(api.create_payment(events.post_payment("warm-0"), None)["body"])
@@ -224,7 +241,9 @@ def measure(phase: str, iterations: int, warmup: int, seed: int = 5) -> WarmResu
             rng.shuffle(order)
             for name in order:
                 hook_before = canned.own_cpu_ns if canned else 0
+                logged_before = sink.bytes
                 cpu, wall, response = timed_call(calls[name])
+                logged = sink.bytes - logged_before
                 hook_us = ((canned.own_cpu_ns if canned else 0) - hook_before) / 1000
                 cpu, wall = cpu - hook_us, wall - hook_us
                 _check(name, response)
@@ -233,6 +252,7 @@ def measure(phase: str, iterations: int, warmup: int, seed: int = 5) -> WarmResu
                 if index >= warmup:
                     result.cpu_us[name].append(cpu)
                     result.wall_us[name].append(wall)
+                    result.log_bytes[name].append(logged)
     return result
 
 

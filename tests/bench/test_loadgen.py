@@ -152,3 +152,9 @@ def test_the_client_speaks_keep_alive_http() -> None:
 def _headers(head: bytes) -> list[tuple[str, str]]:
     lines = head.decode().split("\r\n")[1:]
     return [(k.strip().lower(), v.strip()) for k, _, v in (line.partition(":") for line in lines if line)]
+
+
+def test_error_type_is_read_from_the_api_error_shape() -> None:
+    assert loadgen.error_type(b'{"error": {"type": "service_unavailable", "message": "x"}}') == "service_unavailable"
+    assert loadgen.error_type(b"<html>bad gateway</html>") is None
+    assert loadgen.error_type(b"[]") is None

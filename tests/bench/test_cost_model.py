@@ -1,0 +1,124 @@
+"""Arithmetic properties of the cost model, not its totals (prices and measurements change)."""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+
+from bench import cost_model
+from bench.cost_model import Model, Parameters
+
+# Every request priced per request: no health checks (a constant), authorizer on every request.
+LINEAR = Parameters(health_checks_per_region=0, authorizer_ttl_seconds=0, requests_per_minute=1000)
+
+
+def doubled(parameters: Parameters) -> Parameters:
+    return dataclasses.replace(parameters, requests_per_minute=parameters.requests_per_minute * 2)
+
+
+def test_doubling_traffic_doubles_request_priced_items() -> None:
+    one, two = Model(LINEAR), Model(doubled(LINEAR))
+    assert sum(two.lambda_cost()) == pytest.approx(2 * sum(one.lambda_cost()))
+    assert two.dynamodb_on_demand() == pytest.approx(2 * one.dynamodb_on_demand())
+    assert two.api_gateway("rest") == pytest.approx(2 * one.api_gateway("rest"))  # within the first tier
+    assert two.api_gateway("http") == pytest.approx(2 * one.api_gateway("http"))
+    fixed = one.waf() - one.api_requests_per_month() / 1e6 * one.prices.waf_requests_per_million
+    assert two.waf() - fixed == pytest.approx(2 * (one.waf() - fixed))
+    assert sum(two.logs()) == pytest.approx(2 * sum(one.logs()))
+    assert two.data_transfer() == pytest.approx(2 * one.data_transfer())
+    assert sum(two.concurrency().values()) == pytest.approx(2 * sum(one.concurrency().values()))
+
+
+def test_fixed_monthly_items_do_not_grow_with_traffic() -> None:
+    one, two = Model(), Model(doubled(Parameters()))
+    assert two.route53() == one.route53()
+    assert two.kms() == one.kms()
+    assert two.cloudwatch() == one.cloudwatch()
+
+
+def test_tiered_prices_never_charge_more_per_request_at_higher_volume() -> None:
+    tiers = cost_model.Prices().apigw_rest_tiers
+    small, large = cost_model.tiered(100e6, tiers), cost_model.tiered(2000e6, tiers)
+    assert large / 2000 < small / 100
+    assert cost_model.tiered(333e6, tiers) == pytest.approx(333 * 3.50)
+
+
+def test_arm64_is_cheaper_than_x86_for_equal_duration() -> None:
+    model = Model()
+    arm_requests, arm_duration = model.lambda_cost("arm64")
+    x86_requests, x86_duration = model.lambda_cost("x86_64")
+    assert arm_requests == x86_requests
+    assert arm_duration < x86_duration
+    assert arm_duration / x86_duration == pytest.approx(0.8, abs=0.001)
+
+
+def test_littles_law_concurrency_scales_with_duration() -> None:
+    fast, slow = Model(), Model(dataclasses.replace(Parameters(), bank_ms=300))
+    assert slow.concurrency()["post"] > 1.8 * fast.concurrency()["post"]
+    assert slow.concurrency()["get"] == fast.concurrency()["get"]
+
+
+def test_less_memory_stretches_cpu_but_not_waits() -> None:
+    small, large = Model(dataclasses.replace(Parameters(), memory_mb=256)), Model()
+    assert small.duration_ms("get") > large.duration_ms("get")
+    cpu_only = Parameters(bank_ms=0, dynamodb_call_ms=0, runtime_overhead_ms=0)
+    assert Model(dataclasses.replace(cpu_only, memory_mb=256)).duration_ms("post") == pytest.approx(
+        2 * Model(cpu_only).duration_ms("post")
+    )
+    at_full_cpu = Model(dataclasses.replace(cpu_only, memory_mb=4096))
+    assert at_full_cpu.duration_ms("post") == pytest.approx(cpu_only.cpu_ms["post"])
+
+
+def test_every_write_is_replicated_to_each_other_region() -> None:
+    one = Model(dataclasses.replace(Parameters(), regions=1)).units_per_month()
+    two = Model(dataclasses.replace(Parameters(), regions=2)).units_per_month()
+    three = Model(dataclasses.replace(Parameters(), regions=3)).units_per_month()
+    assert one["rwru"] == 0
+    assert three["rwru"] == pytest.approx(2 * two["rwru"])
+    assert one["wru"] == two["wru"] == three["wru"]
+
+
+def test_a_payment_without_idempotency_key_writes_once() -> None:
+    with_key = Model().units_per_month()["wru"]
+    without = Model(dataclasses.replace(Parameters(), post_with_key_share=0)).units_per_month()["wru"]
+    assert without == pytest.approx(with_key / 2)
+
+
+def test_the_authorizer_cache_bounds_authorizer_invocations() -> None:
+    cached, uncached = Model(), Model(dataclasses.replace(Parameters(), authorizer_ttl_seconds=0))
+    assert cached.authorizer_rps() == Model(doubled(Parameters())).authorizer_rps()  # keys, not traffic
+    assert uncached.authorizer_rps() == Parameters().requests_per_second
+
+
+def test_provisioned_beats_on_demand_at_steady_load_but_not_when_idle() -> None:
+    busy = Model()
+    idle = Model(dataclasses.replace(Parameters(), requests_per_minute=10, health_checks_per_region=0))
+    assert busy.dynamodb_provisioned() < busy.dynamodb_on_demand()
+    assert idle.dynamodb_provisioned() > idle.dynamodb_on_demand()
+
+
+def test_items_fit_one_write_unit_and_sizes_follow_the_code() -> None:
+    payment = cost_model.sample_payment_item()
+    assert 200 < cost_model.item_bytes(payment) <= 1024
+    assert Model().write_units(payment) == 1
+    assert cost_model.item_bytes({"a": "xyz"}) == 4
+    assert cost_model.item_bytes({"n": 1050}) == 1 + 3
+
+
+def test_the_design_lines_add_up_and_render() -> None:
+    model = Model()
+    lines = model.design()
+    assert cost_model.total(lines) == pytest.approx(sum(line.monthly_usd for line in lines))
+    assert all(line.monthly_usd >= 0 for line in lines)
+    text = cost_model.render(model, "python -m bench.cost_model")
+    assert "### Unit prices used" in text and "Little's law" in text
+
+
+def test_measured_cpu_and_log_bytes_are_read_from_the_bench_results(tmp_path: Path) -> None:
+    path = tmp_path / "warm.json"
+    routes = {"cpu_ms_median": 2.0, "log_bytes_median": 123}
+    path.write_text(json.dumps({"boto3": {name: routes for name in ("post", "get", "list", "authorizer")}}))
+    parameters = cost_model.load_measured(path, Parameters())
+    assert parameters.cpu_ms["post"] == 2.0 and parameters.cpu_ms["health"] == 2.0
+    assert parameters.handler_log_bytes["list"] == 123
