@@ -32,7 +32,7 @@ def run(fn: Callable[[], Any]) -> Any:
     def body() -> pulumi.Output[Any]:
         return pulumi.Output.from_input(fn()).apply(lambda value: box.setdefault("value", value))
 
-    pulumi.runtime.test(body)()
+    pulumi.runtime.test(body)()  # type: ignore[no-untyped-call]
     return box.get("value")
 
 

@@ -57,7 +57,7 @@ def _run(stack: str, overrides: tuple[tuple[str, str], ...]) -> ProgramRun:
         return pulumi.Output.all(**exported).apply(resolved.update)
 
     try:
-        pulumi.runtime.test(program)()
+        pulumi.runtime.test(program)()  # type: ignore[no-untyped-call]
     finally:
         close_runtime(mocks)
     return ProgramRun(stack=stack, region=config["aws:region"], mocks=mocks, exports=resolved)

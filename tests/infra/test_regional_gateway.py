@@ -104,7 +104,7 @@ def resource_paths(mocks: RecordingMocks) -> dict[str, str]:
         if resource_id == root:
             return ""
         node = nodes[resource_id]
-        return path(node["parentId"]) + "/" + node["pathPart"]
+        return f"{path(node['parentId'])}/{node['pathPart']}"
 
     return {resource_id: path(resource_id) for resource_id in nodes}
 
