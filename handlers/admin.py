@@ -16,7 +16,12 @@ from datetime import UTC, datetime
 from handlers import ids, schema
 from handlers.auth import hash_api_key, new_api_key
 from handlers.dynamo import DynamoRepository, make_client
+from handlers.errors import ConditionFailed
 from handlers.models import Merchant
+
+
+class KeyInUse(Exception):
+    pass
 
 
 def _repository(table_name: str, endpoint_url: str | None, region: str | None) -> DynamoRepository:
@@ -36,7 +41,14 @@ def create_merchant(
     """Store a merchant's key hash; return (merchant id, API key). The key is not recoverable later."""
     merchant = Merchant(id=merchant_id or ids.new_merchant_id(datetime.now(UTC)), name=name)
     key = api_key or new_api_key()
-    _repository(table_name, endpoint_url, region).add_key(hash_api_key(key), merchant)
+    repository = _repository(table_name, endpoint_url, region)
+    try:
+        repository.add_key(hash_api_key(key), merchant)
+    except ConditionFailed:
+        # Re-seeding the same merchant with the same key (a local table that outlives a restart) is a no-op.
+        holder = repository.merchant_for_key(hash_api_key(key))
+        if holder is None or holder.id != merchant.id:
+            raise KeyInUse("This API key is already assigned to another merchant.") from None
     return merchant.id, key
 
 

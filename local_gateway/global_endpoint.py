@@ -40,6 +40,8 @@ HEALTH_CHECK_USER_AGENT = "Amazon-Route53-Health-Check-Service (local_gateway)"
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "content-length"}
 )
+# The proxy's own HTTP server writes these again; forwarding them would send each twice.
+_NOT_FORWARDED = _HOP_BY_HOP | {"server", "date"}
 
 Clock = Callable[[], float]
 Probe = Callable[[], bool]
@@ -187,7 +189,7 @@ class ConnectionPool:
             connection.close()
         else:
             self._release(connection)
-        kept = tuple((name, value) for name, value in response.getheaders() if name.lower() not in _HOP_BY_HOP)
+        kept = tuple((name, value) for name, value in response.getheaders() if name.lower() not in _NOT_FORWARDED)
         return HttpResponse(response.status, kept, body)
 
 

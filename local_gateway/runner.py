@@ -19,7 +19,6 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import Protocol, TypeVar, cast
 
-from handlers.errors import ConditionFailed
 from handlers.schema import DEFAULT_TABLE_NAME
 from local_gateway.global_endpoint import GlobalEndpoint, HealthChecker, HealthTracker, RegionEndpoint, http_probe
 from local_gateway.http_server import LocalHTTPServer
@@ -267,10 +266,7 @@ def prepare_table(options: Options, dynamodb_url: str) -> list[tuple[str, str]]:
     if not options.merchants:
         return [create_merchant("Demo merchant", **where)]
     for merchant_id, key in options.merchants:
-        try:
-            create_merchant(merchant_id, merchant_id=merchant_id, api_key=key, **where)
-        except ConditionFailed:  # an external table that outlives the stack keeps its merchants
-            log.info("the key given for %s is already in the table; keeping it", merchant_id)
+        create_merchant(merchant_id, merchant_id=merchant_id, api_key=key, **where)  # a no-op if already seeded
     return list(options.merchants)
 
 

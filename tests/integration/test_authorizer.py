@@ -86,3 +86,14 @@ def test_admin_cli_creates_and_revokes(capsys: pytest.CaptureFixture[str], monke
     assert admin.main(["--table", TABLE, "--region", REGION, "revoke-key"]) == 0
     with pytest.raises(Exception, match="Unauthorized"):
         authorizer.handler(authorizer_event(f"Bearer {key}"), None)
+
+
+def test_reseeding_the_same_merchant_and_key_is_a_no_op_but_stealing_a_key_fails() -> None:
+    merchant_id, key = admin.create_merchant("acme", table_name=TABLE, region=REGION)
+    assert admin.create_merchant("acme", table_name=TABLE, region=REGION, merchant_id=merchant_id, api_key=key) == (
+        merchant_id,
+        key,
+    )
+    with pytest.raises(admin.KeyInUse):
+        admin.create_merchant("mallory", table_name=TABLE, region=REGION, merchant_id="mer_other", api_key=key)
+    assert authorizer.handler(authorizer_event(f"Bearer {key}"), None)["principalId"] == merchant_id

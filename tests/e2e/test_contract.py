@@ -1,0 +1,47 @@
+"""Responses through the global endpoint, over real HTTP, match docs/openapi.yaml."""
+
+from __future__ import annotations
+
+import http.client
+import json
+from urllib.parse import urlsplit
+
+from tests.e2e.conftest import KEY_A, LocalStack, payment_body
+from tests.openapi_contract import assert_conforms
+
+
+def _exchange(
+    stack: LocalStack, method: str, path: str, body: object = None, key: str | None = KEY_A
+) -> tuple[int, list[tuple[str, str]], bytes]:
+    port = urlsplit(stack.global_url).port
+    headers = {"Content-Type": "application/json", "Idempotency-Key": f"contract-{id(body)}-{path}"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=json.dumps(body).encode() if body is not None else None, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.getheaders(), response.read()
+    finally:
+        connection.close()
+
+
+def _check(
+    stack: LocalStack, method: str, template: str, path: str, body: object = None, key: str | None = KEY_A
+) -> dict:
+    status, headers, raw = _exchange(stack, method, path, body, key)
+    names = [name.lower() for name, _ in headers]
+    assert names.count("server") <= 1 and names.count("date") <= 1, headers  # the proxy must not repeat them
+    return assert_conforms(method, template, status, dict(headers), raw)
+
+
+def test_every_route_answers_in_the_documented_shape(stack: LocalStack) -> None:
+    created = _check(stack, "POST", "/v1/payments", "/v1/payments", payment_body())
+    _check(stack, "POST", "/v1/payments", "/v1/payments", payment_body(amount=0))
+    _check(stack, "POST", "/v1/payments", "/v1/payments", payment_body("4242424242424200"))
+    _check(stack, "POST", "/v1/payments", "/v1/payments", payment_body(), key="pgw_wrong")
+    _check(stack, "GET", "/v1/payments/{id}", f"/v1/payments/{created['id']}")
+    _check(stack, "GET", "/v1/payments/{id}", "/v1/payments/pay_nope")
+    _check(stack, "GET", "/v1/payments", "/v1/payments?limit=1")
+    _check(stack, "GET", "/v1/payments", "/v1/payments?limit=abc")
+    _check(stack, "GET", "/health", "/health", key=None)
