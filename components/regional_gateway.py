@@ -83,7 +83,7 @@ GATEWAY_ERRORS: tuple[GatewayError, ...] = (
     GatewayError("MISSING_AUTHENTICATION_TOKEN", "not_found", "404", "No route matches the request."),
     GatewayError("THROTTLED", "rate_limited", "429"),
     GatewayError("WAF_FILTERED", "forbidden", "403", "The request was blocked."),
-    GatewayError("INTEGRATION_TIMEOUT", "timeout", "504", "The request timed out."),
+    GatewayError("INTEGRATION_TIMEOUT", "service_unavailable", "504", "The request timed out."),
     GatewayError("DEFAULT_4XX", "invalid_request"),
     GatewayError("DEFAULT_5XX", "internal_error", None, "Internal error."),
 )

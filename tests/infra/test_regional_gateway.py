@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import dataclasses
 import json
+from pathlib import Path
 from typing import Any
 
 import pulumi
 import pulumi_aws as aws
 import pytest
+import yaml
 
 from components.regional_gateway import (
     ACCESS_LOG_FORMAT,
+    GATEWAY_ERRORS,
     BankSettings,
     CustomDomainArgs,
     LambdaSettings,
@@ -251,7 +254,7 @@ def test_gateway_responses_keep_the_error_contract(mocks: RecordingMocks) -> Non
         "MISSING_AUTHENTICATION_TOKEN": ("404", "not_found"),
         "THROTTLED": ("429", "rate_limited"),
         "WAF_FILTERED": ("403", "forbidden"),
-        "INTEGRATION_TIMEOUT": ("504", "timeout"),
+        "INTEGRATION_TIMEOUT": ("504", "service_unavailable"),
         "DEFAULT_4XX": (None, "invalid_request"),
         "DEFAULT_5XX": (None, "internal_error"),
     }
@@ -430,3 +433,19 @@ def test_drain_withdraws_the_latency_record_but_keeps_the_health_check(mocks: Re
     assert mocks.one(HEALTH_CHECK).plain["fqdn"] == "eu-west-1.pay.example.com"
     assert result["health_check_id"]
     assert [r.plain["name"] for r in mocks.of_type(RECORD) if r.plain["type"] == "A"] == ["eu-west-1.pay.example.com"]
+
+
+def test_gateway_error_types_are_in_the_api_contract() -> None:
+    """The platform's errors use only the error types the OpenAPI contract (docs/openapi.yaml) lists."""
+    contract = Path(__file__).resolve().parents[2] / "docs" / "openapi.yaml"
+    if not contract.is_file():
+        pytest.skip("docs/openapi.yaml is not in this tree")
+    schemas = yaml.safe_load(contract.read_text())["components"]["schemas"]
+    enums = [
+        prop["enum"]
+        for schema in schemas.values()
+        for prop in schema.get("properties", {}).get("error", {}).get("properties", {}).values()
+        if "enum" in prop
+    ]
+    assert enums, "no error type enum found in the contract"
+    assert {e.error_type for e in GATEWAY_ERRORS} <= set(enums[0])
