@@ -9,6 +9,7 @@ raises the timeout, as when DynamoDB applied a write but the answer never came b
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections import Counter
 from collections.abc import Callable
@@ -16,7 +17,7 @@ from typing import Any
 
 import attrs
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.exceptions import ReadTimeoutError
+from botocore.exceptions import ClientError, ReadTimeoutError
 
 ERROR_STATUS = {
     "ProvisionedThroughputExceededException": 400,
@@ -25,6 +26,7 @@ ERROR_STATUS = {
     "ConditionalCheckFailedException": 400,
     "ValidationException": 400,
     "AccessDeniedException": 400,
+    "ResourceNotFoundException": 400,
     "InternalServerError": 500,
     "ServiceUnavailable": 503,
 }
@@ -48,7 +50,8 @@ def error_response(request: AWSPreparedRequest, code: str) -> AWSResponse:
 
 
 def operation_of(request: AWSPreparedRequest) -> str:
-    return str(request.headers.get("X-Amz-Target", "")).rpartition(".")[2]
+    target: str | bytes = request.headers.get("X-Amz-Target", "")
+    return (target.decode() if isinstance(target, bytes) else target).rpartition(".")[2]
 
 
 def params_of(request: AWSPreparedRequest) -> dict[str, Any]:
@@ -57,18 +60,23 @@ def params_of(request: AWSPreparedRequest) -> dict[str, Any]:
     return params
 
 
-def sort_key_of(request: AWSPreparedRequest) -> str:
-    """The sort key an operation addresses (PutItem's item or GetItem's key), '' if none."""
-    params = params_of(request)
-    keys = params.get("Item") or params.get("Key") or {}
-    return str(keys.get("sk", {}).get("S", ""))
+Matcher = Callable[[str, dict[str, Any]], bool]  # (operation, request parameters) -> inject here?
 
 
-Matcher = Callable[[str, str], bool]  # (operation, sort key) -> inject here?
+def on(operation: str, sort_key_prefix: str = "", condition: str = "") -> Matcher:
+    """Calls of `operation` on items whose sort key starts with the prefix (and whose condition
+    expression contains `condition`: the take-over write is the claim write 'attempt = ...')."""
 
+    def matches(op: str, params: dict[str, Any]) -> bool:
+        keys = params.get("Item") or params.get("Key") or {}
+        sort_key = str(keys.get("sk", {}).get("S", ""))
+        return (
+            op == operation
+            and sort_key.startswith(sort_key_prefix)
+            and condition in params.get("ConditionExpression", "")
+        )
 
-def on(operation: str, sort_key_prefix: str = "") -> Matcher:
-    return lambda op, sk: op == operation and sk.startswith(sort_key_prefix)
+    return matches
 
 
 @attrs.define
@@ -76,6 +84,18 @@ class Rule:
     matches: Matcher
     fault: str  # an error code of ERROR_STATUS, "timeout" or "lost_response"
     times: int  # how many matching calls fail; -1 for all of them
+
+
+def moto_skipping_faults(original: Callable[..., Any]) -> Callable[..., Any]:
+    """Wrap moto's before-send handler: botocore calls every before-send handler and uses the first
+    answer, so without this moto would still perform a write we answered with an error."""
+
+    def call(self: Any, event_name: str, request: AWSPreparedRequest, **kwargs: Any) -> Any:
+        if getattr(request, "answered_by_fault", False):
+            return None
+        return original(self, event_name, request, **kwargs)
+
+    return call
 
 
 @attrs.define
@@ -97,10 +117,10 @@ class DynamoFaults:
         return self
 
     def _before_send(self, request: AWSPreparedRequest, **_: Any) -> AWSResponse | None:
-        operation, sort_key = operation_of(request), sort_key_of(request)
+        operation, params = operation_of(request), params_of(request)
         self.calls[operation] += 1
         for rule in self.rules:
-            if rule.times == 0 or not rule.matches(operation, sort_key):
+            if rule.times == 0 or not rule.matches(operation, params):
                 continue
             rule.times -= 1 if rule.times > 0 else 0
             self.injected[f"{operation}:{rule.fault}"] += 1
@@ -108,7 +128,9 @@ class DynamoFaults:
                 raise ReadTimeoutError(endpoint_url=request.url)
             if rule.fault == "lost_response":
                 assert self._apply is not None, "install(client, apply=...) to lose responses"
-                self._apply(operation, params_of(request))
+                with contextlib.suppress(ClientError):  # a failed condition is lost with the answer too
+                    self._apply(operation, params)
                 raise ReadTimeoutError(endpoint_url=request.url)
+            request.answered_by_fault = True  # type: ignore[attr-defined]  # moto must not apply it
             return error_response(request, rule.fault)
         return None

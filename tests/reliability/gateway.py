@@ -4,12 +4,15 @@ contract: docs/openapi.yaml, the one error map (handlers.http.ERRORS) and the he
 from __future__ import annotations
 
 import json
+import logging
+import sys
 from collections.abc import Callable
 from typing import Any
 
 import attrs
 
 from handlers import api, http
+from handlers.observability import JsonFormatter
 from tests.openapi_contract import assert_conforms
 from tests.reliability.audit import AUDIT
 from tests.support import CVV, proxy_event
@@ -101,6 +104,7 @@ class Gateway:
         return self.send(api.health, proxy_event("GET", "/health", merchant_id=None))
 
     def send(self, handler: Handler, event: dict[str, Any]) -> Reply:
+        follow_stdout()
         return check_reply(event["httpMethod"], event["resource"], event, handler(event, None))
 
     def list_all(self, merchant: str = "mer_a") -> list[dict[str, Any]]:
@@ -115,6 +119,17 @@ class Gateway:
                 return found
             query["cursor"] = page.body["next_cursor"]
         raise AssertionError("the listing never ended")
+
+
+def follow_stdout() -> None:
+    """Point the handlers' log handler at the current sys.stdout. Lambda's stdout never changes;
+    pytest swaps it between setup and call, so a function first configured inside a fixture would
+    otherwise write to a stream that is gone."""
+    for handler in logging.getLogger().handlers:
+        if not (isinstance(handler, logging.StreamHandler) and isinstance(handler.formatter, JsonFormatter)):
+            continue
+        if handler.stream is not sys.stdout:
+            handler.stream = sys.stdout  # not setStream: it flushes the old, closed stream
 
 
 def payments_client() -> Any:
