@@ -1,11 +1,9 @@
-"""DynamoDB-compatible servers the load benchmark can point the local stack at (--dynamodb-endpoint).
+"""A faster DynamoDB-compatible server for the load benchmark (the stack's --dynamodb-endpoint).
 
-- moto: the stack's own embedded server (`python -m local_gateway.child dynamodb`), started here
-  as a separate process so it can be profiled by pid;
-- dynalite: the npm package (pinned in bench/dynalite/package-lock.json), installed on first use
-  with `npm ci` into build/bench/dynalite, run by bench/dynalite/server.js.
-
-Both print one JSON line `{"port": N}` when listening and exit when their stdin closes.
+dynalite: the npm package (pinned in bench/dynalite/package-lock.json), installed on first use
+with `npm ci` into build/bench/dynalite and run by bench/dynalite/server.js, which prints one
+JSON line `{"port": N}` when listening and exits when its stdin closes. (moto, the stack's
+embedded server, already runs in its own process; the load benchmark profiles it there.)
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ import json
 import shutil
 import signal
 import subprocess
-import sys
 import threading
 from dataclasses import dataclass
 from pathlib import Path
@@ -70,9 +67,6 @@ def start(name: str) -> Emulator:
         directory = install_dynalite()
         args = ["node", str(directory / "server.js"), "0"]
         cwd = directory
-    elif name == "moto":
-        args = [sys.executable, "-m", "local_gateway.child", "dynamodb", "--name", "bench-moto"]
-        cwd = REPO
     else:
         raise ValueError(f"unknown emulator {name!r}")
     process = subprocess.Popen(

@@ -40,6 +40,7 @@ from handlers.auth import hash_api_key
 
 ROUTES = ("post", "post_no_key", "get", "list", "authorizer")
 BASELINES = ("noop", "json")
+NO_VALIDATION = "+no_validation"
 ENVIRONMENT = {
     "AWS_REGION": events.REGION,
     "AWS_ACCESS_KEY_ID": "bench",
@@ -61,6 +62,7 @@ class WarmResult:
     cpu_us: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     wall_us: dict[str, list[float]] = field(default_factory=lambda: defaultdict(list))
     log_bytes: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
+    storage_calls: dict[str, list[int]] = field(default_factory=lambda: defaultdict(list))
 
     def summary(self, name: str) -> Summary:
         return Summary.of(self.cpu_us[name])
@@ -136,6 +138,7 @@ def _install_canned_boto3() -> CannedDynamoDB | None:
     def make_client(*args: Any, **kwargs: Any) -> Any:
         client = dynamo.make_client(*args, **kwargs)
         client.meta.events.register("before-send.dynamodb", table)
+        table.clients.append(client)
         return client
 
     vars(api)["make_client"] = make_client
@@ -165,6 +168,8 @@ class CannedDynamoDB:
         self.items: dict[tuple[str, str], dict[str, Any]] = {}
         self.sort_keys: dict[str, list[str]] = defaultdict(list)
         self.own_cpu_ns = 0  # this hook's own CPU, subtracted from the handler's figure
+        self.calls = 0  # DynamoDB requests answered: the storage calls per handler call
+        self.clients: list[Any] = []
 
     def put(self, item: dict[str, Any]) -> None:
         pk, sk = item["pk"]["S"], item["sk"]["S"]
@@ -192,6 +197,7 @@ class CannedDynamoDB:
 
     def __call__(self, request: Any, **_kwargs: Any) -> Any:
         started = time.thread_time_ns()
+        self.calls += 1
         target = request.headers["X-Amz-Target"]
         operation = (target.decode() if isinstance(target, bytes) else target).rsplit(".", 1)[-1]
         body = json.dumps(self.answer(operation, json.loads(request.body))).encode()
@@ -199,6 +205,23 @@ class CannedDynamoDB:
         response = AWSResponse(request.url, 200, headers, _Raw(body))
         self.own_cpu_ns += time.thread_time_ns() - started
         return response
+
+
+@contextlib.contextmanager
+def without_parameter_validation(clients: list[Any]) -> Iterator[None]:
+    """As if the clients had been made with Config(parameter_validation=False) (the suggested change).
+
+    botocore wraps its serializer in a ParamValidationDecorator when validation is on; calling the
+    inner serializer is exactly what a client created without validation does.
+    """
+    saved = [client._serializer for client in clients]
+    for client in clients:
+        client._serializer = getattr(client._serializer, "_serializer", client._serializer)
+    try:
+        yield
+    finally:
+        for client, serializer in zip(clients, saved, strict=True):
+            client._serializer = serializer
 
 
 class _Raw:
@@ -218,6 +241,17 @@ def _json_round_trip(body: str, answer: object) -> str:
     return json.dumps(answer, separators=(",", ":"))
 
 
+def _route_calls(post_event: dict[str, Any], rng: random.Random, created: list[str]) -> dict[str, Callable[[], object]]:
+    """One call of each route, with its event built now (outside the timed region)."""
+    return {
+        "post": functools.partial(api.create_payment, post_event, None),
+        "post_no_key": functools.partial(api.create_payment, events.post_payment(None), None),
+        "get": functools.partial(api.get_payment, events.get_payment(rng.choice(created or ["pay_x"])), None),
+        "list": functools.partial(api.list_payments, events.list_payments(20), None),
+        "authorizer": functools.partial(authorizer.handler, events.authorizer_request(), None),
+    }
+
+
 def measure(phase: str, iterations: int, warmup: int, seed: int = 5) -> WarmResult:
     """Interleave every route and baseline, call by call; `phase` is "fakes" or "boto3"."""
     rng = random.Random(seed)
@@ -231,28 +265,34 @@ def measure(phase: str, iterations: int, warmup: int, seed: int = 5) -> WarmResu
             calls: dict[str, Callable[[], object]] = {
                 "noop": functools.partial(_noop, post_event, None),
                 "json": functools.partial(_json_round_trip, post_event["body"], wire_example),
-                "post": functools.partial(api.create_payment, post_event, None),
-                "post_no_key": functools.partial(api.create_payment, events.post_payment(None), None),
-                "get": functools.partial(api.get_payment, events.get_payment(rng.choice(created or ["pay_x"])), None),
-                "list": functools.partial(api.list_payments, events.list_payments(20), None),
-                "authorizer": functools.partial(authorizer.handler, events.authorizer_request(), None),
+                **_route_calls(post_event, rng, created),
             }
+            if canned is not None:  # the suggested change, interleaved with the current code
+                other = _route_calls(events.post_payment(f"bench-{phase}-{index}-b"), rng, created)
+                calls.update({f"{name}{NO_VALIDATION}": call for name, call in other.items()})
             order = list(calls)
             rng.shuffle(order)
             for name in order:
                 hook_before = canned.own_cpu_ns if canned else 0
+                storage_before = canned.calls if canned else 0
                 logged_before = sink.bytes
-                cpu, wall, response = timed_call(calls[name])
+                if name.endswith(NO_VALIDATION) and canned is not None:
+                    with without_parameter_validation(canned.clients):
+                        cpu, wall, response = timed_call(calls[name])
+                else:
+                    cpu, wall, response = timed_call(calls[name])
                 logged = sink.bytes - logged_before
+                storage = (canned.calls if canned else 0) - storage_before
                 hook_us = ((canned.own_cpu_ns if canned else 0) - hook_before) / 1000
                 cpu, wall = cpu - hook_us, wall - hook_us
-                _check(name, response)
-                if name == "post" and isinstance(response, dict):
+                _check(name.removesuffix(NO_VALIDATION), response)
+                if name.removesuffix(NO_VALIDATION) == "post" and isinstance(response, dict):
                     created.append(json.loads(response["body"])["id"])
                 if index >= warmup:
                     result.cpu_us[name].append(cpu)
                     result.wall_us[name].append(wall)
                     result.log_bytes[name].append(logged)
+                    result.storage_calls[name].append(storage)
     return result
 
 
