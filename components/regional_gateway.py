@@ -137,8 +137,6 @@ class RegionalGatewayArgs:
     route_table: Sequence[routes.Route] = routes.ROUTES
     authorizer: routes.Function = routes.AUTHORIZER
     bank_simulator: routes.Function = routes.BANK_SIMULATOR
-    bank_functions: Sequence[str] = (routes.CREATE_PAYMENT.name,)
-    """Functions that call the bank: only they receive BANK_URL and the FINGERPRINT_KEY secret."""
     bank: BankSettings = field(default_factory=BankSettings)
     lambda_settings: LambdaSettings = field(default_factory=LambdaSettings)
     log_retention_days: int = 365
@@ -313,7 +311,7 @@ class RegionalGateway(pulumi.ComponentResource):
         if spec.name == args.bank_simulator.name:
             return env
         env |= {"TABLE_NAME": args.table_name, "ALLOWED_CURRENCIES": args.allowed_currencies}
-        if spec.name in args.bank_functions:
+        if spec.calls_bank:
             env |= {
                 "BANK_URL": bank_url,
                 "BANK_CONNECT_TIMEOUT_MS": str(args.bank.connect_timeout_ms),

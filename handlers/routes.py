@@ -16,8 +16,10 @@ class Function(NamedTuple):
     name: str
     handler: str
     table_actions: tuple[str, ...]
-    # IAM `dynamodb:LeadingKeys` patterns; empty means the function's own merchant partitions.
+    # IAM `dynamodb:LeadingKeys` patterns the function may touch; empty: no such condition (whole table).
     leading_keys: tuple[str, ...] = ()
+    # Calls the acquiring bank: only such functions receive BANK_URL and the FINGERPRINT_KEY secret.
+    calls_bank: bool = False
 
 
 class Route(NamedTuple):
@@ -28,7 +30,11 @@ class Route(NamedTuple):
 
 
 CREATE_PAYMENT = Function(
-    "create-payment", "handlers.api.create_payment", ("dynamodb:GetItem", "dynamodb:PutItem"), ("MERCHANT#*",)
+    "create-payment",
+    "handlers.api.create_payment",
+    ("dynamodb:GetItem", "dynamodb:PutItem"),
+    ("MERCHANT#*",),
+    calls_bank=True,
 )
 GET_PAYMENT = Function("get-payment", "handlers.api.get_payment", ("dynamodb:GetItem",), ("MERCHANT#*",))
 LIST_PAYMENTS = Function("list-payments", "handlers.api.list_payments", ("dynamodb:Query",), ("MERCHANT#*",))

@@ -175,8 +175,7 @@ def test_environment_gives_the_bank_and_the_secret_only_to_the_payments_function
     }
     for fn in [*ALL_FUNCTIONS, routes.BANK_SIMULATOR]:
         env = function_by_name(mocks, f"payment-gateway-{fn.name}").plain["environment"]["variables"]
-        if fn.name != routes.CREATE_PAYMENT.name:
-            assert "FINGERPRINT_KEY" not in env and "BANK_URL" not in env, fn.name
+        assert fn.calls_bank == ("FINGERPRINT_KEY" in env) == ("BANK_URL" in env), fn.name
         assert {"LOG_LEVEL", "METRICS_NAMESPACE"} <= set(env)
     simulator = function_by_name(mocks, "payment-gateway-bank-simulator").plain["environment"]["variables"]
     assert set(simulator) == {"LOG_LEVEL", "METRICS_NAMESPACE"}
