@@ -4,13 +4,15 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test lint typecheck unit bench soak clean
+.PHONY: install run test lint typecheck unit bench soak clean
 
 $(STAMP): requirements.txt requirements-dev.txt handlers/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
+
+install: $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m local_gateway $(ARGS)

@@ -1,4 +1,4 @@
-"""The stack files, the typed config loader, and the config reference in docs/infrastructure.md."""
+"""The stack files, the typed config loader, and the config reference in the README."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from handlers import routes, schema
 from tests.infra.mocks import RecordingMocks
 from tests.infra.program import ROOT, SECRET_KEYS, stack_file_config
 
-DOCS = ROOT / "docs" / "infrastructure.md"
+DOCS = ROOT / "README.md"
 BASE = {"aws:region": "eu-west-1", "payment-gateway:fingerprintKey": "k"}
 
 
