@@ -60,3 +60,7 @@ class CardAudit:
 
 
 AUDIT = CardAudit()
+
+
+# Figures a suite measured (printed at the end of the session; docs/reliability.md quotes them).
+FIGURES: dict[str, str] = {}

@@ -22,7 +22,8 @@ from moto.core.botocore_stubber import BotocoreStubber
 
 from handlers.observability import JsonFormatter
 from tests.integration.conftest import REGION, TABLE, create_table, reset_handler_caches
-from tests.reliability.audit import AUDIT, CardAudit
+from tests.reliability.audit import AUDIT, FIGURES, CardAudit
+from tests.reliability.dynamo_faults import moto_skipping_faults
 from tests.reliability.faultbank import FaultBank
 from tests.reliability.gateway import Gateway
 
@@ -170,7 +171,15 @@ def serialized_moto(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(BotocoreStubber, "process_request", locked)
 
 
+@pytest.fixture
+def moto_skips_faults(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Needed with DynamoFaults: moto must not perform a call a fault already answered."""
+    monkeypatch.setattr(BotocoreStubber, "__call__", moto_skipping_faults(BotocoreStubber.__call__))
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     audit: CardAudit = AUDIT
     if audit.scanned:
         terminalreporter.write_line(audit.summary())
+    for name, figure in sorted(FIGURES.items()):
+        terminalreporter.write_line(f"{name}: {figure}")

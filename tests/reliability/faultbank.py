@@ -82,6 +82,11 @@ class FaultBank:
         self.script.extend(Step(fault, delay) for _ in range(times))
         return self
 
+    def always(self, fault: Fault, delay: float = 0.0) -> FaultBank:
+        """Behave like this whenever the script is empty."""
+        self.default = Step(fault, delay)
+        return self
+
     def close(self) -> None:
         self.release.set()
         self._server.shutdown()

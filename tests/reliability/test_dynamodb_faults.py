@@ -14,12 +14,11 @@ import time
 from typing import Any, cast
 
 import pytest
-from moto.core.botocore_stubber import BotocoreStubber
 
 from components.config import StackConfig
 from handlers import api, schema
 from tests.reliability.conftest import LogLines, RetrySleeps, scan
-from tests.reliability.dynamo_faults import DynamoFaults, moto_skipping_faults, on
+from tests.reliability.dynamo_faults import DynamoFaults, on
 from tests.reliability.faultbank import Fault, FaultBank
 from tests.reliability.gateway import Gateway, Reply, card_body, payments_client
 from tests.reliability.test_bank_faults import assert_one_final_payment, claims_in, payments_in
@@ -33,13 +32,8 @@ LAMBDA_TIMEOUT_SECONDS = cast(
 TRANSIENT = ["ProvisionedThroughputExceededException", "ThrottlingException", "InternalServerError", "timeout"]
 
 
-@pytest.fixture(autouse=True)
-def moto_skips_faults(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(BotocoreStubber, "__call__", moto_skipping_faults(BotocoreStubber.__call__))
-
-
 @pytest.fixture
-def faults(gateway: Gateway, store: Any, retry_sleeps: RetrySleeps) -> DynamoFaults:
+def faults(gateway: Gateway, store: Any, retry_sleeps: RetrySleeps, moto_skips_faults: None) -> DynamoFaults:
     """Faults on the payment functions' client; `store` (a separate client) is the ground truth."""
     injector = DynamoFaults()
 
@@ -111,7 +105,7 @@ def test_reads_failing_are_503(gateway: Gateway, faults: DynamoFaults, code: str
     assert_unavailable(gateway.list_payments())
 
 
-def test_health_fails_with_503(gateway: Gateway, retry_sleeps: RetrySleeps) -> None:
+def test_health_fails_with_503(gateway: Gateway, retry_sleeps: RetrySleeps, moto_skips_faults: None) -> None:
     health = DynamoFaults().fail(on("GetItem"), "timeout")
     health.install(api._health_repository()._client)
     assert_unavailable(gateway.health())
@@ -126,7 +120,7 @@ ATTEMPTS_BUG = (
 
 
 @pytest.mark.xfail(strict=True, reason=ATTEMPTS_BUG)
-def test_health_probe_makes_one_attempt(gateway: Gateway, retry_sleeps: RetrySleeps) -> None:
+def test_health_probe_makes_one_attempt(gateway: Gateway, retry_sleeps: RetrySleeps, moto_skips_faults: None) -> None:
     health = DynamoFaults().fail(on("GetItem"), "timeout")
     health.install(api._health_repository()._client)
     assert_unavailable(gateway.health())
