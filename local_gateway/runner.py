@@ -17,12 +17,11 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from typing import Protocol, TypeVar, cast
+from typing import TypeVar
 
 from handlers.schema import DEFAULT_TABLE_NAME
 from local_gateway.global_endpoint import GlobalEndpoint, HealthChecker, HealthTracker, RegionEndpoint, http_probe
 from local_gateway.http_server import LocalHTTPServer
-from local_gateway.invoker import load_object
 from local_gateway.logs import setup_logging
 from local_gateway.messages import HttpRequest, HttpResponse, error_response
 from local_gateway.supervisor import Child, StartupError, Supervisor
@@ -41,19 +40,6 @@ log = logging.getLogger("local_gateway.runner")
 CHILD_START_TIMEOUT = 30.0
 FIRST_HEALTH_TIMEOUT = 30.0
 T = TypeVar("T")
-
-
-class CreateMerchant(Protocol):
-    def __call__(
-        self,
-        name: str,
-        *,
-        table_name: str,
-        endpoint_url: str | None = None,
-        region: str | None = None,
-        merchant_id: str | None = None,
-        api_key: str | None = None,
-    ) -> tuple[str, str]: ...
 
 
 @dataclass(frozen=True)
@@ -258,10 +244,11 @@ def _in_background(task: Callable[[], T]) -> Future[T]:
 
 def prepare_table(options: Options, dynamodb_url: str) -> list[tuple[str, str]]:
     """Create the table and seed the merchants; return their (id, API key) pairs."""
-    from local_gateway.dynamodb import create_table, dynamodb_client  # noqa: PLC0415 - boto3 loads while children start
+    # Imported here: boto3 loads while the children start.
+    from handlers.admin import create_merchant  # noqa: PLC0415
+    from local_gateway.dynamodb import create_table, dynamodb_client  # noqa: PLC0415
 
     create_table(dynamodb_client(dynamodb_url, TABLE_REGION), options.table_name)
-    create_merchant = cast(CreateMerchant, load_object("handlers.admin.create_merchant"))
     where = {"table_name": options.table_name, "endpoint_url": dynamodb_url, "region": TABLE_REGION}
     if not options.merchants:
         return [create_merchant("Demo merchant", **where)]
