@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import threading
 import time
 from collections.abc import Iterator
@@ -26,6 +27,7 @@ from tests.reliability.audit import AUDIT, FIGURES, CardAudit
 from tests.reliability.dynamo_faults import moto_skipping_faults
 from tests.reliability.faultbank import FaultBank
 from tests.reliability.gateway import Gateway
+from tests.reliability.localstack import LocalStack, running_stack
 
 FINGERPRINT_KEY = "reliability-fingerprint-key"
 
@@ -177,9 +179,46 @@ def moto_skips_faults(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(BotocoreStubber, "__call__", moto_skipping_faults(BotocoreStubber.__call__))
 
 
+STACK_MERCHANTS = {
+    "mer_alpha": "pgw_" + secrets.token_urlsafe(32),
+    "mer_beta": "pgw_" + secrets.token_urlsafe(32),
+    "mer_revoked": "pgw_" + secrets.token_urlsafe(32),  # revoked by the security suite before first use
+}
+
+
+@pytest.fixture(scope="session")
+def stack_bank() -> Iterator[FaultBank]:
+    """The local stack's bank: the fault bank, so suites can count charges per payment id."""
+    fault_bank = FaultBank()
+    yield fault_bank
+    fault_bank.close()
+
+
+@pytest.fixture(scope="session")
+def local_stack(tmp_path_factory: pytest.TempPathFactory, stack_bank: FaultBank) -> Iterator[LocalStack]:
+    """`python -m local_gateway` on free ports, once per session; at the end every item it stored
+    and every log line it wrote go through the card-data audit, and it must stop with status 0."""
+    log = tmp_path_factory.mktemp("local-stack") / "stack.log"
+    with running_stack(log, STACK_MERCHANTS, stack_bank.url) as stack:
+        yield stack
+        problems = AUDIT.check_items(stack.table_items(), "local stack")
+        problems += AUDIT.check("log lines", stack.log_lines(), "local stack")
+    assert stack.process.returncode == 0, f"the local stack exited with {stack.process.returncode}; see {log}"
+    assert not problems, problems
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """The backstop: a leak found in a teardown (a session fixture's, or an xfail test's, which
+    pytest reports as part of the expected failure) still fails the run."""
+    if AUDIT.leaks and exitstatus == pytest.ExitCode.OK:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
 def pytest_terminal_summary(terminalreporter: Any) -> None:
     audit: CardAudit = AUDIT
     if audit.scanned:
         terminalreporter.write_line(audit.summary())
+    for leak in audit.leaks:
+        terminalreporter.write_line(f"CARD DATA LEAK: {leak}", red=True)
     for name, figure in sorted(FIGURES.items()):
         terminalreporter.write_line(f"{name}: {figure}")
