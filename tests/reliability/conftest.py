@@ -183,6 +183,7 @@ STACK_MERCHANTS = {
     "mer_alpha": "pgw_" + secrets.token_urlsafe(32),
     "mer_beta": "pgw_" + secrets.token_urlsafe(32),
     "mer_revoked": "pgw_" + secrets.token_urlsafe(32),  # revoked by the security suite before first use
+    "mer_failover": "pgw_" + secrets.token_urlsafe(32),  # only the failover suite's traffic
 }
 
 
