@@ -25,6 +25,7 @@ class CardAudit:
     cvvs: set[str] = attrs.field(factory=set)
     scanned: Counter[str] = attrs.field(factory=Counter)  # what was scanned: items, log lines, responses
     leaks: list[str] = attrs.field(factory=list)
+    paused: bool = False  # during a strict-xfail test that demonstrates a leak on purpose
     _lock: threading.Lock = attrs.field(factory=threading.Lock)
 
     def register(self, number: str, cvv: str) -> None:
@@ -41,6 +42,8 @@ class CardAudit:
         return found
 
     def check(self, kind: str, texts: list[str], where: str) -> list[str]:
+        if self.paused:
+            return []
         with self._lock:
             self.scanned[kind] += len(texts)
         problems = [f"{where}: {kind} holds {finding}" for text in texts for finding in self.findings(text)]
