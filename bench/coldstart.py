@@ -1,8 +1,8 @@
 """Cold start: fresh interpreters, interleaved, each timed from its first line to its first answer.
 
 Every round runs the floor and each handler once, in a rotating order, so drift on a noisy
-machine hits all of them alike. The figure is the median over rounds; the ratio is the
-handler's median over the floor's median (target: at most 1.3).
+machine hits all of them alike. The figure is the median over rounds; the ratio is the median of
+the per-round ratios handler/floor (target: at most 1.3), with their interquartile range.
 
 Three code roots:
 - source: the repository as it is, with the .pyc files Python cached on earlier runs;
@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.child import BOOT, MARKER
-from bench.stats import median, ratio
+from bench.stats import median, percentile, ratio
 from components.packaging import build_lambda_archive
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,8 +68,18 @@ class ColdStartResult:
     def median_ms(self, mode: str) -> float:
         return median(self.samples[mode])
 
+    def paired_ratios(self, mode: str) -> list[float]:
+        """Each round's handler time over the same round's floor: neighbours in time share the noise."""
+        return [ratio(value, floor) for value, floor in zip(self.samples[mode], self.samples["floor"], strict=True)]
+
     def ratio(self, mode: str) -> float:
-        return ratio(self.median_ms(mode), self.median_ms("floor"))
+        """The median of the per-round ratios (robust to drift on a shared machine)."""
+        return median(self.paired_ratios(mode))
+
+    def ratio_spread(self, mode: str) -> tuple[float, float]:
+        """Interquartile range of the per-round ratios."""
+        ratios = self.paired_ratios(mode)
+        return percentile(ratios, 25), percentile(ratios, 75)
 
 
 def run_child(

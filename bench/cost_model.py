@@ -168,6 +168,9 @@ class Parameters:
     response_bytes: float = 450  # body + headers to the merchant
     months_of_payments_stored: int = 12
     provisioned_utilization: float = 0.7  # auto scaling target
+    # Limits set in the components (components/config.py defaults)
+    stage_method_rate_limit: float = 100.0  # API Gateway stage throttle, per method ("*/*"), per region
+    waf_rate_limit_per_5_minutes: float = 2000  # per source IP
     # Containers (ALB + Fargate) alternative
     container_cpu_ms: float = 2.5  # per request incl. an HTTP server (the local gateway process measures ~4.6)
     container_vcpu: float = 0.5
@@ -238,6 +241,7 @@ def sample_claim_item() -> dict[str, object]:
         attempt=1,
         lease_until=1795689377.759,
         expires_at=1795775767,
+        owner="5d41402abc4b2a76",
     )
     keys = {
         schema.PARTITION_KEY: schema.merchant_pk(claim.merchant_id),
@@ -549,6 +553,8 @@ def render(model: Model, command: str) -> str:
         _inputs(model),
         "### Capacity",
         _capacity(model),
+        "### Limits that bind before AWS quotas",
+        _limits(model),
         "### Monthly cost of the design (both regions)",
         report.table(
             ("part", "USD/month", "share", "basis"),
@@ -561,6 +567,8 @@ def render(model: Model, command: str) -> str:
         f"Per million requests: {usd(total(design) / (p.requests_per_month / 1e6))}.",
         "### Alternatives, same traffic",
         _alternatives(model),
+        "### Sensitivity: Lambda cost and concurrency against bank latency and memory",
+        _sensitivity(model),
         "### Choices in the components made for cost, and what each saves",
         _choices(model),
         "### Unit prices used",
@@ -623,8 +631,48 @@ def _capacity(model: Model) -> str:
             "(eventually consistent Query); per authorizer miss 0.5 RRU. Month: "
             f"{units['wru'] / 1e6:.0f}M WRU, {units['rwru'] / 1e6:.0f}M rWRU, {units['rru'] / 1e6:.0f}M RRU. "
             f"Provisioned equivalent per region (failover-sized, {model.p.provisioned_utilization:.0%} target): "
-            f"{capacity['wcu']} WCU + {capacity['rwcu']} rWCU + {capacity['rcu']} RCU.",
+            + " + ".join(f"{value} {name.upper().replace('RWCU', 'rWCU')}" for name, value in capacity.items() if value)
+            + " (a global table's write capacity is billed as replicated WCU).",
         ]
+    )
+
+
+def _limits(model: Model) -> str:
+    p = model.p
+    post_normal = model.route_rps("post") / p.regions
+    post_failover = model.route_rps("post")
+    per_ip = p.waf_rate_limit_per_5_minutes / 300
+    used = post_failover / p.stage_method_rate_limit
+    verdict = f"**{used:.0%} used after a failover: no headroom for bursts**" if used >= 0.8 else f"{used:.0%} used"
+    return "\n".join(
+        [
+            f"- API Gateway stage throttle: {p.stage_method_rate_limit:.0f} requests/s per method per region "
+            f"(`throttleRateLimit`). POST /v1/payments runs at {post_normal:.0f}/s per region normally and "
+            f"{post_failover:.0f}/s in the surviving region after a failover: {verdict}. Raise it "
+            "(e.g. to 2x the expected peak per method) before relying on failover at this traffic.",
+            f"- WAF rate rule: {p.waf_rate_limit_per_5_minutes:.0f} requests per 5 minutes per source IP "
+            f"(`wafRateLimit`) = {per_ip:.1f}/s. A merchant sending from one egress IP is blocked above "
+            f"{per_ip * 60:.0f} requests/minute, so 10,000/minute needs at least "
+            f"{math.ceil(p.requests_per_second / per_ip)} distinct source IPs; raise it per known merchant "
+            "range or scope the rule down.",
+            f"- Lambda: {sum(model.concurrency().values()):.0f} concurrent executions against a default quota of "
+            "1,000 per region; DynamoDB on-demand: far below per-table and per-partition limits "
+            f"({model.route_rps('post') * (1 + p.post_with_key_share):.0f} writes/s in all).",
+        ]
+    )
+
+
+def _sensitivity(model: Model) -> str:
+    rows = []
+    for bank_ms in (50.0, 150.0, 300.0, 600.0):
+        row: list[object] = [f"{bank_ms:.0f} ms"]
+        for memory in (256, 512, 1024):
+            variant = model.with_params(bank_ms=bank_ms, memory_mb=memory)
+            row.append(f"{usd(sum(variant.lambda_cost()))} / {sum(variant.concurrency().values()):.0f}")
+        rows.append(row)
+    return (
+        "USD per month for Lambda (requests + duration, arm64) / concurrent executions, both regions:\n\n"
+        + report.table(("bank latency", "256 MB", "512 MB", "1024 MB"), rows)
     )
 
 

@@ -341,6 +341,27 @@ class ReadBack:
     mismatched: int = 0
     errors: int = 0
 
+    def count(self, post: Outcome, read: Outcome) -> None:
+        self.checked += 1
+        if read.status == 404:
+            self.missing += 1
+        elif not read.ok:
+            self.errors += 1
+        elif (read.payment_id, read.payment_status) != (post.payment_id, post.payment_status):
+            self.mismatched += 1
+
+
+async def _read_until_final(
+    pool: Pool, path: str, headers: dict[str, str], timeout: float, attempts: int, pause: float
+) -> Outcome:
+    outcome = await _send(pool, "readback", "GET", path, headers, b"", 0.0, time.perf_counter(), timeout)
+    for _ in range(attempts - 1):
+        if outcome.ok or outcome.status == 404:
+            break
+        await asyncio.sleep(pause)
+        outcome = await _send(pool, "readback", "GET", path, headers, b"", 0.0, time.perf_counter(), timeout)
+    return outcome
+
 
 async def read_back(
     base_url: str,
@@ -349,8 +370,15 @@ async def read_back(
     *,
     concurrency: int = 8,
     timeout: float = 10.0,
+    attempts: int = 5,
+    pause: float = 1.0,
 ) -> ReadBack:
-    """GET every payment that was answered 201: it must exist, with the status it was created with."""
+    """GET every payment that was answered 201: it must exist, with the status it was created with.
+
+    A read that fails for another reason than 404 (the stack still draining an overload) is tried
+    again, up to `attempts` times: the question is whether the payment was lost, not whether the
+    stack is still busy. A 404 is final: the payment was acknowledged, then not found.
+    """
     pool = Pool(base_url, concurrency)
     keys = {merchant.id: merchant.api_key for merchant in merchants}
     report = ReadBack()
@@ -361,14 +389,7 @@ async def read_back(
             post = queue.pop()
             headers = {"Authorization": f"Bearer {keys[str(post.merchant_id)]}"}
             path = f"/v1/payments/{post.payment_id}"
-            outcome = await _send(pool, "readback", "GET", path, headers, b"", 0.0, time.perf_counter(), timeout)
-            report.checked += 1
-            if outcome.status == 404:
-                report.missing += 1
-            elif not outcome.ok:
-                report.errors += 1
-            elif (outcome.payment_id, outcome.payment_status) != (post.payment_id, post.payment_status):
-                report.mismatched += 1
+            report.count(post, await _read_until_final(pool, path, headers, timeout, attempts, pause))
 
     try:
         await asyncio.gather(*(worker() for _ in range(concurrency)))

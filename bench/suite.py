@@ -24,6 +24,7 @@ TARGET_RATE = 10_000 / 60  # 10,000 requests per minute
 P99_LIMIT_SECONDS = 1.0
 MERCHANTS = 10
 WRK_CONNECTIONS = 32
+READ_BACK_PAUSE_SECONDS = 5.0
 
 
 @dataclass(frozen=True)
@@ -93,16 +94,19 @@ def cold(plan: Plan, log: Log) -> str:
                 "" if mode == "floor" else f"≤ {coldstart.TARGET_RATIO}x: {_check(value <= coldstart.TARGET_RATIO)}"
             )
             spread = f"{min(result.samples[mode]):.0f} to {max(result.samples[mode]):.0f}"
+            low, high = result.ratio_spread(mode)
+            shown = "1.00x" if mode == "floor" else f"{value:.2f}x ({low:.2f} to {high:.2f})"
             title = root if mode == "floor" else ""
-            rows.append((title, labels[mode], f"{result.median_ms(mode):.0f} ms", spread, f"{value:.2f}x", verdict))
+            rows.append((title, labels[mode], f"{result.median_ms(mode):.0f} ms", spread, shown, verdict))
     import_rows = [(name, f"{own:.1f} ms", f"{dict(deployed_imports).get(name, 0.0):.1f} ms") for name, own in imports]
     return "\n\n".join(
         [
             report.stamp(plan.command),
-            f"Median over {plan.cold_rounds} fresh interpreters per row, run interleaved (round-robin, rotating "
-            "order), each timed from its first line to the first answer; the ratio is to the floor's median "
-            "in the same code root.",
-            report.table(("code root", "child process", "median", "range (ms)", "vs floor", "target"), rows),
+            f"{plan.cold_rounds} rounds; each round starts one fresh interpreter per row in a rotating order, "
+            "timed from its first line to the first answer. Median and range per row; the ratio is the median "
+            "of the per-round ratios to the floor of the same round and code root (interquartile range in "
+            "brackets), which cancels most of the drift on a shared machine.",
+            report.table(("code root", "child process", "median", "range (ms)", "vs floor (IQR)", "target"), rows),
             f"Deployed archive (`components.packaging.build_lambda_archive`): {archive.stored_bytes / 1024:.0f} KiB "
             f"as built (entries stored, not deflated), {archive.deflated_bytes / 1024:.0f} KiB if deflated, "
             f"{archive.entries} entries. boto3/botocore are not in it (the Lambda runtime provides them).",
@@ -234,6 +238,7 @@ def measured_run(
     meter.stop()
     step = Step(result, meter.share())
     if check_read_back:
+        time.sleep(READ_BACK_PAUSE_SECONDS)  # let an overloaded stack drain first
         step.read_back = asyncio.run(loadgen.read_back(base_url, result.created(), merchants))
     return step
 
@@ -367,7 +372,8 @@ def _load_table(rows: Sequence[tuple[str, Step]]) -> str:
     for name, step in rows:
         result, latency = step.result, step.result.latency()
         errors = result.errors
-        kinds = ", ".join(f"{kind} {count}" for kind, count in _count(f"{o.status or o.error}" for o in errors).items())
+        labels = [f"{o.status or o.error}" + (f" {o.detail}" if o.detail else "") for o in errors]
+        kinds = ", ".join(f"{kind} {count}" for kind, count in _count(labels).items())
         body.append(
             (
                 name,
@@ -401,8 +407,9 @@ def _read_back_line(step: Step) -> str:
     lost = check.missing + check.mismatched + check.errors
     verdict = "none lost" if lost == 0 else f"**{lost} not read back**"
     return (
-        f"Read-back: {check.checked} payments answered 201, each read back with GET: {check.missing} missing, "
-        f"{check.mismatched} with another status, {check.errors} read errors: {verdict}."
+        f"Read-back: {check.checked} payments answered 201, each read back with GET (after a 5 s pause; "
+        f"other failures retried up to 5 times): {check.missing} missing, {check.mismatched} with another "
+        f"status, {check.errors} still unreadable: {verdict}."
     )
 
 

@@ -1,3 +1,5 @@
+import pytest
+
 from bench import coldstart
 from bench.child import MARKER
 
@@ -37,3 +39,13 @@ def test_children_never_inherit_real_credentials_or_python_settings() -> None:
     assert env["AWS_SECRET_ACCESS_KEY"] == "bench"
     assert env["PATH"] == "/usr/bin"
     assert coldstart.archive_environment({})["PYTHONDONTWRITEBYTECODE"] == "1"
+
+
+def test_the_ratio_pairs_each_round_with_its_own_floor() -> None:
+    # Round 2 ran while the machine was busy: everything took twice as long. Paired ratios see 1.2
+    # in every round; a ratio of medians would not.
+    result = coldstart.ColdStartResult(rounds=3, code_root="x")
+    result.samples["floor"] = [100.0, 200.0, 110.0]
+    result.samples["post"] = [120.0, 240.0, 132.0]
+    assert result.ratio("post") == pytest.approx(1.2)
+    assert result.ratio_spread("post") == pytest.approx((1.2, 1.2))

@@ -158,3 +158,13 @@ def test_error_type_is_read_from_the_api_error_shape() -> None:
     assert loadgen.error_type(b'{"error": {"type": "service_unavailable", "message": "x"}}') == "service_unavailable"
     assert loadgen.error_type(b"<html>bad gateway</html>") is None
     assert loadgen.error_type(b"[]") is None
+
+
+def test_read_back_counts_lost_changed_and_unreadable_payments() -> None:
+    check = loadgen.ReadBack()
+    post = outcome("post", 201, payment_id="pay_1", payment_status="authorized")
+    check.count(post, outcome("readback", 200, payment_id="pay_1", payment_status="authorized"))
+    check.count(post, outcome("readback", 404))
+    check.count(post, outcome("readback", 200, payment_id="pay_1", payment_status="declined"))
+    check.count(post, outcome("readback", 503))
+    assert (check.checked, check.missing, check.mismatched, check.errors) == (4, 1, 1, 1)
