@@ -207,7 +207,8 @@ def local_stack(tmp_path_factory: pytest.TempPathFactory, stack_bank: FaultBank)
         yield stack
         problems = AUDIT.check_items(stack.table_items(), "local stack")
         problems += AUDIT.check("log lines", stack.log_lines(), "local stack")
-    assert stack.process.returncode == 0, f"the local stack exited with {stack.process.returncode}; see {log}"
+    tail = log.read_text(errors="replace")[-3000:]
+    assert stack.process.returncode == 0, f"the local stack exited with {stack.process.returncode}:\n{tail}"
     assert not problems, problems
 
 

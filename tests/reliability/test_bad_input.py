@@ -184,7 +184,7 @@ def _any_json_value(gateway: Gateway, store: Any, bank: FaultBank, value: Any) -
     assert_refused(reply, store, bank, 400, 413)
 
 
-test_any_json_value_is_refused, test_any_json_value_is_refused_soak = property_test(200, value=json_values)(
+test_any_json_value_is_refused, test_any_json_value_is_refused_soak = property_test(150, value=json_values)(
     _any_json_value
 )
 
@@ -198,7 +198,7 @@ def _one_broken_field(gateway: Gateway, store: Any, bank: FaultBank, case: tuple
     assert path in named, f"{path} not in {named}"
 
 
-test_one_broken_field_is_named, test_one_broken_field_is_named_soak = property_test(400, case=mutated_bodies())(
+test_one_broken_field_is_named, test_one_broken_field_is_named_soak = property_test(250, case=mutated_bodies())(
     _one_broken_field
 )
 
@@ -472,7 +472,7 @@ def _list_queries(gateway: Gateway, store: Any, bank: FaultBank, query: dict[str
 
 
 test_any_list_query_is_200_or_400, test_any_list_query_is_200_or_400_soak = property_test(
-    300,
+    200,
     query=st.dictionaries(
         st.one_of(st.sampled_from(LIST_PARAMETERS), st.text(min_size=1, max_size=15)), query_values, max_size=4
     ),

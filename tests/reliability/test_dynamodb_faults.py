@@ -44,6 +44,14 @@ def faults(gateway: Gateway, store: Any, retry_sleeps: RetrySleeps, moto_skips_f
     return injector
 
 
+def configured_attempts(client: Any) -> int:
+    """How many attempts botocore makes with this client's retry configuration."""
+    retries = client.meta.config.retries or {}
+    if "total_max_attempts" in retries:
+        return int(retries["total_max_attempts"])
+    return int(retries.get("max_attempts", 2)) + 1  # max_attempts counts retries (standard default: 3 in all)
+
+
 def assert_unavailable(reply: Reply) -> None:
     assert (reply.status, reply.kind, reply.headers.get("Retry-After")) == (503, "service_unavailable", "1")
 
@@ -67,8 +75,7 @@ def test_claim_write_failing_is_503_before_the_bank(
 ) -> None:
     faults.fail(on("PutItem", CLAIM), code)
     assert_unavailable(gateway.post(card_body(VISA_AUTHORIZED), key="k1"))
-    # make_client(max_attempts=3): botocore counts retries there, so 4 attempts (see the xfail below)
-    assert faults.calls["PutItem"] == 4
+    assert faults.calls["PutItem"] == configured_attempts(payments_client()) >= 2
     assert bank.calls == [] and scan(store) == []
     faults.rules.clear()
     assert gateway.post(card_body(VISA_AUTHORIZED), key="k1").status == 201
@@ -109,7 +116,7 @@ def test_health_fails_with_503(gateway: Gateway, retry_sleeps: RetrySleeps, moto
     health = DynamoFaults().fail(on("GetItem"), "timeout")
     health.install(api._health_repository()._client)
     assert_unavailable(gateway.health())
-    assert health.calls["GetItem"] == 2
+    assert health.calls["GetItem"] == configured_attempts(api._health_repository()._client)
 
 
 ATTEMPTS_BUG = (
