@@ -52,10 +52,12 @@ def repair(case: Any) -> None:
     card = body.get("card")
     if not (isinstance(card, dict) and isinstance(card.get("number"), str) and isinstance(card.get("cvv"), str)):
         return
-    # A realistic number of the generated length (generated ones are often all zeros), Luhn-valid.
+    # A realistic number of the generated length, Luhn-valid (generated ones are often all zeros,
+    # which the card-data audit would then find inside unrelated generated strings).
     digits = str(int(hashlib.sha256(card["number"].encode()).hexdigest(), 16))
     number = luhn_complete(("4" + digits)[: len(card["number"]) - 1])
-    cvv = (card["cvv"] + "0000")[: cards.cvv_length(cards.brand_of(number))]
+    # Likewise a CVV that cannot be mistaken for the short strings generated elsewhere ("000").
+    cvv = str(int(hashlib.sha256(card["cvv"].encode()).hexdigest(), 16))[-cards.cvv_length(cards.brand_of(number)) :]
     year = max(card.get("expiry_year", 0), THIS_YEAR + 1)
     case.body = {**body, "currency": "GBP", "card": {**card, "number": number, "cvv": cvv, "expiry_year": year}}
     AUDIT.register(number, cvv)
