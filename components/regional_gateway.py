@@ -317,6 +317,8 @@ class RegionalGateway(pulumi.ComponentResource):
                 "BANK_CONNECT_TIMEOUT_MS": str(args.bank.connect_timeout_ms),
                 "BANK_READ_TIMEOUT_MS": str(args.bank.read_timeout_ms),
                 "FINGERPRINT_KEY": args.fingerprint_key,
+                # A key's holder is presumed dead after this: twice the timeout, so never while it runs.
+                "IDEMPOTENCY_LEASE_SECONDS": str(2 * args.lambda_settings.timeout_seconds),
             }
         return env
 

@@ -26,7 +26,8 @@ class KeyInUse(Exception):
 
 def _repository(table_name: str, endpoint_url: str | None, region: str | None) -> DynamoRepository:
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-1"
-    return DynamoRepository(make_client(region, endpoint_url), table_name)
+    # An operator's command, not on a payment's clock: patient with a slow or distant table.
+    return DynamoRepository(make_client(region, endpoint_url, timeout=5.0), table_name)
 
 
 def create_merchant(

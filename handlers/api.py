@@ -13,12 +13,11 @@ from handlers.converter import payment_to_wire
 from handlers.dynamo import DynamoRepository, make_client
 from handlers.errors import BankUnavailable, PaymentError
 from handlers.observability import configure_logging, emit_metric, log_context
-from handlers.service import PaymentReader, PaymentService
+from handlers.service import IdempotencyPolicy, PaymentReader, PaymentService
 from handlers.settings import Settings
 from handlers.validation import ValidationRules, encode_cursor, parse_idempotency_key
 
 logger = logging.getLogger("handlers.api")
-HEALTH_TIMEOUT_SECONDS = 0.5  # Route 53 gives an endpoint 4 s; answer well before, never hang
 
 
 @functools.cache
@@ -44,19 +43,22 @@ def payment_service() -> PaymentService:
         region=config.region,
         fingerprint_key=fingerprint_key,
         rules=ValidationRules(allowed_currencies=config.allowed_currencies),
+        policy=IdempotencyPolicy(lease_seconds=config.idempotency_lease),
     )
 
 
 @functools.cache
 def _repository() -> DynamoRepository:
     config = settings()
-    return DynamoRepository(make_client(config.region, config.dynamodb_endpoint), config.table_name)
+    client = make_client(config.region, config.dynamodb_endpoint, timeout=config.dynamodb_timeout)
+    return DynamoRepository(client, config.table_name)
 
 
 @functools.cache
 def _health_repository() -> DynamoRepository:
+    """One attempt: Route 53 waits 4 s for an answer, and a slow table should fail the check anyway."""
     config = settings()
-    client = make_client(config.region, config.dynamodb_endpoint, timeout=HEALTH_TIMEOUT_SECONDS, max_attempts=1)
+    client = make_client(config.region, config.dynamodb_endpoint, timeout=config.dynamodb_timeout, attempts=1)
     return DynamoRepository(client, config.table_name)
 
 

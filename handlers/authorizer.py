@@ -24,7 +24,8 @@ logger = logging.getLogger("handlers.authorizer")
 def _directory() -> DynamoRepository:
     config = Settings.from_env()
     configure_logging(config.log_level)
-    return DynamoRepository(make_client(config.region, config.dynamodb_endpoint), config.table_name)
+    client = make_client(config.region, config.dynamodb_endpoint, timeout=config.dynamodb_timeout)
+    return DynamoRepository(client, config.table_name)
 
 
 def handler(event: http.Event, context: Any) -> dict[str, Any]:

@@ -69,9 +69,12 @@ def _currency(value: object, _: object) -> Currency:
 
 
 def _reference(value: object, _: object) -> Reference:
-    if len(_require(str, value, "a string")) > MAX_REFERENCE_LENGTH:
+    reference = _require(str, value, "a string")
+    if len(reference) > MAX_REFERENCE_LENGTH:
         raise FieldValueError(f"must be at most {MAX_REFERENCE_LENGTH} characters")
-    return Reference(value)  # type: ignore[arg-type]
+    if cards.contains_pan(reference):  # it is stored and replicated as given (PCI DSS 3.5.1)
+        raise FieldValueError("must not contain a card number")
+    return Reference(reference)
 
 
 def _card_number(value: object, _: object) -> CardNumber:

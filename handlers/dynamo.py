@@ -39,13 +39,14 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
-def make_client(
-    region: str, endpoint_url: str | None, *, timeout: float = 1.0, max_attempts: int = 3
-) -> DynamoDBClient:
+def make_client(region: str, endpoint_url: str | None, *, timeout: float, attempts: int = 3) -> DynamoDBClient:
+    """A client whose worst case fits the function timeout after the bank's share: a write after the
+    bank gets 3 attempts of 0.5 + 0.5 s (or ~3 s of throttling backoff), and still logs and answers."""
     config = Config(
         connect_timeout=timeout,
         read_timeout=timeout,
-        retries={"mode": "standard", "max_attempts": max_attempts},
+        # total_max_attempts counts the first try; botocore's max_attempts counts only retries.
+        retries={"mode": "standard", "total_max_attempts": attempts},
         tcp_keepalive=True,
     )
     return boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url, config=config)
@@ -104,10 +105,15 @@ class DynamoRepository:
                 self._client.put_item(
                     TableName=self._table,
                     Item=_marshal(converter.claim_to_item(claim, keys)),
-                    # TTL deletion lags by hours, so an expired claim counts as free.
-                    ConditionExpression="attribute_not_exists(#pk) OR #expires <= :now",
-                    ExpressionAttributeNames={"#pk": schema.PARTITION_KEY, "#expires": schema.TTL_ATTRIBUTE},
-                    ExpressionAttributeValues={":now": {"N": str(int(now))}},
+                    # TTL deletion lags by hours, so an expired claim counts as free; our own claim
+                    # is there when the SDK retries a write whose answer was lost.
+                    ConditionExpression="attribute_not_exists(#pk) OR #expires <= :now OR #owner = :owner",
+                    ExpressionAttributeNames={
+                        "#pk": schema.PARTITION_KEY,
+                        "#expires": schema.TTL_ATTRIBUTE,
+                        "#owner": "owner",
+                    },
+                    ExpressionAttributeValues={":now": {"N": str(int(now))}, ":owner": {"S": claim.owner}},
                     ReturnValuesOnConditionCheckFailure="ALL_OLD",
                 )
         except ConditionFailed as e:
@@ -123,8 +129,12 @@ class DynamoRepository:
             self._client.put_item(
                 TableName=self._table,
                 Item=_marshal(converter.claim_to_item(claim, keys)),
-                ConditionExpression="attempt = :previous",
-                ExpressionAttributeValues={":previous": {"N": str(claim.attempt - 1)}},
+                ConditionExpression="attempt = :previous OR #owner = :owner",
+                ExpressionAttributeNames={"#owner": "owner"},
+                ExpressionAttributeValues={
+                    ":previous": {"N": str(claim.attempt - 1)},
+                    ":owner": {"S": claim.owner},
+                },
             )
 
     # --- payments --------------------------------------------------------------------------------

@@ -114,7 +114,8 @@ def json_response(status: int, body: object, event: Event, headers: Mapping[str,
 def error_response(error: Exception, event: Event) -> Response:
     status, kind, retry_after = ERRORS.get(type(error), _INTERNAL) if isinstance(error, PaymentError) else _INTERNAL
     if status >= 500:
-        logger.warning("request_failed", extra={"error_type": kind, "reason": str(error)})
+        cause = {"cause": str(error.__cause__)} if error.__cause__ else {}
+        logger.warning("request_failed", extra={"error_type": kind, "reason": str(error), **cause})
     detail: dict[str, Any] = {"type": kind, "message": _public_message(error, status)}
     if isinstance(error, InvalidRequest) and error.fields:
         detail["fields"] = [{"field": f.field, "message": f.message} for f in error.fields]

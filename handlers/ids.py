@@ -11,6 +11,7 @@ MERCHANT_PREFIX = "mer_"
 _ULID_LENGTH = 26
 _CROCKFORD = frozenset("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
 _RANDOM_BYTES = 10
+_MAX_MILLISECONDS = 2**48 - 1  # a ULID's timestamp field
 
 
 def new_payment_id(now: datetime) -> str:
@@ -38,6 +39,6 @@ def created_at(payment_id: str) -> datetime:
 
 def id_bound(moment: datetime, *, upper: bool) -> str:
     """The smallest (or largest) payment id that can be created at this millisecond."""
-    milliseconds = int(moment.astimezone(UTC).timestamp() * 1000)
+    milliseconds = min(max(int(moment.astimezone(UTC).timestamp() * 1000), 0), _MAX_MILLISECONDS)
     randomness = (b"\xff" if upper else b"\x00") * _RANDOM_BYTES
     return PAYMENT_PREFIX + str(ULID.from_bytes(milliseconds.to_bytes(6, "big") + randomness))

@@ -83,12 +83,14 @@ class IdempotencyClaim:
     """Who owns an Idempotency-Key: which request (keyed fingerprint), which payment, until when."""
 
     merchant_id: str
-    key: str
+    key: str  # HMAC of the merchant's Idempotency-Key: free text, so never stored as given
     fingerprint: str
     payment_id: str
     attempt: int
     lease_until: float  # epoch seconds; a request holding the key past this is presumed dead
     expires_at: int  # epoch seconds; after this the key is forgotten (DynamoDB TTL)
+    # Random per request: a write retried by the SDK after a lost answer recognises itself by it.
+    owner: str
 
 
 @attrs.frozen

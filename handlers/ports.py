@@ -9,10 +9,11 @@ from handlers.models import BankDecision, IdempotencyClaim, ListQuery, Merchant,
 
 class PaymentRepository(Protocol):
     def claim(self, claim: IdempotencyClaim, now: float) -> IdempotencyClaim | None:
-        """Take the key if it is free or expired; otherwise return the claim that holds it."""
+        """Take the key if it is free, expired or already this owner's; otherwise return the holder."""
 
     def take_over(self, claim: IdempotencyClaim) -> None:
-        """Replace the claim whose attempt is `claim.attempt - 1`; ConditionFailed if it changed."""
+        """Replace the claim whose attempt is `claim.attempt - 1` (or that this owner already wrote);
+        ConditionFailed if someone else changed it."""
 
     def save_payment(self, stored: StoredPayment) -> None:
         """Write a new payment or replace a `failed` one; ConditionFailed if a final outcome is stored."""
@@ -34,5 +35,6 @@ class MerchantDirectory(Protocol):
 
 
 class Bank(Protocol):
-    def authorize(self, payment_id: str, request: PaymentRequest) -> BankDecision:
-        """Ask the acquirer; raise BankUnavailable on any failure or unusable answer."""
+    def authorize(self, reference: str, request: PaymentRequest) -> BankDecision:
+        """Ask the acquirer; raise BankUnavailable on any failure or unusable answer. The same
+        reference on a retry lets a deduplicating acquirer answer without charging again."""

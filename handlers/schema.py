@@ -5,7 +5,7 @@ One DynamoDB table holds three kinds of item (single-table design):
 | item              | pk                    | sk                     |
 |-------------------|-----------------------|------------------------|
 | payment           | MERCHANT#<merchant>   | PAYMENT#<payment id>   |
-| idempotency claim | MERCHANT#<merchant>   | IDEMPOTENCY#<key>      |
+| idempotency claim | MERCHANT#<merchant>   | IDEMPOTENCY#<HMAC key> |
 | API key           | APIKEY#<sha256 of key>| APIKEY                 |
 | health probe      | HEALTH                | HEALTH                 |
 

@@ -6,13 +6,21 @@ import hashlib
 import hmac
 import json
 import logging
+import secrets
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 
 import attrs
 
 from handlers import cards, ids
-from handlers.errors import BankUnavailable, ConditionFailed, IdempotencyKeyReused, NotFound, RequestInProgress
+from handlers.errors import (
+    BankUnavailable,
+    ConditionFailed,
+    IdempotencyKeyReused,
+    NotFound,
+    RequestInProgress,
+    StorageUnavailable,
+)
 from handlers.models import (
     CardSummary,
     IdempotencyClaim,
@@ -76,7 +84,8 @@ class PaymentService:
         now = self._clock()
         request = parse_payment_request(body, self._rules, now.date())
         if idempotency_key is None:
-            return Created(self._charge(merchant_id, request, ids.new_payment_id(now), attempt=1), replayed=False)
+            payment_id = ids.new_payment_id(now)
+            return Created(self._charge(merchant_id, request, payment_id, payment_id, attempt=1), replayed=False)
         claim = self._new_claim(merchant_id, idempotency_key, body, now)
         held = self._payments.claim(claim, now.timestamp())
         if held is not None:
@@ -84,23 +93,27 @@ class PaymentService:
             if isinstance(outcome, Payment):
                 return Created(outcome, replayed=True)
             claim = outcome
-        return Created(self._charge(merchant_id, request, claim.payment_id, claim.attempt), replayed=False)
+        reference = claim.payment_id
+        return Created(self._charge(merchant_id, request, claim.payment_id, reference, claim.attempt), replayed=False)
 
     def _new_claim(self, merchant_id: str, key: str, body: object, now: datetime) -> IdempotencyClaim:
         return IdempotencyClaim(
             merchant_id=merchant_id,
-            key=key,
+            key=idempotency_key_digest(self._fingerprint_key, key),
             fingerprint=self._fingerprint(body),
             payment_id=ids.new_payment_id(now),
             attempt=1,
             lease_until=now.timestamp() + self._policy.lease_seconds,
             expires_at=int(now.timestamp()) + self._policy.retention_seconds,
+            owner=secrets.token_hex(8),
         )
 
     def _fingerprint(self, body: object) -> str:
         # Keyed: the body holds the card number and CVV (PCI DSS 3.5.1.1).
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-        return hmac.new(self._fingerprint_key, canonical.encode(), hashlib.sha256).hexdigest()
+        return self._keyed_hash("body", json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True))
+
+    def _keyed_hash(self, purpose: str, text: str) -> str:
+        return keyed_hash(self._fingerprint_key, purpose, text)
 
     def _resolve(self, held: IdempotencyClaim, fresh: IdempotencyClaim, now: float) -> Payment | IdempotencyClaim:
         """Another request used this key: replay its outcome, refuse, or take over its payment id."""
@@ -114,16 +127,24 @@ class PaymentService:
             raise RequestInProgress("A request with this Idempotency-Key is still being processed.")
         # The last attempt failed at the bank, or its holder died: retry under the same payment id,
         # which the bank receives as its reference and can deduplicate on.
-        retry = attrs.evolve(held, attempt=held.attempt + 1, lease_until=fresh.lease_until, expires_at=fresh.expires_at)
+        retry = attrs.evolve(
+            held,
+            attempt=held.attempt + 1,
+            lease_until=fresh.lease_until,
+            expires_at=fresh.expires_at,
+            owner=fresh.owner,
+        )
         try:
             self._payments.take_over(retry)
         except ConditionFailed:
             raise RequestInProgress("A request with this Idempotency-Key is still being processed.") from None
         return retry
 
-    def _charge(self, merchant_id: str, request: PaymentRequest, payment_id: str, attempt: int) -> Payment:
+    def _charge(
+        self, merchant_id: str, request: PaymentRequest, payment_id: str, reference: str, attempt: int
+    ) -> Payment:
         try:
-            decision = self._bank.authorize(payment_id, request)
+            decision = self._bank.authorize(reference, request)
         except BankUnavailable as e:
             recorded = self._save(self._payment(merchant_id, request, payment_id, PaymentStatus.FAILED, None), attempt)
             if recorded.status is not PaymentStatus.FAILED:
@@ -155,16 +176,20 @@ class PaymentService:
 
     def _save(self, payment: Payment, attempt: int) -> Payment:
         try:
-            self._payments.save_payment(StoredPayment(payment, attempt))
-        except ConditionFailed:
-            stored = self._payments.get_payment(payment.merchant_id, payment.id)
-            if stored is None:
-                raise
-            return stored.payment
+            return self._store(payment, attempt)
         except Exception:
             # The bank has answered; without this line the outcome would exist only at the bank.
             logger.exception("payment_not_stored", extra={"payment": payment_summary(payment), "attempt": attempt})
             raise
+
+    def _store(self, payment: Payment, attempt: int) -> Payment:
+        try:
+            self._payments.save_payment(StoredPayment(payment, attempt))
+        except ConditionFailed:
+            stored = self._payments.get_payment(payment.merchant_id, payment.id)
+            if stored is None:
+                raise StorageUnavailable("The payment store refused the write but holds no payment.") from None
+            return stored.payment  # an earlier attempt reached a final outcome; that one stands
         return payment
 
 
@@ -183,6 +208,15 @@ class PaymentReader:
 
     def list_payments(self, merchant_id: str, params: Mapping[str, str]) -> Page:
         return self._payments.list_payments(merchant_id, parse_list_query(params))
+
+
+def keyed_hash(secret: bytes, purpose: str, text: str) -> str:
+    return hmac.new(secret, f"{purpose}:{text}".encode(), hashlib.sha256).hexdigest()
+
+
+def idempotency_key_digest(secret: bytes, key: str) -> str:
+    """How a merchant's Idempotency-Key is stored: free text may hold anything, even a card number."""
+    return keyed_hash(secret, "idempotency-key", key)
 
 
 def payment_summary(payment: Payment) -> dict[str, object]:

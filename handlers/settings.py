@@ -24,6 +24,10 @@ class Settings:
     # Defaults keep a whole payment under 1 s: ~50 ms of DynamoDB plus at most 0.85 s at the bank.
     bank_connect_timeout: float = 0.25
     bank_read_timeout: float = 0.6
+    # Per DynamoDB attempt (connect and read). 3 attempts of 0.5 s still fit a 5 s function after the bank.
+    dynamodb_timeout: float = 0.5
+    # An Idempotency-Key holder silent for longer is presumed dead: must exceed the function timeout.
+    idempotency_lease: float = 10.0
     allowed_currencies: frozenset[str] = DEFAULT_CURRENCIES
     fingerprint_key: bytes | None = attrs.field(default=None, repr=False)
     log_level: str = "INFO"
@@ -40,6 +44,8 @@ class Settings:
             bank_url=env.get("BANK_URL") or None,
             bank_connect_timeout=int(env.get("BANK_CONNECT_TIMEOUT_MS", "250")) / 1000,
             bank_read_timeout=int(env.get("BANK_READ_TIMEOUT_MS", "600")) / 1000,
+            dynamodb_timeout=int(env.get("DYNAMODB_TIMEOUT_MS", "500")) / 1000,
+            idempotency_lease=float(env.get("IDEMPOTENCY_LEASE_SECONDS", "10")),
             allowed_currencies=frozenset(c.strip() for c in currencies.split(","))
             if currencies
             else DEFAULT_CURRENCIES,

@@ -24,6 +24,7 @@ from handlers.models import ListQuery, PaymentRequest, PaymentStatus
 DEFAULT_CURRENCIES = frozenset({"GBP", "EUR", "USD"})
 MAX_PAGE_SIZE = 100
 MAX_IDEMPOTENCY_KEY_LENGTH = 255
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)  # payment ids count milliseconds from here
 _LIST_PARAMETERS = ("limit", "cursor", "status", "created_from", "created_to")
 
 
@@ -137,11 +138,25 @@ def _timestamp(text: str) -> datetime:
     except ValueError:
         raise ValueError("must be an ISO 8601 timestamp, e.g. 2026-11-26T10:00:00Z") from None
     # A timestamp without an offset is taken as UTC, the API's time zone.
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    try:
+        in_utc = moment.astimezone(UTC)
+    except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00
+        in_utc = None
+    if in_utc is None or in_utc < EPOCH:
+        raise ValueError("must be between 1970-01-01T00:00:00Z and 9999-12-31T23:59:59Z")
+    return in_utc
+
+
+def _end_timestamp(text: str) -> datetime:
+    moment = _timestamp(text)
+    if moment == EPOCH:  # exclusive: nothing can be created before it
+        raise ValueError("must be after 1970-01-01T00:00:00Z")
+    return moment
 
 
 _PARSERS = {"limit": _limit, "cursor": _decode_cursor, "status": _status, "created_from": _timestamp}
-_PARSERS["created_to"] = _timestamp
+_PARSERS["created_to"] = _end_timestamp
 _FIELD_NAMES = {"cursor": "after_id"}
 
 

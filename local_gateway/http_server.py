@@ -13,7 +13,7 @@ import time
 import uuid
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import cast
+from typing import Any, cast
 
 from local_gateway.messages import HttpRequest, HttpResponse, error_response
 
@@ -88,6 +88,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
             log.info("%s %s %s %d %.1f ms", server.name, self.command, self.path, response.status, elapsed_ms)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
+
+    def __getattr__(self, name: str) -> Any:
+        # Any other method (TRACE, CONNECT, QUERY...) goes to the router too, which answers 404
+        # not_found as API Gateway does, instead of http.server's HTML 501 page.
+        if name.startswith("do_"):
+            return self._serve
+        raise AttributeError(name)
 
     def _read_body(self) -> bytes:
         if "chunked" in self.headers.get("Transfer-Encoding", "").lower():

@@ -19,6 +19,7 @@ BANK_PORT_OFFSET = 3
 # The bank simulator as the payments handler calls it (BANK_URL ends in /payments); / works too.
 BANK_ROUTES = (Route("POST", "/payments", BANK_SIMULATOR, False), Route("POST", "/", BANK_SIMULATOR, False))
 # DEV ONLY: the HMAC key for card fingerprints. In AWS the key comes from Secrets Manager.
+LOCAL_DYNAMODB_TIMEOUT_MS = 3000
 DEV_FINGERPRINT_KEY = "local-dev-only-fingerprint-key--never-use-outside-localhost"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 # Nothing the stack starts may reach a real AWS account or a proxy: these are dropped.
@@ -64,4 +65,6 @@ def lambda_environment(
     env.setdefault("FINGERPRINT_KEY", DEV_FINGERPRINT_KEY)
     env.setdefault("LOG_LEVEL", log_level)
     env.setdefault("METRICS_NAMESPACE", "PaymentGateway/Local")
+    # The embedded emulator answers a 100-item Query in hundreds of ms under load (DynamoDB: tens).
+    env.setdefault("DYNAMODB_TIMEOUT_MS", str(LOCAL_DYNAMODB_TIMEOUT_MS))
     return env

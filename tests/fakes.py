@@ -34,7 +34,7 @@ class MemoryRepository:
     def claim(self, claim: IdempotencyClaim, now: float) -> IdempotencyClaim | None:
         with self._lock:
             held = self.claims.get((claim.merchant_id, claim.key))
-            if held is not None and held.expires_at > now:
+            if held is not None and held.expires_at > now and held.owner != claim.owner:
                 return held
             self.writes += 1
             self.claims[(claim.merchant_id, claim.key)] = claim
@@ -43,7 +43,7 @@ class MemoryRepository:
     def take_over(self, claim: IdempotencyClaim) -> None:
         with self._lock:
             held = self.claims.get((claim.merchant_id, claim.key))
-            if held is None or held.attempt != claim.attempt - 1:
+            if held is None or (held.attempt != claim.attempt - 1 and held.owner != claim.owner):
                 raise ConditionFailed("attempt changed")
             self.writes += 1
             self.claims[(claim.merchant_id, claim.key)] = claim

@@ -170,6 +170,7 @@ def test_environment_gives_the_bank_and_the_secret_only_to_the_payments_function
         "BANK_READ_TIMEOUT_MS": "222",
         "ALLOWED_CURRENCIES": "EUR",
         "FINGERPRINT_KEY": "hmac-key",
+        "IDEMPOTENCY_LEASE_SECONDS": str(2 * LambdaSettings().timeout_seconds),  # outlives the function
         "LOG_LEVEL": "INFO",
         "METRICS_NAMESPACE": "Custom",
     }

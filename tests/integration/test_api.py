@@ -4,6 +4,7 @@ simulator on a real localhost HTTP server."""
 from __future__ import annotations
 
 import json
+import re
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -242,9 +243,12 @@ def test_payments_emit_embedded_metrics(capsys: pytest.CaptureFixture[str]) -> N
 
 
 def test_items_use_the_shared_key_schema(dynamodb: Any) -> None:
-    payment = body_of(post(payment_body(), key="k"))
+    payment = body_of(post(payment_body(), key="order-77"))
     keys = {(item["pk"]["S"], item["sk"]["S"]) for item in stored_items(dynamodb)}
-    assert keys == {
-        (schema.merchant_pk("mer_a"), schema.payment_sk(payment["id"])),
-        (schema.merchant_pk("mer_a"), schema.idempotency_sk("k")),
+    claim_keys = {sk for _, sk in keys if sk.startswith(schema.IDEMPOTENCY_PREFIX)}
+    assert keys - {(schema.merchant_pk("mer_a"), sk) for sk in claim_keys} == {
+        (schema.merchant_pk("mer_a"), schema.payment_sk(payment["id"]))
     }
+    [claim_key] = claim_keys
+    assert re.fullmatch(schema.IDEMPOTENCY_PREFIX + "[0-9a-f]{64}", claim_key)  # an HMAC, not "order-77"
+    assert "order-77" not in json.dumps(stored_items(dynamodb))

@@ -45,14 +45,22 @@ def payment(at: datetime, status: PaymentStatus = PaymentStatus.AUTHORIZED, merc
 
 
 def claim(**changes: Any) -> IdempotencyClaim:
-    base = IdempotencyClaim("mer_a", "key-1", "f" * 64, ids.new_payment_id(T0), 1, T0.timestamp() + 10.5, 2_000_000_000)
+    base = IdempotencyClaim(
+        "mer_a", "key-1", "f" * 64, ids.new_payment_id(T0), 1, T0.timestamp() + 10.5, 2_000_000_000, "owner-1"
+    )
     return attrs.evolve(base, **changes)
 
 
 def test_claim_is_taken_once_and_returns_the_holder(repo: Any) -> None:
     first = claim()
     assert repo.claim(first, T0.timestamp()) is None
-    assert repo.claim(claim(payment_id="pay_other"), T0.timestamp()) == first
+    assert repo.claim(claim(payment_id="pay_other", owner="owner-2"), T0.timestamp()) == first
+
+
+def test_a_claim_retried_by_its_own_writer_succeeds(repo: Any) -> None:
+    """The SDK retries a write whose answer was lost; the item it finds is its own."""
+    assert repo.claim(claim(), T0.timestamp()) is None
+    assert repo.claim(claim(), T0.timestamp()) is None
 
 
 def test_expired_claim_counts_as_free(repo: Any) -> None:
@@ -67,10 +75,11 @@ def test_claims_are_scoped_per_merchant(repo: Any) -> None:
 
 def test_take_over_needs_the_previous_attempt(repo: Any) -> None:
     repo.claim(claim(), T0.timestamp())
-    repo.take_over(claim(attempt=2))
+    repo.take_over(claim(attempt=2, owner="owner-2"))
+    repo.take_over(claim(attempt=2, owner="owner-2"))  # its own write, retried by the SDK
     with pytest.raises(ConditionFailed):
-        repo.take_over(claim(attempt=2))  # someone else already took attempt 2
-    assert repo.claim(claim(), T0.timestamp()).attempt == 2
+        repo.take_over(claim(attempt=2, owner="owner-3"))  # someone else already took attempt 2
+    assert repo.claim(claim(owner="owner-4"), T0.timestamp()).attempt == 2
 
 
 def test_failed_payment_may_be_replaced_but_a_final_one_may_not(repo: Any) -> None:

@@ -479,11 +479,6 @@ test_any_list_query_is_200_or_400, test_any_list_query_is_200_or_400_soak = prop
 )(_list_queries)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a created_from/created_to before 1970-01-01T00:00:00Z (or past year 9999 in UTC) is a 500: "
-    "ids.id_bound converts it to negative milliseconds (OverflowError), not a 400",
-)
 @pytest.mark.parametrize(
     "query",
     [

@@ -141,12 +141,6 @@ def test_slow_answers_near_the_timeout_give_a_consistent_outcome(
     assert_one_final_payment(payment_id, bank, store)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: urllib3's read timeout is per recv(), so a bank that sends its answer a byte at a time "
-    "holds the function far beyond connect+read timeout (here 3 s against 0.55 s; in AWS until the Lambda "
-    "timeout, leaving the claim in flight and the merchant with API Gateway's error instead of a 502)",
-)
 def test_a_dripping_bank_is_cut_off_at_the_configured_deadline(
     gateway: Gateway, bank: FaultBank, store: Any, lambda_settings: dict[str, str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -191,11 +185,6 @@ def test_bank_failures_are_logged_without_card_data(gateway: Gateway, bank: Faul
     # The card-data audit (conftest) then checks every line for the number and "739".
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (observability): the 502's log line says only 'The acquiring bank did not answer'; which "
-    "failure it was (HTTP 503, timeout, refused, unreadable answer) is dropped with the exception's cause",
-)
 @pytest.mark.parametrize(
     ("fault", "cause"),
     [(Fault.HTTP_503, "HTTP 503"), (Fault.MALFORMED_JSON, "not JSON"), (Fault.CLOSE, "could not be reached")],

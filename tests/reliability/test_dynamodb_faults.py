@@ -17,7 +17,8 @@ import pytest
 
 from components.config import StackConfig
 from handlers import api, schema
-from tests.reliability.conftest import LogLines, RetrySleeps, scan
+from handlers.service import idempotency_key_digest
+from tests.reliability.conftest import FINGERPRINT_KEY, LogLines, RetrySleeps, scan
 from tests.reliability.dynamo_faults import DynamoFaults, on
 from tests.reliability.faultbank import Fault, FaultBank
 from tests.reliability.gateway import Gateway, Reply, card_body, payments_client
@@ -56,11 +57,16 @@ def assert_unavailable(reply: Reply) -> None:
     assert (reply.status, reply.kind, reply.headers.get("Retry-After")) == (503, "service_unavailable", "1")
 
 
+def stored_claim_key(key: str) -> str:
+    """The claim's sort key: the Idempotency-Key is stored only as a keyed hash."""
+    return schema.idempotency_sk(idempotency_key_digest(FINGERPRINT_KEY.encode(), key))
+
+
 def expire_lease(store: Any, key: str, merchant: str = "mer_a") -> None:
     """What 10 s of waiting does to a claim whose holder died: its lease runs out."""
     store.update_item(
         TableName="payments-test",
-        Key={"pk": {"S": schema.merchant_pk(merchant)}, "sk": {"S": schema.idempotency_sk(key)}},
+        Key={"pk": {"S": schema.merchant_pk(merchant)}, "sk": {"S": stored_claim_key(key)}},
         UpdateExpression="SET lease_until = :past",
         ExpressionAttributeValues={":past": {"N": str(time.time() - 1)}},
     )
@@ -126,7 +132,6 @@ ATTEMPTS_BUG = (
 )
 
 
-@pytest.mark.xfail(strict=True, reason=ATTEMPTS_BUG)
 def test_health_probe_makes_one_attempt(gateway: Gateway, retry_sleeps: RetrySleeps, moto_skips_faults: None) -> None:
     health = DynamoFaults().fail(on("GetItem"), "timeout")
     health.install(api._health_repository()._client)
@@ -144,13 +149,6 @@ def worst_case_seconds(client: Any, attempts: int, *, throttled: bool) -> float:
     return attempts * per_attempt + float(sum(min(base * 2**i, 20.0) for i in range(attempts - 1)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: the storage retry budget exceeds the 5 s function timeout: after the bank authorized, a "
-    "hanging table keeps the payment write retrying for up to 8.2 s (4 attempts x (1 s connect + 1 s read)), "
-    "a throttling one for up to 7 s of backoff, so Lambda kills the function before it logs "
-    "payment_not_stored or answers 503 (API Gateway answers 502 without our error shape). " + ATTEMPTS_BUG,
-)
 @pytest.mark.parametrize("code", ["timeout", "ProvisionedThroughputExceededException"])
 def test_storage_retries_end_before_the_function_timeout(
     gateway: Gateway, faults: DynamoFaults, bank: FaultBank, logs: LogLines, code: str
@@ -232,12 +230,6 @@ def test_a_payment_write_applied_but_unanswered_is_201_once(
     assert logs.records("payment_not_stored") == []
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: when the claim PutItem is applied but its answer is lost, botocore's retry fails the "
-    "condition on the request's own claim, which the service then treats as another request's: 409 "
-    "for the whole 10 s lease (no double charge, but the merchant cannot pay until it runs out)",
-)
 def test_a_claim_write_applied_but_unanswered_still_pays(
     gateway: Gateway, faults: DynamoFaults, bank: FaultBank, store: Any
 ) -> None:
@@ -247,26 +239,6 @@ def test_a_claim_write_applied_but_unanswered_still_pays(
     assert_one_final_payment(reply.body["id"], bank, store)
 
 
-def test_a_claim_write_applied_but_unanswered_recovers_after_the_lease(
-    gateway: Gateway, faults: DynamoFaults, bank: FaultBank, store: Any
-) -> None:
-    """Today's behaviour for the bug above: safe (no bank call until the lease ends), then one charge."""
-    faults.fail(on("PutItem", CLAIM), "lost_response", times=1)
-    first = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
-    assert first.status in (201, 409)
-    if first.status == 409:
-        assert bank.calls == []
-        expire_lease(store, "k1")
-    final = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
-    assert final.status == 201
-    assert_one_final_payment(final.body["id"], bank, store)
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a take-over PutItem applied but unanswered fails its own condition on retry "
-    "(attempt already advanced): 409 for another lease, like the claim write above",
-)
 def test_a_take_over_write_applied_but_unanswered_still_pays(
     gateway: Gateway, faults: DynamoFaults, bank: FaultBank, store: Any
 ) -> None:
@@ -278,12 +250,6 @@ def test_a_take_over_write_applied_but_unanswered_still_pays(
     assert reply.status == 201, reply.raw
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: a failed condition on the payment write with no item to read back (a race the table "
-    "cannot explain) re-raises ConditionFailed from inside the except clause: 500 and no "
-    "payment_not_stored record, so an authorized charge is left with no trace but a traceback",
-)
 def test_a_payment_condition_race_with_nothing_stored_is_logged(
     gateway: Gateway, faults: DynamoFaults, bank: FaultBank, logs: LogLines
 ) -> None:
@@ -292,13 +258,3 @@ def test_a_payment_condition_race_with_nothing_stored_is_logged(
     [lost] = logs.records("payment_not_stored")
     assert lost["payment"]["authorization_code"] == bank.ledger[lost["payment"]["id"]].authorization_code
     assert_unavailable(reply)
-
-
-def test_a_payment_condition_race_with_nothing_stored_is_at_least_a_500(
-    gateway: Gateway, faults: DynamoFaults, bank: FaultBank, logs: LogLines
-) -> None:
-    """Today's behaviour for the bug above, pinned so a change is noticed: our error shape, no hang."""
-    faults.fail(on("PutItem", PAYMENT), "ConditionalCheckFailedException", times=1)
-    reply = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
-    assert reply.status in (500, 503)
-    assert len(bank.calls) == 1

@@ -98,11 +98,6 @@ def test_undeclared_methods_are_4xx(local_stack: LocalStack, method: str, path: 
     assert 400 <= reply.status < 500, (reply.status, reply.raw[:200])
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (local_gateway, not the deployed API): TRACE and CONNECT reach http.server's default "
-    "501 HTML page (so does QUERY); the adapter maps only GET/POST/PUT/PATCH/DELETE/HEAD/OPTIONS to its router",
-)
 @pytest.mark.parametrize("method", ["TRACE", "CONNECT", "QUERY"])
 def test_trace_connect_and_query_are_4xx(local_stack: LocalStack, method: str) -> None:
     reply = local_stack.call(method, "/v1/payments", merchant="mer_alpha")

@@ -243,3 +243,10 @@ def test_reader_lists_newest_first_with_filters(
     assert [p.id for p in reader.list_payments(MERCHANT, {}).payments] == [p.id for p in reversed(made)]
     declined = reader.list_payments(MERCHANT, {"status": "declined"}).payments
     assert [p.id for p in declined] == [made[1].id]
+
+
+def test_idempotency_keys_are_stored_only_as_keyed_hashes(service: PaymentService, repo: MemoryRepository) -> None:
+    service.create_payment(MERCHANT, payment_body(), f"{VISA_AUTHORIZED}-order-7")
+    [(merchant, stored_key)] = repo.claims
+    assert merchant == MERCHANT and VISA_AUTHORIZED not in stored_key and len(stored_key) == 64
+    assert service.create_payment(MERCHANT, payment_body(), f"{VISA_AUTHORIZED}-order-7").replayed

@@ -1,7 +1,8 @@
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
+from handlers import ids
 from handlers.errors import InvalidRequest
 from handlers.validation import (
     ValidationRules,
@@ -168,3 +169,35 @@ def test_created_to_must_follow_created_from() -> None:
     with pytest.raises(InvalidRequest) as raised:
         parse_list_query({"created_from": "2026-11-02T00:00:00Z", "created_to": "2026-11-01T00:00:00Z"})
     assert [f.field for f in raised.value.fields] == ["created_to"]
+
+
+def test_card_numbers_are_refused_in_the_reference() -> None:
+    assert fields_of(payment_body(reference=f"order for {VISA_AUTHORIZED}")) == {
+        "reference": "must not contain a card number"
+    }
+    # Timestamps and numeric ids pass: 1764150000123 is Luhn-valid but no card network's number.
+    parse_payment_request(payment_body(reference="order 1764150000123"), RULES, TODAY)
+
+
+def test_idempotency_keys_may_hold_any_digits_because_they_are_stored_hashed() -> None:
+    assert parse_idempotency_key(f"{VISA_AUTHORIZED}-retry") == f"{VISA_AUTHORIZED}-retry"
+
+
+@pytest.mark.parametrize(
+    "moment", ["1969-12-31T23:59:59Z", "0001-01-01T00:00:00Z", "9999-12-31T23:00:00-05:00", "1900-01-01"]
+)
+def test_list_timestamps_must_be_representable(moment: str) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        parse_list_query({"created_from": moment})
+    assert [f.field for f in raised.value.fields] == ["created_from"]
+
+
+def test_list_timestamps_are_normalised_to_utc() -> None:
+    query = parse_list_query({"created_from": "2026-11-26T12:00:00+02:00"})
+    assert query.created_from is not None and query.created_from.isoformat() == "2026-11-26T10:00:00+00:00"
+
+
+def test_created_to_at_the_epoch_is_refused_and_bounds_clamp() -> None:
+    with pytest.raises(InvalidRequest):
+        parse_list_query({"created_to": "1970-01-01T00:00:00Z"})
+    assert ids.id_bound(datetime(1969, 1, 1, tzinfo=UTC), upper=False) == "pay_" + "0" * 26
