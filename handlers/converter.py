@@ -198,18 +198,20 @@ def payment_to_wire(payment: Payment) -> dict[str, Any]:
 
 # --- storage format (DynamoDB items as plain Python values; the adapter marshals them) ----------
 
-_PAYMENT_KEYS = ("pk", "sk", "attempt")
+_PAYMENT_KEYS = ("pk", "sk", "attempt", "bank_reference")
 _CLAIM_KEYS = ("pk", "sk")
 
 
 def payment_to_item(stored: StoredPayment, keys: Mapping[str, str]) -> dict[str, Any]:
     item: dict[str, Any] = CONVERTER.unstructure(stored.payment)
-    return {**item, **keys, "attempt": stored.attempt}
+    return {**item, **keys, "attempt": stored.attempt, "bank_reference": stored.bank_reference}
 
 
 def payment_from_item(item: Mapping[str, Any]) -> StoredPayment:
     body = {name: value for name, value in item.items() if name not in _PAYMENT_KEYS}
-    return StoredPayment(CONVERTER.structure(body, Payment), _stored_int(item.get("attempt", 1), None))
+    payment = CONVERTER.structure(body, Payment)
+    attempt = _stored_int(item.get("attempt", 1), None)
+    return StoredPayment(payment, attempt, str(item.get("bank_reference", payment.id)))
 
 
 def claim_to_item(claim: IdempotencyClaim, keys: Mapping[str, str]) -> dict[str, Any]:

@@ -76,6 +76,9 @@ class Payment:
 class StoredPayment:
     payment: Payment
     attempt: int  # which idempotent attempt wrote it; a retry after a bank failure is attempt 2
+    # What the bank was sent as `reference`, for reconciliation: the payment id, or with an
+    # Idempotency-Key a keyed hash of (merchant, key) that every region sends alike.
+    bank_reference: str = attrs.field(default=attrs.Factory(lambda self: self.payment.id, takes_self=True))
 
 
 @attrs.frozen

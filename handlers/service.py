@@ -93,7 +93,7 @@ class PaymentService:
             if isinstance(outcome, Payment):
                 return Created(outcome, replayed=True)
             claim = outcome
-        reference = claim.payment_id
+        reference = bank_reference(self._fingerprint_key, merchant_id, idempotency_key)
         return Created(self._charge(merchant_id, request, claim.payment_id, reference, claim.attempt), replayed=False)
 
     def _new_claim(self, merchant_id: str, key: str, body: object, now: datetime) -> IdempotencyClaim:
@@ -125,8 +125,8 @@ class PaymentService:
             return stored.payment
         if not finished and held.lease_until > now:
             raise RequestInProgress("A request with this Idempotency-Key is still being processed.")
-        # The last attempt failed at the bank, or its holder died: retry under the same payment id,
-        # which the bank receives as its reference and can deduplicate on.
+        # The last attempt failed at the bank, or its holder died: retry under the same payment id
+        # and bank reference, so a deduplicating bank answers without charging again.
         retry = attrs.evolve(
             held,
             attempt=held.attempt + 1,
@@ -146,7 +146,8 @@ class PaymentService:
         try:
             decision = self._bank.authorize(reference, request)
         except BankUnavailable as e:
-            recorded = self._save(self._payment(merchant_id, request, payment_id, PaymentStatus.FAILED, None), attempt)
+            failed = self._payment(merchant_id, request, payment_id, PaymentStatus.FAILED, None)
+            recorded = self._save(StoredPayment(failed, attempt, reference))
             if recorded.status is not PaymentStatus.FAILED:
                 return recorded  # an earlier attempt reached a final outcome; that one stands
             raise BankUnavailable(
@@ -155,7 +156,9 @@ class PaymentService:
             ) from e
         status = PaymentStatus.AUTHORIZED if decision.authorized else PaymentStatus.DECLINED
         code = decision.authorization_code if decision.authorized else None
-        return self._save(self._payment(merchant_id, request, payment_id, status, code), attempt)
+        return self._save(
+            StoredPayment(self._payment(merchant_id, request, payment_id, status, code), attempt, reference)
+        )
 
     def _payment(
         self, merchant_id: str, request: PaymentRequest, payment_id: str, status: PaymentStatus, code: str | None
@@ -174,23 +177,30 @@ class PaymentService:
             region=self._region,
         )
 
-    def _save(self, payment: Payment, attempt: int) -> Payment:
+    def _save(self, stored: StoredPayment) -> Payment:
         try:
-            return self._store(payment, attempt)
+            return self._store(stored)
         except Exception:
             # The bank has answered; without this line the outcome would exist only at the bank.
-            logger.exception("payment_not_stored", extra={"payment": payment_summary(payment), "attempt": attempt})
+            logger.exception(
+                "payment_not_stored",
+                extra={
+                    "payment": payment_summary(stored.payment),
+                    "attempt": stored.attempt,
+                    "bank_reference": stored.bank_reference,
+                },
+            )
             raise
 
-    def _store(self, payment: Payment, attempt: int) -> Payment:
+    def _store(self, stored: StoredPayment) -> Payment:
         try:
-            self._payments.save_payment(StoredPayment(payment, attempt))
+            self._payments.save_payment(stored)
         except ConditionFailed:
-            stored = self._payments.get_payment(payment.merchant_id, payment.id)
-            if stored is None:
+            found = self._payments.get_payment(stored.payment.merchant_id, stored.payment.id)
+            if found is None:
                 raise StorageUnavailable("The payment store refused the write but holds no payment.") from None
-            return stored.payment  # an earlier attempt reached a final outcome; that one stands
-        return payment
+            return found.payment  # an earlier attempt reached a final outcome; that one stands
+        return stored.payment
 
 
 class PaymentReader:
@@ -212,6 +222,13 @@ class PaymentReader:
 
 def keyed_hash(secret: bytes, purpose: str, text: str) -> str:
     return hmac.new(secret, f"{purpose}:{text}".encode(), hashlib.sha256).hexdigest()
+
+
+def bank_reference(secret: bytes, merchant_id: str, key: str) -> str:
+    """What the bank is sent for a request with an Idempotency-Key. The same in every region: during
+    replication lag a retry that lands in the other region gets a new payment id there, but the bank
+    still sees one reference and a deduplicating acquirer does not charge twice."""
+    return "idem_" + keyed_hash(secret, "bank-reference", f"{merchant_id}:{key}")[:40]
 
 
 def idempotency_key_digest(secret: bytes, key: str) -> str:

@@ -36,8 +36,10 @@ class CardAudit:
     def findings(self, text: str) -> list[str]:
         """What in `text` is card data: a registered card number, a registered CVV as a JSON string
         value, or a field named like a CVV or card number."""
-        found = [f"card number ending {pan[-4:]}" for pan in self.pans if pan in text]
-        found += [f"CVV {cvv!r}" for cvv in self.cvvs if f'"{cvv}"' in text]
+        with self._lock:  # suites register cards from many threads while others are checked
+            pans, cvvs = list(self.pans), list(self.cvvs)
+        found = [f"card number ending {pan[-4:]}" for pan in pans if pan in text]
+        found += [f"CVV {cvv!r}" for cvv in cvvs if f'"{cvv}"' in text]
         found += [f"field {m.group(1)!r}" for m in _CVV_KEY.finditer(text)]
         return found
 

@@ -21,7 +21,7 @@ from tests.reliability.conftest import scan
 from tests.reliability.dynamo_faults import DynamoFaults, on
 from tests.reliability.faultbank import Fault, FaultBank
 from tests.reliability.gateway import Gateway, Reply, card_body, payments_client
-from tests.reliability.test_bank_faults import assert_one_final_payment, claims_in, payments_in
+from tests.reliability.test_bank_faults import assert_one_final_payment, claims_in, payments_in, reference_of
 from tests.reliability.test_dynamodb_faults import PAYMENT, expire_lease
 from tests.support import VISA_AUTHORIZED, VISA_DECLINED, luhn_complete
 
@@ -112,15 +112,19 @@ def test_many_requests_racing_to_take_over_an_abandoned_claim_charge_once(
     finals = [h[-1] for h in histories]
     assert {r.status for r in finals} == {201} and len({r.body["id"] for r in finals}) == 1
     payment_id = finals[0].body["id"]
-    assert [c["reference"] for c in bank.calls] == [payment_id, payment_id]  # the lost attempt + one take-over
+    reference = reference_of(store, payment_id)
+    assert [c["reference"] for c in bank.calls] == [reference, reference]  # the lost attempt + one take-over
     assert_one_final_payment(payment_id, bank, store)
     [item] = payments_in(store)
     assert item["attempt"]["N"] == "2"
 
 
 def test_500_concurrent_distinct_payments_are_500_stored_payments(
-    gateway: Gateway, bank: FaultBank, store: Any
+    gateway: Gateway, bank: FaultBank, store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    # 32 threads, moto and the bank share one process here: an answer can queue past the 0.6 s
+    # deadline, which is the bank suite's subject, not this one's.
+    monkeypatch.setenv("BANK_READ_TIMEOUT_MS", "10000")
     warm_up()
     numbers = [luhn_complete(f"4000{i:011d}") for i in range(500)]
     merchants = ["mer_a", "mer_b", "mer_c", "mer_d"]
@@ -135,7 +139,8 @@ def test_500_concurrent_distinct_payments_are_500_stored_payments(
     assert Counter(r.status for r in replies) == {201: 500}
     ids = {r.body["id"] for r in replies}
     assert len(ids) == 500
-    assert len(bank.calls) == 500 and set(bank.charges) == ids
+    stored_references = {item["bank_reference"]["S"] for item in payments_in(store)}
+    assert len(bank.calls) == 500 and set(bank.charges) == stored_references
     assert len(payments_in(store)) == 500 and len(claims_in(store)) == 500
     listed = [p["id"] for m in merchants for p in gateway.list_all(m)]
     assert len(listed) == 500 and set(listed) == ids

@@ -175,7 +175,7 @@ def test_payment_write_failing_after_authorization_is_503_and_logged(
     [reference] = [call["reference"] for call in bank.calls]
     [lost] = logs.records("payment_not_stored")
     assert lost["level"] == "ERROR" and lost["attempt"] == 1
-    assert lost["payment"]["id"] == reference
+    assert lost["bank_reference"] == reference  # what reconciliation matches at the bank
     assert lost["payment"]["status"] == "authorized"
     assert lost["payment"]["authorization_code"] == bank.ledger[reference].authorization_code
     assert lost["payment"]["card_last4"] == VISA_AUTHORIZED[-4:]
@@ -189,9 +189,10 @@ def test_payment_write_failing_after_authorization_is_503_and_logged(
     assert (waiting.status, waiting.kind) == (409, "request_in_progress")
     expire_lease(store, "k1")
     retry = gateway.post(card_body(VISA_AUTHORIZED, cvv="739"), key="k1")
-    assert (retry.status, retry.body["id"]) == (201, reference)
+    assert (retry.status, retry.body["id"]) == (201, lost["payment"]["id"])
+    assert [call["reference"] for call in bank.calls] == [reference, reference]
     assert retry.body["authorization_code"] == lost["payment"]["authorization_code"]
-    assert_one_final_payment(reference, bank, store)
+    assert_one_final_payment(lost["payment"]["id"], bank, store)
 
 
 def test_failed_payment_write_failing_after_a_bank_error_is_503_and_logged(
@@ -214,7 +215,7 @@ def test_a_permanent_store_error_after_authorization_is_500_and_logged(
     reply = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
     assert (reply.status, reply.kind) == (500, "internal_error")
     [lost] = logs.records("payment_not_stored")
-    assert lost["payment"]["authorization_code"] == bank.ledger[lost["payment"]["id"]].authorization_code
+    assert lost["payment"]["authorization_code"] == bank.ledger[lost["bank_reference"]].authorization_code
     assert faults.calls["PutItem"] == 2  # claim + payment: not retried
 
 
@@ -256,5 +257,5 @@ def test_a_payment_condition_race_with_nothing_stored_is_logged(
     faults.fail(on("PutItem", PAYMENT), "ConditionalCheckFailedException", times=1)
     reply = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
     [lost] = logs.records("payment_not_stored")
-    assert lost["payment"]["authorization_code"] == bank.ledger[lost["payment"]["id"]].authorization_code
+    assert lost["payment"]["authorization_code"] == bank.ledger[lost["bank_reference"]].authorization_code
     assert_unavailable(reply)

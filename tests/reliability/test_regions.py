@@ -58,13 +58,6 @@ def test_a_retry_in_the_same_region_charges_once(regions: dict[str, PaymentServi
     assert sum(bank.charges.values()) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG (design): during replication lag a retry that fails over to the other region finds no "
-    "claim there, makes a new payment id and sends the bank a new reference, so the bank cannot "
-    "deduplicate: two charges. MRSC (STRONG) is not possible for eu-west-1 + us-east-1. Suggested: send "
-    "the bank a reference derived from (merchant, Idempotency-Key), e.g. an HMAC, identical in every region",
-)
 def test_a_retry_that_fails_over_to_the_other_region_charges_once(
     regions: dict[str, PaymentService], bank: FaultBank
 ) -> None:

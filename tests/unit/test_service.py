@@ -164,9 +164,10 @@ def test_abandoned_claim_is_taken_over_after_its_lease(
     # When the lease has run out
     clock.advance(seconds=IdempotencyPolicy().lease_seconds + 1)
     retried = service.create_payment(MERCHANT, payment_body(), "key-1")
-    # Then the retry reuses the claim's payment id, so the bank sees the same reference
-    assert retried.payment.id == bank.calls[0][0] == bank.calls[1][0]
-    assert len(repo.payments) == 1
+    # Then the retry reuses the claim's payment id and sends the bank the same reference
+    assert bank.calls[0][0] == bank.calls[1][0]
+    assert [stored.bank_reference for stored in repo.payments.values()] == [bank.calls[0][0]]
+    assert list(repo.payments) == [(MERCHANT, retried.payment.id)]
 
 
 def test_keys_expire_after_the_retention(service: PaymentService, clock: FakeClock, bank: ScriptedBank) -> None:
@@ -250,3 +251,19 @@ def test_idempotency_keys_are_stored_only_as_keyed_hashes(service: PaymentServic
     [(merchant, stored_key)] = repo.claims
     assert merchant == MERCHANT and VISA_AUTHORIZED not in stored_key and len(stored_key) == 64
     assert service.create_payment(MERCHANT, payment_body(), f"{VISA_AUTHORIZED}-order-7").replayed
+
+
+def test_the_bank_reference_of_a_key_is_the_same_in_every_region(bank: ScriptedBank, clock: FakeClock) -> None:
+    """During replication lag a retry in the other region makes a new payment id; the bank must
+    still see one reference, or a deduplicating acquirer charges twice."""
+    regions = [
+        PaymentService(payments=MemoryRepository(), bank=bank, region=r, fingerprint_key=b"k", clock=clock)
+        for r in ("eu-west-1", "us-east-1")
+    ]
+    eu, us = (region.create_payment(MERCHANT, payment_body(), "order-9").payment for region in regions)
+    assert eu.id != us.id
+    assert bank.calls[0][0] == bank.calls[1][0] and bank.calls[0][0].startswith("idem_")
+    other_merchant = regions[0].create_payment("mer_b", payment_body(), "order-9").payment
+    assert bank.calls[2][0] != bank.calls[0][0] and other_merchant.id != eu.id
+    unkeyed = regions[0].create_payment(MERCHANT, payment_body(), None).payment
+    assert bank.calls[3][0] == unkeyed.id  # without a key the payment id is the reference
