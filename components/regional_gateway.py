@@ -143,9 +143,9 @@ class RegionalGatewayArgs:
     allowed_currencies: str = "GBP,EUR,USD"
     metrics_namespace: str = "PaymentGateway"
     authorizer_cache_seconds: int = routes.AUTHORIZER_CACHE_SECONDS
-    throttle_rate_limit: float = 100.0
-    throttle_burst_limit: int = 200
-    waf_rate_limit: int = 2000
+    throttle_rate_limit: float = 500.0
+    throttle_burst_limit: int = 1000
+    waf_rate_limit: int = 100_000
     """Requests per client IP per 5 minutes before WAF blocks it."""
     domain: CustomDomainArgs | None = None
     drain: bool = False

@@ -48,6 +48,9 @@ def make_client(region: str, endpoint_url: str | None, *, timeout: float, attemp
         # total_max_attempts counts the first try; botocore's max_attempts counts only retries.
         retries={"mode": "standard", "total_max_attempts": attempts},
         tcp_keepalive=True,
+        # Our requests are built by this module, not by callers: botocore's client-side validation
+        # of them costs 12-14% of a payment's CPU (bench, interleaved on the same clients).
+        parameter_validation=False,
     )
     return boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url, config=config)
 
