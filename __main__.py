@@ -15,6 +15,7 @@ from components.global_store import GlobalStore, GlobalStoreArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.packaging import build_lambda_archive
 from components.regional_gateway import (
+    RUNTIME_VERSION,
     BankSettings,
     CustomDomainArgs,
     LambdaSettings,
@@ -28,7 +29,7 @@ from handlers import routes
 PROJECT_ROOT = Path(__file__).resolve().parent
 
 config = load_stack_config()
-archive = build_lambda_archive(PROJECT_ROOT)
+archive = build_lambda_archive(PROJECT_ROOT, bytecode_for=RUNTIME_VERSION)
 
 store = GlobalStore(
     "store",

@@ -13,7 +13,11 @@ update on `pulumi up`:
   network. A version mismatch or a compiled extension is refused: the archive runs on arm64
   Lambda, and an x86_64 `.so` built here would fail there at import time.
 
-`pulumi`, tests, `__pycache__` and `.pyc` files never go in.
+`pulumi`, tests and the tree's own `__pycache__` and `.pyc` files never go in. Bytecode is added
+only when the building interpreter is the runtime's version (`bytecode_for`): Lambda cannot write
+`__pycache__` in /var/task, so without it every cold start compiles every module (measured: 1.6-1.8x
+the import floor instead of 1.25x, docs/performance.md). The pycs are unchecked-hash (PEP 552):
+no timestamps, so the archive stays reproducible.
 """
 
 from __future__ import annotations
@@ -23,7 +27,9 @@ import hashlib
 import importlib.metadata
 import io
 import os
+import py_compile
 import re
+import sys
 import tempfile
 import zipfile
 from collections.abc import Iterable, Iterator
@@ -142,6 +148,26 @@ def collect_entries(source_root: Path, package: str, requirements: Iterable[Requ
     return entries
 
 
+def with_bytecode(entries: dict[str, Path], scratch: Path) -> dict[str, Path]:
+    """Add `__pycache__/<module>.<tag>.pyc` for every module, compiled by this interpreter."""
+    compiled = dict(entries)
+    for arcname, path in entries.items():
+        if not arcname.endswith(".py"):
+            continue
+        relative = PurePosixPath(arcname)
+        pyc = relative.parent / "__pycache__" / f"{relative.stem}.{sys.implementation.cache_tag}.pyc"
+        target = scratch / pyc
+        py_compile.compile(
+            str(path),
+            cfile=str(target),
+            dfile=f"/var/task/{arcname}",  # where tracebacks will say the code is
+            doraise=True,
+            invalidation_mode=py_compile.PycInvalidationMode.UNCHECKED_HASH,
+        )
+        compiled[str(pyc)] = target
+    return compiled
+
+
 def archive_bytes(entries: dict[str, Path]) -> bytes:
     """A zip of the entries with sorted names, fixed metadata and no compression (see module doc)."""
     buffer = io.BytesIO()
@@ -162,6 +188,7 @@ def build_lambda_archive(
     package: str = "handlers",
     requirements_file: Path | None = None,
     archive_name: str = "lambda.zip",
+    bytecode_for: tuple[int, int] | None = None,
 ) -> LambdaArchive:
     """Build `<out_dir>/<archive_name>` (default `build/lambda.zip`) and return its path and hash.
 
@@ -172,7 +199,10 @@ def build_lambda_archive(
     requirements_file = requirements_file or source_root / package / "requirements.txt"
     requirements = parse_requirements(requirements_file.read_text()) if requirements_file.is_file() else []
     entries = collect_entries(source_root, package, requirements)
-    data = archive_bytes(entries)
+    with tempfile.TemporaryDirectory() as scratch:
+        if bytecode_for == sys.version_info[:2]:
+            entries = with_bytecode(entries, Path(scratch))
+        data = archive_bytes(entries)
     out_dir.mkdir(parents=True, exist_ok=True)
     target = out_dir / archive_name
     with tempfile.NamedTemporaryFile(dir=out_dir, prefix=".lambda-", suffix=".zip", delete=False) as handle:

@@ -33,6 +33,7 @@ from handlers import routes
 
 ARCHITECTURE = "arm64"
 RUNTIME = aws.lambda_.Runtime.PYTHON3D13
+RUNTIME_VERSION = (3, 13)  # deploy from this Python and the archive carries bytecode (components.packaging)
 IDENTITY_SOURCE = "method.request.header.Authorization"
 # API Gateway's own integration limit: a Lambda timeout above it would never be seen by a client.
 MAX_TIMEOUT_SECONDS = 29

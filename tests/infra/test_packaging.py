@@ -5,7 +5,9 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.metadata
+import importlib.util
 import shutil
+import sys
 import zipfile
 from pathlib import Path, PurePosixPath
 
@@ -150,3 +152,23 @@ def test_a_version_other_than_the_pin_is_refused(source: Path, tmp_path: Path) -
     requirements.write_text("attrs==0.0.1\n")
     with pytest.raises(PackagingError, match=r"pins 0\.0\.1"):
         build(source, tmp_path / "out", requirements)
+
+
+def test_bytecode_is_added_only_for_the_runtimes_python_and_reproducibly(tmp_path: Path) -> None:
+    """Lambda cannot write __pycache__ in /var/task: shipping pycs saves every cold start's compile."""
+    this_python = sys.version_info[:2]
+    first = build_lambda_archive(ROOT, tmp_path / "a", bytecode_for=this_python)
+    again = build_lambda_archive(ROOT, tmp_path / "b", bytecode_for=this_python)
+    other = build_lambda_archive(ROOT, tmp_path / "c", bytecode_for=(this_python[0], this_python[1] + 1))
+    assert first.sha256_base64 == again.sha256_base64  # unchecked-hash pycs carry no timestamp
+    tag = sys.implementation.cache_tag
+    pycs = {e for e in first.entries if e.endswith(".pyc")}
+    modules = {e for e in first.entries if e.endswith(".py")}
+    assert pycs == {
+        str(PurePosixPath(m).parent / "__pycache__" / f"{PurePosixPath(m).stem}.{tag}.pyc") for m in modules
+    }
+    assert not any(e.endswith(".pyc") for e in other.entries)  # another version would ignore them
+    with zipfile.ZipFile(first.path) as archive:
+        header = archive.read(f"handlers/__pycache__/service.{tag}.pyc")[:8]
+    assert header[:4] == importlib.util.MAGIC_NUMBER
+    assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, unchecked (PEP 552)
