@@ -6,10 +6,12 @@ Used by the runner and by tests (with moto's server, `mock_aws` or any DynamoDB 
 from __future__ import annotations
 
 import contextlib
+import logging
 import time
 from typing import TYPE_CHECKING, cast
 
 import boto3
+from botocore.exceptions import ClientError
 
 from handlers.schema import KEY_ATTRIBUTES, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 
@@ -20,6 +22,9 @@ if TYPE_CHECKING:
 # Dummy credentials: moto and DynamoDB Local accept any.
 LOCAL_ACCESS_KEY_ID = "local"
 LOCAL_SECRET_ACCESS_KEY = "local"  # noqa: S105 - not a secret
+
+
+log = logging.getLogger("local_gateway.dynamodb")
 
 
 def dynamodb_client(endpoint_url: str | None, region: str) -> DynamoDBClient:
@@ -49,6 +54,17 @@ def create_table(client: DynamoDBClient, table_name: str, *, timeout: float = 30
             BillingMode="PAY_PER_REQUEST",
         )
     _wait_until_active(client, table_name, timeout)
+    try:
+        _enable_ttl(client, table_name)
+    except ClientError as error:
+        # Some emulators (dynalite) have no TTL API. Nothing depends on it locally: the handlers
+        # treat an expired claim as free whether or not it has been deleted.
+        if error.response.get("Error", {}).get("Code") != "UnknownOperationException":
+            raise
+        log.warning("%s does not support TTL; idempotency claims will not be deleted", table_name)
+
+
+def _enable_ttl(client: DynamoDBClient, table_name: str) -> None:
     ttl = client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
     if ttl.get("TimeToLiveStatus") not in ("ENABLED", "ENABLING"):
         client.update_time_to_live(

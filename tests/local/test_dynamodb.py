@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 
 import pytest
+from botocore.exceptions import ClientError
 
 from handlers.schema import KEY_ATTRIBUTES, TTL_ATTRIBUTE
 from local_gateway.dynamodb import create_table, dynamodb_client
@@ -34,6 +35,30 @@ def test_the_table_follows_the_schema(endpoint: str) -> None:
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     ttl = client.describe_time_to_live(TableName="schema-table")["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", TTL_ATTRIBUTE)
+
+
+def test_an_emulator_without_a_ttl_api_still_gets_its_table(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """dynalite has no TimeToLive operations; the handlers do not need TTL to be correct."""
+    client = dynamodb_client(endpoint, "eu-west-1")
+
+    def unknown(**_: object) -> None:
+        error = {"Error": {"Code": "UnknownOperationException", "Message": ""}}
+        raise ClientError(error, "DescribeTimeToLive")  # type: ignore[arg-type]
+
+    monkeypatch.setattr(client, "describe_time_to_live", unknown)
+    create_table(client, "no-ttl")
+    assert client.describe_table(TableName="no-ttl")["Table"]["TableStatus"] == "ACTIVE"
+
+
+def test_other_ttl_errors_are_not_swallowed(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    client = dynamodb_client(endpoint, "eu-west-1")
+
+    def denied(**_: object) -> None:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": ""}}, "DescribeTimeToLive")  # type: ignore[arg-type]
+
+    monkeypatch.setattr(client, "describe_time_to_live", denied)
+    with pytest.raises(ClientError):
+        create_table(client, "denied")
 
 
 def test_creating_it_again_is_harmless(endpoint: str) -> None:
