@@ -1,4 +1,4 @@
-"""Helpers shared by the components: the one type-token prefix and the account/partition lookup."""
+"""Helpers shared by the components: the type-token prefix, the account lookup, customer-managed keys."""
 
 from __future__ import annotations
 
@@ -42,3 +42,39 @@ def policy_json(
 def child_opts(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions:
     """Options for a child: parented to the component (so it inherits its provider)."""
     return pulumi.ResourceOptions(parent=parent, **kwargs)
+
+
+def customer_managed_key(
+    owner: pulumi.Resource,
+    names: tuple[str, str],
+    *,
+    region: pulumi.Input[str],
+    description: pulumi.Input[str],
+    alias: pulumi.Input[str],
+    policy: pulumi.Input[str],
+    tags: dict[str, str],
+    deletion_window_days: pulumi.Input[int] = 30,
+) -> aws.kms.Key:
+    """A customer-managed KMS key with rotation on and its alias (a child of the key).
+
+    `names` are the Pulumi resource names of the key and of its alias; they are part of the URNs.
+    """
+    key_name, alias_name = names
+    key = aws.kms.Key(
+        key_name,
+        aws.kms.KeyArgs(
+            region=region,
+            description=description,
+            enable_key_rotation=True,
+            deletion_window_in_days=deletion_window_days,
+            policy=policy,
+            tags=tags,
+        ),
+        child_opts(owner),
+    )
+    aws.kms.Alias(
+        alias_name,
+        aws.kms.AliasArgs(region=region, name=alias, target_key_id=key.key_id),
+        pulumi.ResourceOptions(parent=key),
+    )
+    return key

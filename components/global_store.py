@@ -22,7 +22,7 @@ from typing import Literal
 import pulumi
 import pulumi_aws as aws
 
-from components.common import account_context, child_opts, policy_json, type_token
+from components.common import account_context, child_opts, customer_managed_key, policy_json, type_token
 from components.policies import table_key_policy
 from handlers import schema
 
@@ -131,22 +131,15 @@ class GlobalStore(pulumi.ComponentResource):
         ctx = account_context(self, args.region)
         self.key_arns = {}
         for region in self.regions:
-            key = aws.kms.Key(
-                f"{name}-key-{region}",
-                aws.kms.KeyArgs(
-                    region=region,
-                    description=f"Encrypts the {args.table_name} DynamoDB table in {region}",
-                    enable_key_rotation=True,
-                    deletion_window_in_days=args.key_deletion_window_days,
-                    policy=policy_json(ctx, table_key_policy),
-                    tags=dict(args.tags),
-                ),
-                child_opts(self),
-            )
-            aws.kms.Alias(
-                f"{name}-key-alias-{region}",
-                aws.kms.AliasArgs(region=region, name=key_alias(args.table_name), target_key_id=key.key_id),
-                pulumi.ResourceOptions(parent=key),
+            key = customer_managed_key(
+                self,
+                (f"{name}-key-{region}", f"{name}-key-alias-{region}"),
+                region=region,
+                description=f"Encrypts the {args.table_name} DynamoDB table in {region}",
+                alias=key_alias(args.table_name),
+                policy=policy_json(ctx, table_key_policy),
+                tags=dict(args.tags),
+                deletion_window_days=args.key_deletion_window_days,
             )
             self.key_arns[region] = key.arn
 

@@ -19,7 +19,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.common import account_context, child_opts, policy_json, type_token
+from components.common import account_context, child_opts, customer_managed_key, policy_json, type_token
 from components.policies import alerts_key_policy
 
 ROUTE53_METRICS_REGION = "us-east-1"
@@ -128,22 +128,14 @@ class Monitoring(pulumi.ComponentResource):
         """A KMS-encrypted topic (and its key) in `region`; names carry this stack's region."""
         args = self._args
         label = f"{args.name_prefix}-alerts-{args.region}"
-        key = aws.kms.Key(
-            f"{self._name}-key{suffix}",
-            aws.kms.KeyArgs(
-                region=region,
-                description=f"Encrypts the {label} alarm topic",
-                enable_key_rotation=True,
-                deletion_window_in_days=30,
-                policy=policy_json(account_context(self, region), alerts_key_policy),
-                tags=dict(args.tags),
-            ),
-            child_opts(self),
-        )
-        aws.kms.Alias(
-            f"{self._name}-key-alias{suffix}",
-            aws.kms.AliasArgs(region=region, name=f"alias/{label}", target_key_id=key.key_id),
-            pulumi.ResourceOptions(parent=key),
+        key = customer_managed_key(
+            self,
+            (f"{self._name}-key{suffix}", f"{self._name}-key-alias{suffix}"),
+            region=region,
+            description=f"Encrypts the {label} alarm topic",
+            alias=f"alias/{label}",
+            policy=policy_json(account_context(self, region), alerts_key_policy),
+            tags=dict(args.tags),
         )
         topic = aws.sns.Topic(
             f"{self._name}-topic{suffix}",

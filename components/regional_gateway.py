@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.common import account_context, child_opts, policy_json, type_token
+from components.common import account_context, child_opts, customer_managed_key, policy_json, type_token
 from components.policies import (
     AccountContext,
     FunctionAccess,
@@ -271,24 +271,15 @@ class RegionalGateway(pulumi.ComponentResource):
     def _logs_key(self) -> aws.kms.Key:
         """Encrypts this gateway's log groups and its functions' environment (the HMAC key)."""
         prefix = self._args.name_prefix
-        key = aws.kms.Key(
-            f"{self._name}-key",
-            aws.kms.KeyArgs(
-                region=self._region,
-                description=f"{prefix} logs and Lambda environment in {self._region}",
-                enable_key_rotation=True,
-                deletion_window_in_days=30,
-                policy=policy_json(self._ctx, logs_key_policy),
-                tags=dict(self._args.tags),
-            ),
-            child_opts(self),
+        return customer_managed_key(
+            self,
+            (f"{self._name}-key", f"{self._name}-key-alias"),
+            region=self._region,
+            description=f"{prefix} logs and Lambda environment in {self._region}",
+            alias=f"alias/{prefix}-gateway",
+            policy=policy_json(self._ctx, logs_key_policy),
+            tags=dict(self._args.tags),
         )
-        aws.kms.Alias(
-            f"{self._name}-key-alias",
-            aws.kms.AliasArgs(region=self._region, name=f"alias/{prefix}-gateway", target_key_id=key.key_id),
-            pulumi.ResourceOptions(parent=key),
-        )
-        return key
 
     def _log_group(self, resource_name: str, log_group_name: pulumi.Input[str]) -> aws.cloudwatch.LogGroup:
         return aws.cloudwatch.LogGroup(
