@@ -86,7 +86,11 @@ def _key(pk: str, sk: str) -> dict[str, Any]:
 
 
 def _payment_keys(merchant_id: str, payment_id: str) -> dict[str, str]:
-    return {schema.PARTITION_KEY: schema.merchant_pk(merchant_id), schema.SORT_KEY: schema.payment_sk(payment_id)}
+    return _key_values(schema.merchant_pk(merchant_id), schema.payment_sk(payment_id))
+
+
+def _claim_keys(claim: IdempotencyClaim) -> dict[str, str]:
+    return _key_values(schema.merchant_pk(claim.merchant_id), schema.idempotency_sk(claim.key))
 
 
 class DynamoRepository:
@@ -99,10 +103,7 @@ class DynamoRepository:
     # --- idempotency claims ----------------------------------------------------------------------
 
     def claim(self, claim: IdempotencyClaim, now: float) -> IdempotencyClaim | None:
-        keys = {
-            schema.PARTITION_KEY: schema.merchant_pk(claim.merchant_id),
-            schema.SORT_KEY: schema.idempotency_sk(claim.key),
-        }
+        keys = _claim_keys(claim)
         try:
             with _translated_errors():
                 self._client.put_item(
@@ -124,10 +125,7 @@ class DynamoRepository:
         return None
 
     def take_over(self, claim: IdempotencyClaim) -> None:
-        keys = {
-            schema.PARTITION_KEY: schema.merchant_pk(claim.merchant_id),
-            schema.SORT_KEY: schema.idempotency_sk(claim.key),
-        }
+        keys = _claim_keys(claim)
         with _translated_errors():
             self._client.put_item(
                 TableName=self._table,

@@ -110,10 +110,8 @@ class PaymentService:
 
     def _fingerprint(self, body: object) -> str:
         # Keyed: the body holds the card number and CVV (PCI DSS 3.5.1.1).
-        return self._keyed_hash("body", json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True))
-
-    def _keyed_hash(self, purpose: str, text: str) -> str:
-        return keyed_hash(self._fingerprint_key, purpose, text)
+        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+        return keyed_hash(self._fingerprint_key, "body", canonical)
 
     def _resolve(self, held: IdempotencyClaim, fresh: IdempotencyClaim, now: float) -> Payment | IdempotencyClaim:
         """Another request used this key: replay its outcome, refuse, or take over its payment id."""
