@@ -7,7 +7,7 @@ key's name rather than half-way through `pulumi up`.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 import pulumi
@@ -106,6 +106,13 @@ def _alarms(config: pulumi.Config) -> AlarmThresholds:
     )
 
 
+def _default(name: str) -> Any:
+    """A StackConfig field's default: each default is written once, on the field."""
+    default = next(f.default for f in fields(StackConfig) if f.name == name)
+    assert default is not MISSING, name
+    return default
+
+
 def _int(config: pulumi.Config, key: str, default: int, low: int, high: int) -> int:
     value = config.get_int(key)
     value = default if value is None else value
@@ -115,7 +122,7 @@ def _int(config: pulumi.Config, key: str, default: int, low: int, high: int) -> 
 
 
 def _retention(config: pulumi.Config) -> int:
-    value = config.get_int("logRetentionDays") or 365
+    value = config.get_int("logRetentionDays") or _default("log_retention_days")
     if value not in LOG_RETENTION_DAYS:
         raise ConfigError(f"logRetentionDays must be one of {sorted(LOG_RETENTION_DAYS)}, not {value}")
     return value
@@ -153,7 +160,7 @@ def load_stack_config() -> StackConfig:
     hosted_zone_id = config.get("hostedZoneId")
     if bool(domain_name) != bool(hosted_zone_id):
         raise ConfigError("domainName and hostedZoneId must be set together")
-    consistency_mode = _choice(config, "consistencyMode", "EVENTUAL", CONSISTENCY_MODES)
+    consistency_mode = _choice(config, "consistencyMode", _default("consistency_mode"), CONSISTENCY_MODES)
     witness_region = config.get("witnessRegion")
     return StackConfig(
         region=region,
@@ -161,24 +168,24 @@ def load_stack_config() -> StackConfig:
         primary=primary,
         fingerprint_key=config.require_secret("fingerprintKey"),
         bank_url=config.get_secret("bankUrl"),
-        name_prefix=config.get("namePrefix") or PROJECT,
-        table_name=config.get("tableName") or schema.DEFAULT_TABLE_NAME,
+        name_prefix=config.get("namePrefix") or _default("name_prefix"),
+        table_name=config.get("tableName") or _default("table_name"),
         deletion_protection=config.get_bool("deletionProtection") is not False,
         consistency_mode="STRONG" if consistency_mode == "STRONG" else "EVENTUAL",
         witness_region=witness_region,
-        lambda_memory_mb=_int(config, "lambdaMemoryMb", 512, 128, 10240),
-        lambda_timeout_seconds=_int(config, "lambdaTimeoutSeconds", 5, 1, 29),
+        lambda_memory_mb=_int(config, "lambdaMemoryMb", _default("lambda_memory_mb"), 128, 10240),
+        lambda_timeout_seconds=_int(config, "lambdaTimeoutSeconds", _default("lambda_timeout_seconds"), 1, 29),
         reserved_concurrency=_optional_int(config, "reservedConcurrency", 0, 10000),
         log_retention_days=_retention(config),
-        log_level=_choice(config, "logLevel", "INFO", LOG_LEVELS),
-        metrics_namespace=config.get("metricsNamespace") or "PaymentGateway",
-        allowed_currencies=config.get("allowedCurrencies") or "GBP,EUR,USD",
-        bank_connect_timeout_ms=_int(config, "bankConnectTimeoutMs", 250, 1, 10000),
-        bank_read_timeout_ms=_int(config, "bankReadTimeoutMs", 600, 1, 28000),
-        authorizer_cache_seconds=_int(config, "authorizerCacheSeconds", routes.AUTHORIZER_CACHE_SECONDS, 0, 3600),
-        throttle_rate_limit=_positive_float(config, "throttleRateLimit", 500.0),
-        throttle_burst_limit=_int(config, "throttleBurstLimit", 1000, 1, 5000),
-        waf_rate_limit=_int(config, "wafRateLimit", 100_000, 10, 2_000_000_000),
+        log_level=_choice(config, "logLevel", _default("log_level"), LOG_LEVELS),
+        metrics_namespace=config.get("metricsNamespace") or _default("metrics_namespace"),
+        allowed_currencies=config.get("allowedCurrencies") or _default("allowed_currencies"),
+        bank_connect_timeout_ms=_int(config, "bankConnectTimeoutMs", _default("bank_connect_timeout_ms"), 1, 10000),
+        bank_read_timeout_ms=_int(config, "bankReadTimeoutMs", _default("bank_read_timeout_ms"), 1, 28000),
+        authorizer_cache_seconds=_int(config, "authorizerCacheSeconds", _default("authorizer_cache_seconds"), 0, 3600),
+        throttle_rate_limit=_positive_float(config, "throttleRateLimit", _default("throttle_rate_limit")),
+        throttle_burst_limit=_int(config, "throttleBurstLimit", _default("throttle_burst_limit"), 1, 5000),
+        waf_rate_limit=_int(config, "wafRateLimit", _default("waf_rate_limit"), 10, 2_000_000_000),
         domain_name=domain_name,
         hosted_zone_id=hosted_zone_id,
         alarm_email=config.get("alarmEmail"),
