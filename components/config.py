@@ -150,6 +150,19 @@ def _choice(config: pulumi.Config, key: str, default: str, choices: tuple[str, .
     return value
 
 
+def _require_bank_call_within_function(config: pulumi.Config) -> None:
+    """A bank call must end before the function does, or Lambda kills a payment mid-charge (and the
+    handlers refuse an idempotency lease, 2x the timeout, that a bank call could outlast)."""
+    timeout_ms = 1000 * _int(config, "lambdaTimeoutSeconds", _default("lambda_timeout_seconds"), 1, 29)
+    bank_ms = _int(config, "bankConnectTimeoutMs", _default("bank_connect_timeout_ms"), 1, 10000) + _int(
+        config, "bankReadTimeoutMs", _default("bank_read_timeout_ms"), 1, 28000
+    )
+    if bank_ms >= timeout_ms:
+        raise ConfigError(
+            f"bankConnectTimeoutMs + bankReadTimeoutMs ({bank_ms}) must be under lambdaTimeoutSeconds ({timeout_ms} ms)"
+        )
+
+
 def load_stack_config() -> StackConfig:
     """Read and validate this stack's configuration (`payment-gateway:*` and `aws:region`)."""
     config = pulumi.Config(PROJECT)
@@ -160,6 +173,7 @@ def load_stack_config() -> StackConfig:
     hosted_zone_id = config.get("hostedZoneId")
     if bool(domain_name) != bool(hosted_zone_id):
         raise ConfigError("domainName and hostedZoneId must be set together")
+    _require_bank_call_within_function(config)
     consistency_mode = _choice(config, "consistencyMode", _default("consistency_mode"), CONSISTENCY_MODES)
     witness_region = config.get("witnessRegion")
     return StackConfig(

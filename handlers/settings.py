@@ -27,7 +27,7 @@ class Settings:
     # Per DynamoDB attempt (connect and read). 3 attempts of 0.5 s still fit a 5 s function after the bank.
     dynamodb_timeout: float = 0.5
     # An Idempotency-Key holder silent for longer is presumed dead: must exceed the function timeout.
-    idempotency_lease: float = 10.0
+    idempotency_lease: float = attrs.field(default=10.0)
     allowed_currencies: frozenset[str] = DEFAULT_CURRENCIES
     fingerprint_key: bytes | None = attrs.field(default=None, repr=False)
     log_level: str = "INFO"
@@ -53,6 +53,14 @@ class Settings:
             log_level=env.get("LOG_LEVEL", "INFO"),
             metrics_namespace=env.get("METRICS_NAMESPACE", "PaymentGateway"),
         )
+
+    @idempotency_lease.validator
+    def _outlives_the_bank_call(self, _: attrs.Attribute[float], lease: float) -> None:
+        # A shorter lease lets a retry take over a claim whose bank call is still in flight: two charges.
+        if lease <= self.bank_connect_timeout + self.bank_read_timeout:
+            raise ConfigurationError(
+                "IDEMPOTENCY_LEASE_SECONDS must exceed BANK_CONNECT_TIMEOUT_MS + BANK_READ_TIMEOUT_MS."
+            )
 
     def require_bank(self) -> tuple[str, bytes]:
         if not self.bank_url or not self.fingerprint_key:

@@ -161,6 +161,8 @@ def test_values_are_parsed(mocks: RecordingMocks) -> None:
         ({"wafRateLimit": "5"}, "wafRateLimit"),
         ({"throttleRateLimit": "0"}, "throttleRateLimit"),
         ({"reservedConcurrency": "-1"}, "reservedConcurrency"),
+        ({"bankReadTimeoutMs": "4750"}, "bankReadTimeoutMs"),  # + 250 ms connect = the 5 s function
+        ({"lambdaTimeoutSeconds": "2", "bankReadTimeoutMs": "1800"}, "lambdaTimeoutSeconds"),
     ],
 )
 def test_invalid_values_name_the_key(mocks: RecordingMocks, values: dict[str, str], key: str) -> None:

@@ -218,6 +218,17 @@ def test_malformed_configuration_is_a_500_not_a_crash(monkeypatch: pytest.Monkey
     assert (response["statusCode"], error_of(response)["type"]) == (500, "internal_error")
 
 
+def test_a_lease_shorter_than_the_bank_deadline_is_a_500_before_any_charge(
+    monkeypatch: pytest.MonkeyPatch, bank_calls: list[dict[str, Any]], caplog: pytest.LogCaptureFixture
+) -> None:
+    monkeypatch.setenv("IDEMPOTENCY_LEASE_SECONDS", "0.5")
+    reset_handler_caches()
+    response = post(payment_body(), key="short-lease")
+    assert (response["statusCode"], error_of(response)["type"]) == (500, "internal_error")
+    assert any("IDEMPOTENCY_LEASE_SECONDS" in getattr(r, "reason", "") for r in caplog.records)  # logged
+    assert bank_calls == []
+
+
 def test_no_card_number_or_cvv_reaches_storage_logs_or_responses(
     dynamodb: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
