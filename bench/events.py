@@ -1,7 +1,7 @@
-"""API Gateway REST v1 proxy events and authorizer events for the benchmarks (standard library only).
+"""API Gateway REST v1 proxy events and authorizer events for the benchmarks (standard library and tests.support only).
 
 The cold-start child builds its first event inside the timed region, so nothing here may import
-more than the Lambda runtime already has loaded (json, uuid).
+more than the Lambda runtime and boto3 already have loaded (tests.support: base64, copy, json, uuid).
 """
 
 from __future__ import annotations
@@ -9,6 +9,8 @@ from __future__ import annotations
 import json
 import uuid
 from typing import Any
+
+from tests import support
 
 REGION = "eu-west-1"
 MERCHANT_ID = "mer_01JBENCH000000000000000000"
@@ -35,28 +37,18 @@ def proxy_event(
     headers: dict[str, str] | None = None,
     query: dict[str, str] | None = None,
     path_parameters: dict[str, str] | None = None,
-    merchant_id: str = MERCHANT_ID,
 ) -> dict[str, Any]:
-    all_headers = {"Content-Type": "application/json", **(headers or {})}
-    return {
-        "resource": resource,
-        "path": path or resource,
-        "httpMethod": method,
-        "headers": all_headers,
-        "multiValueHeaders": {k: [v] for k, v in all_headers.items()},
-        "queryStringParameters": query or None,
-        "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
-        "pathParameters": path_parameters,
-        "stageVariables": None,
-        "requestContext": {
-            "requestId": str(uuid.uuid4()),
-            "resourcePath": resource,
-            "httpMethod": method,
-            "authorizer": {"principalId": merchant_id, "merchant_id": merchant_id},
-        },
-        "body": body,
-        "isBase64Encoded": False,
-    }
+    """The tests' proxy event (as the deployed stage sends it), for the bench merchant."""
+    return support.proxy_event(
+        method,
+        resource,
+        path=path,
+        raw_body=body,
+        headers=headers,
+        query=query,
+        path_parameters=path_parameters,
+        merchant_id=MERCHANT_ID,
+    )
 
 
 def post_payment(idempotency_key: str | None, body: dict[str, Any] | None = None) -> dict[str, Any]:

@@ -1,8 +1,13 @@
 """In-memory stand-ins for the ports, with the same conditional-write semantics as handlers.dynamo
-(tests/integration/test_repository_contract.py runs one suite against both)."""
+(tests/integration/test_repository_contract.py runs one suite against both).
+
+The benchmarks serve thousands of calls from `MemoryRepository` (bench/fakes.py), so each operation
+is O(1) or O(page), as DynamoDB's are: the figures then measure the handler, not the fake.
+"""
 
 from __future__ import annotations
 
+import bisect
 import threading
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -17,6 +22,7 @@ from handlers.models import (
     ListQuery,
     Merchant,
     Page,
+    Payment,
     PaymentRequest,
     PaymentStatus,
     StoredPayment,
@@ -30,6 +36,7 @@ class MemoryRepository:
         self.keys: dict[str, Merchant] = {}
         self.writes = 0
         self._lock = threading.Lock()
+        self._ids_by_merchant: dict[str, list[str]] = {}  # sorted, like the table's sort key
 
     def claim(self, claim: IdempotencyClaim, now: float) -> IdempotencyClaim | None:
         with self._lock:
@@ -55,25 +62,37 @@ class MemoryRepository:
             if old is not None and old.payment.status is not PaymentStatus.FAILED:
                 raise ConditionFailed("final outcome stored")
             self.writes += 1
+            if old is None:
+                bisect.insort(self._ids_by_merchant.setdefault(stored.payment.merchant_id, []), stored.payment.id)
             self.payments[key] = stored
 
     def get_payment(self, merchant_id: str, payment_id: str) -> StoredPayment | None:
         return self.payments.get((merchant_id, payment_id))
 
     def list_payments(self, merchant_id: str, query: ListQuery) -> Page:
-        mine = sorted(
-            (s.payment for (m, _), s in self.payments.items() if m == merchant_id), key=lambda p: p.id, reverse=True
-        )
-        selected = [
-            p
-            for p in mine
-            if (query.after_id is None or p.id < query.after_id)
-            and (query.status is None or p.status is query.status)
-            and (query.created_from is None or p.id >= ids.id_bound(query.created_from, upper=False))
-            and (query.created_to is None or p.id < ids.id_bound(query.created_to, upper=False))
-        ]
-        page = selected[: query.limit]
-        return Page(tuple(page), page[-1].id if len(selected) > query.limit else None)
+        """Newest first, reading only as far as the page needs (a Query with a key range and Limit)."""
+        merchant_ids = self._ids_by_merchant.get(merchant_id, [])
+        lower, upper = self._id_range(merchant_ids, query)
+        found: list[Payment] = []
+        for index in range(upper - 1, lower - 1, -1):
+            payment = self.payments[(merchant_id, merchant_ids[index])].payment
+            if query.status is None or payment.status is query.status:
+                found.append(payment)
+            if len(found) > query.limit:
+                return Page(tuple(found[: query.limit]), found[query.limit - 1].id)
+        return Page(tuple(found), None)
+
+    @staticmethod
+    def _id_range(merchant_ids: list[str], query: ListQuery) -> tuple[int, int]:
+        upper = len(merchant_ids)
+        if query.after_id is not None:
+            upper = bisect.bisect_left(merchant_ids, query.after_id)
+        if query.created_to is not None:
+            upper = min(upper, bisect.bisect_left(merchant_ids, ids.id_bound(query.created_to, upper=False)))
+        lower = 0
+        if query.created_from is not None:
+            lower = bisect.bisect_left(merchant_ids, ids.id_bound(query.created_from, upper=False))
+        return lower, upper
 
     def ping(self) -> None:
         return None
