@@ -8,13 +8,9 @@ from __future__ import annotations
 
 import http.client
 import json
-import queue
 import random
-import signal
 import socket
 import subprocess
-import sys
-import threading
 import time
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
@@ -24,9 +20,8 @@ from urllib.parse import urlsplit
 
 import pytest
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-READY_TIMEOUT = 60.0
-STOP_TIMEOUT = 15.0
+from local_gateway import launch
+
 KEY_A = "pgw_e2e-merchant-a-0123456789abcdefghijklmnopqrstuv"
 KEY_B = "pgw_e2e-merchant-b-0123456789abcdefghijklmnopqrstuv"
 
@@ -78,7 +73,7 @@ def payment_body(card_number: str = "4242424242424291", **changes: Any) -> dict[
 
 @dataclass
 class LocalStack:
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[str]
     global_url: str
     eu_url: str
     us_url: str
@@ -96,33 +91,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         pytest.skip("the check for leftover processes reads Linux's /proc")
     port = _free_port_block(4)
     log = tmp_path_factory.mktemp("stack") / "stack.log"
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "local_gateway",
-                "--port",
-                str(port),
-                "--merchant",
-                f"m_a:{KEY_A}",
-                "--merchant",
-                f"m_b:{KEY_B}",
-            ],
-            stdout=subprocess.PIPE,
-            stderr=log_file,
-            cwd=REPO_ROOT,
-        )
-    children: list[int] = []
-    try:
-        banner = _wait_for_ready(process, log)
-        children = _descendants(process.pid)
-        base = "http://127.0.0.1:"
-        urls = [f"{base}{port + offset}" for offset in range(4)]
-        yield LocalStack(process, *urls, banner=banner, log=log)
-    finally:
-        _stop(process)
-    assert process.returncode == 0, f"the stack exited with {process.returncode}; see {log}"
+    command = launch.runner_command(port=port, merchants={"m_a": KEY_A, "m_b": KEY_B})
+    with launch.launched(command, log=log) as launched:
+        children = launch.descendants(launched.process.pid)
+        urls = [f"http://127.0.0.1:{port + offset}" for offset in range(4)]
+        yield LocalStack(launched.process, *urls, banner=launched.banner, log=log)
+    assert launched.process.returncode == 0, f"the stack exited with {launched.process.returncode}; see {log}"
     _assert_all_gone(children, log)
 
 
@@ -142,59 +116,6 @@ def _is_free(port: int) -> bool:
         except OSError:
             return False
     return True
-
-
-def _wait_for_ready(process: subprocess.Popen[bytes], log: Path) -> list[str]:
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:  # keeps reading, so the stack never blocks on a full pipe
-        assert process.stdout is not None
-        for raw in process.stdout:
-            lines.put(raw.decode(errors="replace").rstrip("\n"))
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    banner: list[str] = []
-    deadline = time.monotonic() + READY_TIMEOUT
-    while True:
-        try:
-            line = lines.get(timeout=max(0.0, deadline - time.monotonic()))
-        except queue.Empty:
-            _stop(process)
-            pytest.fail(f"the stack printed no 'ready' within {READY_TIMEOUT:.0f} s; see {log}")
-        if line is None:
-            pytest.fail(f"the stack exited with {process.wait()} before 'ready':\n{log.read_text()[-3000:]}")
-        if line == "ready":
-            return banner
-        banner.append(line)
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        process.send_signal(signal.SIGTERM)
-    try:
-        process.wait(timeout=STOP_TIMEOUT)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
-def _descendants(pid: int) -> list[int]:
-    """Every process below pid, from /proc (Linux)."""
-    parents: dict[int, list[int]] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            parents.setdefault(ppid, []).append(int(entry.name))
-    found, pending = [], [pid]
-    while pending:
-        children = parents.get(pending.pop(), [])
-        found += children
-        pending += children
-    return found
 
 
 def _assert_all_gone(pids: list[int], log: Path) -> None:

@@ -9,11 +9,7 @@ from __future__ import annotations
 
 import http.client
 import json
-import queue
-import signal
 import subprocess
-import sys
-import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,10 +20,8 @@ import attrs
 import boto3
 
 from handlers import schema
+from local_gateway import launch
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-READY_TIMEOUT = 60.0
-STOP_TIMEOUT = 15.0
 LABELS = {
     "global endpoint (Route 53)": "global_url",
     "eu-west-1 API": "eu_url",
@@ -65,7 +59,7 @@ def request(
 
 @attrs.define
 class LocalStack:
-    process: subprocess.Popen[bytes]
+    process: subprocess.Popen[str]
     log: Path
     urls: dict[str, str]
     merchants: dict[str, str]  # merchant id -> API key
@@ -112,46 +106,9 @@ class LocalStack:
 
 @contextmanager
 def running_stack(log: Path, merchants: dict[str, str], bank_url: str) -> Iterator[LocalStack]:
-    command = [sys.executable, "-m", "local_gateway", "--port", "0", "--bank-url", bank_url]
-    for merchant_id, key in merchants.items():
-        command += ["--merchant", f"{merchant_id}:{key}"]
-    with log.open("wb") as log_file:
-        process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=log_file, cwd=REPO_ROOT)
-    try:
-        urls = _wait_for_banner(process, log)
-        yield LocalStack(process, log, urls, dict(merchants))
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(timeout=STOP_TIMEOUT)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
-def _wait_for_banner(process: subprocess.Popen[bytes], log: Path) -> dict[str, str]:
-    lines: queue.Queue[str | None] = queue.Queue()
-
-    def pump() -> None:  # keeps reading so the stack never blocks on a full pipe
-        assert process.stdout is not None
-        for raw in process.stdout:
-            lines.put(raw.decode(errors="replace").rstrip("\n"))
-        lines.put(None)
-
-    threading.Thread(target=pump, daemon=True).start()
-    urls: dict[str, str] = {}
-    while True:
-        try:
-            line = lines.get(timeout=READY_TIMEOUT)
-        except queue.Empty:
-            raise AssertionError(f"the local stack printed no 'ready' in {READY_TIMEOUT:.0f} s; see {log}") from None
-        if line is None:
-            raise AssertionError(f"the local stack exited with {process.wait()}:\n{log.read_text()[-3000:]}")
-        if line == "ready":
-            missing = set(LABELS.values()) - set(urls)
-            assert not missing, f"banner without {missing}"
-            return urls
-        label, _, value = line.strip().partition("  ")
-        if label in LABELS:
-            urls[LABELS[label]] = value.strip().split()[0]
+    command = launch.runner_command(merchants=merchants, bank_url=bank_url)
+    with launch.launched(command, log=log) as stack:
+        urls = {LABELS[label]: url for label, url in stack.urls.items() if label in LABELS}
+        missing = set(LABELS.values()) - set(urls)
+        assert not missing, f"banner without {missing}"
+        yield LocalStack(stack.process, log, urls, dict(merchants))
