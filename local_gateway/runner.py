@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from handlers.schema import DEFAULT_TABLE_NAME
+from handlers.settings import ConfigurationError, Settings
 from local_gateway.global_endpoint import GlobalEndpoint, HealthChecker, HealthTracker, RegionEndpoint, http_probe
 from local_gateway.http_server import LocalHTTPServer
 from local_gateway.logs import setup_logging
@@ -106,8 +107,10 @@ def _merchant(parser: argparse.ArgumentParser, value: str) -> tuple[str, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     setup_logging("local", logging.INFO)
+    # The admin calls below use dummy credentials too; computed before the clear, which it reads.
+    environment = local_environment(TABLE_REGION)
     os.environ.clear()
-    os.environ.update(local_environment(TABLE_REGION))  # the admin calls below use dummy credentials too
+    os.environ.update(environment)
     signal.signal(signal.SIGTERM, _interrupt)  # during startup both signals abort it
     try:
         with Supervisor() as supervisor:
@@ -212,8 +215,17 @@ def _spawn_region(region: Region, options: Options, stack: Stack, supervisor: Su
         bank_url=stack.bank_url,
         log_level=_log_level(options),
     )
+    _check_handler_settings(region.name, env)
     port = port_for(options.port, region.port_offset)
     return supervisor.spawn(region.name, ["lambda", "--port", str(port), *_quiet(options)], env)
+
+
+def _check_handler_settings(region: str, env: dict[str, str]) -> None:
+    """Refuse at startup what Lambda would only report as a 500 on the first payment."""
+    try:
+        Settings.from_env(env)
+    except (ConfigurationError, ValueError) as error:
+        raise StartupError(f"{region}: the handlers' settings are invalid: {error}") from None
 
 
 def _log_level(options: Options) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from local_gateway import launch
 from local_gateway.runner import Options, Stack, banner, parse_args
 from local_gateway.topology import DEV_FINGERPRINT_KEY, lambda_environment, local_environment, port_for
 
@@ -90,3 +93,15 @@ def test_banner_lists_urls_merchants_and_a_curl_example() -> None:
     assert "m_a" in text and "Authorization: Bearer pgw_key" in text
     assert "curl" in text and "/_local/regions/eu/outage" in text
     assert "ready" not in text.splitlines()
+
+
+def test_handler_settings_a_payment_would_refuse_stop_the_start(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("BANK_READ_TIMEOUT_MS", "20000")  # outlasts the default 10 s idempotency lease
+    with (
+        pytest.raises(launch.LaunchFailed, match="exited with 1") as failure,
+        launch.launched(launch.runner_command(), log=tmp_path / "stack.log"),
+    ):
+        pytest.fail("the stack started")
+    assert "IDEMPOTENCY_LEASE_SECONDS must exceed" in str(failure.value)
