@@ -3,9 +3,10 @@
 - No (or an empty) Authorization header: 401 without calling the authorizer.
 - The authorizer's result is cached per Authorization header value for the TTL, both an IAM
   policy and an `Exception("Unauthorized")`. The cached policy is evaluated against each request's
-  method ARN, so a policy that names only one resource yields 403 on others, as it does in AWS.
-- An explicit Deny or no matching Allow: 403. An authorizer that fails otherwise or returns
-  something malformed: 500, not cached.
+  method ARN, so a policy that names only one resource is denied on others, as it is in AWS.
+- An explicit Deny or no matching Allow: API Gateway's ACCESS_DENIED, which the deployed stage maps
+  to 401 `unauthorized` (components.regional_gateway.GATEWAY_ERRORS; tests/infra checks the two
+  agree). An authorizer that fails otherwise or returns something malformed: 500, not cached.
 """
 
 from __future__ import annotations
@@ -48,7 +49,7 @@ class Reject:
 
 
 UNAUTHORIZED = Reject(401, "unauthorized", "Unauthorized")
-FORBIDDEN = Reject(403, "forbidden", "User is not authorized to access this resource")
+ACCESS_DENIED = Reject(401, "unauthorized", "User is not authorized to access this resource")
 AUTHORIZER_FAILED = Reject(500, "internal_error", "The authorizer failed")
 
 
@@ -78,10 +79,10 @@ class Policy:
     def decide(self, arn: str) -> Allow | Reject:
         matching = [statement for statement in self.statements if statement.applies_to(arn)]
         if any(statement.effect == "Deny" for statement in matching):
-            return FORBIDDEN
+            return ACCESS_DENIED
         if any(statement.effect == "Allow" for statement in matching):
             return Allow(self.principal_id, self.context)
-        return FORBIDDEN
+        return ACCESS_DENIED
 
     @classmethod
     def parse(cls, result: object) -> Policy:

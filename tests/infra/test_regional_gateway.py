@@ -24,6 +24,7 @@ from components.regional_gateway import (
     route_functions,
 )
 from handlers import routes
+from local_gateway.authorization import ACCESS_DENIED, UNAUTHORIZED
 from tests.infra.conftest import run, run_once
 from tests.infra.helpers import (
     ACCOUNT,
@@ -449,3 +450,10 @@ def test_gateway_error_types_are_in_the_api_contract() -> None:
     ]
     assert enums, "no error type enum found in the contract"
     assert {e.error_type for e in GATEWAY_ERRORS} <= set(enums[0])
+
+
+def test_the_local_gateway_denies_as_the_deployed_stage_does() -> None:
+    """local_gateway emulates API Gateway's authorizer outcomes; they must match GATEWAY_ERRORS."""
+    deployed = {e.response_type: (int(e.status_code or 0), e.error_type) for e in GATEWAY_ERRORS}
+    assert deployed["ACCESS_DENIED"] == (ACCESS_DENIED.status, ACCESS_DENIED.error_type)
+    assert deployed["UNAUTHORIZED"] == (UNAUTHORIZED.status, UNAUTHORIZED.error_type)

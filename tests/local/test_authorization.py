@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from local_gateway.authorization import FORBIDDEN, Allow, AuthorizerCache, MalformedPolicyError, Policy
+from local_gateway.authorization import ACCESS_DENIED, Allow, AuthorizerCache, MalformedPolicyError, Policy
 from tests.local.conftest import FakeClock
 
 ARN = "arn:aws:execute-api:eu-west-1:000000000000:local/local/GET/v1/payments/pay_1"
@@ -37,8 +37,8 @@ def test_allow_statements_match_with_iam_wildcards(resource: object) -> None:
         {"Effect": "Allow", "Action": "execute-api:ManageConnections", "Resource": "*"},
     ],
 )
-def test_no_matching_allow_is_forbidden(statement: dict[str, object]) -> None:
-    assert _policy(statement).decide(ARN) == FORBIDDEN
+def test_no_matching_allow_is_denied(statement: dict[str, object]) -> None:
+    assert _policy(statement).decide(ARN) == ACCESS_DENIED
 
 
 def test_deny_wins_over_allow() -> None:
@@ -47,7 +47,7 @@ def test_deny_wins_over_allow() -> None:
         {"Effect": "Deny", "Action": "execute-api:Invoke", "Resource": ARN},
     )
 
-    assert policy.decide(ARN) == FORBIDDEN
+    assert policy.decide(ARN) == ACCESS_DENIED
 
 
 def test_context_values_become_strings() -> None:
@@ -78,16 +78,16 @@ def test_malformed_results_are_rejected(result: object) -> None:
 
 def test_cache_entries_expire_after_the_ttl(clock: FakeClock) -> None:
     cache = AuthorizerCache(10, clock)
-    cache.put("k", FORBIDDEN)
+    cache.put("k", ACCESS_DENIED)
 
     clock.advance(9.9)
-    assert cache.get("k") == FORBIDDEN
+    assert cache.get("k") == ACCESS_DENIED
     clock.advance(0.2)
     assert cache.get("k") is None
 
 
 def test_a_zero_ttl_disables_the_cache(clock: FakeClock) -> None:
     cache = AuthorizerCache(0, clock)
-    cache.put("k", FORBIDDEN)
+    cache.put("k", ACCESS_DENIED)
 
     assert cache.get("k") is None

@@ -69,14 +69,14 @@ def test_unauthorized_from_the_authorizer_is_401(gateway: Gateway) -> None:
     _assert_error(_get(gateway, "/things", "Bearer wrong"), 401, "unauthorized")
 
 
-def test_a_deny_policy_is_403(gateway: Gateway) -> None:
-    _assert_error(_get(gateway, "/things", "Bearer deny"), 403, "forbidden")
+def test_a_deny_policy_is_401_as_the_deployed_access_denied_response(gateway: Gateway) -> None:
+    _assert_error(_get(gateway, "/things", "Bearer deny"), 401, "unauthorized")
 
 
 def test_a_cached_policy_is_evaluated_against_each_method_arn(gateway: Gateway) -> None:
     assert _get(gateway, "/things", "Bearer narrow").status == 200
 
-    _assert_error(_get(gateway, "/things/t1", "Bearer narrow"), 403, "forbidden")
+    _assert_error(_get(gateway, "/things/t1", "Bearer narrow"), 401, "unauthorized")
     assert len(fake_handlers.AUTHORIZER_EVENTS) == 1
 
 
