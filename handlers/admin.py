@@ -3,7 +3,8 @@
     python -m handlers.admin create-merchant --name acme [--table T] [--region R] [--endpoint-url URL]
     python -m handlers.admin revoke-key < key.txt
 
-Uses the normal AWS credential chain; --endpoint-url points it at a local DynamoDB.
+Uses the normal AWS credential chain; --endpoint-url points it at a local DynamoDB (on 127.0.0.1 or
+localhost, dummy credentials are used when the environment has none, as the local stack needs none).
 """
 
 from __future__ import annotations
@@ -12,12 +13,15 @@ import argparse
 import os
 import sys
 from datetime import UTC, datetime
+from urllib.parse import urlsplit
 
 from handlers import ids, schema
 from handlers.auth import hash_api_key, new_api_key
 from handlers.dynamo import DynamoRepository, make_client
 from handlers.errors import ConditionFailed
 from handlers.models import Merchant
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 
 
 class KeyInUse(Exception):
@@ -26,6 +30,8 @@ class KeyInUse(Exception):
 
 def _repository(table_name: str, endpoint_url: str | None, region: str | None) -> DynamoRepository:
     region = region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-1"
+    if endpoint_url and urlsplit(endpoint_url).hostname in _LOOPBACK and "AWS_ACCESS_KEY_ID" not in os.environ:
+        os.environ.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local")  # noqa: S106 - not a secret
     # An operator's command, not on a payment's clock: patient with a slow or distant table.
     return DynamoRepository(make_client(region, endpoint_url, timeout=5.0), table_name)
 

@@ -81,6 +81,10 @@ class LocalStack:
     banner: list[str]
     log: Path
 
+    @property
+    def dynamodb_url(self) -> str:
+        return launch.Launched(self.process, self.banner).urls["DynamoDB (moto)"]
+
     def api(self, key: str | None = KEY_A, url: str | None = None) -> Api:
         return Api(url or self.global_url, key)
 

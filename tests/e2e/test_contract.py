@@ -6,8 +6,12 @@ import http.client
 import json
 from urllib.parse import urlsplit
 
+import pytest
+
 from tests.e2e.conftest import KEY_A, LocalStack, payment_body
 from tests.openapi_contract import assert_conforms
+
+pytestmark = pytest.mark.e2e
 
 
 def _exchange(

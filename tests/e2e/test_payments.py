@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from tests.e2e.conftest import KEY_A, Api, LocalStack, Reply, payment_body
@@ -119,3 +123,21 @@ def test_requests_without_a_valid_key_are_401(stack: LocalStack, key: str | None
 @pytest.mark.parametrize("method,path", [("GET", "/v1/refunds"), ("DELETE", "/v1/payments"), ("GET", "/")])
 def test_unknown_routes_are_404_in_the_error_contract(api_a: Api, method: str, path: str) -> None:
     _assert_error(api_a.request(method, path), 404, "not_found")
+
+
+def test_a_merchant_made_with_the_admin_command_can_pay_without_aws_credentials(stack: LocalStack) -> None:
+    """The README's local workflow: `python -m handlers.admin --endpoint-url <the banner's DynamoDB>`."""
+    created = _admin(stack, "create-merchant", "--name", "newcomer")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.split("api_key: ")[1].split()[0]
+
+    assert stack.api(key).create_payment().status == 201
+    revoked = _admin(stack, "revoke-key", stdin=key)
+    assert (revoked.returncode, revoked.stdout.strip()) == (0, "revoked"), revoked.stderr
+
+
+def _admin(stack: LocalStack, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    env["AWS_EC2_METADATA_DISABLED"] = "true"  # a machine with no credentials: no metadata lookups either
+    command = [sys.executable, "-m", "handlers.admin", "--endpoint-url", stack.dynamodb_url, *args]
+    return subprocess.run(command, input=stdin, env=env, capture_output=True, text=True, timeout=60, check=False)
