@@ -68,10 +68,20 @@ def _currency(value: object, _: object) -> Currency:
     return Currency(code)
 
 
+def _is_unicode_text(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _reference(value: object, _: object) -> Reference:
     reference = _require(str, value, "a string")
     if len(reference) > MAX_REFERENCE_LENGTH:
         raise FieldValueError(f"must be at most {MAX_REFERENCE_LENGTH} characters")
+    if not _is_unicode_text(reference):  # JSON's "\ud800" escape: DynamoDB stores only UTF-8 text
+        raise FieldValueError("must be valid Unicode text (no unpaired surrogates)")
     if cards.contains_pan(reference):  # it is stored and replicated as given (PCI DSS 3.5.1)
         raise FieldValueError("must not contain a card number")
     return Reference(reference)

@@ -1,3 +1,4 @@
+import json
 from datetime import UTC, date, datetime
 
 import pytest
@@ -177,6 +178,13 @@ def test_card_numbers_are_refused_in_the_reference() -> None:
     }
     # Timestamps and numeric ids pass: 1764150000123 is Luhn-valid but no card network's number.
     parse_payment_request(payment_body(reference="order 1764150000123"), RULES, TODAY)
+
+
+def test_an_unpaired_surrogate_in_the_reference_is_refused_before_the_bank() -> None:
+    """json.loads accepts "\\ud800"; DynamoDB could not store the result after the bank had charged."""
+    body = json.loads(json.dumps(payment_body()).replace('"order-123"', '"order \\ud800"'))
+    assert fields_of(body) == {"reference": "must be valid Unicode text (no unpaired surrogates)"}
+    assert parse_payment_request(payment_body(reference="commande n° 42 \U0001f4b3"), RULES, TODAY).reference
 
 
 def test_idempotency_keys_may_hold_any_digits_because_they_are_stored_hashed() -> None:
