@@ -174,8 +174,8 @@ def _dropped(connection: http.client.HTTPConnection) -> bool:
 def _decision(raw: bytes) -> BankDecision:
     try:
         answer = json.loads(raw)
-    except ValueError:
-        raise BankUnavailable("The bank's answer was not JSON.") from None
+    except (ValueError, RecursionError):  # RecursionError: valid JSON nested deeper than the parser goes
+        raise BankUnavailable("The bank's answer was not JSON we can read.") from None
     authorized = answer.get("authorized") if isinstance(answer, dict) else None
     code = answer.get("authorization_code") if isinstance(answer, dict) else None
     if not isinstance(authorized, bool) or (authorized and not (isinstance(code, str) and code)):

@@ -39,6 +39,7 @@ class Fault(enum.Enum):
     NO_CODE = "no_code"  # charged, 200 authorized without an authorization code
     WRONG_TYPES = "wrong_types"  # charged, 200 with "authorized": "yes"
     TRUNCATED = "truncated"  # charged, 200 whose body stops before Content-Length
+    DEEP_JSON = "deep_json"  # charged, 200 with valid JSON nested deeper than the parser recurses
     DRIP = "drip"  # charged, the correct answer one byte per `delay` seconds
 
 
@@ -161,6 +162,7 @@ class _Handler(BaseHTTPRequestHandler):
             Fault.MISSING_FIELDS: b"{}",
             Fault.NO_CODE: b'{"authorized": true}',
             Fault.WRONG_TYPES: json.dumps({"authorized": "yes", "authorization_code": 42}).encode(),
+            Fault.DEEP_JSON: b"[" * 5000 + b"]" * 5000,
         }
         if step.fault in bad:
             return self._send(200, bad[step.fault])

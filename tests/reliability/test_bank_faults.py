@@ -29,6 +29,7 @@ ANSWER_FAULTS = [
     (Fault.NO_CODE, 0.0),
     (Fault.WRONG_TYPES, 0.0),
     (Fault.TRUNCATED, 0.0),
+    (Fault.DEEP_JSON, 0.0),
 ]
 
 
