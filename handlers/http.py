@@ -17,6 +17,7 @@ from handlers.errors import (
     NotFound,
     PayloadTooLarge,
     PaymentError,
+    PaymentNotRecorded,
     RequestInProgress,
     StorageUnavailable,
     Unauthorized,
@@ -37,6 +38,7 @@ ERRORS: dict[type[PaymentError], tuple[int, str, int | None]] = {
     PayloadTooLarge: (413, "payload_too_large", None),
     UnsupportedMediaType: (415, "unsupported_media_type", None),
     IdempotencyKeyReused: (422, "idempotency_key_reused", None),
+    PaymentNotRecorded: (500, "payment_not_recorded", None),  # no Retry-After: a resend may charge again
     BankUnavailable: (502, "bank_unavailable", None),
     StorageUnavailable: (503, "service_unavailable", 1),
 }
@@ -119,7 +121,7 @@ def error_response(error: Exception, event: Event) -> Response:
     detail: dict[str, Any] = {"type": kind, "message": _public_message(error, status)}
     if isinstance(error, InvalidRequest) and error.fields:
         detail["fields"] = [{"field": f.field, "message": f.message} for f in error.fields]
-    if isinstance(error, BankUnavailable) and error.payment_id:
+    if isinstance(error, BankUnavailable | PaymentNotRecorded) and error.payment_id:
         detail["payment_id"] = error.payment_id
     headers = {"Retry-After": str(retry_after)} if retry_after else None
     return json_response(status, {"error": detail}, event, headers)

@@ -18,6 +18,7 @@ from handlers.errors import (
     ConditionFailed,
     IdempotencyKeyReused,
     NotFound,
+    PaymentNotRecorded,
     RequestInProgress,
     StorageUnavailable,
 )
@@ -84,8 +85,7 @@ class PaymentService:
         now = self._clock()
         request = parse_payment_request(body, self._rules, now.date())
         if idempotency_key is None:
-            payment_id = ids.new_payment_id(now)
-            return Created(self._charge(merchant_id, request, payment_id, payment_id, attempt=1), replayed=False)
+            return Created(self._charge_once(merchant_id, request, ids.new_payment_id(now)), replayed=False)
         claim = self._new_claim(merchant_id, idempotency_key, body, now)
         held = self._payments.claim(claim, now.timestamp())
         if held is not None:
@@ -95,6 +95,18 @@ class PaymentService:
             claim = outcome
         reference = bank_reference(self._fingerprint_key, merchant_id, idempotency_key)
         return Created(self._charge(merchant_id, request, claim.payment_id, reference, claim.attempt), replayed=False)
+
+    def _charge_once(self, merchant_id: str, request: PaymentRequest, payment_id: str) -> Payment:
+        """Without a key nothing ties a resend to this attempt, so a store failure after the bank
+        call must not invite one (a keyed request keeps the retryable 503: its resend is safe)."""
+        try:
+            return self._charge(merchant_id, request, payment_id, payment_id, attempt=1)
+        except StorageUnavailable as e:  # only _save raises it, after the bank call
+            raise PaymentNotRecorded(
+                "The bank was called but its answer could not be recorded; the payment may exist at the bank. "
+                "Do not resend this request: without an Idempotency-Key a resend is a new payment.",
+                payment_id,
+            ) from e
 
     def _new_claim(self, merchant_id: str, key: str, body: object, now: datetime) -> IdempotencyClaim:
         return IdempotencyClaim(

@@ -206,6 +206,22 @@ def test_failed_payment_write_failing_after_a_bank_error_is_503_and_logged(
     assert payments_in(store) == []
 
 
+@pytest.mark.parametrize("bank_fault", [Fault.OK, Fault.TIMEOUT], ids=["authorized", "bank-timeout"])
+def test_without_a_key_a_store_failure_after_the_bank_call_does_not_invite_a_resend(
+    gateway: Gateway, faults: DynamoFaults, bank: FaultBank, store: Any, logs: LogLines, bank_fault: Fault
+) -> None:
+    """Without a key a resend is a new payment, and the bank may have charged (an authorization, or a
+    timeout after the charge): no 503 + Retry-After, but 500 payment_not_recorded naming the payment."""
+    bank.then(bank_fault, 2.0)
+    faults.fail(on("PutItem", PAYMENT), "ProvisionedThroughputExceededException")
+    reply = gateway.post(card_body(VISA_AUTHORIZED))
+    assert (reply.status, reply.kind) == (500, "payment_not_recorded")
+    assert "Retry-After" not in reply.headers and "Do not resend" in reply.error["message"]
+    [lost] = logs.records("payment_not_stored")
+    assert reply.error["payment_id"] == lost["payment"]["id"] == lost["bank_reference"]  # what reconciliation finds
+    assert sum(bank.charges.values()) == 1 and payments_in(store) == []
+
+
 @pytest.mark.parametrize("code", ["ValidationException", "AccessDeniedException"])
 def test_a_permanent_store_error_after_authorization_is_500_and_logged(
     gateway: Gateway, faults: DynamoFaults, bank: FaultBank, logs: LogLines, code: str

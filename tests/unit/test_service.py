@@ -11,6 +11,7 @@ from handlers.errors import (
     IdempotencyKeyReused,
     InvalidRequest,
     NotFound,
+    PaymentNotRecorded,
     RequestInProgress,
     StorageUnavailable,
 )
@@ -205,18 +206,24 @@ def test_concurrent_requests_with_one_key_make_one_bank_call(
     assert len({o.payment.id for o in successes}) == 1  # type: ignore[attr-defined]
 
 
+@pytest.mark.parametrize(
+    ("key", "raised"), [(None, PaymentNotRecorded), ("order-1", StorageUnavailable)], ids=["no-key", "key"]
+)
 def test_storage_failure_after_the_bank_is_logged_without_card_data(
-    service: PaymentService, repo: MemoryRepository, caplog: pytest.LogCaptureFixture
+    service: PaymentService, repo: MemoryRepository, caplog: pytest.LogCaptureFixture, key: str | None, raised: type
 ) -> None:
+    """With a key the 503 invites a safe resend; without one the error names the payment instead."""
+
     def broken_save(_: object) -> None:
         raise StorageUnavailable("throttled")
 
     repo.save_payment = broken_save  # type: ignore[method-assign]
-    with pytest.raises(StorageUnavailable):
-        service.create_payment(MERCHANT, payment_body(AMEX, card__cvv="9876"), None)
+    with pytest.raises(raised) as error:
+        service.create_payment(MERCHANT, payment_body(AMEX, card__cvv="9876"), key)
     record = next(r for r in caplog.records if r.getMessage() == "payment_not_stored")
     assert record.payment["status"] == "authorized"  # type: ignore[attr-defined]
     assert record.payment["authorization_code"]  # type: ignore[attr-defined]
+    assert getattr(error.value, "payment_id", record.payment["id"]) == record.payment["id"]  # type: ignore[attr-defined]
     assert AMEX not in caplog.text and "9876" not in caplog.text
 
 
