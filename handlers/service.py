@@ -93,7 +93,7 @@ class PaymentService:
             if isinstance(outcome, Payment):
                 return Created(outcome, replayed=True)
             claim = outcome
-        reference = bank_reference(self._fingerprint_key, merchant_id, idempotency_key)
+        reference = bank_reference(self._fingerprint_key, merchant_id, idempotency_key, claim.fingerprint)
         return Created(self._charge(merchant_id, request, claim.payment_id, reference, claim.attempt), replayed=False)
 
     def _charge_once(self, merchant_id: str, request: PaymentRequest, payment_id: str) -> Payment:
@@ -234,11 +234,13 @@ def keyed_hash(secret: bytes, purpose: str, text: str) -> str:
     return hmac.new(secret, f"{purpose}:{text}".encode(), hashlib.sha256).hexdigest()
 
 
-def bank_reference(secret: bytes, merchant_id: str, key: str) -> str:
+def bank_reference(secret: bytes, merchant_id: str, key: str, body_fingerprint: str) -> str:
     """What the bank is sent for a request with an Idempotency-Key. The same in every region: during
     replication lag a retry that lands in the other region gets a new payment id there, but the bank
-    still sees one reference and a deduplicating acquirer does not charge twice."""
-    return "idem_" + keyed_hash(secret, "bank-reference", f"{merchant_id}:{key}")[:40]
+    still sees one reference and a deduplicating acquirer does not charge twice. The body is part of
+    it: a key reused after its 24 h (or, during the lag, in the other region) for another payment must
+    not be answered with the first payment's decision by a deduplicating acquirer."""
+    return "idem_" + keyed_hash(secret, "bank-reference", f"{merchant_id}:{key}:{body_fingerprint}")[:40]
 
 
 def idempotency_key_digest(secret: bytes, key: str) -> str:

@@ -19,6 +19,7 @@ from handlers.bank import HttpBank
 from handlers.dynamo import DynamoRepository
 from handlers.errors import BankUnavailable
 from handlers.service import PaymentService
+from tests.fakes import FakeClock
 from tests.integration.conftest import TABLE, create_table
 from tests.reliability.audit import AUDIT
 from tests.reliability.faultbank import Fault, FaultBank
@@ -27,7 +28,12 @@ from tests.support import VISA_AUTHORIZED
 
 
 @pytest.fixture
-def regions(bank: FaultBank, request: pytest.FixtureRequest) -> Iterator[dict[str, PaymentService]]:
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def regions(bank: FaultBank, clock: FakeClock, request: pytest.FixtureRequest) -> Iterator[dict[str, PaymentService]]:
     with mock_aws():
         services = {}
         clients = []
@@ -42,6 +48,7 @@ def regions(bank: FaultBank, request: pytest.FixtureRequest) -> Iterator[dict[st
                 bank=HttpBank(bank.url, connect_timeout=0.25, read_timeout=0.6),
                 region=region,
                 fingerprint_key=b"one-key-in-every-region",
+                clock=clock,
             )
         yield services
         for client in clients:
@@ -66,3 +73,27 @@ def test_a_retry_that_fails_over_to_the_other_region_charges_once(
         regions["eu-west-1"].create_payment("mer_a", card_body(VISA_AUTHORIZED), "order-9")
     regions["us-east-1"].create_payment("mer_a", card_body(VISA_AUTHORIZED), "order-9")  # the retry, in us
     assert sum(bank.charges.values()) == 1, bank.charged_references()
+
+
+def test_one_key_sent_with_two_bodies_in_two_regions_charges_each_its_own(
+    regions: dict[str, PaymentService], bank: FaultBank
+) -> None:
+    """During the lag the other region cannot see the first body (no 422 there): the bank must then
+    see two references, or a deduplicating acquirer answers the second with the first's decision and
+    a 201 goes out for money that never moved."""
+    first = regions["eu-west-1"].create_payment("mer_a", card_body(VISA_AUTHORIZED), "order-9").payment
+    second = regions["us-east-1"].create_payment("mer_a", card_body(VISA_AUTHORIZED, amount=2000), "order-9").payment
+    assert sorted(bank.charges.values()) == [1, 1]
+    assert {c["amount"] for c in bank.calls} == {first.amount, second.amount} == {1050, 2000}
+
+
+def test_a_key_reused_after_its_retention_for_another_payment_is_charged_anew(
+    regions: dict[str, PaymentService], bank: FaultBank, clock: FakeClock
+) -> None:
+    eu = regions["eu-west-1"]
+    first = eu.create_payment("mer_a", card_body(VISA_AUTHORIZED), "order-7").payment
+    clock.advance(hours=25)
+    later = eu.create_payment("mer_a", card_body(VISA_AUTHORIZED, amount=2500), "order-7").payment
+    assert later.id != first.id and later.amount == 2500
+    assert sorted(bank.charges.values()) == [1, 1]
+    assert later.authorization_code == bank.ledger[bank.calls[-1]["reference"]].authorization_code
