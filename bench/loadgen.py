@@ -334,6 +334,9 @@ def error_type(body: bytes) -> str | None:
     return str(kind) if kind else None
 
 
+READ_BACK_ATTEMPTS = 12
+
+
 @dataclass
 class ReadBack:
     checked: int = 0
@@ -351,11 +354,16 @@ class ReadBack:
             self.mismatched += 1
 
 
+def backoff(attempts: int, first: float, cap: float) -> list[float]:
+    """The pauses before each retry: doubling from `first`, at most `cap` each."""
+    return [min(first * 2**i, cap) for i in range(attempts - 1)]
+
+
 async def _read_until_final(
-    pool: Pool, path: str, headers: dict[str, str], timeout: float, attempts: int, pause: float
+    pool: Pool, path: str, headers: dict[str, str], timeout: float, pauses: Sequence[float]
 ) -> Outcome:
     outcome = await _send(pool, "readback", "GET", path, headers, b"", 0.0, time.perf_counter(), timeout)
-    for _ in range(attempts - 1):
+    for pause in pauses:
         if outcome.ok or outcome.status == 404:
             break
         await asyncio.sleep(pause)
@@ -370,14 +378,15 @@ async def read_back(
     *,
     concurrency: int = 8,
     timeout: float = 10.0,
-    attempts: int = 5,
+    attempts: int = READ_BACK_ATTEMPTS,
     pause: float = 1.0,
 ) -> ReadBack:
     """GET every payment that was answered 201: it must exist, with the status it was created with.
 
-    A read that fails for another reason than 404 (the stack still draining an overload) is tried
-    again, up to `attempts` times: the question is whether the payment was lost, not whether the
-    stack is still busy. A 404 is final: the payment was acknowledged, then not found.
+    A read that fails for another reason than 404 (the stack still draining an overload: after a
+    minute at 3x moto's capacity that takes minutes) is tried again, `attempts` times in all with
+    doubling pauses of at most 16 s (~2 min): the question is whether the payment was lost, not
+    whether the stack is still busy. A 404 is final: the payment was acknowledged, then not found.
     """
     pool = Pool(base_url, concurrency)
     keys = {merchant.id: merchant.api_key for merchant in merchants}
@@ -389,7 +398,7 @@ async def read_back(
             post = queue.pop()
             headers = {"Authorization": f"Bearer {keys[str(post.merchant_id)]}"}
             path = f"/v1/payments/{post.payment_id}"
-            report.count(post, await _read_until_final(pool, path, headers, timeout, attempts, pause))
+            report.count(post, await _read_until_final(pool, path, headers, timeout, backoff(attempts, pause, 16.0)))
 
     try:
         await asyncio.gather(*(worker() for _ in range(concurrency)))

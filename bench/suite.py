@@ -443,12 +443,15 @@ def _read_back_line(step: Step) -> str:
     check = step.read_back
     if check is None:
         return ""
-    lost = check.missing + check.mismatched + check.errors
-    verdict = "none lost" if lost == 0 else f"**{lost} not read back**"
+    lost = check.missing + check.mismatched
+    verdict = "none lost" if lost == 0 else f"**{lost} lost or changed**"
+    if check.errors:
+        verdict += f", **{check.errors} never readable** (neither found nor 404: the stack never drained)"
     return (
         f"Read-back: {check.checked} payments answered 201, each read back with GET (after a 5 s pause; "
-        f"other failures retried up to 5 times): {check.missing} missing, {check.mismatched} with another "
-        f"status, {check.errors} still unreadable: {verdict}."
+        f"other failures retried {loadgen.READ_BACK_ATTEMPTS - 1} times with doubling pauses, ~2 min): "
+        f"{check.missing} missing, {check.mismatched} with another status, {check.errors} still unreadable: "
+        f"{verdict}."
     )
 
 

@@ -168,3 +168,8 @@ def test_read_back_counts_lost_changed_and_unreadable_payments() -> None:
     check.count(post, outcome("readback", 200, payment_id="pay_1", payment_status="declined"))
     check.count(post, outcome("readback", 503))
     assert (check.checked, check.missing, check.mismatched, check.errors) == (4, 1, 1, 1)
+
+
+def test_read_back_pauses_double_up_to_a_cap() -> None:
+    assert loadgen.backoff(6, 1.0, 16.0) == [1.0, 2.0, 4.0, 8.0, 16.0]
+    assert sum(loadgen.backoff(loadgen.READ_BACK_ATTEMPTS, 1.0, 16.0)) > 100  # outlasts a draining overload

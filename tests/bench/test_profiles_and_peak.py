@@ -59,3 +59,13 @@ def test_peak_rates_grow_geometrically_within_the_limit() -> None:
     rates = suite.peak_rates(50, 1.25, 200)
     assert rates[0] == 50 and rates[-1] <= 200
     assert all(b > a for a, b in itertools.pairwise(rates))
+
+
+def test_the_read_back_verdict_tells_lost_payments_from_an_undrained_stack() -> None:
+    step = fake_step(50, 0.1)
+    step.read_back = loadgen.ReadBack(checked=10)
+    assert step.read_back is not None and "none lost." in suite._read_back_line(step)
+    step.read_back.errors = 2
+    assert "none lost, **2 never readable**" in suite._read_back_line(step)
+    step.read_back.missing = 1
+    assert "**1 lost or changed**" in suite._read_back_line(step)
