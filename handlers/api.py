@@ -43,7 +43,10 @@ def payment_service() -> PaymentService:
         region=config.region,
         fingerprint_key=fingerprint_key,
         rules=ValidationRules(allowed_currencies=config.allowed_currencies),
-        policy=IdempotencyPolicy(lease_seconds=config.idempotency_lease),
+        policy=IdempotencyPolicy(
+            lease_seconds=config.idempotency_lease,
+            bank_call_seconds=config.bank_connect_timeout + config.bank_read_timeout,
+        ),
     )
 
 

@@ -47,6 +47,17 @@ class IdempotencyPolicy:
     # Must exceed the function timeout: a holder older than this is presumed dead and replaced.
     lease_seconds: float = 10.0
     retention_seconds: int = 24 * 3600
+    # The longest a bank call may take (connect + read deadlines): a holder starts one only with at
+    # least this much of its lease left, so no take-over can happen while it is at the bank.
+    bank_call_seconds: float = 0.85
+
+
+@attrs.frozen
+class _Attempt:
+    """The claim this request holds, and the reference an earlier attempt already sent the bank."""
+
+    claim: IdempotencyClaim
+    sent_reference: str | None = None
 
 
 DEFAULT_RULES = ValidationRules()
@@ -86,22 +97,32 @@ class PaymentService:
         request = parse_payment_request(body, self._rules, now.date())
         if idempotency_key is None:
             return Created(self._charge_once(merchant_id, request, ids.new_payment_id(now)), replayed=False)
-        claim = self._new_claim(merchant_id, idempotency_key, body, now)
-        held = self._payments.claim(claim, now.timestamp())
-        if held is not None:
-            outcome = self._resolve(held, claim, now.timestamp())
-            if isinstance(outcome, Payment):
-                return Created(outcome, replayed=True)
-            claim = outcome
-        reference = bank_reference(self._fingerprint_key, merchant_id, idempotency_key, claim.fingerprint)
+        fresh = self._new_claim(merchant_id, idempotency_key, body, now)
+        held = self._payments.claim(fresh, now.timestamp())
+        attempt = _Attempt(fresh) if held is None else self._resolve(held, fresh, now.timestamp())
+        if isinstance(attempt, Payment):
+            return Created(attempt, replayed=True)
+        claim = attempt.claim
+        self._require_lease_for_the_bank(claim)
+        reference = attempt.sent_reference or bank_reference(
+            self._fingerprint_key, merchant_id, idempotency_key, claim.fingerprint
+        )
         return Created(self._charge(merchant_id, request, claim.payment_id, reference, claim.attempt), replayed=False)
+
+    def _require_lease_for_the_bank(self, claim: IdempotencyClaim) -> None:
+        # Slow storage calls before the bank may have eaten the lease: a bank call that could outlive
+        # it would race a take-over. Nothing was charged; a retry takes the claim over after the lease.
+        if self._clock().timestamp() + self._policy.bank_call_seconds >= claim.lease_until:
+            raise StorageUnavailable("The payment store was too slow to start the payment within its lease.")
 
     def _charge_once(self, merchant_id: str, request: PaymentRequest, payment_id: str) -> Payment:
         """Without a key nothing ties a resend to this attempt, so a store failure after the bank
         call must not invite one (a keyed request keeps the retryable 503: its resend is safe)."""
         try:
             return self._charge(merchant_id, request, payment_id, payment_id, attempt=1)
-        except StorageUnavailable as e:  # only _save raises it, after the bank call
+        except BankUnavailable:
+            raise  # the failed attempt is recorded: the merchant is told its id
+        except Exception as e:  # the bank was called; storing what it said failed, however
             raise PaymentNotRecorded(
                 "The bank was called but its answer could not be recorded; the payment may exist at the bank. "
                 "Do not resend this request: without an Idempotency-Key a resend is a new payment.",
@@ -125,7 +146,7 @@ class PaymentService:
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return keyed_hash(self._fingerprint_key, "body", canonical)
 
-    def _resolve(self, held: IdempotencyClaim, fresh: IdempotencyClaim, now: float) -> Payment | IdempotencyClaim:
+    def _resolve(self, held: IdempotencyClaim, fresh: IdempotencyClaim, now: float) -> Payment | _Attempt:
         """Another request used this key: replay its outcome, refuse, or take over its payment id."""
         if not hmac.compare_digest(held.fingerprint, fresh.fingerprint):
             raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request body.")
@@ -136,7 +157,8 @@ class PaymentService:
         if not finished and held.lease_until > now:
             raise RequestInProgress("A request with this Idempotency-Key is still being processed.")
         # The last attempt failed at the bank, or its holder died: retry under the same payment id
-        # and bank reference, so a deduplicating bank answers without charging again.
+        # and the bank reference it was sent (as stored, whatever formula made it), so a
+        # deduplicating bank answers without charging again.
         retry = attrs.evolve(
             held,
             attempt=held.attempt + 1,
@@ -148,7 +170,7 @@ class PaymentService:
             self._payments.take_over(retry)
         except ConditionFailed:
             raise RequestInProgress("A request with this Idempotency-Key is still being processed.") from None
-        return retry
+        return _Attempt(retry, stored.bank_reference if stored is not None else None)
 
     def _charge(
         self, merchant_id: str, request: PaymentRequest, payment_id: str, reference: str, attempt: int

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Mapping
 
@@ -57,7 +58,7 @@ class Settings:
     @idempotency_lease.validator
     def _outlives_the_bank_call(self, _: attrs.Attribute[float], lease: float) -> None:
         # A shorter lease lets a retry take over a claim whose bank call is still in flight: two charges.
-        if lease <= self.bank_connect_timeout + self.bank_read_timeout:
+        if not math.isfinite(lease) or lease <= self.bank_connect_timeout + self.bank_read_timeout:
             raise ConfigurationError(
                 "IDEMPOTENCY_LEASE_SECONDS must exceed BANK_CONNECT_TIMEOUT_MS + BANK_READ_TIMEOUT_MS."
             )

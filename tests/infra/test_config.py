@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import re
 from collections.abc import Callable
 from typing import Any
@@ -10,8 +11,10 @@ import pulumi
 import pytest
 import yaml
 
-from components.config import ConfigError, StackConfig, load_stack_config
+from components.config import PAYMENT_WRITE_BUDGET_MS, ConfigError, StackConfig, load_stack_config
 from handlers import routes, schema
+from handlers.dynamo import make_client
+from handlers.settings import Settings
 from tests.infra.mocks import RecordingMocks
 from tests.infra.program import ROOT, SECRET_KEYS, stack_file_config
 
@@ -161,8 +164,8 @@ def test_values_are_parsed(mocks: RecordingMocks) -> None:
         ({"wafRateLimit": "5"}, "wafRateLimit"),
         ({"throttleRateLimit": "0"}, "throttleRateLimit"),
         ({"reservedConcurrency": "-1"}, "reservedConcurrency"),
-        ({"bankReadTimeoutMs": "4750"}, "bankReadTimeoutMs"),  # + 250 ms connect = the 5 s function
-        ({"lambdaTimeoutSeconds": "2", "bankReadTimeoutMs": "1800"}, "lambdaTimeoutSeconds"),
+        ({"bankReadTimeoutMs": "1750"}, "bankReadTimeoutMs"),  # + 250 connect + 3000 write = the 5 s function
+        ({"lambdaTimeoutSeconds": "3"}, "lambdaTimeoutSeconds"),  # 850 ms bank + 3000 ms write
     ],
 )
 def test_invalid_values_name_the_key(mocks: RecordingMocks, values: dict[str, str], key: str) -> None:
@@ -174,3 +177,14 @@ def test_fingerprint_key_is_required(mocks: RecordingMocks) -> None:
     pulumi.runtime.set_all_config({"aws:region": "eu-west-1"}, [])
     with pytest.raises(pulumi.ConfigMissingError):
         load_stack_config()
+
+
+def test_the_payment_write_budget_is_the_handlers_worst_case() -> None:
+    attempts = inspect.signature(make_client).parameters["attempts"].default
+    per_attempt_ms = 2 * 1000 * Settings.from_env({}).dynamodb_timeout  # connect + read
+    assert attempts * per_attempt_ms == PAYMENT_WRITE_BUDGET_MS
+
+
+def test_a_bank_budget_that_leaves_the_write_its_time_is_accepted(mocks: RecordingMocks) -> None:
+    config = load(bankReadTimeoutMs="1700")  # 250 + 1700 + 3000 < 5000
+    assert config.bank_read_timeout_ms == 1700

@@ -3,6 +3,7 @@
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
+import attrs
 import pytest
 
 from handlers import ids
@@ -15,7 +16,7 @@ from handlers.errors import (
     RequestInProgress,
     StorageUnavailable,
 )
-from handlers.models import PaymentStatus
+from handlers.models import IdempotencyClaim, PaymentStatus
 from handlers.service import IdempotencyPolicy, PaymentReader, PaymentService
 from tests.fakes import FakeClock, MemoryRepository, ScriptedBank
 from tests.support import AMEX, VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body
@@ -225,6 +226,55 @@ def test_storage_failure_after_the_bank_is_logged_without_card_data(
     assert record.payment["authorization_code"]  # type: ignore[attr-defined]
     assert getattr(error.value, "payment_id", record.payment["id"]) == record.payment["id"]  # type: ignore[attr-defined]
     assert AMEX not in caplog.text and "9876" not in caplog.text
+
+
+def test_without_a_key_any_store_error_after_the_bank_names_the_payment(
+    service: PaymentService, repo: MemoryRepository, bank: ScriptedBank
+) -> None:
+    """Not only throttling: a permanent error (a bad deploy) after the charge must not read 'retry'."""
+
+    def broken_save(_: object) -> None:
+        raise RuntimeError("ValidationException")
+
+    repo.save_payment = broken_save  # type: ignore[method-assign]
+    with pytest.raises(PaymentNotRecorded) as error:
+        service.create_payment(MERCHANT, payment_body(), None)
+    assert error.value.payment_id == bank.calls[0][0]
+
+
+def test_a_holder_whose_lease_was_eaten_by_slow_storage_does_not_call_the_bank(
+    service: PaymentService, repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    """Past lease - bank deadline a take-over could start while this holder is at the bank: it stops."""
+    lease = IdempotencyPolicy().lease_seconds
+    real_claim = repo.claim
+
+    def slow_claim(claim: IdempotencyClaim, now: float) -> IdempotencyClaim | None:
+        clock.advance(seconds=lease - 0.5)  # retries and backoff inside the claim write
+        return real_claim(claim, now)
+
+    repo.claim = slow_claim  # type: ignore[method-assign]
+    with pytest.raises(StorageUnavailable):
+        service.create_payment(MERCHANT, payment_body(), "slow-1")
+    assert bank.calls == [] and repo.payments == {}
+    repo.claim = real_claim  # type: ignore[method-assign]
+    clock.advance(seconds=1)  # the lease is over: the retry takes the claim over
+    payment = service.create_payment(MERCHANT, payment_body(), "slow-1").payment
+    assert len(bank.calls) == 1 and payment.status is PaymentStatus.AUTHORIZED
+
+
+def test_a_retry_sends_the_bank_the_reference_the_failed_attempt_was_sent(
+    service: PaymentService, repo: MemoryRepository, bank: ScriptedBank
+) -> None:
+    """As stored, not recomputed: a reference made by another formula (an older deploy) still matches."""
+    bank.fail_with = BankUnavailable("down")
+    with pytest.raises(BankUnavailable):
+        service.create_payment(MERCHANT, payment_body(), "legacy-1")
+    [(key, stored)] = repo.payments.items()
+    repo.payments[key] = attrs.evolve(stored, bank_reference="idem_made-by-an-older-formula")
+    bank.fail_with = None
+    service.create_payment(MERCHANT, payment_body(), "legacy-1")
+    assert [c[0] for c in bank.calls][-1] == "idem_made-by-an-older-formula"
 
 
 def test_reader_hides_other_merchants_payments(service: PaymentService, repo: MemoryRepository) -> None:

@@ -21,7 +21,7 @@ def test_variables_are_read_in_milliseconds_and_seconds() -> None:
     assert (settings.bank_connect_timeout, settings.bank_read_timeout, settings.idempotency_lease) == (0.1, 2.5, 3.0)
 
 
-@pytest.mark.parametrize("lease", ["2.6", "1"])
+@pytest.mark.parametrize("lease", ["2.6", "1", "nan", "-inf"])
 def test_a_lease_that_a_bank_call_can_outlast_is_refused(lease: str) -> None:
     """Otherwise a retry could take over a claim whose first bank call is still running: two charges."""
     env = {**BASE, "BANK_CONNECT_TIMEOUT_MS": "100", "BANK_READ_TIMEOUT_MS": "2500", "IDEMPOTENCY_LEASE_SECONDS": lease}
