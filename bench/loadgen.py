@@ -360,11 +360,11 @@ def backoff(attempts: int, first: float, cap: float) -> list[float]:
 
 
 async def _read_until_final(
-    pool: Pool, path: str, headers: dict[str, str], timeout: float, pauses: Sequence[float]
+    pool: Pool, path: str, headers: dict[str, str], timeout: float, pauses: Sequence[float], deadline: float
 ) -> Outcome:
     outcome = await _send(pool, "readback", "GET", path, headers, b"", 0.0, time.perf_counter(), timeout)
     for pause in pauses:
-        if outcome.ok or outcome.status == 404:
+        if outcome.ok or outcome.status == 404 or time.monotonic() + pause > deadline:
             break
         await asyncio.sleep(pause)
         outcome = await _send(pool, "readback", "GET", path, headers, b"", 0.0, time.perf_counter(), timeout)
@@ -380,6 +380,7 @@ async def read_back(
     timeout: float = 10.0,
     attempts: int = READ_BACK_ATTEMPTS,
     pause: float = 1.0,
+    budget: float = 300.0,
 ) -> ReadBack:
     """GET every payment that was answered 201: it must exist, with the status it was created with.
 
@@ -387,8 +388,11 @@ async def read_back(
     minute at 3x moto's capacity that takes minutes) is tried again, `attempts` times in all with
     doubling pauses of at most 16 s (~2 min): the question is whether the payment was lost, not
     whether the stack is still busy. A 404 is final: the payment was acknowledged, then not found.
+    After `budget` seconds in all, reads are no longer retried: a stack that never drains cannot
+    hold the benchmark for hours, and what is left counts as unreadable.
     """
     pool = Pool(base_url, concurrency)
+    deadline = time.monotonic() + budget
     keys = {merchant.id: merchant.api_key for merchant in merchants}
     report = ReadBack()
     queue = list(created)
@@ -398,7 +402,9 @@ async def read_back(
             post = queue.pop()
             headers = {"Authorization": f"Bearer {keys[str(post.merchant_id)]}"}
             path = f"/v1/payments/{post.payment_id}"
-            report.count(post, await _read_until_final(pool, path, headers, timeout, backoff(attempts, pause, 16.0)))
+            report.count(
+                post, await _read_until_final(pool, path, headers, timeout, backoff(attempts, pause, 16.0), deadline)
+            )
 
     try:
         await asyncio.gather(*(worker() for _ in range(concurrency)))

@@ -76,7 +76,13 @@ def launched(
     with contextlib.ExitStack() as resources:
         stderr = resources.enter_context(log.open("wb")) if log else subprocess.DEVNULL
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module (runner_command)
-            command, cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=stderr, stdin=subprocess.DEVNULL, text=True
+            command,
+            cwd=REPO_ROOT,
+            stdout=subprocess.PIPE,
+            stderr=stderr,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",  # one undecodable byte must not kill the reader and block the stack
         )
     try:
         try:
@@ -87,6 +93,15 @@ def launched(
         yield Launched(process, banner)
     finally:
         stop(process)
+        _close_stdout(process)
+
+
+def _close_stdout(process: subprocess.Popen[str]) -> None:
+    for thread in threading.enumerate():
+        if thread.name == f"local-stack-stdout-{process.pid}":
+            thread.join(timeout=5)  # EOF comes once the stack and its children are gone
+    if process.stdout:
+        process.stdout.close()
 
 
 def stop(process: subprocess.Popen[str], timeout: float = STOP_TIMEOUT) -> None:
@@ -105,12 +120,13 @@ def _banner_until_ready(process: subprocess.Popen[str], timeout: float) -> list[
 
     def pump() -> None:  # reads stdout to the end, so the stack never blocks on a full pipe
         assert process.stdout is not None
-        for line in process.stdout:
-            if not ready.is_set():
-                lines.put(line.rstrip("\n"))
+        with contextlib.suppress(ValueError, OSError):  # closed under it at teardown
+            for line in process.stdout:
+                if not ready.is_set():
+                    lines.put(line.rstrip("\n"))
         lines.put(None)
 
-    threading.Thread(target=pump, name="local-stack-stdout", daemon=True).start()
+    threading.Thread(target=pump, name=f"local-stack-stdout-{process.pid}", daemon=True).start()
     banner: list[str] = []
     deadline = time.monotonic() + timeout
     while True:

@@ -62,25 +62,26 @@ class MemoryRepository:
             if old is not None and old.payment.status is not PaymentStatus.FAILED:
                 raise ConditionFailed("final outcome stored")
             self.writes += 1
+            self.payments[key] = stored
             if old is None:
                 bisect.insort(self._ids_by_merchant.setdefault(stored.payment.merchant_id, []), stored.payment.id)
-            self.payments[key] = stored
 
     def get_payment(self, merchant_id: str, payment_id: str) -> StoredPayment | None:
         return self.payments.get((merchant_id, payment_id))
 
     def list_payments(self, merchant_id: str, query: ListQuery) -> Page:
         """Newest first, reading only as far as the page needs (a Query with a key range and Limit)."""
-        merchant_ids = self._ids_by_merchant.get(merchant_id, [])
-        lower, upper = self._id_range(merchant_ids, query)
-        found: list[Payment] = []
-        for index in range(upper - 1, lower - 1, -1):
-            payment = self.payments[(merchant_id, merchant_ids[index])].payment
-            if query.status is None or payment.status is query.status:
-                found.append(payment)
-            if len(found) > query.limit:
-                return Page(tuple(found[: query.limit]), found[query.limit - 1].id)
-        return Page(tuple(found), None)
+        with self._lock:  # a concurrent save shifts the index
+            merchant_ids = self._ids_by_merchant.get(merchant_id, [])
+            lower, upper = self._id_range(merchant_ids, query)
+            found: list[Payment] = []
+            for index in range(upper - 1, lower - 1, -1):
+                payment = self.payments[(merchant_id, merchant_ids[index])].payment
+                if query.status is None or payment.status is query.status:
+                    found.append(payment)
+                if len(found) > query.limit:
+                    return Page(tuple(found[: query.limit]), found[query.limit - 1].id)
+            return Page(tuple(found), None)
 
     @staticmethod
     def _id_range(merchant_ids: list[str], query: ListQuery) -> tuple[int, int]:

@@ -173,3 +173,27 @@ def test_read_back_counts_lost_changed_and_unreadable_payments() -> None:
 def test_read_back_pauses_double_up_to_a_cap() -> None:
     assert loadgen.backoff(6, 1.0, 16.0) == [1.0, 2.0, 4.0, 8.0, 16.0]
     assert sum(loadgen.backoff(loadgen.READ_BACK_ATTEMPTS, 1.0, 16.0)) > 100  # outlasts a draining overload
+
+
+def test_a_stack_that_never_drains_cannot_hold_the_read_back_past_its_budget() -> None:
+    async def scenario() -> tuple[loadgen.ReadBack, int]:
+        reads = 0
+
+        async def always_busy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            nonlocal reads
+            while await reader.readuntil(b"\r\n\r\n"):
+                reads += 1
+                writer.write(b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 2\r\n\r\n{}")
+                await writer.drain()
+
+        server = await asyncio.start_server(always_busy, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        merchant = loadgen.Merchant("mer_1", "pgw_key")
+        created = [outcome("post", 201, payment_id=f"pay_{i}", merchant_id="mer_1") for i in range(4)]
+        check = await loadgen.read_back(f"http://127.0.0.1:{port}", created, [merchant], pause=0.2, budget=0.5)
+        server.close()
+        return check, reads
+
+    check, reads = asyncio.run(scenario())
+    assert (check.checked, check.errors, check.missing) == (4, 4, 0)
+    assert reads < 4 * loadgen.READ_BACK_ATTEMPTS  # retries stopped at the budget, not after all attempts

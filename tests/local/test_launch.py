@@ -72,3 +72,9 @@ def test_silence_past_the_deadline_fails_and_stops_the_process(tmp_path: Path) -
     ):
         pytest.fail("never ready")
     assert not Path(f"/proc/{pid_file.read_text()}").exists()  # stopped and reaped
+
+
+def test_an_undecodable_byte_before_ready_does_not_stop_the_reader() -> None:
+    code = "import sys, time; sys.stdout.buffer.write(b'caf\\xe9\\nready\\n'); sys.stdout.flush(); time.sleep(60)"
+    with launch.launched(python(code), ready_timeout=30) as stack:
+        assert stack.banner == ["caf\ufffd"]
