@@ -58,6 +58,7 @@ gateway = RegionalGateway(
         name_prefix=config.name_prefix,
         bank=BankSettings(
             url=config.bank_url,
+            simulator=config.bank_simulator,
             connect_timeout_ms=config.bank_connect_timeout_ms,
             read_timeout_ms=config.bank_read_timeout_ms,
         ),

@@ -35,6 +35,7 @@ class StackConfig:
     primary: bool
     fingerprint_key: pulumi.Output[str]
     bank_url: pulumi.Output[str] | None = None
+    bank_simulator: bool = False
     name_prefix: str = PROJECT
     table_name: str = schema.DEFAULT_TABLE_NAME
     deletion_protection: bool = True
@@ -167,6 +168,19 @@ def _require_bank_call_within_function(config: pulumi.Config) -> None:
         )
 
 
+def _bank(config: pulumi.Config) -> tuple[pulumi.Output[str] | None, bool]:
+    """Exactly one of a real acquirer (the bankUrl secret) or, explicitly, the simulator: a stack
+    that forgot its bankUrl must not send merchants' payments to a simulator that approves them."""
+    url = config.get_secret("bankUrl")
+    simulator = config.get_bool("bankSimulator") or False
+    if (url is None) == (not simulator):
+        raise ConfigError(
+            "set bankUrl (a secret: the acquirer's URL) or, for a test deployment where no money moves, "
+            "bankSimulator: true; not both"
+        )
+    return url, simulator
+
+
 def load_stack_config() -> StackConfig:
     """Read and validate this stack's configuration (`payment-gateway:*` and `aws:region`)."""
     config = pulumi.Config(PROJECT)
@@ -178,6 +192,7 @@ def load_stack_config() -> StackConfig:
     if bool(domain_name) != bool(hosted_zone_id):
         raise ConfigError("domainName and hostedZoneId must be set together")
     _require_bank_call_within_function(config)
+    bank_url, bank_simulator = _bank(config)
     consistency_mode = _choice(config, "consistencyMode", _default("consistency_mode"), CONSISTENCY_MODES)
     witness_region = config.get("witnessRegion")
     return StackConfig(
@@ -185,7 +200,8 @@ def load_stack_config() -> StackConfig:
         regions=regions,
         primary=primary,
         fingerprint_key=config.require_secret("fingerprintKey"),
-        bank_url=config.get_secret("bankUrl"),
+        bank_url=bank_url,
+        bank_simulator=bank_simulator,
         name_prefix=config.get("namePrefix") or _default("name_prefix"),
         table_name=config.get("tableName") or _default("table_name"),
         deletion_protection=config.get_bool("deletionProtection") is not False,

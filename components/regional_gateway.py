@@ -110,9 +110,17 @@ class LambdaSettings:
 @dataclass(frozen=True)
 class BankSettings:
     url: pulumi.Input[str] | None = None
-    """The acquiring bank's URL (a secret). None deploys the bank simulator and points BANK_URL at it."""
+    """The acquiring bank's URL (a secret)."""
     connect_timeout_ms: int = 250
     read_timeout_ms: int = 600
+    simulator: bool = False
+    """Deploy the bank simulator and point BANK_URL at it: a test deployment, where no money moves."""
+
+    def __post_init__(self) -> None:
+        # Opt-in on purpose: a forgotten URL must not send real merchants' payments to a simulator
+        # that approves cards by their last digit.
+        if (self.url is None) == (not self.simulator):
+            raise ValueError("BankSettings needs exactly one of url (the acquirer) or simulator=True")
 
 
 @dataclass(frozen=True)
@@ -133,12 +141,13 @@ class RegionalGatewayArgs:
     code: pulumi.Archive
     source_code_hash: pulumi.Input[str]
     fingerprint_key: pulumi.Input[str]
+    bank: BankSettings
+    """Where payments are authorized: a real acquirer, or (explicitly) the simulator."""
     name_prefix: str = "payment-gateway"
     stage_name: str = "live"
     route_table: Sequence[routes.Route] = routes.ROUTES
     authorizer: routes.Function = routes.AUTHORIZER
     bank_simulator: routes.Function = routes.BANK_SIMULATOR
-    bank: BankSettings = field(default_factory=BankSettings)
     lambda_settings: LambdaSettings = field(default_factory=LambdaSettings)
     log_retention_days: int = 365
     allowed_currencies: str = "GBP,EUR,USD"

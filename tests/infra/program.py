@@ -46,7 +46,9 @@ class ProgramRun:
 
 @functools.cache
 def _run(stack: str, overrides: tuple[tuple[str, str], ...]) -> ProgramRun:
-    config = {**stack_file_config(stack), f"{PROJECT}:fingerprintKey": TEST_FINGERPRINT_KEY, **dict(overrides)}
+    # The stack files name no bank on purpose (the deployer must); these runs use the simulator.
+    bank = {} if f"{PROJECT}:bankUrl" in dict(overrides) else {f"{PROJECT}:bankSimulator": "true"}
+    config = {**stack_file_config(stack), f"{PROJECT}:fingerprintKey": TEST_FINGERPRINT_KEY, **bank, **dict(overrides)}
     mocks = fresh_runtime(stack, config, SECRET_KEYS)
     exported: dict[str, Any] = {}
     resolved: dict[str, Any] = {}

@@ -23,7 +23,9 @@ BASE = {"aws:region": "eu-west-1", "payment-gateway:fingerprintKey": "k"}
 
 
 def load(**values: str) -> StackConfig:
-    config = BASE | {f"payment-gateway:{key}": value for key, value in values.items()}
+    """The loader over BASE and `values`; with the simulator unless a bank is named in `values`."""
+    bank = {} if {"bankUrl", "bankSimulator"} & set(values) else {"payment-gateway:bankSimulator": "true"}
+    config = BASE | bank | {f"payment-gateway:{key}": value for key, value in values.items()}
     pulumi.runtime.set_all_config(config, list(SECRET_KEYS))
     return load_stack_config()
 
@@ -173,8 +175,22 @@ def test_invalid_values_name_the_key(mocks: RecordingMocks, values: dict[str, st
         load(**values)
 
 
+@pytest.mark.parametrize(
+    "bank", [{"bankSimulator": "false"}, {"bankUrl": "https://acquirer.example", "bankSimulator": "true"}]
+)
+def test_a_stack_names_exactly_one_bank(mocks: RecordingMocks, bank: dict[str, str]) -> None:
+    """Neither: a forgotten bankUrl would send real payments to the approving simulator."""
+    with pytest.raises(ConfigError, match=r"bankUrl .* bankSimulator"):
+        load(**bank)
+
+
+def test_the_simulator_is_deployed_only_when_asked_for(mocks: RecordingMocks) -> None:
+    assert load(bankSimulator="true").bank_simulator
+    assert not load(bankUrl="https://acquirer.example").bank_simulator
+
+
 def test_fingerprint_key_is_required(mocks: RecordingMocks) -> None:
-    pulumi.runtime.set_all_config({"aws:region": "eu-west-1"}, [])
+    pulumi.runtime.set_all_config({"aws:region": "eu-west-1", "payment-gateway:bankSimulator": "true"}, [])
     with pytest.raises(pulumi.ConfigMissingError):
         load_stack_config()
 

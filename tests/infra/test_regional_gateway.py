@@ -76,6 +76,7 @@ def gateway_args(**overrides: Any) -> RegionalGatewayArgs:
         code=pulumi.AssetArchive({"handlers/__init__.py": pulumi.StringAsset("")}),
         source_code_hash="aGFzaA==",
         fingerprint_key=pulumi.Output.secret("hmac-key"),
+        bank=BankSettings(simulator=True),
     )
     return dataclasses.replace(base, **overrides)
 
@@ -160,7 +161,9 @@ def test_each_function_has_its_own_encrypted_log_group_with_retention(mocks: Rec
 
 
 def test_environment_gives_the_bank_and_the_secret_only_to_the_payments_function(mocks: RecordingMocks) -> None:
-    deploy(mocks, metrics_namespace="Custom", allowed_currencies="EUR", bank=BankSettings(None, 111, 222))
+    deploy(
+        mocks, metrics_namespace="Custom", allowed_currencies="EUR", bank=BankSettings(None, 111, 222, simulator=True)
+    )
     simulator_url = mocks.one(FUNCTION_URL).outputs["functionUrl"]
     payments = function_by_name(mocks, "payment-gateway-create-payment")
     assert is_secret(payments.inputs["environment"])
