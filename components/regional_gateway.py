@@ -207,8 +207,18 @@ def deployment_fingerprint(args: RegionalGatewayArgs) -> str:
         "routes": [[r.method, r.path, r.function.name, r.function.handler, r.authorized] for r in args.route_table],
         "authorizer": [args.authorizer.name, IDENTITY_SOURCE, args.authorizer_cache_seconds],
         "responses": [[e.response_type, e.status_code, e.template()] for e in GATEWAY_ERRORS],
+        "response_headers": {REQUEST_ID_HEADER: "context.requestId"},
+        "execute_api_endpoint_disabled": args.domain is not None,
     }
     return hashlib.sha256(json.dumps(shape, sort_keys=True).encode()).hexdigest()
+
+
+def deployment_trigger(fingerprint: str, invoke_arns: Mapping[str, str]) -> str:
+    """The API's shape plus the functions its integrations and authorizer invoke: a replaced
+    function (a new name) changes an integration's URI in place, which the stage serves only after a
+    new Deployment; without one it would keep invoking the deleted function."""
+    targets = json.dumps(sorted(invoke_arns.items()))
+    return hashlib.sha256(f"{fingerprint}:{targets}".encode()).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -586,6 +596,12 @@ class RegionalGateway(pulumi.ComponentResource):
             child_opts(self, depends_on=[policy]),
         )
 
+    def _deployment_trigger(self) -> pulumi.Output[str]:
+        invoked = [r.function.name for r in self._args.route_table] + [self._args.authorizer.name]
+        arns = {name: self.functions[name].function.invoke_arn for name in sorted(set(invoked))}
+        fingerprint = deployment_fingerprint(self._args)
+        return pulumi.Output.all(**arns).apply(lambda resolved: deployment_trigger(fingerprint, resolved))
+
     def _stage(self, api: aws.apigateway.RestApi, api_parts: list[pulumi.Resource]) -> aws.apigateway.Stage:
         args = self._args
         deployment = aws.apigateway.Deployment(
@@ -594,7 +610,7 @@ class RegionalGateway(pulumi.ComponentResource):
                 region=self._region,
                 rest_api=api.id,
                 description="Managed by Pulumi; replaced when the routes or responses change",
-                triggers={"redeployment": deployment_fingerprint(args)},
+                triggers={"redeployment": self._deployment_trigger()},
             ),
             child_opts(self, depends_on=api_parts),
         )

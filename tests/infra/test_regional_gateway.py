@@ -21,6 +21,7 @@ from components.regional_gateway import (
     RegionalGateway,
     RegionalGatewayArgs,
     deployment_fingerprint,
+    deployment_trigger,
     route_functions,
 )
 from handlers import routes
@@ -276,11 +277,24 @@ def test_gateway_responses_keep_the_error_contract(mocks: RecordingMocks) -> Non
 def test_deployment_is_triggered_by_changes_to_the_api_shape(mocks: RecordingMocks) -> None:
     deploy(mocks)
     args = gateway_args()
-    assert mocks.one(DEPLOYMENT).plain["triggers"] == {"redeployment": deployment_fingerprint(args)}
+    invoked = {r.function.name for r in routes.ROUTES} | {routes.AUTHORIZER.name}
+    arns = {name: function_by_name(mocks, f"payment-gateway-{name}").outputs["invokeArn"] for name in invoked}
+    expected = deployment_trigger(deployment_fingerprint(args), arns)
+    assert mocks.one(DEPLOYMENT).plain["triggers"] == {"redeployment": expected}
     assert deployment_fingerprint(args) == deployment_fingerprint(gateway_args())
     extra = (*routes.ROUTES, routes.Route("DELETE", "/v1/payments/{id}", routes.GET_PAYMENT, True))
     assert deployment_fingerprint(dataclasses.replace(args, route_table=extra)) != deployment_fingerprint(args)
     assert deployment_fingerprint(dataclasses.replace(args, authorizer_cache_seconds=1)) != deployment_fingerprint(args)
+    with_domain = dataclasses.replace(args, domain=CustomDomainArgs("pay.example.com", "Z1"))
+    assert deployment_fingerprint(with_domain) != deployment_fingerprint(args)  # the endpoint switch needs one too
+
+
+def test_a_replaced_function_redeploys_the_stage() -> None:
+    """A new function name changes an integration URI in place; only a new Deployment serves it."""
+    arns = {"create-payment": "arn:...:function:old-create-payment/invocations"}
+    renamed = {"create-payment": "arn:...:function:new-create-payment/invocations"}
+    assert deployment_trigger("shape", arns) != deployment_trigger("shape", renamed)
+    assert deployment_trigger("shape", arns) == deployment_trigger("shape", dict(arns))
 
 
 def test_stage_traces_throttles_and_logs_json_without_bodies(mocks: RecordingMocks) -> None:
