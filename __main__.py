@@ -93,6 +93,7 @@ monitoring = Monitoring(
         api_name=gateway.rest_api_name,
         stage_name=gateway.stage_name,
         functions=gateway.function_names,
+        rejecting_functions=[routes.AUTHORIZER.name],
         function_timeout_seconds=config.lambda_timeout_seconds,
         table_name=store.table_name,
         table_operations=table_operations([*route_functions(routes.ROUTES), routes.AUTHORIZER]),

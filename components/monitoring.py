@@ -57,6 +57,10 @@ class MonitoringArgs:
     table_name: pulumi.Input[str]
     table_operations: Sequence[str]
     """DynamoDB operations (`GetItem`...) whose throttles and system errors to watch."""
+    rejecting_functions: Sequence[str] = ()
+    """Roles whose errors include their answers: a REQUEST authorizer raises `Unauthorized` to give
+    a 401, so each bad key is a Lambda error. No errors alarm for them; their real faults reach
+    the client as API Gateway 5XX, which the API 5XX alarm watches."""
     replica_regions: Sequence[str] = ()
     """Regions this region's replica replicates to (ReplicationLatency's ReceivingRegion)."""
     health_check_id: pulumi.Input[str] | None = None
@@ -220,14 +224,15 @@ class Monitoring(pulumi.ComponentResource):
         duration_ms = self._args.function_timeout_seconds * 1000 * thresholds.lambda_duration_percent_of_timeout / 100
         for role, function_name in self._args.functions.items():
             dims: dict[str, pulumi.Input[str]] = {"FunctionName": function_name}
-            self._alarm(
-                AlarmSpec(
-                    key=f"{role}-errors",
-                    description=f"{role}: invocation errors",
-                    threshold=thresholds.lambda_errors,
-                    metric=("AWS/Lambda", "Errors", dims),
+            if role not in self._args.rejecting_functions:
+                self._alarm(
+                    AlarmSpec(
+                        key=f"{role}-errors",
+                        description=f"{role}: invocation errors",
+                        threshold=thresholds.lambda_errors,
+                        metric=("AWS/Lambda", "Errors", dims),
+                    )
                 )
-            )
             self._alarm(
                 AlarmSpec(
                     key=f"{role}-throttles",

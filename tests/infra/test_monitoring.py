@@ -140,6 +140,14 @@ def test_function_alarms_and_duration_near_timeout(mocks: RecordingMocks) -> Non
         assert by_key[f"{role}-duration-p99"]["extendedStatistic"] == "p99"
 
 
+def test_an_authorizer_rejecting_bad_keys_pages_no_one(mocks: RecordingMocks) -> None:
+    """Every 401 is a Lambda error of the authorizer; its other alarms stay."""
+    deploy(mocks, functions={**FUNCTIONS, "authorizer": "pg-authorizer"}, rejecting_functions=["authorizer"])
+    by_key = alarms(mocks)
+    assert "authorizer-errors" not in by_key and "create-payment-errors" in by_key
+    assert {"authorizer-throttles", "authorizer-duration-p99"} <= set(by_key)
+
+
 def test_table_alarms_sum_every_operation_used(mocks: RecordingMocks) -> None:
     deploy(mocks)
     for key, metric in (("table-throttled-requests", "ThrottledRequests"), ("table-system-errors", "SystemErrors")):
