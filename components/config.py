@@ -209,7 +209,8 @@ def load_stack_config() -> StackConfig:
         witness_region=witness_region,
         lambda_memory_mb=_int(config, "lambdaMemoryMb", _default("lambda_memory_mb"), 128, 10240),
         lambda_timeout_seconds=_int(config, "lambdaTimeoutSeconds", _default("lambda_timeout_seconds"), 1, 29),
-        reserved_concurrency=_optional_int(config, "reservedConcurrency", 0, 10000),
+        # 0 would throttle every function, /health included: Route 53 would drop the region.
+        reserved_concurrency=_optional_int(config, "reservedConcurrency", 1, 10000),
         log_retention_days=_retention(config),
         log_level=_choice(config, "logLevel", _default("log_level"), LOG_LEVELS),
         metrics_namespace=config.get("metricsNamespace") or _default("metrics_namespace"),

@@ -166,6 +166,7 @@ def test_values_are_parsed(mocks: RecordingMocks) -> None:
         ({"wafRateLimit": "5"}, "wafRateLimit"),
         ({"throttleRateLimit": "0"}, "throttleRateLimit"),
         ({"reservedConcurrency": "-1"}, "reservedConcurrency"),
+        ({"reservedConcurrency": "0"}, "reservedConcurrency"),  # throttles everything, /health too
         ({"bankReadTimeoutMs": "1750"}, "bankReadTimeoutMs"),  # + 250 connect + 3000 write = the 5 s function
         ({"lambdaTimeoutSeconds": "3"}, "lambdaTimeoutSeconds"),  # 850 ms bank + 3000 ms write
     ],
