@@ -166,6 +166,7 @@ def _objects_only(structure: Callable[[Mapping[str, Any], Any], T]) -> Callable[
 
 
 CONVERTER = _make_converter()
+MAX_ECHOED_NAME = 64
 
 
 def field_errors(error: BaseException, path: str = "") -> Iterator[FieldError]:
@@ -175,13 +176,19 @@ def field_errors(error: BaseException, path: str = "") -> Iterator[FieldError]:
             yield from field_errors(inner, _child_path(path, inner))
     elif isinstance(error, ForbiddenExtraKeysError):
         for name in sorted(error.extra_fields):
-            yield FieldError(_join(path, name), "is not a known field")
+            yield FieldError(_join(path, _echoable(name)), "is not a known field")
     elif isinstance(error, KeyError):
         yield FieldError(path, "is required")
     elif isinstance(error, FieldValueError):
         yield FieldError(path, str(error))
     else:
         yield FieldError(path or "body", "is invalid")
+
+
+def _echoable(name: str) -> str:
+    """An unknown field's name is the client's text, sent back in the error: never a card number."""
+    masked = cards.mask_pans(name)
+    return masked if len(masked) <= MAX_ECHOED_NAME else masked[:MAX_ECHOED_NAME] + "..."
 
 
 def _child_path(path: str, inner: BaseException) -> str:

@@ -187,6 +187,14 @@ def test_an_unpaired_surrogate_in_the_reference_is_refused_before_the_bank() -> 
     assert parse_payment_request(payment_body(reference="commande n° 42 \U0001f4b3"), RULES, TODAY).reference
 
 
+def test_an_unknown_field_is_named_in_the_error_but_never_as_a_card_number() -> None:
+    """Found by hypothesis: the field list echoes the client's key, and a key can be a card number."""
+    body = payment_body()
+    body[VISA_AUTHORIZED] = 1
+    body["card"]["y" * 200] = 2
+    assert fields_of(body) == {"[card]": "is not a known field", "card." + "y" * 64 + "...": "is not a known field"}
+
+
 def test_idempotency_keys_may_hold_any_digits_because_they_are_stored_hashed() -> None:
     assert parse_idempotency_key(f"{VISA_AUTHORIZED}-retry") == f"{VISA_AUTHORIZED}-retry"
 
