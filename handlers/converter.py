@@ -176,7 +176,7 @@ def field_errors(error: BaseException, path: str = "") -> Iterator[FieldError]:
             yield from field_errors(inner, _child_path(path, inner))
     elif isinstance(error, ForbiddenExtraKeysError):
         for name in sorted(error.extra_fields):
-            yield FieldError(_join(path, _echoable(name)), "is not a known field")
+            yield FieldError(_join(path, echoable(name)), "is not a known field")
     elif isinstance(error, KeyError):
         yield FieldError(path, "is required")
     elif isinstance(error, FieldValueError):
@@ -185,7 +185,7 @@ def field_errors(error: BaseException, path: str = "") -> Iterator[FieldError]:
         yield FieldError(path or "body", "is invalid")
 
 
-def _echoable(name: str) -> str:
+def echoable(name: str) -> str:
     """An unknown field's name is the client's text, sent back in the error: never a card number."""
     masked = cards.mask_pans(name)
     return masked if len(masked) <= MAX_ECHOED_NAME else masked[:MAX_ECHOED_NAME] + "..."

@@ -16,7 +16,7 @@ import attrs
 from cattrs.errors import ClassValidationError
 
 from handlers import cards
-from handlers.converter import CONVERTER, field_errors
+from handlers.converter import CONVERTER, echoable, field_errors
 from handlers.errors import FieldError, InvalidRequest
 from handlers.ids import is_payment_id
 from handlers.models import ListQuery, PaymentRequest, PaymentStatus
@@ -162,7 +162,7 @@ _FIELD_NAMES = {"cursor": "after_id"}
 
 def parse_list_query(params: Mapping[str, str]) -> ListQuery:
     values: dict[str, object] = {}
-    errors = [FieldError(name, "is not a known query parameter") for name in params if name not in _PARSERS]
+    errors = [FieldError(echoable(name), "is not a known query parameter") for name in params if name not in _PARSERS]
     for name, parse in _PARSERS.items():
         if name in params:
             try:

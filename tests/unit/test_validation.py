@@ -195,6 +195,12 @@ def test_an_unknown_field_is_named_in_the_error_but_never_as_a_card_number() -> 
     assert fields_of(body) == {"[card]": "is not a known field", "card." + "y" * 64 + "...": "is not a known field"}
 
 
+def test_an_unknown_query_parameter_is_never_echoed_as_a_card_number() -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        parse_list_query({VISA_AUTHORIZED: "1"})
+    assert [f.field for f in raised.value.fields] == ["[card]"]
+
+
 def test_idempotency_keys_may_hold_any_digits_because_they_are_stored_hashed() -> None:
     assert parse_idempotency_key(f"{VISA_AUTHORIZED}-retry") == f"{VISA_AUTHORIZED}-retry"
 
