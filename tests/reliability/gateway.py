@@ -52,7 +52,7 @@ def check_reply(method: str, resource: str, event: dict[str, Any], response: dic
         assert body["error"]["message"], "an error must say what went wrong"
         assert ("Retry-After" in headers) == (kind in RETRY_AFTER_TYPES), f"Retry-After on {kind}"
         assert "Traceback" not in raw
-    problems = AUDIT.check("responses", [raw], f"{method} {resource}")
+    problems = AUDIT.check_responses([raw], f"{method} {resource}")
     assert not problems, problems
     return Reply(status, dict(headers), body, raw)
 
