@@ -45,7 +45,7 @@ def payment_service() -> PaymentService:
         rules=ValidationRules(allowed_currencies=config.allowed_currencies),
         policy=IdempotencyPolicy(
             lease_seconds=config.idempotency_lease,
-            bank_call_seconds=config.bank_connect_timeout + config.bank_read_timeout,
+            bank_call_seconds=config.bank_call_seconds,
         ),
     )
 

@@ -58,10 +58,15 @@ class Settings:
     @idempotency_lease.validator
     def _outlives_the_bank_call(self, _: attrs.Attribute[float], lease: float) -> None:
         # A shorter lease lets a retry take over a claim whose bank call is still in flight: two charges.
-        if not math.isfinite(lease) or lease <= self.bank_connect_timeout + self.bank_read_timeout:
+        if not math.isfinite(lease) or lease <= self.bank_call_seconds:
             raise ConfigurationError(
                 "IDEMPOTENCY_LEASE_SECONDS must exceed BANK_CONNECT_TIMEOUT_MS + BANK_READ_TIMEOUT_MS."
             )
+
+    @property
+    def bank_call_seconds(self) -> float:
+        """The longest a bank call may take: the connect and the read deadlines."""
+        return self.bank_connect_timeout + self.bank_read_timeout
 
     def require_bank(self) -> tuple[str, bytes]:
         if not self.bank_url or not self.fingerprint_key:
