@@ -48,7 +48,7 @@ class RequestInProgress(PaymentError):
 
 
 class BankUnavailable(PaymentError):
-    """The bank failed or gave no usable answer; `payment_id` names the stored `failed` payment."""
+    """The bank provably did not process the payment; `payment_id` names the stored `failed` payment."""
 
     def __init__(self, message: str, payment_id: str | None = None) -> None:
         super().__init__(message)
@@ -66,6 +66,22 @@ class PaymentNotRecorded(PaymentError):
 
 class StorageUnavailable(PaymentError):
     """DynamoDB throttled, failed or timed out; the caller may retry after a short pause."""
+
+
+class BankError(Exception):
+    """The bank port's failures (not shown to merchants: the service decides what each means)."""
+
+
+class BankNotProcessed(BankError):
+    """Provably not processed: never sent (refused connection, DNS) or an explicit not-processed answer."""
+
+
+class BankOutcomeUnknown(BankError):
+    """The request may have reached the bank: a timeout after sending, a reset, a 5xx, an unreadable 200."""
+
+
+class BankUnreachable(BankError):
+    """An inquiry or a reversal got no usable answer; the resolver retries later."""
 
 
 class ConditionFailed(Exception):

@@ -23,9 +23,25 @@ MAX_REFERENCE_LENGTH = 128
 
 
 class PaymentStatus(enum.StrEnum):
+    PENDING = "pending"  # sent or about to be sent to the bank; the outcome is not known yet
     AUTHORIZED = "authorized"
     DECLINED = "declined"
-    FAILED = "failed"
+    FAILED = "failed"  # provably not processed by the bank
+    REVERSED = "reversed"  # authorized at the bank, then reversed by the gateway
+
+
+# The only moves a payment may make (Stripe's PaymentIntent table, Kill Bill's state machine):
+# every write of a status is conditioned on this table, so a final status never moves back.
+ALLOWED_MOVES: dict[PaymentStatus, frozenset[PaymentStatus]] = {
+    PaymentStatus.PENDING: frozenset(
+        {PaymentStatus.AUTHORIZED, PaymentStatus.DECLINED, PaymentStatus.FAILED, PaymentStatus.REVERSED}
+    ),
+    PaymentStatus.AUTHORIZED: frozenset({PaymentStatus.REVERSED}),
+}
+
+
+def can_move(old: PaymentStatus, new: PaymentStatus) -> bool:
+    return new in ALLOWED_MOVES.get(old, frozenset())
 
 
 @attrs.frozen
@@ -53,9 +69,13 @@ class CardSummary:
     expiry_year: int
 
 
+_CODE_REQUIRED = frozenset({PaymentStatus.AUTHORIZED, PaymentStatus.REVERSED})
+
+
 def _authorization_code_matches_status(payment: Payment, _: attrs.Attribute[str | None], code: str | None) -> None:
-    if (code is not None) != (payment.status is PaymentStatus.AUTHORIZED):
-        raise ValueError("authorization_code is set exactly when the payment is authorized")
+    # A reversed payment keeps the code of the authorization it reversed.
+    if (code is not None) != (payment.status in _CODE_REQUIRED):
+        raise ValueError("authorization_code is set exactly when the payment is authorized or reversed")
 
 
 @attrs.frozen
@@ -74,11 +94,26 @@ class Payment:
 
 @attrs.frozen
 class StoredPayment:
+    """A payment as the table holds it: written `pending` before the bank is called (write-ahead),
+    with everything the resolver needs to settle it if the request never finishes."""
+
     payment: Payment
-    attempt: int  # which idempotent attempt wrote it; a retry after a bank failure is attempt 2
-    # What the bank was sent as `reference`, for reconciliation: the payment id, or with an
-    # Idempotency-Key a keyed hash of (merchant, key) that every region sends alike.
+    attempt: int  # which idempotent attempt wrote it; a take-over of an abandoned key is attempt 2
+    # What the bank was sent as `reference`, for inquiries and reversals: the payment id, or with an
+    # Idempotency-Key a keyed hash of (merchant, key, body) that every region sends alike.
     bank_reference: str = attrs.field(default=attrs.Factory(lambda self: self.payment.id, takes_self=True))
+    # Epoch seconds after which the resolver settles a pending payment; None once it is final.
+    due_at: float | None = None
+    # How many times the resolver failed to reach the bank for it (its backoff grows with this).
+    resolve_failures: int = 0
+
+    @property
+    def status(self) -> PaymentStatus:
+        return self.payment.status
+
+    @property
+    def owner_region(self) -> str:
+        return self.payment.region
 
 
 @attrs.frozen
@@ -100,6 +135,23 @@ class IdempotencyClaim:
 class BankDecision:
     authorized: bool
     authorization_code: str | None
+
+
+class BankStatus(enum.StrEnum):
+    AUTHORIZED = "authorized"
+    DECLINED = "declined"
+    REVERSED = "reversed"
+
+
+@attrs.frozen
+class BankRecord:
+    """The bank's single record of a reference (GET {bankUrl}/{reference}, or a reversal's answer).
+    `reversed` without an authorization code: the reversal came first and nothing was charged."""
+
+    status: BankStatus
+    authorization_code: str | None = None
+    amount: int | None = None
+    currency: str | None = None
 
 
 @attrs.frozen

@@ -4,7 +4,19 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from handlers.models import BankDecision, IdempotencyClaim, ListQuery, Merchant, Page, PaymentRequest, StoredPayment
+from collections.abc import Mapping, Sequence
+
+from handlers.models import (
+    BankDecision,
+    BankRecord,
+    IdempotencyClaim,
+    ListQuery,
+    Merchant,
+    Page,
+    PaymentRequest,
+    PaymentStatus,
+    StoredPayment,
+)
 
 
 class PaymentRepository(Protocol):
@@ -15,8 +27,25 @@ class PaymentRepository(Protocol):
         """Replace the claim whose attempt is `claim.attempt - 1` (or that this owner already wrote);
         ConditionFailed if someone else changed it."""
 
-    def save_payment(self, stored: StoredPayment) -> None:
-        """Write a new payment or replace a `failed` one; ConditionFailed if a final outcome is stored."""
+    def save_pending(self, stored: StoredPayment) -> None:
+        """Write a new `pending` payment before the bank is called; ConditionFailed if the id exists."""
+
+    def transition(self, stored: StoredPayment, previous: PaymentStatus, previous_attempt: int) -> None:
+        """Replace the payment only if it still has `previous` status and attempt (a pending one may be
+        rewritten pending, to reschedule it); ConditionFailed otherwise."""
+
+    def due_payments(self, region: str, now: float, created_before: str, limit: int) -> Sequence[StoredPayment]:
+        """Pending payments owned by `region` with `due_at <= now` and an id below `created_before`,
+        oldest first, from the sparse pending index (never a scan)."""
+
+    def pending_summary(self, region: str) -> tuple[int, str | None]:
+        """How many payments `region` owns that are pending, and the oldest one's id."""
+
+    def record_heartbeat(self, region: str, now: float) -> None:
+        """This region's resolver is alive (and the table replicates what it writes)."""
+
+    def heartbeats(self) -> Mapping[str, float]:
+        """Each region's last heartbeat, as this region's replica sees it."""
 
     def get_payment(self, merchant_id: str, payment_id: str) -> StoredPayment | None: ...
 
@@ -35,6 +64,14 @@ class MerchantDirectory(Protocol):
 
 
 class Bank(Protocol):
+    """The acquirer's protocol (docs/bank.md). The same reference with the same body is never charged twice."""
+
     def authorize(self, reference: str, request: PaymentRequest) -> BankDecision:
-        """Ask the acquirer; raise BankUnavailable on any failure or unusable answer. The same
-        reference on a retry lets a deduplicating acquirer answer without charging again."""
+        """Ask for an authorization. Raise BankNotProcessed when the bank provably did not process it
+        (never sent, or an explicit not-processed answer), BankOutcomeUnknown when it may have."""
+
+    def inquire(self, reference: str) -> BankRecord | None:
+        """The bank's record of this reference, None if it has none; BankUnreachable on any failure."""
+
+    def reverse(self, reference: str) -> BankRecord:
+        """Reverse (idempotently) and block any later authorization of the reference; BankUnreachable."""
