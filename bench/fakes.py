@@ -14,6 +14,8 @@ from handlers import ids
 from handlers.auth import hash_api_key
 from handlers.models import (
     BankDecision,
+    BankRecord,
+    BankStatus,
     CardSummary,
     Merchant,
     Payment,
@@ -47,6 +49,12 @@ class BenchBank:
             return BankDecision(authorized=True, authorization_code="A1B2C3")
         return BankDecision(authorized=False, authorization_code=None)
 
+    def inquire(self, reference: str) -> BankRecord | None:
+        return None
+
+    def reverse(self, reference: str) -> BankRecord:
+        return BankRecord(BankStatus.REVERSED)
+
 
 def seeded_repository(merchant_id: str, api_key: str, *, payment_id: str = SEEDED_PAYMENT_ID) -> BenchRepository:
     """A repository holding one merchant API key and one authorized payment."""
@@ -64,5 +72,5 @@ def seeded_repository(merchant_id: str, api_key: str, *, payment_id: str = SEEDE
         created_at=ids.created_at(payment_id),
         region="eu-west-1",
     )
-    repository.save_payment(StoredPayment(payment, attempt=1))
+    repository.save_pending(StoredPayment(payment, attempt=1))  # the fake stores any status as given
     return repository

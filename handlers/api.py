@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -13,6 +14,7 @@ from handlers.converter import payment_to_wire
 from handlers.dynamo import DynamoRepository, make_client
 from handlers.errors import BankUnavailable, PaymentError
 from handlers.observability import configure_logging, emit_metric, log_context
+from handlers.resolver import PaymentResolver, ResolverReport
 from handlers.service import IdempotencyPolicy, PaymentReader, PaymentService
 from handlers.settings import Settings
 from handlers.validation import ValidationRules, encode_cursor, parse_idempotency_key
@@ -28,18 +30,24 @@ def settings() -> Settings:
 
 
 @functools.cache
-def payment_service() -> PaymentService:
+def _bank() -> HttpBank:
     config = settings()
-    bank_url, fingerprint_key = config.require_bank()
-    bank = HttpBank(
+    bank_url, _ = config.require_bank()
+    return HttpBank(
         bank_url,
         connect_timeout=config.bank_connect_timeout,
         read_timeout=config.bank_read_timeout,
         on_latency=lambda ms: emit_metric(config.metrics_namespace, "BankLatency", ms, "Milliseconds", {}),
     )
+
+
+@functools.cache
+def payment_service() -> PaymentService:
+    config = settings()
+    _, fingerprint_key = config.require_bank()
     return PaymentService(
         payments=_repository(),
-        bank=bank,
+        bank=_bank(),
         region=config.region,
         fingerprint_key=fingerprint_key,
         rules=ValidationRules(allowed_currencies=config.allowed_currencies),
@@ -47,6 +55,20 @@ def payment_service() -> PaymentService:
             lease_seconds=config.idempotency_lease,
             bank_call_seconds=config.bank_call_seconds,
         ),
+        resolution=config.resolution(),
+        on_not_stored=lambda: _count("PaymentNotStored"),
+    )
+
+
+@functools.cache
+def payment_resolver() -> PaymentResolver:
+    config = settings()
+    return PaymentResolver(
+        payments=_repository(),
+        bank=_bank(),
+        region=config.region,
+        policy=config.resolution(),
+        peers=config.peer_regions,
     )
 
 
@@ -91,16 +113,26 @@ def create_payment(event: http.Event) -> http.Response:
         key = parse_idempotency_key(http.header(event, "Idempotency-Key"))
         try:
             created = payment_service().create_payment(merchant, body, key)
-        except BankUnavailable:
-            _count_payment("failed")
+        except BankUnavailable as e:
+            if not _replayed_failure(e):
+                _count_payment("failed")
             raise
         payment = created.payment
         if created.replayed:
-            logger.info("payment_replayed", extra={"payment_id": payment.id})
-            return http.json_response(201, payment_to_wire(payment), event, {"Idempotent-Replayed": "true"})
-        _count_payment(payment.status.value)
-        logger.info("payment_processed", extra={"payment_id": payment.id, "status": payment.status.value})
-        return http.json_response(201, payment_to_wire(payment), event)
+            logger.info("payment_replayed", extra={"payment_id": payment.id, "status": payment.status.value})
+        else:
+            _count_payment(payment.status.value)
+            logger.info("payment_processed", extra={"payment_id": payment.id, "status": payment.status.value})
+        return http.payment_response(payment, event, replayed=created.replayed, retry_after=_retry_after())
+
+
+def _replayed_failure(error: BankUnavailable) -> bool:
+    return error.__cause__ is None  # a first failure carries the bank's error as its cause
+
+
+def _retry_after() -> int:
+    """When a pending payment is worth asking about again: once its request's lease is over."""
+    return max(1, math.ceil(settings().idempotency_lease))
 
 
 @_entry_point
@@ -131,3 +163,43 @@ def payment_reader() -> PaymentReader:
 
 def _count_payment(status: str) -> None:
     emit_metric(settings().metrics_namespace, "Payments", 1, "Count", {"Status": status})
+
+
+def _count(name: str, value: float = 1) -> None:
+    emit_metric(settings().metrics_namespace, name, value, "Count", {})
+
+
+def resolve_pending(event: object, context: Any) -> dict[str, object]:
+    """Scheduled every minute: settle this region's due pending payments and publish the backlog."""
+    with log_context(request_id=str(getattr(context, "aws_request_id", "scheduled"))):
+        settings()
+        try:
+            report = payment_resolver().run()
+        except Exception:
+            logger.exception("resolver_failed")
+            _count("ResolverFailures")
+            raise  # a Lambda error: the Errors alarm sees a resolver that cannot run at all
+        publish_resolver_report(report)
+        return {"pending": report.pending, "settled": dict(report.settled), "failures": report.failures}
+
+
+def publish_resolver_report(report: ResolverReport) -> None:
+    namespace = settings().metrics_namespace
+    _count("PaymentsPending", report.pending)
+    emit_metric(namespace, "OldestPendingAge", report.oldest_pending_age or 0.0, "Seconds", {})
+    _count("ResolverFailures", report.failures)
+    _count("Reversals", report.reversals)
+    for status, count in report.settled.items():
+        emit_metric(namespace, "PaymentsResolved", count, "Count", {"Status": status})
+    for peer, age in report.peer_heartbeat_ages.items():
+        # A peer that never beat is reported as a day old: the alarm only needs "older than the threshold".
+        emit_metric(namespace, "HeartbeatAge", min(age, 86_400.0), "Seconds", {"PeerRegion": peer})
+    logger.info(
+        "resolver_run",
+        extra={
+            "pending": report.pending,
+            "settled": dict(report.settled),
+            "failures": report.failures,
+            "took_over": list(report.took_over),
+        },
+    )

@@ -23,7 +23,7 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn
 
-from handlers import cards
+from handlers import cards, schema
 from handlers.errors import FieldError
 from handlers.models import (
     MAX_AMOUNT,
@@ -35,6 +35,7 @@ from handlers.models import (
     IdempotencyClaim,
     Month,
     Payment,
+    PaymentStatus,
     Reference,
     StoredPayment,
     Year,
@@ -215,20 +216,41 @@ def payment_to_wire(payment: Payment) -> dict[str, Any]:
 
 # --- storage format (DynamoDB items as plain Python values; the adapter marshals them) ----------
 
-_PAYMENT_KEYS = ("pk", "sk", "attempt", "bank_reference")
+_PAYMENT_KEYS = (
+    "pk",
+    "sk",
+    "attempt",
+    "bank_reference",
+    schema.DUE_ATTRIBUTE,
+    "resolve_failures",
+    schema.PENDING_PARTITION_KEY,
+)
 _CLAIM_KEYS = ("pk", "sk")
 
 
 def payment_to_item(stored: StoredPayment, keys: Mapping[str, str]) -> dict[str, Any]:
     item: dict[str, Any] = CONVERTER.unstructure(stored.payment)
-    return {**item, **keys, "attempt": stored.attempt, "bank_reference": stored.bank_reference}
+    item |= {**keys, "attempt": stored.attempt, "bank_reference": stored.bank_reference}
+    if stored.status is PaymentStatus.PENDING:
+        # Only pending items carry the index's key: a settled payment leaves the sparse index.
+        shard = schema.pending_shard(stored.payment.id)
+        item[schema.PENDING_PARTITION_KEY] = schema.pending_pk(stored.owner_region, shard)
+        item[schema.DUE_ATTRIBUTE] = stored.due_at
+        item["resolve_failures"] = stored.resolve_failures
+    return item
 
 
 def payment_from_item(item: Mapping[str, Any]) -> StoredPayment:
     body = {name: value for name, value in item.items() if name not in _PAYMENT_KEYS}
     payment = CONVERTER.structure(body, Payment)
-    attempt = _stored_int(item.get("attempt", 1), None)
-    return StoredPayment(payment, attempt, str(item.get("bank_reference", payment.id)))
+    due = item.get(schema.DUE_ATTRIBUTE)
+    return StoredPayment(
+        payment,
+        _stored_int(item.get("attempt", 1), None),
+        str(item.get("bank_reference", payment.id)),
+        due_at=None if due is None else _stored_float(due, None),
+        resolve_failures=_stored_int(item.get("resolve_failures", 0), None),
+    )
 
 
 def claim_to_item(claim: IdempotencyClaim, keys: Mapping[str, str]) -> dict[str, Any]:

@@ -5,6 +5,7 @@ Every write is a single-item conditional PutItem; ClientError codes become domai
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import timedelta
@@ -18,7 +19,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from handlers import converter, ids, schema
 from handlers.errors import ConditionFailed, StorageUnavailable
-from handlers.models import IdempotencyClaim, ListQuery, Merchant, Page, Payment, StoredPayment
+from handlers.models import IdempotencyClaim, ListQuery, Merchant, Page, Payment, PaymentStatus, StoredPayment
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -35,6 +36,7 @@ _TRANSIENT = frozenset(
     }
 )
 _MAX_QUERY_PAGES = 5  # a selective status filter may need several reads to fill one page
+_MAX_PENDING_PAGES = 10
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -140,16 +142,98 @@ class DynamoRepository:
 
     # --- payments --------------------------------------------------------------------------------
 
-    def save_payment(self, stored: StoredPayment) -> None:
+    def save_pending(self, stored: StoredPayment) -> None:
         keys = _payment_keys(stored.payment.merchant_id, stored.payment.id)
         with _translated_errors():
             self._client.put_item(
                 TableName=self._table,
                 Item=_marshal(converter.payment_to_item(stored, keys)),
-                ConditionExpression="attribute_not_exists(#pk) OR #status = :failed",
-                ExpressionAttributeNames={"#pk": schema.PARTITION_KEY, "#status": "status"},
-                ExpressionAttributeValues={":failed": {"S": "failed"}},
+                ConditionExpression="attribute_not_exists(#pk)",
+                ExpressionAttributeNames={"#pk": schema.PARTITION_KEY},
             )
+
+    def transition(self, stored: StoredPayment, previous: PaymentStatus, previous_attempt: int) -> None:
+        keys = _payment_keys(stored.payment.merchant_id, stored.payment.id)
+        with _translated_errors():
+            self._client.put_item(
+                TableName=self._table,
+                Item=_marshal(converter.payment_to_item(stored, keys)),
+                ConditionExpression="#status = :previous AND attempt = :attempt",
+                ExpressionAttributeNames={"#status": "status"},
+                ExpressionAttributeValues={
+                    ":previous": {"S": previous.value},
+                    ":attempt": {"N": str(previous_attempt)},
+                },
+            )
+
+    def due_payments(self, region: str, now: float, created_before: str, limit: int) -> list[StoredPayment]:
+        found: list[StoredPayment] = []
+        for partition in schema.pending_partitions(region):
+            request = self._pending_query(partition, schema.payment_sk(created_before))
+            request["FilterExpression"] = "#due <= :now"  # a payment the resolver backed off is not due yet
+            request["ExpressionAttributeNames"]["#due"] = schema.DUE_ATTRIBUTE
+            request["ExpressionAttributeValues"][":now"] = {"N": repr(now)}
+            found.extend(itertools.islice(self._read_pending(request, limit), limit))
+        found.sort(key=lambda stored: stored.payment.id)
+        return found[:limit]
+
+    def _read_pending(self, request: dict[str, Any], limit: int) -> Iterator[StoredPayment]:
+        # The filter applies after Limit: keep reading pages, or backed-off payments at the head of
+        # a shard would hide the due ones behind them.
+        for _ in range(_MAX_PENDING_PAGES):
+            with _translated_errors():
+                answer = self._client.query(**request, Limit=limit)
+            for item in answer.get("Items", []):
+                yield converter.payment_from_item(_unmarshal(item))
+            if not answer.get("LastEvaluatedKey"):
+                return
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
+    def pending_summary(self, region: str) -> tuple[int, str | None]:
+        count, oldest = 0, None
+        for partition in schema.pending_partitions(region):
+            request = self._pending_query(partition, schema.PAYMENT_PREFIX + "\uffff")
+            with _translated_errors():
+                first = self._client.query(**request, Limit=1, ProjectionExpression="#sk")
+                counted = self._client.query(**request, Select="COUNT")
+            count += int(counted.get("Count", 0))
+            for item in first.get("Items", []):
+                payment_id = str(item[schema.SORT_KEY]["S"]).removeprefix(schema.PAYMENT_PREFIX)
+                oldest = payment_id if oldest is None else min(oldest, payment_id)
+        return count, oldest
+
+    def _pending_query(self, partition: str, below: str) -> dict[str, Any]:
+        """Oldest first (ids sort by creation time) within one shard of the sparse pending index."""
+        return {
+            "TableName": self._table,
+            "IndexName": schema.PENDING_INDEX,
+            "KeyConditionExpression": "#ppk = :ppk AND #sk BETWEEN :low AND :high",
+            "ExpressionAttributeNames": {"#ppk": schema.PENDING_PARTITION_KEY, "#sk": schema.SORT_KEY},
+            "ExpressionAttributeValues": {
+                ":ppk": {"S": partition},
+                ":low": {"S": schema.PAYMENT_PREFIX},
+                ":high": {"S": below},
+            },
+            "ScanIndexForward": True,
+        }
+
+    def record_heartbeat(self, region: str, now: float) -> None:
+        item = {**_key_values(schema.HEARTBEAT_KEY, region), "at": now}
+        with _translated_errors():
+            self._client.put_item(TableName=self._table, Item=_marshal(item))
+
+    def heartbeats(self) -> dict[str, float]:
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :pk",
+            "ExpressionAttributeNames": {"#pk": schema.PARTITION_KEY},
+            "ExpressionAttributeValues": {":pk": {"S": schema.HEARTBEAT_KEY}},
+        }
+        with _translated_errors():
+            answer = self._client.query(**request)
+        return {
+            str(values[schema.SORT_KEY]): float(values["at"]) for values in map(_unmarshal, answer.get("Items", []))
+        }
 
     def get_payment(self, merchant_id: str, payment_id: str) -> StoredPayment | None:
         item = self._get(_payment_keys(merchant_id, payment_id))

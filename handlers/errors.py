@@ -55,15 +55,6 @@ class BankUnavailable(PaymentError):
         self.payment_id = payment_id
 
 
-class PaymentNotRecorded(PaymentError):
-    """After the bank call, storing its outcome failed and no Idempotency-Key makes a resend safe;
-    `payment_id` names the payment the bank was sent (logged with its reference as payment_not_stored)."""
-
-    def __init__(self, message: str, payment_id: str) -> None:
-        super().__init__(message)
-        self.payment_id = payment_id
-
-
 class StorageUnavailable(PaymentError):
     """DynamoDB throttled, failed or timed out; the caller may retry after a short pause."""
 

@@ -9,6 +9,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from handlers.converter import payment_to_wire
 from handlers.errors import (
     BankUnavailable,
     FieldError,
@@ -17,12 +18,12 @@ from handlers.errors import (
     NotFound,
     PayloadTooLarge,
     PaymentError,
-    PaymentNotRecorded,
     RequestInProgress,
     StorageUnavailable,
     Unauthorized,
     UnsupportedMediaType,
 )
+from handlers.models import Payment, PaymentStatus
 
 logger = logging.getLogger(__name__)
 Event = Mapping[str, Any]
@@ -38,7 +39,6 @@ ERRORS: dict[type[PaymentError], tuple[int, str, int | None]] = {
     PayloadTooLarge: (413, "payload_too_large", None),
     UnsupportedMediaType: (415, "unsupported_media_type", None),
     IdempotencyKeyReused: (422, "idempotency_key_reused", None),
-    PaymentNotRecorded: (500, "payment_not_recorded", None),  # no Retry-After: a resend may charge again
     BankUnavailable: (502, "bank_unavailable", None),
     StorageUnavailable: (503, "service_unavailable", 1),
 }
@@ -113,6 +113,15 @@ def json_response(status: int, body: object, event: Event, headers: Mapping[str,
     }
 
 
+def payment_response(payment: Payment, event: Event, *, replayed: bool, retry_after: int) -> Response:
+    """201 for a final status; 202 + Retry-After while the outcome is not known: not an error, and
+    never a reason to resend as a new payment."""
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    if payment.status is PaymentStatus.PENDING:
+        return json_response(202, payment_to_wire(payment), event, {**headers, "Retry-After": str(retry_after)})
+    return json_response(201, payment_to_wire(payment), event, headers)
+
+
 def error_response(error: Exception, event: Event) -> Response:
     status, kind, retry_after = ERRORS.get(type(error), _INTERNAL) if isinstance(error, PaymentError) else _INTERNAL
     if status >= 500:
@@ -121,7 +130,7 @@ def error_response(error: Exception, event: Event) -> Response:
     detail: dict[str, Any] = {"type": kind, "message": _public_message(error, status)}
     if isinstance(error, InvalidRequest) and error.fields:
         detail["fields"] = [{"field": f.field, "message": f.message} for f in error.fields]
-    if isinstance(error, BankUnavailable | PaymentNotRecorded) and error.payment_id:
+    if isinstance(error, BankUnavailable) and error.payment_id:
         detail["payment_id"] = error.payment_id
     headers = {"Retry-After": str(retry_after)} if retry_after else None
     return json_response(status, {"error": detail}, event, headers)

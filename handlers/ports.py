@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Protocol
-
 from collections.abc import Mapping, Sequence
+from typing import Protocol
 
 from handlers.models import (
     BankDecision,

@@ -8,9 +8,15 @@ One DynamoDB table holds three kinds of item (single-table design):
 | idempotency claim | MERCHANT#<merchant>   | IDEMPOTENCY#<HMAC key> |
 | API key           | APIKEY#<sha256 of key>| APIKEY                 |
 | health probe      | HEALTH                | HEALTH                 |
+| resolver heartbeat| HEARTBEAT             | <region>               |
 
 Payments sort by id and ids are ULIDs, so a descending Query on one merchant's
 partition lists newest first and a creation-time range is a sort-key range.
+
+A `pending` payment also carries `pending_pk = PENDING#<owner region>#<shard>` and `due_at`:
+the sparse index PENDING_INDEX holds only those items (a settled payment drops both), keyed by
+shard and payment id, so each region's resolver finds its oldest pending payments with a few
+Queries and never a scan. Shards spread the index's writes (two per payment) over partitions.
 This module imports nothing: the Pulumi program and the Lambda both load it.
 """
 
@@ -29,6 +35,15 @@ IDEMPOTENCY_PREFIX = "IDEMPOTENCY#"
 API_KEY_PREFIX = "APIKEY#"
 API_KEY_SORT = "APIKEY"
 HEALTH_KEY = "HEALTH"
+HEARTBEAT_KEY = "HEARTBEAT"
+
+PENDING_INDEX = "pending-by-region"
+PENDING_PARTITION_KEY = "pending_pk"
+PENDING_INDEX_KEYS: tuple[tuple[str, str], ...] = ((PENDING_PARTITION_KEY, "S"), (SORT_KEY, "S"))
+DUE_ATTRIBUTE = "due_at"
+PENDING_PREFIX = "PENDING#"
+# One partition takes ~1,000 writes/s; 8 shards keep a region's pending writes far below that.
+PENDING_SHARDS = 8
 
 
 def merchant_pk(merchant_id: str) -> str:
@@ -45,3 +60,41 @@ def idempotency_sk(key: str) -> str:
 
 def api_key_pk(key_hash: str) -> str:
     return API_KEY_PREFIX + key_hash
+
+
+def pending_pk(region: str, shard: int) -> str:
+    return f"{PENDING_PREFIX}{region}#{shard}"
+
+
+def pending_shard(payment_id: str) -> int:
+    # The last character of a ULID is random: an even spread without importing a hash.
+    return ord(payment_id[-1]) % PENDING_SHARDS
+
+
+def pending_partitions(region: str) -> tuple[str, ...]:
+    return tuple(pending_pk(region, shard) for shard in range(PENDING_SHARDS))
+
+
+def table_definition(table_name: str) -> dict[str, object]:
+    """CreateTable's arguments for an on-demand table with the pending index, as the infrastructure
+    declares it: the local stack and the tests create their tables from this."""
+    attributes = dict(KEY_ATTRIBUTES) | dict(PENDING_INDEX_KEYS)
+    return {
+        "TableName": table_name,
+        "KeySchema": [
+            {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
+            {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+        ],
+        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": kind} for name, kind in attributes.items()],
+        "GlobalSecondaryIndexes": [
+            {
+                "IndexName": PENDING_INDEX,
+                "KeySchema": [
+                    {"AttributeName": PENDING_PARTITION_KEY, "KeyType": "HASH"},
+                    {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},  # the resolver needs the whole record
+            }
+        ],
+        "BillingMode": "PAY_PER_REQUEST",
+    }

@@ -8,17 +8,18 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 
 import attrs
 
 from handlers import cards, ids
 from handlers.errors import (
+    BankNotProcessed,
+    BankOutcomeUnknown,
     BankUnavailable,
     ConditionFailed,
     IdempotencyKeyReused,
     NotFound,
-    PaymentNotRecorded,
     RequestInProgress,
     StorageUnavailable,
 )
@@ -32,14 +33,10 @@ from handlers.models import (
     StoredPayment,
 )
 from handlers.ports import Bank, PaymentRepository
+from handlers.resolver import Clock, PaymentResolver, ResolutionPolicy, settled, utc_now
 from handlers.validation import ValidationRules, parse_list_query, parse_payment_request
 
 logger = logging.getLogger(__name__)
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @attrs.frozen
@@ -52,25 +49,23 @@ class IdempotencyPolicy:
     bank_call_seconds: float = 0.85
 
 
-@attrs.frozen
-class _Attempt:
-    """The claim this request holds, and the reference an earlier attempt already sent the bank."""
-
-    claim: IdempotencyClaim
-    sent_reference: str | None = None
-
-
 DEFAULT_RULES = ValidationRules()
 DEFAULT_POLICY = IdempotencyPolicy()
+DEFAULT_RESOLUTION = ResolutionPolicy()
 
 
 @attrs.frozen
 class Created:
+    """A request's answer: a final payment (201), a pending one (202), or a replay of either."""
+
     payment: Payment
     replayed: bool
 
 
 class PaymentService:
+    """Process a payment with a write-ahead record: `pending` is stored before the bank is called,
+    so whatever instant the process dies at, there is a record for the resolver to settle."""
+
     def __init__(
         self,
         *,
@@ -80,7 +75,9 @@ class PaymentService:
         fingerprint_key: bytes,
         rules: ValidationRules = DEFAULT_RULES,
         policy: IdempotencyPolicy = DEFAULT_POLICY,
+        resolution: ResolutionPolicy = DEFAULT_RESOLUTION,
         clock: Clock = utc_now,
+        on_not_stored: Callable[[], None] = lambda: None,
     ) -> None:
         self._payments = payments
         self._bank = bank
@@ -88,7 +85,10 @@ class PaymentService:
         self._fingerprint_key = fingerprint_key
         self._rules = rules
         self._policy = policy
+        self._resolution = resolution
         self._clock = clock
+        self._on_not_stored = on_not_stored
+        self._resolver = PaymentResolver(payments=payments, bank=bank, region=region, policy=resolution, clock=clock)
 
     # --- process ---------------------------------------------------------------------------------
 
@@ -96,38 +96,128 @@ class PaymentService:
         now = self._clock()
         request = parse_payment_request(body, self._rules, now.date())
         if idempotency_key is None:
-            return Created(self._charge_once(merchant_id, request, ids.new_payment_id(now)), replayed=False)
+            payment_id = ids.new_payment_id(now)
+            return Created(self._process(merchant_id, request, payment_id, payment_id, attempt=1), replayed=False)
         fresh = self._new_claim(merchant_id, idempotency_key, body, now)
         held = self._payments.claim(fresh, now.timestamp())
-        attempt = _Attempt(fresh) if held is None else self._resolve(held, fresh, now.timestamp())
+        attempt = fresh if held is None else self._resolve(held, fresh, now.timestamp())
         if isinstance(attempt, Payment):
-            return Created(attempt, replayed=True)
-        claim = attempt.claim
-        self._require_lease_for_the_bank(claim)
-        reference = attempt.sent_reference or bank_reference(
-            self._fingerprint_key, merchant_id, idempotency_key, claim.fingerprint
+            return Created(_final_or_pending(attempt), replayed=True)
+        reference = bank_reference(self._fingerprint_key, merchant_id, idempotency_key, attempt.fingerprint)
+        payment = self._process(
+            merchant_id, request, attempt.payment_id, reference, attempt=attempt.attempt, claim=attempt
         )
-        return Created(self._charge(merchant_id, request, claim.payment_id, reference, claim.attempt), replayed=False)
+        return Created(payment, replayed=False)
+
+    def _resolve(self, held: IdempotencyClaim, fresh: IdempotencyClaim, now: float) -> Payment | IdempotencyClaim:
+        """Another request used this key: replay its payment, refuse, or take over the abandoned key."""
+        if not hmac.compare_digest(held.fingerprint, fresh.fingerprint):
+            raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request body.")
+        stored = self._payments.get_payment(held.merchant_id, held.payment_id)
+        if stored is not None and stored.status is not PaymentStatus.PENDING:
+            return stored.payment
+        if held.lease_until > now:  # its holder may be at the bank right now
+            raise RequestInProgress("A request with this Idempotency-Key is still being processed.")
+        if stored is not None:  # its holder ended without an outcome: ask the bank, never authorize again
+            return self._resolver.settle(stored).payment
+        # Its holder died before writing the payment, so before calling the bank: take the key over.
+        retry = attrs.evolve(
+            held,
+            attempt=held.attempt + 1,
+            lease_until=fresh.lease_until,
+            expires_at=fresh.expires_at,
+            owner=fresh.owner,
+        )
+        try:
+            self._payments.take_over(retry)
+        except ConditionFailed:
+            raise RequestInProgress("A request with this Idempotency-Key is still being processed.") from None
+        return retry
+
+    def _process(
+        self,
+        merchant_id: str,
+        request: PaymentRequest,
+        payment_id: str,
+        reference: str,
+        *,
+        attempt: int,
+        claim: IdempotencyClaim | None = None,
+    ) -> Payment:
+        if claim is not None:  # before the write too: a payment that cannot start leaves nothing to settle
+            self._require_lease_for_the_bank(claim)
+        pending = self._write_ahead(self._pending(merchant_id, request, payment_id, reference, attempt))
+        if claim is not None:
+            self._require_lease_for_the_bank(claim)
+        try:
+            decision = self._bank.authorize(reference, request)
+        except BankNotProcessed as e:
+            settled = self._settle(pending, PaymentStatus.FAILED, None)
+            return _final_or_pending(settled.payment, cause=e)
+        except BankOutcomeUnknown as e:
+            # Charged or not, nobody knows yet: the record stays pending and the resolver asks the bank.
+            logger.warning("bank_outcome_unknown", extra={"payment_id": payment_id, "reason": str(e)})
+            return pending.payment
+        status = PaymentStatus.AUTHORIZED if decision.authorized else PaymentStatus.DECLINED
+        code = decision.authorization_code if decision.authorized else None
+        return self._settle(pending, status, code).payment
+
+    def _write_ahead(self, pending: StoredPayment) -> StoredPayment:
+        # Nothing has been sent yet: any failure here is a retryable 503, never a charge.
+        try:
+            self._payments.save_pending(pending)
+        except ConditionFailed:
+            raise RequestInProgress("A request with this Idempotency-Key is still being processed.") from None
+        return pending
 
     def _require_lease_for_the_bank(self, claim: IdempotencyClaim) -> None:
         # Slow storage calls before the bank may have eaten the lease: a bank call that could outlive
-        # it would race a take-over. Nothing was charged; a retry takes the claim over after the lease.
+        # it would race a take-over. Nothing was charged; the pending record is failed by the resolver.
         if self._clock().timestamp() + self._policy.bank_call_seconds >= claim.lease_until:
             raise StorageUnavailable("The payment store was too slow to start the payment within its lease.")
 
-    def _charge_once(self, merchant_id: str, request: PaymentRequest, payment_id: str) -> Payment:
-        """Without a key nothing ties a resend to this attempt, so a store failure after the bank
-        call must not invite one (a keyed request keeps the retryable 503: its resend is safe)."""
+    def _settle(self, pending: StoredPayment, status: PaymentStatus, code: str | None) -> StoredPayment:
+        """pending -> the bank's answer. If the write fails the record stays pending: the resolver
+        settles it from the bank's record, and the merchant is told the payment is pending."""
+        final = settled(pending, status, code)
         try:
-            return self._charge(merchant_id, request, payment_id, payment_id, attempt=1)
-        except BankUnavailable:
-            raise  # the failed attempt is recorded: the merchant is told its id
-        except Exception as e:  # the bank was called; storing what it said failed, however
-            raise PaymentNotRecorded(
-                "The bank was called but its answer could not be recorded; the payment may exist at the bank. "
-                "Do not resend this request: without an Idempotency-Key a resend is a new payment.",
-                payment_id,
-            ) from e
+            return self._payments_transition(pending, final)
+        except Exception:
+            logger.exception(
+                "payment_not_stored",
+                extra={"payment": payment_summary(final.payment), "bank_reference": pending.bank_reference},
+            )
+            self._on_not_stored()
+            return pending
+
+    def _payments_transition(self, pending: StoredPayment, final: StoredPayment) -> StoredPayment:
+        try:
+            self._payments.transition(final, PaymentStatus.PENDING, pending.attempt)
+        except ConditionFailed:  # settled meanwhile (the resolver, a replay): the stored outcome stands
+            found = self._payments.get_payment(final.payment.merchant_id, final.payment.id)
+            if found is None:
+                raise StorageUnavailable("The payment store refused the write but holds no payment.") from None
+            return found
+        return final
+
+    def _pending(
+        self, merchant_id: str, request: PaymentRequest, payment_id: str, reference: str, attempt: int
+    ) -> StoredPayment:
+        card = request.card
+        payment = Payment(
+            id=payment_id,
+            merchant_id=merchant_id,
+            status=PaymentStatus.PENDING,
+            amount=request.amount,
+            currency=request.currency,
+            reference=request.reference,
+            card=CardSummary(cards.brand_of(card.number), card.number[-4:], card.expiry_month, card.expiry_year),
+            authorization_code=None,
+            created_at=ids.created_at(payment_id),
+            region=self._region,
+        )
+        due_at = self._clock().timestamp() + self._resolution.resolve_after_seconds
+        return StoredPayment(payment, attempt, reference, due_at=due_at)
 
     def _new_claim(self, merchant_id: str, key: str, body: object, now: datetime) -> IdempotencyClaim:
         return IdempotencyClaim(
@@ -146,93 +236,16 @@ class PaymentService:
         canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
         return keyed_hash(self._fingerprint_key, "body", canonical)
 
-    def _resolve(self, held: IdempotencyClaim, fresh: IdempotencyClaim, now: float) -> Payment | _Attempt:
-        """Another request used this key: replay its outcome, refuse, or take over its payment id."""
-        if not hmac.compare_digest(held.fingerprint, fresh.fingerprint):
-            raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request body.")
-        stored = self._payments.get_payment(held.merchant_id, held.payment_id)
-        finished = stored is not None and stored.attempt == held.attempt
-        if stored is not None and finished and stored.payment.status is not PaymentStatus.FAILED:
-            return stored.payment
-        if not finished and held.lease_until > now:
-            raise RequestInProgress("A request with this Idempotency-Key is still being processed.")
-        # The last attempt failed at the bank, or its holder died: retry under the same payment id
-        # and the bank reference it was sent (as stored, whatever formula made it), so a
-        # deduplicating bank answers without charging again.
-        retry = attrs.evolve(
-            held,
-            attempt=held.attempt + 1,
-            lease_until=fresh.lease_until,
-            expires_at=fresh.expires_at,
-            owner=fresh.owner,
-        )
-        try:
-            self._payments.take_over(retry)
-        except ConditionFailed:
-            raise RequestInProgress("A request with this Idempotency-Key is still being processed.") from None
-        return _Attempt(retry, stored.bank_reference if stored is not None else None)
 
-    def _charge(
-        self, merchant_id: str, request: PaymentRequest, payment_id: str, reference: str, attempt: int
-    ) -> Payment:
-        try:
-            decision = self._bank.authorize(reference, request)
-        except BankUnavailable as e:
-            failed = self._payment(merchant_id, request, payment_id, PaymentStatus.FAILED, None)
-            recorded = self._save(StoredPayment(failed, attempt, reference))
-            if recorded.status is not PaymentStatus.FAILED:
-                return recorded  # an earlier attempt reached a final outcome; that one stands
-            raise BankUnavailable(
-                "The acquiring bank did not answer. The payment was recorded as failed and may be retried.",
-                recorded.id,
-            ) from e
-        status = PaymentStatus.AUTHORIZED if decision.authorized else PaymentStatus.DECLINED
-        code = decision.authorization_code if decision.authorized else None
-        return self._save(
-            StoredPayment(self._payment(merchant_id, request, payment_id, status, code), attempt, reference)
-        )
-
-    def _payment(
-        self, merchant_id: str, request: PaymentRequest, payment_id: str, status: PaymentStatus, code: str | None
-    ) -> Payment:
-        card = request.card
-        return Payment(
-            id=payment_id,
-            merchant_id=merchant_id,
-            status=status,
-            amount=request.amount,
-            currency=request.currency,
-            reference=request.reference,
-            card=CardSummary(cards.brand_of(card.number), card.number[-4:], card.expiry_month, card.expiry_year),
-            authorization_code=code,
-            created_at=ids.created_at(payment_id),
-            region=self._region,
-        )
-
-    def _save(self, stored: StoredPayment) -> Payment:
-        try:
-            return self._store(stored)
-        except Exception:
-            # The bank has answered; without this line the outcome would exist only at the bank.
-            logger.exception(
-                "payment_not_stored",
-                extra={
-                    "payment": payment_summary(stored.payment),
-                    "attempt": stored.attempt,
-                    "bank_reference": stored.bank_reference,
-                },
-            )
-            raise
-
-    def _store(self, stored: StoredPayment) -> Payment:
-        try:
-            self._payments.save_payment(stored)
-        except ConditionFailed:
-            found = self._payments.get_payment(stored.payment.merchant_id, stored.payment.id)
-            if found is None:
-                raise StorageUnavailable("The payment store refused the write but holds no payment.") from None
-            return found.payment  # an earlier attempt reached a final outcome; that one stands
-        return stored.payment
+def _final_or_pending(payment: Payment, cause: Exception | None = None) -> Payment:
+    """A `failed` payment is answered as the 502 that names it, first time and on every replay."""
+    if payment.status is PaymentStatus.FAILED:
+        raise BankUnavailable(
+            "The acquiring bank did not process the payment, so nothing was charged. It is recorded as failed: "
+            "to try again, send it with a new Idempotency-Key.",
+            payment.id,
+        ) from cause
+    return payment
 
 
 class PaymentReader:

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import attrs
 
 from handlers.errors import PaymentError
+from handlers.resolver import ResolutionPolicy, UnknownOutcome
 from handlers.validation import DEFAULT_CURRENCIES
 
 
@@ -33,6 +34,12 @@ class Settings:
     fingerprint_key: bytes | None = attrs.field(default=None, repr=False)
     log_level: str = "INFO"
     metrics_namespace: str = "PaymentGateway"
+    # The resolver (handlers.resolver): when a pending payment becomes due (default: the lease, as
+    # deployed), what to do with an authorization found late, when to take over a silent region.
+    resolve_after: float | None = attrs.field(default=None)
+    unknown_outcome: UnknownOutcome = UnknownOutcome.SETTLE
+    takeover_after: float = 300.0
+    peer_regions: tuple[str, ...] = ()
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -53,6 +60,10 @@ class Settings:
             fingerprint_key=key.encode() if key else None,
             log_level=env.get("LOG_LEVEL", "INFO"),
             metrics_namespace=env.get("METRICS_NAMESPACE", "PaymentGateway"),
+            resolve_after=float(env["RESOLVE_AFTER_SECONDS"]) if env.get("RESOLVE_AFTER_SECONDS") else None,
+            unknown_outcome=_unknown_outcome(env.get("UNKNOWN_OUTCOME", "settle")),
+            takeover_after=float(env.get("RESOLVER_TAKEOVER_SECONDS", "300")),
+            peer_regions=tuple(r.strip() for r in env.get("PEER_REGIONS", "").split(",") if r.strip()),
         )
 
     @idempotency_lease.validator
@@ -63,6 +74,22 @@ class Settings:
                 "IDEMPOTENCY_LEASE_SECONDS must exceed BANK_CONNECT_TIMEOUT_MS + BANK_READ_TIMEOUT_MS."
             )
 
+    @resolve_after.validator
+    def _after_a_request_can_have_ended(self, _: attrs.Attribute[float | None], after: float | None) -> None:
+        # Sooner is still safe (the resolver's reversal blocks the request's late authorization), but
+        # it would reverse payments whose request is merely slow.
+        if after is not None and (not math.isfinite(after) or after <= self.bank_call_seconds):
+            raise ConfigurationError(
+                "RESOLVE_AFTER_SECONDS must exceed BANK_CONNECT_TIMEOUT_MS + BANK_READ_TIMEOUT_MS."
+            )
+
+    def resolution(self) -> ResolutionPolicy:
+        return ResolutionPolicy(
+            resolve_after_seconds=self.idempotency_lease if self.resolve_after is None else self.resolve_after,
+            unknown_outcome=self.unknown_outcome,
+            takeover_after_seconds=self.takeover_after,
+        )
+
     @property
     def bank_call_seconds(self) -> float:
         """The longest a bank call may take: the connect and the read deadlines."""
@@ -72,3 +99,10 @@ class Settings:
         if not self.bank_url or not self.fingerprint_key:
             raise ConfigurationError("BANK_URL and FINGERPRINT_KEY must be set for the payments function.")
         return self.bank_url, self.fingerprint_key
+
+
+def _unknown_outcome(value: str) -> UnknownOutcome:
+    try:
+        return UnknownOutcome(value)
+    except ValueError:
+        raise ConfigurationError(f"UNKNOWN_OUTCOME must be one of {[o.value for o in UnknownOutcome]}.") from None

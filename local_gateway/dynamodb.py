@@ -13,11 +13,11 @@ from typing import TYPE_CHECKING, cast
 import boto3
 from botocore.exceptions import ClientError
 
-from handlers.schema import KEY_ATTRIBUTES, PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from handlers.schema import TTL_ATTRIBUTE, table_definition
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient
-    from mypy_boto3_dynamodb.literals import ScalarAttributeTypeType
+    from mypy_boto3_dynamodb.type_defs import CreateTableInputTypeDef
 
 # Dummy credentials: moto and DynamoDB Local accept any.
 LOCAL_ACCESS_KEY_ID = "local"
@@ -41,18 +41,7 @@ def create_table(client: DynamoDBClient, table_name: str, *, timeout: float = 30
     """Create the table (on-demand, TTL on), or leave an existing one as it is; return once ACTIVE."""
     # An existing table (e.g. on an external endpoint that outlives the stack) is left as it is.
     with contextlib.suppress(client.exceptions.ResourceInUseException):
-        client.create_table(
-            TableName=table_name,
-            KeySchema=[
-                {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
-                {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
-            ],
-            AttributeDefinitions=[
-                {"AttributeName": name, "AttributeType": cast("ScalarAttributeTypeType", kind)}
-                for name, kind in KEY_ATTRIBUTES
-            ],
-            BillingMode="PAY_PER_REQUEST",
-        )
+        client.create_table(**cast("CreateTableInputTypeDef", table_definition(table_name)))
     _wait_until_active(client, table_name, timeout)
     try:
         _enable_ttl(client, table_name)

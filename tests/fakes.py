@@ -15,9 +15,11 @@ from datetime import UTC, datetime, timedelta
 import attrs
 
 from handlers import ids
-from handlers.errors import BankUnavailable, ConditionFailed
+from handlers.errors import BankNotProcessed, BankUnreachable, ConditionFailed
 from handlers.models import (
     BankDecision,
+    BankRecord,
+    BankStatus,
     IdempotencyClaim,
     ListQuery,
     Merchant,
@@ -34,6 +36,7 @@ class MemoryRepository:
         self.payments: dict[tuple[str, str], StoredPayment] = {}
         self.claims: dict[tuple[str, str], IdempotencyClaim] = {}
         self.keys: dict[str, Merchant] = {}
+        self.beats: dict[str, float] = {}
         self.writes = 0
         self._lock = threading.Lock()
         self._ids_by_merchant: dict[str, list[str]] = {}  # sorted, like the table's sort key
@@ -55,16 +58,51 @@ class MemoryRepository:
             self.writes += 1
             self.claims[(claim.merchant_id, claim.key)] = claim
 
-    def save_payment(self, stored: StoredPayment) -> None:
+    def save_pending(self, stored: StoredPayment) -> None:
+        with self._lock:
+            key = (stored.payment.merchant_id, stored.payment.id)
+            if key in self.payments:
+                raise ConditionFailed("payment exists")
+            self.writes += 1
+            self.payments[key] = stored
+            bisect.insort(self._ids_by_merchant.setdefault(stored.payment.merchant_id, []), stored.payment.id)
+
+    def transition(self, stored: StoredPayment, previous: PaymentStatus, previous_attempt: int) -> None:
         with self._lock:
             key = (stored.payment.merchant_id, stored.payment.id)
             old = self.payments.get(key)
-            if old is not None and old.payment.status is not PaymentStatus.FAILED:
-                raise ConditionFailed("final outcome stored")
+            if old is None or old.payment.status is not previous or old.attempt != previous_attempt:
+                raise ConditionFailed("status or attempt changed")
             self.writes += 1
             self.payments[key] = stored
-            if old is None:
-                bisect.insort(self._ids_by_merchant.setdefault(stored.payment.merchant_id, []), stored.payment.id)
+
+    def due_payments(self, region: str, now: float, created_before: str, limit: int) -> list[StoredPayment]:
+        with self._lock:
+            due = [
+                stored
+                for stored in self.payments.values()
+                if stored.payment.status is PaymentStatus.PENDING
+                and stored.owner_region == region
+                and stored.payment.id < created_before
+                and stored.due_at is not None
+                and stored.due_at <= now
+            ]
+        return sorted(due, key=lambda stored: stored.payment.id)[:limit]
+
+    def pending_summary(self, region: str) -> tuple[int, str | None]:
+        with self._lock:
+            pending = sorted(
+                stored.payment.id
+                for stored in self.payments.values()
+                if stored.payment.status is PaymentStatus.PENDING and stored.owner_region == region
+            )
+        return len(pending), pending[0] if pending else None
+
+    def record_heartbeat(self, region: str, now: float) -> None:
+        self.beats[region] = now
+
+    def heartbeats(self) -> dict[str, float]:
+        return dict(self.beats)
 
     def get_payment(self, merchant_id: str, payment_id: str) -> StoredPayment | None:
         return self.payments.get((merchant_id, payment_id))
@@ -112,24 +150,79 @@ class MemoryRepository:
 
 @attrs.define
 class ScriptedBank:
-    """Answers by the card's last digit like the simulator, or raises what `fail_with` says."""
+    """The bank protocol of docs/bank.md in memory: a ledger by reference that never charges one
+    reference twice. Answers by the card's last digit like the simulator (0: not processed).
+
+    `fail_with` is raised before anything is charged; `fail_after_charge` after the charge is in
+    the ledger (a late answer, a dropped connection); `unreachable` fails inquiries and reversals.
+    """
 
     calls: list[tuple[str, PaymentRequest]] = attrs.field(factory=list)
     fail_with: Exception | None = None
+    fail_after_charge: Exception | None = None
+    unreachable: bool = False
     before_answer: Callable[[], None] | None = None
+    after_inquiry: Callable[[str], None] | None = None
+    ledger: dict[str, BankRecord] = attrs.field(factory=dict)
+    charges: dict[str, int] = attrs.field(factory=dict)  # authorizations actually made, per reference
+    inquiries: list[str] = attrs.field(factory=list)
+    reversals: list[str] = attrs.field(factory=list)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock)
 
-    def authorize(self, payment_id: str, request: PaymentRequest) -> BankDecision:
-        self.calls.append((payment_id, request))
+    def authorize(self, reference: str, request: PaymentRequest) -> BankDecision:
+        self.calls.append((reference, request))
         if self.before_answer:
             self.before_answer()
         if self.fail_with is not None:
             raise self.fail_with
-        last = int(request.card.number[-1])
-        if last == 0:
-            raise BankUnavailable("The bank answered HTTP 503.")
-        if last % 2:
-            return BankDecision(authorized=True, authorization_code=f"AUTH{len(self.calls)}")
-        return BankDecision(authorized=False, authorization_code=None)
+        if int(request.card.number[-1]) == 0:
+            raise BankNotProcessed("The bank answered HTTP 503.")
+        record = self._record(reference, request)
+        if self.fail_after_charge is not None:
+            raise self.fail_after_charge
+        if record.status is BankStatus.REVERSED:
+            raise BankNotProcessed("The bank refused the reference: it was reversed.")
+        return BankDecision(record.status is BankStatus.AUTHORIZED, record.authorization_code)
+
+    def _record(self, reference: str, request: PaymentRequest) -> BankRecord:
+        with self._lock:
+            found = self.ledger.get(reference)
+            if found is not None:
+                if found.amount is not None and (found.amount, found.currency) != (request.amount, request.currency):
+                    raise BankNotProcessed("The bank refused the reference: it was used for another payment.")
+                return found
+            authorized = int(request.card.number[-1]) % 2 == 1
+            code = f"AUTH{len(self.ledger) + 1}" if authorized else None
+            status = BankStatus.AUTHORIZED if authorized else BankStatus.DECLINED
+            record = BankRecord(status, code, request.amount, request.currency)
+            self.ledger[reference] = record
+            if authorized:
+                self.charges[reference] = self.charges.get(reference, 0) + 1
+            return record
+
+    def inquire(self, reference: str) -> BankRecord | None:
+        self.inquiries.append(reference)
+        if self.unreachable:
+            raise BankUnreachable("The bank could not be reached.")
+        found = self.ledger.get(reference)
+        if self.after_inquiry:
+            self.after_inquiry(reference)
+        return found
+
+    def reverse(self, reference: str) -> BankRecord:
+        self.reversals.append(reference)
+        if self.unreachable:
+            raise BankUnreachable("The bank could not be reached.")
+        with self._lock:
+            found = self.ledger.get(reference)
+            if found is None:
+                record = BankRecord(BankStatus.REVERSED)
+            elif found.status is BankStatus.AUTHORIZED:
+                record = attrs.evolve(found, status=BankStatus.REVERSED)
+            else:
+                record = found
+            self.ledger[reference] = record
+            return record
 
 
 @attrs.define

@@ -19,15 +19,7 @@ REGION = "eu-west-1"
 
 
 def create_table(client: Any, table_name: str) -> None:
-    client.create_table(
-        TableName=table_name,
-        KeySchema=[
-            {"AttributeName": schema.PARTITION_KEY, "KeyType": "HASH"},
-            {"AttributeName": schema.SORT_KEY, "KeyType": "RANGE"},
-        ],
-        AttributeDefinitions=[{"AttributeName": n, "AttributeType": t} for n, t in schema.KEY_ATTRIBUTES],
-        BillingMode="PAY_PER_REQUEST",
-    )
+    client.create_table(**schema.table_definition(table_name))
 
 
 class BankGate:

@@ -65,12 +65,18 @@ def test_a_claim_retried_by_its_own_writer_succeeds(repo: Any) -> None:
 
 def test_expired_claim_counts_as_free(repo: Any) -> None:
     repo.claim(claim(expires_at=int(T0.timestamp())), T0.timestamp())
-    assert repo.claim(claim(), T0.timestamp() + 1) is None
+    assert repo.claim(claim(owner="owner-2"), T0.timestamp() + 1) is None
+
+
+def test_a_claim_whose_lease_is_over_but_not_its_retention_is_still_held(repo: Any) -> None:
+    first = claim()
+    repo.claim(first, T0.timestamp())
+    assert repo.claim(claim(owner="owner-2"), first.lease_until + 60) == first
 
 
 def test_claims_are_scoped_per_merchant(repo: Any) -> None:
     assert repo.claim(claim(merchant_id="mer_a"), T0.timestamp()) is None
-    assert repo.claim(claim(merchant_id="mer_b"), T0.timestamp()) is None
+    assert repo.claim(claim(merchant_id="mer_b", owner="owner-2"), T0.timestamp()) is None
 
 
 def test_take_over_needs_the_previous_attempt(repo: Any) -> None:
@@ -82,19 +88,65 @@ def test_take_over_needs_the_previous_attempt(repo: Any) -> None:
     assert repo.claim(claim(owner="owner-4"), T0.timestamp()).attempt == 2
 
 
-def test_failed_payment_may_be_replaced_but_a_final_one_may_not(repo: Any) -> None:
-    failed = payment(T0, PaymentStatus.FAILED)
-    repo.save_payment(StoredPayment(failed, 1))
-    authorized = attrs.evolve(failed, status=PaymentStatus.AUTHORIZED, authorization_code="A2")
-    repo.save_payment(StoredPayment(authorized, 2))
-    assert repo.get_payment("mer_a", failed.id) == StoredPayment(authorized, 2)
+def pending(at: datetime, *, region: str = "eu-west-1", due: float | None = None, attempt: int = 1) -> StoredPayment:
+    made = attrs.evolve(payment(at, PaymentStatus.PENDING), region=region)
+    return StoredPayment(made, attempt, "ref-" + made.id, due_at=at.timestamp() + 10 if due is None else due)
+
+
+def test_a_pending_payment_is_written_once_and_read_back_whole(repo: Any) -> None:
+    written = pending(T0)
+    repo.save_pending(written)
+    assert repo.get_payment("mer_a", written.payment.id) == written
     with pytest.raises(ConditionFailed):
-        repo.save_payment(StoredPayment(attrs.evolve(failed, status=PaymentStatus.FAILED), 3))
+        repo.save_pending(attrs.evolve(written, attempt=2))
+
+
+def test_a_transition_needs_the_previous_status_and_attempt(repo: Any) -> None:
+    written = pending(T0, attempt=2)
+    repo.save_pending(written)
+    final = attrs.evolve(written, payment=attrs.evolve(written.payment, status=PaymentStatus.DECLINED), due_at=None)
+    with pytest.raises(ConditionFailed):
+        repo.transition(final, PaymentStatus.PENDING, 1)  # another attempt's write
+    with pytest.raises(ConditionFailed):
+        repo.transition(final, PaymentStatus.AUTHORIZED, 2)  # another status
+    repo.transition(final, PaymentStatus.PENDING, 2)
+    assert repo.get_payment("mer_a", written.payment.id) == final
+    with pytest.raises(ConditionFailed):  # a final status never moves back
+        repo.transition(written, PaymentStatus.PENDING, 2)
+
+
+def test_due_payments_come_from_the_owners_pending_index_oldest_first(repo: Any) -> None:
+    now = T0.timestamp() + 100
+    older, newer = pending(T0, due=now - 5), pending(T0 + timedelta(seconds=1), due=now - 50)
+    backed_off = [pending(T0 - timedelta(seconds=30 - i), due=now + 60) for i in range(5)]  # ahead in id order
+    not_due_yet = pending(T0 + timedelta(seconds=2), due=now + 1)
+    theirs = pending(T0, region="us-east-1", due=now - 5)
+    for stored in [older, newer, *backed_off, not_due_yet, theirs]:
+        repo.save_pending(stored)
+    before = ids.id_bound(T0 + timedelta(seconds=90), upper=True)
+    assert repo.due_payments("eu-west-1", now, before, 3) == [older, newer]
+    assert repo.due_payments("eu-west-1", now, before, 1) == [older]
+    assert repo.due_payments("eu-west-1", now, ids.id_bound(T0, upper=True), 10) == [older]  # created_before
+    assert repo.due_payments("us-east-1", now, before, 10) == [theirs]
+    assert repo.pending_summary("eu-west-1") == (8, backed_off[0].payment.id)
+    final = attrs.evolve(older, payment=attrs.evolve(older.payment, status=PaymentStatus.DECLINED), due_at=None)
+    repo.transition(final, PaymentStatus.PENDING, 1)  # settled: it leaves the sparse index
+    assert repo.due_payments("eu-west-1", now, before, 3) == [newer]
+    assert repo.pending_summary("eu-west-1") == (7, backed_off[0].payment.id)
+    assert repo.pending_summary("ap-south-1") == (0, None)
+
+
+def test_heartbeats_are_kept_per_region(repo: Any) -> None:
+    assert repo.heartbeats() == {}
+    repo.record_heartbeat("eu-west-1", 100.5)
+    repo.record_heartbeat("us-east-1", 90.0)
+    repo.record_heartbeat("eu-west-1", 160.25)
+    assert repo.heartbeats() == {"eu-west-1": 160.25, "us-east-1": 90.0}
 
 
 def test_payments_are_read_only_by_their_merchant(repo: Any) -> None:
     mine = payment(T0)
-    repo.save_payment(StoredPayment(mine, 1))
+    repo.save_pending(StoredPayment(mine, 1))
     assert repo.get_payment("mer_a", mine.id).payment == mine
     assert repo.get_payment("mer_b", mine.id) is None
 
@@ -105,8 +157,8 @@ def _save_series(repo: Any, count: int) -> list[Payment]:
         for i in range(count)
     ]
     for p in made:
-        repo.save_payment(StoredPayment(p, 1))
-    repo.save_payment(StoredPayment(payment(T0, merchant="mer_b"), 1))
+        repo.save_pending(StoredPayment(p, 1))
+    repo.save_pending(StoredPayment(payment(T0, merchant="mer_b"), 1))
     repo.claim(claim(), T0.timestamp())  # claims share the partition and must never be listed
     return made
 

@@ -1,22 +1,24 @@
 """The payment use cases over in-memory ports: given / when / then."""
 
 import threading
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
-import attrs
 import pytest
 
 from handlers import ids
 from handlers.errors import (
+    BankNotProcessed,
+    BankOutcomeUnknown,
     BankUnavailable,
     IdempotencyKeyReused,
     InvalidRequest,
     NotFound,
-    PaymentNotRecorded,
     RequestInProgress,
     StorageUnavailable,
 )
-from handlers.models import IdempotencyClaim, PaymentStatus
+from handlers.models import IdempotencyClaim, PaymentStatus, StoredPayment
+from handlers.resolver import ResolutionPolicy
 from handlers.service import IdempotencyPolicy, PaymentReader, PaymentService
 from tests.fakes import FakeClock, MemoryRepository, ScriptedBank
 from tests.support import AMEX, VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body
@@ -77,7 +79,7 @@ def test_bank_failure_records_a_failed_payment_named_in_the_error(
     service: PaymentService, repo: MemoryRepository
 ) -> None:
     with pytest.raises(BankUnavailable) as raised:
-        service.create_payment(MERCHANT, payment_body(VISA_BANK_DOWN), None)
+        service.create_payment(MERCHANT, payment_body(VISA_BANK_DOWN), None)  # the bank's 503: not processed
     stored = repo.get_payment(MERCHANT, raised.value.payment_id or "")
     assert stored is not None
     assert stored.payment.status is PaymentStatus.FAILED
@@ -135,41 +137,113 @@ def _capture(service: PaymentService, key: str) -> object:
         return e
 
 
-def test_retry_after_bank_failure_tries_the_bank_again_under_the_same_payment(
-    service: PaymentService, bank: ScriptedBank, repo: MemoryRepository
-) -> None:
-    bank.fail_with = BankUnavailable("timeout")
-    with pytest.raises(BankUnavailable) as raised:
-        service.create_payment(MERCHANT, payment_body(), "key-1")
-    bank.fail_with = None
-    retried = service.create_payment(MERCHANT, payment_body(), "key-1")
-    assert not retried.replayed
-    assert retried.payment.id == raised.value.payment_id
-    assert retried.payment.status is PaymentStatus.AUTHORIZED
-    assert len(bank.calls) == 2
-    assert len(repo.payments) == 1
-    # and now it is final: a third call replays
-    assert service.create_payment(MERCHANT, payment_body(), "key-1").replayed
-    assert len(bank.calls) == 2
-
-
-def test_abandoned_claim_is_taken_over_after_its_lease(
+def test_every_payment_is_written_pending_before_the_bank_is_called(
     service: PaymentService, repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
 ) -> None:
-    # Given a request that claimed the key and died before storing anything
-    bank.fail_with = StorageUnavailable("died")  # stands in for a crash between claim and save
-    with pytest.raises(StorageUnavailable):
+    """Write-ahead, with and without a key: whatever instant the process dies at, there is a record."""
+    seen: list[StoredPayment] = []
+    bank.before_answer = lambda: seen.extend(repo.payments.values())
+    for key in (None, "order-1"):
+        seen.clear()
+        created = service.create_payment(MERCHANT, payment_body(AMEX, card__cvv="9876"), key).payment
+        [pending] = seen
+        assert pending.status is PaymentStatus.PENDING and pending.payment.id == created.id
+        assert pending.bank_reference == bank.calls[-1][0]
+        assert (pending.payment.amount, pending.payment.currency, pending.payment.region) == (1050, "GBP", "eu-west-1")
+        assert (pending.payment.card.brand, pending.payment.card.last4) == ("amex", AMEX[-4:])
+        assert pending.due_at == clock.now.timestamp() + ResolutionPolicy().resolve_after_seconds
+        assert pending.attempt == 1 and pending.payment.authorization_code is None
+        repo.payments.clear()
+
+
+def test_a_claim_stores_the_payment_it_leads_to_and_no_raw_key(
+    service: PaymentService, repo: MemoryRepository, clock: FakeClock
+) -> None:
+    payment = service.create_payment(MERCHANT, payment_body(), "order-5").payment
+    [claim] = repo.claims.values()
+    assert claim.payment_id == payment.id and claim.attempt == 1 and claim.merchant_id == MERCHANT
+    assert claim.lease_until == clock.now.timestamp() + IdempotencyPolicy().lease_seconds
+    assert claim.expires_at == int(clock.now.timestamp()) + IdempotencyPolicy().retention_seconds
+    assert "order-5" not in repr(claim) and len(claim.fingerprint) == 64 and len(claim.owner) == 16
+
+
+def test_not_processed_is_failed_and_every_replay_answers_the_same_502(
+    service: PaymentService, repo: MemoryRepository, bank: ScriptedBank
+) -> None:
+    bank.fail_with = BankNotProcessed("connection refused")
+    with pytest.raises(BankUnavailable) as first:
         service.create_payment(MERCHANT, payment_body(), "key-1")
     bank.fail_with = None
+    with pytest.raises(BankUnavailable) as again:
+        service.create_payment(MERCHANT, payment_body(), "key-1")
+    assert first.value.payment_id == again.value.payment_id
+    assert repo.get_payment(MERCHANT, first.value.payment_id or "").status is PaymentStatus.FAILED  # type: ignore[union-attr]
+    assert len(bank.calls) == 1  # failed is final: a new attempt needs a new key
+    assert "new Idempotency-Key" in str(first.value)
+
+
+@pytest.mark.parametrize("key", [None, "key-1"], ids=["no-key", "key"])
+def test_an_unknown_outcome_stays_pending_and_is_answered_as_pending(
+    service: PaymentService, repo: MemoryRepository, bank: ScriptedBank, key: str | None
+) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("read timeout")
+    payment = service.create_payment(MERCHANT, payment_body(), key).payment
+    assert payment.status is PaymentStatus.PENDING
+    assert repo.get_payment(MERCHANT, payment.id).status is PaymentStatus.PENDING  # type: ignore[union-attr]
+    assert sum(bank.charges.values()) == 1  # charged, and the record says it is not known yet
+
+
+def test_a_replay_of_a_pending_key_after_its_lease_asks_the_bank_and_never_authorizes_again(
+    service: PaymentService, repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("reset after sending")
+    first = service.create_payment(MERCHANT, payment_body(), "key-1").payment
+    bank.fail_after_charge = None
+    with pytest.raises(RequestInProgress):  # within the lease its holder may still be at the bank
+        service.create_payment(MERCHANT, payment_body(), "key-1")
+    assert bank.inquiries == []
+    clock.advance(seconds=IdempotencyPolicy().lease_seconds + 1)
+    replay = service.create_payment(MERCHANT, payment_body(), "key-1")
+    assert replay.replayed and replay.payment.id == first.id
+    assert replay.payment.status is PaymentStatus.AUTHORIZED and replay.payment.authorization_code == "AUTH1"
+    assert len(bank.calls) == 1 and bank.inquiries == [bank.calls[0][0]]
+
+
+def test_a_key_whose_holder_died_before_the_write_ahead_is_taken_over_after_its_lease(
+    service: PaymentService, repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    # Given a request that claimed the key and died before writing the payment (so before the bank)
+    real_save = repo.save_pending
+    repo.save_pending = _raise(StorageUnavailable("died"))  # type: ignore[method-assign]
+    with pytest.raises(StorageUnavailable):
+        service.create_payment(MERCHANT, payment_body(), "key-1")
+    repo.save_pending = real_save  # type: ignore[method-assign]
     with pytest.raises(RequestInProgress):
         service.create_payment(MERCHANT, payment_body(), "key-1")
     # When the lease has run out
     clock.advance(seconds=IdempotencyPolicy().lease_seconds + 1)
     retried = service.create_payment(MERCHANT, payment_body(), "key-1")
-    # Then the retry reuses the claim's payment id and sends the bank the same reference
-    assert bank.calls[0][0] == bank.calls[1][0]
-    assert [stored.bank_reference for stored in repo.payments.values()] == [bank.calls[0][0]]
-    assert list(repo.payments) == [(MERCHANT, retried.payment.id)]
+    # Then the retry keeps the claim's payment id, as attempt 2, and is charged once
+    [claim] = repo.claims.values()
+    assert retried.payment.id == claim.payment_id and claim.attempt == 2
+    assert repo.get_payment(MERCHANT, retried.payment.id).attempt == 2  # type: ignore[union-attr]
+    assert len(bank.calls) == 1 and retried.payment.status is PaymentStatus.AUTHORIZED
+
+
+def test_a_third_request_while_a_take_over_is_at_the_bank_is_refused_without_a_bank_call(
+    service: PaymentService, repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    real_save = repo.save_pending
+    repo.save_pending = _raise(StorageUnavailable("died"))  # type: ignore[method-assign]
+    with pytest.raises(StorageUnavailable):
+        service.create_payment(MERCHANT, payment_body(), "key-1")
+    repo.save_pending = real_save  # type: ignore[method-assign]
+    clock.advance(seconds=IdempotencyPolicy().lease_seconds + 1)
+    third: list[object] = []
+    bank.before_answer = lambda: third.append(_capture(service, "key-1"))
+    service.create_payment(MERCHANT, payment_body(), "key-1")  # attempt 2, at the bank when the third arrives
+    assert isinstance(third[0], RequestInProgress)
+    assert len(bank.calls) == 1 and bank.inquiries == [] and bank.reversals == []
 
 
 def test_keys_expire_after_the_retention(service: PaymentService, clock: FakeClock, bank: ScriptedBank) -> None:
@@ -207,39 +281,35 @@ def test_concurrent_requests_with_one_key_make_one_bank_call(
     assert len({o.payment.id for o in successes}) == 1  # type: ignore[attr-defined]
 
 
-@pytest.mark.parametrize(
-    ("key", "raised"), [(None, PaymentNotRecorded), ("order-1", StorageUnavailable)], ids=["no-key", "key"]
-)
-def test_storage_failure_after_the_bank_is_logged_without_card_data(
-    service: PaymentService, repo: MemoryRepository, caplog: pytest.LogCaptureFixture, key: str | None, raised: type
+@pytest.mark.parametrize("key", [None, "order-1"], ids=["no-key", "key"])
+def test_a_store_failure_after_the_bank_leaves_it_pending_and_loud_without_card_data(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock, caplog: pytest.LogCaptureFixture, key: str | None
 ) -> None:
-    """With a key the 503 invites a safe resend; without one the error names the payment instead."""
-
-    def broken_save(_: object) -> None:
-        raise StorageUnavailable("throttled")
-
-    repo.save_payment = broken_save  # type: ignore[method-assign]
-    with pytest.raises(raised) as error:
-        service.create_payment(MERCHANT, payment_body(AMEX, card__cvv="9876"), key)
+    """The pending record is there: the merchant is told so (202), the resolver settles it."""
+    not_stored: list[int] = []
+    service = PaymentService(
+        payments=repo,
+        bank=bank,
+        region="eu-west-1",
+        fingerprint_key=b"k",
+        clock=clock,
+        on_not_stored=lambda: not_stored.append(1),
+    )
+    repo.transition = _raise(RuntimeError("ValidationException"))  # type: ignore[method-assign]
+    payment = service.create_payment(MERCHANT, payment_body(AMEX, card__cvv="9876"), key).payment
+    assert payment.status is PaymentStatus.PENDING and not_stored == [1]
+    assert repo.get_payment(MERCHANT, payment.id).status is PaymentStatus.PENDING  # type: ignore[union-attr]
     record = next(r for r in caplog.records if r.getMessage() == "payment_not_stored")
     assert record.payment["status"] == "authorized"  # type: ignore[attr-defined]
     assert record.payment["authorization_code"]  # type: ignore[attr-defined]
-    assert getattr(error.value, "payment_id", record.payment["id"]) == record.payment["id"]  # type: ignore[attr-defined]
     assert AMEX not in caplog.text and "9876" not in caplog.text
 
 
-def test_without_a_key_any_store_error_after_the_bank_names_the_payment(
-    service: PaymentService, repo: MemoryRepository, bank: ScriptedBank
-) -> None:
-    """Not only throttling: a permanent error (a bad deploy) after the charge must not read 'retry'."""
+def _raise(error: Exception) -> Callable[..., None]:
+    def fail(*_: object) -> None:
+        raise error
 
-    def broken_save(_: object) -> None:
-        raise RuntimeError("ValidationException")
-
-    repo.save_payment = broken_save  # type: ignore[method-assign]
-    with pytest.raises(PaymentNotRecorded) as error:
-        service.create_payment(MERCHANT, payment_body(), None)
-    assert error.value.payment_id == bank.calls[0][0]
+    return fail
 
 
 def test_a_holder_whose_lease_was_eaten_by_slow_storage_does_not_call_the_bank(
@@ -261,20 +331,6 @@ def test_a_holder_whose_lease_was_eaten_by_slow_storage_does_not_call_the_bank(
     clock.advance(seconds=1)  # the lease is over: the retry takes the claim over
     payment = service.create_payment(MERCHANT, payment_body(), "slow-1").payment
     assert len(bank.calls) == 1 and payment.status is PaymentStatus.AUTHORIZED
-
-
-def test_a_retry_sends_the_bank_the_reference_the_failed_attempt_was_sent(
-    service: PaymentService, repo: MemoryRepository, bank: ScriptedBank
-) -> None:
-    """As stored, not recomputed: a reference made by another formula (an older deploy) still matches."""
-    bank.fail_with = BankUnavailable("down")
-    with pytest.raises(BankUnavailable):
-        service.create_payment(MERCHANT, payment_body(), "legacy-1")
-    [(key, stored)] = repo.payments.items()
-    repo.payments[key] = attrs.evolve(stored, bank_reference="idem_made-by-an-older-formula")
-    bank.fail_with = None
-    service.create_payment(MERCHANT, payment_body(), "legacy-1")
-    assert [c[0] for c in bank.calls][-1] == "idem_made-by-an-older-formula"
 
 
 def test_reader_hides_other_merchants_payments(service: PaymentService, repo: MemoryRepository) -> None:

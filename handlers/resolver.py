@@ -1,0 +1,199 @@
+"""The resolver: settle `pending` payments from the bank's own record. Plain Python over the ports.
+
+Like Kill Bill's janitor, it does one thing per payment: load it, ask the bank by reference, write
+the bank's answer as a conditional transition, or back off when the bank cannot be reached. If the
+bank has no record, it reverses the reference first, so that a late authorization cannot land,
+and only then marks the payment `failed`. Every region that settles a payment writes the value the
+bank's single record dictates, so the global table's last-writer-wins cannot flip a result.
+
+The scheduled function and the local stack's loop are two thin entry points over `run`; a replay
+of a pending key and `python -m handlers.admin resolve` call `settle` for one payment.
+"""
+
+from __future__ import annotations
+
+import enum
+import logging
+from collections import Counter
+from collections.abc import Callable, Mapping, Sequence
+from datetime import UTC, datetime
+
+import attrs
+
+from handlers import ids
+from handlers.errors import BankUnreachable, ConditionFailed
+from handlers.models import BankRecord, BankStatus, PaymentStatus, StoredPayment, can_move
+from handlers.ports import Bank, PaymentRepository
+
+logger = logging.getLogger(__name__)
+Clock = Callable[[], datetime]
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+class UnknownOutcome(enum.StrEnum):
+    SETTLE = "settle"  # record what the bank did, as late as it is found
+    REVERSE = "reverse"  # reverse a late authorization: the shopper was already told it failed
+
+
+@attrs.frozen
+class ResolutionPolicy:
+    # A pending payment is due this long after it was written: by then the request that wrote it
+    # has ended (deployed, the idempotency lease: twice the function timeout).
+    resolve_after_seconds: float = 10.0
+    unknown_outcome: UnknownOutcome = UnknownOutcome.SETTLE
+    # Backoff while the bank cannot be reached: first retry after this, doubling up to the maximum.
+    retry_base_seconds: float = 30.0
+    retry_max_seconds: float = 900.0
+    # Another region's payments are settled here only once its heartbeat is older than this.
+    takeover_after_seconds: float = 300.0
+    batch_size: int = 100
+
+
+@attrs.frozen
+class ResolverReport:
+    region: str
+    settled: Mapping[str, int]  # final status -> how many this run wrote
+    failures: int  # bank unreachable: rescheduled with a longer delay
+    reversals: int
+    pending: int  # still pending in this region after the run
+    oldest_pending_age: float | None  # seconds since the oldest pending payment was created
+    took_over: tuple[str, ...]  # regions whose payments this run settled too
+    peer_heartbeat_ages: Mapping[str, float]  # seconds since each other region's heartbeat
+
+
+def gateway_status(record: BankRecord) -> tuple[PaymentStatus, str | None]:
+    """The bank's record as a payment status; the same record gives the same answer in every region."""
+    if record.status is BankStatus.AUTHORIZED:
+        return PaymentStatus.AUTHORIZED, record.authorization_code
+    if record.status is BankStatus.DECLINED:
+        return PaymentStatus.DECLINED, None
+    if record.authorization_code:
+        return PaymentStatus.REVERSED, record.authorization_code
+    return PaymentStatus.FAILED, None  # reversed before any authorization: nothing was charged
+
+
+def settled(pending: StoredPayment, status: PaymentStatus, code: str | None) -> StoredPayment:
+    if not can_move(pending.status, status):
+        raise ValueError(f"a {pending.status} payment cannot become {status}")
+    payment = attrs.evolve(pending.payment, status=status, authorization_code=code)
+    return attrs.evolve(pending, payment=payment, due_at=None)
+
+
+class PaymentResolver:
+    def __init__(
+        self,
+        *,
+        payments: PaymentRepository,
+        bank: Bank,
+        region: str,
+        policy: ResolutionPolicy,
+        clock: Clock = utc_now,
+        peers: Sequence[str] = (),
+    ) -> None:
+        self._payments = payments
+        self._bank = bank
+        self._region = region
+        self._policy = policy
+        self._clock = clock
+        self._peers = tuple(peer for peer in peers if peer != region)
+        self._reverses_late = policy.unknown_outcome is UnknownOutcome.REVERSE
+        self._settled: Counter[str] = Counter()
+        self._failures = 0
+        self._reversals = 0
+
+    def run(self) -> ResolverReport:
+        """One pass: heartbeat, this region's due payments, and those of regions out of service."""
+        self._settled, self._failures, self._reversals = Counter(), 0, 0
+        now = self._clock().timestamp()
+        self._payments.record_heartbeat(self._region, now)
+        ages = self._peer_heartbeat_ages(now)
+        took_over = tuple(peer for peer, age in ages.items() if age > self._policy.takeover_after_seconds)
+        for region in (self._region, *took_over):
+            for stored in self._due(region, now):
+                self.settle(stored)
+        count, oldest = self._payments.pending_summary(self._region)
+        oldest_age = None if oldest is None else max(0.0, now - ids.created_at(oldest).timestamp())
+        return ResolverReport(
+            region=self._region,
+            settled=dict(self._settled),
+            failures=self._failures,
+            reversals=self._reversals,
+            pending=count,
+            oldest_pending_age=oldest_age,
+            took_over=took_over,
+            peer_heartbeat_ages=ages,
+        )
+
+    def settle(self, stored: StoredPayment) -> StoredPayment:
+        """Settle one pending payment now; returns what the table holds afterwards."""
+        if stored.status is not PaymentStatus.PENDING:
+            return stored
+        try:
+            status, code = self._ask_bank(stored)
+        except BankUnreachable as e:
+            logger.warning("resolver_bank_unreachable", extra={"payment_id": stored.payment.id, "reason": str(e)})
+            self._failures += 1
+            return self._reschedule(stored)
+        return self._write(stored, settled(stored, status, code))
+
+    def _peer_heartbeat_ages(self, now: float) -> dict[str, float]:
+        beats = self._payments.heartbeats()
+        # A peer that never beat is treated as silent since forever: querying its empty shards is cheap.
+        return {peer: now - beats[peer] if peer in beats else float("inf") for peer in self._peers}
+
+    def _due(self, region: str, now: float) -> Sequence[StoredPayment]:
+        # Ids encode creation time: nothing written in the last resolve_after seconds can be due.
+        newest = ids.id_bound(datetime.fromtimestamp(now - self._policy.resolve_after_seconds, UTC), upper=True)
+        return self._payments.due_payments(region, now, newest, self._policy.batch_size)
+
+    def _ask_bank(self, stored: StoredPayment) -> tuple[PaymentStatus, str | None]:
+        record = self._bank.inquire(stored.bank_reference)
+        # No record: it never arrived, or has not yet, so block the reference before calling it failed.
+        # A late authorization under the `reverse` policy: the shopper was told it failed.
+        late_and_unwanted = record is not None and record.status is BankStatus.AUTHORIZED and self._reverses_late
+        if record is None or late_and_unwanted:
+            record = self._reverse(stored)
+        _check_matches(stored, record)
+        return gateway_status(record)
+
+    def _reverse(self, stored: StoredPayment) -> BankRecord:
+        record = self._bank.reverse(stored.bank_reference)
+        self._reversals += 1
+        logger.info("payment_reversal", extra={"payment_id": stored.payment.id, "bank_status": record.status.value})
+        return record
+
+    def _write(self, pending: StoredPayment, final: StoredPayment) -> StoredPayment:
+        try:
+            self._payments.transition(final, PaymentStatus.PENDING, pending.attempt)
+        except ConditionFailed:  # settled meanwhile, by the request or another region: that stands
+            found = self._payments.get_payment(pending.payment.merchant_id, pending.payment.id)
+            return found if found is not None else pending
+        self._settled[final.status.value] += 1
+        logger.info("payment_resolved", extra={"payment_id": final.payment.id, "status": final.status.value})
+        return final
+
+    def _reschedule(self, stored: StoredPayment) -> StoredPayment:
+        failures = stored.resolve_failures + 1
+        delay = min(self._policy.retry_base_seconds * 2 ** (failures - 1), self._policy.retry_max_seconds)
+        later = attrs.evolve(stored, due_at=self._clock().timestamp() + delay, resolve_failures=failures)
+        try:
+            self._payments.transition(later, PaymentStatus.PENDING, stored.attempt)
+        except ConditionFailed:
+            found = self._payments.get_payment(stored.payment.merchant_id, stored.payment.id)
+            return found if found is not None else stored
+        return later
+
+
+def _check_matches(stored: StoredPayment, record: BankRecord) -> None:
+    """The bank's record is the truth; a different amount would mean a reference collision: say so loudly."""
+    if record.amount is not None and (record.amount, record.currency) != (
+        stored.payment.amount,
+        stored.payment.currency,
+    ):
+        logger.error(
+            "bank_record_mismatch",
+            extra={"payment_id": stored.payment.id, "bank_amount": record.amount, "bank_currency": record.currency},
+        )

@@ -1,0 +1,236 @@
+"""The resolver over in-memory ports: every pending payment reaches the bank's final status."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+
+from handlers.errors import BankNotProcessed, BankOutcomeUnknown
+from handlers.models import ALLOWED_MOVES, BankRecord, BankStatus, PaymentStatus, StoredPayment, can_move
+from handlers.resolver import PaymentResolver, ResolutionPolicy, UnknownOutcome, gateway_status, settled
+from handlers.service import PaymentService
+from tests.fakes import FakeClock, MemoryRepository, ScriptedBank
+from tests.support import VISA_AUTHORIZED, VISA_DECLINED, payment_body
+
+MERCHANT = "mer_a"
+EU, US = "eu-west-1", "us-east-1"
+POLICY = ResolutionPolicy()
+
+
+@pytest.fixture
+def repo() -> MemoryRepository:
+    return MemoryRepository()
+
+
+@pytest.fixture
+def bank() -> ScriptedBank:
+    return ScriptedBank()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+def resolver(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock, region: str = EU, **policy: object
+) -> PaymentResolver:
+    return PaymentResolver(
+        payments=repo,
+        bank=bank,
+        region=region,
+        policy=attrs.evolve(POLICY, **policy),
+        clock=clock,
+        peers=(EU, US),
+    )
+
+
+def pending_payment(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock, *, card: str = VISA_AUTHORIZED, region: str = EU
+) -> StoredPayment:
+    """A payment whose request ended without an outcome (the bank charged it, or never saw it)."""
+    service = PaymentService(payments=repo, bank=bank, region=region, fingerprint_key=b"k", clock=clock)
+    payment = service.create_payment(MERCHANT, payment_body(card), None).payment
+    assert payment.status is PaymentStatus.PENDING
+    stored = repo.get_payment(MERCHANT, payment.id)
+    assert stored is not None
+    return stored
+
+
+def due(clock: FakeClock) -> None:
+    clock.advance(seconds=POLICY.resolve_after_seconds + 1)
+
+
+def test_the_transition_table_allows_only_pending_to_final_and_authorized_to_reversed() -> None:
+    finals = {PaymentStatus.AUTHORIZED, PaymentStatus.DECLINED, PaymentStatus.FAILED, PaymentStatus.REVERSED}
+    assert ALLOWED_MOVES[PaymentStatus.PENDING] == finals
+    moves = {(old, new) for old in PaymentStatus for new in PaymentStatus if can_move(old, new)}
+    assert moves == {(PaymentStatus.PENDING, s) for s in finals} | {(PaymentStatus.AUTHORIZED, PaymentStatus.REVERSED)}
+
+
+def test_a_final_status_never_moves_back(repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    stored = pending_payment(repo, bank, clock)
+    final = settled(stored, PaymentStatus.DECLINED, None)
+    for target in PaymentStatus:
+        if target is not PaymentStatus.REVERSED:
+            with pytest.raises(ValueError, match="cannot become"):
+                settled(final, target, None)
+
+
+@pytest.mark.parametrize(
+    ("record", "expected"),
+    [
+        (BankRecord(BankStatus.AUTHORIZED, "C1", 1050, "GBP"), (PaymentStatus.AUTHORIZED, "C1")),
+        (BankRecord(BankStatus.DECLINED, None, 1050, "GBP"), (PaymentStatus.DECLINED, None)),
+        (BankRecord(BankStatus.REVERSED, "C1", 1050, "GBP"), (PaymentStatus.REVERSED, "C1")),
+        (BankRecord(BankStatus.REVERSED), (PaymentStatus.FAILED, None)),
+    ],
+)
+def test_the_banks_record_decides_the_status(record: BankRecord, expected: tuple[PaymentStatus, str | None]) -> None:
+    assert gateway_status(record) == expected
+
+
+@pytest.mark.parametrize(("card", "status"), [(VISA_AUTHORIZED, "authorized"), (VISA_DECLINED, "declined")])
+def test_a_charge_whose_answer_was_lost_is_settled_with_the_banks_answer(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock, card: str, status: str
+) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("dropped connection")
+    stored = pending_payment(repo, bank, clock, card=card)
+    due(clock)
+    report = resolver(repo, bank, clock).run()
+    final = repo.get_payment(MERCHANT, stored.payment.id)
+    assert final is not None and final.status.value == status
+    assert final.payment.authorization_code == bank.ledger[stored.bank_reference].authorization_code
+    assert final.due_at is None and report.settled == {status: 1} and report.pending == 0
+    assert bank.reversals == [] and len(bank.calls) == 1
+
+
+def test_nothing_is_touched_before_it_is_due(repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    stored = pending_payment(repo, bank, clock)
+    clock.advance(seconds=POLICY.resolve_after_seconds - 1)
+    report = resolver(repo, bank, clock).run()
+    assert bank.inquiries == [] and report.pending == 1
+    assert repo.get_payment(MERCHANT, stored.payment.id).status is PaymentStatus.PENDING  # type: ignore[union-attr]
+
+
+def test_no_record_at_the_bank_is_reversed_first_so_a_late_authorization_cannot_land(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    bank.fail_with = BankOutcomeUnknown("timeout before the bank saw it")
+    stored = pending_payment(repo, bank, clock)
+    due(clock)
+    report = resolver(repo, bank, clock).run()
+    assert bank.reversals == [stored.bank_reference] and report.reversals == 1
+    assert repo.get_payment(MERCHANT, stored.payment.id).status is PaymentStatus.FAILED  # type: ignore[union-attr]
+    bank.fail_with = None
+    with pytest.raises(BankNotProcessed):  # the request finally arrives: refused, never charged
+        bank.authorize(stored.bank_reference, bank.calls[0][1])
+    assert bank.charges == {}
+
+
+def test_an_authorization_that_lands_between_inquiry_and_reversal_is_recorded_reversed(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    bank.fail_with = BankOutcomeUnknown("slow network")
+    stored = pending_payment(repo, bank, clock)
+    request = bank.calls[0][1]
+    bank.fail_with = None
+    # The delayed request reaches the bank just after it answered the inquiry "no such payment"
+    bank.after_inquiry = lambda reference: bank.authorize(reference, request) and None
+    due(clock)
+    resolver(repo, bank, clock).run()
+    final = repo.get_payment(MERCHANT, stored.payment.id)
+    assert final is not None and final.status is PaymentStatus.REVERSED and final.payment.authorization_code
+    assert bank.ledger[stored.bank_reference].status is BankStatus.REVERSED
+
+
+def test_policy_reverse_reverses_an_authorization_found_late(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    stored = pending_payment(repo, bank, clock)
+    due(clock)
+    resolver(repo, bank, clock, unknown_outcome=UnknownOutcome.REVERSE).run()
+    final = repo.get_payment(MERCHANT, stored.payment.id)
+    assert final is not None and final.status is PaymentStatus.REVERSED
+    assert final.payment.authorization_code == bank.ledger[stored.bank_reference].authorization_code
+    assert bank.ledger[stored.bank_reference].status is BankStatus.REVERSED
+
+
+def test_policy_reverse_leaves_a_late_decline_declined(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    stored = pending_payment(repo, bank, clock, card=VISA_DECLINED)
+    due(clock)
+    resolver(repo, bank, clock, unknown_outcome=UnknownOutcome.REVERSE).run()
+    assert repo.get_payment(MERCHANT, stored.payment.id).status is PaymentStatus.DECLINED  # type: ignore[union-attr]
+    assert bank.reversals == []
+
+
+def test_an_unreachable_bank_is_retried_with_growing_delays(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    stored = pending_payment(repo, bank, clock)
+    bank.unreachable = True
+    due(clock)
+    run = resolver(repo, bank, clock, retry_base_seconds=30.0, retry_max_seconds=100.0)
+    delays = []
+    for _ in range(4):
+        before = len(bank.inquiries)
+        assert run.run().failures == 1 and len(bank.inquiries) == before + 1
+        later = repo.get_payment(MERCHANT, stored.payment.id)
+        assert later is not None and later.due_at is not None
+        delays.append(later.due_at - clock.now.timestamp())
+        clock.advance(seconds=delays[-1] - 1)
+        assert run.run().failures == 0  # not due again yet: no inquiry
+        clock.advance(seconds=1)
+    assert delays == [30.0, 60.0, 100.0, 100.0]
+    bank.unreachable = False
+    run.run()
+    assert repo.get_payment(MERCHANT, stored.payment.id).status is PaymentStatus.AUTHORIZED  # type: ignore[union-attr]
+
+
+def test_a_region_settles_only_its_own_until_the_owners_heartbeat_is_older_than_the_bound(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    theirs = pending_payment(repo, bank, clock, region=US)
+    us, eu = resolver(repo, bank, clock, region=US), resolver(repo, bank, clock, region=EU)
+    us.run()  # us is alive: its heartbeat is fresh
+    due(clock)
+    assert eu.run().took_over == () and bank.inquiries == []
+    clock.advance(seconds=POLICY.takeover_after_seconds)
+    report = eu.run()  # us has been silent for longer than the bound
+    assert report.took_over == (US,) and report.peer_heartbeat_ages[US] > POLICY.takeover_after_seconds
+    assert repo.get_payment(MERCHANT, theirs.payment.id).status is PaymentStatus.AUTHORIZED  # type: ignore[union-attr]
+
+
+def test_two_regions_settling_one_payment_write_the_same_value(bank: ScriptedBank, clock: FakeClock) -> None:
+    """Each replica holds the pending record (replicated); both resolvers ask the one bank."""
+    eu_repo, us_repo = MemoryRepository(), MemoryRepository()
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    stored = pending_payment(eu_repo, bank, clock)
+    us_repo.save_pending(stored)
+    due(clock)
+    clock.advance(seconds=POLICY.takeover_after_seconds + 1)
+    resolver(eu_repo, bank, clock, region=EU).run()
+    resolver(us_repo, bank, clock, region=US).run()  # eu's heartbeat has not replicated to this replica
+    assert eu_repo.get_payment(MERCHANT, stored.payment.id) == us_repo.get_payment(MERCHANT, stored.payment.id)
+    assert sum(bank.charges.values()) == 1
+
+
+def test_the_report_counts_pending_payments_and_the_oldest_ones_age(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    pending_payment(repo, bank, clock)
+    clock.advance(seconds=3)
+    pending_payment(repo, bank, clock, card=VISA_DECLINED)
+    clock.advance(seconds=2)
+    report = resolver(repo, bank, clock).run()
+    assert report.pending == 2 and report.oldest_pending_age == pytest.approx(5.0, abs=0.01)
+    assert report.settled == {}
