@@ -21,6 +21,7 @@ from components.regional_gateway import (
     LambdaSettings,
     RegionalGateway,
     RegionalGatewayArgs,
+    ResolverSettings,
     route_functions,
     table_operations,
 )
@@ -80,6 +81,12 @@ gateway = RegionalGateway(
             if config.domain_name and config.hosted_zone_id
             else None
         ),
+        resolver=ResolverSettings(
+            unknown_outcome=config.unknown_outcome,
+            interval_minutes=config.resolver_interval_minutes,
+            peer_regions=config.regions,
+            takeover_after_seconds=config.takeover_after_seconds,
+        ),
         drain=config.drain_region,
         manage_api_gateway_account=config.manage_api_gateway_account,
         tags=config.tags,
@@ -95,8 +102,9 @@ monitoring = Monitoring(
         functions=gateway.function_names,
         rejecting_functions=[routes.AUTHORIZER.name],
         function_timeout_seconds=config.lambda_timeout_seconds,
+        function_timeouts={routes.RESOLVER.name: ResolverSettings().timeout_seconds},
         table_name=store.table_name,
-        table_operations=table_operations([*route_functions(routes.ROUTES), routes.AUTHORIZER]),
+        table_operations=table_operations([*route_functions(routes.ROUTES), routes.AUTHORIZER, routes.RESOLVER]),
         replica_regions=config.other_regions,
         health_check_id=gateway.health_check_id,
         alarm_email=config.alarm_email,

@@ -16,12 +16,14 @@ from components.global_store import CONSISTENCY_MODES, ConsistencyMode
 from components.monitoring import AlarmThresholds
 from components.regional_gateway import LOG_RETENTION_DAYS
 from handlers import routes, schema
+from handlers.resolver import UnknownOutcome, takeover_after
 
 PROJECT = "payment-gateway"
 # The handlers' payment write after the bank: 3 attempts x (0.5 s connect + 0.5 s read), the
 # defaults of handlers.dynamo.make_client and DYNAMODB_TIMEOUT_MS (tests/infra/test_config.py checks).
 PAYMENT_WRITE_BUDGET_MS = 3000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
+UNKNOWN_OUTCOMES = tuple(outcome.value for outcome in UnknownOutcome)
 
 
 class ConfigError(ValueError):
@@ -62,12 +64,25 @@ class StackConfig:
     alarm_email: str | None = None
     drain_region: bool = False
     manage_api_gateway_account: bool = True
+    unknown_outcome: str = "settle"
+    resolver_interval_minutes: int = 1
     alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
 
     @property
     def other_regions(self) -> tuple[str, ...]:
         """Every configured region except this stack's own."""
         return tuple(r for r in self.regions if r != self.region)
+
+    @property
+    def takeover_after_seconds(self) -> float:
+        """When another region's silent resolver is taken over (handlers.resolver.takeover_after):
+        two missed runs, plus the replication-latency alarm's threshold (replication slower than
+        that pages), plus the idempotency lease (twice the function timeout)."""
+        return takeover_after(
+            60.0 * self.resolver_interval_minutes,
+            self.alarms.replication_latency_ms / 1000,
+            2.0 * self.lambda_timeout_seconds,
+        )
 
     @property
     def tags(self) -> dict[str, str]:
@@ -107,6 +122,9 @@ def _alarms(config: pulumi.Config) -> AlarmThresholds:
         dynamodb_throttled_requests=number("alarmDynamoThrottledRequests", defaults.dynamodb_throttled_requests),
         dynamodb_system_errors=number("alarmDynamoSystemErrors", defaults.dynamodb_system_errors),
         replication_latency_ms=number("alarmReplicationLatencyMs", defaults.replication_latency_ms),
+        oldest_pending_seconds=number("alarmOldestPendingSeconds", defaults.oldest_pending_seconds),
+        resolver_failures=number("alarmResolverFailures", defaults.resolver_failures),
+        heartbeat_age_seconds=number("alarmHeartbeatAgeSeconds", defaults.heartbeat_age_seconds),
     )
 
 
@@ -226,5 +244,7 @@ def load_stack_config() -> StackConfig:
         alarm_email=config.get("alarmEmail"),
         drain_region=config.get_bool("drainRegion") or False,
         manage_api_gateway_account=config.get_bool("manageApiGatewayAccount") is not False,
+        unknown_outcome=_choice(config, "unknownOutcome", _default("unknown_outcome"), UNKNOWN_OUTCOMES),
+        resolver_interval_minutes=_int(config, "resolverIntervalMinutes", _default("resolver_interval_minutes"), 1, 60),
         alarms=_alarms(config),
     )

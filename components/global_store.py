@@ -9,8 +9,8 @@ Two modes, so that exactly one stack owns the table:
   the key up in its region by their deterministic names. The lookup fails at preview if the
   owner has not been deployed yet, which is the deploy-order check.
 
-The key schema, the TTL attribute and the default name come from `handlers.schema`, the module
-the Lambda code uses too, so the two cannot drift.
+The key schema, the pending index, the TTL attribute and the default name come from
+`handlers.schema`, the module the Lambda code uses too, so the two cannot drift.
 """
 
 from __future__ import annotations
@@ -154,7 +154,23 @@ class GlobalStore(pulumi.ComponentResource):
                 range_key=schema.SORT_KEY,
                 attributes=[
                     aws.dynamodb.TableAttributeArgs(name=attribute, type=kind)
-                    for attribute, kind in schema.KEY_ATTRIBUTES
+                    for attribute, kind in dict(schema.KEY_ATTRIBUTES + schema.PENDING_INDEX_KEYS).items()
+                ],
+                # Sparse: only pending payments carry its key. An index added to a global table is
+                # created in every replica by DynamoDB itself.
+                global_secondary_indexes=[
+                    aws.dynamodb.TableGlobalSecondaryIndexArgs(
+                        name=schema.PENDING_INDEX,
+                        key_schemas=[
+                            aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(
+                                attribute_name=schema.PENDING_PARTITION_KEY, key_type="HASH"
+                            ),
+                            aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(
+                                attribute_name=schema.SORT_KEY, key_type="RANGE"
+                            ),
+                        ],
+                        projection_type="ALL",
+                    )
                 ],
                 ttl=aws.dynamodb.TableTtlArgs(attribute_name=schema.TTL_ATTRIBUTE, enabled=True),
                 # Global tables replicate through the stream; replicas fail to update without it.

@@ -5,6 +5,9 @@ Alarms (every one with alarm AND ok actions to the topic):
 - per function: Errors, Throttles, p99 Duration near the timeout;
 - table: ThrottledRequests and SystemErrors summed over the operations the functions use;
 - ReplicationLatency from this region to every other replica region;
+- payment outcomes (EMF from the handlers and the resolver): the oldest pending payment's age,
+  payments whose outcome could not be stored, resolver failures, reversals, and each other
+  region's replication heartbeat age (missing data breaches: a silent resolver is the failure);
 - the Route 53 health check, when there is one. Route 53 publishes its metrics in us-east-1 only,
   so that alarm lives in us-east-1 and, an alarm being able to notify only a topic of its own
   region, gets its own (encrypted) topic there when this stack is elsewhere.
@@ -23,7 +26,7 @@ from components.common import account_context, child_opts, customer_managed_key,
 from components.policies import alerts_key_policy
 
 ROUTE53_METRICS_REGION = "us-east-1"
-PAYMENT_STATUSES = ("authorized", "declined", "failed")
+PAYMENT_STATUSES = ("pending", "authorized", "declined", "failed", "reversed")
 PERIOD = 60
 
 
@@ -38,6 +41,9 @@ class AlarmThresholds:
     dynamodb_throttled_requests: float = 1.0
     dynamodb_system_errors: float = 1.0
     replication_latency_ms: float = 10000.0
+    oldest_pending_seconds: float = 900.0
+    resolver_failures: float = 1.0
+    heartbeat_age_seconds: float = 300.0
     evaluation_periods: int = 5
     datapoints_to_alarm: int = 3
 
@@ -63,6 +69,8 @@ class MonitoringArgs:
     the client as API Gateway 5XX, which the API 5XX alarm watches."""
     replica_regions: Sequence[str] = ()
     """Regions this region's replica replicates to (ReplicationLatency's ReceivingRegion)."""
+    function_timeouts: Mapping[str, int] = field(default_factory=dict)
+    """Roles whose timeout differs from `function_timeout_seconds` (the resolver's)."""
     health_check_id: pulumi.Input[str] | None = None
     alarm_email: str | None = None
     metrics_namespace: str = "PaymentGateway"
@@ -120,6 +128,7 @@ class Monitoring(pulumi.ComponentResource):
         self._api_alarms()
         self._function_alarms()
         self._table_alarms()
+        self._outcome_alarms()
         self.health_topic_arn = None
         if args.health_check_id is not None:
             self._health_check_alarm(args.health_check_id)
@@ -221,8 +230,9 @@ class Monitoring(pulumi.ComponentResource):
 
     def _function_alarms(self) -> None:
         thresholds = self._args.thresholds
-        duration_ms = self._args.function_timeout_seconds * 1000 * thresholds.lambda_duration_percent_of_timeout / 100
         for role, function_name in self._args.functions.items():
+            timeout = self._args.function_timeouts.get(role, self._args.function_timeout_seconds)
+            duration_ms = timeout * 1000 * thresholds.lambda_duration_percent_of_timeout / 100
             dims: dict[str, pulumi.Input[str]] = {"FunctionName": function_name}
             if role not in self._args.rejecting_functions:
                 self._alarm(
@@ -293,6 +303,58 @@ class Monitoring(pulumi.ComponentResource):
                         {"TableName": self._args.table_name, "ReceivingRegion": receiving},
                     ),
                     statistic="Average",
+                )
+            )
+
+    def _outcome_alarms(self) -> None:
+        """Payments whose outcome is not certain yet: none of these may go unnoticed."""
+        thresholds, namespace = self._args.thresholds, self._args.metrics_namespace
+        self._alarm(
+            AlarmSpec(
+                key="oldest-pending",
+                description=f"A payment has been pending for {thresholds.oldest_pending_seconds:.0f} s or more "
+                "(runbook: docs/reliability.md)",
+                threshold=thresholds.oldest_pending_seconds,
+                metric=(namespace, "OldestPendingAge", {}),
+                statistic="Maximum",
+                # The resolver publishes it every minute: silence means the resolver is not running.
+                treat_missing_data="breaching",
+                evaluation_periods=3,
+                datapoints_to_alarm=3,
+            )
+        )
+        for key, metric, description, threshold in (
+            ("payment-not-stored", "PaymentNotStored", "a bank answer could not be stored (left pending)", 1.0),
+            (
+                "resolver-failures",
+                "ResolverFailures",
+                "the resolver could not reach the bank",
+                thresholds.resolver_failures,
+            ),
+            ("reversals", "Reversals", "the resolver reversed payments at the bank", 1.0),
+        ):
+            self._alarm(
+                AlarmSpec(
+                    key=key,
+                    description=f"{description} (runbook: docs/reliability.md)",
+                    threshold=threshold,
+                    metric=(namespace, metric, {}),
+                    evaluation_periods=1,
+                    datapoints_to_alarm=1,
+                )
+            )
+        for peer in self._args.replica_regions:
+            self._alarm(
+                AlarmSpec(
+                    key=f"heartbeat-{peer}",
+                    description=f"{peer}'s heartbeat, as replicated to {self._args.region}, is older than "
+                    f"{thresholds.heartbeat_age_seconds:.0f} s: replication or {peer}'s resolver has stopped",
+                    threshold=thresholds.heartbeat_age_seconds,
+                    metric=(namespace, "HeartbeatAge", {"PeerRegion": peer}),
+                    statistic="Maximum",
+                    treat_missing_data="breaching",
+                    evaluation_periods=3,
+                    datapoints_to_alarm=3,
                 )
             )
 
@@ -376,6 +438,25 @@ class Monitoring(pulumi.ComponentResource):
                 [[namespace, "BankLatency", {"stat": p, "label": p}] for p in ("p50", "p99")],
                 0,
                 12,
+            ),
+            self._widget(
+                "Payment outcomes (resolver)",
+                [
+                    [namespace, name, {"stat": stat, "label": name}]
+                    for name, stat in (
+                        ("PaymentsPending", "Maximum"),
+                        ("OldestPendingAge", "Maximum"),
+                        ("ResolverFailures", "Sum"),
+                        ("Reversals", "Sum"),
+                        ("PaymentNotStored", "Sum"),
+                    )
+                ]
+                + [
+                    [namespace, "HeartbeatAge", "PeerRegion", peer, {"stat": "Maximum"}]
+                    for peer in args.replica_regions
+                ],
+                0,
+                18,
             ),
             self._widget(
                 "Lambda errors and throttles",

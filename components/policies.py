@@ -131,6 +131,7 @@ class FunctionAccess:
 
     table_actions: Sequence[str]
     leading_keys: Sequence[str]
+    indexes: Sequence[str]
     table_arn: str
     table_key_arn: str
     environment_key_arn: str
@@ -140,8 +141,9 @@ class FunctionAccess:
 def function_policy(access: FunctionAccess, ctx: AccountContext) -> PolicyDocument:
     """Least privilege for one function.
 
-    - exactly its DynamoDB actions, on this region's table only (no index: none is queried), limited
-      to its partition-key prefixes with `dynamodb:LeadingKeys` when it declares any;
+    - exactly its DynamoDB actions, on this region's table and the indexes it declares only, limited
+      to its partition-key prefixes with `dynamodb:LeadingKeys` when it declares any (on an index,
+      the condition applies to the index's partition key);
     - the table's KMS key through DynamoDB only, encrypt/generate only for functions that write;
     - decrypt with the key that encrypts its environment (the fingerprint HMAC key is in there);
     - write to its own log group;
@@ -153,7 +155,7 @@ def function_policy(access: FunctionAccess, ctx: AccountContext) -> PolicyDocume
             "Sid": "TableItems",
             "Effect": "Allow",
             "Action": sorted(access.table_actions),
-            "Resource": [access.table_arn],
+            "Resource": [access.table_arn, *(f"{access.table_arn}/index/{index}" for index in access.indexes)],
         }
         if access.leading_keys:
             table["Condition"] = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(access.leading_keys)}}

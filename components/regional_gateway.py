@@ -124,6 +124,28 @@ class BankSettings:
 
 
 @dataclass(frozen=True)
+class ResolverSettings:
+    """The scheduled resolver that settles pending payments (handlers.resolver)."""
+
+    unknown_outcome: str = "settle"
+    """settle: record an authorization found late; reverse: reverse it (the shopper was told it failed)."""
+    interval_minutes: int = routes.RESOLVER_INTERVAL_SECONDS // 60
+    peer_regions: Sequence[str] = ()
+    """Every region of the gateway: their heartbeats are read, and their payments taken over when silent."""
+    takeover_after_seconds: float = 300.0
+    timeout_seconds: int = 60
+    """A run settles a batch with a bank inquiry (and maybe a reversal) each."""
+
+    def __post_init__(self) -> None:
+        if self.unknown_outcome not in ("settle", "reverse"):
+            raise ValueError(f"unknown_outcome must be settle or reverse, not {self.unknown_outcome!r}")
+        if not 1 <= self.interval_minutes <= 60:
+            raise ValueError("the resolver runs every 1..60 minutes")
+        if not 10 <= self.timeout_seconds <= 900:
+            raise ValueError("the resolver's timeout must be 10..900 s")
+
+
+@dataclass(frozen=True)
 class CustomDomainArgs:
     domain_name: str
     """The shared name (api.example.com); this region also gets `<region>.<domain_name>`."""
@@ -148,6 +170,8 @@ class RegionalGatewayArgs:
     route_table: Sequence[routes.Route] = routes.ROUTES
     authorizer: routes.Function = routes.AUTHORIZER
     bank_simulator: routes.Function = routes.BANK_SIMULATOR
+    resolver_function: routes.Function = routes.RESOLVER
+    resolver: ResolverSettings = field(default_factory=ResolverSettings)
     lambda_settings: LambdaSettings = field(default_factory=LambdaSettings)
     log_retention_days: int = 365
     allowed_currencies: str = "GBP,EUR,USD"
@@ -263,6 +287,7 @@ class RegionalGateway(pulumi.ComponentResource):
         self.functions[args.authorizer.name] = self._function(
             args.authorizer, self._environment(args.authorizer, bank_url)
         )
+        self.functions[args.resolver_function.name] = self._scheduled_resolver(bank_url)
         self.function_names = {role: deployed.function.name for role, deployed in self.functions.items()}
 
         api = self._rest_api()
@@ -322,18 +347,24 @@ class RegionalGateway(pulumi.ComponentResource):
         if spec.name == args.bank_simulator.name:
             return env
         env |= {"TABLE_NAME": args.table_name, "ALLOWED_CURRENCIES": args.allowed_currencies}
+        if spec.fingerprints:
+            env["FINGERPRINT_KEY"] = args.fingerprint_key
         if spec.calls_bank:
             env |= {
                 "BANK_URL": bank_url,
                 "BANK_CONNECT_TIMEOUT_MS": str(args.bank.connect_timeout_ms),
                 "BANK_READ_TIMEOUT_MS": str(args.bank.read_timeout_ms),
-                "FINGERPRINT_KEY": args.fingerprint_key,
                 # A key's holder is presumed dead after this: twice the timeout, so never while it runs.
                 "IDEMPOTENCY_LEASE_SECONDS": str(2 * args.lambda_settings.timeout_seconds),
+                "UNKNOWN_OUTCOME": args.resolver.unknown_outcome,
+                "PEER_REGIONS": ",".join(args.resolver.peer_regions),
+                "RESOLVER_TAKEOVER_SECONDS": f"{args.resolver.takeover_after_seconds:g}",
             }
         return env
 
-    def _function(self, spec: routes.Function, environment: Mapping[str, pulumi.Input[str]]) -> DeployedFunction:
+    def _function(
+        self, spec: routes.Function, environment: Mapping[str, pulumi.Input[str]], timeout: int | None = None
+    ) -> DeployedFunction:
         args, settings = self._args, self._args.lambda_settings
         function_name = f"{args.name_prefix}-{spec.name}"
         resource = f"{self._name}-{spec.name}"
@@ -355,6 +386,7 @@ class RegionalGateway(pulumi.ComponentResource):
             access = FunctionAccess(
                 table_actions=spec.table_actions,
                 leading_keys=spec.leading_keys,
+                indexes=spec.indexes,
                 table_arn=str(table_arn),
                 table_key_arn=str(table_key_arn),
                 environment_key_arn=str(env_key_arn),
@@ -379,7 +411,7 @@ class RegionalGateway(pulumi.ComponentResource):
                 code=args.code,
                 source_code_hash=args.source_code_hash,
                 memory_size=settings.memory_mb,
-                timeout=settings.timeout_seconds,
+                timeout=timeout or settings.timeout_seconds,
                 reserved_concurrent_executions=settings.reserved_concurrency,
                 tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
                 environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(environment)),
@@ -390,6 +422,49 @@ class RegionalGateway(pulumi.ComponentResource):
             child_opts(self, depends_on=[policy, log_group]),
         )
         return DeployedFunction(spec=spec, function=function, role=role, log_group=log_group)
+
+    def _scheduled_resolver(self, bank_url: pulumi.Input[str]) -> DeployedFunction:
+        """The resolver, invoked by an EventBridge rule (Scheduler needs a role of its own; a rule
+        needs only this function's resource policy). No retries: the next run comes anyway."""
+        spec, settings = self._args.resolver_function, self._args.resolver
+        deployed = self._function(spec, self._environment(spec, bank_url), timeout=settings.timeout_seconds)
+        resource = f"{self._name}-{spec.name}"
+        minutes = settings.interval_minutes
+        rule = aws.cloudwatch.EventRule(
+            f"{resource}-schedule",
+            aws.cloudwatch.EventRuleArgs(
+                region=self._region,
+                name=f"{self._args.name_prefix}-{spec.name}",
+                description="Settle pending payments from the bank's record (docs/reliability.md)",
+                schedule_expression=f"rate({minutes} minute{'s' if minutes > 1 else ''})",
+                tags=dict(self._args.tags),
+            ),
+            child_opts(self),
+        )
+        aws.cloudwatch.EventTarget(
+            f"{resource}-target",
+            aws.cloudwatch.EventTargetArgs(
+                region=self._region,
+                rule=rule.name,
+                arn=deployed.function.arn,
+                retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
+                    maximum_retry_attempts=0, maximum_event_age_in_seconds=60
+                ),
+            ),
+            child_opts(self),
+        )
+        aws.lambda_.Permission(
+            f"{resource}-schedule-permission",
+            aws.lambda_.PermissionArgs(
+                region=self._region,
+                function=deployed.function.name,
+                action="lambda:InvokeFunction",
+                principal="events.amazonaws.com",
+                source_arn=rule.arn,
+            ),
+            child_opts(self),
+        )
+        return deployed
 
     def _bank_simulator(self) -> pulumi.Output[str]:
         """The simulator behind a Function URL (see docs/infrastructure.md for why not an API route)."""

@@ -32,9 +32,8 @@ def settings() -> Settings:
 @functools.cache
 def _bank() -> HttpBank:
     config = settings()
-    bank_url, _ = config.require_bank()
     return HttpBank(
-        bank_url,
+        config.require_bank_url(),
         connect_timeout=config.bank_connect_timeout,
         read_timeout=config.bank_read_timeout,
         on_latency=lambda ms: emit_metric(config.metrics_namespace, "BankLatency", ms, "Milliseconds", {}),
@@ -44,12 +43,11 @@ def _bank() -> HttpBank:
 @functools.cache
 def payment_service() -> PaymentService:
     config = settings()
-    _, fingerprint_key = config.require_bank()
     return PaymentService(
         payments=_repository(),
         bank=_bank(),
         region=config.region,
-        fingerprint_key=fingerprint_key,
+        fingerprint_key=config.require_fingerprint_key(),
         rules=ValidationRules(allowed_currencies=config.allowed_currencies),
         policy=IdempotencyPolicy(
             lease_seconds=config.idempotency_lease,

@@ -64,6 +64,17 @@ class ResolverReport:
     peer_heartbeat_ages: Mapping[str, float]  # seconds since each other region's heartbeat
 
 
+def takeover_after(resolver_interval: float, replication_bound: float, lease: float) -> float:
+    """How long a region's heartbeat must be silent before another region settles its payments.
+
+    Two missed runs tell a dead resolver from a late one; the replication bound covers a heartbeat
+    (and a settlement) still on its way; the lease covers a request of the silent region still at
+    the bank. Settling twice is harmless anyway (both regions write the bank's record), but a
+    reversal of a payment whose request is merely slow would not be.
+    """
+    return 2 * resolver_interval + replication_bound + lease
+
+
 def gateway_status(record: BankRecord) -> tuple[PaymentStatus, str | None]:
     """The bank's record as a payment status; the same record gives the same answer in every region."""
     if record.status is BankStatus.AUTHORIZED:

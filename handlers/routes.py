@@ -2,12 +2,14 @@
 
 The Pulumi program builds API Gateway resources, functions and least-privilege
 IAM policies from these tables; the local gateway dispatches with the same ones.
-Imports nothing, like `handlers.schema`.
+Imports only `handlers.schema`, which imports nothing.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
+
+from handlers import schema
 
 
 class Function(NamedTuple):
@@ -18,8 +20,12 @@ class Function(NamedTuple):
     table_actions: tuple[str, ...]
     # IAM `dynamodb:LeadingKeys` patterns the function may touch; empty: no such condition (whole table).
     leading_keys: tuple[str, ...] = ()
-    # Calls the acquiring bank: only such functions receive BANK_URL and the FINGERPRINT_KEY secret.
+    # Calls the acquiring bank: only such functions receive BANK_URL and its timeouts.
     calls_bank: bool = False
+    # Hashes Idempotency-Keys and request bodies: only such functions receive the FINGERPRINT_KEY secret.
+    fingerprints: bool = False
+    # Secondary indexes (handlers.schema) it queries; IAM grants exactly these index ARNs.
+    indexes: tuple[str, ...] = ()
 
 
 class Route(NamedTuple):
@@ -35,12 +41,26 @@ CREATE_PAYMENT = Function(
     ("dynamodb:GetItem", "dynamodb:PutItem"),
     ("MERCHANT#*",),
     calls_bank=True,
+    fingerprints=True,
 )
 GET_PAYMENT = Function("get-payment", "handlers.api.get_payment", ("dynamodb:GetItem",), ("MERCHANT#*",))
 LIST_PAYMENTS = Function("list-payments", "handlers.api.list_payments", ("dynamodb:Query",), ("MERCHANT#*",))
 HEALTH = Function("health", "handlers.api.health", ("dynamodb:GetItem",), ("HEALTH",))
 AUTHORIZER = Function("authorizer", "handlers.authorizer.handler", ("dynamodb:GetItem",), ("APIKEY#*",))
 BANK_SIMULATOR = Function("bank-simulator", "handlers.bank_simulator.handler", ())
+# Scheduled, not routed: settles pending payments (its own, and a silent region's) from the bank's
+# record. PutItem transitions payments and writes its heartbeat; Query reads the pending index and
+# the heartbeats; GetItem rereads a payment whose transition lost a race.
+RESOLVER = Function(
+    "resolver",
+    "handlers.api.resolve_pending",
+    ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"),
+    ("MERCHANT#*", "PENDING#*", "HEARTBEAT"),
+    calls_bank=True,
+    indexes=(schema.PENDING_INDEX,),
+)
+# Every minute, as EventBridge Scheduler allows at its finest rate.
+RESOLVER_INTERVAL_SECONDS = 60
 
 ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/payments", CREATE_PAYMENT, True),

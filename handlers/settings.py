@@ -95,10 +95,15 @@ class Settings:
         """The longest a bank call may take: the connect and the read deadlines."""
         return self.bank_connect_timeout + self.bank_read_timeout
 
-    def require_bank(self) -> tuple[str, bytes]:
-        if not self.bank_url or not self.fingerprint_key:
-            raise ConfigurationError("BANK_URL and FINGERPRINT_KEY must be set for the payments function.")
-        return self.bank_url, self.fingerprint_key
+    def require_bank_url(self) -> str:
+        if not self.bank_url:
+            raise ConfigurationError("BANK_URL must be set for the functions that call the bank.")
+        return self.bank_url
+
+    def require_fingerprint_key(self) -> bytes:
+        if not self.fingerprint_key:
+            raise ConfigurationError("FINGERPRINT_KEY must be set for the payments function.")
+        return self.fingerprint_key
 
 
 def _unknown_outcome(value: str) -> UnknownOutcome:

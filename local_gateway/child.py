@@ -48,6 +48,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--authorizer-cache-seconds", type=float, default=None)
     parser.add_argument("--access-log", action="store_true")
     parser.add_argument("--quiet", action="store_true", help="discard the handlers' stdout")
+    parser.add_argument(
+        "--resolver-interval", type=float, default=0, help="run the resolver every N s, as Lambda's schedule (0: off)"
+    )
     return parser.parse_args(argv)
 
 
@@ -68,12 +71,27 @@ def make_gateway(args: argparse.Namespace) -> Gateway:
     return gateway
 
 
-def make_server(args: argparse.Namespace) -> Server:
+def make_server(args: argparse.Namespace) -> tuple[Server, Gateway | None]:
     if args.role == "dynamodb":
         from local_gateway.moto_server import make_dynamodb_server  # noqa: PLC0415 - moto is slow to import
 
-        return make_dynamodb_server(args.port)
-    return LocalHTTPServer(args.port, make_gateway(args), name=args.name, access_log=args.access_log)
+        return make_dynamodb_server(args.port), None
+    gateway = make_gateway(args)
+    return LocalHTTPServer(args.port, gateway, name=args.name, access_log=args.access_log), gateway
+
+
+def run_resolver(gateway: Gateway, interval: float, stop: threading.Event) -> None:
+    """The scheduled resolver function, in this region's process. A simulated outage stops it, as a
+    region that is down runs nothing: its heartbeat goes stale and the other region takes over."""
+    from handlers.api import resolve_pending  # noqa: PLC0415 - the handlers are preloaded already
+
+    while not stop.wait(interval):
+        if gateway.outage.is_set():
+            continue
+        try:
+            resolve_pending(None, None)
+        except Exception:
+            log.exception("%s: the resolver run failed", gateway.region)
 
 
 def announce(port: int, quiet: bool) -> None:
@@ -99,13 +117,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
     try:
-        server = make_server(args)
+        server, gateway = make_server(args)
     except Exception:
         log.exception("%s failed to start", args.name)
         return 1
     serve = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS}, daemon=True)
     serve.start()
     announce(server.server_port, args.quiet)
+    if gateway is not None and args.resolver_interval > 0:
+        resolver = threading.Thread(
+            target=run_resolver, args=(gateway, args.resolver_interval, stop), name="resolver", daemon=True
+        )
+        resolver.start()
     threading.Thread(target=watch_stdin, args=(stop,), name="parent-watchdog", daemon=True).start()
     while not stop.wait(SHUTDOWN_POLL_SECONDS):
         pass

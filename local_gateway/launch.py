@@ -53,9 +53,15 @@ def runner_command(
     bank_url: str | None = None,
     dynamodb_endpoint: str | None = None,
     quiet: bool = False,
+    resolver_interval: float | None = None,
+    resolve_after: float | None = None,
 ) -> list[str]:
     """The command line for these options (merchants: id -> API key)."""
     command = [sys.executable, "-m", "local_gateway", "--port", str(port)]
+    if resolver_interval is not None:
+        command += ["--resolver-interval", str(resolver_interval)]
+    if resolve_after is not None:
+        command += ["--resolve-after", str(resolve_after)]
     for merchant_id, key in (merchants or {}).items():
         command += ["--merchant", f"{merchant_id}:{key}"]
     if bank_url:

@@ -14,11 +14,12 @@ import os
 import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from handlers.resolver import takeover_after
 from handlers.schema import DEFAULT_TABLE_NAME
 from handlers.settings import ConfigurationError, Settings
 from local_gateway.global_endpoint import GlobalEndpoint, HealthChecker, HealthTracker, RegionEndpoint, http_probe
@@ -51,6 +52,8 @@ class Options:
     bank_url: str | None = None
     table_name: str = DEFAULT_TABLE_NAME
     quiet: bool = False
+    resolver_interval: float = 2.0
+    resolve_after: float | None = None  # None: the handlers derive it from the idempotency lease
 
 
 @dataclass
@@ -84,7 +87,23 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--bank-url", metavar="URL", help="use this bank, not the local simulator")
     parser.add_argument("--table-name", default=DEFAULT_TABLE_NAME)
     parser.add_argument("--quiet", action="store_true", help="no access log, handler logs at WARNING (benchmarks)")
+    parser.add_argument(
+        "--resolver-interval",
+        type=float,
+        default=2.0,
+        metavar="SECONDS",
+        help="each region runs the resolver this often (deployed: every minute); default 2",
+    )
+    parser.add_argument(
+        "--resolve-after",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="a pending payment becomes due this long after it was written (default: the idempotency lease)",
+    )
     args = parser.parse_args(argv)
+    if not args.resolver_interval > 0:
+        parser.error("--resolver-interval must be a positive number of seconds")
     if not (args.port == 0 or 1 <= args.port <= 65535 - BANK_PORT_OFFSET):
         parser.error("--port must be 0 or leave room for N+3")
     return Options(
@@ -94,6 +113,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         bank_url=args.bank_url,
         table_name=args.table_name,
         quiet=args.quiet,
+        resolver_interval=args.resolver_interval,
+        resolve_after=args.resolve_after,
     )
 
 
@@ -144,13 +165,32 @@ def _interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
+REGION_NAMES = frozenset(region.name for region in REGIONS)
+
+
 def _wait(stop: threading.Event, supervisor: Supervisor) -> int:
     while not stop.wait(0.5):
         child = supervisor.exited()
-        if child is not None:
+        if child is None:
+            continue
+        if child.name not in REGION_NAMES:
             log.error("%s exited unexpectedly (code %s); stopping everything", child.name, child.process.poll())
             return 1
+        _restart(supervisor, child)
     return 0
+
+
+def _restart(supervisor: Supervisor, child: Child) -> None:
+    """A region's process died (a crash, SIGKILL): start a new one, as Lambda would. Its resolver
+    settles whatever the dead one left pending."""
+    log.warning("%s exited unexpectedly (code %s); restarting it", child.name, child.process.poll())
+    started = supervisor.respawn(child)
+    try:
+        port = supervisor.wait_ready(started, CHILD_START_TIMEOUT)
+    except StartupError as error:
+        log.error("%s could not be restarted: %s", child.name, error)  # the next pass tries again
+        return
+    log.warning("%s restarted on port %s", child.name, port)
 
 
 def start_stack(options: Options, supervisor: Supervisor) -> Stack:
@@ -215,9 +255,23 @@ def _spawn_region(region: Region, options: Options, stack: Stack, supervisor: Su
         bank_url=stack.bank_url,
         log_level=_log_level(options),
     )
+    env.update(resolver_environment(options, env))
     _check_handler_settings(region.name, env)
     port = port_for(options.port, region.port_offset)
-    return supervisor.spawn(region.name, ["lambda", "--port", str(port), *_quiet(options)], env)
+    args = ["lambda", "--port", str(port), "--resolver-interval", str(options.resolver_interval), *_quiet(options)]
+    return supervisor.spawn(region.name, args, env)
+
+
+def resolver_environment(options: Options, env: Mapping[str, str]) -> dict[str, str]:
+    """What the deployed resolver gets from the stack, with the local schedule (see takeover_after)."""
+    lease = float(env.get("IDEMPOTENCY_LEASE_SECONDS", "10"))
+    values = {
+        "PEER_REGIONS": ",".join(region.name for region in REGIONS),
+        "RESOLVER_TAKEOVER_SECONDS": str(takeover_after(options.resolver_interval, 0.0, lease)),
+    }
+    if options.resolve_after is not None:
+        values["RESOLVE_AFTER_SECONDS"] = str(options.resolve_after)
+    return values
 
 
 def _check_handler_settings(region: str, env: dict[str, str]) -> None:

@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
@@ -34,6 +34,9 @@ class StartupError(RuntimeError):
 class Child:
     name: str
     process: subprocess.Popen[bytes]
+    args: tuple[str, ...] = ()
+    env: Mapping[str, str] = field(default_factory=dict)
+    port: int | None = None  # announced once ready
 
     @property
     def pid(self) -> int:
@@ -51,9 +54,20 @@ class Supervisor:
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, env=dict(env), cwd=self._cwd, start_new_session=True
         )
-        child = Child(name, process)
+        child = Child(name, process, tuple(args), dict(env))
         self.children.append(child)
         return child
+
+    def respawn(self, child: Child) -> Child:
+        """Start a dead child again on the port it had, the way Lambda starts a new instance."""
+        self.children.remove(child)
+        with contextlib.suppress(OSError):
+            if child.process.stdin is not None:
+                child.process.stdin.close()
+        args = list(child.args)
+        if child.port is not None and "--port" in args:
+            args[args.index("--port") + 1] = str(child.port)
+        return self.spawn(child.name, args, child.env)
 
     def wait_ready(self, child: Child, timeout: float) -> int:
         """Wait for the child's `{"port": N}` line and return N."""
@@ -65,7 +79,8 @@ class Supervisor:
         if not line:  # EOF: it exited, or is exiting, before announcing its port
             code = _exit_code(child.process)
             raise StartupError(f"{child.name} exited with code {code} before it was ready (its log is above)")
-        return int(json.loads(line)["port"])
+        child.port = int(json.loads(line)["port"])
+        return child.port
 
     def exited(self) -> Child | None:
         return next((child for child in self.children if child.process.poll() is not None), None)

@@ -256,6 +256,7 @@ _COMPUTED: dict[str, Callable[[str, dict[str, Any], str], dict[str, Any]]] = {
     "aws:sns/topic:Topic": _topic,
     "aws:wafv2/webAcl:WebAcl": _generic_arn("wafv2"),
     "aws:cloudwatch/metricAlarm:MetricAlarm": _generic_arn("cloudwatch"),
+    "aws:cloudwatch/eventRule:EventRule": _generic_arn("events"),
 }
 
 

@@ -25,7 +25,18 @@ def test_owner_creates_one_table_with_the_shared_key_schema(mocks: RecordingMock
     assert table["region"] == "eu-west-1"
     assert table["hashKey"] == schema.PARTITION_KEY
     assert table["rangeKey"] == schema.SORT_KEY
-    assert tuple((a["name"], a["type"]) for a in table["attributes"]) == schema.KEY_ATTRIBUTES
+    assert tuple((a["name"], a["type"]) for a in table["attributes"]) == schema.KEY_ATTRIBUTES + (
+        (schema.PENDING_PARTITION_KEY, "S"),
+    )
+    [index] = table["globalSecondaryIndexes"]
+    assert index["name"] == schema.PENDING_INDEX and index["projectionType"] == "ALL"
+    assert [(k["attributeName"], k["keyType"]) for k in index["keySchemas"]] == [
+        (schema.PENDING_PARTITION_KEY, "HASH"),
+        (schema.SORT_KEY, "RANGE"),
+    ]
+    # The same index the handlers and the local stack create their tables with.
+    [local] = schema.table_definition("t")["GlobalSecondaryIndexes"]  # type: ignore[misc]
+    assert [k["AttributeName"] for k in local["KeySchema"]] == [k["attributeName"] for k in index["keySchemas"]]
     assert table["billingMode"] == "PAY_PER_REQUEST"
     assert table["ttl"] == {"attributeName": schema.TTL_ATTRIBUTE, "enabled": True}
     assert (table["streamEnabled"], table["streamViewType"]) == (True, "NEW_AND_OLD_IMAGES")

@@ -53,6 +53,11 @@ def test_expected_alarms_exist(mocks: RecordingMocks) -> None:
         "table-system-errors",
         "replication-latency-us-east-1",
         "health-check",
+        "oldest-pending",
+        "payment-not-stored",
+        "resolver-failures",
+        "reversals",
+        "heartbeat-us-east-1",
     } | {f"{role}-{kind}" for role in FUNCTIONS for kind in ("errors", "throttles", "duration-p99")}
     assert set(alarms(mocks)) == expected
     names = [a["name"] for a in alarms(mocks).values()]
@@ -202,3 +207,24 @@ def test_dashboard_shows_traffic_latency_errors_payments_and_bank_latency(mocks:
     bank = [m for m in metrics if m[:2] == ["PaymentGatewayTest", "BankLatency"]]
     assert bank and all(isinstance(m[2], dict) for m in bank)  # no dimensions
     assert {w["properties"]["region"] for w in widgets} == {"eu-west-1"}
+
+
+def test_pending_payments_and_silent_regions_alarm_with_missing_data_breaching(mocks: RecordingMocks) -> None:
+    deploy(mocks)
+    found = alarms(mocks)
+    oldest = found["oldest-pending"]
+    assert (oldest["metricName"], oldest["statistic"], oldest["threshold"]) == ("OldestPendingAge", "Maximum", 900)
+    assert oldest["treatMissingData"] == "breaching"  # a resolver that stopped publishing is the failure
+    heartbeat = found["heartbeat-us-east-1"]
+    assert heartbeat["dimensions"] == {"PeerRegion": "us-east-1"} and heartbeat["treatMissingData"] == "breaching"
+    for key, metric in (
+        ("payment-not-stored", "PaymentNotStored"),
+        ("resolver-failures", "ResolverFailures"),
+        ("reversals", "Reversals"),
+    ):
+        assert (found[key]["metricName"], found[key]["namespace"], found[key]["threshold"]) == (
+            metric,
+            "PaymentGateway",
+            1,
+        )
+        assert found[key]["evaluationPeriods"] == 1

@@ -26,7 +26,7 @@ FUNCTIONS = [*dict.fromkeys(r.function for r in routes.ROUTES), routes.AUTHORIZE
 
 
 def policy_for(fn: routes.Function) -> dict[str, object]:
-    access = FunctionAccess(fn.table_actions, fn.leading_keys, TABLE_ARN, TABLE_KEY, ENV_KEY, LOG_GROUP)
+    access = FunctionAccess(fn.table_actions, fn.leading_keys, fn.indexes, TABLE_ARN, TABLE_KEY, ENV_KEY, LOG_GROUP)
     return function_policy(access, CTX)
 
 

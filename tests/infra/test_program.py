@@ -164,13 +164,14 @@ def test_config_overrides_reach_the_resources() -> None:
         },
     )
     functions = [f.plain for f in run.of_type(FUNCTION)]
-    assert {(f["memorySize"], f["timeout"]) for f in functions} == {(1024, 8)}
+    assert {(f["memorySize"], f["timeout"]) for f in functions} == {(1024, 8), (1024, 60)}  # 60: the resolver
     assert all(f["name"].startswith("pg-") for f in functions)
     assert {g.plain["retentionInDays"] for g in run.of_type("aws:cloudwatch/logGroup:LogGroup")} == {400}
     acl = run.one("aws:wafv2/webAcl:WebAcl").plain
     assert [
         r["statement"]["rateBasedStatement"]["limit"] for r in acl["rules"] if r["name"] == "rate-limit-per-ip"
     ] == [300]
-    duration = [a.plain["threshold"] for a in run.of_type(ALARM) if a.name.endswith("duration-p99")]
-    assert set(duration) == {6400}
+    duration = {a.name: a.plain["threshold"] for a in run.of_type(ALARM) if a.name.endswith("duration-p99")}
+    resolver = duration.pop("monitoring-resolver-duration-p99")
+    assert set(duration.values()) == {6400} and resolver == 48000  # 80% of 8 s; of the resolver's 60 s
     assert run.one("aws:sns/topicSubscription:TopicSubscription").plain["endpoint"] == "ops@example.com"

@@ -20,6 +20,7 @@ from components.regional_gateway import (
     LambdaSettings,
     RegionalGateway,
     RegionalGatewayArgs,
+    ResolverSettings,
     deployment_fingerprint,
     deployment_trigger,
     route_functions,
@@ -65,7 +66,7 @@ from tests.infra.mocks import GLOBAL_TYPES, RecordingMocks, is_secret
 
 TABLE_ARN = "arn:aws:dynamodb:eu-west-1:123456789012:table/payment-gateway"
 TABLE_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/table-key"
-ALL_FUNCTIONS = [*route_functions(routes.ROUTES), routes.AUTHORIZER]
+ALL_FUNCTIONS = [*route_functions(routes.ROUTES), routes.AUTHORIZER, routes.RESOLVER]
 
 
 def gateway_args(**overrides: Any) -> RegionalGatewayArgs:
@@ -135,7 +136,9 @@ def test_functions_are_arm64_traced_current_runtime_sized_from_args(mocks: Recor
         assert f["architectures"] == ["arm64"]
         assert f["runtime"] in {"python3.12", "python3.13", "python3.14"}
         assert f["tracingConfig"] == {"mode": "Active"}
-        assert (f["memorySize"], f["timeout"], f["reservedConcurrentExecutions"]) == (1024, 7, 20)
+        # The resolver settles a batch per run: its own timeout, not the API's.
+        timeout = ResolverSettings().timeout_seconds if f["name"].endswith(routes.RESOLVER.name) else 7
+        assert (f["memorySize"], f["timeout"], f["reservedConcurrentExecutions"]) == (1024, timeout, 20)
         assert f["kmsKeyArn"] == key_arn
         assert f["sourceCodeHash"] == "aGFzaA=="
         assert f["loggingConfig"]["logGroup"] == f"/aws/lambda/{f['name']}"
@@ -178,10 +181,14 @@ def test_environment_gives_the_bank_and_the_secret_only_to_the_payments_function
         "IDEMPOTENCY_LEASE_SECONDS": str(2 * LambdaSettings().timeout_seconds),  # outlives the function
         "LOG_LEVEL": "INFO",
         "METRICS_NAMESPACE": "Custom",
+        "UNKNOWN_OUTCOME": "settle",
+        "PEER_REGIONS": "",
+        "RESOLVER_TAKEOVER_SECONDS": "300",
     }
     for fn in [*ALL_FUNCTIONS, routes.BANK_SIMULATOR]:
         env = function_by_name(mocks, f"payment-gateway-{fn.name}").plain["environment"]["variables"]
-        assert fn.calls_bank == ("FINGERPRINT_KEY" in env) == ("BANK_URL" in env), fn.name
+        assert fn.calls_bank == ("BANK_URL" in env), fn.name
+        assert fn.fingerprints == ("FINGERPRINT_KEY" in env), fn.name
         assert {"LOG_LEVEL", "METRICS_NAMESPACE"} <= set(env)
     simulator = function_by_name(mocks, "payment-gateway-bank-simulator").plain["environment"]["variables"]
     assert set(simulator) == {"LOG_LEVEL", "METRICS_NAMESPACE"}
@@ -354,7 +361,7 @@ def test_function_policies_are_least_privilege_on_the_given_table(mocks: Recordi
         table = statement(document, "TableItems")
         assert table is not None
         assert sorted(table["Action"]) == sorted(fn.table_actions)
-        assert table["Resource"] == [TABLE_ARN]
+        assert table["Resource"] == [TABLE_ARN, *(f"{TABLE_ARN}/index/{index}" for index in fn.indexes)]
         kms = statement(document, "TableKeyThroughDynamoDb")
         assert kms is not None and kms["Resource"] == [TABLE_KEY_ARN]
         logs = statement(document, "OwnLogGroup")
@@ -474,3 +481,54 @@ def test_the_local_gateway_denies_as_the_deployed_stage_does() -> None:
     deployed = {e.response_type: (int(e.status_code or 0), e.error_type) for e in GATEWAY_ERRORS}
     assert deployed["ACCESS_DENIED"] == (ACCESS_DENIED.status, ACCESS_DENIED.error_type)
     assert deployed["UNAUTHORIZED"] == (UNAUTHORIZED.status, UNAUTHORIZED.error_type)
+
+
+def test_the_resolver_runs_on_a_schedule_with_least_privilege_on_its_items_and_index(mocks: RecordingMocks) -> None:
+    deploy(
+        mocks,
+        resolver=ResolverSettings(
+            unknown_outcome="reverse",
+            interval_minutes=2,
+            peer_regions=("eu-west-1", "us-east-1"),
+            takeover_after_seconds=140,
+        ),
+    )
+    resolver = function_by_name(mocks, f"payment-gateway-{routes.RESOLVER.name}")
+    assert resolver.plain["handler"] == "handlers.api.resolve_pending"
+    env = resolver.plain["environment"]["variables"]
+    assert (env["UNKNOWN_OUTCOME"], env["PEER_REGIONS"], env["RESOLVER_TAKEOVER_SECONDS"]) == (
+        "reverse",
+        "eu-west-1,us-east-1",
+        "140",
+    )
+    assert "FINGERPRINT_KEY" not in env and env["BANK_URL"]
+    rule = mocks.one("aws:cloudwatch/eventRule:EventRule").plain
+    assert rule["scheduleExpression"] == "rate(2 minutes)" and rule["region"] == "eu-west-1"
+    target = mocks.one("aws:cloudwatch/eventTarget:EventTarget").plain
+    assert target["arn"] == resolver.outputs["arn"] and target["retryPolicy"]["maximumRetryAttempts"] == 0
+    permission = next(
+        p.plain
+        for p in mocks.of_type("aws:lambda/permission:Permission")
+        if p.plain["principal"] == "events.amazonaws.com"
+    )
+    assert permission["function"] == resolver.plain["name"] and permission["sourceArn"]
+    role_policy = next(
+        json.loads(p.plain["policy"])
+        for p in mocks.of_type("aws:iam/rolePolicy:RolePolicy")
+        if p.name == f"gateway-{routes.RESOLVER.name}-policy"
+    )
+    [table] = [st for st in role_policy["Statement"] if st["Sid"] == "TableItems"]
+    assert table["Action"] == ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"]
+    assert table["Resource"][1].endswith(f"/index/{schema.PENDING_INDEX}") and len(table["Resource"]) == 2
+    assert table["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [
+        "MERCHANT#*",
+        "PENDING#*",
+        "HEARTBEAT",
+    ]
+
+
+def test_resolver_settings_refuse_what_would_not_work() -> None:
+    with pytest.raises(ValueError, match="settle or reverse"):
+        ResolverSettings(unknown_outcome="ignore")
+    with pytest.raises(ValueError, match="1..60"):
+        ResolverSettings(interval_minutes=0)

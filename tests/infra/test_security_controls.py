@@ -196,7 +196,7 @@ def test_function_environment_encrypted_with_cmk(any_stack: ProgramRun) -> None:
 def test_fingerprint_key_is_secret_and_only_where_needed(any_stack: ProgramRun) -> None:
     for function in any_stack.of_type(FUNCTION):
         variables = function.plain["environment"]["variables"]
-        if function.plain["name"].endswith(routes.CREATE_PAYMENT.name):
+        if function.plain["name"].endswith(routes.CREATE_PAYMENT.name):  # the only one that hashes keys
             assert "FINGERPRINT_KEY" in variables
             assert is_secret(function.inputs["environment"])
         else:
