@@ -25,7 +25,7 @@ from components.regional_gateway import (
     deployment_trigger,
     route_functions,
 )
-from handlers import routes
+from handlers import routes, schema
 from local_gateway.authorization import ACCESS_DENIED, UNAUTHORIZED
 from tests.infra.conftest import run, run_once
 from tests.infra.helpers import (
