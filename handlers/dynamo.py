@@ -41,11 +41,14 @@ _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
 
-def make_client(region: str, endpoint_url: str | None, *, timeout: float, attempts: int = 3) -> DynamoDBClient:
+def make_client(
+    region: str, endpoint_url: str | None, *, timeout: float, attempts: int = 3, connect_timeout: float | None = None
+) -> DynamoDBClient:
     """A client whose worst case fits the function timeout after the bank's share: a write after the
-    bank gets 3 attempts of 0.5 + 0.5 s (or ~3 s of throttling backoff), and still logs and answers."""
+    bank gets 3 attempts of 0.5 + 0.5 s (or ~3 s of throttling backoff), and still logs and answers.
+    `connect_timeout` (default: `timeout`) lets the operator's command give up sooner on a dead endpoint."""
     config = Config(
-        connect_timeout=timeout,
+        connect_timeout=timeout if connect_timeout is None else connect_timeout,
         read_timeout=timeout,
         # total_max_attempts counts the first try; botocore's max_attempts counts only retries.
         retries={"mode": "standard", "total_max_attempts": attempts},
@@ -289,10 +292,7 @@ class DynamoRepository:
 
     def merchant_for_key(self, key_hash: str) -> Merchant | None:
         item = self._get(_key_values(schema.api_key_pk(key_hash), schema.API_KEY_SORT), consistent=False)
-        if not item:
-            return None
-        values = _unmarshal(item)
-        return Merchant(id=values["merchant_id"], name=values["name"], active=values["active"])
+        return _merchant(_unmarshal(item)) if item else None
 
     def add_key(self, key_hash: str, merchant: Merchant) -> None:
         item = {
@@ -316,6 +316,33 @@ class DynamoRepository:
                 ExpressionAttributeValues={":false": {"BOOL": False}},
             )
 
+    def api_keys(self) -> Iterator[tuple[str, Merchant]]:
+        """Every key's hash and merchant, revoked ones too. A Scan of the whole table, payments included:
+        acceptable for the operator's listing only (there is no index by merchant), never on a request's path."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "FilterExpression": "#sk = :sk",
+            "ProjectionExpression": "#pk, #merchant, #name, #active",
+            "ExpressionAttributeNames": {
+                "#pk": schema.PARTITION_KEY,
+                "#sk": schema.SORT_KEY,
+                "#merchant": "merchant_id",
+                "#name": "name",
+                "#active": "active",
+            },
+            "ExpressionAttributeValues": {":sk": {"S": schema.API_KEY_SORT}},
+            "ConsistentRead": True,  # a key added or revoked a moment ago is listed as it now is
+        }
+        while True:
+            with _translated_errors():
+                answer = self._client.scan(**request)
+            for item in answer.get("Items", []):
+                values = _unmarshal(item)
+                yield values[schema.PARTITION_KEY].removeprefix(schema.API_KEY_PREFIX), _merchant(values)
+            if "LastEvaluatedKey" not in answer:
+                return
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+
     def _get(self, keys: Mapping[str, str], *, consistent: bool = True) -> dict[str, Any]:
         with _translated_errors():
             answer = self._client.get_item(
@@ -324,6 +351,10 @@ class DynamoRepository:
                 ConsistentRead=consistent,
             )
         return answer.get("Item", {})
+
+
+def _merchant(values: Mapping[str, Any]) -> Merchant:
+    return Merchant(id=values["merchant_id"], name=values["name"], active=values["active"])
 
 
 def _key_values(pk: str, sk: str) -> dict[str, str]:

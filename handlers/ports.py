@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Protocol
 
 from handlers.models import (
@@ -60,6 +60,9 @@ class MerchantDirectory(Protocol):
     def add_key(self, key_hash: str, merchant: Merchant) -> None: ...
 
     def revoke_key(self, key_hash: str) -> None: ...
+
+    def api_keys(self) -> Iterable[tuple[str, Merchant]]:
+        """Every key's hash and merchant, revoked ones too; for the operator's command, not for requests."""
 
 
 class Bank(Protocol):

@@ -147,6 +147,9 @@ class MemoryRepository:
     def revoke_key(self, key_hash: str) -> None:
         self.keys[key_hash] = attrs.evolve(self.keys[key_hash], active=False)
 
+    def api_keys(self) -> list[tuple[str, Merchant]]:
+        return list(self.keys.items())
+
 
 @attrs.define
 class ScriptedBank:

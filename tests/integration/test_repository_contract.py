@@ -197,3 +197,12 @@ def test_api_keys_resolve_and_revoke(repo: Any) -> None:
         repo.add_key("h1", Merchant("mer_b", "Other"))
     repo.revoke_key("h1")
     assert repo.merchant_for_key("h1") == Merchant("mer_a", "Acme", active=False)
+
+
+def test_api_keys_lists_every_key_revoked_ones_too_and_no_other_item(repo: Any) -> None:
+    repo.add_key("h1", Merchant("mer_a", "Acme"))
+    repo.add_key("h2", Merchant("mer_b", "Other"))
+    repo.revoke_key("h2")
+    repo.save_payment(StoredPayment(payment(T0), 1))
+    repo.claim(claim(), T0.timestamp())
+    assert sorted(repo.api_keys()) == [("h1", Merchant("mer_a", "Acme")), ("h2", Merchant("mer_b", "Other", False))]
