@@ -203,6 +203,6 @@ def test_api_keys_lists_every_key_revoked_ones_too_and_no_other_item(repo: Any) 
     repo.add_key("h1", Merchant("mer_a", "Acme"))
     repo.add_key("h2", Merchant("mer_b", "Other"))
     repo.revoke_key("h2")
-    repo.save_payment(StoredPayment(payment(T0), 1))
+    repo.save_pending(StoredPayment(payment(T0), 1))
     repo.claim(claim(), T0.timestamp())
     assert sorted(repo.api_keys()) == [("h1", Merchant("mer_a", "Acme")), ("h2", Merchant("mer_b", "Other", False))]
