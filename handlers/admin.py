@@ -8,6 +8,10 @@
                                   give an existing merchant a new key, printed once (also a merchant whose
                                   keys are all revoked); --revoke-old then revokes its other keys
   revoke-key < key.txt            revoke the API key read from standard input (one line)
+  pending [--owner-region R]      list the payments whose outcome is not known yet (default: --region's)
+  resolve PAYMENT_ID [--owner-region R] [--bank-url URL] [--unknown-outcome settle|reverse]
+                                  settle one pending payment now: ask the bank by its reference and
+                                  write the bank's answer (no record there: reverse it, then failed)
 
 Only keys' SHA-256 hashes are stored: a key id is the first 12 hex digits of its hash, and a lost
 key cannot be shown again. Without --revoke-old the old keys keep working, so a merchant can switch
@@ -40,10 +44,13 @@ from botocore.exceptions import (
 
 from handlers import ids, schema
 from handlers.auth import hash_api_key, new_api_key
+from handlers.bank import HttpBank
+from handlers.converter import format_timestamp
 from handlers.dynamo import DynamoRepository, make_client
 from handlers.errors import ConditionFailed, StorageUnavailable
-from handlers.models import Merchant
+from handlers.models import Merchant, PaymentStatus, StoredPayment
 from handlers.ports import MerchantDirectory
+from handlers.resolver import PaymentResolver, ResolutionPolicy, UnknownOutcome
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 KEY_ID_LENGTH = 12  # hex digits of the key's hash: enough to tell a merchant's keys apart, useless to a thief
@@ -63,6 +70,10 @@ class UnknownKey(AdminError):
 
 class UnknownMerchant(AdminError):
     pass
+
+
+_FAR_FUTURE = 32_503_680_000.0  # year 3000: "due or not"
+_MAX_LISTED = 1000
 
 
 def _region(region: str | None) -> str:
@@ -180,6 +191,48 @@ def _revoke_key(repository: DynamoRepository, _: argparse.Namespace) -> None:
     print("revoked")
 
 
+def _pending_payments(repository: DynamoRepository, region: str) -> list[StoredPayment]:
+    # Due or not: every pending payment the region owns, from the sparse index (never a scan).
+    return repository.due_payments(region, _FAR_FUTURE, ids.PAYMENT_PREFIX + "\uffff", _MAX_LISTED)
+
+
+def _pending(repository: DynamoRepository, args: argparse.Namespace) -> None:
+    region = args.owner_region or _region(args.region)
+    found = _pending_payments(repository, region)
+    if not found:
+        print(f"no pending payments owned by {region}")
+        return
+    print("PAYMENT_ID                      MERCHANT_ID  AMOUNT       CREATED                   DUE_IN_S  FAILURES")
+    now = datetime.now(UTC).timestamp()
+    for stored in found:
+        payment = stored.payment
+        amount = f"{payment.amount} {payment.currency}"
+        due_in = f"{(stored.due_at or now) - now:.0f}"
+        created = format_timestamp(payment.created_at)
+        print(f"{payment.id}  {payment.merchant_id}  {amount:<11}  {created}  {due_in:>8}  {stored.resolve_failures}")
+
+
+def _resolve(repository: DynamoRepository, args: argparse.Namespace) -> None:
+    region = args.owner_region or _region(args.region)
+    stored = next((s for s in _pending_payments(repository, region) if s.payment.id == args.payment_id), None)
+    if stored is None:
+        raise AdminError(f"No pending payment {args.payment_id} owned by {region} (see the pending command).")
+    bank_url = args.bank_url or os.environ.get("BANK_URL")
+    if not bank_url:
+        raise AdminError("Give the bank's URL with --bank-url or $BANK_URL (pulumi config get bankUrl).")
+    resolver = PaymentResolver(
+        payments=repository,
+        bank=HttpBank(bank_url, connect_timeout=5.0, read_timeout=10.0),
+        region=region,
+        policy=ResolutionPolicy(unknown_outcome=UnknownOutcome(args.unknown_outcome)),
+    )
+    final = resolver.settle(stored)
+    code = f" (authorization {final.payment.authorization_code})" if final.payment.authorization_code else ""
+    print(f"{final.payment.id}: {final.status.value}{code}")
+    if final.status is PaymentStatus.PENDING:
+        raise AdminError("The bank could not be reached: the payment stays pending, and the resolver retries it.")
+
+
 @attrs.frozen
 class Argument:
     flags: tuple[str, ...]
@@ -220,6 +273,26 @@ COMMANDS: dict[str, Command] = {
         ),
     ),
     "revoke-key": Command("revoke the API key read from standard input (one line)", _revoke_key),
+    "pending": Command(
+        "list the payments whose outcome is not known yet, oldest first (from the pending index)",
+        _pending,
+        (_argument("--owner-region", help="the region that owns them (default: --region)"),),
+    ),
+    "resolve": Command(
+        "settle one pending payment now from the bank's record",
+        _resolve,
+        (
+            _argument("payment_id", help="the payment, as the pending command lists it"),
+            _argument("--owner-region", help="the region that owns it (default: --region)"),
+            _argument("--bank-url", help="the acquirer (default: $BANK_URL)"),
+            _argument(
+                "--unknown-outcome",
+                choices=[o.value for o in UnknownOutcome],
+                default=UnknownOutcome.SETTLE.value,
+                help="reverse: reverse an authorization found late, as the stack's unknownOutcome (default settle)",
+            ),
+        ),
+    ),
 }
 
 

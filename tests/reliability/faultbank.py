@@ -30,7 +30,7 @@ import attrs
 class Fault(enum.Enum):
     OK = "ok"  # the simulator's rules: last digit odd authorized, even declined
     HTTP_503 = "http_503"  # refused: no charge
-    HTTP_500_HTML = "http_500_html"  # an HTML error page from a proxy in front of the bank: no charge
+    HTTP_500_HTML = "http_500_html"  # an HTML error page from a proxy in front of the bank: no charge (unknown)
     CLOSE = "close"  # connection dropped before any answer, after the charge
     TIMEOUT = "timeout"  # charged, then no answer until well after the client's read timeout
     SLOW = "slow"  # charged, answers correctly after `delay` seconds
@@ -56,9 +56,18 @@ class Step:
 class Decision:
     authorized: bool
     authorization_code: str
+    amount: int | None = None
+    currency: str | None = None
+    reversed: bool = False
 
     def wire(self) -> dict[str, Any]:
         return {"authorized": self.authorized, "authorization_code": self.authorization_code}
+
+    def record(self) -> dict[str, Any]:
+        """GET {bankUrl}/{reference} (docs/bank.md)."""
+        status = "reversed" if self.reversed else "authorized" if self.authorized else "declined"
+        code = self.authorization_code or None
+        return {"status": status, "authorization_code": code, "amount": self.amount, "currency": self.currency}
 
 
 class FaultBank:
@@ -70,6 +79,9 @@ class FaultBank:
         self.ledger: dict[str, Decision] = {}  # reference -> the decision of its one charge
         self.charges: Counter[str] = Counter()  # reference -> charges made (more than 1 is a double charge)
         self.faults_served: Counter[Fault] = Counter()
+        self.reachable = True  # False: inquiries and reversals answer 503 (the resolver backs off)
+        self.inquiries: list[str] = []
+        self.reversals: list[str] = []
         self.disconnects = 0  # answers the client stopped reading before they were complete
         self.release = threading.Event()  # set at teardown: every held answer stops waiting
         self.arrived = threading.Event()
@@ -111,10 +123,30 @@ class FaultBank:
             if reference in self.ledger and self.deduplicate:
                 return self.ledger[reference]
             authorized = str(body.get("card_number", ""))[-1:] in "13579"
-            decision = Decision(authorized, uuid.uuid4().hex[:12].upper() if authorized else "")
+            code = uuid.uuid4().hex[:12].upper() if authorized else ""
+            decision = Decision(authorized, code, body.get("amount"), body.get("currency"))
             self.ledger[reference] = decision
             self.charges[reference] += 1
             return decision
+
+    def _reversed(self, reference: str) -> bool:
+        with self._lock:
+            found = self.ledger.get(reference)
+            return found is not None and found.reversed
+
+    def _reverse(self, reference: str) -> Decision:
+        """Idempotent; an unknown reference is blocked, so that a late authorization cannot land."""
+        with self._lock:
+            self.reversals.append(reference)
+            found = self.ledger.get(reference) or Decision(False, "")
+            if found.authorized or reference not in self.ledger:
+                found.reversed = True
+            self.ledger[reference] = found
+            return found
+
+    def reversed_references(self) -> set[str]:
+        with self._lock:
+            return {reference for reference, decision in self.ledger.items() if decision.reversed}
 
 
 class _Server(ThreadingHTTPServer):
@@ -131,14 +163,36 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
 
+    def do_GET(self) -> None:
+        bank = self.server.bank
+        reference = self.path.rstrip("/").rsplit("/", 1)[-1]
+        bank.inquiries.append(reference)
+        if not bank.reachable:
+            return self._send(503, b'{"error": "unavailable"}')
+        with bank._lock:
+            found = bank.ledger.get(reference)
+        if found is None:
+            return self._send(404, b'{"error": "not_found"}')
+        return self._send(200, json.dumps(found.record()).encode())
+
+    def _reversal(self, reference: str) -> None:
+        bank = self.server.bank
+        if not bank.reachable:
+            return self._send(503, b'{"error": "unavailable"}')
+        return self._send(200, json.dumps(bank._reverse(reference).record()).encode())
+
     def do_POST(self) -> None:
         bank = self.server.bank
         raw = self.rfile.read(int(self.headers.get("Content-Length", 0)))
+        if self.path.endswith("/reversal"):
+            return self._reversal(self.path.rsplit("/", 2)[-2])
         try:
             body = json.loads(raw)
         except ValueError:
             body = {}
         step = bank._next_step(body)
+        if bank._reversed(str(body.get("reference"))):
+            return self._send(409, b'{"error": "reference_reversed"}')
         if step.fault is Fault.HTTP_503:
             return self._send(503, b'{"error": "the issuer is unavailable"}')
         if step.fault is Fault.HTTP_500_HTML:
