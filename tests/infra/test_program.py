@@ -50,6 +50,14 @@ def test_eu_owns_the_global_table_with_a_replica_in_us(eu: ProgramRun) -> None:
     assert {k.region for k in eu.of_type(KEY) if k.name.startswith(TABLE_KEYS)} == {"eu-west-1", "us-east-1"}
 
 
+def test_the_us_replica_is_not_tagged_with_eus_region(eu: ProgramRun) -> None:
+    table = eu.one(TABLE).plain
+    assert "region" not in table["tags"] and table["tags"]["primary-region"] == "eu-west-1"
+    assert [r["propagateTags"] for r in table["replicas"]] == [True]
+    for key in (k for k in eu.of_type(KEY) if k.name.startswith(TABLE_KEYS)):
+        assert key.plain["tags"]["region"] == key.region
+
+
 def test_us_attaches_to_its_replica_without_creating_a_table(us: ProgramRun) -> None:
     assert us.of_type(TABLE) == []
     assert not [k for k in us.of_type(KEY) if k.name.startswith(TABLE_KEYS)]
