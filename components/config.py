@@ -64,6 +64,7 @@ class StackConfig:
     throttle_rate_limit: float = 500.0
     throttle_burst_limit: int = 1000
     waf_rate_limit: int = 100_000
+    waf_log_all_requests: bool = False
     domain_name: str | None = None
     hosted_zone_id: str | None = None
     alarm_email: str | None = None
@@ -271,6 +272,7 @@ def load_stack_config() -> StackConfig:
         ),
         throttle_burst_limit=_int(config, "throttleBurstLimit", _default("throttle_burst_limit"), 1, 5000),
         waf_rate_limit=_int(config, "wafRateLimit", _default("waf_rate_limit"), 10, 2_000_000_000),
+        waf_log_all_requests=config.get_bool("wafLogAllRequests") or False,
         domain_name=domain_name,
         hosted_zone_id=hosted_zone_id,
         alarm_email=config.get("alarmEmail"),

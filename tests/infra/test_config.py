@@ -89,6 +89,7 @@ DEFAULTS: dict[str, Callable[[StackConfig], Any]] = {
     "throttleRateLimit": lambda c: f"{c.throttle_rate_limit:g}",
     "throttleBurstLimit": lambda c: c.throttle_burst_limit,
     "wafRateLimit": lambda c: c.waf_rate_limit,
+    "wafLogAllRequests": lambda c: str(c.waf_log_all_requests).lower(),
     "drainRegion": lambda c: str(c.drain_region).lower(),
     "manageApiGatewayAccount": lambda c: str(c.manage_api_gateway_account).lower(),
     "alarm5xxRatePercent": lambda c: f"{c.alarms.api_5xx_rate_percent:g}",

@@ -169,6 +169,7 @@ def test_config_overrides_reach_the_resources() -> None:
             "payment-gateway:wafRateLimit": "300",
             "payment-gateway:alarmEmail": "ops@example.com",
             "payment-gateway:namePrefix": "pg",
+            "payment-gateway:wafLogAllRequests": "true",
         },
     )
     functions = [f.plain for f in run.of_type(FUNCTION)]
@@ -179,6 +180,7 @@ def test_config_overrides_reach_the_resources() -> None:
     assert [
         r["statement"]["rateBasedStatement"]["limit"] for r in acl["rules"] if r["name"] == "rate-limit-per-ip"
     ] == [300]
+    assert "loggingFilter" not in run.one("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration").plain
     duration = [a.plain["threshold"] for a in run.of_type(ALARM) if a.name.endswith("duration-p99")]
     assert set(duration) == {6400}
     assert run.one("aws:sns/topicSubscription:TopicSubscription").plain["endpoint"] == "ops@example.com"
