@@ -159,6 +159,17 @@ def test_domain_stacks_route_by_latency_with_one_record_per_region(
     assert {t.region for t in us_domain.of_type(TOPIC)} == {"us-east-1"}
 
 
+def test_the_alarm_email_is_subscribed_once_per_topic_as_the_readme_says() -> None:
+    """README: one confirmation e-mail per topic; two for eu with a domain, one for us."""
+    email = {"payment-gateway:alarmEmail": "ops@example.com"}
+    expected = {("eu", True): {"eu-west-1", "us-east-1"}, ("us", True): {"us-east-1"}, ("eu", False): {"eu-west-1"}}
+    for (stack, domain), regions in expected.items():
+        run = run_program(stack, email | (DOMAIN if domain else {}))
+        subscriptions = run.of_type("aws:sns/topicSubscription:TopicSubscription")
+        assert sorted(s.region or "" for s in subscriptions) == sorted(regions), (stack, domain)
+        assert {s.plain["endpoint"] for s in subscriptions} == {"ops@example.com"}
+
+
 def test_config_overrides_reach_the_resources() -> None:
     run = run_program(
         "us",
