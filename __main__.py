@@ -76,6 +76,7 @@ gateway = RegionalGateway(
         throttle_rate_limit=config.throttle_rate_limit,
         throttle_burst_limit=config.throttle_burst_limit,
         waf_rate_limit=config.waf_rate_limit,
+        waf_log_all_requests=config.waf_log_all_requests,
         domain=(
             CustomDomainArgs(domain_name=config.domain_name, hosted_zone_id=config.hosted_zone_id)
             if config.domain_name and config.hosted_zone_id

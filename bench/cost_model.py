@@ -168,9 +168,9 @@ class Parameters:
     response_bytes: float = 450  # body + headers to the merchant
     months_of_payments_stored: int = 12
     provisioned_utilization: float = 0.7  # auto scaling target
-    # Limits set in the components (components/config.py defaults)
-    stage_method_rate_limit: float = 100.0  # API Gateway stage throttle, per method ("*/*"), per region
-    waf_rate_limit_per_5_minutes: float = 2000  # per source IP
+    # Limits set in the components: components/config.py's defaults (tests/bench/test_cost_model.py checks)
+    stage_method_rate_limit: float = 500.0  # API Gateway stage throttle, per method ("*/*"), per region
+    waf_rate_limit_per_5_minutes: float = 100_000  # per source IP
     # Containers (ALB + Fargate) alternative
     container_cpu_ms: float = 2.5  # per request incl. an HTTP server (the local gateway process measures ~4.6)
     container_vcpu: float = 0.5
@@ -553,7 +553,7 @@ def render(model: Model, command: str) -> str:
         _inputs(model),
         "### Capacity",
         _capacity(model),
-        "### Limits that bind before AWS quotas",
+        "### The stack's own limits against this load",
         _limits(model),
         "### Monthly cost of the design (both regions)",
         report.table(
@@ -643,18 +643,32 @@ def _limits(model: Model) -> str:
     post_failover = model.route_rps("post")
     per_ip = p.waf_rate_limit_per_5_minutes / 300
     used = post_failover / p.stage_method_rate_limit
-    verdict = f"**{used:.0%} used after a failover: no headroom for bursts**" if used >= 0.8 else f"{used:.0%} used"
+    if used >= 0.8:
+        throttle = (
+            f"**{used:.0%} used after a failover: no headroom for bursts**. Raise it "
+            "(e.g. to 2x the expected peak per method) before relying on failover at this traffic."
+        )
+    else:
+        throttle = f"{used:.0%} used after a failover, {1 / used:.0f}x headroom."
+    source_ips = math.ceil(p.requests_per_second / per_ip)
+    if source_ips > 1:
+        waf = (
+            f"so {p.requests_per_minute:,.0f}/minute needs at least {source_ips} distinct source IPs; raise it "
+            "per known merchant range or scope the rule down."
+        )
+    else:
+        waf = (
+            f"so one egress IP could send the whole {p.requests_per_minute:,.0f}/minute "
+            f"({per_ip / p.requests_per_second:.0f}x headroom): the rule stops floods, not a merchant."
+        )
     return "\n".join(
         [
-            f"- API Gateway stage throttle: {p.stage_method_rate_limit:.0f} requests/s per method per region "
+            f"- API Gateway stage throttle: {p.stage_method_rate_limit:,.0f} requests/s per method per region "
             f"(`throttleRateLimit`). POST /v1/payments runs at {post_normal:.0f}/s per region normally and "
-            f"{post_failover:.0f}/s in the surviving region after a failover: {verdict}. Raise it "
-            "(e.g. to 2x the expected peak per method) before relying on failover at this traffic.",
-            f"- WAF rate rule: {p.waf_rate_limit_per_5_minutes:.0f} requests per 5 minutes per source IP "
-            f"(`wafRateLimit`) = {per_ip:.1f}/s. A merchant sending from one egress IP is blocked above "
-            f"{per_ip * 60:.0f} requests/minute, so 10,000/minute needs at least "
-            f"{math.ceil(p.requests_per_second / per_ip)} distinct source IPs; raise it per known merchant "
-            "range or scope the rule down.",
+            f"{post_failover:.0f}/s in the surviving region after a failover: {throttle}",
+            f"- WAF rate rule: {p.waf_rate_limit_per_5_minutes:,.0f} requests per 5 minutes per source IP "
+            f"(`wafRateLimit`) = {per_ip:,.1f}/s. A merchant sending from one egress IP is blocked above "
+            f"{per_ip * 60:,.0f} requests/minute, {waf}",
             f"- Lambda: {sum(model.concurrency().values()):.0f} concurrent executions against a default quota of "
             "1,000 per region; DynamoDB on-demand: far below per-table and per-partition limits "
             f"({model.route_rps('post') * (1 + p.post_with_key_share):.0f} writes/s in all).",

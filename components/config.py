@@ -7,12 +7,13 @@ key's name rather than half-way through `pulumi up`.
 
 from __future__ import annotations
 
+import math
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
 
 import pulumi
 
-from components.global_store import CONSISTENCY_MODES, ConsistencyMode
+from components.global_store import CONSISTENCY_MODES, ConsistencyMode, validate_topology
 from components.monitoring import AlarmThresholds
 from components.regional_gateway import LOG_RETENTION_DAYS
 from handlers import routes, schema
@@ -24,6 +25,12 @@ PROJECT = "payment-gateway"
 PAYMENT_WRITE_BUDGET_MS = 3000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 UNKNOWN_OUTCOMES = tuple(outcome.value for outcome in UnknownOutcome)
+# HMAC-SHA256 keys shorter than the hash's 32 bytes weaken it (RFC 2104); `openssl rand -base64 48` gives 64.
+MIN_FINGERPRINT_KEY_BYTES = 32
+# API Gateway's default account quota per region: a stage limit above it is capped by the account's.
+MAX_THROTTLE_RATE = 10_000.0
+# Keys only the primary stack's GlobalStore reads: elsewhere they would be silently ignored.
+PRIMARY_ONLY_KEYS = ("consistencyMode", "witnessRegion", "deletionProtection")
 
 
 class ConfigError(ValueError):
@@ -59,6 +66,7 @@ class StackConfig:
     throttle_rate_limit: float = 500.0
     throttle_burst_limit: int = 1000
     waf_rate_limit: int = 100_000
+    waf_log_all_requests: bool = False
     domain_name: str | None = None
     hosted_zone_id: str | None = None
     alarm_email: str | None = None
@@ -104,19 +112,22 @@ def _regions(config: pulumi.Config, region: str) -> tuple[str, ...]:
 
 
 def _alarms(config: pulumi.Config) -> AlarmThresholds:
+    """Every threshold positive (at 0 the alarm is always on); a percentage above 100 never fires."""
     defaults = AlarmThresholds()
 
     def number(key: str, default: float) -> float:
-        value = config.get_float(key)
-        return default if value is None else value
+        return _float_between(config, key, default, 0.0, math.inf)
+
+    def percent(key: str, default: float) -> float:
+        return _float_between(config, key, default, 0.0, 100.0)
 
     return AlarmThresholds(
-        api_5xx_rate_percent=number("alarm5xxRatePercent", defaults.api_5xx_rate_percent),
-        api_4xx_rate_percent=number("alarm4xxRatePercent", defaults.api_4xx_rate_percent),
+        api_5xx_rate_percent=percent("alarm5xxRatePercent", defaults.api_5xx_rate_percent),
+        api_4xx_rate_percent=percent("alarm4xxRatePercent", defaults.api_4xx_rate_percent),
         api_p99_latency_ms=number("alarmLatencyP99Ms", defaults.api_p99_latency_ms),
         lambda_errors=number("alarmLambdaErrors", defaults.lambda_errors),
         lambda_throttles=number("alarmLambdaThrottles", defaults.lambda_throttles),
-        lambda_duration_percent_of_timeout=number(
+        lambda_duration_percent_of_timeout=percent(
             "alarmDurationPercentOfTimeout", defaults.lambda_duration_percent_of_timeout
         ),
         dynamodb_throttled_requests=number("alarmDynamoThrottledRequests", defaults.dynamodb_throttled_requests),
@@ -144,7 +155,9 @@ def _int(config: pulumi.Config, key: str, default: int, low: int, high: int) -> 
 
 
 def _retention(config: pulumi.Config) -> int:
-    value = config.get_int("logRetentionDays") or _default("log_retention_days")
+    """One of CloudWatch Logs' retention periods; 0 (never expire) is refused, not turned into the default."""
+    value = config.get_int("logRetentionDays")
+    value = _default("log_retention_days") if value is None else value
     if value not in LOG_RETENTION_DAYS:
         raise ConfigError(f"logRetentionDays must be one of {sorted(LOG_RETENTION_DAYS)}, not {value}")
     return value
@@ -157,11 +170,13 @@ def _optional_int(config: pulumi.Config, key: str, low: int, high: int) -> int |
     return value
 
 
-def _positive_float(config: pulumi.Config, key: str, default: float) -> float:
+def _float_between(config: pulumi.Config, key: str, default: float, above: float, high: float) -> float:
+    """A number in (above, high]."""
     value = config.get_float(key)
     value = default if value is None else value
-    if value <= 0:
-        raise ConfigError(f"{key} must be positive, not {value}")
+    if not above < value <= high:
+        limit = "" if high == math.inf else f" and at most {high:g}"
+        raise ConfigError(f"{key} must be more than {above:g}{limit}, not {value:g}")
     return value
 
 
@@ -184,6 +199,37 @@ def _require_bank_call_within_function(config: pulumi.Config) -> None:
             f"bankConnectTimeoutMs + bankReadTimeoutMs ({bank_ms}) must leave the payment write's "
             f"{PAYMENT_WRITE_BUDGET_MS} ms within lambdaTimeoutSeconds ({timeout_ms} ms)"
         )
+
+
+def _fingerprint_key(config: pulumi.Config) -> pulumi.Output[str]:
+    """The HMAC key, checked for length (never echoed) and kept a secret output."""
+    key = config.require("fingerprintKey")
+    if len(key.encode()) < MIN_FINGERPRINT_KEY_BYTES:
+        raise ConfigError(
+            f"fingerprintKey must be at least {MIN_FINGERPRINT_KEY_BYTES} bytes (e.g. `openssl rand -base64 48`), "
+            f"not {len(key.encode())}"
+        )
+    return pulumi.Output.secret(key)
+
+
+def _refuse_ignored_settings(config: pulumi.Config, primary: bool, domain_name: str | None, others: int) -> None:
+    """Settings this stack would silently ignore: refused, naming the key, so nobody relies on them."""
+    if not primary:
+        for key in PRIMARY_ONLY_KEYS:
+            if config.get(key) is not None:
+                raise ConfigError(f"{key} applies only to the primary stack (primary: true), which owns the table")
+    if config.get_bool("drainRegion") and not domain_name:
+        raise ConfigError("drainRegion needs domainName and hostedZoneId: without them there is no DNS record to drain")
+    if config.get("alarmReplicationLatencyMs") is not None and not others:
+        raise ConfigError("alarmReplicationLatencyMs needs another region in regions: there is no replication to watch")
+
+
+def _topology(region: str, regions: tuple[str, ...], mode: str, witness_region: str | None) -> None:
+    """The primary's table layout (GlobalStore's own check), refused here with the keys named."""
+    try:
+        validate_topology(region, [r for r in regions if r != region], mode, witness_region)
+    except ValueError as e:
+        raise ConfigError(f"regions, consistencyMode and witnessRegion: {e}") from e
 
 
 def _bank(config: pulumi.Config) -> tuple[pulumi.Output[str] | None, bool]:
@@ -209,15 +255,18 @@ def load_stack_config() -> StackConfig:
     hosted_zone_id = config.get("hostedZoneId")
     if bool(domain_name) != bool(hosted_zone_id):
         raise ConfigError("domainName and hostedZoneId must be set together")
+    _refuse_ignored_settings(config, primary, domain_name, len(regions) - 1)
     _require_bank_call_within_function(config)
     bank_url, bank_simulator = _bank(config)
     consistency_mode = _choice(config, "consistencyMode", _default("consistency_mode"), CONSISTENCY_MODES)
     witness_region = config.get("witnessRegion")
+    if primary:
+        _topology(region, regions, consistency_mode, witness_region)
     return StackConfig(
         region=region,
         regions=regions,
         primary=primary,
-        fingerprint_key=config.require_secret("fingerprintKey"),
+        fingerprint_key=_fingerprint_key(config),
         bank_url=bank_url,
         bank_simulator=bank_simulator,
         name_prefix=config.get("namePrefix") or _default("name_prefix"),
@@ -236,9 +285,12 @@ def load_stack_config() -> StackConfig:
         bank_connect_timeout_ms=_int(config, "bankConnectTimeoutMs", _default("bank_connect_timeout_ms"), 1, 10000),
         bank_read_timeout_ms=_int(config, "bankReadTimeoutMs", _default("bank_read_timeout_ms"), 1, 28000),
         authorizer_cache_seconds=_int(config, "authorizerCacheSeconds", _default("authorizer_cache_seconds"), 0, 3600),
-        throttle_rate_limit=_positive_float(config, "throttleRateLimit", _default("throttle_rate_limit")),
+        throttle_rate_limit=_float_between(
+            config, "throttleRateLimit", _default("throttle_rate_limit"), 0.0, MAX_THROTTLE_RATE
+        ),
         throttle_burst_limit=_int(config, "throttleBurstLimit", _default("throttle_burst_limit"), 1, 5000),
         waf_rate_limit=_int(config, "wafRateLimit", _default("waf_rate_limit"), 10, 2_000_000_000),
+        waf_log_all_requests=config.get_bool("wafLogAllRequests") or False,
         domain_name=domain_name,
         hosted_zone_id=hosted_zone_id,
         alarm_email=config.get("alarmEmail"),

@@ -42,6 +42,18 @@ def key_alias(table_name: str) -> str:
     return f"alias/{table_name}-table"
 
 
+def replicated_tags(tags: Mapping[str, str], home_region: str) -> dict[str, str]:
+    """The table's tags, which every replica copies (`propagate_tags`): a `region` tag would make
+    each replica claim the home region, so it becomes `primary-region`, true of them all."""
+    replicated = {key: value for key, value in tags.items() if key != "region"}
+    return replicated | {"primary-region": home_region}
+
+
+def regional_tags(tags: Mapping[str, str], region: str) -> dict[str, str]:
+    """Tags for a resource this stack creates in `region`: its `region` tag, if any, names `region`."""
+    return {**tags, "region": region} if "region" in tags else dict(tags)
+
+
 def validate_topology(
     region: str, replica_regions: Sequence[str], mode: str, witness_region: str | None
 ) -> tuple[str, ...]:
@@ -138,7 +150,7 @@ class GlobalStore(pulumi.ComponentResource):
                 description=f"Encrypts the {args.table_name} DynamoDB table in {region}",
                 alias=key_alias(args.table_name),
                 policy=policy_json(ctx, table_key_policy),
-                tags=dict(args.tags),
+                tags=regional_tags(args.tags, region),
                 deletion_window_days=args.key_deletion_window_days,
             )
             self.key_arns[region] = key.arn
@@ -197,7 +209,7 @@ class GlobalStore(pulumi.ComponentResource):
                     if args.witness_region
                     else None
                 ),
-                tags=dict(args.tags),
+                tags=replicated_tags(args.tags, args.region),
             ),
             child_opts(self),
         )

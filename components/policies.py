@@ -106,7 +106,9 @@ def logs_key_policy(ctx: AccountContext) -> PolicyDocument:
 
 
 def alerts_key_policy(ctx: AccountContext) -> PolicyDocument:
-    """CloudWatch alarms publish to the SNS topic encrypted with this key."""
+    """CloudWatch alarms publish to the SNS topic encrypted with this key: only on behalf of this
+    account's alarms in the key's region (the confused-deputy guard), the one region whose alarms
+    can notify a topic here."""
     return document(
         key_administration_statement(ctx),
         {
@@ -115,6 +117,10 @@ def alerts_key_policy(ctx: AccountContext) -> PolicyDocument:
             "Principal": {"Service": ctx.service("cloudwatch")},
             "Action": list(ALARM_PUBLISH_KEY_ACTIONS),
             "Resource": "*",
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": ctx.account_id},
+                "ArnLike": {"aws:SourceArn": f"arn:{ctx.partition}:cloudwatch:{ctx.region}:{ctx.account_id}:alarm:*"},
+            },
         },
     )
 

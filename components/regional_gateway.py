@@ -61,6 +61,14 @@ ACCESS_LOG_FORMAT: dict[str, str] = {
     "xrayTraceId": "$context.xrayTraceId",
 }
 REQUEST_ID_HEADER = "X-Request-Id"
+# WAF logs to CloudWatch Logs only into log groups named with this prefix.
+WAF_LOG_GROUP_PREFIX = "aws-waf-logs-"
+# Kept out of WAF's log records: the API key; the Idempotency-Key, free text that may hold a card
+# number (hence stored only as an HMAC); the query string, only list filters here, while the
+# matched rule that explains a block is logged anyway.
+WAF_REDACTED_HEADERS = ("authorization", "idempotency-key")
+# Logged by default: what WAF stopped or would stop. ALLOW, nearly all traffic, costs ingestion only.
+WAF_LOGGED_ACTIONS = ("BLOCK", "COUNT")
 
 
 @dataclass(frozen=True)
@@ -181,6 +189,8 @@ class RegionalGatewayArgs:
     throttle_burst_limit: int = 1000
     waf_rate_limit: int = 100_000
     """Requests per client IP per 5 minutes before WAF blocks it."""
+    waf_log_all_requests: bool = False
+    """Log every request WAF inspects, not only those it blocks or counts (costs ingestion per request)."""
     domain: CustomDomainArgs | None = None
     drain: bool = False
     """Planned failover: withdraw this region's latency record (the API keeps running)."""
@@ -195,6 +205,29 @@ class RegionalGatewayArgs:
             raise ValueError(f"authorizer cache must be 0..{MAX_AUTHORIZER_TTL} s")
         if self.waf_rate_limit < 10:
             raise ValueError("the WAF rate limit must be at least 10 requests per 5 minutes")
+
+
+def waf_redacted_fields() -> list[aws.wafv2.WebAclLoggingConfigurationRedactedFieldArgs]:
+    """WAF_REDACTED_HEADERS and the query string."""
+    field_args = aws.wafv2.WebAclLoggingConfigurationRedactedFieldArgs
+    header = aws.wafv2.WebAclLoggingConfigurationRedactedFieldSingleHeaderArgs
+    # The generated empty Args class has an untyped __init__.
+    query_string = aws.wafv2.WebAclLoggingConfigurationRedactedFieldQueryStringArgs()  # type: ignore[no-untyped-call]
+    return [field_args(single_header=header(name=name)) for name in WAF_REDACTED_HEADERS] + [
+        field_args(query_string=query_string)
+    ]
+
+
+def waf_logging_filter(actions: Sequence[str]) -> aws.wafv2.WebAclLoggingConfigurationLoggingFilterArgs:
+    """Keep the records of requests that ended in one of `actions`; drop the rest."""
+    condition = aws.wafv2.WebAclLoggingConfigurationLoggingFilterFilterConditionArgs
+    action_condition = aws.wafv2.WebAclLoggingConfigurationLoggingFilterFilterConditionActionConditionArgs
+    keep = aws.wafv2.WebAclLoggingConfigurationLoggingFilterFilterArgs(
+        behavior="KEEP",
+        requirement="MEETS_ANY",
+        conditions=[condition(action_condition=action_condition(action=action)) for action in actions],
+    )
+    return aws.wafv2.WebAclLoggingConfigurationLoggingFilterArgs(default_behavior="DROP", filters=[keep])
 
 
 def route_functions(route_table: Sequence[routes.Route]) -> list[routes.Function]:
@@ -811,7 +844,23 @@ class RegionalGateway(pulumi.ComponentResource):
             aws.wafv2.WebAclAssociationArgs(region=self._region, resource_arn=stage.arn, web_acl_arn=acl.arn),
             child_opts(self),
         )
+        self._waf_logging(acl)
         return acl.arn
+
+    def _waf_logging(self, acl: aws.wafv2.WebAcl) -> aws.wafv2.WebAclLoggingConfiguration:
+        """WAF's records to an encrypted, retained log group (the logs key admits this region's log groups)."""
+        log_group = self._log_group(f"{self._name}-waf-logs", f"{WAF_LOG_GROUP_PREFIX}{self._args.name_prefix}")
+        return aws.wafv2.WebAclLoggingConfiguration(
+            f"{self._name}-waf-logging",
+            aws.wafv2.WebAclLoggingConfigurationArgs(
+                region=self._region,
+                resource_arn=acl.arn,
+                log_destination_configs=[log_group.arn],
+                redacted_fields=waf_redacted_fields(),
+                logging_filter=None if self._args.waf_log_all_requests else waf_logging_filter(WAF_LOGGED_ACTIONS),
+            ),
+            child_opts(self),
+        )
 
     # --- custom domain, DNS and health check -----------------------------------------------------
 

@@ -79,7 +79,8 @@ def _repository() -> DynamoRepository:
 
 @functools.cache
 def _health_repository() -> DynamoRepository:
-    """One attempt: Route 53 waits 4 s for an answer, and a slow table should fail the check anyway."""
+    """One attempt: Route 53's checker allows 4 s to connect, then only 2 s for the answer; a slow
+    table should fail the check anyway."""
     config = settings()
     client = make_client(config.region, config.dynamodb_endpoint, timeout=config.dynamodb_timeout, attempts=1)
     return DynamoRepository(client, config.table_name)

@@ -33,6 +33,8 @@ _TRANSIENT = frozenset(
         "ServiceUnavailable",
         "ResourceNotFoundException",  # the table is missing in this region: unavailable, not a bug
         "TransactionConflictException",
+        # MRSC: another region is writing the same item; botocore retries it, then it is a busy table.
+        "ReplicatedWriteConflictException",
     }
 )
 _MAX_QUERY_PAGES = 5  # a selective status filter may need several reads to fill one page

@@ -122,3 +122,13 @@ def test_measured_cpu_and_log_bytes_are_read_from_the_bench_results(tmp_path: Pa
     parameters = cost_model.load_measured(path, Parameters())
     assert parameters.cpu_ms["post"] == 2.0 and parameters.cpu_ms["health"] == 2.0
     assert parameters.handler_log_bytes["list"] == 123
+
+
+def test_the_modelled_limits_are_the_stacks_defaults() -> None:
+    """docs/cost.md's limits section is computed from these: they must follow components/config.py."""
+    from components.config import StackConfig  # noqa: PLC0415  (pulumi: only this test needs it)
+
+    defaults = {f.name: f.default for f in dataclasses.fields(StackConfig)}
+    parameters = Parameters()
+    assert parameters.stage_method_rate_limit == defaults["throttle_rate_limit"]
+    assert parameters.waf_rate_limit_per_5_minutes == defaults["waf_rate_limit"]

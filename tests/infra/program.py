@@ -17,7 +17,7 @@ import yaml
 from tests.infra.mocks import PROJECT, Recorded, RecordingMocks, close_runtime, fresh_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
-TEST_FINGERPRINT_KEY = "test-only-fingerprint-key"
+TEST_FINGERPRINT_KEY = "test-only-fingerprint-key-of-32-bytes"
 SECRET_KEYS = (f"{PROJECT}:fingerprintKey", f"{PROJECT}:bankUrl")
 
 

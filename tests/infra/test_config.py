@@ -19,7 +19,7 @@ from tests.infra.mocks import RecordingMocks
 from tests.infra.program import ROOT, SECRET_KEYS, stack_file_config
 
 DOCS = ROOT / "README.md"
-BASE = {"aws:region": "eu-west-1", "payment-gateway:fingerprintKey": "k"}
+BASE = {"aws:region": "eu-west-1", "payment-gateway:fingerprintKey": "k" * 32}
 
 
 def load(**values: str) -> StackConfig:
@@ -89,6 +89,7 @@ DEFAULTS: dict[str, Callable[[StackConfig], Any]] = {
     "throttleRateLimit": lambda c: f"{c.throttle_rate_limit:g}",
     "throttleBurstLimit": lambda c: c.throttle_burst_limit,
     "wafRateLimit": lambda c: c.waf_rate_limit,
+    "wafLogAllRequests": lambda c: str(c.waf_log_all_requests).lower(),
     "drainRegion": lambda c: str(c.drain_region).lower(),
     "manageApiGatewayAccount": lambda c: str(c.manage_api_gateway_account).lower(),
     "alarm5xxRatePercent": lambda c: f"{c.alarms.api_5xx_rate_percent:g}",
@@ -136,7 +137,7 @@ def test_secrets_are_secret_outputs(mocks: RecordingMocks) -> None:
 
 def test_values_are_parsed(mocks: RecordingMocks) -> None:
     config = load(
-        regions='["us-east-1", "eu-west-1", "ap-southeast-2"]',
+        regions='["eu-west-2", "eu-west-1", "eu-west-3"]',  # one MRSC region set
         primary="true",
         lambdaMemoryMb="1024",
         reservedConcurrency="50",
@@ -145,7 +146,7 @@ def test_values_are_parsed(mocks: RecordingMocks) -> None:
         alarm5xxRatePercent="0.5",
         consistencyMode="STRONG",
     )
-    assert config.other_regions == ("us-east-1", "ap-southeast-2")
+    assert config.other_regions == ("eu-west-2", "eu-west-3")
     assert (config.primary, config.lambda_memory_mb, config.reserved_concurrency) == (True, 1024, 50)
     assert (config.domain_name, config.hosted_zone_id) == ("pay.example.com", "Z1")
     assert (config.alarms.api_5xx_rate_percent, config.consistency_mode) == (0.5, "STRONG")
@@ -169,11 +170,92 @@ def test_values_are_parsed(mocks: RecordingMocks) -> None:
         ({"reservedConcurrency": "0"}, "reservedConcurrency"),  # throttles everything, /health too
         ({"bankReadTimeoutMs": "1750"}, "bankReadTimeoutMs"),  # + 250 connect + 3000 write = the 5 s function
         ({"lambdaTimeoutSeconds": "3"}, "lambdaTimeoutSeconds"),  # 850 ms bank + 3000 ms write
+        ({"logRetentionDays": "0"}, "logRetentionDays"),  # not "never expire", nor silently the default
+        ({"logRetentionDays": "-1"}, "logRetentionDays"),
+        ({"logRetentionDays": "4000"}, "logRetentionDays"),
+        ({"fingerprintKey": "k" * 31}, "fingerprintKey"),  # shorter than HMAC-SHA256's 32 bytes
+        ({"throttleRateLimit": "10001"}, "throttleRateLimit"),  # above the account's default quota
+        ({"throttleBurstLimit": "5001"}, "throttleBurstLimit"),
+        ({"alarm5xxRatePercent": "150"}, "alarm5xxRatePercent"),  # a rate never exceeds 100%: never fires
+        ({"alarm4xxRatePercent": "0"}, "alarm4xxRatePercent"),  # always fires
+        ({"alarmDurationPercentOfTimeout": "120"}, "alarmDurationPercentOfTimeout"),  # Lambda stops at 100%
+        ({"alarmLambdaErrors": "0"}, "alarmLambdaErrors"),
+        ({"alarmLatencyP99Ms": "-5"}, "alarmLatencyP99Ms"),
     ],
 )
 def test_invalid_values_name_the_key(mocks: RecordingMocks, values: dict[str, str], key: str) -> None:
     with pytest.raises(ConfigError, match=key):
         load(**values)
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("consistencyMode", "EVENTUAL"),  # even the default: set here, it would be read as meaning something
+        ("consistencyMode", "STRONG"),
+        ("witnessRegion", "eu-west-3"),
+        ("deletionProtection", "false"),
+        ("deletionProtection", "true"),
+    ],
+)
+def test_table_settings_on_a_stack_that_does_not_own_the_table_are_refused(
+    mocks: RecordingMocks, key: str, value: str
+) -> None:
+    """Only the primary's GlobalStore reads them: elsewhere they would silently do nothing."""
+    with pytest.raises(ConfigError, match=rf"{key} applies only to the primary stack"):
+        load(regions='["eu-west-1", "us-east-1"]', **{key: value})
+
+
+def test_table_settings_on_the_primary_are_accepted(mocks: RecordingMocks) -> None:
+    config = load(primary="true", deletionProtection="false", consistencyMode="EVENTUAL")
+    assert (config.deletion_protection, config.consistency_mode) == (False, "EVENTUAL")
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({"consistencyMode": "STRONG"}, "consistencyMode"),  # eu-west-1 + us-east-1: not one MRSC region set
+        ({"witnessRegion": "eu-west-3"}, "witnessRegion"),  # a witness without STRONG
+    ],
+)
+def test_a_table_layout_dynamodb_refuses_is_refused_at_load(
+    mocks: RecordingMocks, values: dict[str, str], key: str
+) -> None:
+    with pytest.raises(ConfigError, match=key):
+        load(primary="true", regions='["eu-west-1", "us-east-1"]', **values)
+
+
+def test_drain_without_a_domain_is_refused(mocks: RecordingMocks) -> None:
+    """Draining withdraws the latency record; without a domain there is none, and nothing would happen."""
+    with pytest.raises(ConfigError, match="drainRegion needs domainName"):
+        load(drainRegion="true")
+    assert not load(drainRegion="false").drain_region
+    assert load(drainRegion="true", domainName="pay.example.com", hostedZoneId="Z1").drain_region
+
+
+def test_a_replication_threshold_without_another_region_is_refused(mocks: RecordingMocks) -> None:
+    with pytest.raises(ConfigError, match="alarmReplicationLatencyMs needs another region"):
+        load(alarmReplicationLatencyMs="5000")
+    assert load(alarmReplicationLatencyMs="5000", regions='["eu-west-1", "us-east-1"]').alarms.replication_latency_ms
+
+
+def test_the_fingerprint_key_error_does_not_echo_the_key(mocks: RecordingMocks) -> None:
+    short = "short-secret-hmac-key"
+    with pytest.raises(ConfigError) as raised:
+        load(fingerprintKey=short)
+    assert short not in str(raised.value) and str(len(short)) in str(raised.value)
+
+
+def test_edge_values_are_accepted(mocks: RecordingMocks) -> None:
+    config = load(
+        fingerprintKey="k" * 32,
+        logRetentionDays="1",
+        throttleRateLimit="10000",
+        alarm5xxRatePercent="100",
+        alarmDurationPercentOfTimeout="100",
+    )
+    assert (config.log_retention_days, config.throttle_rate_limit) == (1, 10_000)
+    assert (config.alarms.api_5xx_rate_percent, config.alarms.lambda_duration_percent_of_timeout) == (100, 100)
 
 
 @pytest.mark.parametrize(

@@ -76,6 +76,20 @@ def test_table_name_and_deletion_protection_are_overridable(mocks: RecordingMock
     assert {a.plain["name"] for a in mocks.of_type(ALIAS)} == {"alias/payments-dev-table"}
 
 
+def test_replicas_and_their_keys_do_not_claim_the_primarys_region(mocks: RecordingMocks) -> None:
+    """Replicas copy the table's tags (propagate_tags), so the table carries no `region` tag; each
+    key is tagged with its own region."""
+    tags = {"project": "payment-gateway", "stack": "eu", "region": "eu-west-1"}
+    run(lambda: owner(replica_regions=["us-east-1", "ap-southeast-2"], tags=tags).table_arn)
+    table = mocks.one(TABLE).plain
+    assert table["tags"] == {"project": "payment-gateway", "stack": "eu", "primary-region": "eu-west-1"}
+    assert {r["propagateTags"] for r in table["replicas"]} == {True}
+    keys = mocks.of_type(KEY)
+    assert {k.region for k in keys} == {"eu-west-1", "us-east-1", "ap-southeast-2"}
+    for key in keys:
+        assert key.plain["tags"] == tags | {"region": key.region}
+
+
 def test_attach_mode_creates_nothing_and_looks_up_its_region(mocks: RecordingMocks) -> None:
     store = GlobalStore("store", GlobalStoreArgs(region="us-east-1", attach=True))
     values = run(lambda: {"table": store.table_arn, "key": store.key_arn, "name": store.table_name})

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 from typing import Any
 
@@ -10,8 +11,8 @@ import pytest
 
 from components.monitoring import AlarmThresholds, Monitoring, MonitoringArgs
 from tests.infra.conftest import run_once
-from tests.infra.helpers import ALARM, DASHBOARD, KEY, SUBSCRIPTION, TOPIC, key_policy, service_principals
-from tests.infra.mocks import RecordingMocks
+from tests.infra.helpers import ALARM, DASHBOARD, KEY, SUBSCRIPTION, TOPIC, key_policy, service_principals, statement
+from tests.infra.mocks import ACCOUNT, RecordingMocks
 
 FUNCTIONS = {"create-payment": "pg-create-payment", "health": "pg-health"}
 
@@ -84,6 +85,24 @@ def test_topics_are_kms_encrypted_with_keys_cloudwatch_may_use(mocks: RecordingM
         assert service_principals(key_policy(key)) == {"cloudwatch.amazonaws.com"}
     # The us-east-1 topic is this stack's, named after it: no clash with the us-east-1 stack's own topic.
     assert {t.plain["name"] for t in mocks.of_type(TOPIC)} == {"payment-gateway-alerts-eu-west-1"}
+
+
+def test_each_topic_key_admits_cloudwatch_for_exactly_the_alarms_that_notify_it(mocks: RecordingMocks) -> None:
+    """aws:SourceArn in the key policy matches every alarm's ARN (as AWS forms it) in the key's region."""
+    deploy(mocks, health_check_id="hc-123")
+    keys = {k.region: k for k in mocks.of_type(KEY)}
+    for region, key in keys.items():
+        publish = statement(key_policy(key), "CloudWatchAlarmsPublishToEncryptedTopic")
+        assert publish is not None
+        assert publish["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+        pattern = publish["Condition"]["ArnLike"]["aws:SourceArn"]
+        notifying = [a for a in alarms(mocks).values() if a["region"] == region]
+        assert notifying
+        for alarm in notifying:
+            assert fnmatch.fnmatchcase(f"arn:aws:cloudwatch:{region}:{ACCOUNT}:alarm:{alarm['name']}", pattern)
+        other = "us-east-1" if region != "us-east-1" else "eu-west-1"
+        assert not fnmatch.fnmatchcase(f"arn:aws:cloudwatch:{other}:{ACCOUNT}:alarm:x", pattern)
+        assert not fnmatch.fnmatchcase(f"arn:aws:cloudwatch:{region}:999999999999:alarm:x", pattern)
 
 
 def test_health_check_alarm_lives_in_us_east_1(mocks: RecordingMocks) -> None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
+
 import pytest
 
 from components.policies import (
@@ -97,6 +100,18 @@ def test_alerts_key_policy_lets_cloudwatch_publish_to_the_encrypted_topic() -> N
     alarms = statement(document, "CloudWatchAlarmsPublishToEncryptedTopic")
     assert alarms is not None
     assert set(as_list(alarms["Action"])) == {"kms:Decrypt", "kms:GenerateDataKey"}
+
+
+def test_alerts_key_serves_only_this_accounts_alarms_in_its_region() -> None:
+    """aws:SourceAccount / aws:SourceArn: CloudWatch acting for another account's alarm gets nothing."""
+    alarms = statement(json.loads(json.dumps(alerts_key_policy(CTX))), "CloudWatchAlarmsPublishToEncryptedTopic")
+    assert alarms is not None
+    assert alarms["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "111122223333"},
+        "ArnLike": {"aws:SourceArn": "arn:aws:cloudwatch:eu-west-1:111122223333:alarm:*"},
+    }
+    us = statement(alerts_key_policy(dataclasses.replace(CTX, region="us-east-1")), alarms["Sid"])
+    assert us is not None and us["Condition"]["ArnLike"]["aws:SourceArn"].startswith("arn:aws:cloudwatch:us-east-1:")
 
 
 def test_table_key_policy_is_administered_by_the_account_only() -> None:

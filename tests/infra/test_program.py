@@ -50,6 +50,14 @@ def test_eu_owns_the_global_table_with_a_replica_in_us(eu: ProgramRun) -> None:
     assert {k.region for k in eu.of_type(KEY) if k.name.startswith(TABLE_KEYS)} == {"eu-west-1", "us-east-1"}
 
 
+def test_the_us_replica_is_not_tagged_with_eus_region(eu: ProgramRun) -> None:
+    table = eu.one(TABLE).plain
+    assert "region" not in table["tags"] and table["tags"]["primary-region"] == "eu-west-1"
+    assert [r["propagateTags"] for r in table["replicas"]] == [True]
+    for key in (k for k in eu.of_type(KEY) if k.name.startswith(TABLE_KEYS)):
+        assert key.plain["tags"]["region"] == key.region
+
+
 def test_us_attaches_to_its_replica_without_creating_a_table(us: ProgramRun) -> None:
     assert us.of_type(TABLE) == []
     assert not [k for k in us.of_type(KEY) if k.name.startswith(TABLE_KEYS)]
@@ -151,6 +159,17 @@ def test_domain_stacks_route_by_latency_with_one_record_per_region(
     assert {t.region for t in us_domain.of_type(TOPIC)} == {"us-east-1"}
 
 
+def test_the_alarm_email_is_subscribed_once_per_topic_as_the_readme_says() -> None:
+    """README: one confirmation e-mail per topic; two for eu with a domain, one for us."""
+    email = {"payment-gateway:alarmEmail": "ops@example.com"}
+    expected = {("eu", True): {"eu-west-1", "us-east-1"}, ("us", True): {"us-east-1"}, ("eu", False): {"eu-west-1"}}
+    for (stack, domain), regions in expected.items():
+        run = run_program(stack, email | (DOMAIN if domain else {}))
+        subscriptions = run.of_type("aws:sns/topicSubscription:TopicSubscription")
+        assert sorted(s.region or "" for s in subscriptions) == sorted(regions), (stack, domain)
+        assert {s.plain["endpoint"] for s in subscriptions} == {"ops@example.com"}
+
+
 def test_config_overrides_reach_the_resources() -> None:
     run = run_program(
         "us",
@@ -161,6 +180,7 @@ def test_config_overrides_reach_the_resources() -> None:
             "payment-gateway:wafRateLimit": "300",
             "payment-gateway:alarmEmail": "ops@example.com",
             "payment-gateway:namePrefix": "pg",
+            "payment-gateway:wafLogAllRequests": "true",
         },
     )
     functions = [f.plain for f in run.of_type(FUNCTION)]
@@ -171,6 +191,7 @@ def test_config_overrides_reach_the_resources() -> None:
     assert [
         r["statement"]["rateBasedStatement"]["limit"] for r in acl["rules"] if r["name"] == "rate-limit-per-ip"
     ] == [300]
+    assert "loggingFilter" not in run.one("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration").plain
     duration = {a.name: a.plain["threshold"] for a in run.of_type(ALARM) if a.name.endswith("duration-p99")}
     resolver = duration.pop("monitoring-resolver-duration-p99")
     assert set(duration.values()) == {6400} and resolver == 48000  # 80% of 8 s; of the resolver's 60 s

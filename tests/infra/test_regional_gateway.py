@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import fnmatch
 import json
 from pathlib import Path
 from typing import Any
@@ -53,6 +54,7 @@ from tests.infra.helpers import (
     STAGE,
     WEB_ACL,
     WEB_ACL_ASSOCIATION,
+    WEB_ACL_LOGGING,
     duplicates,
     function_by_name,
     function_policy,
@@ -351,6 +353,59 @@ def test_waf_with_managed_rules_and_per_ip_rate_limit_on_the_stage(mocks: Record
     assert all(v["cloudwatchMetricsEnabled"] and v["sampledRequestsEnabled"] for v in visibility)
     association = mocks.one(WEB_ACL_ASSOCIATION).plain
     assert (association["resourceArn"], association["webAclArn"]) == (stage_arn, acl.outputs["arn"])
+
+
+BLOCK_AND_COUNT_ONLY = {
+    "defaultBehavior": "DROP",
+    "filters": [
+        {
+            "behavior": "KEEP",
+            "requirement": "MEETS_ANY",
+            "conditions": [{"actionCondition": {"action": "BLOCK"}}, {"actionCondition": {"action": "COUNT"}}],
+        }
+    ],
+}
+
+
+def waf_log_group(mocks: RecordingMocks) -> Any:
+    [group] = [g for g in mocks.of_type(LOG_GROUP) if g.plain["name"].startswith("aws-waf-logs-")]
+    return group
+
+
+def test_waf_logs_what_it_blocks_or_counts_to_an_encrypted_retained_log_group(mocks: RecordingMocks) -> None:
+    deploy(mocks, log_retention_days=731)
+    logging = mocks.one(WEB_ACL_LOGGING).plain
+    group = waf_log_group(mocks)
+    assert logging["region"] == group.region == "eu-west-1"
+    assert logging["resourceArn"] == mocks.one(WEB_ACL).outputs["arn"]
+    assert logging["logDestinationConfigs"] == [group.outputs["arn"]]
+    assert group.plain["name"] == "aws-waf-logs-payment-gateway"
+    assert (group.plain["retentionInDays"], group.plain["kmsKeyId"]) == (731, gateway_key_arn(mocks))
+    assert logging["loggingFilter"] == BLOCK_AND_COUNT_ONLY
+
+
+def test_waf_logs_redact_the_api_key_the_idempotency_key_and_the_query_string(mocks: RecordingMocks) -> None:
+    deploy(mocks)
+    redacted = mocks.one(WEB_ACL_LOGGING).plain["redactedFields"]
+    assert {"singleHeader": {"name": "authorization"}} in redacted
+    assert {"singleHeader": {"name": "idempotency-key"}} in redacted  # free text: may hold a card number
+    assert {"queryString": {}} in redacted
+    assert len(redacted) == 3
+
+
+def test_the_logs_key_lets_cloudwatch_encrypt_the_waf_log_group(mocks: RecordingMocks) -> None:
+    deploy(mocks)
+    logs = statement(key_policy(mocks.one(KEY)), "CloudWatchLogsEncryptsThisAccountsLogGroups")
+    assert logs is not None
+    pattern = logs["Condition"]["ArnLike"]["kms:EncryptionContext:aws:logs:arn"]
+    assert fnmatch.fnmatchcase(waf_log_group(mocks).outputs["arn"], pattern)
+
+
+def test_waf_can_log_every_request(mocks: RecordingMocks) -> None:
+    deploy(mocks, waf_log_all_requests=True)
+    logging = mocks.one(WEB_ACL_LOGGING).plain
+    assert "loggingFilter" not in logging
+    assert {"singleHeader": {"name": "authorization"}} in logging["redactedFields"]
 
 
 def test_function_policies_are_least_privilege_on_the_given_table(mocks: RecordingMocks) -> None:

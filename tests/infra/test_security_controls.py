@@ -30,6 +30,7 @@ from tests.infra.helpers import (
     TOPIC,
     WEB_ACL,
     WEB_ACL_ASSOCIATION,
+    WEB_ACL_LOGGING,
     actions,
     as_list,
     function_by_name,
@@ -118,6 +119,18 @@ def test_waf_managed_rules_and_per_ip_rate_limit(any_stack: ProgramRun) -> None:
     assert {"AWSManagedRulesCommonRuleSet", "AWSManagedRulesKnownBadInputsRuleSet"} <= managed
     rate = [s["rateBasedStatement"] for s in statements_ if "rateBasedStatement" in s]
     assert [r["aggregateKeyType"] for r in rate] == ["IP"]
+
+
+def test_waf_logs_blocked_requests_without_credentials(any_stack: ProgramRun) -> None:
+    logging = any_stack.one(WEB_ACL_LOGGING).plain
+    assert logging["resourceArn"] == any_stack.one(WEB_ACL).outputs["arn"]
+    [group] = [g for g in any_stack.of_type(LOG_GROUP) if g.outputs["arn"] in logging["logDestinationConfigs"]]
+    assert group.plain["name"].startswith("aws-waf-logs-") and group.region == any_stack.region
+    assert {"singleHeader": {"name": "authorization"}} in logging["redactedFields"]
+    assert {c["actionCondition"]["action"] for c in logging["loggingFilter"]["filters"][0]["conditions"]} == {
+        "BLOCK",
+        "COUNT",
+    }
 
 
 def test_throttling_on_stage(any_stack: ProgramRun) -> None:

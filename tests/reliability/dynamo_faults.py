@@ -29,6 +29,7 @@ ERROR_STATUS = {
     "ResourceNotFoundException": 400,
     "InternalServerError": 500,
     "ServiceUnavailable": 503,
+    "ReplicatedWriteConflictException": 409,  # MRSC: the item is being written in another region
 }
 
 

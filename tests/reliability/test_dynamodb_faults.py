@@ -31,6 +31,8 @@ LAMBDA_TIMEOUT_SECONDS = cast(
     int, next(f.default for f in dataclasses.fields(StackConfig) if f.name == "lambda_timeout_seconds")
 )
 TRANSIENT = ["ProvisionedThroughputExceededException", "ThrottlingException", "InternalServerError", "timeout"]
+# DynamoDB answers a write with this under multi-region strong consistency (MRSC) only.
+WRITE_TRANSIENT = [*TRANSIENT, "ReplicatedWriteConflictException"]
 
 
 @pytest.fixture
@@ -75,7 +77,7 @@ def expire_lease(store: Any, key: str, merchant: str = "mer_a") -> None:
 # --- before the bank: nothing happened yet -------------------------------------------------------
 
 
-@pytest.mark.parametrize("code", TRANSIENT)
+@pytest.mark.parametrize("code", WRITE_TRANSIENT)
 def test_claim_write_failing_is_503_before_the_bank(
     gateway: Gateway, faults: DynamoFaults, bank: FaultBank, store: Any, code: str
 ) -> None:
@@ -165,7 +167,7 @@ def test_storage_retries_end_before_the_function_timeout(
 # --- after the bank: the outcome exists at the bank and must not vanish -------------------------
 
 
-@pytest.mark.parametrize("code", TRANSIENT)
+@pytest.mark.parametrize("code", WRITE_TRANSIENT)
 def test_payment_write_failing_after_authorization_is_503_and_logged(
     gateway: Gateway, faults: DynamoFaults, bank: FaultBank, store: Any, logs: LogLines, code: str
 ) -> None:
