@@ -98,6 +98,19 @@ def test_validation_errors_list_every_field_and_touch_nothing(dynamodb: Any, ban
     assert bank_calls == [] and stored_items(dynamodb) == []
 
 
+@pytest.mark.parametrize("written", ["4242 4242 4242 4291", "4242-4242-4242-4291", "4242.4242.4242.4291"])
+def test_a_card_number_in_groups_in_the_reference_is_refused_and_not_echoed(
+    written: str, dynamodb: Any, bank_calls: list[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    response = post(payment_body(reference=f"order for {written}"), key="grouped")
+    error = error_of(response)
+    assert (response["statusCode"], error["type"]) == (400, "invalid_request")
+    assert error["fields"] == [{"field": "reference", "message": "must not contain a card number"}]
+    everything = response["body"] + capsys.readouterr().out
+    assert VISA_AUTHORIZED not in re.sub(r"[ .-]", "", everything)  # in no notation
+    assert bank_calls == [] and stored_items(dynamodb) == [] and body_of(listing())["data"] == []
+
+
 @pytest.mark.parametrize(
     ("kwargs", "status", "kind"),
     [
