@@ -208,6 +208,14 @@ def test_repeated_query_parameter_is_400() -> None:
     assert api.list_payments(event, None)["statusCode"] == 400
 
 
+def test_a_repeated_query_parameter_is_named_but_never_as_a_card_number() -> None:
+    event = proxy_event("GET", "/v1/payments", query={"limit": "5"})
+    event["multiValueQueryStringParameters"] = {"limit": ["5", "6"], "4242 4242 4242 4291": ["1", "2"]}
+    response = api.list_payments(event, None)
+    assert [f["field"] for f in error_of(response)["fields"]] == ["limit", "[card]"]
+    assert VISA_AUTHORIZED not in re.sub(r"[ .-]", "", response["body"])
+
+
 def test_health_reports_region_and_fails_when_the_table_is_gone(dynamodb: Any) -> None:
     healthy = api.health(proxy_event("GET", "/health", merchant_id=None), None)
     assert (healthy["statusCode"], body_of(healthy)) == (200, {"status": "ok", "region": "eu-west-1"})
