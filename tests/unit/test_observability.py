@@ -51,3 +51,12 @@ def test_a_card_number_anywhere_in_a_record_comes_out_as_card(written: str) -> N
 def test_other_numbers_are_left_alone() -> None:
     entry = json.loads(format_record("order %s at %s", "1764150000124", "2026-11-26 10:00:00", extra={"amount": 1050}))
     assert (entry["message"], entry["amount"]) == ("order 1764150000124 at 2026-11-26 10:00:00", 1050)
+
+
+def test_a_card_number_after_a_non_ascii_character_is_masked_and_the_line_stays_ascii() -> None:
+    """json.dumps escapes "°" as \\u00b0: masking after that would see one longer number, 04242...91."""
+    line = format_record("n°%s, é%s, \ud800\x7f", VISA_AUTHORIZED, NOTATIONS["spaces"])
+
+    assert line.isascii() and "\\u00b0" in line and "\\ud800\\u007f" in line  # as json.dumps writes it by default
+    assert json.loads(line)["message"] == "n°[card], é[card], \ud800\x7f"
+    assert "4242" not in line
