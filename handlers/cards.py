@@ -1,8 +1,10 @@
-"""Card rules: Luhn, brand from the number's prefix (IIN ranges), CVV length, masking."""
+"""Card rules: Luhn, brand from the number's prefix (IIN ranges), CVV length, finding and masking
+card numbers in free text."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable, Iterator
 
 # (brand, IIN ranges as (low, high, prefix length)); first match wins.
 _BRAND_RANGES: tuple[tuple[str, tuple[tuple[int, int, int], ...]], ...] = (
@@ -12,7 +14,11 @@ _BRAND_RANGES: tuple[tuple[str, tuple[tuple[int, int, int], ...]], ...] = (
     ("discover", ((6011, 6011, 4), (644, 649, 3), (65, 65, 2), (622126, 622925, 6))),
     ("jcb", ((3528, 3589, 4),)),
 )
-_PAN_LIKE = re.compile(r"(?<!\d)\d{13,19}(?!\d)")
+MIN_PAN_LENGTH, MAX_PAN_LENGTH = 13, 19
+# Digit groups joined by up to three spaces, dashes or dots: "4111 1111 1111 1111", "3782-822463-10005",
+# "4 1 1 1 ...", "4111 - 1111.1111 1111". Unicode spaces and dashes count: text pasted from documents has them.
+_DIGIT_CHAIN = re.compile(r"\d+(?:[\s.\-\u2010-\u2015\u2212]{1,3}\d+)*")
+_DIGITS = re.compile(r"\d+")
 
 
 def is_ascii_digits(value: str) -> bool:
@@ -43,11 +49,65 @@ def cvv_length(brand: str) -> int:
 
 
 def contains_pan(text: str) -> bool:
-    """A Luhn-valid 13-19 digit run with a card network's prefix. The prefix keeps timestamps and
-    numeric order ids (one in ten of which pass Luhn) from being taken for cards."""
-    return any(luhn_valid(m.group()) and brand_of(m.group()) != "unknown" for m in _PAN_LIKE.finditer(text))
+    """A Luhn-valid 13-19 digit number with a card network's prefix, unbroken or written in groups.
+    The prefix keeps timestamps and numeric order ids (one in ten of which pass Luhn) from being
+    taken for cards."""
+    return any(True for _ in _card_spans(text, _is_card_number))
 
 
 def mask_pans(text: str) -> str:
-    """Replace any Luhn-valid 13-19 digit run: a last line of defence for logs."""
-    return _PAN_LIKE.sub(lambda m: "[card]" if luhn_valid(m.group()) else m.group(), text)
+    """Replace any Luhn-valid 13-19 digit number, unbroken or in groups, by [card]: a last line of
+    defence for logs and echoed names, so it does not ask for a network's prefix."""
+    pieces, end = [], 0
+    for start, stop in _merged(_card_spans(text, luhn_valid)):
+        pieces += [text[end:start], "[card]"]
+        end = stop
+    return "".join(pieces) + text[end:]
+
+
+def _is_card_number(digits: str) -> bool:
+    return luhn_valid(digits) and brand_of(digits) != "unknown"
+
+
+def _card_spans(text: str, accept: Callable[[str], bool]) -> Iterator[tuple[int, int]]:
+    """Where `text` holds an accepted number: whole digit groups of one chain, 13-19 digits in all.
+    Whole groups only: the digits of "2026 4111" are not split to make a number."""
+    for chain in _DIGIT_CHAIN.finditer(text):
+        if chain.end() - chain.start() < MIN_PAN_LENGTH:
+            continue  # too short to hold 13 digits
+        groups = [group.span() for group in _DIGITS.finditer(text, chain.start(), chain.end())]
+        for first in range(len(groups)):
+            last = _last_group(text, groups, first, accept)
+            if last is not None:
+                yield groups[first][0], groups[last][1]
+
+
+def _last_group(text: str, groups: list[tuple[int, int]], first: int, accept: Callable[[str], bool]) -> int | None:
+    """The last group of the longest accepted number that starts with group `first`."""
+    digits, found = "", None
+    for index in range(first, len(groups)):
+        digits += text[slice(*groups[index])]
+        if len(digits) > MAX_PAN_LENGTH:
+            break
+        if len(digits) >= MIN_PAN_LENGTH and accept(_ascii(digits)):
+            found = index
+    return found
+
+
+def _ascii(digits: str) -> str:
+    # \d also matches other scripts' digits (full-width, Arabic-Indic...): the same number to a reader.
+    return digits if digits.isascii() else "".join(str(int(char)) for char in digits)
+
+
+def _merged(spans: Iterator[tuple[int, int]]) -> Iterator[tuple[int, int]]:
+    """Overlapping spans as one (they come sorted by start)."""
+    current: tuple[int, int] | None = None
+    for start, stop in spans:
+        if current is not None and start <= current[1]:
+            current = (current[0], max(current[1], stop))
+            continue
+        if current is not None:
+            yield current
+        current = (start, stop)
+    if current is not None:
+        yield current

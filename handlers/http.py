@@ -9,7 +9,7 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
-from handlers.converter import payment_to_wire
+from handlers.converter import echoable, payment_to_wire
 from handlers.errors import (
     BankUnavailable,
     FieldError,
@@ -69,7 +69,7 @@ def query_parameters(event: Event) -> dict[str, str]:
     repeated = [name for name, values in multi.items() if len(values) > 1]
     if repeated:
         raise InvalidRequest(
-            "A query parameter was repeated.", [FieldError(name, "must be given once") for name in repeated]
+            "A query parameter was repeated.", [FieldError(echoable(name), "must be given once") for name in repeated]
         )
     return {name: str(value) for name, value in (event.get("queryStringParameters") or {}).items()}
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
+import re
 import sys
 import time
 import traceback
@@ -23,6 +24,7 @@ _context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
     "log_context", default=MappingProxyType({})
 )
 _STANDARD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
+_BEYOND_ASCII = re.compile(r"[^\x00-\x7e]")  # what ensure_ascii escapes that ensure_ascii=False leaves (DEL too)
 
 
 class JsonFormatter(logging.Formatter):
@@ -37,11 +39,17 @@ class JsonFormatter(logging.Formatter):
         entry.update((k, v) for k, v in record.__dict__.items() if k not in _STANDARD_ATTRIBUTES)
         if record.exc_info:
             entry["exception"] = "".join(traceback.format_exception(*record.exc_info))
-        # Last line of defence: nothing that looks like a card number leaves the process.
-        return mask_pans(json.dumps(entry, default=str))
+        # Last line of defence: nothing that looks like a card number leaves the process. Masked
+        # before non-ASCII is escaped: the escape of "é" (\u00e9) would run into digits that follow it.
+        return _ascii_json(mask_pans(json.dumps(entry, default=str, ensure_ascii=False)))
 
 
 JsonFormatter.converter = time.gmtime
+
+
+def _ascii_json(text: str) -> str:
+    """JSON text as json.dumps' default (ensure_ascii) writes it: lines stay ASCII, even lone surrogates."""
+    return _BEYOND_ASCII.sub(lambda char: json.dumps(char.group())[1:-1], text)
 
 
 def configure_logging(level: str = "INFO") -> None:

@@ -24,6 +24,8 @@ App = Callable[[HttpRequest], HttpResponse]
 MAX_BODY_BYTES = 10 * 1024 * 1024
 # Idle keep-alive connections are closed after this; clients (and our proxy pool) reconnect.
 IDLE_TIMEOUT_SECONDS = 120
+# How often serve_forever() looks for a shutdown request: short, so shutdown() is quick.
+POLL_SECONDS = 0.1
 
 
 class BadRequestError(Exception):
@@ -52,8 +54,9 @@ class LocalHTTPServer(ThreadingHTTPServer):
         return f"http://127.0.0.1:{self.port}"
 
     def start_in_thread(self) -> threading.Thread:
-        # A short poll interval keeps shutdown() quick.
-        self._serving = threading.Thread(target=self.serve_forever, args=(0.1,), name=f"{self.name}-http", daemon=True)
+        self._serving = threading.Thread(
+            target=self.serve_forever, args=(POLL_SECONDS,), name=f"{self.name}-http", daemon=True
+        )
         self._serving.start()
         return self._serving
 

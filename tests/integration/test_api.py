@@ -98,6 +98,19 @@ def test_validation_errors_list_every_field_and_touch_nothing(dynamodb: Any, ban
     assert bank_calls == [] and stored_items(dynamodb) == []
 
 
+@pytest.mark.parametrize("written", ["4242 4242 4242 4291", "4242-4242-4242-4291", "4242.4242.4242.4291"])
+def test_a_card_number_in_groups_in_the_reference_is_refused_and_not_echoed(
+    written: str, dynamodb: Any, bank_calls: list[Any], capsys: pytest.CaptureFixture[str]
+) -> None:
+    response = post(payment_body(reference=f"order for {written}"), key="grouped")
+    error = error_of(response)
+    assert (response["statusCode"], error["type"]) == (400, "invalid_request")
+    assert error["fields"] == [{"field": "reference", "message": "must not contain a card number"}]
+    everything = response["body"] + capsys.readouterr().out
+    assert VISA_AUTHORIZED not in re.sub(r"[ .-]", "", everything)  # in no notation
+    assert bank_calls == [] and stored_items(dynamodb) == [] and body_of(listing())["data"] == []
+
+
 @pytest.mark.parametrize(
     ("kwargs", "status", "kind"),
     [
@@ -193,6 +206,14 @@ def test_repeated_query_parameter_is_400() -> None:
     event = proxy_event("GET", "/v1/payments", query={"limit": "5"})
     event["multiValueQueryStringParameters"] = {"limit": ["5", "6"]}
     assert api.list_payments(event, None)["statusCode"] == 400
+
+
+def test_a_repeated_query_parameter_is_named_but_never_as_a_card_number() -> None:
+    event = proxy_event("GET", "/v1/payments", query={"limit": "5"})
+    event["multiValueQueryStringParameters"] = {"limit": ["5", "6"], "4242 4242 4242 4291": ["1", "2"]}
+    response = api.list_payments(event, None)
+    assert [f["field"] for f in error_of(response)["fields"]] == ["limit", "[card]"]
+    assert VISA_AUTHORIZED not in re.sub(r"[ .-]", "", response["body"])
 
 
 def test_health_reports_region_and_fails_when_the_table_is_gone(dynamodb: Any) -> None:

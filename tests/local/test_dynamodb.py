@@ -62,10 +62,21 @@ def test_other_ttl_errors_are_not_swallowed(endpoint: str, monkeypatch: pytest.M
 
 
 def test_creating_it_again_is_harmless(endpoint: str) -> None:
+    """The second call finds the table and leaves it, and what it holds, as it was."""
     client = dynamodb_client(endpoint, "eu-west-1")
+    create_table(client, "twice")
+    item = {"pk": {"S": "MERCHANT#m"}, "sk": {"S": "PAYMENT#p"}}
+    client.put_item(TableName="twice", Item=item)
+    before = client.describe_table(TableName="twice")["Table"]
 
     create_table(client, "twice")
-    create_table(client, "twice")
+
+    after = client.describe_table(TableName="twice")["Table"]
+    assert (after["TableArn"], after["CreationDateTime"]) == (before["TableArn"], before["CreationDateTime"])
+    assert after["TableStatus"] == "ACTIVE"
+    assert client.get_item(TableName="twice", Key=item).get("Item") == item
+    ttl = client.describe_time_to_live(TableName="twice")["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", TTL_ATTRIBUTE)
 
 
 def test_both_regions_see_one_table_as_a_global_table_would(endpoint: str) -> None:

@@ -7,6 +7,8 @@ from typing import Any
 
 import pytest
 
+from handlers.routes import Function, Route
+from local_gateway import invoker
 from local_gateway.gateway import Gateway
 from local_gateway.messages import HttpRequest, HttpResponse
 from tests.local import fake_handlers
@@ -157,8 +159,21 @@ def test_outage_control_accepts_only_post_delete_get(gateway: Gateway) -> None:
     _assert_error(gateway(HttpRequest("PUT", "/_local/outage")), 404, "not_found")
 
 
-def test_preload_imports_every_handler(gateway: Gateway) -> None:
+def test_preload_imports_every_handler(gateway: Gateway, monkeypatch: pytest.MonkeyPatch) -> None:
     gateway.preload()
+
+    def not_preloaded(dotted_name: str) -> Any:
+        raise AssertionError(f"{dotted_name} was not preloaded")
+
+    monkeypatch.setattr(invoker, "load_object", not_preloaded)  # nothing may be imported from now on
+    for function in [*(route.function for route in fake_handlers.ROUTES), fake_handlers.AUTHORIZER]:
+        assert gateway.invoker.resolve(function.handler) is getattr(fake_handlers, function.name)
+
+
+def test_preload_fails_on_a_handler_that_cannot_be_imported() -> None:
+    broken = Route("GET", "/broken", Function("broken", "tests.local.no_such_module.handler", ()), False)
+    with pytest.raises(ModuleNotFoundError):
+        Gateway(region="eu-west-1", routes=[broken]).preload()
 
 
 def test_authorized_routes_need_an_authorizer() -> None:

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import http.client
 import socket
+import threading
+import time
 from collections.abc import Iterator
 
 import pytest
 
-from local_gateway.http_server import LocalHTTPServer
+from local_gateway.http_server import POLL_SECONDS, LocalHTTPServer
 from local_gateway.messages import HttpRequest, HttpResponse
 
 SEEN: list[HttpRequest] = []
@@ -83,4 +85,20 @@ def test_an_app_bug_is_a_500_in_the_error_contract(server: LocalHTTPServer) -> N
 
 
 def test_a_server_that_never_served_stops_at_once() -> None:
-    LocalHTTPServer(0, _echo_app, name="idle").stop()
+    """shutdown() on a server that never served waits forever: stop() must not wait, not even a poll."""
+    server = LocalHTTPServer(0, _echo_app, name="idle")
+    took: list[float] = []
+
+    def stop() -> None:
+        started = time.perf_counter()
+        server.stop()
+        took.append(time.perf_counter() - started)
+
+    stopping = threading.Thread(target=stop, daemon=True)  # a hang fails the test instead of hanging it
+    stopping.start()
+    stopping.join(timeout=5)
+
+    assert took, "stop() is still waiting"
+    # Closing the socket takes microseconds; half a poll is generous, and a stop that waits for one fails.
+    assert took[0] < POLL_SECONDS / 2
+    assert server.socket.fileno() == -1  # closed: the port is released

@@ -17,6 +17,10 @@ from typing import Any
 import attrs
 
 _CVV_KEY = re.compile(r'"(cvv|cvc|card_number|security_code)"\s*:', re.IGNORECASE)
+# What may stand between a card number's digits when it is written in groups ("4242 4242 4242 4291",
+# dashes, dots, a mix, as the API refuses them in a reference): up to three spaces, dashes or dots,
+# Unicode ones too, raw or as escapes in the scanned JSON text (any \uXXXX, \t, \n, \r).
+_SEPARATORS = re.compile(r"(?<=\d)(?:[\s.\-\u2010-\u2015\u2212]|\\[tnr]|\\u[0-9a-fA-F]{4}){1,3}(?=\d)")
 
 
 @attrs.define
@@ -34,11 +38,13 @@ class CardAudit:
             self.cvvs.add(cvv)
 
     def findings(self, text: str, cvv_text: str | None = None) -> list[str]:
-        """What in `text` is card data: a registered card number, a registered CVV as a JSON string
-        value (looked for in `cvv_text` when given), or a field named like a CVV or card number."""
+        """What in `text` is card data: a registered card number (unbroken or in groups), a registered
+        CVV as a JSON string value (looked for in `cvv_text` when given), or a field named like a CVV or
+        card number."""
         with self._lock:  # suites register cards from many threads while others are checked
             pans, cvvs = list(self.pans), list(self.cvvs)
-        found = [f"card number ending {pan[-4:]}" for pan in pans if pan in text]
+        joined = _SEPARATORS.sub("", text)
+        found = [f"card number ending {pan[-4:]}" for pan in pans if pan in joined]
         found += [f"CVV {cvv!r}" for cvv in cvvs if f'"{cvv}"' in (text if cvv_text is None else cvv_text)]
         found += [f"field {m.group(1)!r}" for m in _CVV_KEY.finditer(text)]
         return found

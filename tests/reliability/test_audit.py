@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import json
+
+import pytest
+
 from tests.reliability.audit import CardAudit
 
 PAN, CVV = "4242424242424291", "423"
@@ -39,3 +43,29 @@ def test_a_response_echoing_such_a_reference_is_not_a_leak_but_anything_else_is(
 
 def test_log_lines_are_checked_for_cvvs_everywhere() -> None:
     assert audit().check("log lines", [f'{{"reference": "{CVV}"}}'], "t")
+
+
+GROUPED = [
+    "4242 4242 4242 4291",
+    "4242-4242-4242-4291",
+    "4242.4242.4242.4291",
+    "4242 - 4242.4242-4291",
+    "4 2 4 2 4 2 4 2 4 2 4 2 4 2 9 1",
+    "4242\u00a04242\u20134242\t4291",  # Unicode separators and a tab: escaped in the scanned JSON
+]
+
+
+@pytest.mark.parametrize("written", GROUPED)
+def test_a_card_number_written_in_groups_is_found_in_storage_logs_and_responses(written: str) -> None:
+    assert audit().check_items([{"reference": {"S": f"order {written}"}}], "t")
+    assert audit().check_responses([json.dumps({"id": "pay_1", "reference": written})], "t")
+    assert audit().check("log lines", [json.dumps({"message": f"charging {written}"})], "t")
+
+
+def test_digits_of_a_card_number_split_by_other_text_are_not_it() -> None:
+    """Only separators join digits: JSON's own punctuation between numbers does not."""
+    assert audit().check_items([{"a": {"S": PAN[:10]}, "b": {"S": PAN[10:]}}], "t") == []
+    assert audit().check_responses([json.dumps({"data": [int(PAN[:8]), int(PAN[8:])]})], "t") == []
+    assert (
+        audit().check("log lines", [json.dumps({"message": f"{PAN[:8]}/{PAN[8:]} at 2026-11-26 10:00:00"})], "t") == []
+    )

@@ -52,3 +52,70 @@ def test_mask_pans_masks_card_numbers_but_not_other_numbers() -> None:
     assert "378282246310005" not in masked
     # A digit run that fails Luhn stays; one in ten other long numbers is masked too, a fair price.
     assert "1764150000124" in masked
+
+
+# The same card numbers as merchants write them: any grouping, spaces, dashes, dots or a mix.
+WRITTEN_CARD_NUMBERS = [
+    "4242 4242 4242 4291",
+    "4242-4242-4242-4291",
+    "4242.4242.4242.4291",
+    "4242-4242 4242.4291",  # mixed
+    "4 2 4 2 4 2 4 2 4 2 4 2 4 2 9 1",  # a separator between every digit
+    "4242 - 4242 - 4242 - 4291",
+    "424 242 424 242 429 1",
+    "3782 822463 10005",  # American Express, 4-6-5
+    "3782-822463-10005",
+    "5555.5555.5555.4444",
+    "4222 2222 2222 2",  # 13 digits
+    "4242\u00a04242\u00a04242\u00a04291",  # no-break spaces, as pasted from a document
+    "4242\u20134242\u20134242\u20134291",  # en dashes
+    "４２４２ ４２４２ ４２４２ ４２９１",  # full-width digits
+]
+
+
+@pytest.mark.parametrize("written", WRITTEN_CARD_NUMBERS)
+def test_a_card_number_written_in_groups_is_a_card_number(written: str) -> None:
+    assert cards.contains_pan(written)
+    assert cards.contains_pan(f"order for {written}, thanks")
+    assert cards.mask_pans(f"card {written} exp 04/30") == "card [card] exp 04/30"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "qty 2 4242 4242 4242 4291",  # a number before it
+        "4242 4242 4242 4291 123",  # and its CVV after it
+        "2026-11-26 4242-4242-4242-4291",
+    ],
+)
+def test_a_card_number_is_found_among_other_numbers(text: str) -> None:
+    assert cards.contains_pan(text)
+    masked = cards.mask_pans(text)
+    assert "[card]" in masked and "4242" not in masked.replace("[card]", "")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-11-26 10:00:00",
+        "2026-11-26 10:00:00.123456",
+        "20261126 101500 123456",
+        "26/11/2026",
+        "+55 11 91234-5678",  # a mobile number with a Mastercard prefix that fails Luhn
+        "+44 20 7946 0958",
+        "555-123-4567",
+        "1764 1500 0012 3",  # Luhn-valid but no card network's prefix
+        "order 1764150000123",
+        "4242 4242 4242 4241",  # fails Luhn
+        "4242 4242 4242",  # 12 digits
+        "192.168.100.200",
+        "INV-2026-000123",
+    ],
+)
+def test_timestamps_phone_numbers_and_order_ids_are_not_card_numbers(text: str) -> None:
+    assert not cards.contains_pan(text)
+
+
+def test_mask_pans_masks_each_card_number_and_keeps_the_rest() -> None:
+    text = "a 4242 4242 4242 4291, b 3782-822463-10005 at 2026-11-26 10:00:00 tel +44 20 7946 0958"
+    assert cards.mask_pans(text) == "a [card], b [card] at 2026-11-26 10:00:00 tel +44 20 7946 0958"

@@ -180,6 +180,30 @@ def test_card_numbers_are_refused_in_the_reference() -> None:
     parse_payment_request(payment_body(reference="order 1764150000123"), RULES, TODAY)
 
 
+@pytest.mark.parametrize(
+    "written",
+    [
+        "4242 4242 4242 4291",
+        "4242-4242-4242-4291",
+        "4242.4242.4242.4291",
+        "3782 822463 10005",
+        "4-2-4-2-4-2-4-2-4-2-4-2-4-2-9-1",
+    ],
+)
+def test_card_numbers_written_in_groups_are_refused_in_the_reference(written: str) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        parse_payment_request(payment_body(reference=f"order for {written}"), RULES, TODAY)
+    assert {f.field: f.message for f in raised.value.fields} == {"reference": "must not contain a card number"}
+    assert written not in str(raised.value) + repr(raised.value.fields)
+
+
+@pytest.mark.parametrize(
+    "reference", ["2026-11-26 10:00:00", "+55 11 91234-5678", "1764 1500 0012 3", "INV-2026-000123"]
+)
+def test_timestamps_phone_numbers_and_order_ids_in_groups_pass(reference: str) -> None:
+    assert parse_payment_request(payment_body(reference=reference), RULES, TODAY).reference == reference
+
+
 def test_an_unpaired_surrogate_in_the_reference_is_refused_before_the_bank() -> None:
     """json.loads accepts "\\ud800"; DynamoDB could not store the result after the bank had charged."""
     body = json.loads(json.dumps(payment_body()).replace('"order-123"', '"order \\ud800"'))
@@ -198,6 +222,16 @@ def test_an_unknown_field_is_named_in_the_error_but_never_as_a_card_number() -> 
 def test_an_unknown_query_parameter_is_never_echoed_as_a_card_number() -> None:
     with pytest.raises(InvalidRequest) as raised:
         parse_list_query({VISA_AUTHORIZED: "1"})
+    assert [f.field for f in raised.value.fields] == ["[card]"]
+
+
+def test_unknown_names_written_as_grouped_card_numbers_are_never_echoed() -> None:
+    body = payment_body()
+    body["4242 4242 4242 4291"] = 1
+    body["card"]["pan 4242-4242-4242-4291"] = 2
+    assert fields_of(body) == {"[card]": "is not a known field", "card.pan [card]": "is not a known field"}
+    with pytest.raises(InvalidRequest) as raised:
+        parse_list_query({"4242.4242.4242.4291": "1"})
     assert [f.field for f in raised.value.fields] == ["[card]"]
 
 

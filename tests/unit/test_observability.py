@@ -1,0 +1,62 @@
+"""The JSON log formatter's card mask: no card number, in any notation, leaves in a log line."""
+
+from __future__ import annotations
+
+import json
+import logging
+import sys
+from typing import Any
+
+import pytest
+
+from handlers.observability import JsonFormatter, log_context
+from tests.support import VISA_AUTHORIZED
+
+NOTATIONS = {
+    "plain": VISA_AUTHORIZED,
+    "spaces": "4242 4242 4242 4291",
+    "dashes": "4242-4242-4242-4291",
+    "dots": "4242.4242.4242.4291",
+}
+
+
+def format_record(message: str, *args: object, extra: dict[str, Any] | None = None, failure: str | None = None) -> str:
+    """One record as the formatter writes it; with `failure`, logged while handling an exception chain."""
+    logger = logging.getLogger("tests.observability")
+    exc_info = None
+    if failure is not None:
+        try:
+            raise ValueError(f"declined card {failure}") from KeyError(failure)
+        except ValueError:
+            exc_info = sys.exc_info()
+    record = logger.makeRecord(logger.name, logging.ERROR, __file__, 1, message, args, exc_info, extra=extra)
+    return JsonFormatter().format(record)
+
+
+@pytest.mark.parametrize("written", NOTATIONS.values(), ids=NOTATIONS.keys())
+def test_a_card_number_anywhere_in_a_record_comes_out_as_card(written: str) -> None:
+    with log_context(request_id=f"req {written}"):
+        line = format_record(
+            "charging %s failed", written, extra={"card": written, "details": {"pan": written}}, failure=written
+        )
+
+    entry = json.loads(line)
+    assert entry["message"] == "charging [card] failed"
+    assert (entry["card"], entry["details"], entry["request_id"]) == ("[card]", {"pan": "[card]"}, "req [card]")
+    assert "ValueError: declined card [card]" in entry["exception"]  # the message, in the traceback
+    assert "KeyError: '[card]'" in entry["exception"]  # and the exception it was raised from
+    assert "4242" not in line and "4291" not in line  # not one group of its digits
+
+
+def test_other_numbers_are_left_alone() -> None:
+    entry = json.loads(format_record("order %s at %s", "1764150000124", "2026-11-26 10:00:00", extra={"amount": 1050}))
+    assert (entry["message"], entry["amount"]) == ("order 1764150000124 at 2026-11-26 10:00:00", 1050)
+
+
+def test_a_card_number_after_a_non_ascii_character_is_masked_and_the_line_stays_ascii() -> None:
+    """json.dumps escapes "°" as \\u00b0: masking after that would see one longer number, 04242...91."""
+    line = format_record("n°%s, é%s, \ud800\x7f", VISA_AUTHORIZED, NOTATIONS["spaces"])
+
+    assert line.isascii() and "\\u00b0" in line and "\\ud800\\u007f" in line  # as json.dumps writes it by default
+    assert json.loads(line)["message"] == "n°[card], é[card], \ud800\x7f"
+    assert "4242" not in line
