@@ -192,7 +192,13 @@ def publish_resolver_report(report: ResolverReport) -> None:
         emit_metric(namespace, "PaymentsResolved", count, "Count", {"Status": status})
     for peer, age in report.peer_heartbeat_ages.items():
         # A peer that never beat is reported as a day old: the alarm only needs "older than the threshold".
-        emit_metric(namespace, "HeartbeatAge", min(age, 86_400.0), "Seconds", {"PeerRegion": peer})
+        emit_metric(
+            namespace,
+            "HeartbeatAge",
+            min(age, 86_400.0) if age is not None else 86_400.0,
+            "Seconds",
+            {"PeerRegion": peer},
+        )
     logger.info(
         "resolver_run",
         extra={

@@ -22,7 +22,7 @@ import attrs
 
 from handlers import ids
 from handlers.errors import BankUnreachable, ConditionFailed
-from handlers.models import BankRecord, BankStatus, PaymentStatus, StoredPayment, can_move
+from handlers.models import BankRecord, BankStatus, Payment, PaymentStatus, StoredPayment, can_move
 from handlers.ports import Bank, PaymentRepository
 
 logger = logging.getLogger(__name__)
@@ -61,7 +61,7 @@ class ResolverReport:
     pending: int  # still pending in this region after the run
     oldest_pending_age: float | None  # seconds since the oldest pending payment was created
     took_over: tuple[str, ...]  # regions whose payments this run settled too
-    peer_heartbeat_ages: Mapping[str, float]  # seconds since each other region's heartbeat
+    peer_heartbeat_ages: Mapping[str, float | None]  # seconds since each other region's heartbeat (None: none)
 
 
 def takeover_after(resolver_interval: float, replication_bound: float, lease: float) -> float:
@@ -121,10 +121,10 @@ class PaymentResolver:
         now = self._clock().timestamp()
         self._payments.record_heartbeat(self._region, now)
         ages = self._peer_heartbeat_ages(now)
-        took_over = tuple(peer for peer, age in ages.items() if age > self._policy.takeover_after_seconds)
+        took_over = tuple(peer for peer, age in ages.items() if self._silent(age))
         for region in (self._region, *took_over):
             for stored in self._due(region, now):
-                self.settle(stored)
+                self.settle(stored, taking_over=region != self._region)
         count, oldest = self._payments.pending_summary(self._region)
         oldest_age = None if oldest is None else max(0.0, now - ids.created_at(oldest).timestamp())
         return ResolverReport(
@@ -138,22 +138,45 @@ class PaymentResolver:
             peer_heartbeat_ages=ages,
         )
 
-    def settle(self, stored: StoredPayment) -> StoredPayment:
-        """Settle one pending payment now; returns what the table holds afterwards."""
+    def settle(self, stored: StoredPayment, *, taking_over: bool = False) -> StoredPayment:
+        """Settle one pending payment now; returns what the table holds afterwards.
+
+        Only one region writes a payment: its owner, or a region taking over a silent owner's.
+        Conditional writes are checked only in the replica that receives them, so a second writer
+        could see its write lose to the other's under last-writer-wins (a reschedule over a final
+        status would move it backwards)."""
         if stored.status is not PaymentStatus.PENDING:
             return stored
+        if not (taking_over or stored.owner_region == self._region):
+            raise ValueError(f"{self._region} does not settle {stored.owner_region}'s payments")
         try:
             status, code = self._ask_bank(stored)
         except BankUnreachable as e:
             logger.warning("resolver_bank_unreachable", extra={"payment_id": stored.payment.id, "reason": str(e)})
             self._failures += 1
-            return self._reschedule(stored)
+            # A taker leaves it as it is (the owner may come back and reschedule it itself).
+            return stored if taking_over else self._reschedule(stored)
         return self._write(stored, settled(stored, status, code))
 
-    def _peer_heartbeat_ages(self, now: float) -> dict[str, float]:
+    def look_up(self, stored: StoredPayment) -> Payment:
+        """Another region's pending payment, as the bank's record says it is, without writing (its
+        owner settles it) and without reversing; pending while the bank has no record or no answer."""
+        try:
+            record = self._bank.inquire(stored.bank_reference)
+        except BankUnreachable:
+            return stored.payment
+        if record is None:
+            return stored.payment
+        status, code = gateway_status(record)
+        return settled(stored, status, code).payment
+
+    def _silent(self, heartbeat_age: float | None) -> bool:
+        # A peer with no heartbeat yet is not judged: its beat may still be replicating.
+        return heartbeat_age is not None and heartbeat_age > self._policy.takeover_after_seconds
+
+    def _peer_heartbeat_ages(self, now: float) -> dict[str, float | None]:
         beats = self._payments.heartbeats()
-        # A peer that never beat is treated as silent since forever: querying its empty shards is cheap.
-        return {peer: now - beats[peer] if peer in beats else float("inf") for peer in self._peers}
+        return {peer: now - beats[peer] if peer in beats else None for peer in self._peers}
 
     def _due(self, region: str, now: float) -> Sequence[StoredPayment]:
         # Ids encode creation time: nothing written in the last resolve_after seconds can be due.

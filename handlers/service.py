@@ -119,7 +119,9 @@ class PaymentService:
         if held.lease_until > now:  # its holder may be at the bank right now
             raise RequestInProgress("A request with this Idempotency-Key is still being processed.")
         if stored is not None:  # its holder ended without an outcome: ask the bank, never authorize again
-            return self._resolver.settle(stored).payment
+            if stored.owner_region == self._region:
+                return self._resolver.settle(stored).payment
+            return self._resolver.look_up(stored)  # only its owner writes it
         # Its holder died before writing the payment, so before calling the bank: take the key over.
         retry = attrs.evolve(
             held,

@@ -215,6 +215,7 @@ def test_two_regions_settling_one_payment_write_the_same_value(bank: ScriptedBan
     bank.fail_after_charge = BankOutcomeUnknown("late")
     stored = pending_payment(eu_repo, bank, clock)
     us_repo.save_pending(stored)
+    us_repo.record_heartbeat(EU, clock.now.timestamp())  # the last of eu's beats that reached us
     due(clock)
     clock.advance(seconds=POLICY.takeover_after_seconds + 1)
     resolver(eu_repo, bank, clock, region=EU).run()
@@ -234,3 +235,41 @@ def test_the_report_counts_pending_payments_and_the_oldest_ones_age(
     report = resolver(repo, bank, clock).run()
     assert report.pending == 2 and report.oldest_pending_age == pytest.approx(5.0, abs=0.01)
     assert report.settled == {}
+
+
+def test_a_peer_without_any_heartbeat_yet_is_not_taken_over(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    pending_payment(repo, bank, clock, region=US)
+    clock.advance(seconds=POLICY.takeover_after_seconds * 10)
+    report = resolver(repo, bank, clock, region=EU).run()
+    assert report.took_over == () and report.peer_heartbeat_ages == {US: None} and bank.inquiries == []
+
+
+def test_a_region_taking_over_never_reschedules_so_it_cannot_outwrite_the_owner(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    theirs = pending_payment(repo, bank, clock, region=US)
+    repo.record_heartbeat(US, clock.now.timestamp())
+    clock.advance(seconds=POLICY.takeover_after_seconds + 1)
+    bank.unreachable = True
+    writes = repo.writes
+    report = resolver(repo, bank, clock, region=EU).run()
+    assert report.took_over == (US,) and report.failures == 1
+    assert repo.writes == writes  # no payment write (the fake counts no heartbeat)
+    assert repo.get_payment(MERCHANT, theirs.payment.id) == theirs
+
+
+def test_another_regions_payment_is_only_looked_up_never_written(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    theirs = pending_payment(repo, bank, clock, region=US)
+    eu = resolver(repo, bank, clock, region=EU)
+    with pytest.raises(ValueError, match="does not settle"):
+        eu.settle(theirs)
+    found = eu.look_up(theirs)
+    assert found.status is PaymentStatus.AUTHORIZED and found.authorization_code == "AUTH1"
+    assert repo.get_payment(MERCHANT, theirs.payment.id) == theirs and bank.reversals == []
