@@ -19,7 +19,16 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from handlers import converter, ids, schema
 from handlers.errors import ConditionFailed, StorageUnavailable
-from handlers.models import IdempotencyClaim, ListQuery, Merchant, Page, Payment, PaymentStatus, StoredPayment
+from handlers.models import (
+    Heartbeat,
+    IdempotencyClaim,
+    ListQuery,
+    Merchant,
+    Page,
+    Payment,
+    PaymentStatus,
+    StoredPayment,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
@@ -222,12 +231,12 @@ class DynamoRepository:
             "ScanIndexForward": True,
         }
 
-    def record_heartbeat(self, region: str, now: float) -> None:
-        item = {**_key_values(schema.HEARTBEAT_KEY, region), "at": now}
+    def record_heartbeat(self, region: str, beat: Heartbeat) -> None:
+        item = {**_key_values(schema.HEARTBEAT_KEY, region), "at": beat.at, "alive_since": beat.alive_since}
         with _translated_errors():
             self._client.put_item(TableName=self._table, Item=_marshal(item))
 
-    def heartbeats(self) -> dict[str, float]:
+    def heartbeats(self) -> dict[str, Heartbeat]:
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "#pk = :pk",
@@ -237,7 +246,8 @@ class DynamoRepository:
         with _translated_errors():
             answer = self._client.query(**request)
         return {
-            str(values[schema.SORT_KEY]): float(values["at"]) for values in map(_unmarshal, answer.get("Items", []))
+            str(values[schema.SORT_KEY]): Heartbeat(float(values["at"]), float(values.get("alive_since", values["at"])))
+            for values in map(_unmarshal, answer.get("Items", []))
         }
 
     def get_payment(self, merchant_id: str, payment_id: str) -> StoredPayment | None:

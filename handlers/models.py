@@ -132,6 +132,15 @@ class IdempotencyClaim:
 
 
 @attrs.frozen
+class Heartbeat:
+    """A region's resolver is alive: `at` its last run, `alive_since` the start of its current unbroken
+    series of runs (a region back from silence may have been taken over: see handlers.resolver)."""
+
+    at: float
+    alive_since: float
+
+
+@attrs.frozen
 class BankDecision:
     authorized: bool
     authorization_code: str | None

@@ -8,6 +8,7 @@ from typing import Protocol
 from handlers.models import (
     BankDecision,
     BankRecord,
+    Heartbeat,
     IdempotencyClaim,
     ListQuery,
     Merchant,
@@ -40,10 +41,10 @@ class PaymentRepository(Protocol):
     def pending_summary(self, region: str) -> tuple[int, str | None]:
         """How many payments `region` owns that are pending, and the oldest one's id."""
 
-    def record_heartbeat(self, region: str, now: float) -> None:
+    def record_heartbeat(self, region: str, beat: Heartbeat) -> None:
         """This region's resolver is alive (and the table replicates what it writes)."""
 
-    def heartbeats(self) -> Mapping[str, float]:
+    def heartbeats(self) -> Mapping[str, Heartbeat]:
         """Each region's last heartbeat, as this region's replica sees it."""
 
     def get_payment(self, merchant_id: str, payment_id: str) -> StoredPayment | None: ...

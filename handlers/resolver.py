@@ -22,7 +22,7 @@ import attrs
 
 from handlers import ids
 from handlers.errors import BankUnreachable, ConditionFailed
-from handlers.models import BankRecord, BankStatus, Payment, PaymentStatus, StoredPayment, can_move
+from handlers.models import BankRecord, BankStatus, Heartbeat, Payment, PaymentStatus, StoredPayment, can_move
 from handlers.ports import Bank, PaymentRepository
 
 logger = logging.getLogger(__name__)
@@ -119,12 +119,17 @@ class PaymentResolver:
         """One pass: heartbeat, this region's due payments, and those of regions out of service."""
         self._settled, self._failures, self._reversals = Counter(), 0, 0
         now = self._clock().timestamp()
-        self._payments.record_heartbeat(self._region, now)
-        ages = self._peer_heartbeat_ages(now)
+        beats = self._payments.heartbeats()
+        alive_since = self._beat(beats.get(self._region), now)
+        # Back from a silence long enough to be taken over: another region may have settled some of
+        # our payments, and its writes may still be replicating. Until they must have arrived, write
+        # only final statuses (the bank's), never a reschedule that could win over theirs.
+        rescheduling = now - alive_since > self._policy.takeover_after_seconds
+        ages = {peer: now - beats[peer].at if peer in beats else None for peer in self._peers}
         took_over = tuple(peer for peer, age in ages.items() if self._silent(age))
         for region in (self._region, *took_over):
             for stored in self._due(region, now):
-                self.settle(stored, taking_over=region != self._region)
+                self.settle(stored, taking_over=region != self._region, reschedule=rescheduling)
         count, oldest = self._payments.pending_summary(self._region)
         oldest_age = None if oldest is None else max(0.0, now - ids.created_at(oldest).timestamp())
         return ResolverReport(
@@ -138,13 +143,21 @@ class PaymentResolver:
             peer_heartbeat_ages=ages,
         )
 
-    def settle(self, stored: StoredPayment, *, taking_over: bool = False) -> StoredPayment:
+    def _beat(self, previous: Heartbeat | None, now: float) -> float:
+        unbroken = previous is not None and now - previous.at <= self._policy.takeover_after_seconds
+        alive_since = previous.alive_since if previous is not None and unbroken else now
+        self._payments.record_heartbeat(self._region, Heartbeat(now, alive_since))
+        return alive_since
+
+    def settle(self, stored: StoredPayment, *, taking_over: bool = False, reschedule: bool = False) -> StoredPayment:
         """Settle one pending payment now; returns what the table holds afterwards.
 
         Only one region writes a payment: its owner, or a region taking over a silent owner's.
         Conditional writes are checked only in the replica that receives them, so a second writer
         could see its write lose to the other's under last-writer-wins (a reschedule over a final
-        status would move it backwards)."""
+        status would move it backwards). So a reschedule (pending -> pending, later) is written only
+        by the owner's resolver run, and only once it has been alive for longer than a takeover;
+        a replay's inquiry and a taker leave an unanswered payment as it is."""
         if stored.status is not PaymentStatus.PENDING:
             return stored
         if not (taking_over or stored.owner_region == self._region):
@@ -154,8 +167,7 @@ class PaymentResolver:
         except BankUnreachable as e:
             logger.warning("resolver_bank_unreachable", extra={"payment_id": stored.payment.id, "reason": str(e)})
             self._failures += 1
-            # A taker leaves it as it is (the owner may come back and reschedule it itself).
-            return stored if taking_over else self._reschedule(stored)
+            return self._reschedule(stored) if reschedule else stored
         return self._write(stored, settled(stored, status, code))
 
     def look_up(self, stored: StoredPayment) -> Payment:
@@ -173,10 +185,6 @@ class PaymentResolver:
     def _silent(self, heartbeat_age: float | None) -> bool:
         # A peer with no heartbeat yet is not judged: its beat may still be replicating.
         return heartbeat_age is not None and heartbeat_age > self._policy.takeover_after_seconds
-
-    def _peer_heartbeat_ages(self, now: float) -> dict[str, float | None]:
-        beats = self._payments.heartbeats()
-        return {peer: now - beats[peer] if peer in beats else None for peer in self._peers}
 
     def _due(self, region: str, now: float) -> Sequence[StoredPayment]:
         # Ids encode creation time: nothing written in the last resolve_after seconds can be due.

@@ -20,6 +20,7 @@ from handlers.models import (
     BankDecision,
     BankRecord,
     BankStatus,
+    Heartbeat,
     IdempotencyClaim,
     ListQuery,
     Merchant,
@@ -36,7 +37,7 @@ class MemoryRepository:
         self.payments: dict[tuple[str, str], StoredPayment] = {}
         self.claims: dict[tuple[str, str], IdempotencyClaim] = {}
         self.keys: dict[str, Merchant] = {}
-        self.beats: dict[str, float] = {}
+        self.beats: dict[str, Heartbeat] = {}
         self.writes = 0
         self._lock = threading.Lock()
         self._ids_by_merchant: dict[str, list[str]] = {}  # sorted, like the table's sort key
@@ -98,10 +99,10 @@ class MemoryRepository:
             )
         return len(pending), pending[0] if pending else None
 
-    def record_heartbeat(self, region: str, now: float) -> None:
-        self.beats[region] = now
+    def record_heartbeat(self, region: str, beat: Heartbeat) -> None:
+        self.beats[region] = beat
 
-    def heartbeats(self) -> dict[str, float]:
+    def heartbeats(self) -> dict[str, Heartbeat]:
         return dict(self.beats)
 
     def get_payment(self, merchant_id: str, payment_id: str) -> StoredPayment | None:

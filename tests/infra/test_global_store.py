@@ -25,9 +25,8 @@ def test_owner_creates_one_table_with_the_shared_key_schema(mocks: RecordingMock
     assert table["region"] == "eu-west-1"
     assert table["hashKey"] == schema.PARTITION_KEY
     assert table["rangeKey"] == schema.SORT_KEY
-    assert tuple((a["name"], a["type"]) for a in table["attributes"]) == schema.KEY_ATTRIBUTES + (
-        (schema.PENDING_PARTITION_KEY, "S"),
-    )
+    expected = (*schema.KEY_ATTRIBUTES, (schema.PENDING_PARTITION_KEY, "S"))
+    assert tuple((a["name"], a["type"]) for a in table["attributes"]) == expected
     [index] = table["globalSecondaryIndexes"]
     assert index["name"] == schema.PENDING_INDEX and index["projectionType"] == "ALL"
     assert [(k["attributeName"], k["keyType"]) for k in index["keySchemas"]] == [

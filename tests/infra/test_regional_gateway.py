@@ -585,5 +585,5 @@ def test_the_resolver_runs_on_a_schedule_with_least_privilege_on_its_items_and_i
 def test_resolver_settings_refuse_what_would_not_work() -> None:
     with pytest.raises(ValueError, match="settle or reverse"):
         ResolverSettings(unknown_outcome="ignore")
-    with pytest.raises(ValueError, match="1..60"):
+    with pytest.raises(ValueError, match=r"1\.\.60"):
         ResolverSettings(interval_minutes=0)

@@ -13,7 +13,16 @@ import pytest
 from handlers import ids
 from handlers.dynamo import DynamoRepository
 from handlers.errors import ConditionFailed
-from handlers.models import CardSummary, IdempotencyClaim, ListQuery, Merchant, Payment, PaymentStatus, StoredPayment
+from handlers.models import (
+    CardSummary,
+    Heartbeat,
+    IdempotencyClaim,
+    ListQuery,
+    Merchant,
+    Payment,
+    PaymentStatus,
+    StoredPayment,
+)
 from tests.fakes import MemoryRepository
 from tests.integration.conftest import TABLE
 
@@ -138,10 +147,10 @@ def test_due_payments_come_from_the_owners_pending_index_oldest_first(repo: Any)
 
 def test_heartbeats_are_kept_per_region(repo: Any) -> None:
     assert repo.heartbeats() == {}
-    repo.record_heartbeat("eu-west-1", 100.5)
-    repo.record_heartbeat("us-east-1", 90.0)
-    repo.record_heartbeat("eu-west-1", 160.25)
-    assert repo.heartbeats() == {"eu-west-1": 160.25, "us-east-1": 90.0}
+    repo.record_heartbeat("eu-west-1", Heartbeat(100.5, 40.0))
+    repo.record_heartbeat("us-east-1", Heartbeat(90.0, 90.0))
+    repo.record_heartbeat("eu-west-1", Heartbeat(160.25, 40.0))
+    assert repo.heartbeats() == {"eu-west-1": Heartbeat(160.25, 40.0), "us-east-1": Heartbeat(90.0, 90.0)}
 
 
 def test_payments_are_read_only_by_their_merchant(repo: Any) -> None:

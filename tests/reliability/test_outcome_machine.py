@@ -18,6 +18,7 @@ Invariants:
 from __future__ import annotations
 
 import itertools
+import os
 from collections import deque
 from typing import Any
 
@@ -81,9 +82,9 @@ class Replica(MemoryRepository):
         super().take_over(claim)
         self._sent("claim", (claim.merchant_id, claim.key), claim)
 
-    def record_heartbeat(self, region: str, now: float) -> None:
-        super().record_heartbeat(region, now)
-        self._sent("beat", region, now)
+    def record_heartbeat(self, region: str, beat: Any) -> None:
+        super().record_heartbeat(region, beat)
+        self._sent("beat", region, beat)
 
     def apply(self, kind: str, key: Any, value: Any, stamp: int) -> None:
         """Last writer wins, as DynamoDB global tables settle concurrent writes to one item."""
@@ -271,7 +272,9 @@ def _raise(error: BaseException) -> Any:
 
 
 TestOutcomes = Outcomes.TestCase
-TestOutcomes.settings = settings(max_examples=60, stateful_step_count=30, deadline=None)
+TestOutcomes.settings = settings(
+    max_examples=int(os.environ.get("MACHINE_EXAMPLES", "60")), stateful_step_count=30, deadline=None
+)
 
 
 def test_the_machine_agrees_with_itself_on_a_settled_replay() -> None:

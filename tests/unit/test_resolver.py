@@ -6,7 +6,7 @@ import attrs
 import pytest
 
 from handlers.errors import BankNotProcessed, BankOutcomeUnknown
-from handlers.models import ALLOWED_MOVES, BankRecord, BankStatus, PaymentStatus, StoredPayment, can_move
+from handlers.models import ALLOWED_MOVES, BankRecord, BankStatus, Heartbeat, PaymentStatus, StoredPayment, can_move
 from handlers.resolver import PaymentResolver, ResolutionPolicy, UnknownOutcome, gateway_status, settled
 from handlers.service import PaymentService
 from tests.fakes import FakeClock, MemoryRepository, ScriptedBank
@@ -177,6 +177,8 @@ def test_an_unreachable_bank_is_retried_with_growing_delays(
     stored = pending_payment(repo, bank, clock)
     bank.unreachable = True
     due(clock)
+    now = clock.now.timestamp()
+    repo.record_heartbeat(EU, Heartbeat(now, now - POLICY.takeover_after_seconds - 1))  # alive for a while
     run = resolver(repo, bank, clock, retry_base_seconds=30.0, retry_max_seconds=100.0)
     delays = []
     for _ in range(4):
@@ -215,7 +217,9 @@ def test_two_regions_settling_one_payment_write_the_same_value(bank: ScriptedBan
     bank.fail_after_charge = BankOutcomeUnknown("late")
     stored = pending_payment(eu_repo, bank, clock)
     us_repo.save_pending(stored)
-    us_repo.record_heartbeat(EU, clock.now.timestamp())  # the last of eu's beats that reached us
+    us_repo.record_heartbeat(
+        EU, Heartbeat(clock.now.timestamp(), clock.now.timestamp())
+    )  # the last of eu's beats that reached us
     due(clock)
     clock.advance(seconds=POLICY.takeover_after_seconds + 1)
     resolver(eu_repo, bank, clock, region=EU).run()
@@ -252,7 +256,7 @@ def test_a_region_taking_over_never_reschedules_so_it_cannot_outwrite_the_owner(
 ) -> None:
     bank.fail_after_charge = BankOutcomeUnknown("late")
     theirs = pending_payment(repo, bank, clock, region=US)
-    repo.record_heartbeat(US, clock.now.timestamp())
+    repo.record_heartbeat(US, Heartbeat(clock.now.timestamp(), clock.now.timestamp()))
     clock.advance(seconds=POLICY.takeover_after_seconds + 1)
     bank.unreachable = True
     writes = repo.writes
@@ -273,3 +277,24 @@ def test_another_regions_payment_is_only_looked_up_never_written(
     found = eu.look_up(theirs)
     assert found.status is PaymentStatus.AUTHORIZED and found.authorization_code == "AUTH1"
     assert repo.get_payment(MERCHANT, theirs.payment.id) == theirs and bank.reversals == []
+
+
+def test_a_region_back_from_a_silence_does_not_reschedule_until_a_takeover_would_have_replicated(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    """Another region may have settled its payments meanwhile; a reschedule could win over that."""
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    stored = pending_payment(repo, bank, clock)
+    now = clock.now.timestamp()
+    repo.record_heartbeat(EU, Heartbeat(now, now - 10_000))
+    clock.advance(seconds=POLICY.takeover_after_seconds + 1)  # silent for longer than a takeover
+    bank.unreachable = True
+    eu = resolver(repo, bank, clock)
+    assert eu.run().failures == 1
+    assert repo.get_payment(MERCHANT, stored.payment.id) == stored  # not rescheduled
+    assert repo.heartbeats()[EU].alive_since == clock.now.timestamp()
+    for _ in range(3):  # unbroken runs for longer than a takeover: rescheduling again
+        clock.advance(seconds=POLICY.takeover_after_seconds / 2)
+        eu.run()
+    later = repo.get_payment(MERCHANT, stored.payment.id)
+    assert later is not None and later.resolve_failures == 1 and later.due_at is not None
