@@ -1,6 +1,6 @@
 """The table's key schema, shared by the handlers and the infrastructure so they cannot drift.
 
-One DynamoDB table holds three kinds of item (single-table design):
+One DynamoDB table holds these kinds of item (single-table design):
 
 | item              | pk                    | sk                     |
 |-------------------|-----------------------|------------------------|
@@ -8,9 +8,12 @@ One DynamoDB table holds three kinds of item (single-table design):
 | idempotency claim | MERCHANT#<merchant>   | IDEMPOTENCY#<HMAC key> |
 | API key           | APIKEY#<sha256 of key>| APIKEY                 |
 | health probe      | HEALTH                | HEALTH                 |
+| bank ledger entry | BANK#<bank reference> | BANK                   |
 
 Payments sort by id and ids are ULIDs, so a descending Query on one merchant's
 partition lists newest first and a creation-time range is a sort-key range.
+Bank ledger entries are the bank simulator's books (handlers.bank_ledger_dynamo), not the
+gateway's: a test deployment's acquirer keeps them in this table, under its own prefix.
 This module imports nothing: the Pulumi program and the Lambda both load it.
 """
 
@@ -45,3 +48,11 @@ def idempotency_sk(key: str) -> str:
 
 def api_key_pk(key_hash: str) -> str:
     return API_KEY_PREFIX + key_hash
+
+
+BANK_PREFIX = "BANK#"
+BANK_SORT = "BANK"
+
+
+def bank_pk(reference: str) -> str:
+    return BANK_PREFIX + reference
