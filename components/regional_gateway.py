@@ -377,9 +377,10 @@ class RegionalGateway(pulumi.ComponentResource):
             "LOG_LEVEL": args.lambda_settings.log_level,
             "METRICS_NAMESPACE": args.metrics_namespace,
         }
+        env["TABLE_NAME"] = args.table_name
         if spec.name == args.bank_simulator.name:
-            return env
-        env |= {"TABLE_NAME": args.table_name, "ALLOWED_CURRENCIES": args.allowed_currencies}
+            return env  # its ledger's table; never the gateway's bank URL or secret
+        env["ALLOWED_CURRENCIES"] = args.allowed_currencies
         if spec.fingerprints:
             env["FINGERPRINT_KEY"] = args.fingerprint_key
         if spec.calls_bank:

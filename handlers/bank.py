@@ -1,8 +1,13 @@
-"""HTTP client for the acquiring bank.
+"""HTTP client for the acquiring bank (the protocol of docs/bank.md).
 
 Built on http.client (already loaded by botocore: free at cold start) rather than urllib3, whose
 read timeout restarts on every recv(): a bank that drips its answer a byte at a time could hold a
 payment until the function timeout. Here one deadline bounds the whole answer.
+
+An authorization's failure is classified by how far the request got, because that decides
+whether the bank may have charged: never complete on the wire, or an explicit not-processed
+answer (503, 4xx): BankNotProcessed; sent and no usable answer: BankOutcomeUnknown. Messages
+name what happened, never what was sent.
 """
 
 from __future__ import annotations
@@ -16,13 +21,32 @@ import socket
 import time
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
-from handlers.errors import BankUnavailable
-from handlers.models import BankDecision, PaymentRequest
+from handlers.errors import BankNotProcessed, BankOutcomeUnknown, BankUnreachable
+from handlers.models import BankDecision, BankRecord, BankStatus, PaymentRequest
 
 _MAX_ANSWER_BYTES = 64 * 1024
 _IDLE_CONNECTIONS = 16
+# Refusals a message may name: the bank's own error text is not echoed (it is not ours to trust).
+_REFUSALS = frozenset({"reference_reused", "reference_reversed"})
+_UNREADABLE = object()
+
+
+class _NotSent(Exception):
+    """The complete request never left this host, so the bank cannot have acted on it."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class _NoAnswer(Exception):
+    """The request was sent; no usable answer came back."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
 
 
 class HttpBank:
@@ -37,7 +61,8 @@ class HttpBank:
         parts = urlsplit(url)
         self._https = parts.scheme == "https"
         self._address = (parts.hostname or "localhost", parts.port or (443 if self._https else 80))
-        self._target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        self._base = parts.path.rstrip("/")  # inquiries and reversals go below it
+        self._query = f"?{parts.query}" if parts.query else ""
         self._connect_timeout = connect_timeout
         self._read_timeout = read_timeout
         self._on_latency = on_latency
@@ -51,53 +76,110 @@ class HttpBank:
             "currency": request.currency,
             "amount": request.amount,
             "cvv": card.cvv,
-            "reference": reference,  # lets a deduplicating bank recognise a retry
+            "reference": reference,  # the bank charges a reference once, whatever is resent
         }
         started = time.monotonic()
         try:
-            status, raw = self._post(json.dumps(payload).encode())
+            status, raw = self._exchange("POST", self._target(""), json.dumps(payload).encode(), idempotent=False)
+        except _NotSent as e:
+            raise BankNotProcessed(str(e)) from None
+        except _NoAnswer as e:
+            raise BankOutcomeUnknown(str(e)) from None
         finally:
             self._on_latency((time.monotonic() - started) * 1000)
-        if status != 200:
-            raise BankUnavailable(f"The bank answered HTTP {status}.")
-        return _decision(raw)
+        return _decision(status, raw)
 
-    def _post(self, body: bytes) -> tuple[int, bytes]:
-        """One exchange, never retried: a retry could charge twice (the merchant retries with its key)."""
-        connection = self._connection()
+    def inquire(self, reference: str) -> BankRecord | None:
+        status, raw = self._idempotent("GET", self._target(f"/{quote(reference, safe='')}"))
+        if status == 404 and _json(raw) == {"error": "not_found"}:
+            return None  # only the bank's own answer: a 404 from a wrong URL is no proof of anything
+        if status != 200:
+            raise BankUnreachable(f"The bank answered the inquiry with HTTP {status}.")
+        return _record(raw)
+
+    def reverse(self, reference: str) -> BankRecord:
+        status, raw = self._idempotent("POST", self._target(f"/{quote(reference, safe='')}/reversal"), b"")
+        if status != 200:
+            raise BankUnreachable(f"The bank answered the reversal with HTTP {status}.")
+        return _record(raw)
+
+    def _target(self, below: str) -> str:
+        return (self._base + below or "/") + self._query
+
+    def _idempotent(self, method: str, target: str, body: bytes | None = None) -> tuple[int, bytes]:
         try:
-            connection.sock = _Deadline(connection.sock, time.monotonic() + self._read_timeout)
-            connection.request("POST", self._target, body, {"Content-Type": "application/json"})
+            return self._exchange(method, target, body, idempotent=True)
+        except (_NotSent, _NoAnswer) as e:
+            raise BankUnreachable(str(e)) from None
+
+    def _exchange(self, method: str, target: str, body: bytes | None, *, idempotent: bool) -> tuple[int, bytes]:
+        """One request. Whatever happens it takes at most connect_timeout + read_timeout: a pooled
+        connection has no connect, so its one replacement's connect fits in that budget."""
+        connection, pooled = self._connection(reuse=True)
+        deadline = time.monotonic() + self._read_timeout
+        try:
+            return self._send_and_receive(connection, method, target, body, deadline)
+        except (_NotSent, _NoAnswer) as failure:
+            # A pooled keep-alive connection can have been closed by the bank while idle without
+            # _dropped() seeing it yet (the close raced our send). Replacing it once is safe only
+            # where the first try cannot have charged: when sending failed (sendall raising means
+            # its last byte never left this host, so the bank holds at most a truncated request it
+            # cannot act on), or for the idempotent inquiry and reversal. A fully sent authorization
+            # is never resent: a reset or an EOF then cannot be told from a bank that charged and
+            # crashed, so it stays BankOutcomeUnknown and the resolver asks the bank later.
+            safe = isinstance(failure, _NotSent) or idempotent
+            if not (pooled and safe) or failure.timed_out:
+                raise
+        connection, _ = self._connection(reuse=False)
+        return self._send_and_receive(connection, method, target, body, deadline)
+
+    def _send_and_receive(
+        self, connection: http.client.HTTPConnection, method: str, target: str, body: bytes | None, deadline: float
+    ) -> tuple[int, bytes]:
+        connection.sock = _Deadline(connection.sock, deadline)
+        headers = {"Content-Type": "application/json"} if body else {}
+        try:
+            connection.request(method, target, body, headers)
+        except TimeoutError:
+            connection.close()
+            message = f"The bank did not take the request within {self._read_timeout:g} s."
+            raise _NotSent(message, timed_out=True) from None
+        except (OSError, http.client.HTTPException) as e:
+            connection.close()
+            raise _NotSent(f"The request could not be sent to the bank ({type(e).__name__}).") from None
+        try:
             response = connection.getresponse()
             raw = response.read(_MAX_ANSWER_BYTES + 1)
         except TimeoutError:
             connection.close()
-            raise BankUnavailable(f"The bank did not answer within {self._read_timeout:g} s.") from None
+            raise _NoAnswer(f"The bank did not answer within {self._read_timeout:g} s.", timed_out=True) from None
         except (OSError, http.client.HTTPException) as e:
             connection.close()
-            raise BankUnavailable(f"The bank could not be reached ({type(e).__name__}).") from None
+            raise _NoAnswer(f"The bank's answer was lost ({type(e).__name__}).") from None
         self._release(connection, response)
         if len(raw) > _MAX_ANSWER_BYTES:
-            raise BankUnavailable("The bank's answer was too large.")
+            raise _NoAnswer("The bank's answer was too large.")
         return response.status, raw
 
-    def _connection(self) -> http.client.HTTPConnection:
-        while True:
+    def _connection(self, *, reuse: bool) -> tuple[http.client.HTTPConnection, bool]:
+        """A pooled connection (True) or a new one (False); _NotSent if none can be opened."""
+        while reuse:
             try:
-                connection = self._idle.get_nowait()
+                pooled = self._idle.get_nowait()
             except queue.Empty:
                 break
-            if not _dropped(connection):
-                return connection
-            connection.close()
+            if not _dropped(pooled):
+                return pooled, True
+            pooled.close()
         connection = self._new_connection()
         try:
             connection.connect()
         except TimeoutError:
-            raise BankUnavailable(f"The bank did not accept a connection within {self._connect_timeout:g} s.") from None
-        except OSError as e:
-            raise BankUnavailable(f"The bank could not be reached ({type(e).__name__}).") from None
-        return connection
+            message = f"The bank did not accept a connection within {self._connect_timeout:g} s."
+            raise _NotSent(message, timed_out=True) from None
+        except OSError as e:  # refused, unreachable, DNS (gaierror), TLS handshake (SSLError)
+            raise _NotSent(f"The bank could not be reached ({type(e).__name__}).") from None
+        return connection, False
 
     def _new_connection(self) -> http.client.HTTPConnection:
         host, port = self._address
@@ -171,13 +253,44 @@ def _dropped(connection: http.client.HTTPConnection) -> bool:
     return bool(readable)
 
 
-def _decision(raw: bytes) -> BankDecision:
+def _json(raw: bytes) -> object:
     try:
-        answer = json.loads(raw)
+        return json.loads(raw)
     except (ValueError, RecursionError):  # RecursionError: valid JSON nested deeper than the parser goes
-        raise BankUnavailable("The bank's answer was not JSON we can read.") from None
+        return _UNREADABLE
+
+
+def _decision(status: int, raw: bytes) -> BankDecision:
+    answer = _json(raw)
+    if status == 503:
+        raise BankNotProcessed("The bank was unavailable (HTTP 503) and processed nothing.")
+    if 400 <= status < 500:
+        error = answer.get("error") if isinstance(answer, dict) else None
+        named = f" {error}" if error in _REFUSALS else ""
+        raise BankNotProcessed(f"The bank refused the request (HTTP {status}{named}).")
+    if status != 200:
+        raise BankOutcomeUnknown(f"The bank answered HTTP {status}.")
+    if answer is _UNREADABLE:
+        raise BankOutcomeUnknown("The bank's answer was not JSON we can read.")
     authorized = answer.get("authorized") if isinstance(answer, dict) else None
     code = answer.get("authorization_code") if isinstance(answer, dict) else None
     if not isinstance(authorized, bool) or (authorized and not (isinstance(code, str) and code)):
-        raise BankUnavailable("The bank's answer lacked a decision or an authorization code.")
+        raise BankOutcomeUnknown("The bank's answer lacked a decision or an authorization code.")
     return BankDecision(authorized=authorized, authorization_code=code if authorized else None)
+
+
+def _record(raw: bytes) -> BankRecord:
+    """An inquiry's or a reversal's answer; BankUnreachable unless every field is as documented."""
+    answer = _json(raw)
+    if not isinstance(answer, dict) or answer.get("status") not in tuple(BankStatus):
+        raise BankUnreachable("The bank's record was not one we can read.")
+    status = BankStatus(answer["status"])
+    code, amount, currency = answer.get("authorization_code"), answer.get("amount"), answer.get("currency")
+    well_typed = (
+        isinstance(code, str | None)
+        and isinstance(currency, str | None)
+        and (amount is None or (isinstance(amount, int) and not isinstance(amount, bool)))
+    )
+    if not well_typed or (status is BankStatus.AUTHORIZED and not code):
+        raise BankUnreachable("The bank's record was not one we can read.")
+    return BankRecord(status, code, amount, currency)

@@ -47,7 +47,13 @@ GET_PAYMENT = Function("get-payment", "handlers.api.get_payment", ("dynamodb:Get
 LIST_PAYMENTS = Function("list-payments", "handlers.api.list_payments", ("dynamodb:Query",), ("MERCHANT#*",))
 HEALTH = Function("health", "handlers.api.health", ("dynamodb:GetItem",), ("HEALTH",))
 AUTHORIZER = Function("authorizer", "handlers.authorizer.handler", ("dynamodb:GetItem",), ("APIKEY#*",))
-BANK_SIMULATOR = Function("bank-simulator", "handlers.bank_simulator.handler", ())
+# Its ledger lives in the table under its own prefix (handlers.bank_ledger_dynamo).
+BANK_SIMULATOR = Function(
+    "bank-simulator",
+    "handlers.bank_simulator.handler",
+    ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
+    ("BANK#*",),
+)
 # Scheduled, not routed: settles pending payments (its own, and a silent region's) from the bank's
 # record. PutItem transitions payments and writes its heartbeat; Query reads the pending index and
 # the heartbeats; GetItem rereads a payment whose transition lost a race.

@@ -1,6 +1,6 @@
 """The table's key schema, shared by the handlers and the infrastructure so they cannot drift.
 
-One DynamoDB table holds three kinds of item (single-table design):
+One DynamoDB table holds these kinds of item (single-table design):
 
 | item              | pk                    | sk                     |
 |-------------------|-----------------------|------------------------|
@@ -9,6 +9,7 @@ One DynamoDB table holds three kinds of item (single-table design):
 | API key           | APIKEY#<sha256 of key>| APIKEY                 |
 | health probe      | HEALTH                | HEALTH                 |
 | resolver heartbeat| HEARTBEAT             | <region>               |
+| bank ledger entry | BANK#<bank reference> | BANK                   |
 
 Payments sort by id and ids are ULIDs, so a descending Query on one merchant's
 partition lists newest first and a creation-time range is a sort-key range.
@@ -17,6 +18,8 @@ A `pending` payment also carries `pending_pk = PENDING#<owner region>#<shard>` a
 the sparse index PENDING_INDEX holds only those items (a settled payment drops both), keyed by
 shard and payment id, so each region's resolver finds its oldest pending payments with a few
 Queries and never a scan. Shards spread the index's writes (two per payment) over partitions.
+Bank ledger entries are the bank simulator's books (handlers.bank_ledger_dynamo), not the
+gateway's: a test deployment's acquirer keeps them in this table, under its own prefix.
 This module imports nothing: the Pulumi program and the Lambda both load it.
 """
 
@@ -98,3 +101,11 @@ def table_definition(table_name: str) -> dict[str, object]:
         ],
         "BillingMode": "PAY_PER_REQUEST",
     }
+
+
+BANK_PREFIX = "BANK#"
+BANK_SORT = "BANK"
+
+
+def bank_pk(reference: str) -> str:
+    return BANK_PREFIX + reference

@@ -85,10 +85,17 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except Exception:
             log.exception("%s: unhandled error", server.name)
             response = error_response(500, "internal_error", "Internal server error", str(uuid.uuid4()))
-        self._write(response)
+        if response.drop_connection:
+            self.close_connection = True  # nothing written: the socket closes without an answer
+        else:
+            try:
+                self._write(response)
+            except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting: not our error
+                self.close_connection = True
         if server.access_log:
             elapsed_ms = (time.perf_counter() - started) * 1000
-            log.info("%s %s %s %d %.1f ms", server.name, self.command, self.path, response.status, elapsed_ms)
+            status = "dropped" if response.drop_connection else str(response.status)
+            log.info("%s %s %s %s %.1f ms", server.name, self.command, self.path, status, elapsed_ms)
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 

@@ -32,6 +32,11 @@ FUNCTION_MEMORY_MB = 256
 # Headers the gateway owns on the wire; a handler's values for them are dropped, as API Gateway does.
 _GATEWAY_OWNED_HEADERS = frozenset({"content-length", "connection", "transfer-encoding", "keep-alive"})
 _RESULT_KEYS = frozenset({"statusCode", "headers", "multiValueHeaders", "body", "isBase64Encoded"})
+# Local only: a handler result with this header set to "true" makes the local server close the
+# connection without answering, a failure no proxy result can express (the bank simulator's
+# dropped-connection card). The header itself never reaches a client; API Gateway or a Function
+# URL would pass it on with the result's status (the simulator sets 502).
+DROP_CONNECTION_HEADER = "X-Local-Drop-Connection"
 
 
 class MalformedResultError(ValueError):
@@ -175,8 +180,11 @@ def result_to_response(result: object, request_id: str) -> HttpResponse:
     status = result.get("statusCode")
     if not isinstance(status, int) or isinstance(status, bool) or not 100 <= status <= 599:
         raise MalformedResultError(f"statusCode must be an HTTP status code, got {status!r}")
-    headers = _with_gateway_headers(_result_headers(result.get("headers"), result.get("multiValueHeaders")), request_id)
-    return HttpResponse(status, headers, _result_body(result.get("body"), result.get("isBase64Encoded")))
+    pairs = _result_headers(result.get("headers"), result.get("multiValueHeaders"))
+    drop = any(key.lower() == DROP_CONNECTION_HEADER.lower() and value == "true" for key, value in pairs)
+    pairs = [(key, value) for key, value in pairs if key.lower() != DROP_CONNECTION_HEADER.lower()]
+    body = _result_body(result.get("body"), result.get("isBase64Encoded"))
+    return HttpResponse(status, _with_gateway_headers(pairs, request_id), body, drop_connection=drop)
 
 
 def _result_headers(single: object, multi: object) -> list[tuple[str, str]]:

@@ -47,6 +47,8 @@ class HttpResponse:
     status: int
     headers: tuple[tuple[str, str], ...]
     body: bytes
+    # Close the connection without sending this response (see lambda_proxy.DROP_CONNECTION_HEADER).
+    drop_connection: bool = False
 
     def header(self, name: str) -> str | None:
         return HttpRequest("GET", "/", self.headers).header(name)

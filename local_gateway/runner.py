@@ -19,6 +19,8 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TypeVar
 
+from handlers.bank import HttpBank
+from handlers.errors import BankUnreachable
 from handlers.resolver import takeover_after
 from handlers.schema import DEFAULT_TABLE_NAME
 from handlers.settings import ConfigurationError, Settings
@@ -32,6 +34,7 @@ from local_gateway.topology import (
     REGIONS,
     TABLE_REGION,
     Region,
+    bank_environment,
     lambda_environment,
     local_environment,
     port_for,
@@ -213,17 +216,29 @@ def _starting(request: HttpRequest) -> HttpResponse:
 
 
 def _start_children_and_table(options: Options, supervisor: Supervisor, stack: Stack) -> None:
-    """moto and the bank first (the regions need their URLs), then the regions and the table in parallel."""
-    dynamodb_url = _start_dynamodb(options, supervisor)
-    bank_url = _start_bank(options, supervisor)
-    stack.dynamodb_url = dynamodb_url()
-    stack.bank_url = bank_url()
+    """moto first (the bank keeps its ledger there), then the table and the bank in parallel, then
+    the regions (they need both URLs). The bank is called only by the regions' payments, and the
+    stack is ready (the global endpoint serves) only once prepare_table has made the table."""
+    stack.dynamodb_url = _start_dynamodb(options, supervisor)()
     merchants = _in_background(lambda: prepare_table(options, stack.dynamodb_url))
+    stack.bank_url = _start_bank(options, supervisor, stack.dynamodb_url)()
     children = [(region, _spawn_region(region, options, stack, supervisor)) for region in REGIONS]
     for region, child in children:
         port = supervisor.wait_ready(child, CHILD_START_TIMEOUT)
         stack.regions.append(RegionEndpoint(region.key, region.name, port))
     stack.merchants = merchants.result(timeout=CHILD_START_TIMEOUT)
+    if not options.bank_url:
+        _warm_bank(stack.bank_url)
+
+
+def _warm_bank(bank_url: str) -> None:
+    """One inquiry once the table exists: the simulator's first call loads boto3 and opens its ledger
+    (~0.5 s), which would otherwise make the first payment outlast the 0.6 s bank deadline."""
+    bank = HttpBank(bank_url, connect_timeout=CHILD_START_TIMEOUT, read_timeout=CHILD_START_TIMEOUT)
+    try:
+        bank.inquire("warm-up")
+    except BankUnreachable as error:
+        raise StartupError(f"the bank simulator cannot read its ledger: {error}") from None
 
 
 def _start_dynamodb(options: Options, supervisor: Supervisor) -> Callable[[], str]:
@@ -235,14 +250,13 @@ def _start_dynamodb(options: Options, supervisor: Supervisor) -> Callable[[], st
     return lambda: _local_url(supervisor.wait_ready(child, CHILD_START_TIMEOUT))
 
 
-def _start_bank(options: Options, supervisor: Supervisor) -> Callable[[], str]:
+def _start_bank(options: Options, supervisor: Supervisor, dynamodb_url: str) -> Callable[[], str]:
     external = options.bank_url
     if external:
         return lambda: external
     port = port_for(options.port, BANK_PORT_OFFSET)
     args = ["lambda", "--port", str(port), "--routes", "local_gateway.topology:BANK_ROUTES", "--authorizer", "none"]
-    env = local_environment(TABLE_REGION)
-    env["LOG_LEVEL"] = _log_level(options)
+    env = bank_environment(table_name=options.table_name, dynamodb_url=dynamodb_url, log_level=_log_level(options))
     child = supervisor.spawn("bank", [*args, *_quiet(options)], env)
     return lambda: _local_url(supervisor.wait_ready(child, CHILD_START_TIMEOUT)) + "/payments"
 

@@ -16,8 +16,16 @@ from handlers.routes import BANK_SIMULATOR, Route
 # Both regions share the one table in this region (see moto_server.py).
 TABLE_REGION = "eu-west-1"
 BANK_PORT_OFFSET = 3
-# The bank simulator as the payments handler calls it (BANK_URL ends in /payments); / works too.
-BANK_ROUTES = (Route("POST", "/payments", BANK_SIMULATOR, False), Route("POST", "/", BANK_SIMULATOR, False))
+# The bank simulator as the payments handler calls it (BANK_URL ends in /payments; docs/bank.md),
+# and at the root as a Function URL serves it.
+BANK_ROUTES = (
+    Route("POST", "/payments", BANK_SIMULATOR, False),
+    Route("GET", "/payments/{reference}", BANK_SIMULATOR, False),
+    Route("POST", "/payments/{reference}/reversal", BANK_SIMULATOR, False),
+    Route("POST", "/", BANK_SIMULATOR, False),
+    Route("GET", "/{reference}", BANK_SIMULATOR, False),
+    Route("POST", "/{reference}/reversal", BANK_SIMULATOR, False),
+)
 # DEV ONLY: the HMAC key for card fingerprints. In AWS the key comes from Secrets Manager.
 LOCAL_DYNAMODB_TIMEOUT_MS = 3000
 DEV_FINGERPRINT_KEY = "local-dev-only-fingerprint-key--never-use-outside-localhost"
@@ -66,5 +74,17 @@ def lambda_environment(
     env.setdefault("LOG_LEVEL", log_level)
     env.setdefault("METRICS_NAMESPACE", "PaymentGateway/Local")
     # The embedded emulator answers a 100-item Query in hundreds of ms under load (DynamoDB: tens).
+    env.setdefault("DYNAMODB_TIMEOUT_MS", str(LOCAL_DYNAMODB_TIMEOUT_MS))
+    return env
+
+
+def bank_environment(*, table_name: str, dynamodb_url: str, log_level: str = "INFO") -> dict[str, str]:
+    """The bank simulator's: its ledger's table, as deployed, and nothing of the gateway's (no
+    BANK_URL, no FINGERPRINT_KEY). BANK_SIMULATOR_LATE_SECONDS passes through when exported."""
+    env = local_environment(TABLE_REGION)
+    env.update(TABLE_NAME=table_name, DYNAMODB_ENDPOINT_URL=dynamodb_url)
+    env.pop("BANK_URL", None)
+    env.pop("FINGERPRINT_KEY", None)
+    env["LOG_LEVEL"] = log_level
     env.setdefault("DYNAMODB_TIMEOUT_MS", str(LOCAL_DYNAMODB_TIMEOUT_MS))
     return env

@@ -193,7 +193,7 @@ def test_environment_gives_the_bank_and_the_secret_only_to_the_payments_function
         assert fn.fingerprints == ("FINGERPRINT_KEY" in env), fn.name
         assert {"LOG_LEVEL", "METRICS_NAMESPACE"} <= set(env)
     simulator = function_by_name(mocks, "payment-gateway-bank-simulator").plain["environment"]["variables"]
-    assert set(simulator) == {"LOG_LEVEL", "METRICS_NAMESPACE"}
+    assert simulator == {"LOG_LEVEL": "INFO", "METRICS_NAMESPACE": "Custom", "TABLE_NAME": "payment-gateway"}
 
 
 def test_bank_simulator_behind_a_public_function_url_with_both_permissions(mocks: RecordingMocks) -> None:

@@ -13,6 +13,7 @@ import pytest
 from moto import mock_aws
 
 from handlers import api, authorizer, bank_simulator, schema
+from handlers.bank_ledger import MemoryLedger
 
 TABLE = "payments-test"
 REGION = "eu-west-1"
@@ -37,13 +38,15 @@ class BankGate:
 class _SimulatorHandler(BaseHTTPRequestHandler):
     calls: list[dict[str, Any]] = []
     gate = BankGate()
+    # In memory: the simulator's DynamoDB ledger (TABLE_NAME) would add its items to the API's table.
+    bank = bank_simulator.SimulatedBank(MemoryLedger())
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
         type(self).calls.append(json.loads(body))
         self.gate.arrived.set()
         self.gate.opened.wait(timeout=10)
-        result = bank_simulator.handler({"httpMethod": "POST", "body": body, "isBase64Encoded": False}, None)
+        result = bank_simulator.handle(self.bank, {"httpMethod": "POST", "body": body, "isBase64Encoded": False})
         payload = result["body"].encode()
         self.send_response(result["statusCode"])
         self.send_header("Content-Type", "application/json")

@@ -1,9 +1,15 @@
-"""The bank client's transport against small real HTTP servers on localhost."""
+"""The bank client against small real servers on localhost: how each failure is classified (may the
+bank have charged?), that an authorization is sent exactly once, and what inquiries and reversals
+accept. Every server counts the complete requests it received."""
 
 from __future__ import annotations
 
+import contextlib
+import http.client
+import json
 import socket
 import socketserver
+import struct
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -11,14 +17,16 @@ from datetime import date
 
 import pytest
 
+from handlers import bank as bank_module
 from handlers.bank import HttpBank
-from handlers.errors import BankUnavailable
-from handlers.models import PaymentRequest
+from handlers.errors import BankError, BankNotProcessed, BankOutcomeUnknown, BankUnreachable
+from handlers.models import BankDecision, BankRecord, BankStatus, PaymentRequest
 from handlers.validation import ValidationRules, parse_payment_request
-from tests.support import payment_body
+from tests.support import CVV, VISA_AUTHORIZED, payment_body
 
 ANSWER = b'{"authorized": true, "authorization_code": "A1"}'
 Behaviour = Callable[[socket.socket, "BankServer"], None]
+REQUEST: PaymentRequest = parse_payment_request(payment_body(), ValidationRules(), date(2026, 11, 26))
 
 
 class BankServer(socketserver.ThreadingTCPServer):
@@ -28,23 +36,30 @@ class BankServer(socketserver.ThreadingTCPServer):
     def __init__(self, behaviour: Behaviour) -> None:
         self.behaviour = behaviour
         self.connections = 0
+        self.requests: list[tuple[bytes, bytes]] = []  # (request line, body) of each complete request
         self.dripped = 0
         self.finished = threading.Event()
+        self.reset_sent = threading.Event()
         super().__init__(("127.0.0.1", 0), _Handler)
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.server_address[1]}/payments"
 
+    @property
+    def posts(self) -> int:
+        return sum(line.startswith(b"POST ") for line, _ in self.requests)
+
 
 class _Handler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         server: BankServer = self.server  # type: ignore[assignment]
         server.connections += 1
-        server.behaviour(self.request, server)
+        with contextlib.suppress(OSError):  # the client hung up (or reset) first, as several tests do
+            server.behaviour(self.request, server)
 
 
-def read_request(conn: socket.socket) -> bool:
+def read_request(conn: socket.socket, server: BankServer) -> bool:
     data = b""
     while b"\r\n\r\n" not in data:
         chunk = conn.recv(4096)
@@ -52,31 +67,63 @@ def read_request(conn: socket.socket) -> bool:
             return False
         data += chunk
     head, _, body = data.partition(b"\r\n\r\n")
-    length = int(
-        next(line.split(b":")[1] for line in head.split(b"\r\n") if line.lower().startswith(b"content-length"))
-    )
+    lines = head.split(b"\r\n")
+    length = next((int(line.split(b":")[1]) for line in lines if line.lower().startswith(b"content-length")), 0)
     while len(body) < length:
         body += conn.recv(4096)
+    server.requests.append((lines[0], body))
     return True
 
 
-def keep_alive(conn: socket.socket, _: BankServer) -> None:
-    while read_request(conn):
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(ANSWER) + ANSWER)
+def response(status: int, body: bytes, reason: bytes = b"X") -> bytes:
+    return b"HTTP/1.1 %d %s\r\nContent-Length: %d\r\n\r\n%s" % (status, reason, len(body), body)
 
 
-def one_answer_then_hang_up(conn: socket.socket, _: BankServer) -> None:
+def answering(status: int, body: bytes) -> Behaviour:
+    def behaviour(conn: socket.socket, server: BankServer) -> None:
+        while read_request(conn, server):
+            conn.sendall(response(status, body))
+
+    return behaviour
+
+
+keep_alive = answering(200, ANSWER)
+
+
+def one_answer_then_hang_up(conn: socket.socket, server: BankServer) -> None:
     """Advertises keep-alive, then closes the idle connection, as load balancers do."""
-    if read_request(conn):
-        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(ANSWER) + ANSWER)
+    if read_request(conn, server):
+        conn.sendall(response(200, ANSWER))
 
 
-DRIPPED = b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % len(ANSWER) + ANSWER
+def one_answer_then_reset(conn: socket.socket, server: BankServer) -> None:
+    if read_request(conn, server):
+        conn.sendall(response(200, ANSWER))
+        reset(conn, server)
+
+
+def reset(conn: socket.socket, server: BankServer) -> None:
+    conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))  # close() sends RST
+    conn.close()
+    server.reset_sent.set()
+
+
+def never_answer(conn: socket.socket, server: BankServer) -> None:
+    if read_request(conn, server):
+        server.finished.wait(timeout=10)
+
+
+def close_after_reading(conn: socket.socket, server: BankServer) -> None:
+    if read_request(conn, server):
+        conn.close()
+
+
+DRIPPED = response(200, ANSWER)
 
 
 def drip(conn: socket.socket, server: BankServer) -> None:
     """One byte every 20 ms (each well inside a per-recv timeout); records how far it got."""
-    if read_request(conn):
+    if read_request(conn, server):
         try:
             for byte in DRIPPED:
                 conn.sendall(bytes([byte]))
@@ -93,17 +140,55 @@ def serve() -> Iterator[Callable[[Behaviour], BankServer]]:
 
     def start(behaviour: Behaviour) -> BankServer:
         server = BankServer(behaviour)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
+        threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True).start()
         servers.append(server)
         return server
 
     yield start
     for server in servers:
+        server.finished.set()
         server.shutdown()
         server.server_close()
 
 
-REQUEST: PaymentRequest = parse_payment_request(payment_body(), ValidationRules(), date(2026, 11, 26))
+def fails(kind: type[BankError], call: Callable[[], object], match: str | None = None) -> BankError:
+    """The call raises exactly `kind`, and its message carries no card data."""
+    with pytest.raises(BankError, match=match) as raised:
+        call()
+    assert type(raised.value) is kind, repr(raised.value)
+    text = f"{raised.value} {raised.value!r}"
+    assert VISA_AUTHORIZED not in text and VISA_AUTHORIZED[-4:] not in text and CVV not in text
+    return raised.value
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])  # nothing listens here once the probe closes
+
+
+# --- what an authorization sends --------------------------------------------------------------------
+
+
+def test_an_authorization_is_one_post_of_the_documented_body(serve: Callable[[Behaviour], BankServer]) -> None:
+    server = serve(keep_alive)
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    assert bank.authorize("pay_1", REQUEST) == BankDecision(True, "A1")
+    [(line, body)] = server.requests
+    assert line == b"POST /payments HTTP/1.1"
+    assert json.loads(body) == {
+        "card_number": VISA_AUTHORIZED,
+        "expiry_date": "04/2030",
+        "currency": "GBP",
+        "amount": 1050,
+        "cvv": CVV,
+        "reference": "pay_1",
+    }
+
+
+def test_a_declined_answer_is_a_decision(serve: Callable[[Behaviour], BankServer]) -> None:
+    server = serve(answering(200, b'{"authorized": false, "authorization_code": ""}'))
+    assert HttpBank(server.url, connect_timeout=1, read_timeout=1).authorize("p", REQUEST) == BankDecision(False, None)
 
 
 def test_payments_share_one_keep_alive_connection(serve: Callable[[Behaviour], BankServer]) -> None:
@@ -111,7 +196,7 @@ def test_payments_share_one_keep_alive_connection(serve: Callable[[Behaviour], B
     bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
     decisions = [bank.authorize(f"pay_{i}", REQUEST) for i in range(3)]
     assert all(d.authorized and d.authorization_code == "A1" for d in decisions)
-    assert server.connections == 1
+    assert (server.connections, server.posts) == (1, 3)
 
 
 def test_a_connection_the_bank_closed_while_idle_is_replaced_not_failed(
@@ -122,30 +207,325 @@ def test_a_connection_the_bank_closed_while_idle_is_replaced_not_failed(
     bank.authorize("pay_1", REQUEST)
     time.sleep(0.1)  # the server has hung up the idle connection
     assert bank.authorize("pay_2", REQUEST).authorized
-    assert server.connections == 2
+    assert (server.connections, server.posts) == (2, 2)
+
+
+# --- provably not processed ---------------------------------------------------------------------------
+
+
+def test_a_refused_connection_is_not_processed() -> None:
+    bank = HttpBank(f"http://127.0.0.1:{free_port()}/payments", connect_timeout=0.5, read_timeout=0.5)
+    fails(BankNotProcessed, lambda: bank.authorize("pay_1", REQUEST), "could not be reached")
+
+
+def test_a_name_that_does_not_resolve_is_not_processed() -> None:
+    bank = HttpBank("http://bank.invalid/payments", connect_timeout=0.5, read_timeout=0.5)
+    fails(BankNotProcessed, lambda: bank.authorize("pay_1", REQUEST), "could not be reached")
+
+
+def test_a_connect_timeout_is_not_processed() -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(0)  # never accepts: once its queue holds one connection, SYNs are dropped
+        address = listener.getsockname()
+        with socket.create_connection(address):
+            bank = HttpBank(f"http://127.0.0.1:{address[1]}/payments", connect_timeout=0.2, read_timeout=0.5)
+            fails(BankNotProcessed, lambda: bank.authorize("pay_1", REQUEST), r"accept a connection within 0\.2 s")
+
+
+def test_a_send_that_fails_on_a_new_connection_is_not_processed(
+    serve: Callable[[Behaviour], BankServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    server = serve(reset)  # resets every connection as soon as it is accepted
+
+    class SendsAfterTheReset(http.client.HTTPConnection):
+        def connect(self) -> None:
+            super().connect()
+            assert server.reset_sent.wait(timeout=5)
+            time.sleep(0.05)  # the RST has arrived: sending is what fails
+
+    host, port = server.server_address[:2]
+    monkeypatch.setattr(HttpBank, "_new_connection", lambda self: SendsAfterTheReset(str(host), port, timeout=1))
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    fails(BankNotProcessed, lambda: bank.authorize("pay_1", REQUEST), "could not be sent")
+    assert server.posts == 0
+
+
+def test_503_is_not_processed(serve: Callable[[Behaviour], BankServer]) -> None:
+    server = serve(answering(503, b'{"error": "issuer_unavailable"}'))
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    fails(BankNotProcessed, lambda: bank.authorize("pay_1", REQUEST), "HTTP 503")
+    assert server.posts == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "message"),
+    [
+        (409, b'{"error": "reference_reused"}', "HTTP 409 reference_reused"),
+        (409, b'{"error": "reference_reversed"}', "HTTP 409 reference_reversed"),
+        (400, b'{"error": "missing fields: cvv"}', r"HTTP 400\)"),
+        (422, b"<html>no</html>", r"HTTP 422\)"),
+    ],
+)
+def test_a_4xx_is_a_refusal_not_processed(
+    serve: Callable[[Behaviour], BankServer], status: int, body: bytes, message: str
+) -> None:
+    server = serve(answering(status, body))
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    fails(BankNotProcessed, lambda: bank.authorize("pay_1", REQUEST), message)
+    assert server.posts == 1
+
+
+def test_the_banks_error_text_is_not_echoed(serve: Callable[[Behaviour], BankServer]) -> None:
+    server = serve(answering(400, json.dumps({"error": f"bad card {VISA_AUTHORIZED}"}).encode()))
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    fails(BankNotProcessed, lambda: bank.authorize("pay_1", REQUEST))  # `fails` checks the message
+
+
+# --- may have been processed -------------------------------------------------------------------------------
+
+
+def test_no_answer_before_the_deadline_is_an_unknown_outcome(serve: Callable[[Behaviour], BankServer]) -> None:
+    server = serve(never_answer)
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=0.2)
+    fails(BankOutcomeUnknown, lambda: bank.authorize("pay_1", REQUEST), r"did not answer within 0\.2 s")
+    assert (server.connections, server.posts) == (1, 1)
+
+
+def test_a_connection_closed_after_the_request_is_an_unknown_outcome(
+    serve: Callable[[Behaviour], BankServer],
+) -> None:
+    server = serve(close_after_reading)
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    fails(BankOutcomeUnknown, lambda: bank.authorize("pay_1", REQUEST), "answer was lost")
+    assert (server.connections, server.posts) == (1, 1)
 
 
 def test_a_dripping_answer_is_cut_off_at_the_read_deadline(serve: Callable[[Behaviour], BankServer]) -> None:
     server = serve(drip)
     bank = HttpBank(server.url, connect_timeout=1, read_timeout=0.3)  # the whole answer takes ~1.8 s
-    with pytest.raises(BankUnavailable, match=r"did not answer within 0\.3 s"):
-        bank.authorize("pay_1", REQUEST)
+    fails(BankOutcomeUnknown, lambda: bank.authorize("pay_1", REQUEST), r"did not answer within 0\.3 s")
     assert server.finished.wait(timeout=10)
     assert server.dripped < len(DRIPPED)  # we hung up before the answer was complete
+    assert server.posts == 1
 
 
-def test_a_refused_connection_is_bank_unavailable() -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]  # nothing listens here once the probe closes
-    bank = HttpBank(f"http://127.0.0.1:{port}/payments", connect_timeout=0.5, read_timeout=0.5)
-    with pytest.raises(BankUnavailable, match="could not be reached"):
-        bank.authorize("pay_1", REQUEST)
+@pytest.mark.parametrize("status", [500, 502, 504, 201, 302])
+def test_any_other_status_is_an_unknown_outcome(serve: Callable[[Behaviour], BankServer], status: int) -> None:
+    server = serve(answering(status, ANSWER))
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    fails(BankOutcomeUnknown, lambda: bank.authorize("pay_1", REQUEST), f"HTTP {status}")
+    assert server.posts == 1
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        (b"<html>ok</html>", "not JSON"),
+        (b'{"authorized": tru', "not JSON"),
+        (b"[" * 100_000, "too large"),
+        (b"[" * 50_000 + b"]" * 50_000, "too large"),
+        (b"[" * 30_000 + b"]" * 30_000, "not JSON"),  # deeper than the parser goes
+        (b'{"authorized": true}', "lacked"),
+        (b'{"authorized": true, "authorization_code": ""}', "lacked"),
+        (b'{"authorized": "yes", "authorization_code": "A1"}', "lacked"),
+        (b'["authorized"]', "lacked"),
+        (b"", "not JSON"),
+    ],
+)
+def test_an_unusable_200_is_an_unknown_outcome(
+    serve: Callable[[Behaviour], BankServer], body: bytes, message: str
+) -> None:
+    server = serve(answering(200, body))
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    fails(BankOutcomeUnknown, lambda: bank.authorize("pay_1", REQUEST), message)
+    assert server.posts == 1
+
+
+def test_a_garbled_status_line_is_an_unknown_outcome(serve: Callable[[Behaviour], BankServer]) -> None:
+    def garbage(conn: socket.socket, server: BankServer) -> None:
+        if read_request(conn, server):
+            conn.sendall(b"SPEAKS NO HTTP\r\n\r\n")
+
+    server = serve(garbage)
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    fails(BankOutcomeUnknown, lambda: bank.authorize("pay_1", REQUEST), "answer was lost")
+    assert server.posts == 1
+
+
+# --- a stale pooled connection: the race _dropped() cannot see ----------------------------------------------
+
+
+def test_a_pooled_connection_that_fails_on_send_is_replaced_once(
+    serve: Callable[[Behaviour], BankServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The bank reset the idle connection just after our check: the send fails, the request never
+    left whole, so the one retry on a new connection cannot charge twice."""
+    server = serve(one_answer_then_reset)
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    bank.authorize("pay_1", REQUEST)
+    assert server.reset_sent.wait(timeout=5)
+    time.sleep(0.05)
+    monkeypatch.setattr(bank_module, "_dropped", lambda _connection: False)  # the check ran before the reset
+    assert bank.authorize("pay_2", REQUEST).authorized
+    assert (server.connections, server.posts) == (2, 2)
+    assert [json.loads(body)["reference"] for _, body in server.requests] == ["pay_1", "pay_2"]
+
+
+def test_a_pooled_connection_lost_after_the_send_is_not_retried(serve: Callable[[Behaviour], BankServer]) -> None:
+    """On a live keep-alive connection the request goes out whole and the connection dies before an
+    answer: that cannot be told from a bank that charged and crashed, so nothing is resent."""
+
+    def one_answer_then_read_and_hang_up(conn: socket.socket, server: BankServer) -> None:
+        if read_request(conn, server):
+            conn.sendall(response(200, ANSWER))
+        read_request(conn, server)
+
+    server = serve(one_answer_then_read_and_hang_up)
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    bank.authorize("pay_1", REQUEST)
+    fails(BankOutcomeUnknown, lambda: bank.authorize("pay_2", REQUEST), "answer was lost")
+    assert (server.connections, server.posts) == (1, 2)
 
 
 def test_latency_is_reported_even_when_the_bank_fails() -> None:
     seen: list[float] = []
-    bank = HttpBank("http://127.0.0.1:9/payments", connect_timeout=0.2, read_timeout=0.2, on_latency=seen.append)
-    with pytest.raises(BankUnavailable):
-        bank.authorize("pay_1", REQUEST)
+    bank = HttpBank(
+        f"http://127.0.0.1:{free_port()}/payments", connect_timeout=0.2, read_timeout=0.2, on_latency=seen.append
+    )
+    fails(BankNotProcessed, lambda: bank.authorize("pay_1", REQUEST))
     assert len(seen) == 1 and seen[0] >= 0
+
+
+# --- inquiry and reversal ---------------------------------------------------------------------------------------
+
+RECORD = b'{"status": "authorized", "authorization_code": "A1", "amount": 1050, "currency": "GBP"}'
+
+
+@pytest.mark.parametrize(
+    ("url_path", "inquiry", "reversal"),
+    [
+        ("/payments", b"GET /payments/pay_1 HTTP/1.1", b"POST /payments/pay_1/reversal HTTP/1.1"),
+        ("/", b"GET /pay_1 HTTP/1.1", b"POST /pay_1/reversal HTTP/1.1"),
+        ("", b"GET /pay_1 HTTP/1.1", b"POST /pay_1/reversal HTTP/1.1"),
+    ],
+)
+def test_inquiry_and_reversal_go_below_the_banks_path(
+    serve: Callable[[Behaviour], BankServer], url_path: str, inquiry: bytes, reversal: bytes
+) -> None:
+    server = serve(answering(200, RECORD))
+    bank = HttpBank(server.url.removesuffix("/payments") + url_path, connect_timeout=1, read_timeout=1)
+    expected = BankRecord(BankStatus.AUTHORIZED, "A1", 1050, "GBP")
+    assert bank.inquire("pay_1") == expected
+    assert bank.reverse("pay_1") == expected
+    assert server.requests == [(inquiry, b""), (reversal, b"")]
+
+
+def test_a_reference_is_escaped_in_the_path(serve: Callable[[Behaviour], BankServer]) -> None:
+    server = serve(answering(200, RECORD))
+    HttpBank(server.url, connect_timeout=1, read_timeout=1).inquire("a/b c")
+    assert server.requests[0][0] == b"GET /payments/a%2Fb%20c HTTP/1.1"
+
+
+@pytest.mark.parametrize(
+    ("body", "record"),
+    [
+        (
+            b'{"status": "reversed", "authorization_code": null, "amount": null, "currency": null}',
+            BankRecord(BankStatus.REVERSED),
+        ),
+        (
+            b'{"status": "declined", "authorization_code": null, "amount": 5, "currency": "EUR"}',
+            BankRecord(BankStatus.DECLINED, None, 5, "EUR"),
+        ),
+        (
+            b'{"status": "reversed", "authorization_code": "A1", "amount": 5, "currency": "EUR"}',
+            BankRecord(BankStatus.REVERSED, "A1", 5, "EUR"),
+        ),
+    ],
+)
+def test_records_of_each_status_are_read(
+    serve: Callable[[Behaviour], BankServer], body: bytes, record: BankRecord
+) -> None:
+    server = serve(answering(200, body))
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    assert bank.inquire("pay_1") == record
+    assert bank.reverse("pay_1") == record
+
+
+def test_the_banks_not_found_is_no_record(serve: Callable[[Behaviour], BankServer]) -> None:
+    server = serve(answering(404, b'{"error": "not_found"}'))
+    assert HttpBank(server.url, connect_timeout=1, read_timeout=1).inquire("pay_1") is None
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (404, b'{"error": {"type": "not_found", "message": "No route"}}'),  # a wrong URL, not the bank's answer
+        (404, b""),
+        (500, RECORD),
+        (503, RECORD),
+        (200, b"<html>"),
+        (200, b'{"status": "charged", "authorization_code": "A1", "amount": 1, "currency": "GBP"}'),
+        (200, b'{"status": "authorized", "authorization_code": null, "amount": 1, "currency": "GBP"}'),
+        (200, b'{"status": "declined", "authorization_code": null, "amount": "1", "currency": "GBP"}'),
+        (200, b'{"status": "declined", "authorization_code": null, "amount": true, "currency": "GBP"}'),
+        (200, b'{"status": "declined", "authorization_code": 7, "amount": 1, "currency": "GBP"}'),
+        (200, b'["authorized"]'),
+    ],
+)
+def test_an_unusable_inquiry_answer_is_unreachable(
+    serve: Callable[[Behaviour], BankServer], status: int, body: bytes
+) -> None:
+    server = serve(answering(status, body))
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    fails(BankUnreachable, lambda: bank.inquire("pay_1"))
+
+
+@pytest.mark.parametrize(
+    ("status", "body"), [(404, b'{"error": "not_found"}'), (409, b"{}"), (500, RECORD), (200, b"{")]
+)
+def test_anything_but_a_usable_200_to_a_reversal_is_unreachable(
+    serve: Callable[[Behaviour], BankServer], status: int, body: bytes
+) -> None:
+    server = serve(answering(status, body))
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    fails(BankUnreachable, lambda: bank.reverse("pay_1"))
+
+
+@pytest.mark.parametrize("behaviour", [never_answer, close_after_reading])
+def test_a_lost_inquiry_or_reversal_is_unreachable(
+    serve: Callable[[Behaviour], BankServer], behaviour: Behaviour
+) -> None:
+    server = serve(behaviour)
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=0.2)
+    fails(BankUnreachable, lambda: bank.inquire("pay_1"))
+    fails(BankUnreachable, lambda: bank.reverse("pay_1"))
+
+
+def test_an_unreachable_bank_is_unreachable_for_inquiries_and_reversals() -> None:
+    bank = HttpBank(f"http://127.0.0.1:{free_port()}/payments", connect_timeout=0.2, read_timeout=0.2)
+    fails(BankUnreachable, lambda: bank.inquire("pay_1"), "could not be reached")
+    fails(BankUnreachable, lambda: bank.reverse("pay_1"), "could not be reached")
+
+
+def test_an_inquiry_on_a_stale_pooled_connection_is_retried(
+    serve: Callable[[Behaviour], BankServer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Idempotent: even after the request went out, one retry on a new connection is harmless."""
+
+    def one_record_then_hang_up(conn: socket.socket, server: BankServer) -> None:
+        if read_request(conn, server):
+            conn.sendall(response(200, RECORD))
+
+    server = serve(one_record_then_hang_up)
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    bank.inquire("pay_1")
+    time.sleep(0.1)
+    monkeypatch.setattr(bank_module, "_dropped", lambda _connection: False)
+    assert bank.reverse("pay_1") == BankRecord(BankStatus.AUTHORIZED, "A1", 1050, "GBP")
+    assert server.connections == 2  # the pooled one (lost), then a new one
+    assert [line for line, _ in server.requests] == [
+        b"GET /payments/pay_1 HTTP/1.1",
+        b"POST /payments/pay_1/reversal HTTP/1.1",
+    ]

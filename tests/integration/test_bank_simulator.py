@@ -1,0 +1,448 @@
+"""The bank simulator: its protocol on both ledgers (memory, moto's DynamoDB), its fault cards, and
+its Lambda adapter served by the real local HTTP server, with the real bank client in front."""
+
+from __future__ import annotations
+
+import json
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from typing import Any
+
+import attrs
+import pytest
+from moto.core.botocore_stubber import BotocoreStubber
+
+from handlers import bank_simulator, schema
+from handlers.bank import HttpBank
+from handlers.bank_ledger import Ledger, MemoryLedger
+from handlers.bank_ledger_dynamo import DynamoLedger, from_item
+from handlers.bank_simulator import FAULT_CARDS, Answer, Fault, SimulatedBank
+from handlers.errors import BankNotProcessed, BankOutcomeUnknown
+from handlers.models import BankDecision, BankRecord, BankStatus
+from handlers.routes import BANK_SIMULATOR
+from handlers.validation import ValidationRules, parse_payment_request
+from local_gateway import lambda_proxy
+from local_gateway.gateway import Gateway
+from local_gateway.http_server import LocalHTTPServer
+from local_gateway.topology import BANK_ROUTES, bank_environment
+from tests.integration.conftest import REGION, TABLE
+from tests.support import VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body
+
+CARD = {fault: number for number, fault in FAULT_CARDS.items()}
+CVV = "739"
+
+
+def body(number: str = VISA_AUTHORIZED, reference: str = "pay_1", **changes: Any) -> dict[str, Any]:
+    return {
+        "card_number": number,
+        "expiry_date": "04/2030",
+        "currency": "GBP",
+        "amount": 1050,
+        "cvv": CVV,
+        "reference": reference,
+        **changes,
+    }
+
+
+@dataclass
+class Books:
+    """A ledger and a way to see every entry it stores, as stored."""
+
+    ledger: Ledger
+    stored: Callable[[], list[dict[str, Any]]]
+
+
+def memory_books() -> Books:
+    ledger = MemoryLedger()
+    return Books(ledger, lambda: [attrs.asdict(entry) for entry in ledger.entries()])
+
+
+def dynamo_books(client: Any) -> Books:
+    def stored() -> list[dict[str, Any]]:
+        items: list[dict[str, Any]] = client.scan(TableName=TABLE, ConsistentRead=True)["Items"]
+        return items
+
+    return Books(DynamoLedger(client, TABLE), stored)
+
+
+@pytest.fixture(params=["memory", "dynamodb"])
+def books(request: pytest.FixtureRequest) -> Books:
+    if request.param == "memory":
+        return memory_books()
+    return dynamo_books(request.getfixturevalue("dynamodb"))
+
+
+@pytest.fixture
+def slept() -> list[float]:
+    return []
+
+
+@pytest.fixture
+def bank(books: Books, slept: list[float]) -> SimulatedBank:
+    return SimulatedBank(books.ledger, late_seconds=2.5, sleep=slept.append)
+
+
+# --- the protocol, on both ledgers ---------------------------------------------------------------
+
+
+def test_the_same_reference_and_body_get_the_same_answer_and_one_charge(bank: SimulatedBank, books: Books) -> None:
+    first = bank.authorize(body())
+    assert first.status == 200 and first.body is not None
+    assert first.body["authorized"] is True and len(first.body["authorization_code"]) == 12
+    assert bank.authorize(body()) == first
+    assert len(books.stored()) == 1
+
+
+def test_a_declined_card_is_declined_again_and_recorded_once(bank: SimulatedBank, books: Books) -> None:
+    declined = Answer(200, {"authorized": False, "authorization_code": ""})
+    assert bank.authorize(body(VISA_DECLINED)) == declined
+    assert bank.authorize(body(VISA_DECLINED)) == declined
+    assert len(books.stored()) == 1
+    assert bank.inquire("pay_1") == Answer(
+        200, {"status": "declined", "authorization_code": None, "amount": 1050, "currency": "GBP"}
+    )
+
+
+@pytest.mark.parametrize(
+    "change", [{"amount": 1051}, {"currency": "EUR"}, {"expiry_date": "05/2030"}, {"card_number": VISA_DECLINED}]
+)
+def test_the_same_reference_with_another_body_is_refused_and_changes_nothing(
+    bank: SimulatedBank, books: Books, change: dict[str, Any]
+) -> None:
+    first = bank.authorize(body())
+    before = books.stored()
+    assert bank.authorize(body(**change)) == Answer(409, {"error": "reference_reused"})
+    assert books.stored() == before
+    assert bank.authorize(body()) == first
+
+
+def test_inquiry_shapes(bank: SimulatedBank) -> None:
+    assert bank.inquire("pay_unknown") == Answer(404, {"error": "not_found"})
+    answer = bank.authorize(body())
+    assert answer.body is not None
+    assert bank.inquire("pay_1") == Answer(
+        200,
+        {
+            "status": "authorized",
+            "authorization_code": answer.body["authorization_code"],
+            "amount": 1050,
+            "currency": "GBP",
+        },
+    )
+
+
+def test_a_reversal_is_idempotent_keeps_the_charge_details_and_blocks_the_reference(bank: SimulatedBank) -> None:
+    code = (bank.authorize(body()).body or {})["authorization_code"]
+    reversed_ = Answer(200, {"status": "reversed", "authorization_code": code, "amount": 1050, "currency": "GBP"})
+    assert bank.reverse("pay_1") == reversed_
+    assert bank.reverse("pay_1") == reversed_
+    assert bank.inquire("pay_1") == reversed_
+    assert bank.authorize(body()) == Answer(409, {"error": "reference_reversed"})
+
+
+def test_a_declined_reference_stays_declined_when_reversed(bank: SimulatedBank) -> None:
+    bank.authorize(body(VISA_DECLINED))
+    declined = Answer(200, {"status": "declined", "authorization_code": None, "amount": 1050, "currency": "GBP"})
+    assert bank.reverse("pay_1") == declined
+    assert bank.inquire("pay_1") == declined
+
+
+def test_reversing_an_unknown_reference_blocks_a_late_authorization(bank: SimulatedBank, books: Books) -> None:
+    blocking = Answer(200, {"status": "reversed", "authorization_code": None, "amount": None, "currency": None})
+    assert bank.reverse("pay_late") == blocking
+    assert bank.reverse("pay_late") == blocking
+    assert bank.authorize(body(reference="pay_late")) == Answer(409, {"error": "reference_reversed"})
+    assert bank.inquire("pay_late") == blocking  # nothing was charged
+    assert len(books.stored()) == 1
+
+
+def test_an_unavailable_issuer_records_nothing(bank: SimulatedBank, books: Books) -> None:
+    assert bank.authorize(body(VISA_BANK_DOWN)) == Answer(503, {"error": "issuer_unavailable"})
+    assert books.stored() == []
+    assert bank.inquire("pay_1").status == 404
+
+
+@pytest.mark.parametrize("missing", ["card_number", "expiry_date", "currency", "amount", "cvv", "reference"])
+def test_a_missing_field_is_400_and_records_nothing(bank: SimulatedBank, books: Books, missing: str) -> None:
+    incomplete = body()
+    del incomplete[missing]
+    assert bank.authorize(incomplete) == Answer(400, {"error": f"missing fields: {missing}"})
+    assert books.stored() == []
+
+
+@pytest.mark.parametrize(
+    ("field", "value"),
+    [
+        ("amount", "1050"),
+        ("amount", True),
+        ("amount", 0),
+        ("card_number", "4242 4242"),
+        ("reference", "a/b"),
+        ("reference", ""),
+        ("expiry_date", "4/2030"),
+        ("expiry_date", "13/2030"),
+        ("currency", 826),
+    ],
+)
+def test_an_invalid_field_is_named_without_its_value(bank: SimulatedBank, field: str, value: Any) -> None:
+    answer = bank.authorize(body(**{field: value}))
+    assert answer == Answer(400, {"error": f"invalid fields: {field}"})
+
+
+def test_the_ledger_never_holds_the_card_number_or_the_cvv(bank: SimulatedBank, books: Books) -> None:
+    for index, number in enumerate([VISA_AUTHORIZED, VISA_DECLINED, *FAULT_CARDS]):
+        bank.authorize(body(number, reference=f"pay_{index}"))
+    stored = json.dumps(books.stored())
+    assert len(books.stored()) == 2 + len(FAULT_CARDS)
+    for number in [VISA_AUTHORIZED, VISA_DECLINED, *FAULT_CARDS]:
+        assert number not in stored
+    assert f'"{CVV}"' not in stored and '"cvv"' not in stored and '"card_number"' not in stored
+    assert '"4291"' in stored  # what it does keep: the last four
+
+
+def test_fault_cards_charge_before_they_misbehave(bank: SimulatedBank, slept: list[float]) -> None:
+    assert bank.authorize(body(CARD[Fault.DROPPED_CONNECTION], reference="pay_drop")) == Answer(None, None)
+    assert bank.authorize(body(CARD[Fault.ERROR_AFTER_CHARGE], reference="pay_500")) == Answer(
+        500, {"error": "internal_error"}
+    )
+    late = bank.authorize(body(CARD[Fault.LATE_ANSWER], reference="pay_late"))
+    assert late.status == 200 and (late.body or {})["authorized"] is True
+    assert slept == [2.5]
+    for reference in ("pay_drop", "pay_500", "pay_late"):
+        assert (bank.inquire(reference).body or {})["status"] == "authorized"
+
+
+def test_the_late_answer_waits_after_the_charge_is_recorded(books: Books) -> None:
+    seen: list[Answer] = []
+    bank = SimulatedBank(books.ledger, late_seconds=1.5, sleep=lambda _: seen.append(bank.inquire("pay_late")))
+    bank.authorize(body(CARD[Fault.LATE_ANSWER], reference="pay_late"))
+    assert [answer.status for answer in seen] == [200]
+
+
+def test_fault_cards_are_valid_visa_numbers_that_authorize() -> None:
+    rules = ValidationRules()
+    for number in FAULT_CARDS:
+        request = parse_payment_request(payment_body(number), rules, date(2026, 11, 26))  # the gateway takes them
+        assert request.card.number.startswith("4") and len(number) == 16 and int(number[-1]) % 2 == 1
+
+
+# --- DynamoDB specifics ----------------------------------------------------------------------------
+
+
+@pytest.fixture
+def serialized_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    """One call at a time in moto, which checks a condition and writes in separate Python steps;
+    DynamoDB applies a conditional write to an item atomically (our code still races for real)."""
+    lock = threading.Lock()
+    original = BotocoreStubber.process_request
+
+    def locked(self: BotocoreStubber, request: Any) -> Any:
+        with lock:
+            return original(self, request)
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", locked)
+
+
+@pytest.mark.usefixtures("serialized_moto")
+def test_concurrent_authorizations_of_one_reference_charge_once(dynamodb: Any) -> None:
+    books = dynamo_books(dynamodb)
+    bank = SimulatedBank(books.ledger)
+    start = threading.Barrier(8)
+    answers: list[Answer] = []
+
+    def authorize() -> None:
+        start.wait()
+        answers.append(bank.authorize(body()))
+
+    threads = [threading.Thread(target=authorize) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert len(answers) == 8 and len(set(map(json.dumps, (a.body for a in answers)))) == 1
+    assert answers[0].status == 200
+    [item] = books.stored()
+    assert from_item(item).authorization_code == (answers[0].body or {})["authorization_code"]
+
+
+@pytest.mark.usefixtures("serialized_moto")
+def test_concurrent_reversal_and_authorization_end_consistent(dynamodb: Any) -> None:
+    """Whichever lands first, the reference ends reversed and a charge, if any, is the one reversed."""
+    books = dynamo_books(dynamodb)
+    bank = SimulatedBank(books.ledger)
+    start = threading.Barrier(2)
+    results: dict[str, Answer] = {}
+
+    def run(name: str, call: Callable[[], Answer]) -> None:
+        start.wait()
+        results[name] = call()
+
+    threads = [
+        threading.Thread(target=run, args=("authorize", lambda: bank.authorize(body()))),
+        threading.Thread(target=run, args=("reverse", lambda: bank.reverse("pay_1"))),
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    final = bank.inquire("pay_1").body or {}
+    assert final["status"] == "reversed"
+    if results["authorize"].status == 200:
+        assert final["authorization_code"] == (results["authorize"].body or {})["authorization_code"]
+    else:
+        assert results["authorize"] == Answer(409, {"error": "reference_reversed"})
+        assert final["authorization_code"] is None
+
+
+def test_items_use_the_shared_key_schema_and_no_card_data(dynamodb: Any) -> None:
+    bank = SimulatedBank(DynamoLedger(dynamodb, TABLE), now=lambda: datetime(2026, 11, 26, 12, tzinfo=UTC))
+    bank.authorize(body())
+    [item] = dynamo_books(dynamodb).stored()
+    assert (item["pk"]["S"], item["sk"]["S"]) == (schema.bank_pk("pay_1"), schema.BANK_SORT) == ("BANK#pay_1", "BANK")
+    assert set(item) == {
+        "pk", "sk", "reference", "status", "authorization_code", "amount", "currency", "card_last4", "fingerprint",
+        "created_at",
+    }  # fmt: skip
+    assert (item["card_last4"]["S"], item["created_at"]["S"]) == ("4291", "2026-11-26T12:00:00+00:00")
+
+
+# --- the Lambda adapter behind the real local HTTP server -------------------------------------------
+
+
+@pytest.fixture
+def simulator_env(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.delenv("TABLE_NAME", raising=False)  # an in-memory ledger unless a test sets one
+    monkeypatch.setenv("BANK_SIMULATOR_LATE_SECONDS", "0.4")
+    bank_simulator._make_bank.cache_clear()
+    yield
+    bank_simulator._make_bank.cache_clear()
+
+
+@pytest.fixture
+def bank_server(simulator_env: None) -> Iterator[str]:
+    server = LocalHTTPServer(0, Gateway(region="eu-west-1", routes=BANK_ROUTES), name="bank")
+    server.start_in_thread()
+    yield server.url
+    server.stop()
+
+
+REQUEST = parse_payment_request(payment_body(), ValidationRules(), date(2026, 11, 26))
+
+
+def request_for(number: str) -> Any:
+    return parse_payment_request(payment_body(number), ValidationRules(), date(2026, 11, 26))
+
+
+@pytest.mark.parametrize("base", ["/payments", "/"])
+def test_the_client_speaks_the_simulators_protocol(bank_server: str, base: str) -> None:
+    client = HttpBank(bank_server + base, connect_timeout=1, read_timeout=2)
+    decision = client.authorize("pay_1", REQUEST)
+    assert decision.authorized and decision.authorization_code is not None
+    assert client.authorize("pay_1", REQUEST) == decision
+    record = BankRecord(BankStatus.AUTHORIZED, decision.authorization_code, 1050, "GBP")
+    assert client.inquire("pay_1") == record
+    assert client.inquire("pay_2") is None
+    assert client.reverse("pay_1") == BankRecord(BankStatus.REVERSED, decision.authorization_code, 1050, "GBP")
+    assert client.reverse("pay_2") == BankRecord(BankStatus.REVERSED)
+    with pytest.raises(BankNotProcessed, match="409 reference_reversed"):
+        client.authorize("pay_2", REQUEST)
+    assert client.authorize("pay_3", request_for(VISA_DECLINED)) == BankDecision(False, None)
+
+
+def test_the_handler_keeps_its_ledger_in_the_table_named_by_table_name(
+    bank_server: str, dynamodb: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TABLE_NAME", TABLE)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    client = HttpBank(bank_server + "/payments", connect_timeout=1, read_timeout=2)
+    decision = client.authorize("pay_1", REQUEST)
+    [item] = dynamodb.scan(TableName=TABLE)["Items"]
+    assert from_item(item).authorization_code == decision.authorization_code
+
+
+def test_a_dropped_connection_closes_the_socket_without_a_response(bank_server: str) -> None:
+    payload = json.dumps(body(CARD[Fault.DROPPED_CONNECTION])).encode()
+    port = int(bank_server.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as conn:
+        conn.sendall(
+            b"POST /payments HTTP/1.1\r\nHost: bank\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload)
+        )
+        assert conn.recv(4096) == b""  # EOF: not one byte of a status line
+    record = HttpBank(bank_server + "/payments", connect_timeout=1, read_timeout=2).inquire("pay_1")
+    assert record is not None and record.status is BankStatus.AUTHORIZED
+
+
+def test_a_dropped_connection_is_an_unknown_outcome_for_the_client_and_was_charged(bank_server: str) -> None:
+    client = HttpBank(bank_server + "/payments", connect_timeout=1, read_timeout=2)
+    with pytest.raises(BankOutcomeUnknown, match="answer was lost"):
+        client.authorize("pay_1", request_for(CARD[Fault.DROPPED_CONNECTION]))
+    record = client.inquire("pay_1")
+    assert record is not None and record.status is BankStatus.AUTHORIZED
+
+
+def test_a_500_after_the_charge_is_an_unknown_outcome_and_was_charged(bank_server: str) -> None:
+    client = HttpBank(bank_server + "/payments", connect_timeout=1, read_timeout=2)
+    with pytest.raises(BankOutcomeUnknown, match="HTTP 500"):
+        client.authorize("pay_1", request_for(CARD[Fault.ERROR_AFTER_CHARGE]))
+    record = client.inquire("pay_1")
+    assert record is not None and record.status is BankStatus.AUTHORIZED
+
+
+def test_the_late_answer_comes_after_the_configured_delay(bank_server: str) -> None:
+    patient = HttpBank(bank_server + "/payments", connect_timeout=1, read_timeout=5)
+    started = time.monotonic()
+    decision = patient.authorize("pay_1", request_for(CARD[Fault.LATE_ANSWER]))
+    assert time.monotonic() - started >= 0.4  # BANK_SIMULATOR_LATE_SECONDS (requested lower bound)
+    assert decision.authorized
+
+
+def test_the_late_answer_outlasts_a_shorter_deadline_but_the_charge_is_there(bank_server: str) -> None:
+    client = HttpBank(bank_server + "/payments", connect_timeout=1, read_timeout=0.1)
+    with pytest.raises(BankOutcomeUnknown, match="did not answer within"):
+        client.authorize("pay_1", request_for(CARD[Fault.LATE_ANSWER]))
+    record = HttpBank(bank_server + "/payments", connect_timeout=1, read_timeout=2).inquire("pay_1")
+    assert record is not None and record.status is BankStatus.AUTHORIZED
+
+
+def test_a_function_url_event_is_understood_and_a_drop_is_an_empty_502_there(simulator_env: None) -> None:
+    """Payload 2.0 (the deployed Function URL): no connection to drop, so the nearest: an empty 502."""
+
+    def event(method: str, path: str, payload: dict[str, Any] | None = None) -> dict[str, Any]:
+        return {
+            "version": "2.0",
+            "rawPath": path,
+            "requestContext": {"http": {"method": method, "path": path}},
+            "body": json.dumps(payload) if payload is not None else None,
+            "isBase64Encoded": False,
+        }
+
+    authorized = bank_simulator.handler(event("POST", "/", body()), None)
+    assert authorized["statusCode"] == 200 and json.loads(authorized["body"])["authorized"] is True
+    assert json.loads(bank_simulator.handler(event("GET", "/pay_1"), None)["body"])["status"] == "authorized"
+    reversed_ = bank_simulator.handler(event("POST", "/pay_1/reversal"), None)
+    assert json.loads(reversed_["body"])["status"] == "reversed"
+    dropped = bank_simulator.handler(event("POST", "/", body(CARD[Fault.DROPPED_CONNECTION], reference="pay_2")), None)
+    assert (dropped["statusCode"], dropped["body"]) == (502, "")
+    assert dropped["headers"][lambda_proxy.DROP_CONNECTION_HEADER] == "true"
+    assert bank_simulator.DROP_CONNECTION_HEADER == lambda_proxy.DROP_CONNECTION_HEADER
+
+
+def test_the_bank_child_gets_its_ledgers_table_and_nothing_of_the_gateways(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BANK_URL", "http://127.0.0.1:9/payments")
+    monkeypatch.setenv("FINGERPRINT_KEY", "secret")
+    monkeypatch.setenv("BANK_SIMULATOR_LATE_SECONDS", "1.5")
+    env = bank_environment(table_name="t", dynamodb_url="http://127.0.0.1:1", log_level="WARNING")
+    assert (env["TABLE_NAME"], env["DYNAMODB_ENDPOINT_URL"], env["AWS_REGION"]) == ("t", "http://127.0.0.1:1", REGION)
+    assert (env["LOG_LEVEL"], env["BANK_SIMULATOR_LATE_SECONDS"]) == ("WARNING", "1.5")
+    assert "BANK_URL" not in env and "FINGERPRINT_KEY" not in env
+
+
+def test_the_deployed_simulator_may_touch_only_its_ledgers_items() -> None:
+    assert BANK_SIMULATOR.leading_keys == (schema.BANK_PREFIX + "*",)
+    assert set(BANK_SIMULATOR.table_actions) == {"dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"}
+    assert not BANK_SIMULATOR.calls_bank
