@@ -6,8 +6,8 @@ Function URL (whose payload 2.0 events it reads too).
 
 Card rules: a card number ending 1/3/5/7/9 is authorized, 2/4/6/8 declined, 0 answers HTTP 503
 (nothing recorded); three fault cards charge and then misbehave (FAULT_CARDS). The ledger is in
-DynamoDB when TABLE_NAME is set, so boto3 is imported by the first call's factory, not at import:
-the module itself stays as light as before.
+DynamoDB when TABLE_NAME is set; boto3 is imported by the first call's factory, not at import, so
+importing the module loads only the standard library, attrs and handlers.models.
 """
 
 from __future__ import annotations

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import http.client
 import json
+import select
 import socket
 import socketserver
 import struct
@@ -161,6 +162,12 @@ def fails(kind: type[BankError], call: Callable[[], object], match: str | None =
     return raised.value
 
 
+def wait_until_hung_up(bank: HttpBank) -> None:
+    """Until the bank's FIN or RST has reached the pooled connection (sleeping could be too short)."""
+    [pooled] = list(bank._idle.queue)
+    assert select.select([pooled.sock], [], [], 5)[0]
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
@@ -205,7 +212,7 @@ def test_a_connection_the_bank_closed_while_idle_is_replaced_not_failed(
     server = serve(one_answer_then_hang_up)
     bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
     bank.authorize("pay_1", REQUEST)
-    time.sleep(0.1)  # the server has hung up the idle connection
+    wait_until_hung_up(bank)
     assert bank.authorize("pay_2", REQUEST).authorized
     assert (server.connections, server.posts) == (2, 2)
 
@@ -236,13 +243,20 @@ def test_a_connect_timeout_is_not_processed() -> None:
 def test_a_send_that_fails_on_a_new_connection_is_not_processed(
     serve: Callable[[Behaviour], BankServer], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    server = serve(reset)  # resets every connection as soon as it is accepted
+    connected = threading.Event()
+
+    def reset_once_connected(conn: socket.socket, server: BankServer) -> None:
+        assert connected.wait(timeout=5)  # a reset during the handshake would fail connect() instead
+        reset(conn, server)
+
+    server = serve(reset_once_connected)
 
     class SendsAfterTheReset(http.client.HTTPConnection):
         def connect(self) -> None:
             super().connect()
-            assert server.reset_sent.wait(timeout=5)
-            time.sleep(0.05)  # the RST has arrived: sending is what fails
+            connected.set()
+            readable, _, _ = select.select([self.sock], [], [], 5)  # the RST has arrived: sending is what fails
+            assert readable
 
     host, port = server.server_address[:2]
     monkeypatch.setattr(HttpBank, "_new_connection", lambda self: SendsAfterTheReset(str(host), port, timeout=1))
@@ -365,7 +379,7 @@ def test_a_pooled_connection_that_fails_on_send_is_replaced_once(
     bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
     bank.authorize("pay_1", REQUEST)
     assert server.reset_sent.wait(timeout=5)
-    time.sleep(0.05)
+    wait_until_hung_up(bank)  # the RST has arrived, so the send is what fails
     monkeypatch.setattr(bank_module, "_dropped", lambda _connection: False)  # the check ran before the reset
     assert bank.authorize("pay_2", REQUEST).authorized
     assert (server.connections, server.posts) == (2, 2)
@@ -521,7 +535,7 @@ def test_an_inquiry_on_a_stale_pooled_connection_is_retried(
     server = serve(one_record_then_hang_up)
     bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
     bank.inquire("pay_1")
-    time.sleep(0.1)
+    wait_until_hung_up(bank)
     monkeypatch.setattr(bank_module, "_dropped", lambda _connection: False)
     assert bank.reverse("pay_1") == BankRecord(BankStatus.AUTHORIZED, "A1", 1050, "GBP")
     assert server.connections == 2  # the pooled one (lost), then a new one
