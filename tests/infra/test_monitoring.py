@@ -77,10 +77,12 @@ def test_every_alarm_notifies_a_topic_of_its_own_region_on_alarm_and_ok(mocks: R
 def test_only_the_health_check_alarm_takes_missing_data_for_a_failure(mocks: RecordingMocks) -> None:
     """API Gateway, Lambda and DynamoDB publish these metrics only while there is traffic (or, for
     ReplicationLatency, replication): no data is a quiet period, not a fault. Route 53 measures its
-    health check all the time, so no data there means the check itself stopped."""
+    health check all the time, and the resolver publishes the oldest pending payment's age and each
+    peer's heartbeat age every run: no data there means the check or the resolver stopped."""
     deploy(mocks, health_check_id="hc-123")
     treatment = {key: alarm["treatMissingData"] for key, alarm in alarms(mocks).items()}
-    assert treatment == dict.fromkeys(treatment, "notBreaching") | {"health-check": "breaching"}
+    always_measured = {"health-check", "oldest-pending", "heartbeat-us-east-1"}
+    assert treatment == dict.fromkeys(treatment, "notBreaching") | dict.fromkeys(always_measured, "breaching")
 
 
 def test_topics_are_kms_encrypted_with_keys_cloudwatch_may_use(mocks: RecordingMocks) -> None:

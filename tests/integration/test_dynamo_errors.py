@@ -48,14 +48,14 @@ def test_a_busy_or_missing_table_is_storage_unavailable(
     repo, stubber = stubbed
     stubber.add_client_error("put_item", service_error_code=code, http_status_code=status)
     with pytest.raises(StorageUnavailable, match=code):
-        repo.save_payment(a_payment())
+        repo.save_pending(a_payment())
 
 
 def test_a_failed_condition_is_condition_failed(stubbed: tuple[DynamoRepository, Stubber]) -> None:
     repo, stubber = stubbed
     stubber.add_client_error("put_item", service_error_code="ConditionalCheckFailedException", http_status_code=400)
     with pytest.raises(ConditionFailed):
-        repo.save_payment(a_payment())
+        repo.save_pending(a_payment())
 
 
 @pytest.mark.parametrize("code", ["ValidationException", "AccessDeniedException"])
@@ -64,6 +64,6 @@ def test_a_permanent_error_is_not_made_retryable(stubbed: tuple[DynamoRepository
     repo, stubber = stubbed
     stubber.add_client_error("put_item", service_error_code=code, http_status_code=400)
     with pytest.raises(ClientError) as raised:
-        repo.save_payment(a_payment())
+        repo.save_pending(a_payment())
     assert not isinstance(raised.value, StorageUnavailable)
     assert raised.value.response["Error"]["Code"] == code

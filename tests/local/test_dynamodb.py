@@ -8,7 +8,7 @@ from collections.abc import Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from handlers.schema import KEY_ATTRIBUTES, TTL_ATTRIBUTE
+from handlers.schema import KEY_ATTRIBUTES, PENDING_INDEX, PENDING_PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from local_gateway.dynamodb import create_table, dynamodb_client
 from local_gateway.moto_server import make_dynamodb_server
 from local_gateway.runner import Options, prepare_table
@@ -30,8 +30,15 @@ def test_the_table_follows_the_schema(endpoint: str) -> None:
     create_table(client, "schema-table")
 
     table = client.describe_table(TableName="schema-table")["Table"]
-    assert [(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]] == list(KEY_ATTRIBUTES)
+    attributes = [(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]]
+    assert attributes == [*KEY_ATTRIBUTES, (PENDING_PARTITION_KEY, "S")]
     assert [k["KeyType"] for k in table["KeySchema"]] == ["HASH", "RANGE"]
+    [index] = table["GlobalSecondaryIndexes"]
+    assert index["IndexName"] == PENDING_INDEX and index["Projection"] == {"ProjectionType": "ALL"}
+    assert [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]] == [
+        (PENDING_PARTITION_KEY, "HASH"),
+        (SORT_KEY, "RANGE"),
+    ]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     ttl = client.describe_time_to_live(TableName="schema-table")["TimeToLiveDescription"]
     assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", TTL_ATTRIBUTE)
