@@ -263,3 +263,11 @@ def test_items_use_the_shared_key_schema(dynamodb: Any) -> None:
     [claim_key] = claim_keys
     assert re.fullmatch(schema.IDEMPOTENCY_PREFIX + "[0-9a-f]{64}", claim_key)  # an HMAC, not "order-77"
     assert "order-77" not in json.dumps(stored_items(dynamodb))
+
+
+def test_a_timestamp_whose_plus_became_a_space_says_to_percent_encode_it() -> None:
+    response = listing(created_from="2026-01-01T00:00:00 00:00", created_to="2026-01-02")
+    fields = {f["field"]: f["message"] for f in error_of(response)["fields"]}
+    assert response["statusCode"] == 400
+    assert "percent-encode + as %2B" in fields["created_from"]
+    assert fields["created_to"].startswith("must be an RFC 3339 date-time with an offset")

@@ -69,6 +69,7 @@ def test_list_and_health_responses_conform(dynamodb: Any) -> None:
     assert page["next_cursor"]
     call(api.list_payments, proxy_event("GET", "/v1/payments", query={"limit": "0"}))  # 400
     call(api.health, proxy_event("GET", "/health", merchant_id=None))
+    call(api.list_payments, proxy_event("GET", "/v1/payments", query={"created_from": "2026-01-01T00:00:00 01:00"}))
     dynamodb.delete_table(TableName=TABLE)
     call(api.health, proxy_event("GET", "/health", merchant_id=None))  # 503
     call(api.create_payment, post_event(payment_body()))  # 503 from the claim-less write path
