@@ -10,7 +10,7 @@ from __future__ import annotations
 import base64
 import binascii
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, date, datetime
 
 import attrs
@@ -174,9 +174,20 @@ _PARSERS["created_to"] = _end_timestamp
 _FIELD_NAMES = {"cursor": "after_id"}
 
 
+def _unknown_parameters(params: Mapping[str, str], known: Collection[str]) -> list[FieldError]:
+    return [FieldError(echoable(name), "is not a known query parameter") for name in params if name not in known]
+
+
+def refuse_query_parameters(params: Mapping[str, str]) -> None:
+    """For the routes that take no query parameter: the list's 400, naming each one."""
+    errors = _unknown_parameters(params, ())
+    if errors:
+        raise InvalidRequest(_summary(errors), _one_per_field(errors))
+
+
 def parse_list_query(params: Mapping[str, str]) -> ListQuery:
     values: dict[str, object] = {}
-    errors = [FieldError(echoable(name), "is not a known query parameter") for name in params if name not in _PARSERS]
+    errors = _unknown_parameters(params, _PARSERS)
     for name, parse in _PARSERS.items():
         if name in params:
             try:

@@ -54,12 +54,15 @@ def test_payment_responses_conform() -> None:
     call(api.create_payment, post_event(payment_body(card__number="1"), key="k2"))  # 400 with fields
     call(api.create_payment, post_event(raw_body="{", key="k3"))  # 400
     call(api.create_payment, post_event(raw_body="x" * 20_000))  # 413
+    call(api.create_payment, post_event(payment_body(), query={"x": "1"}))  # 400: no query parameters
     call(api.create_payment, post_event(raw_body="{}", headers={"Content-Type": "text/plain"}))  # 415
     path = f"/v1/payments/{authorized['id']}"
     get_event = proxy_event("GET", "/v1/payments/{id}", path=path, path_parameters={"id": authorized["id"]})
     assert call(api.get_payment, get_event) == authorized
     missing = proxy_event("GET", "/v1/payments/{id}", path_parameters={"id": "pay_x"}, merchant_id="mer_b")
     assert call(api.get_payment, missing)["error"]["type"] == "not_found"
+    queried = proxy_event("GET", "/v1/payments/{id}", path_parameters={"id": "pay_x"}, query={"expand": "card"})
+    assert call(api.get_payment, queried)["error"]["fields"][0]["field"] == "expand"
 
 
 def test_list_and_health_responses_conform(dynamodb: Any) -> None:
@@ -69,6 +72,7 @@ def test_list_and_health_responses_conform(dynamodb: Any) -> None:
     assert page["next_cursor"]
     call(api.list_payments, proxy_event("GET", "/v1/payments", query={"limit": "0"}))  # 400
     call(api.health, proxy_event("GET", "/health", merchant_id=None))
+    call(api.health, proxy_event("GET", "/health", merchant_id=None, query={"probe": "1"}))  # 400
     call(api.list_payments, proxy_event("GET", "/v1/payments", query={"created_from": "2026-01-01T00:00:00 01:00"}))
     dynamodb.delete_table(TableName=TABLE)
     call(api.health, proxy_event("GET", "/health", merchant_id=None))  # 503

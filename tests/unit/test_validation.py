@@ -11,6 +11,7 @@ from handlers.validation import (
     parse_idempotency_key,
     parse_list_query,
     parse_payment_request,
+    refuse_query_parameters,
 )
 from tests.support import AMEX, VISA_AUTHORIZED, payment_body
 
@@ -247,6 +248,17 @@ def test_a_plus_that_became_a_space_is_told_to_be_percent_encoded(moment: str) -
 def test_list_timestamps_take_every_rfc_3339_form(moment: str, utc: str) -> None:
     query = parse_list_query({"created_from": moment})
     assert query.created_from is not None and query.created_from.isoformat() == utc
+
+
+def test_routes_without_query_parameters_refuse_each_one_through_the_mask() -> None:
+    refuse_query_parameters({})
+    with pytest.raises(InvalidRequest) as raised:
+        refuse_query_parameters({"x": "1", VISA_AUTHORIZED: ""})
+    assert str(raised.value) == "The request has 2 invalid fields."
+    assert [(f.field, f.message) for f in raised.value.fields] == [
+        ("x", "is not a known query parameter"),
+        ("[card]", "is not a known query parameter"),
+    ]
 
 
 def test_list_timestamps_are_normalised_to_utc() -> None:
