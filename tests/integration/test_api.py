@@ -316,7 +316,16 @@ def test_a_repeated_query_parameter_on_get_is_400() -> None:
     assert error_of(api.get_payment(event, None))["message"] == "A query parameter was repeated."
 
 
-# --- timestamps -------------------------------------------------------------------------------------
+# --- bodies and timestamps ---------------------------------------------------------------------
+
+
+def test_an_oversized_body_is_413_whatever_its_content_type() -> None:
+    response = post(raw_body="x" * 16_385, headers={"Content-Type": "text/plain"})
+    assert (response["statusCode"], error_of(response)) == (
+        413,
+        {"type": "payload_too_large", "message": "The request body must be at most 16384 bytes."},
+    )
+    assert post(raw_body="x" * 16_384, headers={"Content-Type": "text/plain"})["statusCode"] == 415
 
 
 def test_a_timestamp_whose_plus_became_a_space_says_to_percent_encode_it() -> None:
