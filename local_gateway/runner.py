@@ -201,6 +201,7 @@ def _start_bank(options: Options, supervisor: Supervisor) -> Callable[[], str]:
         return lambda: external
     port = port_for(options.port, BANK_PORT_OFFSET)
     args = ["lambda", "--port", str(port), "--routes", "local_gateway.topology:BANK_ROUTES", "--authorizer", "none"]
+    args += ["--waf-body-limit", "0"]  # a Lambda function URL: no WAF in front
     env = local_environment(TABLE_REGION)
     env["LOG_LEVEL"] = _log_level(options)
     child = supervisor.spawn("bank", [*args, *_quiet(options)], env)
