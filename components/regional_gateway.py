@@ -30,6 +30,8 @@ from components.policies import (
     logs_key_policy,
 )
 from handlers import routes
+from handlers.gateway_errors import GATEWAY_ERRORS, WAF_BODY_TOO_LARGE, WAF_ERRORS, WAF_RATE_LIMITED, GatewayError
+from handlers.http import MAX_BODY_BYTES
 
 ARCHITECTURE = "arm64"
 RUNTIME = aws.lambda_.Runtime.PYTHON3D13
@@ -69,34 +71,6 @@ WAF_LOG_GROUP_PREFIX = "aws-waf-logs-"
 WAF_REDACTED_HEADERS = ("authorization", "idempotency-key")
 # Logged by default: what WAF stopped or would stop. ALLOW, nearly all traffic, costs ingestion only.
 WAF_LOGGED_ACTIONS = ("BLOCK", "COUNT")
-
-
-@dataclass(frozen=True)
-class GatewayError:
-    """How API Gateway's own errors are rendered, in the API's `{"error": {...}}` contract."""
-
-    response_type: str
-    error_type: str
-    status_code: str | None = None  # None keeps the platform's status (the DEFAULT_* families)
-    message: str | None = None  # None uses API Gateway's message ($context.error.messageString)
-
-    def template(self) -> str:
-        message = json.dumps(self.message) if self.message else "$context.error.messageString"
-        return '{"error": {"type": "%s", "message": %s}}' % (self.error_type, message)  # noqa: UP031
-
-
-GATEWAY_ERRORS: tuple[GatewayError, ...] = (
-    GatewayError("UNAUTHORIZED", "unauthorized", "401"),
-    GatewayError("ACCESS_DENIED", "unauthorized", "401"),
-    # API Gateway answers an unknown route with 403 "Missing Authentication Token".
-    GatewayError("MISSING_AUTHENTICATION_TOKEN", "not_found", "404", "No route matches the request."),
-    GatewayError("THROTTLED", "rate_limited", "429"),
-    GatewayError("WAF_FILTERED", "forbidden", "403", "The request was blocked."),
-    GatewayError("INTEGRATION_TIMEOUT", "service_unavailable", "504", "The request timed out."),
-    GatewayError("DEFAULT_4XX", "invalid_request"),
-    GatewayError("DEFAULT_5XX", "internal_error", None, "Internal error."),
-)
-WAF_RATE_LIMIT_BODY = json.dumps({"error": {"type": "rate_limited", "message": "Too many requests."}})
 
 
 @dataclass(frozen=True)
@@ -263,7 +237,7 @@ def deployment_fingerprint(args: RegionalGatewayArgs) -> str:
     shape = {
         "routes": [[r.method, r.path, r.function.name, r.function.handler, r.authorized] for r in args.route_table],
         "authorizer": [args.authorizer.name, IDENTITY_SOURCE, args.authorizer_cache_seconds],
-        "responses": [[e.response_type, e.status_code, e.template()] for e in GATEWAY_ERRORS],
+        "responses": [[e.response_type, e.status_code, e.template(), e.headers()] for e in GATEWAY_ERRORS],
         "response_headers": {REQUEST_ID_HEADER: "context.requestId"},
         "execute_api_endpoint_disabled": args.domain is not None,
     }
@@ -568,22 +542,24 @@ class RegionalGateway(pulumi.ComponentResource):
         created: list[pulumi.Resource] = [authorizer]
         for route in args.route_table:
             created += self._route(api, route, resource_ids[route.path], authorizer)
-        for error in GATEWAY_ERRORS:
-            created.append(
-                aws.apigateway.Response(
-                    f"{self._name}-response-{error.response_type.lower().replace('_', '-')}",
-                    aws.apigateway.ResponseArgs(
-                        region=self._region,
-                        rest_api_id=api.id,
-                        response_type=error.response_type,
-                        status_code=error.status_code,
-                        response_templates={"application/json": error.template()},
-                        response_parameters={f"gatewayresponse.header.{REQUEST_ID_HEADER}": "context.requestId"},
-                    ),
-                    child_opts(self),
-                )
-            )
+        created += [self._gateway_response(api, error) for error in GATEWAY_ERRORS]
         return created
+
+    def _gateway_response(self, api: aws.apigateway.RestApi, error: GatewayError) -> aws.apigateway.Response:
+        headers = {f"gatewayresponse.header.{REQUEST_ID_HEADER}": "context.requestId"}
+        headers |= {f"gatewayresponse.header.{name}": f"'{value}'" for name, value in error.headers().items()}
+        return aws.apigateway.Response(
+            f"{self._name}-response-{error.response_type.lower().replace('_', '-')}",
+            aws.apigateway.ResponseArgs(
+                region=self._region,
+                rest_api_id=api.id,
+                response_type=error.response_type,
+                status_code=error.status_code,
+                response_templates={"application/json": error.template()},
+                response_parameters=headers,
+            ),
+            child_opts(self),
+        )
 
     def _authorizer(self, api: aws.apigateway.RestApi) -> aws.apigateway.Authorizer:
         deployed = self.functions[self._args.authorizer.name]
@@ -777,7 +753,17 @@ class RegionalGateway(pulumi.ComponentResource):
             cloudwatch_metrics_enabled=True, sampled_requests_enabled=True, metric_name=metric
         )
 
-    def _managed_rule(self, priority: int, rule_group: str) -> aws.wafv2.WebAclRuleArgs:
+    def _managed_rule(self, priority: int, rule_group: str, counted: Sequence[str] = ()) -> aws.wafv2.WebAclRuleArgs:
+        """A managed rule group; rules in `counted` only count (metrics and samples) instead of blocking."""
+        overrides = [
+            aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideArgs(
+                name=rule,
+                action_to_use=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideActionToUseArgs(
+                    count=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideActionToUseCountArgs()
+                ),
+            )
+            for rule in counted
+        ]
         return aws.wafv2.WebAclRuleArgs(
             name=rule_group,
             priority=priority,
@@ -787,35 +773,65 @@ class RegionalGateway(pulumi.ComponentResource):
             ),
             statement=aws.wafv2.WebAclRuleStatementArgs(
                 managed_rule_group_statement=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementArgs(
-                    vendor_name="AWS", name=rule_group
+                    vendor_name="AWS", name=rule_group, rule_action_overrides=overrides or None
                 )
             ),
             visibility_config=self._waf_visibility(rule_group),
         )
 
-    def _waf(self, stage: aws.apigateway.Stage) -> pulumi.Output[str]:
-        """Per-IP rate limit first (cheapest), then the common and known-bad-inputs rule sets.
-
-        The common set's SizeRestrictions_BODY (8 KB) is left on: payment bodies are < 1 KB.
-        """
-        prefix = self._args.name_prefix
-        rate_limit = aws.wafv2.WebAclRuleArgs(
-            name="rate-limit-per-ip",
-            priority=0,
+    def _waf_block(
+        self, name: str, priority: int, statement: aws.wafv2.WebAclRuleStatementArgs, status: int, body_key: str
+    ) -> aws.wafv2.WebAclRuleArgs:
+        return aws.wafv2.WebAclRuleArgs(
+            name=name,
+            priority=priority,
             action=aws.wafv2.WebAclRuleActionArgs(
                 block=aws.wafv2.WebAclRuleActionBlockArgs(
                     custom_response=aws.wafv2.WebAclRuleActionBlockCustomResponseArgs(
-                        response_code=429, custom_response_body_key="rate_limited"
+                        response_code=status, custom_response_body_key=body_key
                     )
                 )
             ),
-            statement=aws.wafv2.WebAclRuleStatementArgs(
-                rate_based_statement=aws.wafv2.WebAclRuleStatementRateBasedStatementArgs(
-                    aggregate_key_type="IP", limit=self._args.waf_rate_limit, evaluation_window_sec=300
-                )
-            ),
-            visibility_config=self._waf_visibility("rate-limit-per-ip"),
+            statement=statement,
+            visibility_config=self._waf_visibility(name),
         )
+
+    def _body_size_limit(self) -> aws.wafv2.WebAclRuleStatementArgs:
+        """A body over the API's limit. WAF sees at most 16 KB of a body for API Gateway (= the limit):
+        a larger one is "oversize", which MATCH counts as a match."""
+        size = aws.wafv2.WebAclRuleStatementSizeConstraintStatementArgs(
+            comparison_operator="GT",
+            size=MAX_BODY_BYTES,
+            field_to_match=aws.wafv2.WebAclRuleStatementSizeConstraintStatementFieldToMatchArgs(
+                body=aws.wafv2.WebAclRuleStatementSizeConstraintStatementFieldToMatchBodyArgs(oversize_handling="MATCH")
+            ),
+            text_transformations=[
+                aws.wafv2.WebAclRuleStatementSizeConstraintStatementTextTransformationArgs(priority=0, type="NONE")
+            ],
+        )
+        return aws.wafv2.WebAclRuleStatementArgs(size_constraint_statement=size)
+
+    def _waf(self, stage: aws.apigateway.Stage) -> pulumi.Output[str]:
+        """Per-IP rate limit first (cheapest), the body size, then the common and known-bad-inputs rule sets.
+
+        Every oversized body is a 413 in the API's error shape, from the second rule. The common set's
+        SizeRestrictions_BODY only counts: its fixed 8 KB is below the API's 16 KiB and would answer
+        403. Nothing goes uninspected: WAF sees the first 16 KB of a body, and larger ones are refused.
+        """
+        prefix = self._args.name_prefix
+        rate_limit = aws.wafv2.WebAclRuleStatementArgs(
+            rate_based_statement=aws.wafv2.WebAclRuleStatementRateBasedStatementArgs(
+                aggregate_key_type="IP", limit=self._args.waf_rate_limit, evaluation_window_sec=300
+            )
+        )
+        rules = [
+            self._waf_block("rate-limit-per-ip", 0, rate_limit, WAF_RATE_LIMITED.status, WAF_RATE_LIMITED.key),
+            self._waf_block(
+                "body-size-limit", 1, self._body_size_limit(), WAF_BODY_TOO_LARGE.status, WAF_BODY_TOO_LARGE.key
+            ),
+            self._managed_rule(10, "AWSManagedRulesCommonRuleSet", counted=["SizeRestrictions_BODY"]),
+            self._managed_rule(20, "AWSManagedRulesKnownBadInputsRuleSet"),
+        ]
         acl = aws.wafv2.WebAcl(
             f"{self._name}-waf",
             aws.wafv2.WebAclArgs(
@@ -824,15 +840,10 @@ class RegionalGateway(pulumi.ComponentResource):
                 description=f"{prefix} API in {self._region}",
                 default_action=aws.wafv2.WebAclDefaultActionArgs(allow=aws.wafv2.WebAclDefaultActionAllowArgs()),
                 custom_response_bodies=[
-                    aws.wafv2.WebAclCustomResponseBodyArgs(
-                        key="rate_limited", content_type="APPLICATION_JSON", content=WAF_RATE_LIMIT_BODY
-                    )
+                    aws.wafv2.WebAclCustomResponseBodyArgs(key=e.key, content_type="APPLICATION_JSON", content=e.body())
+                    for e in WAF_ERRORS
                 ],
-                rules=[
-                    rate_limit,
-                    self._managed_rule(10, "AWSManagedRulesCommonRuleSet"),
-                    self._managed_rule(20, "AWSManagedRulesKnownBadInputsRuleSet"),
-                ],
+                rules=rules,
                 visibility_config=aws.wafv2.WebAclVisibilityConfigArgs(
                     cloudwatch_metrics_enabled=True, sampled_requests_enabled=True, metric_name=f"{prefix}-waf"
                 ),

@@ -17,7 +17,7 @@ from handlers.observability import configure_logging, emit_metric, log_context
 from handlers.resolver import PaymentResolver, ResolverReport
 from handlers.service import IdempotencyPolicy, PaymentReader, PaymentService
 from handlers.settings import Settings
-from handlers.validation import ValidationRules, encode_cursor, parse_idempotency_key
+from handlers.validation import ValidationRules, encode_cursor, parse_idempotency_key, refuse_query_parameters
 
 logger = logging.getLogger("handlers.api")
 
@@ -86,7 +86,21 @@ def _health_repository() -> DynamoRepository:
     return DynamoRepository(client, config.table_name)
 
 
-def _entry_point(route: Callable[[http.Event], http.Response]) -> Callable[[http.Event, Any], http.Response]:
+_Route = Callable[[http.Event], http.Response]
+_Handler = Callable[[http.Event, Any], http.Response]
+
+
+def _entry_point(route: _Route) -> _Handler:
+    """A route that takes no query parameter: any is refused with a 400 naming it."""
+    return _wrap(route, reads_query=False)
+
+
+def _query_entry_point(route: _Route) -> _Handler:
+    """A route that parses (and checks) its own query parameters."""
+    return _wrap(route, reads_query=True)
+
+
+def _wrap(route: _Route, *, reads_query: bool) -> _Handler:
     """Wrap a route: request context in every log line, every error mapped in one place."""
 
     @functools.wraps(route)
@@ -94,6 +108,8 @@ def _entry_point(route: Callable[[http.Event], http.Response]) -> Callable[[http
         with log_context(request_id=http.request_id(event)):
             try:
                 settings()
+                if not reads_query:
+                    refuse_query_parameters(http.query_parameters(event))
                 return route(event)
             except PaymentError as e:
                 return http.error_response(e, event)
@@ -141,7 +157,7 @@ def get_payment(event: http.Event) -> http.Response:
     return http.json_response(200, payment_to_wire(payment), event)
 
 
-@_entry_point
+@_query_entry_point
 def list_payments(event: http.Event) -> http.Response:
     page = payment_reader().list_payments(http.merchant_id(event), http.query_parameters(event))
     cursor = encode_cursor(page.next_after_id) if page.next_after_id else None

@@ -15,6 +15,11 @@ from handlers.ports import MerchantDirectory
 
 KEY_PREFIX = "pgw_"
 _MAX_HEADER_LENGTH = 512
+# What a merchant is told. An unknown and a revoked key get the same words: the answer must not
+# tell whether a key exists. No quote or backslash: API Gateway puts them into JSON unescaped.
+MISSING_HEADER = "The Authorization header is missing: send 'Authorization: Bearer <your API key>'."
+MALFORMED_HEADER = "The Authorization header is malformed: send 'Authorization: Bearer <your API key>'."
+INVALID_KEY = "The API key is not valid: it is unknown or has been revoked."
 
 
 def new_api_key() -> str:
@@ -29,12 +34,12 @@ def bearer_key(authorization: str | None) -> str:
     scheme, _, key = (authorization or "").partition(" ")
     key = key.strip()
     if scheme.lower() != "bearer" or not key or len(authorization or "") > _MAX_HEADER_LENGTH or not key.isascii():
-        raise Unauthorized("Send your API key as 'Authorization: Bearer <key>'.")
+        raise Unauthorized(MALFORMED_HEADER if (authorization or "").strip() else MISSING_HEADER)
     return key
 
 
 def authenticate(directory: MerchantDirectory, authorization: str | None) -> Merchant:
     merchant = directory.merchant_for_key(hash_api_key(bearer_key(authorization)))
     if merchant is None or not merchant.active:
-        raise Unauthorized("The API key is not valid.")
+        raise Unauthorized(INVALID_KEY)
     return merchant

@@ -1,7 +1,12 @@
 """Lambda REQUEST authorizer: Bearer API key -> merchant id in the request context.
 
-API Gateway caches the result per Authorization header, so the policy allows every route of the
-stage (a policy for one route would be reused for the others and refuse them).
+API Gateway caches the result per Authorization header, so the policy allows (or denies) every
+route of the stage: a policy for one route would be reused for the others.
+
+A refused key gets a Deny, not `Exception("Unauthorized")`: the Deny's context carries what is
+wrong (a malformed header, or a key that is not valid), and the ACCESS_DENIED gateway response
+shows it (`handlers.gateway_errors`). "Unauthorized" would give the missing header's 401, whose
+message is fixed: API Gateway sends it without calling us when the header is absent.
 """
 
 from __future__ import annotations
@@ -14,10 +19,12 @@ from handlers import http
 from handlers.auth import authenticate
 from handlers.dynamo import DynamoRepository, make_client
 from handlers.errors import Unauthorized
+from handlers.gateway_errors import AUTHORIZER_MESSAGE_KEY
 from handlers.observability import configure_logging, log_context
 from handlers.settings import Settings
 
 logger = logging.getLogger("handlers.authorizer")
+UNAUTHENTICATED = "unauthenticated"  # the principal of a Deny (access logs show it)
 
 
 @functools.cache
@@ -35,15 +42,19 @@ def handler(event: http.Event, context: Any) -> dict[str, Any]:
             merchant = authenticate(directory, http.header(event, "Authorization"))
         except Unauthorized as e:
             logger.info("unauthorized", extra={"reason": str(e)})  # never the key itself
-            raise Exception("Unauthorized") from None  # API Gateway's contract for a 401
+            return _policy(event, "Deny", UNAUTHENTICATED, {AUTHORIZER_MESSAGE_KEY: str(e)})
         logger.info("authorized", extra={"merchant_id": merchant.id})
+    return _policy(event, "Allow", merchant.id, {"merchant_id": merchant.id})
+
+
+def _policy(event: http.Event, effect: str, principal: str, context: dict[str, str]) -> dict[str, Any]:
     return {
-        "principalId": merchant.id,
+        "principalId": principal,
         "policyDocument": {
             "Version": "2012-10-17",
-            "Statement": [{"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": stage_arn(event)}],
+            "Statement": [{"Action": "execute-api:Invoke", "Effect": effect, "Resource": stage_arn(event)}],
         },
-        "context": {"merchant_id": merchant.id},
+        "context": context,
     }
 
 

@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import base64
 import binascii
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, date, datetime
 
 import attrs
@@ -132,13 +133,26 @@ def _status(text: str) -> PaymentStatus:
         raise ValueError("must be one of " + ", ".join(s.value for s in PaymentStatus)) from None
 
 
+# RFC 3339 date-time (OpenAPI's `format: date-time`): the offset is required, so no moment is read in
+# a zone the client did not name. `_PLUS_AS_SPACE` is one whose `+hh:mm` came through a query string
+# unencoded: a + there decodes to a space.
+_DATE_TIME = r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]+)?"
+_RFC_3339 = re.compile(_DATE_TIME + r"([Zz]|[+-][0-9]{2}:[0-9]{2})")
+_PLUS_AS_SPACE = re.compile(_DATE_TIME + r" [0-9]{2}:[0-9]{2}")
+_NOT_RFC_3339 = "must be an RFC 3339 date-time with an offset (Z or +hh:mm), e.g. 2026-11-26T10:00:00Z"
+
+
 def _timestamp(text: str) -> datetime:
+    if _PLUS_AS_SPACE.fullmatch(text):
+        raise ValueError(
+            "has a space where its offset's + was (a + in a query string is a space): percent-encode + as %2B"
+        )
     try:
-        moment = datetime.fromisoformat(text)
+        if not _RFC_3339.fullmatch(text):
+            raise ValueError
+        moment = datetime.fromisoformat(text.upper())
     except ValueError:
-        raise ValueError("must be an ISO 8601 timestamp, e.g. 2026-11-26T10:00:00Z") from None
-    # A timestamp without an offset is taken as UTC, the API's time zone.
-    moment = moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+        raise ValueError(_NOT_RFC_3339) from None
     try:
         in_utc = moment.astimezone(UTC)
     except OverflowError:  # e.g. 9999-12-31T23:00:00-05:00
@@ -160,9 +174,20 @@ _PARSERS["created_to"] = _end_timestamp
 _FIELD_NAMES = {"cursor": "after_id"}
 
 
+def _unknown_parameters(params: Mapping[str, str], known: Collection[str]) -> list[FieldError]:
+    return [FieldError(echoable(name), "is not a known query parameter") for name in params if name not in known]
+
+
+def refuse_query_parameters(params: Mapping[str, str]) -> None:
+    """For the routes that take no query parameter: the list's 400, naming each one."""
+    errors = _unknown_parameters(params, ())
+    if errors:
+        raise InvalidRequest(_summary(errors), _one_per_field(errors))
+
+
 def parse_list_query(params: Mapping[str, str]) -> ListQuery:
     values: dict[str, object] = {}
-    errors = [FieldError(echoable(name), "is not a known query parameter") for name in params if name not in _PARSERS]
+    errors = _unknown_parameters(params, _PARSERS)
     for name, parse in _PARSERS.items():
         if name in params:
             try:

@@ -1,12 +1,15 @@
 """The Lambda REQUEST authorizer step, emulating API Gateway REST APIs.
 
-- No (or an empty) Authorization header: 401 without calling the authorizer.
+- No (or an empty) Authorization header: UNAUTHORIZED without calling the authorizer.
 - The authorizer's result is cached per Authorization header value for the TTL, both an IAM
-  policy and an `Exception("Unauthorized")`. The cached policy is evaluated against each request's
-  method ARN, so a policy that names only one resource is denied on others, as it is in AWS.
-- An explicit Deny or no matching Allow: API Gateway's ACCESS_DENIED, which the deployed stage maps
-  to 401 `unauthorized` (components.regional_gateway.GATEWAY_ERRORS; tests/infra checks the two
-  agree). An authorizer that fails otherwise or returns something malformed: 500, not cached.
+  policy and an `Exception("Unauthorized")` (UNAUTHORIZED). The cached policy is evaluated against
+  each request's method ARN, so a policy that names only one resource is denied on others, as in AWS.
+- An explicit Deny or no matching Allow: ACCESS_DENIED, with the policy's context (the deployed
+  template shows the Deny's `error_message`). An authorizer that fails otherwise or returns
+  something malformed: AUTHORIZER_FAILURE, not cached.
+
+Each is answered as the deployed gateway response for that type (local_gateway.gateway_responses;
+tests/infra checks the two agree).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import re
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
@@ -43,14 +46,15 @@ class Allow:
 
 @dataclass(frozen=True)
 class Reject:
-    status: int
-    error_type: str
-    message: str
+    """A refusal: the gateway response type API Gateway answers with, and the authorizer's context."""
+
+    response_type: str
+    context: dict[str, str] = field(default_factory=dict)
 
 
-UNAUTHORIZED = Reject(401, "unauthorized", "Unauthorized")
-ACCESS_DENIED = Reject(401, "unauthorized", "User is not authorized to access this resource")
-AUTHORIZER_FAILED = Reject(500, "internal_error", "The authorizer failed")
+UNAUTHORIZED = Reject("UNAUTHORIZED")
+ACCESS_DENIED = Reject("ACCESS_DENIED")
+AUTHORIZER_FAILED = Reject("AUTHORIZER_FAILURE")
 
 
 class MalformedPolicyError(ValueError):
@@ -78,11 +82,12 @@ class Policy:
 
     def decide(self, arn: str) -> Allow | Reject:
         matching = [statement for statement in self.statements if statement.applies_to(arn)]
+        denied = Reject(ACCESS_DENIED.response_type, self.context)  # the template may show the context
         if any(statement.effect == "Deny" for statement in matching):
-            return ACCESS_DENIED
+            return denied
         if any(statement.effect == "Allow" for statement in matching):
             return Allow(self.principal_id, self.context)
-        return ACCESS_DENIED
+        return denied
 
     @classmethod
     def parse(cls, result: object) -> Policy:

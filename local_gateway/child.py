@@ -20,6 +20,7 @@ import threading
 from collections.abc import Sequence
 from typing import Any, Protocol
 
+from handlers.http import MAX_BODY_BYTES
 from handlers.routes import Function, Route
 from local_gateway.gateway import Gateway
 from local_gateway.http_server import LocalHTTPServer
@@ -46,6 +47,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--routes", default="handlers.routes:ROUTES", help="MODULE:ATTRIBUTE, a tuple of Route")
     parser.add_argument("--authorizer", default="handlers.routes:AUTHORIZER", help="MODULE:ATTRIBUTE or 'none'")
     parser.add_argument("--authorizer-cache-seconds", type=float, default=None)
+    parser.add_argument(
+        "--waf-body-limit", type=int, default=MAX_BODY_BYTES, help="refuse larger bodies as WAF does (0: no WAF)"
+    )
     parser.add_argument("--access-log", action="store_true")
     parser.add_argument("--quiet", action="store_true", help="discard the handlers' stdout")
     parser.add_argument(
@@ -66,7 +70,13 @@ def make_gateway(args: argparse.Namespace) -> Gateway:
     if cache_seconds is None:
         cache_seconds = load_attribute("handlers.routes:AUTHORIZER_CACHE_SECONDS")
     region = os.environ.get("AWS_REGION", "eu-west-1")
-    gateway = Gateway(region=region, routes=routes, authorizer=authorizer, authorizer_cache_seconds=cache_seconds)
+    gateway = Gateway(
+        region=region,
+        routes=routes,
+        authorizer=authorizer,
+        authorizer_cache_seconds=cache_seconds,
+        waf_body_limit=args.waf_body_limit or None,
+    )
     gateway.preload()
     return gateway
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
+from local_gateway.gateway_responses import gateway_response
 from local_gateway.messages import HttpRequest, HttpResponse, error_response
 
 log = logging.getLogger(__name__)
@@ -66,6 +67,12 @@ class LocalHTTPServer(ThreadingHTTPServer):
         self.server_close()
 
 
+def _refusal(error: BadRequestError, request_id: str) -> HttpResponse:
+    if error.status == 413:  # API Gateway's own limit, answered by its REQUEST_TOO_LARGE response
+        return gateway_response("REQUEST_TOO_LARGE", request_id)
+    return error_response(error.status, "invalid_request", str(error), request_id)
+
+
 class _RequestHandler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True
@@ -81,10 +88,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
             response = server.app(request)
         except BadRequestError as error:
             self.close_connection = True
-            response = error_response(error.status, "bad_request", str(error), str(uuid.uuid4()))
+            response = _refusal(error, str(uuid.uuid4()))
         except Exception:
             log.exception("%s: unhandled error", server.name)
-            response = error_response(500, "internal_error", "Internal server error", str(uuid.uuid4()))
+            response = gateway_response("DEFAULT_5XX", str(uuid.uuid4()), status=500)
         if response.drop_connection:
             self.close_connection = True  # nothing written: the socket closes without an answer
         else:

@@ -1,8 +1,8 @@
 """Plain HTTP request and response values, passed between the socket layer and the gateways.
 
-Every response the local stack generates itself follows the API's error contract: a JSON body
-`{"error": {"type", "message"}}` and an `X-Request-Id` header, as the deployed API Gateway's
-Gateway Responses do.
+Every response the local stack generates itself follows the API's error contract: a compact JSON
+body `{"error": {"type", "message"}}` and an `X-Request-Id` header, as the deployed API Gateway's
+Gateway Responses do (local_gateway.gateway_responses renders those).
 """
 
 from __future__ import annotations
@@ -60,7 +60,7 @@ def json_response(status: int, payload: Any, request_id: str) -> HttpResponse:
         (REQUEST_ID_HEADER, request_id),
         (AMZN_REQUEST_ID_HEADER, request_id),
     )
-    return HttpResponse(status, headers, json.dumps(payload).encode())
+    return HttpResponse(status, headers, json.dumps(payload, separators=(",", ":")).encode())
 
 
 def error_response(status: int, error_type: str, message: str, request_id: str) -> HttpResponse:

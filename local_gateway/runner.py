@@ -256,6 +256,7 @@ def _start_bank(options: Options, supervisor: Supervisor, dynamodb_url: str) -> 
         return lambda: external
     port = port_for(options.port, BANK_PORT_OFFSET)
     args = ["lambda", "--port", str(port), "--routes", "local_gateway.topology:BANK_ROUTES", "--authorizer", "none"]
+    args += ["--waf-body-limit", "0"]  # a Lambda function URL: no WAF in front
     env = bank_environment(table_name=options.table_name, dynamodb_url=dynamodb_url, log_level=_log_level(options))
     child = supervisor.spawn("bank", [*args, *_quiet(options)], env)
     return lambda: _local_url(supervisor.wait_ready(child, CHILD_START_TIMEOUT)) + "/payments"

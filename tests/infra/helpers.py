@@ -105,6 +105,19 @@ def service_principals(document: dict[str, Any]) -> set[str]:
     }
 
 
-def render_gateway_template(template: str) -> Any:
-    """Evaluate a gateway-response template the way API Gateway would, for a sample message."""
-    return json.loads(re.sub(r"\$context\.error\.messageString", json.dumps("sample message"), template))
+def fill_gateway_template(
+    template: str, message: str = "sample message", authorizer: dict[str, str] | None = None
+) -> str:
+    """A gateway-response template as API Gateway fills it in: `$context.error.messageString` is the
+    quoted message, `$context.authorizer.<key>` the Deny context's value as it is (unescaped)."""
+    body = template.replace("$context.error.messageString", json.dumps(message))
+    values = authorizer if authorizer is not None else {"error_message": "sample denial"}
+    body = re.sub(r"\$context\.authorizer\.(\w+)", lambda match: values.get(match[1], ""), body)
+    assert "$" not in body, f"a variable API Gateway would not fill in: {template}"
+    return body
+
+
+def render_gateway_template(
+    template: str, message: str = "sample message", authorizer: dict[str, str] | None = None
+) -> Any:
+    return json.loads(fill_gateway_template(template, message, authorizer))

@@ -26,8 +26,9 @@ from components.regional_gateway import (
     deployment_trigger,
     route_functions,
 )
-from handlers import routes, schema
-from local_gateway.authorization import ACCESS_DENIED, UNAUTHORIZED
+from handlers import auth, http, routes, schema
+from handlers.gateway_errors import BY_RESPONSE_TYPE, WAF_BODY_TOO_LARGE, WAF_ERRORS
+from local_gateway.gateway_responses import PLATFORM_DEFAULTS, gateway_response, waf_response
 from tests.infra.conftest import run, run_once
 from tests.infra.helpers import (
     ACCOUNT,
@@ -56,6 +57,7 @@ from tests.infra.helpers import (
     WEB_ACL_ASSOCIATION,
     WEB_ACL_LOGGING,
     duplicates,
+    fill_gateway_template,
     function_by_name,
     function_policy,
     key_policy,
@@ -263,24 +265,39 @@ def test_gateway_responses_keep_the_error_contract(mocks: RecordingMocks) -> Non
     deploy(mocks)
     responses = {r.plain["responseType"]: r.plain for r in mocks.of_type(RESPONSE)}
     expected = {
-        "UNAUTHORIZED": ("401", "unauthorized"),
-        "ACCESS_DENIED": ("401", "unauthorized"),
-        "MISSING_AUTHENTICATION_TOKEN": ("404", "not_found"),
-        "THROTTLED": ("429", "rate_limited"),
-        "WAF_FILTERED": ("403", "forbidden"),
-        "INTEGRATION_TIMEOUT": ("504", "service_unavailable"),
-        "DEFAULT_4XX": (None, "invalid_request"),
-        "DEFAULT_5XX": (None, "internal_error"),
+        "UNAUTHORIZED": ("401", "unauthorized", auth.MISSING_HEADER),
+        "ACCESS_DENIED": ("401", "unauthorized", "sample denial"),  # the authorizer's Deny context
+        "AUTHORIZER_FAILURE": ("503", "service_unavailable", "The API key could not be checked; retry shortly."),
+        "MISSING_AUTHENTICATION_TOKEN": ("404", "not_found", "No route matches the request's method and path."),
+        "REQUEST_TOO_LARGE": ("413", "payload_too_large", "The request body must be at most 16384 bytes."),
+        "UNSUPPORTED_MEDIA_TYPE": ("415", "unsupported_media_type", http.NOT_JSON),
+        "THROTTLED": ("429", "rate_limited", "Too many requests: slow down and retry later."),
+        "WAF_FILTERED": ("403", "forbidden", "The request was blocked."),
+        "INTEGRATION_TIMEOUT": ("504", "service_unavailable", "The request timed out."),
+        "DEFAULT_4XX": (None, "invalid_request", "sample message"),  # API Gateway's own message
+        "DEFAULT_5XX": (None, "internal_error", http.INTERNAL_ERROR),
     }
     assert set(responses) == set(expected)
-    for response_type, (status, error_type) in expected.items():
+    for response_type, (status, error_type, message) in expected.items():
         response = responses[response_type]
         assert response.get("statusCode") == status, response_type
-        body = render_gateway_template(response["responseTemplates"]["application/json"])
-        assert set(body) == {"error"}
-        assert body["error"]["type"] == error_type
-        assert isinstance(body["error"]["message"], str) and body["error"]["message"]
-        assert response["responseParameters"] == {"gatewayresponse.header.X-Request-Id": "context.requestId"}
+        template = response["responseTemplates"]["application/json"]
+        body = render_gateway_template(template)
+        assert body == {"error": {"type": error_type, "message": message}}, response_type
+        # compact, as the handlers write theirs
+        assert json.dumps(body, separators=(",", ":")) == fill_gateway_template(template), response_type
+        assert response["responseParameters"]["gatewayresponse.header.X-Request-Id"] == "context.requestId"
+    assert responses["AUTHORIZER_FAILURE"]["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
+
+
+def test_the_authorizers_messages_survive_unescaped_substitution() -> None:
+    """API Gateway pastes `$context.authorizer.error_message` into the JSON as it is."""
+    for message in (auth.MISSING_HEADER, auth.MALFORMED_HEADER, auth.INVALID_KEY):
+        assert json.dumps(message) == f'"{message}"'
+        body = render_gateway_template(
+            BY_RESPONSE_TYPE["ACCESS_DENIED"].template(), authorizer={"error_message": message}
+        )
+        assert body["error"]["message"] == message
 
 
 def test_deployment_is_triggered_by_changes_to_the_api_shape(mocks: RecordingMocks) -> None:
@@ -408,6 +425,31 @@ def test_waf_can_log_every_request(mocks: RecordingMocks) -> None:
     assert {"singleHeader": {"name": "authorization"}} in logging["redactedFields"]
 
 
+def test_waf_refuses_every_body_over_the_apis_limit_with_a_413_in_the_error_shape(mocks: RecordingMocks) -> None:
+    deploy(mocks)
+    acl = mocks.one(WEB_ACL).plain
+    rules = {r["name"]: r for r in acl["rules"]}
+    size = rules["body-size-limit"]
+    assert size["priority"] < rules["AWSManagedRulesCommonRuleSet"]["priority"]
+    constraint = size["statement"]["sizeConstraintStatement"]
+    assert (constraint["comparisonOperator"], constraint["size"]) == ("GT", http.MAX_BODY_BYTES)
+    # WAF sees 16 KB of a body for API Gateway: a larger one is "oversize" and must count as a match.
+    assert constraint["fieldToMatch"] == {"body": {"oversizeHandling": "MATCH"}}
+    assert constraint["textTransformations"] == [{"priority": 0, "type": "NONE"}]
+    assert size["action"]["block"]["customResponse"] == {
+        "responseCode": 413,
+        "customResponseBodyKey": "payload_too_large",
+    }
+    # The common set's fixed 8 KB body rule would answer 403 below the API's limit: it only counts.
+    common = rules["AWSManagedRulesCommonRuleSet"]["statement"]["managedRuleGroupStatement"]
+    assert common["ruleActionOverrides"] == [{"name": "SizeRestrictions_BODY", "actionToUse": {"count": {}}}]
+    bodies = {b["key"]: json.loads(b["content"]) for b in acl["customResponseBodies"]}
+    assert bodies["payload_too_large"] == {"error": {"type": "payload_too_large", "message": http.BODY_TOO_LARGE}}
+    assert bodies["rate_limited"]["error"]["type"] == "rate_limited"
+    for body in acl["customResponseBodies"]:
+        assert body["content"] == json.dumps(json.loads(body["content"]), separators=(",", ":"))  # compact
+
+
 def test_function_policies_are_least_privilege_on_the_given_table(mocks: RecordingMocks) -> None:
     deploy(mocks)
     for fn in ALL_FUNCTIONS:
@@ -528,14 +570,7 @@ def test_gateway_error_types_are_in_the_api_contract() -> None:
         if "enum" in prop
     ]
     assert enums, "no error type enum found in the contract"
-    assert {e.error_type for e in GATEWAY_ERRORS} <= set(enums[0])
-
-
-def test_the_local_gateway_denies_as_the_deployed_stage_does() -> None:
-    """local_gateway emulates API Gateway's authorizer outcomes; they must match GATEWAY_ERRORS."""
-    deployed = {e.response_type: (int(e.status_code or 0), e.error_type) for e in GATEWAY_ERRORS}
-    assert deployed["ACCESS_DENIED"] == (ACCESS_DENIED.status, ACCESS_DENIED.error_type)
-    assert deployed["UNAUTHORIZED"] == (UNAUTHORIZED.status, UNAUTHORIZED.error_type)
+    assert {e.error_type for e in GATEWAY_ERRORS} | {e.error_type for e in WAF_ERRORS} <= set(enums[0])
 
 
 def test_the_resolver_runs_on_a_schedule_with_least_privilege_on_its_items_and_index(mocks: RecordingMocks) -> None:
@@ -587,3 +622,58 @@ def test_resolver_settings_refuse_what_would_not_work() -> None:
         ResolverSettings(unknown_outcome="ignore")
     with pytest.raises(ValueError, match=r"1\.\.60"):
         ResolverSettings(interval_minutes=0)
+
+
+# What the local stack answers as API Gateway (local_gateway.gateway_responses), with the platform's
+# message for its DEFAULT_* families; each must be the deployed stage's answer.
+LOCAL_ANSWERS = [
+    ("UNAUTHORIZED", {}, None),
+    ("ACCESS_DENIED", {"error_message": auth.MALFORMED_HEADER}, None),
+    ("ACCESS_DENIED", {"error_message": auth.INVALID_KEY}, None),
+    ("AUTHORIZER_FAILURE", {}, None),
+    ("MISSING_AUTHENTICATION_TOKEN", {}, None),
+    ("REQUEST_TOO_LARGE", {}, None),
+    ("DEFAULT_5XX", {}, None),  # a Lambda that raised: 502
+    ("DEFAULT_5XX", {}, 500),
+]
+
+
+@pytest.mark.parametrize(("response_type", "context", "status"), LOCAL_ANSWERS)
+def test_the_local_gateway_answers_as_the_deployed_stage_does(
+    mocks: RecordingMocks, response_type: str, context: dict[str, str], status: int | None
+) -> None:
+    """local_gateway emulates API Gateway's own answers; they must be what the deployed responses render."""
+    deploy(mocks)
+    responses = {r.plain["responseType"]: r.plain for r in mocks.of_type(RESPONSE)}
+    local = gateway_response(response_type, "req-1", authorizer=context, status=status)
+    platform_status, platform_message = PLATFORM_DEFAULTS[response_type]
+    deployed = responses[response_type]
+    template = deployed["responseTemplates"]["application/json"]
+    assert local.status == int(deployed.get("statusCode") or status or platform_status)
+    assert local.body.decode() == fill_gateway_template(template, platform_message, context)
+    static = {
+        name.removeprefix("gatewayresponse.header."): value.strip("'")
+        for name, value in deployed["responseParameters"].items()
+        if value.startswith("'")
+    }
+    assert static.items() <= dict(local.headers).items()
+    assert local.header("X-Request-Id") == "req-1"
+
+
+def test_the_local_gateway_falls_back_to_the_default_families_as_api_gateway_does() -> None:
+    """ACCESS_DENIED without the authorizer's message still renders (empty), never a broken body."""
+    assert set(PLATFORM_DEFAULTS) - {"DEFAULT_5XX"} <= {e.response_type for e in GATEWAY_ERRORS}
+    denied = gateway_response("ACCESS_DENIED", "r")
+    assert json.loads(denied.body) == {"error": {"type": "unauthorized", "message": ""}}
+
+
+def test_the_local_waf_answers_as_the_deployed_web_acl_does(mocks: RecordingMocks) -> None:
+    deploy(mocks)
+    acl = mocks.one(WEB_ACL).plain
+    bodies = {b["key"]: b for b in acl["customResponseBodies"]}
+    rule = {r["name"]: r for r in acl["rules"]}["body-size-limit"]
+    custom = rule["action"]["block"]["customResponse"]
+    local = waf_response(WAF_BODY_TOO_LARGE)
+    assert local.status == custom["responseCode"] == 413
+    assert local.body.decode() == bodies[custom["customResponseBodyKey"]]["content"]
+    assert bodies[custom["customResponseBodyKey"]]["contentType"] == "APPLICATION_JSON"

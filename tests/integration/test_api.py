@@ -285,3 +285,74 @@ def test_items_use_the_shared_key_schema(dynamodb: Any) -> None:
     [claim_key] = claim_keys
     assert re.fullmatch(schema.IDEMPOTENCY_PREFIX + "[0-9a-f]{64}", claim_key)  # an HMAC, not "order-77"
     assert "order-77" not in json.dumps(stored_items(dynamodb))
+
+
+# --- query parameters: every route refuses the ones it does not take --------------------------
+
+
+UNKNOWN_QUERY = {"field": "x", "message": "is not a known query parameter"}
+
+
+def test_an_unknown_query_parameter_on_get_is_the_lists_400_even_for_an_existing_payment() -> None:
+    payment_id = body_of(post(payment_body()))["id"]
+    event = proxy_event(
+        "GET", "/v1/payments/{id}", path_parameters={"id": payment_id}, query={"x": "1"}, merchant_id="mer_a"
+    )
+    response = api.get_payment(event, None)
+    listed = listing(x="1")
+    assert response["statusCode"] == listed["statusCode"] == 400
+    assert (
+        error_of(response)
+        == error_of(listed)
+        == {
+            "type": "invalid_request",
+            "message": "The request has 1 invalid field.",
+            "fields": [UNKNOWN_QUERY],
+        }
+    )
+
+
+def test_a_query_parameter_named_like_a_card_number_is_masked_on_get() -> None:
+    event = proxy_event("GET", "/v1/payments/{id}", path_parameters={"id": "pay_x"}, query={VISA_AUTHORIZED: ""})
+    response = api.get_payment(event, None)
+    assert error_of(response)["fields"] == [{"field": "[card]", "message": "is not a known query parameter"}]
+    assert VISA_AUTHORIZED not in response["body"]
+
+
+def test_a_query_string_on_post_is_refused_before_the_bank_and_the_store(dynamodb: Any, bank_calls: list[Any]) -> None:
+    response = post(payment_body(), key="k-query", query={"x": "1", "amount": "5"})
+    assert (response["statusCode"], error_of(response)["type"]) == (400, "invalid_request")
+    assert error_of(response)["fields"] == [UNKNOWN_QUERY, {"field": "amount", "message": UNKNOWN_QUERY["message"]}]
+    assert bank_calls == [] and stored_items(dynamodb) == []
+    assert post(payment_body(), key="k-query")["statusCode"] == 201  # the key was not taken
+
+
+def test_a_query_string_on_health_is_refused_too() -> None:
+    response = api.health(proxy_event("GET", "/health", query={"x": ""}, merchant_id=None), None)
+    assert (response["statusCode"], error_of(response)["fields"]) == (400, [UNKNOWN_QUERY])
+
+
+def test_a_repeated_query_parameter_on_get_is_400() -> None:
+    event = proxy_event("GET", "/v1/payments/{id}", path_parameters={"id": "pay_x"}, query={"x": "1"})
+    event["multiValueQueryStringParameters"] = {"x": ["1", "2"]}
+    assert error_of(api.get_payment(event, None))["message"] == "A query parameter was repeated."
+
+
+# --- bodies and timestamps ---------------------------------------------------------------------
+
+
+def test_an_oversized_body_is_413_whatever_its_content_type() -> None:
+    response = post(raw_body="x" * 16_385, headers={"Content-Type": "text/plain"})
+    assert (response["statusCode"], error_of(response)) == (
+        413,
+        {"type": "payload_too_large", "message": "The request body must be at most 16384 bytes."},
+    )
+    assert post(raw_body="x" * 16_384, headers={"Content-Type": "text/plain"})["statusCode"] == 415
+
+
+def test_a_timestamp_whose_plus_became_a_space_says_to_percent_encode_it() -> None:
+    response = listing(created_from="2026-01-01T00:00:00 00:00", created_to="2026-01-02")
+    fields = {f["field"]: f["message"] for f in error_of(response)["fields"]}
+    assert response["statusCode"] == 400
+    assert "percent-encode + as %2B" in fields["created_from"]
+    assert fields["created_to"].startswith("must be an RFC 3339 date-time with an offset")

@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from handlers import admin, authorizer
+from handlers import admin, auth, authorizer
 from handlers.auth import hash_api_key
 from tests.integration.conftest import REGION, TABLE
 
@@ -40,28 +40,57 @@ def test_valid_key_allows_every_route_of_the_stage_for_its_merchant() -> None:
     ]
 
 
+def denial(result: dict[str, Any]) -> str:
+    """A Deny of the whole stage (API Gateway caches it per header too); returns the message it carries."""
+    assert result["principalId"] == "unauthenticated"
+    assert result["policyDocument"]["Statement"] == [
+        {
+            "Action": "execute-api:Invoke",
+            "Effect": "Deny",
+            "Resource": "arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/live/*",
+        }
+    ]
+    assert set(result["context"]) == {"error_message"}
+    message: str = result["context"]["error_message"]
+    return message
+
+
 @pytest.mark.parametrize(
     "authorization",
-    [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "pgw_abc", "Bearer pgw_unknown", "Bearer " + "x" * 600],
+    ["Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "pgw_abc", "bearer:pgw_abc", "Bearer " + "x" * 600, "Bearer pgw_é"],
 )
-def test_missing_malformed_and_unknown_keys_are_unauthorized(authorization: str | None) -> None:
+def test_a_malformed_header_is_denied_saying_how_to_send_the_key(authorization: str) -> None:
     new_merchant()
-    with pytest.raises(Exception, match=r"^Unauthorized$"):
-        authorizer.handler(authorizer_event(authorization), None)
+    assert denial(authorizer.handler(authorizer_event(authorization), None)) == auth.MALFORMED_HEADER
 
 
-def test_revoked_key_is_unauthorized() -> None:
+@pytest.mark.parametrize("authorization", [None, "", "  "])
+def test_a_missing_header_is_denied_with_the_gateways_words(authorization: str | None) -> None:
+    """API Gateway answers these itself (UNAUTHORIZED) without calling the authorizer; same words if it did."""
+    assert denial(authorizer.handler(authorizer_event(authorization), None)) == auth.MISSING_HEADER
+
+
+def test_an_unknown_and_a_revoked_key_are_denied_identically() -> None:
+    """The answer must not tell whether a key exists: the whole result is the same."""
     _, key = new_merchant()
     admin.revoke_key(key, table_name=TABLE, region=REGION)
-    with pytest.raises(Exception, match=r"^Unauthorized$"):
-        authorizer.handler(authorizer_event(f"Bearer {key}"), None)
+    revoked = authorizer.handler(authorizer_event(f"Bearer {key}"), None)
+    unknown = authorizer.handler(authorizer_event(f"Bearer {key[:-1]}x"), None)
+    assert revoked == unknown
+    assert denial(revoked) == auth.INVALID_KEY
+
+
+def test_the_three_messages_differ_and_need_no_json_escaping() -> None:
+    """ACCESS_DENIED's template pastes the message into JSON as it is (API Gateway does not escape it)."""
+    messages = {auth.MISSING_HEADER, auth.MALFORMED_HEADER, auth.INVALID_KEY}
+    assert len(messages) == 3
+    assert all(json.dumps(message) == f'"{message}"' for message in messages)
 
 
 def test_keys_are_stored_as_hashes_and_never_logged(dynamodb: Any, capsys: pytest.CaptureFixture[str]) -> None:
     _, key = new_merchant()
     authorizer.handler(authorizer_event(f"Bearer {key}"), None)
-    with pytest.raises(Exception, match="Unauthorized"):
-        authorizer.handler(authorizer_event(f"Bearer {key}x"), None)
+    assert denial(authorizer.handler(authorizer_event(f"Bearer {key}x"), None)) == auth.INVALID_KEY
     stored = json.dumps(dynamodb.scan(TableName=TABLE)["Items"])
     assert hash_api_key(key) in stored
     assert key not in stored
@@ -84,8 +113,7 @@ def test_admin_cli_creates_and_revokes(capsys: pytest.CaptureFixture[str], monke
     assert authorizer.handler(authorizer_event(f"Bearer {key}"), None)["principalId"] == printed["merchant_id"]
     monkeypatch.setattr("sys.stdin", io.StringIO(key + "\n"))
     assert admin.main(["--table", TABLE, "--region", REGION, "revoke-key"]) == 0
-    with pytest.raises(Exception, match="Unauthorized"):
-        authorizer.handler(authorizer_event(f"Bearer {key}"), None)
+    assert denial(authorizer.handler(authorizer_event(f"Bearer {key}"), None)) == auth.INVALID_KEY
 
 
 def test_reseeding_the_same_merchant_and_key_is_a_no_op_but_stealing_a_key_fails() -> None:

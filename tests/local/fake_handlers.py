@@ -9,6 +9,7 @@ from typing import Any
 from handlers.routes import Function, Route
 
 AUTHORIZER_EVENTS: list[dict[str, Any]] = []
+DENIAL = "Denied by the test authorizer."
 
 
 def echo(event: dict[str, Any], context: Any) -> dict[str, Any]:
@@ -48,6 +49,8 @@ def authorizer(event: dict[str, Any], context: Any) -> dict[str, Any]:
     if token == "Bearer narrow":
         return _policy("Allow", event["methodArn"], {"merchant_id": "m_narrow"})
     if token == "Bearer deny":
+        return _policy("Deny", stage_wide, {"error_message": DENIAL})
+    if token == "Bearer deny-silently":
         return _policy("Deny", stage_wide, {})
     if token == "Bearer broken":
         raise RuntimeError("the authorizer's database is down")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from local_gateway.authorization import ACCESS_DENIED, Allow, AuthorizerCache, MalformedPolicyError, Policy
+from local_gateway.authorization import ACCESS_DENIED, Allow, AuthorizerCache, MalformedPolicyError, Policy, Reject
 from tests.local.conftest import FakeClock
 
 ARN = "arn:aws:execute-api:eu-west-1:000000000000:local/local/GET/v1/payments/pay_1"
@@ -48,6 +48,12 @@ def test_deny_wins_over_allow() -> None:
     )
 
     assert policy.decide(ARN) == ACCESS_DENIED
+
+
+def test_a_deny_keeps_its_context_for_the_gateway_response() -> None:
+    policy = _policy({"Effect": "Deny", "Action": "*", "Resource": "*"}, context={"error_message": "why"})
+
+    assert policy.decide(ARN) == Reject("ACCESS_DENIED", {"error_message": "why"})
 
 
 def test_context_values_become_strings() -> None:

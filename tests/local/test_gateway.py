@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from handlers import auth, http
 from handlers.routes import Function, Route
 from local_gateway import invoker
 from local_gateway.gateway import Gateway
@@ -57,8 +58,38 @@ def test_every_response_gets_a_fresh_request_id(gateway: Gateway) -> None:
 def test_unknown_route_or_method_is_404_not_found_without_calling_the_authorizer(
     gateway: Gateway, path: str, method: str
 ) -> None:
-    _assert_error(_get(gateway, path, method=method), 404, "not_found")
+    response = _get(gateway, path, method=method)
+
+    _assert_error(response, 404, "not_found")
+    assert _json(response)["error"]["message"] == "No route matches the request's method and path."
     assert fake_handlers.AUTHORIZER_EVENTS == []
+
+
+@pytest.mark.parametrize("path", ["/things", "/health", "/nope"])
+def test_a_body_over_the_limit_is_refused_as_waf_does_before_routing_and_the_authorizer(
+    gateway: Gateway, path: str
+) -> None:
+    request = HttpRequest("POST", path, (("Authorization", "Bearer good"),), b"x" * (http.MAX_BODY_BYTES + 1))
+    response = gateway(request)
+
+    assert (response.status, _json(response)) == (
+        413,
+        {"error": {"type": "payload_too_large", "message": http.BODY_TOO_LARGE}},
+    )
+    assert response.header("X-Request-Id") is None  # WAF answers before API Gateway
+    assert fake_handlers.AUTHORIZER_EVENTS == []
+
+
+def test_a_body_at_the_limit_reaches_the_handler(gateway: Gateway) -> None:
+    request = HttpRequest("POST", "/things", (("Authorization", "Bearer good"),), b"x" * http.MAX_BODY_BYTES)
+
+    assert gateway(request).status == 200
+
+
+def test_without_waf_a_large_body_reaches_the_handler(clock: FakeClock) -> None:
+    bare = Gateway(region="eu-west-1", routes=fake_handlers.ROUTES[3:], waf_body_limit=None, clock=clock)
+
+    assert bare(HttpRequest("GET", "/health", (), b"x" * (http.MAX_BODY_BYTES + 1))).status == 200
 
 
 @pytest.mark.parametrize("token", [None, ""])
@@ -72,7 +103,22 @@ def test_unauthorized_from_the_authorizer_is_401(gateway: Gateway) -> None:
 
 
 def test_a_deny_policy_is_401_as_the_deployed_access_denied_response(gateway: Gateway) -> None:
-    _assert_error(_get(gateway, "/things", "Bearer deny"), 401, "unauthorized")
+    response = _get(gateway, "/things", "Bearer deny")
+
+    _assert_error(response, 401, "unauthorized")
+    assert response.body == b'{"error":{"type":"unauthorized","message":"Denied by the test authorizer."}}'
+
+
+def test_a_deny_without_a_message_still_has_the_error_shape(gateway: Gateway) -> None:
+    response = _get(gateway, "/things", "Bearer deny-silently")
+
+    _assert_error(response, 401, "unauthorized")
+    assert _json(response)["error"]["message"] == ""
+
+
+@pytest.mark.parametrize("token", [None, ""])
+def test_a_missing_header_gets_the_gateways_own_message(gateway: Gateway, token: str | None) -> None:
+    assert _json(_get(gateway, "/things", token))["error"]["message"] == auth.MISSING_HEADER
 
 
 def test_a_cached_policy_is_evaluated_against_each_method_arn(gateway: Gateway) -> None:
@@ -82,9 +128,11 @@ def test_a_cached_policy_is_evaluated_against_each_method_arn(gateway: Gateway) 
     assert len(fake_handlers.AUTHORIZER_EVENTS) == 1
 
 
-def test_a_failing_authorizer_is_500_and_not_cached(gateway: Gateway) -> None:
-    _assert_error(_get(gateway, "/things", "Bearer broken"), 500, "internal_error")
-    _assert_error(_get(gateway, "/things", "Bearer broken"), 500, "internal_error")
+def test_a_failing_authorizer_is_503_with_retry_after_and_not_cached(gateway: Gateway) -> None:
+    for _ in range(2):
+        response = _get(gateway, "/things", "Bearer broken")
+        _assert_error(response, 503, "service_unavailable")
+        assert response.header("Retry-After") == "1"
 
     assert len(fake_handlers.AUTHORIZER_EVENTS) == 2
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import json
 import socket
 import threading
 import time
@@ -10,6 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
+from handlers import http as api_http
 from local_gateway.http_server import POLL_SECONDS, LocalHTTPServer
 from local_gateway.messages import HttpRequest, HttpResponse
 
@@ -71,7 +73,25 @@ def test_an_invalid_content_length_is_400_and_closes(server: LocalHTTPServer) ->
         reply = sock.makefile("rb").read()
 
     assert reply.startswith(b"HTTP/1.1 400")
-    assert b'"bad_request"' in reply and b"X-Request-Id" in reply
+    assert b'{"error":{"type":"invalid_request","message":"invalid Content-Length"}}' in reply
+    assert b"X-Request-Id" in reply
+
+
+@pytest.mark.parametrize("framing", [b"Content-Length: 10485761\r\n", b"Transfer-Encoding: chunked\r\n"])
+def test_a_body_over_api_gateways_10_mb_is_413_payload_too_large_and_closes(
+    server: LocalHTTPServer, framing: bytes
+) -> None:
+    """Only headers (and one chunk header) are sent: the server refuses before reading the body."""
+    chunk = b"a00001\r\n" if b"chunked" in framing else b""
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as sock:
+        sock.sendall(b"POST /v1/payments HTTP/1.1\r\nHost: x\r\n" + framing + b"\r\n" + chunk)
+        reply = sock.makefile("rb").read()
+
+    head, _, body = reply.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 413")
+    assert json.loads(body) == {"error": {"type": "payload_too_large", "message": api_http.BODY_TOO_LARGE}}
+    assert b"X-Request-Id" in head and b"Connection: close" in head
+    assert SEEN == []
 
 
 def test_an_app_bug_is_a_500_in_the_error_contract(server: LocalHTTPServer) -> None:

@@ -11,6 +11,7 @@ from handlers.validation import (
     parse_idempotency_key,
     parse_list_query,
     parse_payment_request,
+    refuse_query_parameters,
 )
 from tests.support import AMEX, VISA_AUTHORIZED, payment_body
 
@@ -145,7 +146,9 @@ def test_idempotency_keys_rejected(key: str) -> None:
 def test_list_query_defaults_and_values() -> None:
     assert parse_list_query({}).limit == 20
     cursor = encode_cursor("pay_01KAZRHEFVFQT8HGSFMMKKJWWB")
-    query = parse_list_query({"limit": "100", "cursor": cursor, "status": "declined", "created_from": "2026-11-01"})
+    query = parse_list_query(
+        {"limit": "100", "cursor": cursor, "status": "declined", "created_from": "2026-11-01T00:00:00Z"}
+    )
     assert (query.limit, query.after_id, query.status and query.status.value) == (
         100,
         "pay_01KAZRHEFVFQT8HGSFMMKKJWWB",
@@ -246,6 +249,50 @@ def test_list_timestamps_must_be_representable(moment: str) -> None:
     with pytest.raises(InvalidRequest) as raised:
         parse_list_query({"created_from": moment})
     assert [f.field for f in raised.value.fields] == ["created_from"]
+
+
+@pytest.mark.parametrize(
+    "moment", ["2026-11-01", "2026-11-01T00:00:00", "2026-11-01 00:00:00Z", "20261101T000000Z", "2026-W44-7", ""]
+)
+def test_list_timestamps_must_be_rfc_3339_date_times_with_an_offset(moment: str) -> None:
+    """OpenAPI's `format: date-time`: a date alone or a time without an offset is not read as UTC."""
+    with pytest.raises(InvalidRequest) as raised:
+        parse_list_query({"created_to": moment})
+    assert [(f.field, f.message) for f in raised.value.fields] == [
+        ("created_to", "must be an RFC 3339 date-time with an offset (Z or +hh:mm), e.g. 2026-11-26T10:00:00Z")
+    ]
+
+
+@pytest.mark.parametrize("moment", ["2026-11-01T00:00:00 01:00", "2026-11-01T00:00:00.250 00:00"])
+def test_a_plus_that_became_a_space_is_told_to_be_percent_encoded(moment: str) -> None:
+    with pytest.raises(InvalidRequest) as raised:
+        parse_list_query({"created_from": moment})
+    [error] = raised.value.fields
+    assert error.field == "created_from" and "percent-encode + as %2B" in error.message
+
+
+@pytest.mark.parametrize(
+    ("moment", "utc"),
+    [
+        ("2026-11-26t10:00:00z", "2026-11-26T10:00:00+00:00"),
+        ("2026-11-26T10:00:00.5-00:00", "2026-11-26T10:00:00.500000+00:00"),
+        ("2026-11-26T11:30:00+01:30", "2026-11-26T10:00:00+00:00"),
+    ],
+)
+def test_list_timestamps_take_every_rfc_3339_form(moment: str, utc: str) -> None:
+    query = parse_list_query({"created_from": moment})
+    assert query.created_from is not None and query.created_from.isoformat() == utc
+
+
+def test_routes_without_query_parameters_refuse_each_one_through_the_mask() -> None:
+    refuse_query_parameters({})
+    with pytest.raises(InvalidRequest) as raised:
+        refuse_query_parameters({"x": "1", VISA_AUTHORIZED: ""})
+    assert str(raised.value) == "The request has 2 invalid fields."
+    assert [(f.field, f.message) for f in raised.value.fields] == [
+        ("x", "is not a known query parameter"),
+        ("[card]", "is not a known query parameter"),
+    ]
 
 
 def test_list_timestamps_are_normalised_to_utc() -> None:
