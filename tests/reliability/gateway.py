@@ -7,12 +7,14 @@ import json
 import logging
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import attrs
 
 from handlers import api, http
 from handlers.observability import JsonFormatter
+from handlers.resolver import PaymentResolver, ResolverReport, UnknownOutcome
 from tests.openapi_contract import assert_conforms
 from tests.reliability.audit import AUDIT
 from tests.support import CVV, proxy_event
@@ -106,6 +108,21 @@ class Gateway:
     def send(self, handler: Handler, event: dict[str, Any]) -> Reply:
         follow_stdout()
         return check_reply(event["httpMethod"], event["resource"], event, handler(event, None))
+
+    def resolve(self, *, later: float = 3600.0, outcome: UnknownOutcome | None = None) -> ResolverReport:
+        """One run of the region's resolver over the functions' own table and bank, `later` seconds
+        from now (so every pending payment is due), with the stack's policy or `outcome`."""
+        follow_stdout()
+        config = api.settings()
+        policy = config.resolution()
+        resolver = PaymentResolver(
+            payments=api._repository(),
+            bank=api._bank(),
+            region=config.region,
+            policy=attrs.evolve(policy, unknown_outcome=outcome or policy.unknown_outcome),
+            clock=lambda: datetime.now(UTC) + timedelta(seconds=later),
+        )
+        return resolver.run()
 
     def list_all(self, merchant: str = "mer_a") -> list[dict[str, Any]]:
         """Every payment of a merchant, following the cursors."""

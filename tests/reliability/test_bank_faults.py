@@ -1,26 +1,32 @@
 """Bank faults, served by a real localhost bank that misbehaves on purpose (tests/reliability/faultbank.py).
 
-For every fault: the merchant gets the documented 502 `bank_unavailable` naming a payment stored
-as `failed`; the table holds exactly that payment and its claim; and when the merchant retries
-with the same Idempotency-Key after the bank recovers, the same payment id is sent to the bank
-again, exactly one charge exists at the bank and exactly one final payment in the table.
+Every fault ends in the right final status:
+- not processed (the bank's 503, a refused connection): `502 bank_unavailable` naming a payment
+  stored as `failed`, nothing charged, and every replay answers the same;
+- anything after which the request may have reached the bank (a timeout, a reset, a dropped
+  connection, a 500, an unreadable 200): `202` with the payment `pending` and a `Retry-After`; the
+  resolver then asks the bank and writes its record: the bank's own status and code when it
+  charged, `failed` after a confirmed reversal when it has no record, `reversed` under the
+  `reverse` policy. A replay never sends the authorization again.
 """
 
 from __future__ import annotations
 
+import json
+import time
 from typing import Any
 
 import pytest
 
-from handlers import schema
+from handlers import api, schema
+from handlers.resolver import UnknownOutcome
 from tests.reliability.conftest import LogLines, scan
 from tests.reliability.faultbank import CHARGING, Fault, FaultBank, free_port, running_bank
 from tests.reliability.gateway import Gateway, Reply, card_body
 from tests.support import VISA_AUTHORIZED, VISA_DECLINED
 
 READ_TIMEOUT = 0.6  # BANK_READ_TIMEOUT_MS in the lambda_settings fixture (the deployed default)
-ANSWER_FAULTS = [
-    (Fault.HTTP_503, 0.0),
+UNKNOWN_FAULTS = [
     (Fault.HTTP_500_HTML, 0.0),
     (Fault.CLOSE, 0.0),
     (Fault.TIMEOUT, READ_TIMEOUT + 1.0),
@@ -37,156 +43,188 @@ def payments_in(store: Any) -> list[dict[str, Any]]:
     return [item for item in scan(store) if item["sk"]["S"].startswith(schema.PAYMENT_PREFIX)]
 
 
-def claims_in(store: Any) -> list[dict[str, Any]]:
-    return [item for item in scan(store) if item["sk"]["S"].startswith(schema.IDEMPOTENCY_PREFIX)]
-
-
-def assert_failed_and_recorded(reply: Reply, gateway: Gateway, store: Any) -> str:
-    """The documented 502, and a consistent `failed` payment behind it."""
-    assert (reply.status, reply.kind) == (502, "bank_unavailable"), reply.raw
-    payment_id: str = reply.error["payment_id"]
-    stored = gateway.get(payment_id)
-    assert stored.status == 200
-    assert (stored.body["status"], stored.body["authorization_code"]) == ("failed", None)
+def the_payment(store: Any) -> dict[str, Any]:
     [item] = payments_in(store)
-    assert item["sk"]["S"] == schema.payment_sk(payment_id)
-    assert (item["status"]["S"], item["attempt"]["N"]) == ("failed", "1")
-    return payment_id
+    return item
 
 
-def reference_of(store: Any, payment_id: str) -> str:
-    """What the bank was sent for this payment, as stored for reconciliation."""
-    [item] = [i for i in payments_in(store) if i["sk"]["S"] == schema.payment_sk(payment_id)]
-    return str(item["bank_reference"]["S"])
+def assert_pending(reply: Reply, store: Any) -> str:
+    """The documented 202: recorded, outcome unknown, never a reason to resend as a new payment."""
+    assert reply.status == 202 and reply.body["status"] == "pending", reply.raw
+    assert int(reply.headers["Retry-After"]) >= 1
+    item = the_payment(store)
+    assert (item["sk"]["S"], item["status"]["S"]) == (schema.payment_sk(reply.body["id"]), "pending")
+    assert item[schema.PENDING_PARTITION_KEY]["S"].startswith(schema.PENDING_PREFIX + "eu-west-1#")
+    return str(reply.body["id"])
 
 
-def assert_one_final_payment(payment_id: str, bank: FaultBank, store: Any, status: str = "authorized") -> None:
-    """Exactly one charge at the bank and one final payment, with the bank's own decision."""
-    reference = reference_of(store, payment_id)
-    assert bank.charges[reference] == 1 and sum(bank.charges.values()) == 1, bank.charged_references()
-    [item] = payments_in(store)
-    assert (item["sk"]["S"], item["status"]["S"]) == (schema.payment_sk(payment_id), status)
-    code = bank.ledger[reference].authorization_code
-    assert item.get("authorization_code", {}).get("S") == (code if status == "authorized" else None)
-    assert len(claims_in(store)) == 1
+def assert_settled_as_the_bank_says(gateway: Gateway, bank: FaultBank, store: Any, payment_id: str) -> dict[str, Any]:
+    item = the_payment(store)
+    reference = item["bank_reference"]["S"]
+    decision = bank.ledger.get(reference)
+    got = gateway.get(payment_id).body
+    assert got["status"] == item["status"]["S"] != "pending"
+    assert schema.PENDING_PARTITION_KEY not in item  # out of the sparse index once settled
+    if decision is None or (decision.reversed and not decision.authorization_code):
+        assert (got["status"], got["authorization_code"]) == ("failed", None)
+    elif decision.reversed:
+        assert (got["status"], got["authorization_code"]) == ("reversed", decision.authorization_code)
+    else:
+        expected = "authorized" if decision.authorized else "declined"
+        assert (got["status"], got["authorization_code"]) == (expected, decision.authorization_code or None)
+    assert sum(bank.charges.values()) <= 1
+    return got
 
 
-@pytest.mark.parametrize(("fault", "delay"), ANSWER_FAULTS, ids=[f.value for f, _ in ANSWER_FAULTS])
-def test_fault_is_502_then_a_retry_charges_once(
+@pytest.mark.parametrize(("fault", "delay"), UNKNOWN_FAULTS, ids=[f.value for f, _ in UNKNOWN_FAULTS])
+def test_an_unknown_outcome_is_202_pending_then_the_resolver_writes_the_banks_record(
     gateway: Gateway, bank: FaultBank, store: Any, fault: Fault, delay: float
 ) -> None:
     bank.then(fault, delay)
-    payment_id = assert_failed_and_recorded(gateway.post(card_body(VISA_AUTHORIZED), key="k1"), gateway, store)
-    reference = reference_of(store, payment_id)
-    assert bank.calls[0]["reference"] == reference
-    assert bank.charges[reference] == (1 if fault in CHARGING else 0)
-
-    retry = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
-    assert (retry.status, retry.body["id"], retry.body["status"]) == (201, payment_id, "authorized")
-    assert "Idempotent-Replayed" not in retry.headers  # a second attempt, not a replay
-    assert retry.body["authorization_code"] == bank.ledger[reference].authorization_code
-    assert [call["reference"] for call in bank.calls] == [reference, reference]
-    assert_one_final_payment(payment_id, bank, store)
-
+    payment_id = assert_pending(gateway.post(card_body(VISA_AUTHORIZED), key="k1"), store)
+    charged = fault in CHARGING
+    report = gateway.resolve()
+    assert report.reversals == (0 if charged else 1)  # no record at the bank: reversed before `failed`
+    got = assert_settled_as_the_bank_says(gateway, bank, store, payment_id)
+    assert got["status"] == ("authorized" if charged else "failed")
     replay = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
-    assert replay.body == retry.body and replay.headers["Idempotent-Replayed"] == "true"
-    assert len(bank.calls) == 2
+    if charged:
+        assert (replay.status, replay.body["id"], replay.headers["Idempotent-Replayed"]) == (201, payment_id, "true")
+    else:
+        assert (replay.status, replay.error["payment_id"]) == (502, payment_id)
+    assert len(bank.calls) == 1  # the authorization was sent once, whatever happened next
 
 
-def test_declined_after_a_fault_stays_declined(gateway: Gateway, bank: FaultBank, store: Any) -> None:
-    bank.then(Fault.MALFORMED_JSON)
-    payment_id = assert_failed_and_recorded(gateway.post(card_body(VISA_DECLINED), key="k1"), gateway, store)
-    retry = gateway.post(card_body(VISA_DECLINED), key="k1")
-    assert (retry.status, retry.body["status"], retry.body["authorization_code"]) == (201, "declined", None)
-    assert_one_final_payment(payment_id, bank, store, status="declined")
-
-
-def test_repeated_faults_keep_one_payment_id_until_the_bank_answers(
-    gateway: Gateway, bank: FaultBank, store: Any
+@pytest.mark.parametrize(("fault", "delay"), [(Fault.TIMEOUT, READ_TIMEOUT + 1.0), (Fault.HTTP_500_HTML, 0.0)])
+def test_the_reverse_policy_reverses_a_late_authorization_and_blocks_an_uncharged_reference(
+    gateway: Gateway, bank: FaultBank, store: Any, fault: Fault, delay: float
 ) -> None:
-    bank.then(Fault.HTTP_503).then(Fault.CLOSE).then(Fault.MISSING_FIELDS).then(Fault.HTTP_503)
-    replies = [gateway.post(card_body(VISA_AUTHORIZED), key="k1") for _ in range(4)]
-    assert {(r.status, r.error["payment_id"]) for r in replies} == {(502, replies[0].error["payment_id"])}
-    payment_id = replies[0].error["payment_id"]
-    final = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
-    assert (final.status, final.body["id"]) == (201, payment_id)
-    assert_one_final_payment(payment_id, bank, store)
-    [item] = payments_in(store)
-    assert item["attempt"]["N"] == "5"
+    bank.then(fault, delay)
+    payment_id = assert_pending(gateway.post(card_body(VISA_AUTHORIZED), key="k1"), store)
+    reference = the_payment(store)["bank_reference"]["S"]
+    assert gateway.resolve(outcome=UnknownOutcome.REVERSE).reversals == 1
+    got = assert_settled_as_the_bank_says(gateway, bank, store, payment_id)
+    assert got["status"] == ("reversed" if fault in CHARGING else "failed")
+    assert reference in bank.reversed_references()
+    late = gateway.post(card_body(VISA_AUTHORIZED), key="k2")  # another payment, refused nothing
+    assert late.status == 201
 
 
-def test_connection_refused_is_502_and_a_retry_after_the_bank_returns_charges_once(
+def test_a_late_decline_is_settled_declined(gateway: Gateway, bank: FaultBank, store: Any) -> None:
+    bank.then(Fault.MALFORMED_JSON)
+    payment_id = assert_pending(gateway.post(card_body(VISA_DECLINED), key="k1"), store)
+    gateway.resolve(outcome=UnknownOutcome.REVERSE)  # nothing to reverse: declined stays declined
+    got = assert_settled_as_the_bank_says(gateway, bank, store, payment_id)
+    assert (got["status"], got["authorization_code"]) == ("declined", None)
+    assert bank.reversals == []
+
+
+def test_the_banks_503_is_failed_and_final(gateway: Gateway, bank: FaultBank, store: Any) -> None:
+    bank.then(Fault.HTTP_503)
+    first = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
+    assert (first.status, first.kind) == (502, "bank_unavailable")
+    assert "nothing was charged" in first.error["message"]
+    assert the_payment(store)["status"]["S"] == "failed" and bank.charges == {}
+    replay = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
+    assert (replay.status, replay.error["payment_id"]) == (502, first.error["payment_id"])
+    assert len(bank.calls) == 1  # failed is final: a new attempt takes a new key
+    assert gateway.resolve().settled == {}
+
+
+def test_a_refused_connection_is_failed_and_nothing_reaches_the_bank(
     gateway: Gateway, store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     port = free_port()
     monkeypatch.setenv("BANK_URL", f"http://127.0.0.1:{port}/payments")  # before the first call: cold start
-    payment_id = assert_failed_and_recorded(gateway.post(card_body(VISA_AUTHORIZED), key="k1"), gateway, store)
+    reply = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
+    assert (reply.status, reply.kind) == (502, "bank_unavailable")
+    assert the_payment(store)["status"]["S"] == "failed"
     with running_bank(port) as recovered:
-        retry = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
-        assert (retry.status, retry.body["id"], retry.body["status"]) == (201, payment_id, "authorized")
-        assert_one_final_payment(payment_id, recovered, store)
+        again = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
+        assert again.status == 502 and recovered.calls == []
 
 
 @pytest.mark.parametrize("fraction", [0.2, 0.8, 0.95, 1.05, 1.3, 2.0])
-def test_slow_answers_near_the_timeout_give_a_consistent_outcome(
+def test_slow_answers_near_the_timeout_end_in_one_charge_and_the_banks_status(
     gateway: Gateway, bank: FaultBank, store: Any, fraction: float
 ) -> None:
     """Whichever side of the read timeout an answer lands on, the record matches what the merchant
-    was told, and a retry ends with the bank's one charge."""
+    was told, and once resolved it says what the bank did."""
     bank.then(Fault.SLOW, READ_TIMEOUT * fraction)
     first = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
-    assert first.status in (201, 502), first.raw
+    assert first.status in (201, 202), first.raw
     if fraction <= 0.2:
         assert first.status == 201  # far inside the timeout
     if fraction >= 2.0:
-        assert first.status == 502  # far outside it
-    if first.status == 201:
-        payment_id = first.body["id"]
-        assert first.body["authorization_code"] == bank.ledger[reference_of(store, payment_id)].authorization_code
-    else:
-        payment_id = assert_failed_and_recorded(first, gateway, store)
-        retry = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
-        assert (retry.status, retry.body["id"]) == (201, payment_id)
-    assert_one_final_payment(payment_id, bank, store)
+        assert first.status == 202  # far outside it: pending, never failed
+    gateway.resolve()
+    got = assert_settled_as_the_bank_says(gateway, bank, store, first.body["id"])
+    assert got["status"] == "authorized" and sum(bank.charges.values()) == 1
 
 
 def test_a_dripping_bank_is_cut_off_at_the_configured_deadline(
-    gateway: Gateway, bank: FaultBank, store: Any, lambda_settings: dict[str, str], monkeypatch: pytest.MonkeyPatch
+    gateway: Gateway, bank: FaultBank, store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("BANK_READ_TIMEOUT_MS", "300")  # each byte comes 6x faster than this
     bank.then(Fault.DRIP, 0.05)  # the ~60-byte answer takes ~3 s in all
     reply = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
-    assert reply.status == 502  # cut off after 0.3 s; a per-read timeout would wait for the last byte: 201
-    assert_failed_and_recorded(reply, gateway, store)
+    assert reply.status == 202  # cut off after 0.3 s; a per-read timeout would wait for the last byte: 201
+    assert_pending(reply, store)
 
 
-def test_without_a_key_a_retry_is_a_new_payment(gateway: Gateway, bank: FaultBank, store: Any) -> None:
-    """Documented limit: without an Idempotency-Key nothing ties a retry to the lost attempt."""
+def test_an_unreachable_bank_leaves_it_pending_and_a_later_run_settles_it(
+    gateway: Gateway, bank: FaultBank, store: Any
+) -> None:
     bank.then(Fault.TIMEOUT, READ_TIMEOUT + 1.0)
-    first = gateway.post(card_body(VISA_AUTHORIZED))
-    second = gateway.post(card_body(VISA_AUTHORIZED))
-    assert (first.status, second.status) == (502, 201)
-    assert first.error["payment_id"] != second.body["id"]
-    assert sum(bank.charges.values()) == 2  # the timed-out attempt was charged too: two charges
+    payment_id = assert_pending(gateway.post(card_body(VISA_AUTHORIZED), key="k1"), store)
+    bank.reachable = False
+    assert gateway.resolve().failures == 1
+    assert the_payment(store)["status"]["S"] == "pending"
+    bank.reachable = True
+    gateway.resolve(later=7200.0)
+    assert assert_settled_as_the_bank_says(gateway, bank, store, payment_id)["status"] == "authorized"
 
 
-def test_a_bank_that_ignores_the_reference_would_charge_a_retry_twice(
+def test_without_a_key_a_lost_answer_is_202_and_settled_so_nobody_resends_it(
+    gateway: Gateway, bank: FaultBank, store: Any
+) -> None:
+    """Earlier a 502 here invited a resend, a second charge. Now the merchant is told the payment
+    exists and is pending, and the resolver finds the charge."""
+    bank.then(Fault.TIMEOUT, READ_TIMEOUT + 1.0)
+    payment_id = assert_pending(gateway.post(card_body(VISA_AUTHORIZED)), store)
+    gateway.resolve()
+    assert assert_settled_as_the_bank_says(gateway, bank, store, payment_id)["status"] == "authorized"
+    assert sum(bank.charges.values()) == 1
+
+
+def test_even_a_bank_that_ignores_the_reference_is_charged_once_by_a_retry(
     store: Any, gateway: Gateway, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The assumption the design rests on, made visible: retries are single-charge only because the
-    acquirer deduplicates on `reference`. Checked with a bank that does not."""
+    """A retry of a pending key asks the bank for its record; it never resends the authorization."""
     with running_bank(deduplicate=False) as careless:
         careless.then(Fault.TIMEOUT, READ_TIMEOUT + 1.0)
         monkeypatch.setenv("BANK_URL", careless.url)  # before the first call: cold start
+        monkeypatch.setenv("IDEMPOTENCY_LEASE_SECONDS", "1")
         first = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
-        retry = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
-    assert (first.status, retry.status) == (502, 201)
-    assert careless.charges[reference_of(store, retry.body["id"])] == 2  # one payment in our table, two here
-    assert len(payments_in(store)) == 1
+        assert first.status == 202
+        careless.arrived.wait(5)
+        retried = _replay_after_the_lease(gateway)
+        assert (retried.status, retried.body["status"]) == (201, "authorized")
+        assert sum(careless.charges.values()) == 1 and len(careless.calls) == 1
+        assert careless.inquiries == [the_payment(store)["bank_reference"]["S"]]
+
+
+def _replay_after_the_lease(gateway: Gateway) -> Reply:
+    for _ in range(100):
+        reply = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
+        if reply.status != 409:
+            return reply
+        time.sleep(0.05)
+    raise AssertionError("the lease never ended")
 
 
 def test_bank_failures_are_logged_without_card_data(gateway: Gateway, bank: FaultBank, logs: LogLines) -> None:
-    bank.then(Fault.MALFORMED_JSON)
+    bank.then(Fault.HTTP_503)
     reply = gateway.post(card_body(VISA_AUTHORIZED, cvv="739"), key="k1")
     assert reply.status == 502
     [failed] = logs.records("request_failed")
@@ -195,12 +233,36 @@ def test_bank_failures_are_logged_without_card_data(gateway: Gateway, bank: Faul
 
 
 @pytest.mark.parametrize(
-    ("fault", "cause"),
-    [(Fault.HTTP_503, "HTTP 503"), (Fault.MALFORMED_JSON, "not JSON"), (Fault.CLOSE, "could not be reached")],
+    ("fault", "record", "cause"),
+    [
+        (Fault.HTTP_503, "request_failed", "HTTP 503"),
+        (Fault.MALFORMED_JSON, "bank_outcome_unknown", "not JSON"),
+        (Fault.CLOSE, "bank_outcome_unknown", "answer"),
+    ],
 )
 def test_the_log_says_why_the_bank_failed(
-    gateway: Gateway, bank: FaultBank, logs: LogLines, fault: Fault, cause: str
+    gateway: Gateway, bank: FaultBank, logs: LogLines, fault: Fault, record: str, cause: str
 ) -> None:
     bank.then(fault)
-    assert gateway.post(card_body(VISA_AUTHORIZED), key="k1").status == 502
-    assert cause in logs.text()
+    assert gateway.post(card_body(VISA_AUTHORIZED), key="k1").status in (202, 502)
+    assert logs.records(record) and cause in logs.text()
+
+
+def test_the_scheduled_entry_point_settles_and_publishes_the_backlog(
+    gateway: Gateway,
+    bank: FaultBank,
+    store: Any,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("RESOLVE_AFTER_SECONDS", "1")  # before the first call: cold start
+    bank.then(Fault.CLOSE)
+    payment_id = assert_pending(gateway.post(card_body(VISA_AUTHORIZED), key="k1"), store)
+    assert api.resolve_pending(None, None)["pending"] == 1  # not due yet
+    time.sleep(api.settings().resolution().resolve_after_seconds + 0.1)
+    result = api.resolve_pending(None, None)
+    assert (result["pending"], result["settled"]) == (0, {"authorized": 1})
+    assert gateway.get(payment_id).body["status"] == "authorized"
+    metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]
+    names = {m["_aws"]["CloudWatchMetrics"][0]["Metrics"][0]["Name"] for m in metrics}
+    assert {"PaymentsPending", "OldestPendingAge", "ResolverFailures", "Reversals", "PaymentsResolved"} <= names
