@@ -169,7 +169,11 @@ class PaymentService:
         try:
             self._payments.save_pending(pending)
         except ConditionFailed:
-            raise RequestInProgress("A request with this Idempotency-Key is still being processed.") from None
+            # The SDK retried a write whose answer was lost: the item it finds is our own (the same
+            # fresh payment id, attempt and due time). Anything else is another holder's.
+            found = self._payments.get_payment(pending.payment.merchant_id, pending.payment.id)
+            if found != pending:
+                raise RequestInProgress("A request with this Idempotency-Key is still being processed.") from None
         return pending
 
     def _require_lease_for_the_bank(self, claim: IdempotencyClaim) -> None:

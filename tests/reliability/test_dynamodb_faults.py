@@ -22,10 +22,33 @@ from tests.reliability.conftest import FINGERPRINT_KEY, LogLines, RetrySleeps, s
 from tests.reliability.dynamo_faults import DynamoFaults, on
 from tests.reliability.faultbank import Fault, FaultBank
 from tests.reliability.gateway import Gateway, Reply, card_body, payments_client
-from tests.reliability.test_bank_faults import assert_one_final_payment, claims_in, payments_in
+from tests.reliability.test_bank_faults import the_payment
 from tests.support import VISA_AUTHORIZED
 
+PENDING_STATUS = "pending"
+
+
+def payments_in(store: Any) -> list[dict[str, Any]]:
+    return [item for item in scan(store) if item["sk"]["S"].startswith(schema.PAYMENT_PREFIX)]
+
+
+def claims_in(store: Any) -> list[dict[str, Any]]:
+    return [item for item in scan(store) if item["sk"]["S"].startswith(schema.IDEMPOTENCY_PREFIX)]
+
+
+def assert_one_final_payment(payment_id: str, bank: FaultBank, store: Any, status: str = "authorized") -> None:
+    """Exactly one charge at the bank and one final payment, with the bank's own decision."""
+    item = the_payment(store)
+    reference = item["bank_reference"]["S"]
+    assert bank.charges[reference] == 1 and sum(bank.charges.values()) == 1, bank.charged_references()
+    assert (item["sk"]["S"], item["status"]["S"]) == (schema.payment_sk(payment_id), status)
+    code = bank.ledger[reference].authorization_code
+    assert item.get("authorization_code", {}).get("S") == (code if status == "authorized" else None)
+
+
 CLAIM, PAYMENT = schema.IDEMPOTENCY_PREFIX, schema.PAYMENT_PREFIX
+WRITE_AHEAD = on("PutItem", PAYMENT, condition="attribute_not_exists")  # pending, before the bank
+TRANSITION = on("PutItem", PAYMENT, condition="#status = :previous")  # the bank's answer, after it
 # The deployed function timeout (components/config.py, default 5 s).
 LAMBDA_TIMEOUT_SECONDS = cast(
     int, next(f.default for f in dataclasses.fields(StackConfig) if f.name == "lambda_timeout_seconds")
@@ -93,11 +116,21 @@ def test_one_throttled_write_is_absorbed_by_botocore_retries(
     gateway: Gateway, faults: DynamoFaults, bank: FaultBank, store: Any, retry_sleeps: RetrySleeps
 ) -> None:
     faults.fail(on("PutItem", CLAIM), "ProvisionedThroughputExceededException", times=1)
-    faults.fail(on("PutItem", PAYMENT), "InternalServerError", times=1)
+    faults.fail(TRANSITION, "InternalServerError", times=1)
     reply = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
     assert reply.status == 201
-    assert faults.calls["PutItem"] == 4 and len(retry_sleeps.slept) == 2  # 2 writes, each retried once
+    assert faults.calls["PutItem"] == 5 and len(retry_sleeps.slept) == 2  # 3 writes, 2 of them retried once
     assert_one_final_payment(reply.body["id"], bank, store)
+
+
+@pytest.mark.parametrize("code", WRITE_TRANSIENT)
+def test_the_write_ahead_failing_is_503_before_the_bank(
+    gateway: Gateway, faults: DynamoFaults, bank: FaultBank, store: Any, code: str
+) -> None:
+    """Nothing is sent to the bank until the pending record is stored."""
+    faults.fail(WRITE_AHEAD, code)
+    assert_unavailable(gateway.post(card_body(VISA_AUTHORIZED)))
+    assert bank.calls == [] and payments_in(store) == []
 
 
 @pytest.mark.parametrize("code", TRANSIENT)
@@ -156,97 +189,108 @@ def test_storage_retries_end_before_the_function_timeout(
     gateway: Gateway, faults: DynamoFaults, bank: FaultBank, logs: LogLines, code: str
 ) -> None:
     lambda_timeout = LAMBDA_TIMEOUT_SECONDS
-    faults.fail(on("PutItem", PAYMENT), code)
-    assert_unavailable(gateway.post(card_body(VISA_AUTHORIZED), key="k1"))
+    faults.fail(TRANSITION, code)
+    assert gateway.post(card_body(VISA_AUTHORIZED), key="k1").status == 202
     assert logs.records("payment_not_stored")  # logged, in this test; in AWS only if there is time left
-    payment_write = worst_case_seconds(payments_client(), faults.calls["PutItem"] - 1, throttled=code != "timeout")
+    writes = faults.calls["PutItem"] - 2  # the claim and the write-ahead went through at once
+    payment_write = worst_case_seconds(payments_client(), writes, throttled=code != "timeout")
     bank_call = 0.25 + 0.6  # BANK_CONNECT_TIMEOUT_MS + BANK_READ_TIMEOUT_MS
-    assert bank_call + payment_write < lambda_timeout  # and the claim write took no time at all
+    assert bank_call + payment_write < lambda_timeout
 
 
 # --- after the bank: the outcome exists at the bank and must not vanish -------------------------
 
 
 @pytest.mark.parametrize("code", WRITE_TRANSIENT)
-def test_payment_write_failing_after_authorization_is_503_and_logged(
+def test_a_bank_answer_that_cannot_be_stored_is_202_pending_loud_and_settled_later(
     gateway: Gateway, faults: DynamoFaults, bank: FaultBank, store: Any, logs: LogLines, code: str
 ) -> None:
-    faults.fail(on("PutItem", PAYMENT), code)
+    faults.fail(TRANSITION, code)
     reply = gateway.post(card_body(VISA_AUTHORIZED, cvv="739"), key="k1")
-    assert_unavailable(reply)
+    assert (reply.status, reply.body["status"]) == (202, PENDING_STATUS)
     [reference] = [call["reference"] for call in bank.calls]
     [lost] = logs.records("payment_not_stored")
-    assert lost["level"] == "ERROR" and lost["attempt"] == 1
-    assert lost["bank_reference"] == reference  # what reconciliation matches at the bank
+    assert lost["level"] == "ERROR" and lost["bank_reference"] == reference  # what reconciliation matches
     assert lost["payment"]["status"] == "authorized"
     assert lost["payment"]["authorization_code"] == bank.ledger[reference].authorization_code
     assert lost["payment"]["card_last4"] == VISA_AUTHORIZED[-4:]
     assert lost["request_id"] == reply.headers["X-Request-Id"] and lost["merchant_id"] == "mer_a"
-    assert payments_in(store) == [] and len(claims_in(store)) == 1  # the claim still names the payment
+    stored = the_payment(store)
+    assert (stored["status"]["S"], stored["bank_reference"]["S"]) == (PENDING_STATUS, reference)
 
-    # Recovery: while the lease runs, a retry is told to wait; after it, the retry takes the claim
-    # over, the bank recognises the payment id and the one charge is finally stored.
+    # Recovery: the resolver writes the bank's record; a replay returns it and sends nothing again.
     faults.rules.clear()
-    waiting = gateway.post(card_body(VISA_AUTHORIZED, cvv="739"), key="k1")
-    assert (waiting.status, waiting.kind) == (409, "request_in_progress")
-    expire_lease(store, "k1")
-    retry = gateway.post(card_body(VISA_AUTHORIZED, cvv="739"), key="k1")
-    assert (retry.status, retry.body["id"]) == (201, lost["payment"]["id"])
-    assert [call["reference"] for call in bank.calls] == [reference, reference]
-    assert retry.body["authorization_code"] == lost["payment"]["authorization_code"]
-    assert_one_final_payment(lost["payment"]["id"], bank, store)
+    gateway.resolve()
+    replay = gateway.post(card_body(VISA_AUTHORIZED, cvv="739"), key="k1")
+    assert (replay.status, replay.body["id"], replay.body["status"]) == (201, reply.body["id"], "authorized")
+    assert replay.body["authorization_code"] == lost["payment"]["authorization_code"]
+    assert len(bank.calls) == 1
+    assert_one_final_payment(reply.body["id"], bank, store)
 
 
-def test_failed_payment_write_failing_after_a_bank_error_is_503_and_logged(
+def test_a_failed_status_that_cannot_be_stored_stays_pending_until_the_resolver_fails_it(
     gateway: Gateway, faults: DynamoFaults, bank: FaultBank, store: Any, logs: LogLines
 ) -> None:
     bank.then(Fault.HTTP_503)
-    faults.fail(on("PutItem", PAYMENT), "ProvisionedThroughputExceededException")
-    assert_unavailable(gateway.post(card_body(VISA_AUTHORIZED), key="k1"))
+    faults.fail(TRANSITION, "ProvisionedThroughputExceededException")
+    assert gateway.post(card_body(VISA_AUTHORIZED), key="k1").status == 202
     [lost] = logs.records("payment_not_stored")
     assert (lost["payment"]["status"], lost["payment"]["authorization_code"]) == ("failed", None)
-    assert payments_in(store) == []
+    faults.rules.clear()
+    assert gateway.resolve().reversals == 1  # the bank has no record: block the reference, then failed
+    assert the_payment(store)["status"]["S"] == "failed" and bank.charges == {}
 
 
 @pytest.mark.parametrize("bank_fault", [Fault.OK, Fault.TIMEOUT], ids=["authorized", "bank-timeout"])
-def test_without_a_key_a_store_failure_after_the_bank_call_does_not_invite_a_resend(
+def test_without_a_key_a_store_failure_after_the_bank_call_is_202_for_the_recorded_payment(
     gateway: Gateway, faults: DynamoFaults, bank: FaultBank, store: Any, logs: LogLines, bank_fault: Fault
 ) -> None:
-    """Without a key a resend is a new payment, and the bank may have charged (an authorization, or a
-    timeout after the charge): no 503 + Retry-After, but 500 payment_not_recorded naming the payment."""
+    """Earlier: 500 payment_not_recorded and a payment that existed only at the bank. Now the
+    write-ahead record names it: 202, no resend needed, and the resolver finds the one charge."""
     bank.then(bank_fault, 2.0)
-    faults.fail(on("PutItem", PAYMENT), "ProvisionedThroughputExceededException")
+    faults.fail(TRANSITION, "ProvisionedThroughputExceededException")
     reply = gateway.post(card_body(VISA_AUTHORIZED))
-    assert (reply.status, reply.kind) == (500, "payment_not_recorded")
-    assert "Retry-After" not in reply.headers and "Do not resend" in reply.error["message"]
-    [lost] = logs.records("payment_not_stored")
-    assert reply.error["payment_id"] == lost["payment"]["id"] == lost["bank_reference"]  # what reconciliation finds
-    assert sum(bank.charges.values()) == 1 and payments_in(store) == []
+    assert (reply.status, reply.body["status"]) == (202, PENDING_STATUS)
+    assert the_payment(store)["bank_reference"]["S"] == reply.body["id"]  # the reference, recorded
+    faults.rules.clear()
+    gateway.resolve()
+    assert_one_final_payment(reply.body["id"], bank, store)
 
 
 @pytest.mark.parametrize("code", ["ValidationException", "AccessDeniedException"])
-def test_a_permanent_store_error_after_authorization_is_500_and_logged(
-    gateway: Gateway, faults: DynamoFaults, bank: FaultBank, logs: LogLines, code: str
+def test_a_permanent_store_error_after_authorization_is_202_pending_and_logged(
+    gateway: Gateway, faults: DynamoFaults, bank: FaultBank, store: Any, logs: LogLines, code: str
 ) -> None:
-    """Not retryable (a bad deploy: IAM, schema): 500 internal_error, and still the trace."""
-    faults.fail(on("PutItem", PAYMENT), code)
+    """Not retryable (a bad deploy: IAM, schema): the pending record stands, the trace is logged."""
+    faults.fail(TRANSITION, code)
     reply = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
-    assert (reply.status, reply.kind) == (500, "internal_error")
+    assert reply.status == 202
     [lost] = logs.records("payment_not_stored")
     assert lost["payment"]["authorization_code"] == bank.ledger[lost["bank_reference"]].authorization_code
-    assert faults.calls["PutItem"] == 2  # claim + payment: not retried
+    assert faults.calls["PutItem"] == 3  # claim + write-ahead + the transition: not retried
 
 
-def test_a_payment_write_applied_but_unanswered_is_201_once(
+def test_a_transition_applied_but_unanswered_is_201_once(
     gateway: Gateway, faults: DynamoFaults, bank: FaultBank, store: Any, logs: LogLines
 ) -> None:
     """DynamoDB wrote the item, the answer was lost: botocore retries, the condition fails on our own
     item, the service reads it back and answers 201."""
-    faults.fail(on("PutItem", PAYMENT), "lost_response", times=1)
+    faults.fail(TRANSITION, "lost_response", times=1)
     reply = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
     assert reply.status == 201
     assert_one_final_payment(reply.body["id"], bank, store)
     assert logs.records("payment_not_stored") == []
+
+
+def test_a_write_ahead_applied_but_unanswered_still_pays(
+    gateway: Gateway, faults: DynamoFaults, bank: FaultBank, store: Any
+) -> None:
+    """The retried write finds our own pending item: it is recognised, not taken for another holder's."""
+    faults.fail(WRITE_AHEAD, "lost_response", times=1)
+    reply = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
+    assert faults.injected["PutItem:lost_response"] == 1
+    assert reply.status == 201, reply.raw
+    assert_one_final_payment(reply.body["id"], bank, store)
 
 
 def test_a_claim_write_applied_but_unanswered_still_pays(
@@ -261,19 +305,22 @@ def test_a_claim_write_applied_but_unanswered_still_pays(
 def test_a_take_over_write_applied_but_unanswered_still_pays(
     gateway: Gateway, faults: DynamoFaults, bank: FaultBank, store: Any
 ) -> None:
-    bank.then(Fault.HTTP_503)
-    assert gateway.post(card_body(VISA_AUTHORIZED), key="k1").status == 502
+    faults.fail(WRITE_AHEAD, "InternalServerError")  # the first holder stored nothing: 503, no bank call
+    assert_unavailable(gateway.post(card_body(VISA_AUTHORIZED), key="k1"))
+    faults.rules.clear()
+    expire_lease(store, "k1")
     faults.fail(on("PutItem", CLAIM, condition="attempt ="), "lost_response", times=1)
     reply = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
     assert faults.injected["PutItem:lost_response"] == 1
     assert reply.status == 201, reply.raw
+    assert the_payment(store)["attempt"]["N"] == "2"
 
 
-def test_a_payment_condition_race_with_nothing_stored_is_logged(
-    gateway: Gateway, faults: DynamoFaults, bank: FaultBank, logs: LogLines
+def test_a_transition_whose_condition_fails_on_a_still_pending_record_is_202(
+    gateway: Gateway, faults: DynamoFaults, bank: FaultBank, store: Any
 ) -> None:
-    faults.fail(on("PutItem", PAYMENT), "ConditionalCheckFailedException", times=1)
+    faults.fail(TRANSITION, "ConditionalCheckFailedException", times=1)
     reply = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
-    [lost] = logs.records("payment_not_stored")
-    assert lost["payment"]["authorization_code"] == bank.ledger[lost["bank_reference"]].authorization_code
-    assert_unavailable(reply)
+    assert (reply.status, reply.body["status"]) == (202, PENDING_STATUS)  # what the table holds
+    gateway.resolve()
+    assert_one_final_payment(reply.body["id"], bank, store)
