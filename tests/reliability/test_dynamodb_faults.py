@@ -36,6 +36,12 @@ def claims_in(store: Any) -> list[dict[str, Any]]:
     return [item for item in scan(store) if item["sk"]["S"].startswith(schema.IDEMPOTENCY_PREFIX)]
 
 
+def reference_of(store: Any, payment_id: str) -> str:
+    """What the bank was sent for this payment, as stored for inquiries and reversals."""
+    [item] = [i for i in payments_in(store) if i["sk"]["S"] == schema.payment_sk(payment_id)]
+    return str(item["bank_reference"]["S"])
+
+
 def assert_one_final_payment(payment_id: str, bank: FaultBank, store: Any, status: str = "authorized") -> None:
     """Exactly one charge at the bank and one final payment, with the bank's own decision."""
     item = the_payment(store)
