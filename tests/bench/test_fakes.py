@@ -20,8 +20,11 @@ def test_the_fakes_behave_like_the_repository_contract() -> None:
     replay = payments.create_payment(events.MERCHANT_ID, events.payment_body(), "key-1")
     assert first.payment.status is PaymentStatus.AUTHORIZED
     assert replay.replayed and replay.payment.id == first.payment.id
-    with pytest.raises(ConditionFailed):
-        repository.save_payment(repository.get_payment(events.MERCHANT_ID, first.payment.id))  # type: ignore[attr-defined]
+    stored = repository.get_payment(events.MERCHANT_ID, first.payment.id)  # type: ignore[attr-defined]
+    with pytest.raises(ConditionFailed):  # written once, ahead of the bank
+        repository.save_pending(stored)  # type: ignore[attr-defined]
+    with pytest.raises(ConditionFailed):  # a final status never moves back
+        repository.transition(stored, PaymentStatus.PENDING, stored.attempt)  # type: ignore[attr-defined]
 
 
 def test_list_is_newest_first_and_pages() -> None:
