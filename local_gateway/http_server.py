@@ -15,11 +15,13 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
+from local_gateway.logs import access_line
 from local_gateway.messages import HttpRequest, HttpResponse, error_response
 
 log = logging.getLogger(__name__)
 
 App = Callable[[HttpRequest], HttpResponse]
+RequestFilter = Callable[[HttpRequest], bool]
 # API Gateway's payload limit.
 MAX_BODY_BYTES = 10 * 1024 * 1024
 # Idle keep-alive connections are closed after this; clients (and our proxy pool) reconnect.
@@ -38,10 +40,14 @@ class LocalHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
 
-    def __init__(self, port: int, app: App, *, name: str, access_log: bool = False) -> None:
+    def __init__(
+        self, port: int, app: App, *, name: str, access_log: bool = False, unlogged: RequestFilter | None = None
+    ) -> None:
+        """access_log: one line per request (logs.access_line), except those `unlogged` picks out."""
         self.app = app
         self.name = name
         self.access_log = access_log
+        self.unlogged = unlogged
         self._serving: threading.Thread | None = None
         super().__init__(("127.0.0.1", port), _RequestHandler)
 
@@ -74,6 +80,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         started = time.perf_counter()
         server = cast(LocalHTTPServer, self.server)
+        request: HttpRequest | None = None
         try:
             request = HttpRequest(
                 self.command, self.path, tuple(self.headers.items()), self._read_body(), self.client_address[0]
@@ -83,12 +90,12 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             response = error_response(error.status, "bad_request", str(error), str(uuid.uuid4()))
         except Exception:
-            log.exception("%s: unhandled error", server.name)
+            log.exception("unhandled error")
             response = error_response(500, "internal_error", "Internal server error", str(uuid.uuid4()))
         self._write(response)
-        if server.access_log:
+        if server.access_log and not (request is not None and server.unlogged and server.unlogged(request)):
             elapsed_ms = (time.perf_counter() - started) * 1000
-            log.info("%s %s %s %d %.1f ms", server.name, self.command, self.path, response.status, elapsed_ms)
+            log.info("%s", access_line(self.command, self.path, response.status, elapsed_ms))
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 
