@@ -59,8 +59,8 @@ def _outcome_cards() -> list[tuple[str, str, str]]:
 def _fault_cards() -> list[tuple[str, str]]:
     """(number, fault) for every card of the second table."""
     header, *rows = _tables(_section())[1]
-    assert header[:2] == ["card", "fault"], header
-    return [(_card(row[0]), row[1]) for row in rows]
+    assert header[:2] == ["fault", "card"], header
+    return [(_card(row[1]), row[0]) for row in rows]
 
 
 def test_the_table_has_every_outcome_for_every_brand() -> None:
