@@ -30,7 +30,7 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 bench: $(STAMP)
-	$(PY) -m bench
+	$(PY) -m bench $(ARGS)
 
 soak: $(STAMP)
 	$(PY) -m pytest -m slow --hypothesis-profile=soak $(PYTEST_ARGS)

@@ -2,7 +2,8 @@
 
 Roles: `dynamodb` (moto's server) and `lambda` (a gateway serving Lambda handlers: a region or
 the bank simulator). A child binds its port, writes one JSON line `{"port": N}` to stdout, then
-points its stdout (where handlers log, as in Lambda) at stderr, or at /dev/null with --quiet.
+points its stdout (where handlers log, as in Lambda) at --log-file, or at stderr without one, or
+at /dev/null with --quiet. Its own lines (the access log, outages, tracebacks) stay on stderr.
 It exits on SIGTERM/SIGINT, and when its stdin reaches EOF: the parent holds the other end, so
 a parent that dies, even by SIGKILL, takes its children with it.
 """
@@ -23,8 +24,10 @@ from typing import Any, Protocol
 from handlers.http import MAX_BODY_BYTES
 from handlers.routes import Function, Route
 from local_gateway.gateway import Gateway
+from local_gateway.global_endpoint import HEALTH_CHECK_USER_AGENT
 from local_gateway.http_server import LocalHTTPServer
 from local_gateway.logs import setup_logging
+from local_gateway.messages import HttpRequest
 
 log = logging.getLogger("local_gateway")
 SHUTDOWN_POLL_SECONDS = 0.1
@@ -50,8 +53,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--waf-body-limit", type=int, default=MAX_BODY_BYTES, help="refuse larger bodies as WAF does (0: no WAF)"
     )
-    parser.add_argument("--access-log", action="store_true")
+    parser.add_argument("--access-log", action="store_true", help="one line per request on stderr (not health checks)")
     parser.add_argument("--quiet", action="store_true", help="discard the handlers' stdout")
+    parser.add_argument("--log-file", metavar="PATH", help="append the handlers' stdout to PATH instead of stderr")
     parser.add_argument(
         "--resolver-interval", type=float, default=0, help="run the resolver every N s, as Lambda's schedule (0: off)"
     )
@@ -87,7 +91,15 @@ def make_server(args: argparse.Namespace) -> tuple[Server, Gateway | None]:
 
         return make_dynamodb_server(args.port), None
     gateway = make_gateway(args)
-    return LocalHTTPServer(args.port, gateway, name=args.name, access_log=args.access_log), gateway
+    server = LocalHTTPServer(
+        args.port, gateway, name=args.name, access_log=args.access_log, unlogged=is_health_check_probe
+    )
+    return server, gateway
+
+
+def is_health_check_probe(request: HttpRequest) -> bool:
+    """The global endpoint's probes, two a second: a user's own GET /health is logged."""
+    return request.header("User-Agent") == HEALTH_CHECK_USER_AGENT
 
 
 def run_resolver(gateway: Gateway, interval: float, stop: threading.Event) -> None:
@@ -101,14 +113,20 @@ def run_resolver(gateway: Gateway, interval: float, stop: threading.Event) -> No
         try:
             resolve_pending(None, None)
         except Exception:
-            log.exception("%s: the resolver run failed", gateway.region)
+            log.exception("the resolver run failed")
 
 
-def announce(port: int, quiet: bool) -> None:
+def announce(port: int, quiet: bool, log_file: str | None = None) -> None:
     """The readiness line for the parent; afterwards stdout is only the handlers' logs."""
     sys.stdout.write(json.dumps({"port": port}) + "\n")
     sys.stdout.flush()
-    target = os.open(os.devnull, os.O_WRONLY) if quiet else 2
+    if quiet:
+        target = os.open(os.devnull, os.O_WRONLY)
+    elif log_file:
+        # O_APPEND: every process of the stack appends whole lines to the one file.
+        target = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    else:
+        target = 2
     os.dup2(target, 1)
 
 
@@ -129,11 +147,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         server, gateway = make_server(args)
     except Exception:
-        log.exception("%s failed to start", args.name)
+        log.exception("failed to start")
         return 1
     serve = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS}, daemon=True)
     serve.start()
-    announce(server.server_port, args.quiet)
+    announce(server.server_port, args.quiet, args.log_file)
     if gateway is not None and args.resolver_interval > 0:
         resolver = threading.Thread(
             target=run_resolver, args=(gateway, args.resolver_interval, stop), name="resolver", daemon=True

@@ -100,10 +100,10 @@ class Gateway:
     def _outage_control(self, method: str, request_id: str) -> HttpResponse:
         if method == "POST":
             self.outage.set()
-            log.warning("%s: simulated outage ON", self.region)
+            log.warning("simulated outage ON")  # the line is labelled with the region already
         elif method == "DELETE":
             self.outage.clear()
-            log.warning("%s: simulated outage OFF", self.region)
+            log.warning("simulated outage OFF")
         elif method != "GET":
             return error_response(404, "not_found", f"No route for {method} {OUTAGE_CONTROL_PATH}", request_id)
         return json_response(200, {"region": self.region, "outage": self.outage.is_set()}, request_id)

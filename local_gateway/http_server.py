@@ -16,11 +16,13 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
 from local_gateway.gateway_responses import gateway_response
+from local_gateway.logs import access_line
 from local_gateway.messages import HttpRequest, HttpResponse, error_response
 
 log = logging.getLogger(__name__)
 
 App = Callable[[HttpRequest], HttpResponse]
+RequestFilter = Callable[[HttpRequest], bool]
 # API Gateway's payload limit.
 MAX_BODY_BYTES = 10 * 1024 * 1024
 # Idle keep-alive connections are closed after this; clients (and our proxy pool) reconnect.
@@ -39,10 +41,14 @@ class LocalHTTPServer(ThreadingHTTPServer):
     daemon_threads = True
     request_queue_size = 256
 
-    def __init__(self, port: int, app: App, *, name: str, access_log: bool = False) -> None:
+    def __init__(
+        self, port: int, app: App, *, name: str, access_log: bool = False, unlogged: RequestFilter | None = None
+    ) -> None:
+        """access_log: one line per request (logs.access_line), except those `unlogged` picks out."""
         self.app = app
         self.name = name
         self.access_log = access_log
+        self.unlogged = unlogged
         self._serving: threading.Thread | None = None
         super().__init__(("127.0.0.1", port), _RequestHandler)
 
@@ -81,6 +87,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _serve(self) -> None:
         started = time.perf_counter()
         server = cast(LocalHTTPServer, self.server)
+        request: HttpRequest | None = None
         try:
             request = HttpRequest(
                 self.command, self.path, tuple(self.headers.items()), self._read_body(), self.client_address[0]
@@ -90,7 +97,7 @@ class _RequestHandler(BaseHTTPRequestHandler):
             self.close_connection = True
             response = _refusal(error, str(uuid.uuid4()))
         except Exception:
-            log.exception("%s: unhandled error", server.name)
+            log.exception("unhandled error")
             response = gateway_response("DEFAULT_5XX", str(uuid.uuid4()), status=500)
         if response.drop_connection:
             self.close_connection = True  # nothing written: the socket closes without an answer
@@ -99,10 +106,10 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 self._write(response)
             except (BrokenPipeError, ConnectionResetError):  # the client gave up waiting: not our error
                 self.close_connection = True
-        if server.access_log:
+        if server.access_log and not (request is not None and server.unlogged and server.unlogged(request)):
             elapsed_ms = (time.perf_counter() - started) * 1000
-            status = "dropped" if response.drop_connection else str(response.status)
-            log.info("%s %s %s %s %.1f ms", server.name, self.command, self.path, status, elapsed_ms)
+            status = "dropped" if response.drop_connection else response.status
+            log.info("%s", access_line(self.command, self.path, status, elapsed_ms))
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _serve
 

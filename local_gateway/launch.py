@@ -53,15 +53,24 @@ def runner_command(
     bank_url: str | None = None,
     dynamodb_endpoint: str | None = None,
     quiet: bool = False,
+    verbose: bool = True,
     resolver_interval: float | None = None,
     resolve_after: float | None = None,
+    authorizer_cache_seconds: float | None = None,
 ) -> list[str]:
-    """The command line for these options (merchants: id -> API key)."""
+    """The command line for these options (merchants: id -> API key).
+
+    `verbose` (unless `quiet`): the handlers' JSON logs come on stderr with the rest, which
+    `launched` sends to its `log`, instead of the runner's default file in the repository."""
     command = [sys.executable, "-m", "local_gateway", "--port", str(port)]
-    if resolver_interval is not None:
-        command += ["--resolver-interval", str(resolver_interval)]
-    if resolve_after is not None:
-        command += ["--resolve-after", str(resolve_after)]
+    seconds = {
+        "--resolver-interval": resolver_interval,
+        "--resolve-after": resolve_after,
+        "--authorizer-cache-seconds": authorizer_cache_seconds,
+    }
+    for flag, value in seconds.items():
+        if value is not None:
+            command += [flag, str(value)]
     for merchant_id, key in (merchants or {}).items():
         command += ["--merchant", f"{merchant_id}:{key}"]
     if bank_url:
@@ -70,6 +79,8 @@ def runner_command(
         command += ["--dynamodb-endpoint", dynamodb_endpoint]
     if quiet:
         command.append("--quiet")
+    elif verbose:
+        command.append("--verbose")
     return command
 
 
@@ -78,7 +89,8 @@ def launched(
     command: list[str], *, log: Path | None = None, ready_timeout: float = READY_TIMEOUT
 ) -> Iterator[Launched]:
     """The running stack until the block ends, then stopped (SIGTERM, then SIGKILL if it hangs).
-    Its stderr (the handlers' JSON logs) goes to `log`, or is discarded."""
+    Its stderr (the access log, and the handlers' JSON logs with --verbose) goes to `log`, or is
+    discarded."""
     with contextlib.ExitStack() as resources:
         stderr = resources.enter_context(log.open("wb")) if log else subprocess.DEVNULL
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module (runner_command)

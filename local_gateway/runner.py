@@ -11,24 +11,27 @@ import argparse
 import functools
 import logging
 import os
+import shlex
 import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import TypeVar
 
 from handlers.bank import HttpBank
 from handlers.errors import BankUnreachable
 from handlers.resolver import takeover_after
+from handlers.routes import AUTHORIZER_CACHE_SECONDS
 from handlers.schema import DEFAULT_TABLE_NAME
 from handlers.settings import ConfigurationError, Settings
 from local_gateway.global_endpoint import GlobalEndpoint, HealthChecker, HealthTracker, RegionEndpoint, http_probe
 from local_gateway.http_server import LocalHTTPServer
 from local_gateway.logs import setup_logging
 from local_gateway.messages import HttpRequest, HttpResponse, error_response
-from local_gateway.supervisor import Child, StartupError, Supervisor
+from local_gateway.supervisor import REPO_ROOT, Child, StartupError, Supervisor
 from local_gateway.topology import (
     BANK_PORT_OFFSET,
     REGIONS,
@@ -44,6 +47,9 @@ log = logging.getLogger("local_gateway.runner")
 
 CHILD_START_TIMEOUT = 30.0
 FIRST_HEALTH_TIMEOUT = 30.0
+# The handlers' JSON lines and EMF metrics, rewritten by each run (gitignored).
+DEFAULT_LOG_FILE = REPO_ROOT / ".local" / "stack.log"
+MAX_AUTHORIZER_CACHE_SECONDS = 3600  # API Gateway's maximum
 T = TypeVar("T")
 
 
@@ -57,6 +63,9 @@ class Options:
     quiet: bool = False
     resolver_interval: float = 2.0
     resolve_after: float | None = None  # None: the handlers derive it from the idempotency lease
+    authorizer_cache_seconds: float = AUTHORIZER_CACHE_SECONDS
+    verbose: bool = False
+    log_file: Path = DEFAULT_LOG_FILE
 
 
 @dataclass
@@ -89,7 +98,26 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument("--dynamodb-endpoint", metavar="URL", help="use this DynamoDB endpoint, not the embedded one")
     parser.add_argument("--bank-url", metavar="URL", help="use this bank, not the local simulator")
     parser.add_argument("--table-name", default=DEFAULT_TABLE_NAME)
-    parser.add_argument("--quiet", action="store_true", help="no access log, handler logs at WARNING (benchmarks)")
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument("--quiet", action="store_true", help="no access log, handler logs discarded (benchmarks)")
+    output.add_argument(
+        "--verbose", action="store_true", help="the handlers' JSON logs and EMF metrics on the console, not in a file"
+    )
+    parser.add_argument(
+        "--log-file",
+        type=Path,
+        default=DEFAULT_LOG_FILE,
+        metavar="PATH",
+        help="where the handlers' JSON logs and EMF metrics go, rewritten each run (default: .local/stack.log)",
+    )
+    parser.add_argument(
+        "--authorizer-cache-seconds",
+        type=float,
+        default=AUTHORIZER_CACHE_SECONDS,
+        metavar="SECONDS",
+        help=f"each region caches the authorizer's answer per API key this long, so a revoked key works up to "
+        f"that long (deployed: authorizerCacheSeconds; default {AUTHORIZER_CACHE_SECONDS}, at most 3600)",
+    )
     parser.add_argument(
         "--resolver-interval",
         type=float,
@@ -107,6 +135,8 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     args = parser.parse_args(argv)
     if not args.resolver_interval > 0:
         parser.error("--resolver-interval must be a positive number of seconds")
+    if not 0 <= args.authorizer_cache_seconds <= MAX_AUTHORIZER_CACHE_SECONDS:
+        parser.error(f"--authorizer-cache-seconds must be 0 to {MAX_AUTHORIZER_CACHE_SECONDS}")
     if not (args.port == 0 or 1 <= args.port <= 65535 - BANK_PORT_OFFSET):
         parser.error("--port must be 0 or leave room for N+3")
     return Options(
@@ -118,6 +148,9 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         quiet=args.quiet,
         resolver_interval=args.resolver_interval,
         resolve_after=args.resolve_after,
+        authorizer_cache_seconds=args.authorizer_cache_seconds,
+        verbose=args.verbose,
+        log_file=args.log_file.resolve(),
     )
 
 
@@ -130,7 +163,7 @@ def _merchant(parser: argparse.ArgumentParser, value: str) -> tuple[str, str]:
 
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
-    setup_logging("local", logging.INFO)
+    setup_logging("stack", logging.INFO)
     # The admin calls below use dummy credentials too; computed before the clear, which it reads.
     environment = local_environment(TABLE_REGION)
     os.environ.clear()
@@ -203,12 +236,23 @@ def start_stack(options: Options, supervisor: Supervisor) -> Stack:
     except OSError as error:
         raise StartupError(f"the global endpoint cannot listen on port {options.port}: {error.strerror}") from error
     try:
+        _prepare_log_file(options)
         _start_children_and_table(options, supervisor, stack)
         _start_global_endpoint(options, stack)
     except BaseException:
         stack.close()
         raise
     return stack
+
+
+def _prepare_log_file(options: Options) -> None:
+    if not _logs_to_file(options):
+        return
+    try:
+        options.log_file.parent.mkdir(parents=True, exist_ok=True)
+        options.log_file.write_bytes(b"")  # one run's lines: the children append to it
+    except OSError as error:
+        raise StartupError(f"cannot write the log file {options.log_file}: {error.strerror}") from error
 
 
 def _starting(request: HttpRequest) -> HttpResponse:
@@ -246,7 +290,7 @@ def _start_dynamodb(options: Options, supervisor: Supervisor) -> Callable[[], st
     external = options.dynamodb_endpoint
     if external:
         return lambda: external
-    child = supervisor.spawn("dynamodb", ["dynamodb"], local_environment(TABLE_REGION))
+    child = supervisor.spawn("dynamodb", ["dynamodb", *_handler_output(options)], local_environment(TABLE_REGION))
     return lambda: _local_url(supervisor.wait_ready(child, CHILD_START_TIMEOUT))
 
 
@@ -258,7 +302,7 @@ def _start_bank(options: Options, supervisor: Supervisor, dynamodb_url: str) -> 
     args = ["lambda", "--port", str(port), "--routes", "local_gateway.topology:BANK_ROUTES", "--authorizer", "none"]
     args += ["--waf-body-limit", "0"]  # a Lambda function URL: no WAF in front
     env = bank_environment(table_name=options.table_name, dynamodb_url=dynamodb_url, log_level=_log_level(options))
-    child = supervisor.spawn("bank", [*args, *_quiet(options)], env)
+    child = supervisor.spawn("bank", [*args, *_access_log(options), *_handler_output(options)], env)
     return lambda: _local_url(supervisor.wait_ready(child, CHILD_START_TIMEOUT)) + "/payments"
 
 
@@ -273,7 +317,12 @@ def _spawn_region(region: Region, options: Options, stack: Stack, supervisor: Su
     env.update(resolver_environment(options, env))
     _check_handler_settings(region.name, env)
     port = port_for(options.port, region.port_offset)
-    args = ["lambda", "--port", str(port), "--resolver-interval", str(options.resolver_interval), *_quiet(options)]
+    args = [
+        *("lambda", "--port", str(port), "--resolver-interval", str(options.resolver_interval)),
+        *("--authorizer-cache-seconds", str(options.authorizer_cache_seconds)),
+        *_access_log(options),
+        *_handler_output(options),
+    ]
     return supervisor.spawn(region.name, args, env)
 
 
@@ -301,8 +350,19 @@ def _log_level(options: Options) -> str:
     return "WARNING" if options.quiet else "INFO"
 
 
-def _quiet(options: Options) -> list[str]:
-    return ["--quiet"] if options.quiet else []
+def _logs_to_file(options: Options) -> bool:
+    return not (options.quiet or options.verbose)
+
+
+def _handler_output(options: Options) -> list[str]:
+    """Where a child points its stdout, the handlers' JSON logs and EMF metrics."""
+    if options.quiet:
+        return ["--quiet"]
+    return ["--log-file", str(options.log_file)] if _logs_to_file(options) else []
+
+
+def _access_log(options: Options) -> list[str]:
+    return [] if options.quiet else ["--access-log"]
 
 
 def _local_url(port: int) -> str:
@@ -346,7 +406,8 @@ def _start_global_endpoint(options: Options, stack: Stack) -> None:
         threading.Thread(
             target=checker.run, args=(stack.stop_checks,), name=f"health-{endpoint.key}", daemon=True
         ).start()
-    stack.endpoint = GlobalEndpoint(stack.regions, tracker, access_log=not options.quiet)
+    # The regions write the access log (requests sent to a region's own URL included).
+    stack.endpoint = GlobalEndpoint(stack.regions, tracker)
     stack.server.app = stack.endpoint
     stack.server.start_in_thread()
 
@@ -372,27 +433,55 @@ def banner(stack: Stack, options: Options) -> str:
     )
     for merchant_id, api_key in stack.merchants:
         rows += [("merchant", merchant_id), ("  its API key", api_key)]
+    rows.append(("handler logs (JSON, EMF)", handler_logs(options)))
+    rows.append(("authorizer cache", f"{options.authorizer_cache_seconds:g} s per region: {_revocation(options)}"))
     key = stack.merchants[0][1]
     lines = ["Local payment gateway: the Lambda handlers behind both regions, one shared DynamoDB table", ""]
     lines += [f"  {label:<28}{value}" for label, value in rows]
-    lines += ["", "Try it:", *_curl_example(global_url, key), ""]
-    lines += [f"  curl -s -X POST {global_url}/_local/regions/eu/outage   # take eu-west-1 down (DELETE: back up)"]
+    lines += ["", f"Try it (a test card for every outcome: README.md#{TEST_CARDS_ANCHOR}):"]
+    lines += [f"  export KEY={shlex.quote(key)}", *_curl_example(global_url), ""]
     lines += [
+        f"  curl -s -X POST {global_url}/_local/regions/eu/outage   # take eu-west-1 down (DELETE: back up)",
         f"  curl -s {global_url}/_local/regions                     # which region is serving",
         "",
-        "Ctrl-C stops everything.",
     ]
+    if not options.quiet:
+        lines.append("Below: one line per request (time, region, method, path, status, latency).")
+    lines.append("Ctrl-C stops everything.")
     return "\n".join(lines)
 
 
-def _curl_example(global_url: str, key: str) -> list[str]:
+TEST_CARDS_ANCHOR = "test-cards"
+
+
+def handler_logs(options: Options) -> str:
+    if options.quiet:
+        return "discarded (--quiet)"
+    if options.verbose:
+        return "on this console (--verbose)"
+    try:
+        return str(options.log_file.relative_to(Path.cwd()))
+    except ValueError:
+        return str(options.log_file)
+
+
+def _revocation(options: Options) -> str:
+    if options.authorizer_cache_seconds == 0:
+        return "off, a revoked key stops at once"
+    return "a revoked key keeps working up to that long"
+
+
+def _curl_example(global_url: str) -> list[str]:
     body = (
         '{"amount": 1050, "currency": "GBP", "reference": "order-123", '
         '"card": {"number": "4242424242424291", "expiry_month": 4, "expiry_year": 2030, "cvv": "123"}}'
     )
     return [
-        f"  curl -s {global_url}/v1/payments -H 'Authorization: Bearer {key}' \\",
-        "    -H 'Content-Type: application/json' -H 'Idempotency-Key: order-123-attempt-1' \\",
+        f'  curl -s {global_url}/v1/payments -H "Authorization: Bearer $KEY" \\',
+        "    -H 'Content-Type: application/json' -H 'Idempotency-Key: order-123' \\",
         f"    -d '{body}'",
-        f"  curl -s {global_url}/v1/payments -H 'Authorization: Bearer {key}'",
+        "  # Again: the same payment comes back (Idempotent-Replayed: true); the bank is called once.",
+        "  # On 409, 503, 202 (pending) or no answer: retry with the same Idempotency-Key, never a new one.",
+        f'  curl -s {global_url}/v1/payments -H "Authorization: Bearer $KEY"',
+        f'  python3 examples/merchant.py --url {global_url} --key "$KEY"   # a client that follows those rules',
     ]

@@ -1,7 +1,8 @@
 """Starts the local stack once per session, as `python -m local_gateway`, and stops it at the end.
 
-The stack runs as a subprocess on free ports with two seeded merchants; tests drive it over real
-HTTP on 127.0.0.1 only. Teardown checks that stopping it left no process behind.
+The stack runs as a subprocess on free ports with two seeded merchants and a 1 s authorizer cache
+(so a revocation test need not wait 300 s); tests drive it over real HTTP on 127.0.0.1 only.
+Teardown checks that stopping it left no process behind.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from local_gateway import launch
 
 KEY_A = "pgw_e2e-merchant-a-0123456789abcdefghijklmnopqrstuv"
 KEY_B = "pgw_e2e-merchant-b-0123456789abcdefghijklmnopqrstuv"
+AUTHORIZER_CACHE_SECONDS = 1.0
 
 
 @dataclass(frozen=True)
@@ -95,7 +97,9 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
         pytest.skip("the check for leftover processes reads Linux's /proc")
     port = _free_port_block(4)
     log = tmp_path_factory.mktemp("stack") / "stack.log"
-    command = launch.runner_command(port=port, merchants={"m_a": KEY_A, "m_b": KEY_B})
+    command = launch.runner_command(
+        port=port, merchants={"m_a": KEY_A, "m_b": KEY_B}, authorizer_cache_seconds=AUTHORIZER_CACHE_SECONDS
+    )
     with launch.launched(command, log=log) as launched:
         children = launch.descendants(launched.process.pid)
         urls = [f"http://127.0.0.1:{port + offset}" for offset in range(4)]

@@ -5,10 +5,11 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import time
 
 import pytest
 
-from tests.e2e.conftest import KEY_A, Api, LocalStack, Reply, payment_body
+from tests.e2e.conftest import AUTHORIZER_CACHE_SECONDS, KEY_A, Api, LocalStack, Reply, payment_body
 
 pytestmark = pytest.mark.e2e
 
@@ -134,6 +135,20 @@ def test_a_merchant_made_with_the_admin_command_can_pay_without_aws_credentials(
     assert stack.api(key).create_payment().status == 201
     revoked = _admin(stack, "revoke-key", stdin=key)
     assert (revoked.returncode, revoked.stdout.strip()) == (0, "revoked"), revoked.stderr
+
+
+def test_a_revoked_key_stops_working_in_both_regions_within_the_authorizer_cache(stack: LocalStack) -> None:
+    created = _admin(stack, "create-merchant", "--name", "leaked")
+    assert created.returncode == 0, created.stderr
+    key = created.stdout.split("api_key: ")[1].split()[0]
+    regions = (stack.eu_url, stack.us_url)
+    assert [stack.api(key, url).request("GET", "/v1/payments").status for url in regions] == [200, 200]  # cached
+
+    revoked = _admin(stack, "revoke-key", stdin=key)
+    assert revoked.returncode == 0, revoked.stderr
+    time.sleep(AUTHORIZER_CACHE_SECONDS + 0.2)  # both entries were cached before the revocation began
+
+    assert [stack.api(key, url).request("GET", "/v1/payments").status for url in regions] == [401, 401]
 
 
 def _admin(stack: LocalStack, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -45,6 +45,13 @@ def test_runner_command_spells_the_documented_options() -> None:
     ]  # fmt: skip
 
 
+def test_runner_command_asks_for_the_handler_logs_on_stderr_unless_quiet() -> None:
+    command = launch.runner_command(authorizer_cache_seconds=1)
+    assert command[-3:] == ["--authorizer-cache-seconds", "1", "--verbose"]  # launched() saves stderr to its log
+    assert "--verbose" not in launch.runner_command(verbose=False)
+    assert "--verbose" not in launch.runner_command(quiet=True)  # the runner refuses both
+
+
 def test_banner_is_returned_at_ready_and_the_process_is_stopped_after(tmp_path: Path) -> None:
     code = "import time; print('  eu-west-1 API  http://127.0.0.1:1'); print('ready', flush=True); time.sleep(60)"
     with launch.launched(python(code)) as stack:

@@ -2,17 +2,37 @@
 
 from __future__ import annotations
 
+import http.client
+import re
+import shlex
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import pytest
 
 from local_gateway import launch
-from local_gateway.runner import Options, Stack, banner, parse_args
+from local_gateway.runner import DEFAULT_LOG_FILE, TEST_CARDS_ANCHOR, Options, Stack, banner, parse_args
 from local_gateway.topology import DEV_FINGERPRINT_KEY, lambda_environment, local_environment, port_for
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 def test_defaults() -> None:
-    assert parse_args([]) == Options(port=8080)
+    options = parse_args([])
+    assert options == Options(port=8080)
+    assert options.authorizer_cache_seconds == 300  # handlers.routes.AUTHORIZER_CACHE_SECONDS, as deployed
+    assert options.log_file == DEFAULT_LOG_FILE == REPO / ".local" / "stack.log"
+    assert not options.verbose and not options.quiet
+
+
+def test_the_default_log_file_is_gitignored() -> None:
+    assert ".local/" in (REPO / ".gitignore").read_text().splitlines()
+
+
+def test_output_and_cache_options(tmp_path: Path) -> None:
+    options = parse_args(["--verbose", "--authorizer-cache-seconds", "1.5", "--log-file", str(tmp_path / "x.log")])
+    assert options.verbose and options.authorizer_cache_seconds == 1.5
+    assert options.log_file == tmp_path / "x.log"
 
 
 def test_every_option() -> None:
@@ -40,7 +60,16 @@ def test_every_option() -> None:
 
 
 @pytest.mark.parametrize(
-    "argv", [["--merchant", "no-key"], ["--merchant", ":k"], ["--port", "65534"], ["--port", "-1"]]
+    "argv",
+    [
+        ["--merchant", "no-key"],
+        ["--merchant", ":k"],
+        ["--port", "65534"],
+        ["--port", "-1"],
+        ["--quiet", "--verbose"],
+        ["--authorizer-cache-seconds", "-1"],
+        ["--authorizer-cache-seconds", "3601"],
+    ],
 )
 def test_bad_arguments_exit(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
@@ -80,19 +109,51 @@ def test_local_environment_drops_every_aws_variable() -> None:
     assert env["PATH"] == "/bin" and "AWS_ENDPOINT_URL" not in env
 
 
-def test_banner_lists_urls_merchants_and_a_curl_example() -> None:
+def _banner(options: Options, key: str = "pgw_key") -> str:
     class FakeServer:
         url = "http://127.0.0.1:8080"
 
     stack = Stack(FakeServer(), bank_url="http://127.0.0.1:8083/payments", dynamodb_url="http://127.0.0.1:5000")  # type: ignore[arg-type]
-    stack.merchants = [("m_a", "pgw_key")]
+    stack.merchants = [("m_a", key)]
+    return banner(stack, options)
 
-    text = banner(stack, Options())
+
+def test_banner_lists_urls_merchants_and_a_curl_example() -> None:
+    text = _banner(Options())
 
     assert "http://127.0.0.1:8080" in text and "http://127.0.0.1:8083/payments" in text
-    assert "m_a" in text and "Authorization: Bearer pgw_key" in text
+    assert "m_a" in text and "pgw_key" in text
     assert "curl" in text and "/_local/regions/eu/outage" in text
     assert "ready" not in text.splitlines()
+
+
+def test_banner_exports_the_key_and_the_curl_line_uses_it() -> None:
+    lines = _banner(Options(), key="pgw_a b'c").splitlines()
+
+    export = next(line.strip() for line in lines if line.strip().startswith("export KEY="))
+    assert shlex.split(export) == ["export", "KEY=pgw_a b'c"]  # pastes into a shell as it is
+    assert any('-H "Authorization: Bearer $KEY"' in line for line in lines)
+
+
+def test_banner_keeps_one_idempotency_key_per_payment_and_points_to_the_test_cards() -> None:
+    text = _banner(Options())
+
+    assert "Idempotency-Key: order-123'" in text and "attempt" not in text
+    assert "retry with the same Idempotency-Key" in text
+    assert f"README.md#{TEST_CARDS_ANCHOR}" in text
+    headings = [
+        line.lstrip("#").strip().lower().replace(" ", "-")
+        for line in (REPO / "README.md").read_text().splitlines()
+        if line.startswith("##")  # "# ..." lines in the code blocks are comments
+    ]
+    assert TEST_CARDS_ANCHOR in headings
+
+
+def test_banner_says_where_the_handler_logs_go_and_how_long_a_revoked_key_works(tmp_path: Path) -> None:
+    assert "handler logs (JSON, EMF)    " + str(tmp_path / "h.log") in _banner(Options(log_file=tmp_path / "h.log"))
+    assert "on this console (--verbose)" in _banner(Options(verbose=True))
+    assert "discarded (--quiet)" in _banner(Options(quiet=True))
+    assert "1 s per region: a revoked key keeps working up to that long" in _banner(Options(authorizer_cache_seconds=1))
 
 
 def test_handler_settings_a_payment_would_refuse_stop_the_start(
@@ -105,3 +166,39 @@ def test_handler_settings_a_payment_would_refuse_stop_the_start(
     ):
         pytest.fail("the stack started")
     assert "IDEMPOTENCY_LEASE_SECONDS must exceed" in str(failure.value)
+
+
+def _call(base_url: str, method: str, path: str, key: str | None = None) -> int:
+    connection = http.client.HTTPConnection("127.0.0.1", urlsplit(base_url).port, timeout=30)
+    try:
+        connection.request(method, path, headers={"Authorization": f"Bearer {key}"} if key else {})
+        response = connection.getresponse()
+        response.read()
+        return response.status
+    finally:
+        connection.close()
+
+
+def test_the_console_has_one_readable_line_per_event_and_the_handlers_json_is_in_the_log_file(
+    tmp_path: Path,
+) -> None:
+    console, handler_log, key = tmp_path / "console.log", tmp_path / "handlers.log", "pgw_console-test-key"
+    command = [*launch.runner_command(merchants={"m_a": key}, verbose=False), "--log-file", str(handler_log)]
+    with launch.launched(command, log=console) as stack:
+        url = stack.urls["global endpoint (Route 53)"]
+        assert _call(url, "GET", "/v1/payments", key) == 200
+        assert _call(url, "POST", "/_local/regions/eu/outage") == 200
+        assert _call(url, "DELETE", "/_local/regions/eu/outage") == 200
+    lines = console.read_text().splitlines()
+
+    access = [line for line in lines if re.fullmatch(r"\d\d:\d\d:\d\d eu-west-1 GET /v1/payments 200 \d+\.\d ms", line)]
+    assert len(access) == 1, lines
+    assert [line[9:] for line in lines if "outage O" in line] == [
+        "eu-west-1 simulated outage ON",
+        "eu-west-1 simulated outage OFF",
+    ]
+    assert not [line for line in lines if line.count("eu-west-1") > 1], lines
+    assert not [line for line in lines if line.startswith("{") or "/health" in line], lines  # no JSON, no probes
+    handler_lines = handler_log.read_text().splitlines()
+    assert any('"message": "authorized"' in line for line in handler_lines)
+    assert all(line.startswith("{") for line in handler_lines)
