@@ -22,7 +22,9 @@ from typing import Any, Protocol
 
 from handlers.routes import Function, Route
 from local_gateway.gateway import Gateway
+from local_gateway.global_endpoint import HEALTH_CHECK_USER_AGENT
 from local_gateway.http_server import LocalHTTPServer
+from local_gateway.live_stats import RegionStatsApp, RollingStats, tee_stdout
 from local_gateway.logs import setup_logging
 
 log = logging.getLogger("local_gateway")
@@ -71,13 +73,14 @@ def make_gateway(args: argparse.Namespace) -> Gateway:
     return gateway
 
 
-def make_server(args: argparse.Namespace) -> tuple[Server, Gateway | None]:
+def make_server(args: argparse.Namespace, stats: RollingStats) -> tuple[Server, Gateway | None]:
     if args.role == "dynamodb":
         from local_gateway.moto_server import make_dynamodb_server  # noqa: PLC0415 - moto is slow to import
 
         return make_dynamodb_server(args.port), None
     gateway = make_gateway(args)
-    return LocalHTTPServer(args.port, gateway, name=args.name, access_log=args.access_log), gateway
+    app = RegionStatsApp(gateway, stats, untimed_user_agents=[HEALTH_CHECK_USER_AGENT])
+    return LocalHTTPServer(args.port, app, name=args.name, access_log=args.access_log), gateway
 
 
 def run_resolver(gateway: Gateway, interval: float, stop: threading.Event) -> None:
@@ -116,14 +119,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    stats = RollingStats()  # the live view's numbers: GET /_local/stats on this child's port
     try:
-        server, gateway = make_server(args)
+        server, gateway = make_server(args, stats)
     except Exception:
         log.exception("%s failed to start", args.name)
         return 1
     serve = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS}, daemon=True)
     serve.start()
     announce(server.server_port, args.quiet)
+    tee_stdout(stats)  # after announce: the handlers' EMF lines also feed stats
     if gateway is not None and args.resolver_interval > 0:
         resolver = threading.Thread(
             target=run_resolver, args=(gateway, args.resolver_interval, stop), name="resolver", daemon=True
