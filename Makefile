@@ -12,7 +12,19 @@ $(STAMP): requirements.txt requirements-dev.txt handlers/requirements.txt
 	$(PY) -m pip install --quiet -r requirements-dev.txt
 	touch $(STAMP)
 
-install: $(STAMP)
+# Debian's Chromium, for the live view's browser test (tests/e2e/test_live_view.py): Playwright drives it and
+# downloads no browser of its own. A no-op once installed; without apt-get that test is skipped.
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	@if command -v apt-get >/dev/null 2>&1; then \
+		$(SUDO) apt-get update -qq && $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; \
+	else \
+		echo "no apt-get here: install Chromium as $(CHROMIUM) yourself; until then the live-view browser test is skipped"; \
+	fi
+
+install: $(STAMP) $(CHROMIUM)
 
 run: $(STAMP)
 	$(PY) -m local_gateway $(ARGS)
@@ -24,7 +36,7 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(PY) -m mypy
 
-unit: $(STAMP)
+unit: $(STAMP) $(CHROMIUM)
 	$(PY) -m pytest $(PYTEST_ARGS)
 
 test: lint typecheck unit

@@ -26,6 +26,7 @@ from handlers.routes import Function, Route
 from local_gateway.gateway import Gateway
 from local_gateway.global_endpoint import HEALTH_CHECK_USER_AGENT
 from local_gateway.http_server import LocalHTTPServer
+from local_gateway.live_stats import RegionStatsApp, RollingStats, tee_stdout
 from local_gateway.logs import setup_logging
 from local_gateway.messages import HttpRequest
 
@@ -85,15 +86,14 @@ def make_gateway(args: argparse.Namespace) -> Gateway:
     return gateway
 
 
-def make_server(args: argparse.Namespace) -> tuple[Server, Gateway | None]:
+def make_server(args: argparse.Namespace, stats: RollingStats) -> tuple[Server, Gateway | None]:
     if args.role == "dynamodb":
         from local_gateway.moto_server import make_dynamodb_server  # noqa: PLC0415 - moto is slow to import
 
         return make_dynamodb_server(args.port), None
     gateway = make_gateway(args)
-    server = LocalHTTPServer(
-        args.port, gateway, name=args.name, access_log=args.access_log, unlogged=is_health_check_probe
-    )
+    app = RegionStatsApp(gateway, stats, untimed_user_agents=[HEALTH_CHECK_USER_AGENT])
+    server = LocalHTTPServer(args.port, app, name=args.name, access_log=args.access_log, unlogged=is_health_check_probe)
     return server, gateway
 
 
@@ -144,14 +144,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    stats = RollingStats()  # the live view's numbers: GET /_local/stats on this child's port
     try:
-        server, gateway = make_server(args)
+        server, gateway = make_server(args, stats)
     except Exception:
         log.exception("failed to start")
         return 1
     serve = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": SHUTDOWN_POLL_SECONDS}, daemon=True)
     serve.start()
     announce(server.server_port, args.quiet, args.log_file)
+    tee_stdout(stats)  # after announce: the handlers' EMF lines also feed stats
     if gateway is not None and args.resolver_interval > 0:
         resolver = threading.Thread(
             target=run_resolver, args=(gateway, args.resolver_interval, stop), name="resolver", daemon=True

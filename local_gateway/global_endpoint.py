@@ -13,6 +13,8 @@
   errors, as they would in AWS, and retry with their Idempotency-Key, which is what makes a
   retry safe. The one exception is a pooled connection the region had already closed while
   idle: that request never reached the region, so it is sent again, once, to the same region.
+- Local only: `/_local/regions...` (health view, outage switches) and the live view (live_view.py),
+  which also counts and times every forwarded request per region.
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from local_gateway.gateway import OUTAGE_CONTROL_PATH
+from local_gateway.live_view import LiveView
 from local_gateway.messages import HttpRequest, HttpResponse, error_response, json_response
 
 log = logging.getLogger(__name__)
@@ -201,6 +204,7 @@ class GlobalEndpoint:
         self._tracker = tracker
         self._pools = {endpoint.region: ConnectionPool(endpoint) for endpoint in regions}
         self._access_log = access_log
+        self.live_view = LiveView(self._regions, self.status)
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path.startswith("/_local/"):
@@ -208,8 +212,9 @@ class GlobalEndpoint:
         started = time.perf_counter()
         region = self._tracker.choose()
         response = self._forward(region, request)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        self.live_view.record(region, response.status, elapsed_ms)
         if self._access_log:
-            elapsed_ms = (time.perf_counter() - started) * 1000
             log.info("%s %s -> %s %d %.1f ms", request.method, request.path, region, response.status, elapsed_ms)
         return response
 
@@ -232,7 +237,11 @@ class GlobalEndpoint:
             return error_response(503, "service_unavailable", f"{region} did not answer", str(uuid.uuid4()))
 
     def _control(self, request: HttpRequest) -> HttpResponse:
-        """GET /_local/regions; POST|DELETE|GET /_local/regions/{key}/outage (forwarded to the region)."""
+        """GET /_local/regions; POST|DELETE|GET /_local/regions/{key}/outage (forwarded to the region);
+        the live view's page, files and stats (live_view.py)."""
+        page = self.live_view(request)
+        if page is not None:
+            return page
         parts = request.path.strip("/").split("/")
         if parts == ["_local", "regions"] and request.method == "GET":
             return json_response(200, self.status(), str(uuid.uuid4()))

@@ -423,6 +423,7 @@ def _wait_first_health(endpoint: RegionEndpoint) -> None:
 def banner(stack: Stack, options: Options) -> str:
     global_url = stack.server.url
     rows = [("global endpoint (Route 53)", global_url)]
+    rows.append(("live view (browser)", f"{global_url}/_local/"))
     rows += [(f"{endpoint.region} API", endpoint.url) for endpoint in stack.regions]
     rows.append(("bank simulator", stack.bank_url))
     rows.append(
