@@ -2,7 +2,8 @@
 
 Exit status: 0 rolled out (or nothing to roll out); 1 a deployment failed, was stopped by an alarm,
 timed out or was refused, and every function serves its previous version; 2 a usage error or
-unreadable stack outputs; `pulumi up`'s own status when it fails (nothing is rolled out then).
+unreadable stack outputs; 130 interrupted (Ctrl-C: deployments stopped, previous versions restored);
+`pulumi up`'s own status when it fails (nothing is rolled out then).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from deploy.clients import boto3_clients
 from deploy.rollout import Alarms, Aliases, Deployments, Plan, Rollout, RolloutError, plan_from_outputs
 
 USAGE_ERROR = 2
+INTERRUPTED = 130
 DEFAULT_BAKE_MINUTES = 10
 
 
@@ -87,6 +89,9 @@ def main(
     except RolloutError as e:
         print(f"deploy: {e}", file=sys.stderr)
         return 1
+    except KeyboardInterrupt:  # the rollout has stopped its deployments and restored the previous versions
+        print("deploy: interrupted", file=sys.stderr)
+        return INTERRUPTED
 
 
 def _plan(shell: Shell, stack: str) -> Plan:

@@ -106,6 +106,17 @@ def test_a_failed_canary_exits_1_with_the_previous_version_serving(aws: Aws, eng
     assert aws.alias(target.function_name) == ("1", {})
 
 
+def test_ctrl_c_restores_and_exits_130(aws: Aws, engine: Engine) -> None:
+    target = aws.function("health", 2)
+
+    def interrupt() -> None:
+        raise KeyboardInterrupt
+
+    engine.at[30.0] = interrupt
+    assert main(FakeShell(outputs=outputs_for([target])), aws, engine) == cli.INTERRUPTED
+    assert aws.alias(target.function_name) == ("1", {})
+
+
 def test_a_bake_watches_the_alarms_after_the_shift(aws: Aws, engine: Engine) -> None:
     target = aws.function("health", 2)
     engine.at[engine.canary_seconds + 120] = aws.fire(target.alarms[0])
