@@ -55,16 +55,24 @@ class SafeDeploymentsArgs:
     deployment_config: str
     """A CodeDeploy predefined Lambda config (a value of DEPLOYMENT_STRATEGIES)."""
     functions: Mapping[str, LiveFunction]
-    """Role (e.g. `create-payment`) -> its function; the role names the deployment group."""
+    """Role (e.g. `create-payment`) -> its function; the role names the deployment group. At least one."""
     name_prefix: str = "payment-gateway"
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not self.functions:
+            raise ValueError("nothing to deploy: no functions")
         if self.deployment_config not in {c for c in DEPLOYMENT_STRATEGIES.values() if c}:
             raise ValueError(f"{self.deployment_config!r} is not a CodeDeploy Lambda canary or linear config")
         for role, live in self.functions.items():
             if not 1 <= len(live.alarms) <= MAX_ALARMS:
                 raise ValueError(f"{role}: a deployment group takes 1..{MAX_ALARMS} alarms, not {len(live.alarms)}")
+        if len({live.alias_name for live in self.functions.values()}) > 1:
+            raise ValueError("every function is deployed through one alias name (the service role's policy)")
+
+    @property
+    def alias_name(self) -> str:
+        return next(iter(self.functions.values())).alias_name
 
 
 class SafeDeployments(pulumi.ComponentResource):
@@ -103,14 +111,10 @@ class SafeDeployments(pulumi.ComponentResource):
         )
         names = [live.function_name for live in args.functions.values()]
         alarms = [alarm for live in args.functions.values() for alarm in live.alarms]
-        aliases = {live.alias_name for live in args.functions.values()}
-        if len(aliases) != 1:
-            raise ValueError(f"every function is deployed through one alias name, not {sorted(aliases)}")
-        (alias,) = aliases
 
         def render(values: list[Any]) -> str:
             ctx, resolved = values[0], values[1:]
-            document = codedeploy_lambda_policy(ctx, resolved[: len(names)], alias, resolved[len(names) :])
+            document = codedeploy_lambda_policy(ctx, resolved[: len(names)], args.alias_name, resolved[len(names) :])
             return json.dumps(document, sort_keys=True)
 
         context = account_context(self, args.region)

@@ -753,7 +753,8 @@ class RegionalGateway(pulumi.ComponentResource):
 
     def _deployment_trigger(self) -> pulumi.Output[str]:
         invoked = [r.function.name for r in self._args.route_table] + [self._args.authorizer.name]
-        arns = {name: self.functions[name].function.invoke_arn for name in sorted(set(invoked))}
+        # The aliases they invoke: the switch from a function to its alias needs a new Deployment too.
+        arns = {name: self.functions[name].live.invoke_arn for name in sorted(set(invoked))}
         fingerprint = deployment_fingerprint(self._args)
         return pulumi.Output.all(**arns).apply(lambda resolved: deployment_trigger(fingerprint, resolved))
 

@@ -220,6 +220,15 @@ def test_deployment_settings_codedeploy_would_refuse_are_refused(config: str, al
         )
 
 
+def test_one_alias_name_and_at_least_one_function() -> None:
+    config = DEPLOYMENT_STRATEGIES[DEFAULT_STRATEGY] or ""
+    two = {"a": LiveFunction("a", "live", ["x"]), "b": LiveFunction("b", "prod", ["x"])}
+    with pytest.raises(ValueError, match="one alias name"):
+        SafeDeploymentsArgs(region="eu-west-1", deployment_config=config, functions=two)
+    with pytest.raises(ValueError, match="no functions"):
+        SafeDeploymentsArgs(region="eu-west-1", deployment_config=config, functions={})
+
+
 def test_the_stack_exports_what_the_deploy_tool_rolls_out(eu: ProgramRun) -> None:
     deployment = eu.exports["deployment"]
     assert deployment["strategy"] == DEFAULT_STRATEGY
