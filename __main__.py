@@ -1,4 +1,4 @@
-"""The payment gateway in one region: `pulumi stack select eu && pulumi up`, then the same for `us`.
+"""The payment gateway in one region: `make deploy STACK=eu` (`pulumi up`, then the gradual rollout).
 
 The primary stack (`primary: true`) owns the DynamoDB global table, its replicas and their KMS
 keys; every other stack attaches to its region's replica. See docs/infrastructure.md.
@@ -10,11 +10,14 @@ from pathlib import Path
 
 import pulumi
 
+from components.code_signing import CodeSigning, CodeSigningArgs
 from components.config import load_stack_config
+from components.deployments import DEPLOYMENT_STRATEGIES, LiveFunction, SafeDeployments, SafeDeploymentsArgs
 from components.global_store import GlobalStore, GlobalStoreArgs
 from components.monitoring import Monitoring, MonitoringArgs
 from components.packaging import build_lambda_archive
 from components.regional_gateway import (
+    LIVE_ALIAS,
     RUNTIME_VERSION,
     BankSettings,
     CustomDomainArgs,
@@ -31,6 +34,22 @@ PROJECT_ROOT = Path(__file__).resolve().parent
 
 config = load_stack_config()
 archive = build_lambda_archive(PROJECT_ROOT, bytecode_for=RUNTIME_VERSION)
+deployment_config = DEPLOYMENT_STRATEGIES[config.deployment_strategy]
+
+signing = (
+    CodeSigning(
+        "signing",
+        CodeSigningArgs(
+            region=config.region,
+            archive=pulumi.FileAsset(str(archive.path)),
+            profile=config.code_signing_profile,
+            name_prefix=config.name_prefix,
+            tags=config.tags,
+        ),
+    )
+    if config.code_signing_profile
+    else None
+)
 
 store = GlobalStore(
     "store",
@@ -90,6 +109,8 @@ gateway = RegionalGateway(
         ),
         drain=config.drain_region,
         manage_api_gateway_account=config.manage_api_gateway_account,
+        alias_moved_by_deployments=deployment_config is not None,
+        code_signing=signing.code if signing else None,
         tags=config.tags,
     ),
 )
@@ -101,6 +122,7 @@ monitoring = Monitoring(
         api_name=gateway.rest_api_name,
         stage_name=gateway.stage_name,
         functions=gateway.function_names,
+        responding_functions=[fn.name for fn in route_functions(routes.ROUTES)],
         rejecting_functions=[routes.AUTHORIZER.name],
         function_timeout_seconds=config.lambda_timeout_seconds,
         function_timeouts={routes.RESOLVER.name: ResolverSettings().timeout_seconds},
@@ -116,6 +138,44 @@ monitoring = Monitoring(
     ),
 )
 
+# What `python -m deploy` rolls out: every published function, the version `pulumi up` just
+# published, and where CodeDeploy shifts it (nothing to shift when all-at-once).
+live = {role: deployed for role, deployed in gateway.functions.items() if deployed.alias is not None}
+deployments = (
+    SafeDeployments(
+        "deployments",
+        SafeDeploymentsArgs(
+            region=config.region,
+            deployment_config=deployment_config,
+            functions={
+                role: LiveFunction(deployed.function.name, LIVE_ALIAS, monitoring.rollback_alarms(role))
+                for role, deployed in live.items()
+            },
+            name_prefix=config.name_prefix,
+            tags=config.tags,
+        ),
+    )
+    if deployment_config
+    else None
+)
+pulumi.export(
+    "deployment",
+    {
+        "strategy": config.deployment_strategy,
+        "deploymentConfig": deployment_config,
+        "application": deployments.application_name if deployments else None,
+        "functions": {
+            role: {
+                "functionName": deployed.function.name,
+                "alias": LIVE_ALIAS,
+                "version": deployed.function.version,
+                "deploymentGroup": deployments.group_names[role] if deployments else None,
+                "alarms": monitoring.rollback_alarms(role),
+            }
+            for role, deployed in live.items()
+        },
+    },
+)
 pulumi.export("region", config.region)
 pulumi.export("regionalApiUrl", gateway.regional_url)
 if gateway.global_url is not None:

@@ -13,6 +13,8 @@ from typing import Any
 
 import pulumi
 
+from components.code_signing import CREATE_PROFILE, valid_profile
+from components.deployments import DEFAULT_STRATEGY, DEPLOYMENT_STRATEGIES
 from components.global_store import CONSISTENCY_MODES, ConsistencyMode, validate_topology
 from components.monitoring import AlarmThresholds
 from components.regional_gateway import LOG_RETENTION_DAYS
@@ -74,6 +76,8 @@ class StackConfig:
     manage_api_gateway_account: bool = True
     unknown_outcome: str = "settle"
     resolver_interval_minutes: int = 1
+    deployment_strategy: str = DEFAULT_STRATEGY
+    code_signing_profile: str | None = None
     alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
 
     @property
@@ -224,6 +228,16 @@ def _refuse_ignored_settings(config: pulumi.Config, primary: bool, domain_name: 
         raise ConfigError("alarmReplicationLatencyMs needs another region in regions: there is no replication to watch")
 
 
+def _code_signing_profile(config: pulumi.Config) -> str | None:
+    profile = config.get("codeSigningProfile")
+    if profile is not None and not valid_profile(profile):
+        raise ConfigError(
+            f"codeSigningProfile must be {CREATE_PROFILE!r} or an AWS Signer profile name "
+            f"(2-64 letters, digits or underscores), not {profile!r}"
+        )
+    return profile
+
+
 def _topology(region: str, regions: tuple[str, ...], mode: str, witness_region: str | None) -> None:
     """The primary's table layout (GlobalStore's own check), refused here with the keys named."""
     try:
@@ -298,5 +312,9 @@ def load_stack_config() -> StackConfig:
         manage_api_gateway_account=config.get_bool("manageApiGatewayAccount") is not False,
         unknown_outcome=_choice(config, "unknownOutcome", _default("unknown_outcome"), UNKNOWN_OUTCOMES),
         resolver_interval_minutes=_int(config, "resolverIntervalMinutes", _default("resolver_interval_minutes"), 1, 60),
+        deployment_strategy=_choice(
+            config, "deploymentStrategy", _default("deployment_strategy"), tuple(DEPLOYMENT_STRATEGIES)
+        ),
+        code_signing_profile=_code_signing_profile(config),
         alarms=_alarms(config),
     )

@@ -3,6 +3,8 @@
 Alarms (every one with alarm AND ok actions to the topic):
 - API: 5XX rate, 4XX rate (metric math over Count), p99 latency >= the 1 s design target;
 - per function: Errors, Throttles, p99 Duration near the timeout;
+- per route function: the rate of its 5xx answers (EMF `Responses` by status class, from the
+  handlers' entry point): handled failures are answers, not Lambda errors;
 - table: ThrottledRequests and SystemErrors summed over the operations the functions use;
 - ReplicationLatency from this region to every other replica region;
 - payment outcomes (EMF from the handlers and the resolver): the oldest pending payment's age,
@@ -26,6 +28,12 @@ from components.common import account_context, child_opts, customer_managed_key,
 from components.policies import alerts_key_policy
 
 ROUTE53_METRICS_REGION = "us-east-1"
+# The handlers' entry point (handlers/api.py) publishes one per answer, by FunctionName and by
+# FunctionName + StatusClass (2xx, 4xx, 5xx).
+RESPONSES_METRIC = "Responses"
+# What stops a gradual deployment and shifts it back (components.deployments), besides the
+# function's own errors and 5xx alarms: the whole API answering errors or slowly.
+API_ROLLBACK_ALARMS = ("api-5xx-rate", "api-p99-latency")
 PAYMENT_STATUSES = ("pending", "authorized", "declined", "failed", "reversed")
 PERIOD = 60
 
@@ -63,6 +71,9 @@ class MonitoringArgs:
     table_name: pulumi.Input[str]
     table_operations: Sequence[str]
     """DynamoDB operations (`GetItem`...) whose throttles and system errors to watch."""
+    responding_functions: Sequence[str] = ()
+    """Roles whose entry point publishes `Responses` by status class (the route functions): each
+    gets an alarm on its rate of 5xx answers at `api_5xx_rate_percent`."""
     rejecting_functions: Sequence[str] = ()
     """Roles whose errors include their answers: a REQUEST authorizer raises `Unauthorized` to give
     a 401, so each bad key is a Lambda error. No errors alarm for them; their real faults reach
@@ -118,15 +129,18 @@ class Monitoring(pulumi.ComponentResource):
     dashboard_name: pulumi.Output[str]
     dashboard_url: pulumi.Output[str]
     alarm_names: list[pulumi.Output[str]]
+    alarm_names_by_key: dict[str, pulumi.Output[str]]
 
     def __init__(self, name: str, args: MonitoringArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(type_token("monitoring", "Monitoring"), name, None, opts)
         self._name = name
         self._args = args
         self.alarm_names = []
+        self.alarm_names_by_key = {}
         self.topic_arn = self._topic(args.region, "")
         self._api_alarms()
         self._function_alarms()
+        self._response_alarms()
         self._table_alarms()
         self._outcome_alarms()
         self.health_topic_arn = None
@@ -194,6 +208,12 @@ class Monitoring(pulumi.ComponentResource):
             child_opts(self),
         )
         self.alarm_names.append(alarm.name)
+        self.alarm_names_by_key[spec.key] = alarm.name
+
+    def rollback_alarms(self, role: str) -> list[pulumi.Output[str]]:
+        """The alarms that roll back `role`'s deployment: the API's, and the function's own errors and 5xx."""
+        keys = [*API_ROLLBACK_ALARMS, f"{role}-errors", f"{role}-5xx-rate"]
+        return [self.alarm_names_by_key[key] for key in keys if key in self.alarm_names_by_key]
 
     def _api_dimensions(self) -> dict[str, pulumi.Input[str]]:
         return {"ApiName": self._args.api_name, "Stage": self._args.stage_name}
@@ -259,6 +279,26 @@ class Monitoring(pulumi.ComponentResource):
                     metric=("AWS/Lambda", "Duration", dims),
                     statistic=None,
                     extended_statistic="p99",
+                )
+            )
+
+    def _response_alarms(self) -> None:
+        """A route function answering 5xx: every exception becomes a 500 (handlers/http.py), so the
+        Errors alarm sees only crashes; this sees the answers, per function, beside the API-wide rate."""
+        threshold, namespace = self._args.thresholds.api_5xx_rate_percent, self._args.metrics_namespace
+        for role in self._args.responding_functions:
+            function: dict[str, pulumi.Input[str]] = {"FunctionName": self._args.functions[role]}
+            self._alarm(
+                AlarmSpec(
+                    key=f"{role}-5xx-rate",
+                    description=f"{role}: more than {threshold}% of its answers were 5xx",
+                    threshold=threshold,
+                    queries=[
+                        _metric_query("errors", namespace, RESPONSES_METRIC, {**function, "StatusClass": "5xx"}),
+                        _metric_query("answers", namespace, RESPONSES_METRIC, function),
+                        # Published only when one happens: a minute without a 5xx has no datapoint.
+                        _expression("rate", "IF(answers > 0, 100 * FILL(errors, 0) / answers, 0)", "5xx rate (%)"),
+                    ],
                 )
             )
 

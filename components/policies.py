@@ -215,3 +215,33 @@ def api_gateway_logging_policy(ctx: AccountContext) -> PolicyDocument:
             "Resource": [f"arn:{ctx.partition}:logs:{ctx.region}:{ctx.account_id}:log-group:*"],
         }
     )
+
+
+# AWSCodeDeployRoleForLambda's Lambda actions: read the alias, move its traffic, and check the
+# target version's provisioned concurrency before shifting.
+CODEDEPLOY_ALIAS_ACTIONS = ("lambda:GetAlias", "lambda:UpdateAlias", "lambda:GetProvisionedConcurrencyConfig")
+
+
+def codedeploy_lambda_policy(
+    ctx: AccountContext, function_names: Sequence[str], alias: str, alarm_names: Sequence[str]
+) -> PolicyDocument:
+    """AWSCodeDeployRoleForLambda narrowed to these functions' alias and these alarms. Left out of the
+    managed policy: sns:Publish (no deployment triggers), S3 reads (the AppSpec is sent inline) and
+    invoking `CodeDeployHook_*` functions (no lifecycle hooks)."""
+    functions = [f"arn:{ctx.partition}:lambda:{ctx.region}:{ctx.account_id}:function:{name}" for name in function_names]
+    return document(
+        {
+            "Sid": "ShiftLiveAliasTraffic",
+            "Effect": "Allow",
+            "Action": list(CODEDEPLOY_ALIAS_ACTIONS),
+            "Resource": sorted(functions + [f"{arn}:{alias}" for arn in functions]),
+        },
+        {
+            "Sid": "ReadRollbackAlarms",
+            "Effect": "Allow",
+            "Action": ["cloudwatch:DescribeAlarms"],
+            "Resource": sorted(
+                {f"arn:{ctx.partition}:cloudwatch:{ctx.region}:{ctx.account_id}:alarm:{name}" for name in alarm_names}
+            ),
+        },
+    )

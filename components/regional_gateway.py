@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components.code_signing import SignedCode
 from components.common import account_context, child_opts, customer_managed_key, policy_json, type_token
 from components.policies import (
     AccountContext,
@@ -44,6 +45,9 @@ MAX_AUTHORIZER_TTL = 3600
 LOG_RETENTION_DAYS = frozenset(
     {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
 )
+# Callers (API Gateway, EventBridge) invoke this alias of each published function, never $LATEST:
+# a deployment moves it from version to version (gradually, with CodeDeploy; see components.deployments).
+LIVE_ALIAS = "live"
 # Access-log fields: who, what, outcome and timings. Never a body, a header or a query string:
 # card data must not reach a log (PCI DSS 3.3.1/3.5.1). resourcePath is the template (/v1/payments/{id}).
 ACCESS_LOG_FORMAT: dict[str, str] = {
@@ -170,6 +174,11 @@ class RegionalGatewayArgs:
     """Planned failover: withdraw this region's latency record (the API keeps running)."""
     manage_api_gateway_account: bool = True
     """Set API Gateway's (account-wide, per-region) CloudWatch role; needed once per account and region."""
+    alias_moved_by_deployments: bool = True
+    """CodeDeploy shifts each function's `live` alias to a new version (gradually); Pulumi leaves the
+    alias where it is. False: Pulumi points it at every new version at once (all-at-once)."""
+    code_signing: SignedCode | None = None
+    """Deploy the signed copy of `code` from S3, enforced by a code-signing config; None uploads `code`."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -258,6 +267,14 @@ class DeployedFunction:
     function: aws.lambda_.Function
     role: aws.iam.Role
     log_group: aws.cloudwatch.LogGroup
+    alias: aws.lambda_.Alias | None = None
+    """The `live` alias every caller invokes (published functions only)."""
+
+    @property
+    def live(self) -> aws.lambda_.Alias:
+        if self.alias is None:
+            raise ValueError(f"{self.spec.name} is not published behind an alias")
+        return self.alias
 
 
 class RegionalGateway(pulumi.ComponentResource):
@@ -371,9 +388,14 @@ class RegionalGateway(pulumi.ComponentResource):
         return env
 
     def _function(
-        self, spec: routes.Function, environment: Mapping[str, pulumi.Input[str]], timeout: int | None = None
+        self,
+        spec: routes.Function,
+        environment: Mapping[str, pulumi.Input[str]],
+        timeout: int | None = None,
+        published: bool = True,
     ) -> DeployedFunction:
-        args, settings = self._args, self._args.lambda_settings
+        """The function, its role and log group; `published`: a version per change, behind the `live` alias."""
+        args, settings, signed = self._args, self._args.lambda_settings, self._args.code_signing
         function_name = f"{args.name_prefix}-{spec.name}"
         resource = f"{self._name}-{spec.name}"
         log_group = self._log_group(f"{resource}-logs", f"/aws/lambda/{function_name}")
@@ -416,8 +438,12 @@ class RegionalGateway(pulumi.ComponentResource):
                 handler=spec.handler,
                 runtime=RUNTIME,
                 architectures=[ARCHITECTURE],
-                code=args.code,
+                code=None if signed else args.code,
+                s3_bucket=signed.s3_bucket if signed else None,
+                s3_key=signed.s3_key if signed else None,
+                code_signing_config_arn=signed.config_arn if signed else None,
                 source_code_hash=args.source_code_hash,
+                publish=published,
                 memory_size=settings.memory_mb,
                 timeout=timeout or settings.timeout_seconds,
                 reserved_concurrent_executions=settings.reserved_concurrency,
@@ -429,7 +455,24 @@ class RegionalGateway(pulumi.ComponentResource):
             ),
             child_opts(self, depends_on=[policy, log_group]),
         )
-        return DeployedFunction(spec=spec, function=function, role=role, log_group=log_group)
+        alias = self._live_alias(resource, function) if published else None
+        return DeployedFunction(spec=spec, function=function, role=role, log_group=log_group, alias=alias)
+
+    def _live_alias(self, resource: str, function: aws.lambda_.Function) -> aws.lambda_.Alias:
+        """Created on the first published version. Afterwards, unless deployments are all-at-once,
+        CodeDeploy moves it (`make deploy`): Pulumi must not flip it to each new version at once."""
+        moved_elsewhere = ["function_version", "routing_config"] if self._args.alias_moved_by_deployments else None
+        return aws.lambda_.Alias(
+            f"{resource}-live",
+            aws.lambda_.AliasArgs(
+                region=self._region,
+                name=LIVE_ALIAS,
+                function_name=function.name,
+                function_version=function.version,
+                description="What callers invoke; moved to new versions by the deployment",
+            ),
+            child_opts(self, ignore_changes=moved_elsewhere),
+        )
 
     def _scheduled_resolver(self, bank_url: pulumi.Input[str]) -> DeployedFunction:
         """The resolver, invoked by an EventBridge rule (Scheduler needs a role of its own; a rule
@@ -454,7 +497,7 @@ class RegionalGateway(pulumi.ComponentResource):
             aws.cloudwatch.EventTargetArgs(
                 region=self._region,
                 rule=rule.name,
-                arn=deployed.function.arn,
+                arn=deployed.live.arn,
                 retry_policy=aws.cloudwatch.EventTargetRetryPolicyArgs(
                     maximum_retry_attempts=0, maximum_event_age_in_seconds=60
                 ),
@@ -466,6 +509,7 @@ class RegionalGateway(pulumi.ComponentResource):
             aws.lambda_.PermissionArgs(
                 region=self._region,
                 function=deployed.function.name,
+                qualifier=deployed.live.name,
                 action="lambda:InvokeFunction",
                 principal="events.amazonaws.com",
                 source_arn=rule.arn,
@@ -477,7 +521,8 @@ class RegionalGateway(pulumi.ComponentResource):
     def _bank_simulator(self) -> pulumi.Output[str]:
         """The simulator behind a Function URL (see docs/infrastructure.md for why not an API route)."""
         spec = self._args.bank_simulator
-        deployed = self._function(spec, self._environment(spec, ""))
+        # A test double behind a Function URL on $LATEST: nothing to roll out gradually.
+        deployed = self._function(spec, self._environment(spec, ""), published=False)
         self.functions[spec.name] = deployed
         resource = f"{self._name}-{spec.name}"
         url = aws.lambda_.FunctionUrl(
@@ -570,7 +615,7 @@ class RegionalGateway(pulumi.ComponentResource):
                 rest_api=api.id,
                 name=f"{self._args.name_prefix}-authorizer",
                 type="REQUEST",
-                authorizer_uri=deployed.function.invoke_arn,
+                authorizer_uri=deployed.live.invoke_arn,
                 identity_source=IDENTITY_SOURCE,
                 authorizer_result_ttl_in_seconds=self._args.authorizer_cache_seconds,
             ),
@@ -581,6 +626,7 @@ class RegionalGateway(pulumi.ComponentResource):
             aws.lambda_.PermissionArgs(
                 region=self._region,
                 function=deployed.function.name,
+                qualifier=deployed.live.name,
                 action="lambda:InvokeFunction",
                 principal="apigateway.amazonaws.com",
                 source_arn=pulumi.Output.concat(api.execution_arn, "/authorizers/", authorizer.id),
@@ -642,7 +688,7 @@ class RegionalGateway(pulumi.ComponentResource):
                 http_method=method.http_method,
                 type="AWS_PROXY",
                 integration_http_method="POST",
-                uri=deployed.function.invoke_arn,
+                uri=deployed.live.invoke_arn,
             ),
             child_opts(self),
         )
@@ -651,6 +697,7 @@ class RegionalGateway(pulumi.ComponentResource):
             aws.lambda_.PermissionArgs(
                 region=self._region,
                 function=deployed.function.name,
+                qualifier=deployed.live.name,
                 action="lambda:InvokeFunction",
                 principal="apigateway.amazonaws.com",
                 source_arn=pulumi.Output.concat(api.execution_arn, f"/*/{route.method}{source_arn_path(route.path)}"),
@@ -683,7 +730,8 @@ class RegionalGateway(pulumi.ComponentResource):
 
     def _deployment_trigger(self) -> pulumi.Output[str]:
         invoked = [r.function.name for r in self._args.route_table] + [self._args.authorizer.name]
-        arns = {name: self.functions[name].function.invoke_arn for name in sorted(set(invoked))}
+        # The aliases they invoke: the switch from a function to its alias needs a new Deployment too.
+        arns = {name: self.functions[name].live.invoke_arn for name in sorted(set(invoked))}
         fingerprint = deployment_fingerprint(self._args)
         return pulumi.Output.all(**arns).apply(lambda resolved: deployment_trigger(fingerprint, resolved))
 

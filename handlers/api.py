@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import logging
 import math
+import os
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from handlers.settings import Settings
 from handlers.validation import ValidationRules, encode_cursor, parse_idempotency_key, refuse_query_parameters
 
 logger = logging.getLogger("handlers.api")
+RESPONSE_DIMENSION_SETS = (("FunctionName",), ("FunctionName", "StatusClass"))
 
 
 @functools.cache
@@ -101,23 +103,46 @@ def _query_entry_point(route: _Route) -> _Handler:
 
 
 def _wrap(route: _Route, *, reads_query: bool) -> _Handler:
-    """Wrap a route: request context in every log line, every error mapped in one place."""
+    """Wrap a route: request context in every log line, every error mapped in one place, and one
+    `Responses` metric per answer by status class. Every exception becomes a 5xx answer, so Lambda's
+    Errors metric sees only crashes: this is what shows a function failing (its 5xx alarm)."""
 
     @functools.wraps(route)
     def handle(event: http.Event, context: Any) -> http.Response:
         with log_context(request_id=http.request_id(event)):
-            try:
-                settings()
-                if not reads_query:
-                    refuse_query_parameters(http.query_parameters(event))
-                return route(event)
-            except PaymentError as e:
-                return http.error_response(e, event)
-            except Exception as e:
-                logger.exception("unhandled_error")
-                return http.error_response(e, event)
+            response = _answer(route, event, reads_query=reads_query)
+            _count_response(getattr(context, "function_name", None) or route.__name__, response)
+            return response
 
     return handle
+
+
+def _answer(route: _Route, event: http.Event, *, reads_query: bool) -> http.Response:
+    try:
+        settings()
+        if not reads_query:
+            refuse_query_parameters(http.query_parameters(event))
+        return route(event)
+    except PaymentError as e:
+        return http.error_response(e, event)
+    except Exception as e:
+        logger.exception("unhandled_error")
+        return http.error_response(e, event)
+
+
+def _count_response(function_name: str, response: http.Response) -> None:
+    """By FunctionName (all answers) and FunctionName + StatusClass: the alarm divides one by the other."""
+    dimensions = {"FunctionName": function_name, "StatusClass": f"{int(response['statusCode']) // 100}xx"}
+    emit_metric(_metrics_namespace(), "Responses", 1, "Count", dimensions, dimension_sets=RESPONSE_DIMENSION_SETS)
+
+
+def _metrics_namespace() -> str:
+    """The configured namespace, even when the rest of the configuration is too broken to load: a
+    misconfigured version answers 500 to everything, which is exactly what its 5xx alarm must see."""
+    try:
+        return settings().metrics_namespace
+    except Exception:
+        return os.environ.get("METRICS_NAMESPACE") or Settings.from_env({}).metrics_namespace
 
 
 @_entry_point

@@ -13,7 +13,7 @@ import re
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any
@@ -71,13 +71,23 @@ def log_context(**values: str) -> Iterator[None]:
         _context.reset(token)
 
 
-def emit_metric(namespace: str, name: str, value: float, unit: str, dimensions: Mapping[str, str]) -> None:
-    """One EMF record; CloudWatch turns it into a metric without an API call."""
+def emit_metric(
+    namespace: str,
+    name: str,
+    value: float,
+    unit: str,
+    dimensions: Mapping[str, str],
+    *,
+    dimension_sets: Sequence[Sequence[str]] | None = None,
+) -> None:
+    """One EMF record; CloudWatch turns it into a metric without an API call. `dimension_sets`
+    (subsets of `dimensions`' keys) publishes the one value under each set, e.g. a total and a breakdown."""
+    sets = [list(keys) for keys in dimension_sets] if dimension_sets is not None else [list(dimensions)]
     record = {
         "_aws": {
             "Timestamp": int(time.time() * 1000),
             "CloudWatchMetrics": [
-                {"Namespace": namespace, "Dimensions": [list(dimensions)], "Metrics": [{"Name": name, "Unit": unit}]}
+                {"Namespace": namespace, "Dimensions": sets, "Metrics": [{"Name": name, "Unit": unit}]}
             ],
         },
         name: value,

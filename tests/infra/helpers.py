@@ -14,6 +14,14 @@ KEY = "aws:kms/key:Key"
 ALIAS = "aws:kms/alias:Alias"
 FUNCTION = "aws:lambda/function:Function"
 FUNCTION_URL = "aws:lambda/functionUrl:FunctionUrl"
+LAMBDA_ALIAS = "aws:lambda/alias:Alias"
+CODE_SIGNING_CONFIG = "aws:lambda/codeSigningConfig:CodeSigningConfig"
+CODEDEPLOY_APP = "aws:codedeploy/application:Application"
+DEPLOYMENT_GROUP = "aws:codedeploy/deploymentGroup:DeploymentGroup"
+SIGNING_PROFILE = "aws:signer/signingProfile:SigningProfile"
+SIGNING_JOB = "aws:signer/signingJob:SigningJob"
+BUCKET = "aws:s3/bucket:Bucket"
+BUCKET_OBJECT = "aws:s3/bucketObjectv2:BucketObjectv2"
 PERMISSION = "aws:lambda/permission:Permission"
 ROLE = "aws:iam/role:Role"
 ROLE_POLICY = "aws:iam/rolePolicy:RolePolicy"
@@ -62,6 +70,14 @@ def regional(recording: Recording) -> list[Recorded]:
 def function_by_name(recording: Recording, function_name: str) -> Recorded:
     found = [f for f in recording.of_type(FUNCTION) if f.plain["name"] == function_name]
     assert len(found) == 1, function_name
+    return found[0]
+
+
+def live_alias(recording: Recording, function_name: str) -> Recorded:
+    """The `live` alias of the function named `function_name`."""
+    found = [a for a in recording.of_type(LAMBDA_ALIAS) if a.plain["functionName"] == function_name]
+    assert len(found) == 1, function_name
+    assert found[0].plain["name"] == "live"
     return found[0]
 
 

@@ -50,6 +50,8 @@ class Recorded:
     provider: str
     custom: bool
     outputs: dict[str, Any] = field(default_factory=dict)
+    ignore_changes: list[str] = field(default_factory=list)
+    """The resource's ignoreChanges option (wire names), as the engine would receive it."""
 
     @property
     def plain(self) -> dict[str, Any]:
@@ -78,6 +80,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._provider_regions: dict[str, str] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
+        self.pending_options: dict[tuple[str, str], list[str]] = {}
 
     # --- queries ---------------------------------------------------------------------------------
 
@@ -113,7 +116,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
         region = self._region(inputs, args.provider or "")
         computed = _COMPUTED.get(args.typ, _no_outputs)(args.name, unwrap(inputs), region)
         outputs = {**inputs, **computed}
-        self.resources.append(Recorded(args.typ, args.name, inputs, args.provider or "", bool(args.custom), outputs))
+        ignored = self.pending_options.pop((args.typ, args.name), [])
+        self.resources.append(
+            Recorded(args.typ, args.name, inputs, args.provider or "", bool(args.custom), outputs, ignored)
+        )
         return str(computed.get("id", resource_id)), outputs
 
     def call(self, args: pulumi.runtime.MockCallArgs) -> tuple[dict[str, Any], list[tuple[str, str]]]:
@@ -139,6 +145,10 @@ class RecordingMocks(pulumi.runtime.Mocks):
                 "targetKeyId": f"looked-up-{region}",
                 "id": call_args["name"],
             }, []
+        if args.token == "aws:signer/getSigningProfile:getSigningProfile":
+            name = call_args["name"]
+            arn = _arn("signer", region, f"/signing-profiles/{name}")
+            return {"name": name, "arn": arn, "versionArn": f"{arn}/looked-up", "id": name}, []
         if args.token == "aws:dynamodb/getTable:getTable":
             table_arn = _arn("dynamodb", region, f"table/{call_args['name']}")
             return {
@@ -171,13 +181,50 @@ def _role(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
     return {"id": f"{name}-x", "name": f"{name}-x", "arn": f"arn:aws:iam::{ACCOUNT}:role/{name}-x"}
 
 
+def _invoke_arn(region: str, function_arn: str) -> str:
+    return f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{function_arn}/invocations"
+
+
 def _function(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
     arn = _arn("lambda", region, f"function:{inputs['name']}")
+    version = "7" if inputs.get("publish") else "$LATEST"  # a published function's latest version
     return {
         "id": inputs["name"],
         "arn": arn,
-        "invokeArn": f"arn:aws:apigateway:{region}:lambda:path/2015-03-31/functions/{arn}/invocations",
+        "invokeArn": _invoke_arn(region, arn),
+        "version": version,
+        "qualifiedArn": f"{arn}:{version}",
     }
+
+
+def _alias(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    arn = _arn("lambda", region, f"function:{inputs['functionName']}:{inputs['name']}")
+    return {"arn": arn, "invokeArn": _invoke_arn(region, arn)}
+
+
+def _bucket(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    bucket = f"{inputs.get('bucketPrefix', '')}{name}"
+    return {"id": bucket, "bucket": bucket, "arn": f"arn:aws:s3:::{bucket}"}
+
+
+def _bucket_object(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    return {"versionId": f"{name}-version"}
+
+
+def _signing_job(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    destination = inputs["destination"]["s3"]
+    key = f"{destination.get('prefix', '')}{name}-job-id.zip"
+    return {"jobId": f"{name}-job-id", "signedObjects": [{"s3s": [{"bucket": destination["bucket"], "key": key}]}]}
+
+
+def _signing_profile(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    profile = f"{inputs.get('namePrefix', '')}generated"
+    arn = _arn("signer", region, f"/signing-profiles/{profile}")
+    return {"id": profile, "name": profile, "arn": arn, "versionArn": f"{arn}/v1"}
+
+
+def _codedeploy_application(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    return {"id": inputs["name"], "arn": _arn("codedeploy", region, f"application:{inputs['name']}")}
 
 
 def _function_url(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
@@ -248,6 +295,13 @@ _COMPUTED: dict[str, Callable[[str, dict[str, Any], str], dict[str, Any]]] = {
     "aws:iam/role:Role": _role,
     "aws:lambda/function:Function": _function,
     "aws:lambda/functionUrl:FunctionUrl": _function_url,
+    "aws:lambda/alias:Alias": _alias,
+    "aws:lambda/codeSigningConfig:CodeSigningConfig": _generic_arn("lambda"),
+    "aws:s3/bucket:Bucket": _bucket,
+    "aws:s3/bucketObjectv2:BucketObjectv2": _bucket_object,
+    "aws:signer/signingJob:SigningJob": _signing_job,
+    "aws:signer/signingProfile:SigningProfile": _signing_profile,
+    "aws:codedeploy/application:Application": _codedeploy_application,
     "aws:apigateway/restApi:RestApi": _rest_api,
     "aws:apigateway/stage:Stage": _stage,
     "aws:acm/certificate:Certificate": _certificate,
@@ -271,7 +325,20 @@ def fresh_runtime(stack: str, config: dict[str, str], secret_keys: Iterable[str]
     pulumi.runtime.settings.ROOT.set(None)
     pulumi.runtime.set_mocks(mocks, project=PROJECT, stack=stack, preview=False, organization=ORGANIZATION)
     pulumi.runtime.set_all_config(dict(config), list(secret_keys))
+    _record_options(mocks)
     return mocks
+
+
+def _record_options(mocks: RecordingMocks) -> None:
+    """MockResourceArgs carries no resource options: keep ignoreChanges from the request itself."""
+    monitor = pulumi.runtime.settings.get_monitor()
+    register = monitor.RegisterResource  # type: ignore[union-attr]
+
+    def recording(request: Any) -> Any:
+        mocks.pending_options[(request.type, request.name)] = list(request.ignoreChanges)
+        return register(request)
+
+    monitor.RegisterResource = recording  # type: ignore[union-attr]
 
 
 def close_runtime(mocks: RecordingMocks) -> None:

@@ -101,6 +101,7 @@ DEFAULTS: dict[str, Callable[[StackConfig], Any]] = {
     "alarmDynamoThrottledRequests": lambda c: f"{c.alarms.dynamodb_throttled_requests:g}",
     "alarmDynamoSystemErrors": lambda c: f"{c.alarms.dynamodb_system_errors:g}",
     "alarmReplicationLatencyMs": lambda c: f"{c.alarms.replication_latency_ms:g}",
+    "deploymentStrategy": lambda c: c.deployment_strategy,
 }
 
 
@@ -181,6 +182,12 @@ def test_values_are_parsed(mocks: RecordingMocks) -> None:
         ({"alarmDurationPercentOfTimeout": "120"}, "alarmDurationPercentOfTimeout"),  # Lambda stops at 100%
         ({"alarmLambdaErrors": "0"}, "alarmLambdaErrors"),
         ({"alarmLatencyP99Ms": "-5"}, "alarmLatencyP99Ms"),
+        ({"deploymentStrategy": "blue-green"}, "deploymentStrategy"),
+        ({"deploymentStrategy": "CodeDeployDefault.LambdaCanary10Percent5Minutes"}, "deploymentStrategy"),
+        ({"deploymentStrategy": "canary-10-percent-7-minutes"}, "deploymentStrategy"),  # no such preset
+        ({"codeSigningProfile": "my-profile"}, "codeSigningProfile"),  # Signer names have no hyphens
+        ({"codeSigningProfile": ""}, "codeSigningProfile"),
+        ({"codeSigningProfile": "p" * 65}, "codeSigningProfile"),
     ],
 )
 def test_invalid_values_name_the_key(mocks: RecordingMocks, values: dict[str, str], key: str) -> None:
@@ -237,6 +244,14 @@ def test_a_replication_threshold_without_another_region_is_refused(mocks: Record
     with pytest.raises(ConfigError, match="alarmReplicationLatencyMs needs another region"):
         load(alarmReplicationLatencyMs="5000")
     assert load(alarmReplicationLatencyMs="5000", regions='["eu-west-1", "us-east-1"]').alarms.replication_latency_ms
+
+
+def test_deployment_and_signing_settings_are_parsed(mocks: RecordingMocks) -> None:
+    config = load(deploymentStrategy="linear-10-percent-every-3-minutes", codeSigningProfile="create")
+    assert (config.deployment_strategy, config.code_signing_profile) == ("linear-10-percent-every-3-minutes", "create")
+    assert load(codeSigningProfile="security_team_lambda").code_signing_profile == "security_team_lambda"
+    assert load().code_signing_profile is None
+    assert load(deploymentStrategy="all-at-once").deployment_strategy == "all-at-once"
 
 
 def test_the_fingerprint_key_error_does_not_echo_the_key(mocks: RecordingMocks) -> None:

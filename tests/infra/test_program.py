@@ -10,6 +10,7 @@ from tests.infra.helpers import (
     FUNCTION,
     FUNCTION_URL,
     KEY,
+    LAMBDA_ALIAS,
     RECORD,
     TABLE,
     TOPIC,
@@ -75,7 +76,7 @@ def test_us_attaches_to_its_replica_without_creating_a_table(us: ProgramRun) -> 
 
 def test_exports(eu: ProgramRun, us: ProgramRun, eu_domain: ProgramRun) -> None:
     for run in (eu, us):
-        assert set(run.exports) == {"region", "regionalApiUrl", "tableName", "dashboardUrl"}
+        assert set(run.exports) == {"region", "regionalApiUrl", "tableName", "dashboardUrl", "deployment"}
         assert run.exports["tableName"] == "payment-gateway"
         assert f".execute-api.{run.region}.amazonaws.com/live" in run.exports["regionalApiUrl"]
         assert f"region={run.region}" in run.exports["dashboardUrl"]
@@ -104,6 +105,8 @@ def test_physical_names_do_not_clash_between_the_stacks(eu_domain: ProgramRun, u
             name = r.plain.get("name") or r.plain.get("dashboardName")
             if not isinstance(name, str) or r.plain.get("allowOverwrite"):
                 continue  # shared ACM validation records are meant to be shared
+            if r.typ == LAMBDA_ALIAS:
+                name = f"{r.plain['functionName']}:{name}"  # an alias is named within its function
             names.append((r.typ, r.region, f"{name}|{r.plain.get('setIdentifier', '')}"))
         return names
 

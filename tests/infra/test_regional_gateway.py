@@ -61,6 +61,7 @@ from tests.infra.helpers import (
     function_by_name,
     function_policy,
     key_policy,
+    live_alias,
     regional,
     render_gateway_template,
     service_principals,
@@ -238,8 +239,8 @@ def test_api_has_a_method_and_proxy_integration_for_every_route(mocks: Recording
             assert method["authorization"] == "NONE" and "authorizerId" not in method
         integration = integrations[(route.method, route.path)]
         assert (integration["type"], integration["integrationHttpMethod"]) == ("AWS_PROXY", "POST")
-        function = function_by_name(mocks, f"payment-gateway-{route.function.name}")
-        assert integration["uri"] == function.outputs["invokeArn"]
+        alias = live_alias(mocks, f"payment-gateway-{route.function.name}")
+        assert integration["uri"] == alias.outputs["invokeArn"]  # the alias, never $LATEST
 
 
 def test_api_gateway_may_invoke_each_route_function_only_from_its_route(mocks: RecordingMocks) -> None:
@@ -257,8 +258,8 @@ def test_request_authorizer_with_cache_from_args(mocks: RecordingMocks) -> None:
     assert authorizer["type"] == "REQUEST"
     assert authorizer["identitySource"] == "method.request.header.Authorization"
     assert authorizer["authorizerResultTtlInSeconds"] == 60
-    function = function_by_name(mocks, f"payment-gateway-{routes.AUTHORIZER.name}")
-    assert authorizer["authorizerUri"] == function.outputs["invokeArn"]
+    alias = live_alias(mocks, f"payment-gateway-{routes.AUTHORIZER.name}")
+    assert authorizer["authorizerUri"] == alias.outputs["invokeArn"]
 
 
 def test_gateway_responses_keep_the_error_contract(mocks: RecordingMocks) -> None:
@@ -304,7 +305,8 @@ def test_deployment_is_triggered_by_changes_to_the_api_shape(mocks: RecordingMoc
     deploy(mocks)
     args = gateway_args()
     invoked = {r.function.name for r in routes.ROUTES} | {routes.AUTHORIZER.name}
-    arns = {name: function_by_name(mocks, f"payment-gateway-{name}").outputs["invokeArn"] for name in invoked}
+    # What the integrations and the authorizer invoke: the aliases.
+    arns = {name: live_alias(mocks, f"payment-gateway-{name}").outputs["invokeArn"] for name in invoked}
     expected = deployment_trigger(deployment_fingerprint(args), arns)
     assert mocks.one(DEPLOYMENT).plain["triggers"] == {"redeployment": expected}
     assert deployment_fingerprint(args) == deployment_fingerprint(gateway_args())
@@ -595,13 +597,15 @@ def test_the_resolver_runs_on_a_schedule_with_least_privilege_on_its_items_and_i
     rule = mocks.one("aws:cloudwatch/eventRule:EventRule").plain
     assert rule["scheduleExpression"] == "rate(2 minutes)" and rule["region"] == "eu-west-1"
     target = mocks.one("aws:cloudwatch/eventTarget:EventTarget").plain
-    assert target["arn"] == resolver.outputs["arn"] and target["retryPolicy"]["maximumRetryAttempts"] == 0
+    assert target["arn"] == live_alias(mocks, resolver.plain["name"]).outputs["arn"]
+    assert target["retryPolicy"]["maximumRetryAttempts"] == 0
     permission = next(
         p.plain
         for p in mocks.of_type("aws:lambda/permission:Permission")
         if p.plain["principal"] == "events.amazonaws.com"
     )
     assert permission["function"] == resolver.plain["name"] and permission["sourceArn"]
+    assert permission["qualifier"] == "live"
     role_policy = next(
         json.loads(p.plain["policy"])
         for p in mocks.of_type("aws:iam/rolePolicy:RolePolicy")
