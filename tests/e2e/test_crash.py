@@ -41,8 +41,9 @@ TUNING = {"BANK_READ_TIMEOUT_MS": "5000", "BANK_SIMULATOR_LATE_SECONDS": "3"}
 
 
 class Stack:
-    def __init__(self, launched: launch.Launched, port: int) -> None:
+    def __init__(self, launched: launch.Launched, port: int, log: Path) -> None:
         self.launched = launched
+        self.log = log
         self.eu = Api(f"http://127.0.0.1:{port + 1}", KEY)
         self.global_api = Api(f"http://127.0.0.1:{port}", KEY)
         self.table = boto3.client(
@@ -93,7 +94,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     os.environ.update(TUNING)  # the runner passes the caller's handler tunables to the regions
     try:
         with launch.launched(command, log=log) as launched:
-            yield Stack(launched, port)
+            yield Stack(launched, port, log)
     finally:
         for name, value in saved.items():
             if value is None:
@@ -148,6 +149,7 @@ def test_a_region_killed_between_the_charge_and_the_write_leaves_a_record_the_re
     request.join(10)
     restarted = _wait_for(lambda: _restarted(stack, victim), 30, "the runner restarted eu-west-1")
     assert restarted != victim
+    assert "eu-west-1 exited unexpectedly (code -9); restarting it" in stack.log.read_text()
     payment = _wait_for(lambda: _settled(stack, reference), RESOLUTION_BOUND, "the resolver settled it")
     charge = stack.ledger()[reference]
     assert payment["status"]["S"] == charge["status"]["S"] == "authorized"
