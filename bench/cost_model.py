@@ -124,7 +124,12 @@ PRICE_NOTES: dict[str, tuple[str, str]] = {
 class Parameters:
     requests_per_minute: float = 10_000
     mix: tuple[tuple[str, float], ...] = (("post", 0.6), ("get", 0.3), ("list", 0.1))
-    post_with_key_share: float = 1.0  # POSTs sent with an Idempotency-Key (claim + payment = 2 writes)
+    post_with_key_share: float = 1.0  # POSTs sent with an Idempotency-Key (claim + write-ahead + transition)
+    # The resolver (handlers.resolver): one scheduled run a minute per region, a few Queries of the
+    # sparse pending index per run (due payments, the oldest, the count, per shard), one heartbeat.
+    resolver_runs_per_minute: float = 1.0
+    resolver_ms: float = 200.0  # a run with nothing to settle: 8 shards x 3 Queries + 2 heartbeat calls
+    pending_shards: int = 8  # handlers.schema.PENDING_SHARDS (tests/bench/test_cost_model.py checks)
     regions: int = 2
     list_limit: int = 20
     # Authorizer: API Gateway caches its answer per Authorization header for the TTL, per region.
@@ -347,18 +352,39 @@ class Model:
         claim_wu = self.write_units(sample_claim_item())
         posts = self.route_rps("post") * SECONDS_PER_MONTH
         claims = posts * self.p.post_with_key_share
-        local_writes = posts * payment_wu + claims * claim_wu
+        # The payment is written twice: pending before the bank (write-ahead), then its final status.
+        table_writes = posts * 2 * payment_wu + claims * claim_wu
+        # The sparse pending index (projection ALL) takes the pending item in and lets it out again, in
+        # the writing region and in every replica (each maintains its own index: counted as replicated).
+        index_writes = posts * 2 * payment_wu
+        resolver_writes = self.resolver_runs_per_month() * 1  # its heartbeat
+        local_writes = table_writes + index_writes + resolver_writes
         replicas = self.p.regions - 1
-        # Every write is replicated; so is each claim's TTL deletion (TTL deletes themselves are free).
-        replicated = (local_writes + claims * claim_wu) * replicas
+        # Every table write is replicated; so is each claim's TTL deletion (TTL deletes themselves are free).
+        replicated = (table_writes + index_writes + resolver_writes + claims * claim_wu) * replicas
         page_bytes = (self.p.list_limit + 1) * item_bytes(sample_payment_item())
         reads = (
             self.route_rps("get") * 1.0  # strongly consistent, <= 4 KB
             + self.route_rps("list") * 0.5 * math.ceil(page_bytes / 4096)  # eventually consistent Query
             + self.authorizer_rps() * 0.5  # eventually consistent GetItem
             + self.health_rps() * 1.0
-        ) * SECONDS_PER_MONTH
+        ) * SECONDS_PER_MONTH + self.resolver_reads_per_month()
         return {"wru": local_writes, "rwru": replicated, "rru": reads}
+
+    # --- the resolver ---
+    def resolver_runs_per_month(self) -> float:
+        return self.p.resolver_runs_per_minute * SECONDS_PER_MONTH / 60 * self.p.regions
+
+    def resolver_reads_per_month(self) -> float:
+        """Eventually consistent Queries, 0.5 RRU each while a shard holds under 4 KB of due payments."""
+        queries_per_run = self.p.pending_shards * 3 + 1  # due, oldest, count per shard; the heartbeats
+        return self.resolver_runs_per_month() * queries_per_run * 0.5
+
+    def resolver_lambda(self) -> float:
+        runs = self.resolver_runs_per_month()
+        gb_seconds = runs * self.p.resolver_ms / 1000 * self.p.memory_mb / 1024
+        requests = runs / MILLION * self.prices.lambda_request_per_million
+        return requests + gb_seconds * self.prices.lambda_gb_second[self.p.architecture]
 
     def dynamodb_on_demand(self) -> float:
         units = self.units_per_month()
@@ -518,6 +544,11 @@ class Model:
                 f"after {self.p.months_of_payments_stored} months, {self.p.regions} replicas "
                 f"(month 1: {usd(self.dynamodb_storage(1))}); grows by that every month",
             ),
+            Line(
+                "Resolver (scheduled Lambda)",
+                self.resolver_lambda(),
+                f"{self.resolver_runs_per_month() / 1e3:.0f}k runs/month; its reads and heartbeat are in DynamoDB",
+            ),
             Line("WAF", self.waf(), f"{self.p.regions} web ACLs, {self.p.waf_rules} rules each, every request"),
             Line("CloudWatch Logs ingestion", ingest, f"{self.log_bytes_per_month() / GB:.0f} GB/month"),
             Line("CloudWatch Logs storage", storage, f"{self.p.log_retention_months} months retained, compressed"),
@@ -565,6 +596,8 @@ def render(model: Model, command: str) -> str:
             + [("**total**", f"**{usd(total(design))}**", "100%", f"{p.requests_per_month / 1e6:.0f}M requests")],
         ),
         f"Per million requests: {usd(total(design) / (p.requests_per_month / 1e6))}.",
+        "### The resolver",
+        _resolver(model),
         "### Alternatives, same traffic",
         _alternatives(model),
         "### Sensitivity: Lambda cost and concurrency against bank latency and memory",
@@ -575,6 +608,57 @@ def render(model: Model, command: str) -> str:
         _prices(model.prices),
     ]
     return "\n\n".join(parts)
+
+
+def _resolver(model: Model) -> str:
+    """What certain outcomes cost: the second payment write, the sparse index, the resolver."""
+    pr, posts = model.prices, model.route_rps("post") * SECONDS_PER_MONTH
+    payment_wu = model.write_units(sample_payment_item())
+    second_write = posts * payment_wu * model.p.regions  # the transition, here and in the replica
+    index = posts * 2 * payment_wu * model.p.regions
+    index_usd = index / MILLION * pr.dynamodb_wru_per_million
+    second_usd = second_write / MILLION * (pr.dynamodb_wru_per_million + pr.dynamodb_rwru_per_million) / 2
+    reads_usd = model.resolver_reads_per_month() / MILLION * pr.dynamodb_rru_per_million
+    # Streams + an SQS delay queue: a message per payment (send, receive, delete), a GetItem to see
+    # whether it is still pending; stream reads by Lambda are free.
+    sqs_usd = posts * 3 / MILLION * 0.40 + posts / MILLION * pr.dynamodb_rru_per_million
+    rows = [
+        (
+            "the transition (a second PutItem per payment, replicated)",
+            usd(second_usd),
+            f"{second_write / 1e6:.0f}M units",
+        ),
+        ("the sparse pending index: the item in, then out, in each replica", usd(index_usd), f"{index / 1e6:.0f}M WRU"),
+        (
+            "the resolver's Queries and heartbeat reads",
+            usd(reads_usd),
+            f"{model.resolver_reads_per_month() / 1e6:.1f}M RRU",
+        ),
+        (
+            "the resolver's Lambda runs",
+            usd(model.resolver_lambda()),
+            f"{model.resolver_runs_per_month() / 1e3:.0f}k runs",
+        ),
+    ]
+    return "\n\n".join(
+        [
+            "Write units per payment: with an Idempotency-Key 3 table writes (claim, write-ahead `pending`, the "
+            "final status) where there were 2, without one 2 where there was 1; each is replicated; and 2 writes "
+            "of the sparse pending index in each replica (the pending item enters it, the settled one leaves it). "
+            "A payment item is under 1 KB, so each write is 1 unit.",
+            report.table(("what", "USD/month", "basis"), rows),
+            "**Why a sparse index and not a queue.** Streams + an SQS delay queue would cost about "
+            f"{usd(sqs_usd)} a month at this load instead of the index's {usd(index_usd)} "
+            "(3 SQS requests and a GetItem per payment; stream reads by Lambda are free), "
+            "and a dedicated partition of pending markers costs the same writes as the index plus their "
+            "replication, with a marker that is not written atomically with the payment. The index is chosen "
+            "all the same: it is written in the same PutItem as the payment, so no crash can leave a pending "
+            "payment unindexed; it is replicated, so a region can take over a silent region's payments with "
+            "the same Query (a delay queue is regional: a dead region's messages wait in it); it gives the "
+            "oldest pending payment's age and the count for the alarm without a scan; and it needs no "
+            "queue, DLQ or stream consumer to run, locally included (moto has GSIs, not SQS delays).",
+        ]
+    )
 
 
 def _inputs(model: Model) -> str:

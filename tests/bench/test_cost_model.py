@@ -10,7 +10,10 @@ from bench import cost_model
 from bench.cost_model import Model, Parameters
 
 # Every request priced per request: no health checks (a constant), authorizer on every request.
-LINEAR = Parameters(health_checks_per_region=0, authorizer_ttl_seconds=0, requests_per_minute=1000)
+# Without the fixed background (health checks, the authorizer's cache, the resolver's schedule).
+LINEAR = Parameters(
+    health_checks_per_region=0, authorizer_ttl_seconds=0, requests_per_minute=1000, resolver_runs_per_minute=0
+)
 
 
 def doubled(parameters: Parameters) -> Parameters:
@@ -33,6 +36,8 @@ def test_doubling_traffic_doubles_request_priced_items() -> None:
 def test_fixed_monthly_items_do_not_grow_with_traffic() -> None:
     one, two = Model(), Model(doubled(Parameters()))
     assert two.route53() == one.route53()
+    assert two.resolver_lambda() == one.resolver_lambda() > 0
+    assert two.resolver_reads_per_month() == one.resolver_reads_per_month() > 0
     assert two.kms() == one.kms()
     assert two.cloudwatch() == one.cloudwatch()
 
@@ -71,18 +76,23 @@ def test_less_memory_stretches_cpu_but_not_waits() -> None:
 
 
 def test_every_write_is_replicated_to_each_other_region() -> None:
-    one = Model(dataclasses.replace(Parameters(), regions=1)).units_per_month()
-    two = Model(dataclasses.replace(Parameters(), regions=2)).units_per_month()
-    three = Model(dataclasses.replace(Parameters(), regions=3)).units_per_month()
+    payments_only = dataclasses.replace(Parameters(), resolver_runs_per_minute=0)  # each region beats its own
+    one = Model(dataclasses.replace(payments_only, regions=1)).units_per_month()
+    two = Model(dataclasses.replace(payments_only, regions=2)).units_per_month()
+    three = Model(dataclasses.replace(payments_only, regions=3)).units_per_month()
     assert one["rwru"] == 0
     assert three["rwru"] == pytest.approx(2 * two["rwru"])
     assert one["wru"] == two["wru"] == three["wru"]
 
 
-def test_a_payment_without_idempotency_key_writes_once() -> None:
-    with_key = Model().units_per_month()["wru"]
+def test_a_payment_writes_ahead_and_then_its_status_with_the_index_and_a_key_adds_the_claim() -> None:
+    model = Model()
+    posts = model.route_rps("post") * cost_model.SECONDS_PER_MONTH
+    with_key = model.units_per_month()["wru"]
     without = Model(dataclasses.replace(Parameters(), post_with_key_share=0)).units_per_month()["wru"]
-    assert without == pytest.approx(with_key / 2)
+    heartbeats = model.resolver_runs_per_month()
+    assert without - heartbeats == pytest.approx(posts * 4)  # write-ahead + status, index in + out
+    assert with_key - without == pytest.approx(posts)  # the claim
 
 
 def test_the_authorizer_cache_bounds_authorizer_invocations() -> None:
@@ -91,11 +101,12 @@ def test_the_authorizer_cache_bounds_authorizer_invocations() -> None:
     assert uncached.authorizer_rps() == Parameters().requests_per_second
 
 
-def test_provisioned_beats_on_demand_at_steady_load_but_not_when_idle() -> None:
+def test_provisioned_beats_on_demand_at_steady_load_and_idle_both_cost_little() -> None:
     busy = Model()
     idle = Model(dataclasses.replace(Parameters(), requests_per_minute=10, health_checks_per_region=0))
     assert busy.dynamodb_provisioned() < busy.dynamodb_on_demand()
-    assert idle.dynamodb_provisioned() > idle.dynamodb_on_demand()
+    # Idle, the resolver's own Queries (25 a minute per region) are most of what on-demand bills.
+    assert idle.dynamodb_on_demand() < 3 and idle.dynamodb_provisioned() < 3
 
 
 def test_items_fit_one_write_unit_and_sizes_follow_the_code() -> None:
@@ -132,3 +143,13 @@ def test_the_modelled_limits_are_the_stacks_defaults() -> None:
     parameters = Parameters()
     assert parameters.stage_method_rate_limit == defaults["throttle_rate_limit"]
     assert parameters.waf_rate_limit_per_5_minutes == defaults["waf_rate_limit"]
+
+
+def test_the_resolvers_reads_follow_the_pending_index_shards() -> None:
+    from handlers import schema  # noqa: PLC0415
+
+    assert Parameters().pending_shards == schema.PENDING_SHARDS
+    model = Model()
+    runs = model.resolver_runs_per_month()
+    assert runs == pytest.approx(60 * 24 * 30 * 2)  # every minute, in each of the two regions
+    assert model.resolver_reads_per_month() == pytest.approx(runs * (3 * schema.PENDING_SHARDS + 1) * 0.5)
