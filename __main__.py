@@ -135,6 +135,7 @@ monitoring = Monitoring(
         name_prefix=config.name_prefix,
         thresholds=config.alarms,
         tags=config.tags,
+        watched_keys=[store.key_arn],
     ),
 )
 

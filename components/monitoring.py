@@ -17,6 +17,7 @@ Alarms (every one with alarm AND ok actions to the topic):
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -25,7 +26,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.common import account_context, child_opts, customer_managed_key, policy_json, type_token
-from components.policies import alerts_key_policy
+from components.policies import alerts_key_policy, rules_publish_policy
 
 ROUTE53_METRICS_REGION = "us-east-1"
 # The handlers' entry point (handlers/api.py) publishes one per answer, by FunctionName and by
@@ -36,6 +37,8 @@ RESPONSES_METRIC = "Responses"
 API_ROLLBACK_ALARMS = ("api-5xx-rate", "api-p99-latency")
 PAYMENT_STATUSES = ("pending", "authorized", "declined", "failed", "reversed")
 PERIOD = 60
+# KMS calls after which a key cannot encrypt or decrypt (or may soon not): a replica using it stops.
+KEY_EVENTS = ("DisableKey", "ScheduleKeyDeletion", "PutKeyPolicy")
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,9 @@ class MonitoringArgs:
     name_prefix: str = "payment-gateway"
     thresholds: AlarmThresholds = field(default_factory=AlarmThresholds)
     tags: Mapping[str, str] = field(default_factory=dict)
+    watched_keys: Sequence[pulumi.Input[str]] = ()
+    """KMS keys whose disabling, deletion or policy change must page at once: the table replica's key
+    here (a replica whose key is unusable stops replicating, and AWS may cut it off after ~20 h)."""
 
 
 @dataclass(frozen=True)
@@ -143,6 +149,8 @@ class Monitoring(pulumi.ComponentResource):
         self._response_alarms()
         self._table_alarms()
         self._outcome_alarms()
+        if args.watched_keys:
+            self._key_watch(args.watched_keys)
         self.health_topic_arn = None
         if args.health_check_id is not None:
             self._health_check_alarm(args.health_check_id)
@@ -397,6 +405,61 @@ class Monitoring(pulumi.ComponentResource):
                     datapoints_to_alarm=3,
                 )
             )
+
+    def _key_watch(self, keys: Sequence[pulumi.Input[str]]) -> None:
+        """EventBridge rules to the alert topic: the KMS API calls that make a key unusable (delivered by
+        CloudTrail's management events) and KMS's own deletion event. Free: AWS service events."""
+        args = self._args
+        patterns = {
+            "key-api-calls": pulumi.Output.all(*keys).apply(
+                lambda arns: json.dumps(
+                    {
+                        "source": ["aws.kms"],
+                        "detail-type": ["AWS API Call via CloudTrail"],
+                        "detail": {
+                            "eventSource": ["kms.amazonaws.com"],
+                            "eventName": list(KEY_EVENTS),
+                            "resources": {"ARN": list(arns)},
+                        },
+                    }
+                )
+            ),
+            "key-deleted": pulumi.Output.all(*keys).apply(
+                lambda arns: json.dumps(
+                    {"source": ["aws.kms"], "detail-type": ["KMS CMK Deletion"], "resources": list(arns)}
+                )
+            ),
+        }
+        rules = []
+        for role, pattern in patterns.items():
+            rule = aws.cloudwatch.EventRule(
+                f"{self._name}-{role}",
+                aws.cloudwatch.EventRuleArgs(
+                    region=args.region,
+                    name=f"{args.name_prefix}-{args.region}-{role}",
+                    description="A table key was disabled, scheduled for deletion, deleted or had its policy changed",
+                    event_pattern=pattern,
+                    tags=dict(args.tags),
+                ),
+                child_opts(self),
+            )
+            aws.cloudwatch.EventTarget(
+                f"{self._name}-{role}-target",
+                aws.cloudwatch.EventTargetArgs(region=args.region, rule=rule.name, arn=self.topic_arn),
+                child_opts(self),
+            )
+            rules.append(rule.arn)
+        aws.sns.TopicPolicy(
+            f"{self._name}-topic-policy",
+            aws.sns.TopicPolicyArgs(
+                region=args.region,
+                arn=self.topic_arn,
+                policy=pulumi.Output.all(self.topic_arn, *rules).apply(
+                    lambda values: json.dumps(rules_publish_policy(values[0], values[1:]))
+                ),
+            ),
+            child_opts(self),
+        )
 
     def _health_check_alarm(self, health_check_id: pulumi.Input[str]) -> None:
         if self._args.region == ROUTE53_METRICS_REGION:

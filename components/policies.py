@@ -106,22 +106,41 @@ def logs_key_policy(ctx: AccountContext) -> PolicyDocument:
 
 
 def alerts_key_policy(ctx: AccountContext) -> PolicyDocument:
-    """CloudWatch alarms publish to the SNS topic encrypted with this key: only on behalf of this
-    account's alarms in the key's region (the confused-deputy guard), the one region whose alarms
-    can notify a topic here."""
+    """CloudWatch alarms and EventBridge rules publish to the SNS topic encrypted with this key: only on
+    behalf of this account's alarms and rules in the key's region (the confused-deputy guard), the one
+    region whose alarms and rules can notify a topic here."""
     return document(
         key_administration_statement(ctx),
-        {
-            "Sid": "CloudWatchAlarmsPublishToEncryptedTopic",
-            "Effect": "Allow",
-            "Principal": {"Service": ctx.service("cloudwatch")},
-            "Action": list(ALARM_PUBLISH_KEY_ACTIONS),
-            "Resource": "*",
-            "Condition": {
-                "StringEquals": {"aws:SourceAccount": ctx.account_id},
-                "ArnLike": {"aws:SourceArn": f"arn:{ctx.partition}:cloudwatch:{ctx.region}:{ctx.account_id}:alarm:*"},
-            },
+        _publisher_statement("CloudWatchAlarmsPublishToEncryptedTopic", ctx, "cloudwatch", "alarm:*"),
+        _publisher_statement("EventBridgeRulesPublishToEncryptedTopic", ctx, "events", "rule/*"),
+    )
+
+
+def _publisher_statement(sid: str, ctx: AccountContext, service: str, resource: str) -> Statement:
+    return {
+        "Sid": sid,
+        "Effect": "Allow",
+        "Principal": {"Service": ctx.service(service)},
+        "Action": list(ALARM_PUBLISH_KEY_ACTIONS),
+        "Resource": "*",
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": ctx.account_id},
+            "ArnLike": {"aws:SourceArn": f"arn:{ctx.partition}:{service}:{ctx.region}:{ctx.account_id}:{resource}"},
         },
+    }
+
+
+def rules_publish_policy(topic_arn: str, rule_arns: Sequence[str]) -> PolicyDocument:
+    """The alert topic's policy: these EventBridge rules may publish to it (and the account manages it)."""
+    return document(
+        {
+            "Sid": "EventBridgeRulesPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
+            "Condition": {"ArnEquals": {"aws:SourceArn": list(rule_arns)}},
+        }
     )
 
 

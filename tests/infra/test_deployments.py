@@ -77,7 +77,7 @@ def test_api_gateway_and_eventbridge_invoke_only_the_alias(any_stack: ProgramRun
     assert sorted(by_uri[uri] for uri in integrations) == sorted(r.function.name for r in routes.ROUTES)
     authorizer = any_stack.one("aws:apigateway/authorizer:Authorizer").plain
     assert authorizer["authorizerUri"] == aliases[routes.AUTHORIZER.name]["invokeArn"]
-    target = any_stack.one("aws:cloudwatch/eventTarget:EventTarget").plain
+    target = any_stack.one("aws:cloudwatch/eventTarget:EventTarget", "gateway-resolver-target").plain
     assert target["arn"] == aliases[routes.RESOLVER.name]["arn"]
 
 

@@ -92,7 +92,7 @@ def test_topics_are_kms_encrypted_with_keys_cloudwatch_may_use(mocks: RecordingM
         key = keys[topic.region]
         assert topic.plain["kmsMasterKeyId"] == key.outputs["arn"]
         assert key.plain["enableKeyRotation"] is True
-        assert service_principals(key_policy(key)) == {"cloudwatch.amazonaws.com"}
+        assert service_principals(key_policy(key)) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
     # The us-east-1 topic is this stack's, named after it: no clash with the us-east-1 stack's own topic.
     assert {t.plain["name"] for t in mocks.of_type(TOPIC)} == {"payment-gateway-alerts-eu-west-1"}
 
@@ -257,3 +257,40 @@ def test_pending_payments_and_silent_regions_alarm_with_missing_data_breaching(m
             1,
         )
         assert found[key]["evaluationPeriods"] == 1
+
+
+TABLE_KEY = "arn:aws:kms:eu-west-1:123456789012:key/table-key"
+
+
+def test_a_table_key_made_unusable_pages_through_eventbridge_to_the_encrypted_topic(mocks: RecordingMocks) -> None:
+    result = deploy(mocks, watched_keys=[TABLE_KEY])
+    rules = {r.name.removeprefix("monitoring-"): r for r in mocks.of_type("aws:cloudwatch/eventRule:EventRule")}
+    calls = json.loads(rules["key-api-calls"].plain["eventPattern"])
+    assert calls["detail"]["eventName"] == ["DisableKey", "ScheduleKeyDeletion", "PutKeyPolicy"]
+    assert calls["detail"]["resources"] == {"ARN": [TABLE_KEY]} and calls["source"] == ["aws.kms"]
+    deleted = json.loads(rules["key-deleted"].plain["eventPattern"])
+    assert (deleted["detail-type"], deleted["resources"]) == (["KMS CMK Deletion"], [TABLE_KEY])
+    targets = mocks.of_type("aws:cloudwatch/eventTarget:EventTarget")
+    assert {t.plain["arn"] for t in targets} == {result["topic"]} and len(targets) == 2
+    [topic_policy] = [json.loads(p.plain["policy"]) for p in mocks.of_type("aws:sns/topicPolicy:TopicPolicy")]
+    [publish] = topic_policy["Statement"]
+    assert (publish["Principal"], publish["Action"], publish["Resource"]) == (
+        {"Service": "events.amazonaws.com"},
+        "sns:Publish",
+        result["topic"],
+    )
+    assert sorted(publish["Condition"]["ArnEquals"]["aws:SourceArn"]) == sorted(
+        r.outputs["arn"] for r in rules.values()
+    )
+    [key] = [k for k in mocks.of_type(KEY) if k.region == "eu-west-1"]
+    [events] = [
+        s for s in json.loads(key.plain["policy"])["Statement"] if s["Principal"] == {"Service": "events.amazonaws.com"}
+    ]
+    assert events["Condition"]["ArnLike"]["aws:SourceArn"] == "arn:aws:events:eu-west-1:123456789012:rule/*"
+    assert set(events["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey"}
+
+
+def test_no_key_watch_without_keys(mocks: RecordingMocks) -> None:
+    deploy(mocks)
+    assert mocks.of_type("aws:cloudwatch/eventRule:EventRule") == []
+    assert mocks.of_type("aws:sns/topicPolicy:TopicPolicy") == []

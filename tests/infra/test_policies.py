@@ -94,12 +94,18 @@ def test_logs_key_policy_lets_only_this_regions_logs_service_use_it_for_this_acc
     assert "kms:*" not in as_list(logs["Action"])
 
 
-def test_alerts_key_policy_lets_cloudwatch_publish_to_the_encrypted_topic() -> None:
+def test_alerts_key_policy_lets_cloudwatch_and_eventbridge_publish_to_the_encrypted_topic() -> None:
     document = alerts_key_policy(CTX)
-    assert service_principals(document) == {"cloudwatch.amazonaws.com"}
-    alarms = statement(document, "CloudWatchAlarmsPublishToEncryptedTopic")
-    assert alarms is not None
-    assert set(as_list(alarms["Action"])) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    assert service_principals(document) == {"cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    for sid in ("CloudWatchAlarmsPublishToEncryptedTopic", "EventBridgeRulesPublishToEncryptedTopic"):
+        publisher = statement(document, sid)
+        assert publisher is not None
+        assert set(as_list(publisher["Action"])) == {"kms:Decrypt", "kms:GenerateDataKey"}
+    rules = statement(document, "EventBridgeRulesPublishToEncryptedTopic")
+    assert rules is not None and rules["Condition"] == {
+        "StringEquals": {"aws:SourceAccount": "111122223333"},
+        "ArnLike": {"aws:SourceArn": "arn:aws:events:eu-west-1:111122223333:rule/*"},
+    }
 
 
 def test_alerts_key_serves_only_this_accounts_alarms_in_its_region() -> None:
