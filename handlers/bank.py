@@ -262,10 +262,14 @@ def _json(raw: bytes) -> object:
 
 def _decision(status: int, raw: bytes) -> BankDecision:
     answer = _json(raw)
-    if status == 503:
-        raise BankNotProcessed("The bank was unavailable (HTTP 503) and processed nothing.")
-    if 400 <= status < 500:
+    if status == 503 or 400 <= status < 500:
+        # Only the bank's own error body proves it refused: a proxy in front of it (a load balancer's
+        # HTML 503, a gateway's 4xx) may have forwarded the request the bank then processed.
         error = answer.get("error") if isinstance(answer, dict) else None
+        if not isinstance(error, str):
+            raise BankOutcomeUnknown(f"The bank's address answered HTTP {status} without the bank's error body.")
+        if status == 503:
+            raise BankNotProcessed("The bank was unavailable (HTTP 503) and processed nothing.")
         named = f" {error}" if error in _REFUSALS else ""
         raise BankNotProcessed(f"The bank refused the request (HTTP {status}{named}).")
     if status != 200:

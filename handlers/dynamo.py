@@ -209,12 +209,23 @@ class DynamoRepository:
             request = self._pending_query(partition, schema.PAYMENT_PREFIX + "\uffff")
             with _translated_errors():
                 first = self._client.query(**request, Limit=1, ProjectionExpression="#sk")
-                counted = self._client.query(**request, Select="COUNT")
-            count += int(counted.get("Count", 0))
+            count += self._count(request)
             for item in first.get("Items", []):
                 payment_id = str(item[schema.SORT_KEY]["S"]).removeprefix(schema.PAYMENT_PREFIX)
                 oldest = payment_id if oldest is None else min(oldest, payment_id)
         return count, oldest
+
+    def _count(self, request: dict[str, Any]) -> int:
+        """Select=COUNT reads at most 1 MB a page: follow the pages (a backlog can be larger)."""
+        count, page = 0, dict(request, Select="COUNT")
+        for _ in range(_MAX_PENDING_PAGES * 10):
+            with _translated_errors():
+                answer = self._client.query(**page)
+            count += int(answer.get("Count", 0))
+            if not answer.get("LastEvaluatedKey"):
+                break
+            page["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        return count
 
     def _pending_query(self, partition: str, below: str) -> dict[str, Any]:
         """Oldest first (ids sort by creation time) within one shard of the sparse pending index."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import enum
 import logging
+import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
@@ -21,7 +22,7 @@ from datetime import UTC, datetime
 import attrs
 
 from handlers import ids
-from handlers.errors import BankUnreachable, ConditionFailed
+from handlers.errors import BankUnreachable, ConditionFailed, StorageUnavailable
 from handlers.models import BankRecord, BankStatus, Heartbeat, Payment, PaymentStatus, StoredPayment, can_move
 from handlers.ports import Bank, PaymentRepository
 
@@ -50,6 +51,9 @@ class ResolutionPolicy:
     # Another region's payments are settled here only once its heartbeat is older than this.
     takeover_after_seconds: float = 300.0
     batch_size: int = 100
+    # A run stops taking new payments after this long (the deployed function's timeout is 60 s),
+    # and the next run goes on where it stopped.
+    run_budget_seconds: float = 40.0
 
 
 @attrs.frozen
@@ -127,9 +131,11 @@ class PaymentResolver:
         rescheduling = now - alive_since > self._policy.takeover_after_seconds
         ages = {peer: now - beats[peer].at if peer in beats else None for peer in self._peers}
         took_over = tuple(peer for peer, age in ages.items() if self._silent(age))
+        deadline = time.monotonic() + self._policy.run_budget_seconds
         for region in (self._region, *took_over):
-            for stored in self._due(region, now):
-                self.settle(stored, taking_over=region != self._region, reschedule=rescheduling)
+            ours = region == self._region
+            # A taker never reschedules: the owner may be back and write the same payment meanwhile.
+            self._settle_due(region, now, deadline, taking_over=not ours, reschedule=rescheduling and ours)
         count, oldest = self._payments.pending_summary(self._region)
         oldest_age = None if oldest is None else max(0.0, now - ids.created_at(oldest).timestamp())
         return ResolverReport(
@@ -142,6 +148,31 @@ class PaymentResolver:
             took_over=took_over,
             peer_heartbeat_ages=ages,
         )
+
+    def _settle_due(self, region: str, now: float, deadline: float, *, taking_over: bool, reschedule: bool) -> None:
+        """Batch after batch until none is left or the run's time is up; one payment's storage failure
+        is counted and the rest go on."""
+        seen: set[str] = set()
+        while time.monotonic() < deadline:
+            batch = [stored for stored in self._due(region, now) if stored.payment.id not in seen]
+            if not batch:
+                return
+            for stored in batch:
+                if time.monotonic() >= deadline:
+                    return
+                seen.add(stored.payment.id)
+                try:
+                    self.settle(stored, taking_over=taking_over, reschedule=reschedule)
+                except StorageUnavailable as e:
+                    logger.warning("resolver_store_failed", extra={"payment_id": stored.payment.id, "reason": str(e)})
+                    self._failures += 1
+
+    def settle_on_replay(self, stored: StoredPayment) -> Payment:
+        """A replay of this region's pending payment: settle it, unless this region's own resolver has
+        been silent long enough for the other region to be settling it now (then only look it up)."""
+        beat = self._payments.heartbeats().get(self._region)
+        alive = beat is not None and not self._silent(self._clock().timestamp() - beat.at)
+        return self.settle(stored).payment if alive else self.look_up(stored)
 
     def _beat(self, previous: Heartbeat | None, now: float) -> float:
         unbroken = previous is not None and now - previous.at <= self._policy.takeover_after_seconds

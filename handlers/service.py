@@ -120,7 +120,7 @@ class PaymentService:
             raise RequestInProgress("A request with this Idempotency-Key is still being processed.")
         if stored is not None:  # its holder ended without an outcome: ask the bank, never authorize again
             if stored.owner_region == self._region:
-                return self._resolver.settle(stored).payment
+                return self._resolver.settle_on_replay(stored)
             return self._resolver.look_up(stored)  # only its owner writes it
         # Its holder died before writing the payment, so before calling the bank: take the key over.
         retry = attrs.evolve(
@@ -154,8 +154,11 @@ class PaymentService:
         try:
             decision = self._bank.authorize(reference, request)
         except BankNotProcessed as e:
-            settled = self._settle(pending, PaymentStatus.FAILED, None)
-            return _final_or_pending(settled.payment, cause=e)
+            if claim is None:  # its own reference: this refusal proves nothing was charged under it
+                return _final_or_pending(self._settle(pending, PaymentStatus.FAILED, None).payment, cause=e)
+            # A keyed reference is shared by both regions: the other may have charged it (a retry that
+            # failed over during the lag). Ask the bank; without a record, reverse it, then failed.
+            return _final_or_pending(self._resolver.settle(pending).payment, cause=e)
         except BankOutcomeUnknown as e:
             # Charged or not, nobody knows yet: the record stays pending and the resolver asks the bank.
             logger.warning("bank_outcome_unknown", extra={"payment_id": payment_id, "reason": str(e)})

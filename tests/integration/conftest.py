@@ -43,10 +43,18 @@ class _SimulatorHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-        type(self).calls.append(json.loads(body))
-        self.gate.arrived.set()
-        self.gate.opened.wait(timeout=10)
-        result = bank_simulator.handle(self.bank, {"httpMethod": "POST", "body": body, "isBase64Encoded": False})
+        if not self.path.endswith("/reversal"):  # an authorization
+            type(self).calls.append(json.loads(body))
+            self.gate.arrived.set()
+            self.gate.opened.wait(timeout=10)
+        self._answer("POST", body)
+
+    def do_GET(self) -> None:  # an inquiry
+        self._answer("GET", "")
+
+    def _answer(self, method: str, body: str) -> None:
+        event = {"httpMethod": method, "path": self.path, "body": body, "isBase64Encoded": False}
+        result = bank_simulator.handle(self.bank, event)
         payload = result["body"].encode()
         self.send_response(result["statusCode"])
         self.send_header("Content-Type", "application/json")

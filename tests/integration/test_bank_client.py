@@ -278,7 +278,7 @@ def test_503_is_not_processed(serve: Callable[[Behaviour], BankServer]) -> None:
         (409, b'{"error": "reference_reused"}', "HTTP 409 reference_reused"),
         (409, b'{"error": "reference_reversed"}', "HTTP 409 reference_reversed"),
         (400, b'{"error": "missing fields: cvv"}', r"HTTP 400\)"),
-        (422, b"<html>no</html>", r"HTTP 422\)"),
+        (422, b'{"error": "unprocessable"}', r"HTTP 422\)"),
     ],
 )
 def test_a_4xx_is_a_refusal_not_processed(
@@ -287,6 +287,20 @@ def test_a_4xx_is_a_refusal_not_processed(
     server = serve(answering(status, body))
     bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
     fails(BankNotProcessed, lambda: bank.authorize("pay_1", REQUEST), message)
+    assert server.posts == 1
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(503, b"<html>Service Unavailable</html>"), (502, b""), (422, b"<html>no</html>"), (403, b'{"message": "x"}')],
+)
+def test_a_refusal_without_the_banks_error_body_is_no_proof_nothing_was_processed(
+    serve: Callable[[Behaviour], BankServer], status: int, body: bytes
+) -> None:
+    """A proxy in front of the bank may answer so after forwarding the request the bank processed."""
+    server = serve(answering(status, body))
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    fails(BankOutcomeUnknown, lambda: bank.authorize("pay_1", REQUEST), f"HTTP {status}")
     assert server.posts == 1
 
 

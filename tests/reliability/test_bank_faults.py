@@ -131,17 +131,51 @@ def test_the_banks_503_is_failed_and_final(gateway: Gateway, bank: FaultBank, st
     assert gateway.resolve().settled == {}
 
 
-def test_a_refused_connection_is_failed_and_nothing_reaches_the_bank(
+def test_a_refused_connection_is_failed_without_a_key_and_pending_with_one(
     gateway: Gateway, store: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Without a key the reference is the payment's own: a refused connection proves nothing was charged.
+    A keyed reference is shared by both regions, so the other one may have charged it (a retry that
+    failed over during replication lag): the bank's record decides, and it cannot be asked now."""
     port = free_port()
     monkeypatch.setenv("BANK_URL", f"http://127.0.0.1:{port}/payments")  # before the first call: cold start
-    reply = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
-    assert (reply.status, reply.kind) == (502, "bank_unavailable")
-    assert the_payment(store)["status"]["S"] == "failed"
+    keyless = gateway.post(card_body(VISA_AUTHORIZED))
+    assert (keyless.status, keyless.kind) == (502, "bank_unavailable")
+    keyed = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
+    assert (keyed.status, keyed.body["status"]) == (202, "pending")
     with running_bank(port) as recovered:
-        again = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
-        assert again.status == 502 and recovered.calls == []
+        gateway.resolve()
+        assert recovered.calls == [] and recovered.reversals == [recovered.inquiries[0]]  # never authorized
+    statuses = {item["sk"]["S"]: item["status"]["S"] for item in payments_in(store)}
+    assert statuses == {
+        schema.payment_sk(keyless.error["payment_id"]): "failed",
+        schema.payment_sk(keyed.body["id"]): "failed",
+    }
+
+
+def test_a_keyed_refusal_takes_the_banks_record_when_the_other_region_charged_the_reference(
+    gateway: Gateway, bank: FaultBank, store: Any
+) -> None:
+    """The retry in this region is refused (503), but the attempt that failed over from the other
+    region was charged under the same reference: the payment is the charge, not `failed`."""
+    reference = _keyed_reference("k1")
+    bank._charge({"reference": reference, "card_number": VISA_AUTHORIZED, "amount": 1050, "currency": "GBP"})
+    bank.then(Fault.HTTP_503)
+    reply = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
+    assert (reply.status, reply.body["status"]) == (201, "authorized")
+    assert reply.body["authorization_code"] == bank.ledger[reference].authorization_code
+    assert bank.reversals == [] and sum(bank.charges.values()) == 1
+
+
+def _keyed_reference(key: str) -> str:
+    """The reference both regions send for this key and the suite's card body."""
+    from handlers.service import IdempotencyPolicy, bank_reference, keyed_hash  # noqa: F401, PLC0415
+    from tests.reliability.conftest import FINGERPRINT_KEY  # noqa: PLC0415
+
+    secret = FINGERPRINT_KEY.encode()
+    body = card_body(VISA_AUTHORIZED)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return bank_reference(secret, "mer_a", key, keyed_hash(secret, "body", canonical))
 
 
 @pytest.mark.parametrize("fraction", [0.2, 0.8, 0.95, 1.05, 1.3, 2.0])

@@ -56,6 +56,7 @@ class Replica(MemoryRepository):
         self._stamps = stamps
         self.versions: dict[tuple[str, Any], int] = {}
         self.crash_on_transition = False
+        self.crash_on_write_ahead = False
 
     def _sent(self, kind: str, key: Any, value: Any) -> None:
         stamp = next(self._stamps)
@@ -63,6 +64,8 @@ class Replica(MemoryRepository):
         self._outbox.append((self.name, kind, key, value, stamp))
 
     def save_pending(self, stored: StoredPayment) -> None:
+        if self.crash_on_write_ahead:  # claimed, then died: the key is taken over after its lease
+            raise Crash
         super().save_pending(stored)
         self._sent("payment", (stored.payment.merchant_id, stored.payment.id), stored)
 
@@ -141,7 +144,15 @@ class Outcomes(RuleBasedStateMachine):
         region=st.sampled_from(REGIONS),
         key=st.sampled_from((*KEYS, None)),
         fault=st.sampled_from(
-            ["none", "crash_before_bank", "crash_after_charge", "crash_before_write", "unknown", "refused"]
+            [
+                "none",
+                "crash_before_write_ahead",
+                "crash_before_bank",
+                "crash_after_charge",
+                "crash_before_write",
+                "unknown",
+                "refused",
+            ]
         ),
     )
     def pay(self, region: str, key: str | None, fault: str) -> None:
@@ -152,6 +163,7 @@ class Outcomes(RuleBasedStateMachine):
         self.bank.before_answer = _raise(Crash()) if fault == "crash_before_bank" else None
         self.bank.fail_after_charge = {"crash_after_charge": Crash(), "unknown": BankOutcomeUnknown("lost")}.get(fault)
         replica.crash_on_transition = fault == "crash_before_write"
+        replica.crash_on_write_ahead = fault == "crash_before_write_ahead"
         try:
             created = self.services[region].create_payment(MERCHANT, payment_body(card), key)
         except Crash:
@@ -211,9 +223,12 @@ class Outcomes(RuleBasedStateMachine):
         retry in the other region during replication lag) may still charge it, and has its own record."""
         for replica in self.replicas.values():
             for stored in replica.payments.values():
-                if stored.status in (PaymentStatus.PENDING, PaymentStatus.FAILED):
+                if stored.status is PaymentStatus.PENDING:
                     continue
                 record = self.bank.ledger.get(stored.bank_reference)
+                if stored.status is PaymentStatus.FAILED:  # never charged under its reference, anywhere
+                    assert record is None or not record.authorization_code, (stored, record)
+                    continue
                 assert record is not None and _agrees(stored, record), (stored, record)
 
     @invariant()

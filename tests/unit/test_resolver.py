@@ -5,7 +5,7 @@ from __future__ import annotations
 import attrs
 import pytest
 
-from handlers.errors import BankNotProcessed, BankOutcomeUnknown
+from handlers.errors import BankNotProcessed, BankOutcomeUnknown, StorageUnavailable
 from handlers.models import ALLOWED_MOVES, BankRecord, BankStatus, Heartbeat, PaymentStatus, StoredPayment, can_move
 from handlers.resolver import PaymentResolver, ResolutionPolicy, UnknownOutcome, gateway_status, settled
 from handlers.service import PaymentService
@@ -256,8 +256,12 @@ def test_a_region_taking_over_never_reschedules_so_it_cannot_outwrite_the_owner(
 ) -> None:
     bank.fail_after_charge = BankOutcomeUnknown("late")
     theirs = pending_payment(repo, bank, clock, region=US)
-    repo.record_heartbeat(US, Heartbeat(clock.now.timestamp(), clock.now.timestamp()))
-    clock.advance(seconds=POLICY.takeover_after_seconds + 1)
+    now = clock.now.timestamp()
+    repo.record_heartbeat(US, Heartbeat(now, now))
+    repo.record_heartbeat(EU, Heartbeat(now, now - 10_000))  # eu has been alive for hours: it reschedules its own
+    clock.advance(seconds=POLICY.takeover_after_seconds / 2)
+    resolver(repo, bank, clock, region=EU).run()  # an unbroken series of eu's beats
+    clock.advance(seconds=POLICY.takeover_after_seconds / 2 + 1)
     bank.unreachable = True
     writes = repo.writes
     report = resolver(repo, bank, clock, region=EU).run()
@@ -298,3 +302,60 @@ def test_a_region_back_from_a_silence_does_not_reschedule_until_a_takeover_would
         eu.run()
     later = repo.get_payment(MERCHANT, stored.payment.id)
     assert later is not None and later.resolve_failures == 1 and later.due_at is not None
+
+
+def test_a_run_goes_through_every_due_payment_batch_after_batch(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    made = [pending_payment(repo, bank, clock) for _ in range(7)]
+    due(clock)
+    report = resolver(repo, bank, clock, batch_size=3).run()
+    assert report.settled == {"authorized": 7} and report.pending == 0
+    assert all(repo.get_payment(MERCHANT, p.payment.id).status is PaymentStatus.AUTHORIZED for p in made)  # type: ignore[union-attr]
+
+
+def test_a_run_stops_taking_payments_when_its_time_is_up(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    for _ in range(3):
+        pending_payment(repo, bank, clock)
+    due(clock)
+    report = resolver(repo, bank, clock, run_budget_seconds=0.0).run()
+    assert report.settled == {} and report.pending == 3 and bank.inquiries == []  # the next run goes on
+
+
+def test_one_payments_storage_failure_does_not_stop_the_run(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    first, second = pending_payment(repo, bank, clock), pending_payment(repo, bank, clock)
+    due(clock)
+    real = repo.transition
+
+    def flaky(stored: StoredPayment, previous: PaymentStatus, attempt: int) -> None:
+        if stored.payment.id == first.payment.id:
+            raise StorageUnavailable("throttled")
+        real(stored, previous, attempt)
+
+    repo.transition = flaky  # type: ignore[method-assign]
+    report = resolver(repo, bank, clock).run()
+    assert report.failures == 1 and report.settled == {"authorized": 1}
+    assert repo.get_payment(MERCHANT, second.payment.id).status is PaymentStatus.AUTHORIZED  # type: ignore[union-attr]
+
+
+def test_a_replay_in_a_region_whose_resolver_is_silent_only_looks_the_payment_up(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    """The other region may be settling it by now (a takeover): two writers would race."""
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    stored = pending_payment(repo, bank, clock)
+    now = clock.now.timestamp()
+    repo.record_heartbeat(EU, Heartbeat(now - POLICY.takeover_after_seconds - 1, now - 10_000))
+    eu = resolver(repo, bank, clock)
+    assert eu.settle_on_replay(stored).status is PaymentStatus.AUTHORIZED
+    assert repo.get_payment(MERCHANT, stored.payment.id) == stored  # written by nobody here
+    repo.record_heartbeat(EU, Heartbeat(now, now - 10_000))  # alive: the owner settles it
+    assert eu.settle_on_replay(stored).status is PaymentStatus.AUTHORIZED
+    assert repo.get_payment(MERCHANT, stored.payment.id).status is PaymentStatus.AUTHORIZED  # type: ignore[union-attr]

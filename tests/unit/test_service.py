@@ -380,3 +380,30 @@ def test_the_bank_reference_of_a_key_is_the_same_in_every_region(bank: ScriptedB
     assert bank.calls[2][0] != bank.calls[0][0] and other_merchant.id != eu.id
     unkeyed = regions[0].create_payment(MERCHANT, payment_body(), None).payment
     assert bank.calls[3][0] == unkeyed.id  # without a key the payment id is the reference
+
+
+def test_a_keyed_refusal_is_settled_from_the_banks_record_of_the_shared_reference(
+    service: PaymentService, repo: MemoryRepository, bank: ScriptedBank
+) -> None:
+    """Both regions send a key's reference: a refusal here does not prove the other did not charge it."""
+    bank.fail_with = BankNotProcessed("HTTP 503")
+    with pytest.raises(BankUnavailable) as refused:
+        service.create_payment(MERCHANT, payment_body(), "key-9")
+    [reference] = [call[0] for call in bank.calls]
+    assert bank.inquiries == [reference] and bank.reversals == [reference]  # no record: blocked, then failed
+    assert repo.get_payment(MERCHANT, refused.value.payment_id or "").status is PaymentStatus.FAILED  # type: ignore[union-attr]
+
+
+def test_a_keyed_refusal_of_a_reference_charged_elsewhere_is_that_charge(
+    service: PaymentService, repo: MemoryRepository, bank: ScriptedBank
+) -> None:
+    other_region = PaymentService(
+        payments=MemoryRepository(), bank=bank, region="us-east-1", fingerprint_key=b"test-key"
+    )
+    bank.fail_after_charge = BankOutcomeUnknown("the answer was lost")
+    other_region.create_payment(MERCHANT, payment_body(), "key-9")  # charged in us, lost, failed over
+    bank.fail_after_charge = None
+    bank.fail_with = BankNotProcessed("HTTP 503")
+    created = service.create_payment(MERCHANT, payment_body(), "key-9")
+    assert created.payment.status is PaymentStatus.AUTHORIZED and created.payment.authorization_code == "AUTH1"
+    assert bank.reversals == [] and sum(bank.charges.values()) == 1
