@@ -475,7 +475,7 @@ def test_custom_domain_with_tls_1_2_latency_record_and_health_check(mocks: Recor
     record = latency[0]
     assert (record["name"], record["type"], record["setIdentifier"]) == ("pay.example.com", "A", "eu-west-1")
     assert record["latencyRoutingPolicies"] == [{"region": "eu-west-1"}]
-    assert record["healthCheckId"] == check.outputs.get("id", "gateway-health-check-id")
+    assert record["healthCheckId"] == check.outputs.get("id", f"{check.name}-id")
     alias = record["aliases"][0]
     assert alias["evaluateTargetHealth"] is True
     assert alias["name"] == domains["pay.example.com"].outputs["regionalDomainName"]
