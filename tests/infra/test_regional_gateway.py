@@ -13,6 +13,7 @@ import pulumi_aws as aws
 import pytest
 import yaml
 
+from components.edge import RegionalEdge
 from components.regional_gateway import (
     ACCESS_LOG_FORMAT,
     GATEWAY_ERRORS,
@@ -587,3 +588,45 @@ def test_resolver_settings_refuse_what_would_not_work() -> None:
         ResolverSettings(unknown_outcome="ignore")
     with pytest.raises(ValueError, match="1..60"):
         ResolverSettings(interval_minutes=0)
+
+
+# Where the edge's children lived before RegionalEdge existed: existing stacks hold these URNs.
+MOVED_TO_THE_EDGE = {
+    "waf": "aws:wafv2/webAcl:WebAcl",
+    "waf-association": "aws:wafv2/webAclAssociation:WebAclAssociation",
+    "waf-logs": "aws:cloudwatch/logGroup:LogGroup",
+    "waf-logging": "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
+    "cert": "aws:acm/certificate:Certificate",
+    "cert-validation-regional": "aws:route53/record:Record",
+    "cert-validation-global": "aws:route53/record:Record",
+    "cert-validation": "aws:acm/certificateValidation:CertificateValidation",
+    "domain-regional": "aws:apigateway/domainName:DomainName",
+    "domain-global": "aws:apigateway/domainName:DomainName",
+    "mapping-regional": "aws:apigateway/basePathMapping:BasePathMapping",
+    "mapping-global": "aws:apigateway/basePathMapping:BasePathMapping",
+    "dns-regional": "aws:route53/record:Record",
+    "health-check": "aws:route53/healthCheck:HealthCheck",
+    "dns-latency": "aws:route53/record:Record",
+}
+
+
+def test_the_edges_children_keep_the_urns_they_had_as_the_gateways(mocks: RecordingMocks) -> None:
+    """Each moved child is aliased to `<gateway>$<type>::gateway-<role>`: an update moves it, not replaces it."""
+
+    def program() -> dict[str, Any]:
+        gateway = RegionalGateway("gateway", gateway_args(domain=DOMAIN))
+        [edge] = [c for c in gateway._childResources if isinstance(c, RegionalEdge)]
+        moved = {
+            child._name: pulumi.Output.all(*child._aliases).apply(lambda urns, t=child._type: (t, urns))
+            for child in edge._childResources
+        }
+        return {"gateway": gateway.urn, "moved": moved}
+
+    result = run(program)
+    # `urn:pulumi:<stack>::<project>::<gateway's type chain>::gateway`: its children were `<chain>$<type>::<name>`.
+    chain, _, name = str(result["gateway"]).rpartition("::")
+    assert name == "gateway"
+    expected = {
+        f"gateway-edge-{role}": (typ, [f"{chain}${typ}::gateway-{role}"]) for role, typ in MOVED_TO_THE_EDGE.items()
+    }
+    assert result["moved"] == expected
