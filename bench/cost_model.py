@@ -914,8 +914,9 @@ def _containers(model: Model) -> str:
         )
     return "\n\n".join(
         [
-            f"Each region runs {model.tasks_per_region()} tasks ({p.container_vcpu:g} vCPU, {p.container_gb:g} GB, arm64) "
-            f"at least: one task serves {per_task:.0f} requests/s at {p.container_target_utilization:.0%} CPU with "
+            f"Each region runs {model.tasks_per_region()} tasks ({p.container_vcpu:g} vCPU, {p.container_gb:g} GB, "
+            f"arm64) at least: one task serves {per_task:.0f} requests/s at {p.container_target_utilization:.0%} CPU "
+            "with "
             f"**{p.container_cpu_ms:g} ms of CPU per request, a placeholder** (`CONTAINER_CPU_MS_PER_REQUEST` in "
             "components/sizing.py) until the container runtime's benchmark measures it, so one region carries all "
             f"{p.requests_per_second:.0f} requests/s after a failover without waiting for a scale-out. The bank's wait "
@@ -923,8 +924,8 @@ def _containers(model: Model) -> str:
             report.table(("part", "USD/month", "share", "basis"), rows),
             f"Break-even: `compute: fargate` costs less above **{_rpm(even)}** (the fixed fleet: tasks kept for a "
             "failover, two load balancers, four NAT gateways), `compute: lambda` below. Interface endpoints for ECR, "
-            f"CloudWatch Logs and Secrets Manager instead of sending them through the NAT would add {usd(nat_vs_endpoints)} "
-            "a month (the NAT stays for the bank), so the stack uses the NAT.",
+            "CloudWatch Logs and Secrets Manager instead of sending them through the NAT would add "
+            f"{usd(nat_vs_endpoints)} a month (the NAT stays for the bank), so the stack uses the NAT.",
             "Sensitivity to the CPU per request (the placeholder):",
             report.table(("CPU per request", "tasks per region", "fargate total", "break-even"), sensitivity),
         ]
