@@ -1,29 +1,38 @@
 """The payment gateway in one region: `make deploy STACK=eu` (`pulumi up`, then the gradual rollout).
 
 The primary stack (`primary: true`) owns the DynamoDB global table, its replicas and their KMS
-keys; every other stack attaches to its region's replica. See docs/infrastructure.md.
+keys; every other stack attaches to its region's replica. `compute` chooses what serves the API:
+`lambda` (API Gateway + Lambda) or `fargate` (ALB + ECS Fargate), behind the same edge (WAF,
+certificate, DNS, health check). See docs/infrastructure.md.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 import pulumi
 
-from components.code_signing import CodeSigning, CodeSigningArgs
-from components.config import load_stack_config
+from components.code_signing import CodeSigning, CodeSigningArgs, SignedCode
+from components.config import StackConfig, load_stack_config
+from components.container_service import ContainerService, ContainerServiceArgs
 from components.deployments import DEPLOYMENT_STRATEGIES, LiveFunction, SafeDeployments, SafeDeploymentsArgs
+from components.edge import CustomDomainArgs, EdgeSettings
 from components.global_store import GlobalStore, GlobalStoreArgs
-from components.monitoring import Monitoring, MonitoringArgs
-from components.packaging import build_lambda_archive
+from components.monitoring import ContainerMetrics, Monitoring, MonitoringArgs
+from components.network import Network, NetworkArgs
+from components.packaging import LambdaArchive, build_lambda_archive
+from components.policies import TableAccess
 from components.regional_gateway import (
     LIVE_ALIAS,
     RUNTIME_VERSION,
     BankSettings,
-    CustomDomainArgs,
+    DeployedFunction,
+    FunctionsArgs,
     LambdaSettings,
     RegionalGateway,
     RegionalGatewayArgs,
+    RegionalResolver,
     ResolverSettings,
     route_functions,
     table_operations,
@@ -31,13 +40,38 @@ from components.regional_gateway import (
 from handlers import routes
 
 PROJECT_ROOT = Path(__file__).resolve().parent
+# What the API serves; the resolver runs on a schedule in both options.
+SERVED = [*route_functions(routes.ROUTES), routes.AUTHORIZER]
 
-config = load_stack_config()
-archive = build_lambda_archive(PROJECT_ROOT, bytecode_for=RUNTIME_VERSION)
-deployment_config = DEPLOYMENT_STRATEGIES[config.deployment_strategy]
 
-signing = (
-    CodeSigning(
+@dataclass(frozen=True)
+class Front:
+    """What serves the API in this region, as the exports and the monitoring see it."""
+
+    regional_url: pulumi.Output[str]
+    global_url: pulumi.Output[str] | None
+    health_check_id: pulumi.Output[str] | None
+    functions: dict[str, DeployedFunction]
+    """Every Lambda function of the region, by role (the route functions only with compute: lambda)."""
+    api_name: pulumi.Output[str] | None = None
+    stage_name: pulumi.Output[str] | None = None
+    container: ContainerMetrics | None = None
+
+    @property
+    def function_names(self) -> dict[str, pulumi.Output[str]]:
+        return {role: deployed.function.name for role, deployed in self.functions.items()}
+
+    @property
+    def responding_functions(self) -> list[str]:
+        """The roles that answer the API's requests on Lambda: none when a container serves them."""
+        return [fn.name for fn in route_functions(routes.ROUTES) if fn.name in self.functions]
+
+
+def code_signing(config: StackConfig, archive: LambdaArchive) -> SignedCode | None:
+    """With codeSigningProfile, the archive signed (every Lambda function, whichever compute option)."""
+    if not config.code_signing_profile:
+        return None
+    signing = CodeSigning(
         "signing",
         CodeSigningArgs(
             region=config.region,
@@ -47,27 +81,13 @@ signing = (
             tags=config.tags,
         ),
     )
-    if config.code_signing_profile
-    else None
-)
+    return signing.code
 
-store = GlobalStore(
-    "store",
-    GlobalStoreArgs(
-        region=config.region,
-        attach=not config.primary,
-        replica_regions=config.other_regions if config.primary else (),
-        table_name=config.table_name,
-        deletion_protection=config.deletion_protection,
-        consistency_mode=config.consistency_mode,
-        witness_region=config.witness_region if config.primary else None,
-        tags=config.tags,
-    ),
-)
 
-gateway = RegionalGateway(
-    "gateway",
-    RegionalGatewayArgs(
+def functions_args(
+    config: StackConfig, store: GlobalStore, archive: LambdaArchive, deployment_config: str | None
+) -> FunctionsArgs:
+    return FunctionsArgs(
         region=config.region,
         table_name=store.table_name,
         table_arn=store.table_arn,
@@ -91,59 +111,113 @@ gateway = RegionalGateway(
         log_retention_days=config.log_retention_days,
         allowed_currencies=config.allowed_currencies,
         metrics_namespace=config.metrics_namespace,
-        authorizer_cache_seconds=config.authorizer_cache_seconds,
-        throttle_rate_limit=config.throttle_rate_limit,
-        throttle_burst_limit=config.throttle_burst_limit,
-        waf_rate_limit=config.waf_rate_limit,
-        waf_log_all_requests=config.waf_log_all_requests,
-        domain=(
-            CustomDomainArgs(domain_name=config.domain_name, hosted_zone_id=config.hosted_zone_id)
-            if config.domain_name and config.hosted_zone_id
-            else None
-        ),
         resolver=ResolverSettings(
             unknown_outcome=config.unknown_outcome,
             interval_minutes=config.resolver_interval_minutes,
             peer_regions=config.regions,
             takeover_after_seconds=config.takeover_after_seconds,
         ),
-        drain=config.drain_region,
-        manage_api_gateway_account=config.manage_api_gateway_account,
         alias_moved_by_deployments=deployment_config is not None,
-        code_signing=signing.code if signing else None,
+        code_signing=code_signing(config, archive),
         tags=config.tags,
-    ),
-)
+    )
 
-monitoring = Monitoring(
-    "monitoring",
-    MonitoringArgs(
-        region=config.region,
+
+def domain(config: StackConfig) -> CustomDomainArgs | None:
+    if config.domain_name and config.hosted_zone_id:
+        return CustomDomainArgs(domain_name=config.domain_name, hosted_zone_id=config.hosted_zone_id)
+    return None
+
+
+def lambda_api(config: StackConfig, functions: FunctionsArgs) -> Front:
+    gateway = RegionalGateway(
+        "gateway",
+        RegionalGatewayArgs(
+            **vars(functions),
+            authorizer_cache_seconds=config.authorizer_cache_seconds,
+            throttle_rate_limit=config.throttle_rate_limit,
+            throttle_burst_limit=config.throttle_burst_limit,
+            waf_rate_limit=config.waf_rate_limit,
+            waf_log_all_requests=config.waf_log_all_requests,
+            domain=domain(config),
+            drain=config.drain_region,
+            manage_api_gateway_account=config.manage_api_gateway_account,
+        ),
+    )
+    return Front(
+        gateway.regional_url,
+        gateway.global_url,
+        gateway.health_check_id,
+        gateway.functions,
         api_name=gateway.rest_api_name,
         stage_name=gateway.stage_name,
-        functions=gateway.function_names,
-        responding_functions=[fn.name for fn in route_functions(routes.ROUTES)],
-        rejecting_functions=[routes.AUTHORIZER.name],
-        function_timeout_seconds=config.lambda_timeout_seconds,
-        function_timeouts={routes.RESOLVER.name: ResolverSettings().timeout_seconds},
-        table_name=store.table_name,
-        table_operations=table_operations([*route_functions(routes.ROUTES), routes.AUTHORIZER, routes.RESOLVER]),
-        replica_regions=config.other_regions,
-        health_check_id=gateway.health_check_id,
-        alarm_email=config.alarm_email,
-        metrics_namespace=config.metrics_namespace,
-        name_prefix=config.name_prefix,
-        thresholds=config.alarms,
-        tags=config.tags,
-        watched_keys=[store.key_arn],
-    ),
-)
+    )
 
-# What `python -m deploy` rolls out: every published function, the version `pulumi up` just
-# published, and where CodeDeploy shifts it (nothing to shift when all-at-once).
-live = {role: deployed for role, deployed in gateway.functions.items() if deployed.alias is not None}
-deployments = (
-    SafeDeployments(
+
+def container_api(config: StackConfig, functions: FunctionsArgs, store: GlobalStore) -> Front:
+    # Imported here: only this option needs the Docker build provider (pulumi-docker-build).
+    from components.image import ContainerImage, ContainerImageArgs  # noqa: PLC0415
+
+    resolver = RegionalResolver("functions", functions)
+    network = Network(
+        "network",
+        NetworkArgs(
+            region=config.region,
+            logs_key_arn=resolver.key_arn,
+            name_prefix=config.name_prefix,
+            log_retention_days=config.log_retention_days,
+            tags=config.tags,
+        ),
+    )
+    image = ContainerImage(
+        "image",
+        ContainerImageArgs(
+            region=config.region, context=PROJECT_ROOT, repository_name=f"{config.name_prefix}-api", tags=config.tags
+        ),
+    )
+    service = ContainerService(
+        "service",
+        ContainerServiceArgs(
+            region=config.region,
+            network=network,
+            image_ref=image.image_ref,
+            repository_arn=image.repository_arn,
+            table_arn=store.table_arn,
+            table_key_arn=store.key_arn,
+            table_access=TableAccess.union([(f.table_actions, f.leading_keys, f.indexes) for f in SERVED]),
+            key_arn=resolver.key_arn,
+            environment=resolver.environment(SERVED),
+            edge=EdgeSettings(domain(config), config.waf_rate_limit, config.waf_log_all_requests, config.drain_region),
+            task=config.fargate,
+            alb_deletion_protection=config.alb_deletion_protection,
+            name_prefix=config.name_prefix,
+            log_retention_days=config.log_retention_days,
+            tags=config.tags,
+        ),
+    )
+    return Front(
+        service.regional_url,
+        service.global_url,
+        service.health_check_id,
+        resolver.functions,
+        container=ContainerMetrics(
+            load_balancer=service.load_balancer_arn_suffix,
+            target_group=service.target_group_arn_suffix,
+            cluster_name=service.cluster_name,
+            service_name=service.service_name,
+            min_tasks=config.fargate.min_tasks,
+        ),
+    )
+
+
+def safe_deployments(
+    config: StackConfig, deployment_config: str | None, live: dict[str, DeployedFunction], monitoring: Monitoring
+) -> SafeDeployments | None:
+    """A CodeDeploy group for each published function (the container's rollback is the ECS deployment
+    circuit breaker's); nothing to shift when all-at-once."""
+    if deployment_config is None:
+        return None
+    return SafeDeployments(
         "deployments",
         SafeDeploymentsArgs(
             region=config.region,
@@ -156,9 +230,56 @@ deployments = (
             tags=config.tags,
         ),
     )
-    if deployment_config
-    else None
+
+
+config = load_stack_config()
+archive = build_lambda_archive(PROJECT_ROOT, bytecode_for=RUNTIME_VERSION)
+deployment_config = DEPLOYMENT_STRATEGIES[config.deployment_strategy]
+store = GlobalStore(
+    "store",
+    GlobalStoreArgs(
+        region=config.region,
+        attach=not config.primary,
+        replica_regions=config.other_regions if config.primary else (),
+        table_name=config.table_name,
+        deletion_protection=config.deletion_protection,
+        consistency_mode=config.consistency_mode,
+        witness_region=config.witness_region if config.primary else None,
+        tags=config.tags,
+    ),
 )
+functions = functions_args(config, store, archive, deployment_config)
+front = lambda_api(config, functions) if config.compute == "lambda" else container_api(config, functions, store)
+
+monitoring = Monitoring(
+    "monitoring",
+    MonitoringArgs(
+        region=config.region,
+        api_name=front.api_name,
+        stage_name=front.stage_name,
+        container=front.container,
+        functions=front.function_names,
+        responding_functions=front.responding_functions,
+        rejecting_functions=[routes.AUTHORIZER.name],
+        function_timeout_seconds=config.lambda_timeout_seconds,
+        function_timeouts={routes.RESOLVER.name: ResolverSettings().timeout_seconds},
+        table_name=store.table_name,
+        table_operations=table_operations([*SERVED, routes.RESOLVER]),
+        replica_regions=config.other_regions,
+        health_check_id=front.health_check_id,
+        alarm_email=config.alarm_email,
+        metrics_namespace=config.metrics_namespace,
+        name_prefix=config.name_prefix,
+        thresholds=config.alarms,
+        tags=config.tags,
+        watched_keys=[store.key_arn],
+    ),
+)
+
+# What `python -m deploy` rolls out: every published function, the version `pulumi up` just
+# published, and where CodeDeploy shifts it (nothing to shift when all-at-once).
+live = {role: deployed for role, deployed in front.functions.items() if deployed.alias is not None}
+deployments = safe_deployments(config, deployment_config, live, monitoring)
 pulumi.export(
     "deployment",
     {
@@ -178,8 +299,8 @@ pulumi.export(
     },
 )
 pulumi.export("region", config.region)
-pulumi.export("regionalApiUrl", gateway.regional_url)
-if gateway.global_url is not None:
-    pulumi.export("globalUrl", gateway.global_url)
+pulumi.export("regionalApiUrl", front.regional_url)
+if front.global_url is not None:
+    pulumi.export("globalUrl", front.global_url)
 pulumi.export("tableName", store.table_name)
 pulumi.export("dashboardUrl", monitoring.dashboard_url)

@@ -24,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from bench import report
+from components import sizing
 from handlers import converter, schema
 from handlers.models import CardSummary, IdempotencyClaim, Payment, PaymentStatus, StoredPayment
 
@@ -75,6 +76,31 @@ class Prices:
     alb_lcu_hour: float = 0.008
     nat_hour: float = 0.045
     nat_gb: float = 0.045
+    interface_endpoint_hour: float = 0.01
+    interface_endpoint_gb: float = 0.01
+    secret_month: float = 0.40
+    s3_gb_month: float = 0.023
+    # The container option's prices that differ by region: (eu-west-1, us-east-1); other regions use us-east-1's.
+    regional: dict[str, dict[str, float]] = field(
+        default_factory=lambda: {
+            "eu-west-1": {
+                "fargate_arm64_vcpu_hour": 0.03238,
+                "fargate_arm64_gb_hour": 0.00356,
+                "alb_hour": 0.0252,
+                "nat_hour": 0.048,
+                "nat_gb": 0.048,
+                "interface_endpoint_hour": 0.011,
+            },
+            "us-east-1": {
+                "fargate_arm64_vcpu_hour": 0.03238,
+                "fargate_arm64_gb_hour": 0.00356,
+                "alb_hour": 0.0225,
+                "nat_hour": 0.045,
+                "nat_gb": 0.045,
+                "interface_endpoint_hour": 0.01,
+            },
+        }
+    )
 
 
 # (unit, note); a note starting with "unsure" marks a figure to check before relying on it.
@@ -114,6 +140,14 @@ PRICE_NOTES: dict[str, tuple[str, str]] = {
     "alb_lcu_hour": ("per LCU-hour", ""),
     "nat_hour": ("per NAT gateway-hour", "containers in private subnets reach the bank through it"),
     "nat_gb": ("per GB through a NAT gateway", ""),
+    "interface_endpoint_hour": ("per interface endpoint per AZ-hour", "the alternative to the NAT for AWS APIs"),
+    "interface_endpoint_gb": ("per GB through an interface endpoint", ""),
+    "secret_month": ("per Secrets Manager secret per month", "FINGERPRINT_KEY and BANK_URL for the tasks"),
+    "s3_gb_month": ("per GB-month, S3 Standard", "ALB access logs (gzip)"),
+    "regional": (
+        "the container option per region",
+        "unsure: eu-west-1 Fargate arm64 taken equal to us-east-1; ALB and NAT eu-west-1 ~7-12% higher",
+    ),
 }
 
 
@@ -176,15 +210,24 @@ class Parameters:
     # Limits set in the components: components/config.py's defaults (tests/bench/test_cost_model.py checks)
     stage_method_rate_limit: float = 500.0  # API Gateway stage throttle, per method ("*/*"), per region
     waf_rate_limit_per_5_minutes: float = 100_000  # per source IP
-    # Containers (ALB + Fargate) alternative
-    container_cpu_ms: float = 2.5  # per request incl. an HTTP server (the local gateway process measures ~4.6)
-    container_vcpu: float = 0.5
-    container_gb: float = 1.0
-    container_target_utilization: float = 0.5
-    container_min_tasks_per_region: int = 2  # two AZs
+    # Containers (compute: fargate). The sizing is components/sizing.py's, which the stack's defaults use;
+    # CONTAINER_CPU_MS_PER_REQUEST there is measured by `python -m bench --only compute`.
+    container_cpu_ms: float = sizing.CONTAINER_CPU_MS_PER_REQUEST
+    container_vcpu: float = sizing.TASK_CPU_UNITS / 1024
+    container_gb: float = sizing.TASK_MEMORY_MB / 1024
+    container_target_utilization: float = sizing.TARGET_CPU_PERCENT / 100
+    container_min_tasks_per_region: int = sizing.MIN_TASKS  # two AZs
     alb_new_connections_per_request: float = 0.1  # merchants mostly reuse TLS connections
     nat_gateways_per_region: int = 2  # one per AZ, for the tasks' calls to the bank
     bank_call_bytes: float = 1500  # request + response + TLS, through the NAT
+    bank_connections_per_payment: float = 1.0  # assumed: a new connection to the bank per payment
+    interface_endpoints: int = 4  # ECR api, ECR dkr, CloudWatch Logs, Secrets Manager (instead of the NAT)
+    flow_log_record_bytes: float = 130
+    flow_log_records_per_connection: float = 4  # both directions, at two interfaces (task or ALB, NAT)
+    alb_log_bytes_per_request: float = 50  # an access-log line gzipped in S3
+    container_insights_month_per_region: float = 6.0  # unsure: a service's metrics and performance events
+    container_alarms_per_region: int = 8
+    container_secrets_per_region: int = 2
 
     @property
     def requests_per_second(self) -> float:
@@ -439,7 +482,7 @@ class Model:
         fixed = self.p.regions * (pr.waf_web_acl_month + self.p.waf_rules * pr.waf_rule_month)
         return fixed + self.api_requests_per_month() / MILLION * pr.waf_requests_per_million
 
-    def log_bytes_per_month(self, *, lambda_platform: bool = True) -> float:
+    def log_bytes_per_month(self, *, lambda_platform: bool = True, access_log: bool = True) -> float:
         total = 0.0
         for name, rate in self.invocations_rps().items():
             events = 3 + (1 if self.p.handler_log_bytes.get(name, 0) else 0)
@@ -447,14 +490,15 @@ class Model:
             if lambda_platform:
                 per_call += self.p.platform_log_bytes
             total += rate * per_call
-        total += (self.p.requests_per_second + self.health_rps()) * (
-            self.p.access_log_bytes + self.p.log_event_overhead_bytes
-        )
+        if access_log:
+            total += (self.p.requests_per_second + self.health_rps()) * (
+                self.p.access_log_bytes + self.p.log_event_overhead_bytes
+            )
         return total * SECONDS_PER_MONTH
 
-    def logs(self, *, lambda_platform: bool = True) -> tuple[float, float]:
+    def logs(self, *, lambda_platform: bool = True, access_log: bool = True) -> tuple[float, float]:
         """(ingestion, storage at steady state) USD per month."""
-        ingested = self.log_bytes_per_month(lambda_platform=lambda_platform) / GB
+        ingested = self.log_bytes_per_month(lambda_platform=lambda_platform, access_log=access_log) / GB
         stored = ingested * self.p.log_compression * self.p.log_retention_months
         return ingested * self.prices.logs_ingest_gb, stored * self.prices.logs_storage_gb_month
 
@@ -496,32 +540,133 @@ class Model:
             + self.p.custom_metrics_per_region * pr.cloudwatch_metric_month
         )
 
-    # --- the containers alternative ---
-    def containers(self, architecture: str = "arm64") -> tuple[float, float, int]:
-        """(Fargate, ALB + NAT) USD per month and tasks per region; each region sized for all the traffic.
+    # --- the container option (compute: fargate) ---
+    def region_names(self) -> list[str]:
+        known = list(self.prices.regional)
+        return [known[i] if i < len(known) else "us-east-1" for i in range(self.p.regions)]
 
-        A container waits for the bank without holding a CPU (many requests per task), where a Lambda
-        execution environment is held, and billed, for the whole wait.
-        """
-        cpu_seconds_per_second = self.p.requests_per_second * self.p.container_cpu_ms / 1000
-        needed = cpu_seconds_per_second / (self.p.container_vcpu * self.p.container_target_utilization)
-        tasks = max(self.p.container_min_tasks_per_region, math.ceil(needed))
-        pr = self.prices
-        task_hour = (
-            self.p.container_vcpu * pr.fargate_vcpu_hour[architecture]
-            + self.p.container_gb * pr.fargate_gb_hour[architecture]
-        )
-        fargate = tasks * self.p.regions * task_hour * HOURS_PER_MONTH
-        per_region_rps = self.p.requests_per_second / self.p.regions
+    def per_region(self, name: str) -> float:
+        """Sum over the regions of a regional hourly or per-GB price."""
+        fallback = self.prices.regional["us-east-1"]
+        return sum(self.prices.regional.get(region, fallback)[name] for region in self.region_names())
+
+    def tasks_per_region(self) -> int:
+        """Each region sized for all the traffic (a failover), never below the minimum fleet."""
+        per_task = self.p.container_vcpu * self.p.container_target_utilization * 1000 / self.p.container_cpu_ms
+        return max(self.p.container_min_tasks_per_region, math.ceil(self.p.requests_per_second / per_task))
+
+    def fargate(self, architecture: str = "arm64") -> float:
+        tasks, pr = self.tasks_per_region(), self.prices
+        if architecture == "arm64":
+            vcpu, gb = self.per_region("fargate_arm64_vcpu_hour"), self.per_region("fargate_arm64_gb_hour")
+        else:
+            vcpu, gb = (
+                pr.fargate_vcpu_hour[architecture] * self.p.regions,
+                pr.fargate_gb_hour[architecture] * self.p.regions,
+            )
+        return tasks * (self.p.container_vcpu * vcpu + self.p.container_gb * gb) * HOURS_PER_MONTH
+
+    def alb(self) -> float:
+        """Hours plus LCUs: the largest of new connections (25/s), processed GB (1/h) and rule evaluations."""
+        per_region_rps = (self.p.requests_per_second + self.health_rps()) / self.p.regions
         lcus = max(
-            per_region_rps * self.p.alb_new_connections_per_request / 25,  # new connections
-            per_region_rps * self.p.response_bytes * 3 * 3600 / GB,  # processed GB per hour (request + response)
-            per_region_rps / 1000,  # rule evaluations
+            per_region_rps * self.p.alb_new_connections_per_request / 25,
+            per_region_rps * self.p.response_bytes * 3 * 3600 / GB,  # request + response
+            per_region_rps / 1000,
         )
-        alb = self.p.regions * (pr.alb_hour + lcus * pr.alb_lcu_hour) * HOURS_PER_MONTH
-        nat = self.p.regions * self.p.nat_gateways_per_region * pr.nat_hour * HOURS_PER_MONTH
-        nat += self.route_rps("post") * SECONDS_PER_MONTH * self.p.bank_call_bytes / GB * pr.nat_gb
-        return fargate, alb + nat, tasks
+        return (self.per_region("alb_hour") + self.p.regions * lcus * self.prices.alb_lcu_hour) * HOURS_PER_MONTH
+
+    def nat_gigabytes_per_month(self) -> float:
+        """Through the NAT: the bank calls and the tasks' logs (DynamoDB and image layers take gateway endpoints)."""
+        bank = self.route_rps("post") * SECONDS_PER_MONTH * self.p.bank_call_bytes
+        return (bank + self.container_log_bytes_per_month()) / GB
+
+    def nat(self) -> float:
+        hours = self.p.nat_gateways_per_region * self.per_region("nat_hour") * HOURS_PER_MONTH
+        return hours + self.nat_gigabytes_per_month() * self.per_region("nat_gb") / self.p.regions
+
+    def interface_endpoints(self) -> float:
+        """The alternative for the AWS APIs: still a NAT for the bank, plus an endpoint per API per zone."""
+        zones = self.p.nat_gateways_per_region
+        hours = self.p.interface_endpoints * zones * self.per_region("interface_endpoint_hour") * HOURS_PER_MONTH
+        logs = self.container_log_bytes_per_month() / GB
+        return hours + logs * (self.prices.interface_endpoint_gb - self.per_region("nat_gb") / self.p.regions)
+
+    def container_log_bytes_per_month(self) -> float:
+        """The handlers' own lines only: no Lambda platform lines, no API Gateway access log (the ALB's is in S3)."""
+        return self.log_bytes_per_month(lambda_platform=False, access_log=False)
+
+    def flow_logs(self) -> float:
+        connections = (
+            self.route_rps("post") * self.p.bank_connections_per_payment
+            + (self.p.requests_per_second + self.health_rps()) * self.p.alb_new_connections_per_request
+        )
+        ingested = connections * self.p.flow_log_records_per_connection * self.p.flow_log_record_bytes
+        gigabytes = ingested * SECONDS_PER_MONTH / GB
+        stored = gigabytes * self.p.log_compression * self.p.log_retention_months
+        return gigabytes * self.prices.logs_ingest_gb + stored * self.prices.logs_storage_gb_month
+
+    def alb_access_logs(self) -> float:
+        monthly = (
+            (self.p.requests_per_second + self.health_rps()) * SECONDS_PER_MONTH * self.p.alb_log_bytes_per_request
+        )
+        return monthly / GB * self.p.log_retention_months * self.prices.s3_gb_month
+
+    def container_design(self) -> list[Line]:
+        """compute: fargate, as the components build it, at the same traffic; the shared parts as in design()."""
+        ingest, storage = self.logs(lambda_platform=False, access_log=False)
+        shared = {line.part: line for line in self.design()}
+        tasks = self.tasks_per_region()
+        alarms = self.p.regions * self.p.container_alarms_per_region * self.prices.cloudwatch_alarm_month
+        return [
+            Line(
+                "Fargate tasks",
+                self.fargate(),
+                f"{tasks} per region (each sized for all the traffic), {self.p.container_vcpu:g} vCPU + "
+                f"{self.p.container_gb:g} GB arm64, {self.p.container_cpu_ms:g} ms CPU per request (measured)",
+            ),
+            Line("Application load balancers", self.alb(), "hours + LCUs"),
+            Line(
+                "NAT gateways",
+                self.nat(),
+                f"{self.p.nat_gateways_per_region} per region + {self.nat_gigabytes_per_month():.0f} GB (bank, logs)",
+            ),
+            shared["DynamoDB requests (on-demand)"],
+            shared["DynamoDB storage + PITR"],
+            shared["WAF"],
+            Line("CloudWatch Logs ingestion", ingest, f"{self.container_log_bytes_per_month() / GB:.0f} GB/month"),
+            Line("CloudWatch Logs storage", storage, f"{self.p.log_retention_months} months retained, compressed"),
+            Line("VPC flow logs", self.flow_logs(), "every flow, ingestion + 12 months storage"),
+            Line("ALB access logs (S3)", self.alb_access_logs(), "12 months kept"),
+            Line("Container Insights", self.p.regions * self.p.container_insights_month_per_region, "unsure"),
+            Line(
+                "Secrets Manager",
+                self.p.regions * self.p.container_secrets_per_region * self.prices.secret_month,
+                "FINGERPRINT_KEY, BANK_URL",
+            ),
+            shared["Route 53"],
+            shared["KMS"],
+            shared["Data transfer"],
+            Line(
+                "CloudWatch alarms + metrics",
+                shared["CloudWatch alarms + metrics"].monthly_usd + alarms,
+                f"+{self.p.container_alarms_per_region} alarms per region",
+            ),
+        ]
+
+    def break_even_rpm(self, low: float = 10.0, high: float = 1e6) -> float | None:
+        """The traffic (requests/minute) above which the container option costs less, by bisection."""
+
+        def lambda_minus_containers(rpm: float) -> float:
+            model = self.with_params(requests_per_minute=rpm)
+            return total(model.design()) - total(model.container_design())
+
+        if lambda_minus_containers(low) > 0 or lambda_minus_containers(high) < 0:
+            return None
+        for _ in range(60):
+            middle = math.sqrt(low * high)
+            low, high = (middle, high) if lambda_minus_containers(middle) < 0 else (low, middle)
+        return high
 
     # --- totals ---
     def design(self) -> list[Line]:
@@ -600,6 +745,8 @@ def render(model: Model, command: str) -> str:
         _resolver(model),
         "### Alternatives, same traffic",
         _alternatives(model),
+        "### `compute: fargate` (ALB + ECS Fargate), same traffic",
+        _containers(model),
         "### Sensitivity: Lambda cost and concurrency against bank latency and memory",
         _sensitivity(model),
         "### Choices in the components made for cost, and what each saves",
@@ -782,20 +929,10 @@ def _alternatives(model: Model) -> str:
     x86 = sum(model.lambda_cost("x86_64"))
     on_demand = model.dynamodb_on_demand()
     provisioned = model.dynamodb_provisioned()
-    fargate, alb, tasks = model.containers()
-    fargate_x86, _, _ = model.containers("x86_64")
-    lambda_ingest, lambda_storage = model.logs()
-    container_ingest, container_storage = model.logs(lambda_platform=False)
-    containers_total = (
-        design
-        - rest
-        - requests
-        - duration
-        - (lambda_ingest + lambda_storage)
-        + (container_ingest + container_storage)
-        + fargate
-        + alb
-    )
+    tasks = model.tasks_per_region()
+    fargate = model.fargate() + model.alb() + model.nat()
+    fargate_x86 = model.fargate("x86_64") + model.alb() + model.nat()
+    containers_total = total(model.container_design())
     rows = [
         ("API front door", f"REST API {usd(rest)}", f"HTTP API {usd(http)}", usd(http - rest), "HTTP API: no WAF"),
         (
@@ -822,19 +959,65 @@ def _alternatives(model: Model) -> str:
         (
             "Compute",
             f"API GW REST + Lambda {usd(rest + requests + duration)}",
-            f"ALB + NAT + Fargate arm64 {usd(fargate + alb)} ({tasks} tasks/region)",
-            usd(fargate + alb - rest - requests - duration),
-            f"x86 Fargate {usd(fargate_x86 + alb)}",
+            f"ALB + NAT + Fargate arm64 {usd(fargate)} ({tasks} tasks/region)",
+            usd(fargate - rest - requests - duration),
+            f"x86 Fargate {usd(fargate_x86)}",
         ),
         (
             "**Total**",
             f"design {usd(design)}",
-            f"ALB + Fargate design {usd(containers_total)}",
-            "",
-            "same table, WAF, logs",
+            f"`compute: fargate` {usd(containers_total)}",
+            usd(containers_total - design),
+            "same table, WAF, DNS; below",
         ),
     ]
     return report.table(("part", "design", "alternative", "alternative minus design", "note"), rows)
+
+
+def _containers(model: Model) -> str:
+    lines = model.container_design()
+    fargate_total, lambda_total = total(lines), total(model.design())
+    even = model.break_even_rpm()
+    p = model.p
+    per_task = p.container_vcpu * p.container_target_utilization * 1000 / p.container_cpu_ms
+    nat_vs_endpoints = model.interface_endpoints()
+    rows = [
+        (line.part, usd(line.monthly_usd), f"{line.monthly_usd / fargate_total:.0%}", line.detail) for line in lines
+    ]
+    rows.append(("**total**", f"**{usd(fargate_total)}**", "100%", f"`compute: lambda`: {usd(lambda_total)}"))
+    sensitivity = []
+    for cpu_ms in (1.25, 2.5, 5.0, 10.0):
+        variant = model.with_params(container_cpu_ms=cpu_ms)
+        sensitivity.append(
+            (
+                f"{cpu_ms:g} ms",
+                variant.tasks_per_region(),
+                usd(total(variant.container_design())),
+                _rpm(variant.break_even_rpm()),
+            )
+        )
+    return "\n\n".join(
+        [
+            f"Each region runs {model.tasks_per_region()} tasks ({p.container_vcpu:g} vCPU, {p.container_gb:g} GB, "
+            f"arm64) at least: one task serves {per_task:.0f} requests/s at {p.container_target_utilization:.0%} CPU "
+            "with "
+            f"**{p.container_cpu_ms:g} ms of CPU per request** (`CONTAINER_CPU_MS_PER_REQUEST` in "
+            "components/sizing.py, measured by `python -m bench --only compute`), so one region carries all "
+            f"{p.requests_per_second:.0f} requests/s after a failover without waiting for a scale-out. The bank's wait "
+            "holds a thread, not a CPU, so unlike Lambda it costs almost nothing.",
+            report.table(("part", "USD/month", "share", "basis"), rows),
+            f"Break-even: `compute: fargate` costs less above **{_rpm(even)}** (the fixed fleet: tasks kept for a "
+            "failover, two load balancers, four NAT gateways), `compute: lambda` below. Interface endpoints for ECR, "
+            "CloudWatch Logs and Secrets Manager instead of sending them through the NAT would add "
+            f"{usd(nat_vs_endpoints)} a month (the NAT stays for the bank), so the stack uses the NAT.",
+            "Sensitivity to the CPU per request:",
+            report.table(("CPU per request", "tasks per region", "fargate total", "break-even"), sensitivity),
+        ]
+    )
+
+
+def _rpm(rpm: float | None) -> str:
+    return "never (within 10-1,000,000 requests/minute)" if rpm is None else f"{rpm:,.0f} requests/minute"
 
 
 def _choices(model: Model) -> str:
@@ -888,7 +1071,12 @@ def _prices(prices: Prices) -> str:
     rows = []
     for name, (unit, note) in PRICE_NOTES.items():
         value = getattr(prices, name)
-        if isinstance(value, dict):
+        if isinstance(value, dict) and all(isinstance(v, dict) for v in value.values()):
+            shown = "; ".join(
+                f"{region}: " + ", ".join(f"{k.removeprefix('fargate_arm64_')} {v:g}" for k, v in prices.items())
+                for region, prices in value.items()
+            )
+        elif isinstance(value, dict):
             shown = " / ".join(f"{k} {v:g}" for k, v in value.items())
         elif isinstance(value, tuple):
             shown = ", ".join(

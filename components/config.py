@@ -13,7 +13,9 @@ from typing import Any
 
 import pulumi
 
+from components import sizing
 from components.code_signing import CREATE_PROFILE, valid_profile
+from components.container_service import FARGATE_MEMORY, TaskSettings, valid_task_size
 from components.deployments import DEFAULT_STRATEGY, DEPLOYMENT_STRATEGIES
 from components.global_store import CONSISTENCY_MODES, ConsistencyMode, validate_topology
 from components.monitoring import AlarmThresholds
@@ -33,6 +35,21 @@ MIN_FINGERPRINT_KEY_BYTES = 32
 MAX_THROTTLE_RATE = 10_000.0
 # Keys only the primary stack's GlobalStore reads: elsewhere they would be silently ignored.
 PRIMARY_ONLY_KEYS = ("consistencyMode", "witnessRegion", "deletionProtection")
+COMPUTE_OPTIONS = "lambda", "fargate"
+# Keys only one compute option reads: the other refuses them rather than ignore them.
+FARGATE_ONLY_KEYS = (
+    "fargateCpu",
+    "fargateMemoryMb",
+    "fargateMinTasks",
+    "fargateMaxTasks",
+    "fargateCpuTargetPercent",
+    "fargateRequestsPerTarget",
+    "albDeletionProtection",
+    "alarmFargateCpuPercent",
+    "alarmFargateMemoryPercent",
+)
+API_GATEWAY_ONLY_KEYS = ("throttleRateLimit", "throttleBurstLimit", "authorizerCacheSeconds", "manageApiGatewayAccount")
+MAX_TASKS = 1000
 
 
 class ConfigError(ValueError):
@@ -78,6 +95,10 @@ class StackConfig:
     resolver_interval_minutes: int = 1
     deployment_strategy: str = DEFAULT_STRATEGY
     code_signing_profile: str | None = None
+    compute: str = "lambda"
+    """lambda: API Gateway + Lambda; fargate: ALB + ECS Fargate (the same handlers, table and contract)."""
+    fargate: TaskSettings = field(default_factory=TaskSettings)
+    alb_deletion_protection: bool = True
     alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
 
     @property
@@ -140,6 +161,8 @@ def _alarms(config: pulumi.Config) -> AlarmThresholds:
         oldest_pending_seconds=number("alarmOldestPendingSeconds", defaults.oldest_pending_seconds),
         resolver_failures=number("alarmResolverFailures", defaults.resolver_failures),
         heartbeat_age_seconds=number("alarmHeartbeatAgeSeconds", defaults.heartbeat_age_seconds),
+        fargate_cpu_percent=percent("alarmFargateCpuPercent", defaults.fargate_cpu_percent),
+        fargate_memory_percent=percent("alarmFargateMemoryPercent", defaults.fargate_memory_percent),
     )
 
 
@@ -238,6 +261,43 @@ def _code_signing_profile(config: pulumi.Config) -> str | None:
     return profile
 
 
+def _refuse_other_computes_settings(config: pulumi.Config, compute: str, domain_name: str | None) -> None:
+    """Each compute option refuses the other's keys; fargate needs a domain (TLS needs a name)."""
+    ignored = FARGATE_ONLY_KEYS if compute == "lambda" else API_GATEWAY_ONLY_KEYS
+    for key in ignored:
+        if config.get(key) is not None:
+            raise ConfigError(f"{key} does not apply to compute: {compute}")
+    if compute == "fargate" and not domain_name:
+        raise ConfigError(
+            "compute: fargate needs domainName and hostedZoneId: the load balancer serves HTTPS only, "
+            "and its certificate needs a name"
+        )
+
+
+def _fargate(config: pulumi.Config) -> TaskSettings:
+    """Task size, fleet and scaling targets; the defaults carry the design load in one region (components.sizing)."""
+    defaults = TaskSettings()
+    cpu = _int(config, "fargateCpu", defaults.cpu, min(FARGATE_MEMORY), max(FARGATE_MEMORY))
+    if cpu not in FARGATE_MEMORY:
+        raise ConfigError(f"fargateCpu must be one of {sorted(FARGATE_MEMORY)} (CPU units, 1024 = 1 vCPU), not {cpu}")
+    memory = _int(config, "fargateMemoryMb", max(defaults.memory_mb, FARGATE_MEMORY[cpu].start), 512, 30720)
+    if not valid_task_size(cpu, memory):
+        allowed = FARGATE_MEMORY[cpu]
+        raise ConfigError(
+            f"fargateMemoryMb must be {allowed.start}-{allowed.stop - 1} in steps of {allowed.step} "
+            f"with fargateCpu {cpu}, not {memory}"
+        )
+    min_tasks = _int(config, "fargateMinTasks", defaults.min_tasks, sizing.MIN_TASKS, MAX_TASKS)
+    return TaskSettings(
+        cpu=cpu,
+        memory_mb=memory,
+        min_tasks=min_tasks,
+        max_tasks=_int(config, "fargateMaxTasks", max(defaults.max_tasks, min_tasks), min_tasks, MAX_TASKS),
+        cpu_target_percent=_float_between(config, "fargateCpuTargetPercent", defaults.cpu_target_percent, 0.0, 90.0),
+        requests_per_target=_int(config, "fargateRequestsPerTarget", defaults.requests_per_target, 1, 1_000_000),
+    )
+
+
 def _topology(region: str, regions: tuple[str, ...], mode: str, witness_region: str | None) -> None:
     """The primary's table layout (GlobalStore's own check), refused here with the keys named."""
     try:
@@ -270,6 +330,8 @@ def load_stack_config() -> StackConfig:
     if bool(domain_name) != bool(hosted_zone_id):
         raise ConfigError("domainName and hostedZoneId must be set together")
     _refuse_ignored_settings(config, primary, domain_name, len(regions) - 1)
+    compute = _choice(config, "compute", _default("compute"), COMPUTE_OPTIONS)
+    _refuse_other_computes_settings(config, compute, domain_name)
     _require_bank_call_within_function(config)
     bank_url, bank_simulator = _bank(config)
     consistency_mode = _choice(config, "consistencyMode", _default("consistency_mode"), CONSISTENCY_MODES)
@@ -316,5 +378,8 @@ def load_stack_config() -> StackConfig:
             config, "deploymentStrategy", _default("deployment_strategy"), tuple(DEPLOYMENT_STRATEGIES)
         ),
         code_signing_profile=_code_signing_profile(config),
+        compute=compute,
+        fargate=_fargate(config) if compute == "fargate" else TaskSettings(),
+        alb_deletion_protection=config.get_bool("albDeletionProtection") is not False,
         alarms=_alarms(config),
     )

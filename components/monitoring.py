@@ -1,7 +1,11 @@
 """Monitoring: alarms to an encrypted SNS topic and a dashboard, for one region's gateway.
 
 Alarms (every one with alarm AND ok actions to the topic):
-- API: 5XX rate, 4XX rate (metric math over Count), p99 latency >= the 1 s design target;
+- API (the Lambda option's REST API): 5XX rate, 4XX rate (metric math over Count), p99 latency >= the
+  1 s design target;
+- load balancer and service (the container option): 5XX and 4XX rates (the ALB's own and the targets'
+  over RequestCount), target response time p99 >= the same target, unhealthy targets, the service's
+  CPU and memory, and fewer running tasks than the minimum (Container Insights' RunningTaskCount);
 - per function: Errors, Throttles, p99 Duration near the timeout;
 - per route function: the rate of its 5xx answers (EMF `Responses` by status class, from the
   handlers' entry point): handled failures are answers, not Lambda errors;
@@ -33,8 +37,9 @@ ROUTE53_METRICS_REGION = "us-east-1"
 # FunctionName + StatusClass (2xx, 4xx, 5xx).
 RESPONSES_METRIC = "Responses"
 # What stops a gradual deployment and shifts it back (components.deployments), besides the
-# function's own errors and 5xx alarms: the whole API answering errors or slowly.
-API_ROLLBACK_ALARMS = ("api-5xx-rate", "api-p99-latency")
+# function's own errors and 5xx alarms: the whole API answering errors or slowly, whichever compute
+# option serves it (the REST API's alarms, or the load balancer's).
+API_ROLLBACK_ALARMS = ("api-5xx-rate", "api-p99-latency", "alb-5xx-rate", "alb-p99-response-time")
 PAYMENT_STATUSES = ("pending", "authorized", "declined", "failed", "reversed")
 PERIOD = 60
 # KMS calls after which a key cannot encrypt or decrypt (or may soon not): a replica using it stops.
@@ -55,6 +60,8 @@ class AlarmThresholds:
     oldest_pending_seconds: float = 900.0
     resolver_failures: float = 1.0
     heartbeat_age_seconds: float = 300.0
+    fargate_cpu_percent: float = 80.0
+    fargate_memory_percent: float = 80.0
     evaluation_periods: int = 5
     datapoints_to_alarm: int = 3
 
@@ -64,16 +71,30 @@ class AlarmThresholds:
 
 
 @dataclass(frozen=True)
+class ContainerMetrics:
+    """The container option's dimensions: the ALB and target group (ARN suffixes), cluster and service."""
+
+    load_balancer: pulumi.Input[str]
+    target_group: pulumi.Input[str]
+    cluster_name: pulumi.Input[str]
+    service_name: pulumi.Input[str]
+    min_tasks: int
+
+
+@dataclass(frozen=True)
 class MonitoringArgs:
     region: str
-    api_name: pulumi.Input[str]
-    stage_name: pulumi.Input[str]
     functions: Mapping[str, pulumi.Input[str]]
     """Role (e.g. `create-payment`) -> deployed function name."""
     function_timeout_seconds: int
     table_name: pulumi.Input[str]
     table_operations: Sequence[str]
     """DynamoDB operations (`GetItem`...) whose throttles and system errors to watch."""
+    api_name: pulumi.Input[str] | None = None
+    stage_name: pulumi.Input[str] | None = None
+    """The REST API and stage serving the payment API (the Lambda option)."""
+    container: ContainerMetrics | None = None
+    """The load balancer and service serving it (the container option)."""
     responding_functions: Sequence[str] = ()
     """Roles whose entry point publishes `Responses` by status class (the route functions): each
     gets an alarm on its rate of 5xx answers at `api_5xx_rate_percent`."""
@@ -144,7 +165,11 @@ class Monitoring(pulumi.ComponentResource):
         self.alarm_names = []
         self.alarm_names_by_key = {}
         self.topic_arn = self._topic(args.region, "")
-        self._api_alarms()
+        if args.api_name is not None:
+            self._api_alarms()
+        if args.container is not None:
+            self._load_balancer_alarms(args.container)
+            self._service_alarms(args.container)
         self._function_alarms()
         self._response_alarms()
         self._table_alarms()
@@ -224,6 +249,7 @@ class Monitoring(pulumi.ComponentResource):
         return [self.alarm_names_by_key[key] for key in keys if key in self.alarm_names_by_key]
 
     def _api_dimensions(self) -> dict[str, pulumi.Input[str]]:
+        assert self._args.api_name is not None and self._args.stage_name is not None
         return {"ApiName": self._args.api_name, "Stage": self._args.stage_name}
 
     def _api_rate_alarm(self, family: str, threshold: float) -> None:
@@ -253,6 +279,87 @@ class Monitoring(pulumi.ComponentResource):
                 metric=("AWS/ApiGateway", "Latency", self._api_dimensions()),
                 statistic=None,
                 extended_statistic="p99",
+            )
+        )
+
+    def _alb_rate_alarm(self, family: str, threshold: float, container: ContainerMetrics) -> None:
+        """The ALB's own answers (no healthy target, a timeout) and the targets', over all requests."""
+        dims: dict[str, pulumi.Input[str]] = {"LoadBalancer": container.load_balancer}
+        namespace = "AWS/ApplicationELB"
+        self._alarm(
+            AlarmSpec(
+                key=f"alb-{family.lower()}-rate",
+                description=f"More than {threshold}% of load balancer requests answered {family}",
+                threshold=threshold,
+                queries=[
+                    _metric_query("elb", namespace, f"HTTPCode_ELB_{family}_Count", dims),
+                    _metric_query("target", namespace, f"HTTPCode_Target_{family}_Count", dims),
+                    _metric_query("requests", namespace, "RequestCount", dims),
+                    _expression("rate", "IF(requests > 0, 100 * (elb + target) / requests, 0)", f"{family} rate (%)"),
+                ],
+            )
+        )
+
+    def _load_balancer_alarms(self, container: ContainerMetrics) -> None:
+        thresholds = self._args.thresholds
+        self._alb_rate_alarm("5XX", thresholds.api_5xx_rate_percent, container)
+        self._alb_rate_alarm("4XX", thresholds.api_4xx_rate_percent, container)
+        targets: dict[str, pulumi.Input[str]] = {
+            "LoadBalancer": container.load_balancer,
+            "TargetGroup": container.target_group,
+        }
+        self._alarm(
+            AlarmSpec(
+                key="alb-p99-response-time",
+                description=f"Target response time p99 at or above {thresholds.api_p99_latency_ms} ms "
+                "(design target 1 s)",
+                threshold=thresholds.api_p99_latency_ms / 1000,  # the metric is in seconds
+                metric=("AWS/ApplicationELB", "TargetResponseTime", targets),
+                statistic=None,
+                extended_statistic="p99",
+            )
+        )
+        self._alarm(
+            AlarmSpec(
+                key="alb-unhealthy-targets",
+                description="A task fails the load balancer's health check",
+                threshold=1,
+                metric=("AWS/ApplicationELB", "UnHealthyHostCount", targets),
+                statistic="Maximum",
+            )
+        )
+
+    def _service_alarms(self, container: ContainerMetrics) -> None:
+        thresholds = self._args.thresholds
+        dims: dict[str, pulumi.Input[str]] = {
+            "ClusterName": container.cluster_name,
+            "ServiceName": container.service_name,
+        }
+        for key, metric, threshold in (
+            ("service-cpu", "CPUUtilization", thresholds.fargate_cpu_percent),
+            ("service-memory", "MemoryUtilization", thresholds.fargate_memory_percent),
+        ):
+            self._alarm(
+                AlarmSpec(
+                    key=key,
+                    description=f"The API service's average {metric} at or above {threshold:g}% "
+                    "(auto scaling should have added tasks)",
+                    threshold=threshold,
+                    metric=("AWS/ECS", metric, dims),
+                    statistic="Average",
+                )
+            )
+        self._alarm(
+            AlarmSpec(
+                key="service-running-tasks",
+                description=f"Fewer than {container.min_tasks} API tasks running: the region cannot carry "
+                "the design load after a failover",
+                threshold=container.min_tasks,
+                comparison="LessThanThreshold",
+                metric=("ECS/ContainerInsights", "RunningTaskCount", dims),
+                statistic="Minimum",
+                # Container Insights reports every minute while the service exists: silence is a fault.
+                treat_missing_data="breaching",
             )
         )
 
@@ -503,13 +610,12 @@ class Monitoring(pulumi.ComponentResource):
             },
         }
 
-    def _dashboard(self) -> None:
+    def _api_widgets(self) -> list[dict[str, Any]]:
+        """Requests, latency and error rates of the REST API (rows 0 and 6, left)."""
         args = self._args
         api = ["AWS/ApiGateway"]
         dims = ["ApiName", args.api_name, "Stage", args.stage_name]
-        namespace = args.metrics_namespace
-        functions = list(args.functions.values())
-        widgets = [
+        return [
             self._widget("Requests", [[*api, "Count", *dims, {"stat": "Sum", "label": "requests"}]], 0, 0),
             self._widget(
                 "Latency (ms)",
@@ -530,6 +636,70 @@ class Monitoring(pulumi.ComponentResource):
                 0,
                 6,
             ),
+        ]
+
+    def _container_widgets(self, container: ContainerMetrics) -> list[dict[str, Any]]:
+        """The same three for the load balancer, then the service's fleet (row 24) under the shared rows."""
+        elb = ["AWS/ApplicationELB"]
+        lb = ["LoadBalancer", container.load_balancer]
+        targets = [*lb, "TargetGroup", container.target_group]
+        service = ["ClusterName", container.cluster_name, "ServiceName", container.service_name]
+
+        def hidden(metric: str, query_id: str) -> list[Any]:
+            return [*elb, metric, *lb, {"stat": "Sum", "id": query_id, "visible": False}]
+
+        return [
+            self._widget("Requests", [[*elb, "RequestCount", *lb, {"stat": "Sum", "label": "requests"}]], 0, 0),
+            self._widget(
+                "Target response time (s)",
+                [[*elb, "TargetResponseTime", *targets, {"stat": p, "label": p}] for p in ("p50", "p90", "p99")],
+                12,
+                0,
+                annotations={"horizontal": [{"label": "target", "value": 1}]},
+            ),
+            self._widget(
+                "Error rates (%)",
+                [
+                    hidden("HTTPCode_ELB_4XX_Count", "b4"),
+                    hidden("HTTPCode_Target_4XX_Count", "t4"),
+                    hidden("HTTPCode_ELB_5XX_Count", "b5"),
+                    hidden("HTTPCode_Target_5XX_Count", "t5"),
+                    hidden("RequestCount", "n"),
+                    [{"expression": "IF(n > 0, 100 * (b4 + t4) / n, 0)", "label": "4XX %"}],
+                    [{"expression": "IF(n > 0, 100 * (b5 + t5) / n, 0)", "label": "5XX %"}],
+                ],
+                0,
+                6,
+            ),
+            self._widget(
+                "Service CPU and memory (%)",
+                [
+                    ["AWS/ECS", m, *service, {"stat": "Average", "label": m}]
+                    for m in ("CPUUtilization", "MemoryUtilization")
+                ],
+                0,
+                24,
+            ),
+            self._widget(
+                "Tasks",
+                [
+                    ["ECS/ContainerInsights", "RunningTaskCount", *service, {"stat": "Minimum", "label": "running"}],
+                    [*elb, "HealthyHostCount", *targets, {"stat": "Minimum", "label": "healthy"}],
+                    [*elb, "UnHealthyHostCount", *targets, {"stat": "Maximum", "label": "unhealthy"}],
+                ],
+                12,
+                24,
+                annotations={"horizontal": [{"label": "minimum", "value": container.min_tasks}]},
+            ),
+        ]
+
+    def _dashboard(self) -> None:
+        args = self._args
+        namespace = args.metrics_namespace
+        functions = list(args.functions.values())
+        widgets = [
+            *(self._api_widgets() if args.api_name is not None else []),
+            *(self._container_widgets(args.container) if args.container is not None else []),
             self._widget(
                 "Payments by status",
                 [[namespace, "Payments", "Status", s, {"stat": "Sum", "label": s}] for s in PAYMENT_STATUSES],

@@ -2,8 +2,9 @@
 
 Components call these inside `Output.apply` once ARNs are known and `json.dumps` the result.
 Actions are always spelled out: the only wildcards are the KMS key-policy administration
-statement (`kms:*` for the account root, the AWS default that keeps the key manageable) and the
-resources AWS requires to be `*` (X-Ray, and a key policy's own `Resource`).
+statement (`kms:*` for the account root, the AWS default that keeps the key manageable), the
+resources AWS requires to be `*` (X-Ray, `ecr:GetAuthorizationToken`, and a key policy's own
+`Resource`) and the log bucket's Deny of anything without TLS.
 """
 
 from __future__ import annotations
@@ -163,38 +164,63 @@ class FunctionAccess:
     log_group_arn: str
 
 
+@dataclass(frozen=True)
+class TableAccess:
+    """The table access of several functions served by one process (the container serves them all)."""
+
+    actions: tuple[str, ...]
+    leading_keys: tuple[str, ...]
+    indexes: tuple[str, ...]
+
+    @classmethod
+    def union(cls, accesses: Sequence[tuple[Sequence[str], Sequence[str], Sequence[str]]]) -> TableAccess:
+        """(actions, leading keys, indexes) of each function, merged. A function without leading keys
+        may touch the whole table, so then the union has none either."""
+        whole_table = any(actions and not keys for actions, keys, _ in accesses)
+        return cls(
+            actions=tuple(sorted({a for actions, _, _ in accesses for a in actions})),
+            leading_keys=() if whole_table else tuple(dict.fromkeys(k for _, keys, _ in accesses for k in keys)),
+            indexes=tuple(sorted({i for _, _, indexes in accesses for i in indexes})),
+        )
+
+
+def table_statements(access: TableAccess, table_arn: str, table_key_arn: str, ctx: AccountContext) -> list[Statement]:
+    """Exactly its actions on this region's table (and the indexes named), limited to the partition-key
+    prefixes with `dynamodb:LeadingKeys` when any are given (on an index, the condition applies to the
+    index's partition key); the table's KMS key through DynamoDB only, encrypt/generate only for writers."""
+    if not access.actions:
+        return []
+    table: Statement = {
+        "Sid": "TableItems",
+        "Effect": "Allow",
+        "Action": sorted(access.actions),
+        "Resource": [table_arn, *(f"{table_arn}/index/{index}" for index in access.indexes)],
+    }
+    if access.leading_keys:
+        table["Condition"] = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(access.leading_keys)}}
+    writes = any(action in DYNAMODB_WRITE_ACTIONS for action in access.actions)
+    return [
+        table,
+        {
+            "Sid": "TableKeyThroughDynamoDb",
+            "Effect": "Allow",
+            "Action": sorted(KMS_WRITE_ACTIONS if writes else KMS_READ_ACTIONS),
+            "Resource": [table_key_arn],
+            "Condition": {"StringEquals": {"kms:ViaService": ctx.regional_service("dynamodb")}},
+        },
+    ]
+
+
 def function_policy(access: FunctionAccess, ctx: AccountContext) -> PolicyDocument:
     """Least privilege for one function.
 
-    - exactly its DynamoDB actions, on this region's table and the indexes it declares only, limited
-      to its partition-key prefixes with `dynamodb:LeadingKeys` when it declares any (on an index,
-      the condition applies to the index's partition key);
-    - the table's KMS key through DynamoDB only, encrypt/generate only for functions that write;
+    - its table access (`table_statements`);
     - decrypt with the key that encrypts its environment (the fingerprint HMAC key is in there);
     - write to its own log group;
     - X-Ray, whose actions take no resource ARN.
     """
-    statements: list[Statement] = []
-    if access.table_actions:
-        table: Statement = {
-            "Sid": "TableItems",
-            "Effect": "Allow",
-            "Action": sorted(access.table_actions),
-            "Resource": [access.table_arn, *(f"{access.table_arn}/index/{index}" for index in access.indexes)],
-        }
-        if access.leading_keys:
-            table["Condition"] = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(access.leading_keys)}}
-        writes = any(action in DYNAMODB_WRITE_ACTIONS for action in access.table_actions)
-        statements += [
-            table,
-            {
-                "Sid": "TableKeyThroughDynamoDb",
-                "Effect": "Allow",
-                "Action": sorted(KMS_WRITE_ACTIONS if writes else KMS_READ_ACTIONS),
-                "Resource": [access.table_key_arn],
-                "Condition": {"StringEquals": {"kms:ViaService": ctx.regional_service("dynamodb")}},
-            },
-        ]
+    table = TableAccess(tuple(access.table_actions), tuple(access.leading_keys), tuple(access.indexes))
+    statements = table_statements(table, access.table_arn, access.table_key_arn, ctx)
     statements += [
         {
             "Sid": "EnvironmentKey",
@@ -211,6 +237,134 @@ def function_policy(access: FunctionAccess, ctx: AccountContext) -> PolicyDocume
         {"Sid": "XRayTraces", "Effect": "Allow", "Action": list(XRAY_ACTIONS), "Resource": "*"},
     ]
     return document(*statements)
+
+
+def task_policy(access: TableAccess, table_arn: str, table_key_arn: str, ctx: AccountContext) -> PolicyDocument:
+    """The container task's own role: the table access of the functions it serves, nothing else (its
+    logs are written and its secrets read by the execution role, on the task's behalf)."""
+    return document(*table_statements(access, table_arn, table_key_arn, ctx))
+
+
+ECR_PULL_ACTIONS = ("ecr:BatchCheckLayerAvailability", "ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer")
+
+
+@dataclass(frozen=True)
+class ExecutionAccess:
+    """What ECS needs to start a task: pull its image, read its secrets, create its log streams."""
+
+    repository_arn: str
+    secret_arns: Sequence[str]
+    secrets_key_arn: str
+    log_group_arn: str
+
+
+def execution_role_policy(access: ExecutionAccess, ctx: AccountContext) -> PolicyDocument:
+    """The task execution role: `ecr:GetAuthorizationToken` takes no resource (AWS requires `*`)."""
+    return document(
+        {"Sid": "EcrToken", "Effect": "Allow", "Action": ["ecr:GetAuthorizationToken"], "Resource": "*"},
+        {"Sid": "PullImage", "Effect": "Allow", "Action": list(ECR_PULL_ACTIONS), "Resource": [access.repository_arn]},
+        {
+            "Sid": "ReadSecrets",
+            "Effect": "Allow",
+            "Action": ["secretsmanager:GetSecretValue"],
+            "Resource": list(access.secret_arns),
+        },
+        {
+            "Sid": "SecretsKeyThroughSecretsManager",
+            "Effect": "Allow",
+            "Action": list(KMS_READ_ACTIONS),
+            "Resource": [access.secrets_key_arn],
+            "Condition": {"StringEquals": {"kms:ViaService": ctx.regional_service("secretsmanager")}},
+        },
+        {
+            "Sid": "OwnLogGroup",
+            "Effect": "Allow",
+            "Action": list(LOG_WRITE_ACTIONS),
+            "Resource": [f"{access.log_group_arn}:*"],
+        },
+    )
+
+
+FLOW_LOGS_ACTIONS = ("logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeLogStreams")
+
+
+def flow_logs_policy(log_group_arn: str) -> PolicyDocument:
+    """VPC flow logs deliver to their own log group only."""
+    return document(
+        {
+            "Sid": "FlowLogsToOwnLogGroup",
+            "Effect": "Allow",
+            "Action": list(FLOW_LOGS_ACTIONS),
+            "Resource": [log_group_arn, f"{log_group_arn}:*"],
+        }
+    )
+
+
+def source_account_assume_role_policy(service_principal: str, ctx: AccountContext) -> PolicyDocument:
+    """A service role only this account's resources can make the service assume (the confused-deputy guard)."""
+    return document(
+        {
+            "Effect": "Allow",
+            "Principal": {"Service": service_principal},
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}},
+        }
+    )
+
+
+# Regions opened before August 2022 deliver ALB access logs from a regional ELB account; newer ones
+# from the log-delivery service principal (Elastic Load Balancing user guide, "Enable access logs").
+ELB_LOG_ACCOUNTS = {
+    "us-east-1": "127311923021",
+    "us-east-2": "033677994240",
+    "us-west-1": "027434742980",
+    "us-west-2": "797873946194",
+    "af-south-1": "098369216593",
+    "ap-east-1": "754344448648",
+    "ap-south-1": "718504428378",
+    "ap-northeast-3": "383597477331",
+    "ap-northeast-2": "600734575887",
+    "ap-southeast-1": "114774131450",
+    "ap-southeast-2": "783225319266",
+    "ap-northeast-1": "582318560864",
+    "ca-central-1": "985666609251",
+    "eu-central-1": "054676820928",
+    "eu-west-1": "156460612806",
+    "eu-west-2": "652711504416",
+    "eu-south-1": "635631232127",
+    "eu-west-3": "009996457667",
+    "eu-north-1": "897822967062",
+    "me-south-1": "076674570225",
+    "sa-east-1": "507241528517",
+}
+
+
+def alb_logs_bucket_policy(bucket_arn: str, prefix: str, ctx: AccountContext) -> PolicyDocument:
+    """ELB writes this account's access logs under `prefix` only; nothing reaches the bucket without TLS."""
+    logs = f"{bucket_arn}/{prefix}/AWSLogs/{ctx.account_id}/*"
+    account = ELB_LOG_ACCOUNTS.get(ctx.region)
+    principal = (
+        {"AWS": f"arn:{ctx.partition}:iam::{account}:root"}
+        if account
+        else {"Service": ctx.service("logdelivery.elasticloadbalancing")}
+    )
+    return document(
+        {
+            "Sid": "ElbWritesAccessLogs",
+            "Effect": "Allow",
+            "Principal": principal,
+            "Action": "s3:PutObject",
+            "Resource": logs,
+        },
+        {
+            "Sid": "TlsOnly",
+            "Effect": "Deny",
+            "Principal": "*",
+            "Action": "s3:*",
+            "Resource": [bucket_arn, f"{bucket_arn}/*"],
+            "Condition": {"Bool": {"aws:SecureTransport": "false"}},
+        },
+    )
 
 
 API_GATEWAY_LOGS_ACTIONS = (

@@ -1,11 +1,14 @@
-"""RegionalGateway: the payment API in one region.
+"""RegionalGateway: the payment API on Lambda in one region.
 
 REST API (REGIONAL; REST rather than HTTP API because WAF, per-client throttling and usage
 plans need it) built from `handlers.routes`, a Lambda REQUEST authorizer, gateway responses in
 the API's error shape, a stage with throttling, X-Ray and JSON access logs without bodies, one
-Lambda function (own role, own log group) per route function, the authorizer and, without a
-real bank, the bank simulator; WAF on the stage; optionally a custom domain with a Route 53
-latency record and health check.
+Lambda function (own role, own log group) per route function, the authorizer, the scheduled
+resolver and, without a real bank, the bank simulator; in front of it a RegionalEdge (WAF, and
+optionally a custom domain with a Route 53 latency record and health check, components/edge.py).
+
+RegionalResolver is the part the container option keeps on Lambda: the resolver (and the
+simulator), built by the same code (`_RegionalFunctions`).
 
 Every regional child gets `region=args.region`; global ones (IAM, Route 53) take none.
 """
@@ -22,6 +25,14 @@ import pulumi_aws as aws
 
 from components.code_signing import SignedCode
 from components.common import account_context, child_opts, customer_managed_key, policy_json, type_token
+from components.edge import (
+    ApiGatewayOrigin,
+    CustomDomainArgs,
+    EdgeSettings,
+    MovedFrom,
+    RegionalEdge,
+    RegionalEdgeArgs,
+)
 from components.policies import (
     AccountContext,
     FunctionAccess,
@@ -31,8 +42,7 @@ from components.policies import (
     logs_key_policy,
 )
 from handlers import routes
-from handlers.gateway_errors import GATEWAY_ERRORS, WAF_BODY_TOO_LARGE, WAF_ERRORS, WAF_RATE_LIMITED, GatewayError
-from handlers.http import MAX_BODY_BYTES
+from handlers.gateway_errors import GATEWAY_ERRORS, GatewayError
 
 ARCHITECTURE = "arm64"
 RUNTIME = aws.lambda_.Runtime.PYTHON3D13
@@ -67,14 +77,6 @@ ACCESS_LOG_FORMAT: dict[str, str] = {
     "xrayTraceId": "$context.xrayTraceId",
 }
 REQUEST_ID_HEADER = "X-Request-Id"
-# WAF logs to CloudWatch Logs only into log groups named with this prefix.
-WAF_LOG_GROUP_PREFIX = "aws-waf-logs-"
-# Kept out of WAF's log records: the API key; the Idempotency-Key, free text that may hold a card
-# number (hence stored only as an HMAC); the query string, only list filters here, while the
-# matched rule that explains a block is logged anyway.
-WAF_REDACTED_HEADERS = ("authorization", "idempotency-key")
-# Logged by default: what WAF stopped or would stop. ALLOW, nearly all traffic, costs ingestion only.
-WAF_LOGGED_ACTIONS = ("BLOCK", "COUNT")
 
 
 @dataclass(frozen=True)
@@ -132,14 +134,9 @@ class ResolverSettings:
 
 
 @dataclass(frozen=True)
-class CustomDomainArgs:
-    domain_name: str
-    """The shared name (api.example.com); this region also gets `<region>.<domain_name>`."""
-    hosted_zone_id: pulumi.Input[str]
+class FunctionsArgs:
+    """What every Lambda function of a region is built from, whichever compute option serves the API."""
 
-
-@dataclass(frozen=True)
-class RegionalGatewayArgs:
     region: str
     table_name: pulumi.Input[str]
     table_arn: pulumi.Input[str]
@@ -152,9 +149,6 @@ class RegionalGatewayArgs:
     bank: BankSettings
     """Where payments are authorized: a real acquirer, or (explicitly) the simulator."""
     name_prefix: str = "payment-gateway"
-    stage_name: str = "live"
-    route_table: Sequence[routes.Route] = routes.ROUTES
-    authorizer: routes.Function = routes.AUTHORIZER
     bank_simulator: routes.Function = routes.BANK_SIMULATOR
     resolver_function: routes.Function = routes.RESOLVER
     resolver: ResolverSettings = field(default_factory=ResolverSettings)
@@ -162,6 +156,23 @@ class RegionalGatewayArgs:
     log_retention_days: int = 365
     allowed_currencies: str = "GBP,EUR,USD"
     metrics_namespace: str = "PaymentGateway"
+    alias_moved_by_deployments: bool = True
+    """CodeDeploy shifts each function's `live` alias to a new version (gradually); Pulumi leaves the
+    alias where it is. False: Pulumi points it at every new version at once (all-at-once)."""
+    code_signing: SignedCode | None = None
+    """Deploy the signed copy of `code` from S3, enforced by a code-signing config; None uploads `code`."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ValueError(f"log retention {self.log_retention_days} is not one CloudWatch accepts")
+
+
+@dataclass(frozen=True)
+class RegionalGatewayArgs(FunctionsArgs):
+    stage_name: str = "live"
+    route_table: Sequence[routes.Route] = routes.ROUTES
+    authorizer: routes.Function = routes.AUTHORIZER
     authorizer_cache_seconds: int = routes.AUTHORIZER_CACHE_SECONDS
     throttle_rate_limit: float = 500.0
     throttle_burst_limit: int = 1000
@@ -174,43 +185,16 @@ class RegionalGatewayArgs:
     """Planned failover: withdraw this region's latency record (the API keeps running)."""
     manage_api_gateway_account: bool = True
     """Set API Gateway's (account-wide, per-region) CloudWatch role; needed once per account and region."""
-    alias_moved_by_deployments: bool = True
-    """CodeDeploy shifts each function's `live` alias to a new version (gradually); Pulumi leaves the
-    alias where it is. False: Pulumi points it at every new version at once (all-at-once)."""
-    code_signing: SignedCode | None = None
-    """Deploy the signed copy of `code` from S3, enforced by a code-signing config; None uploads `code`."""
-    tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
-        if self.log_retention_days not in LOG_RETENTION_DAYS:
-            raise ValueError(f"log retention {self.log_retention_days} is not one CloudWatch accepts")
+        super().__post_init__()
         if not 0 <= self.authorizer_cache_seconds <= MAX_AUTHORIZER_TTL:
             raise ValueError(f"authorizer cache must be 0..{MAX_AUTHORIZER_TTL} s")
-        if self.waf_rate_limit < 10:
-            raise ValueError("the WAF rate limit must be at least 10 requests per 5 minutes")
+        EdgeSettings(waf_rate_limit=self.waf_rate_limit)  # refuses a limit WAF would
 
-
-def waf_redacted_fields() -> list[aws.wafv2.WebAclLoggingConfigurationRedactedFieldArgs]:
-    """WAF_REDACTED_HEADERS and the query string."""
-    field_args = aws.wafv2.WebAclLoggingConfigurationRedactedFieldArgs
-    header = aws.wafv2.WebAclLoggingConfigurationRedactedFieldSingleHeaderArgs
-    # The generated empty Args class has an untyped __init__.
-    query_string = aws.wafv2.WebAclLoggingConfigurationRedactedFieldQueryStringArgs()  # type: ignore[no-untyped-call]
-    return [field_args(single_header=header(name=name)) for name in WAF_REDACTED_HEADERS] + [
-        field_args(query_string=query_string)
-    ]
-
-
-def waf_logging_filter(actions: Sequence[str]) -> aws.wafv2.WebAclLoggingConfigurationLoggingFilterArgs:
-    """Keep the records of requests that ended in one of `actions`; drop the rest."""
-    condition = aws.wafv2.WebAclLoggingConfigurationLoggingFilterFilterConditionArgs
-    action_condition = aws.wafv2.WebAclLoggingConfigurationLoggingFilterFilterConditionActionConditionArgs
-    keep = aws.wafv2.WebAclLoggingConfigurationLoggingFilterFilterArgs(
-        behavior="KEEP",
-        requirement="MEETS_ANY",
-        conditions=[condition(action_condition=action_condition(action=action)) for action in actions],
-    )
-    return aws.wafv2.WebAclLoggingConfigurationLoggingFilterArgs(default_behavior="DROP", filters=[keep])
+    @property
+    def edge(self) -> EdgeSettings:
+        return EdgeSettings(self.domain, self.waf_rate_limit, self.waf_log_all_requests, self.drain)
 
 
 def route_functions(route_table: Sequence[routes.Route]) -> list[routes.Function]:
@@ -277,25 +261,21 @@ class DeployedFunction:
         return self.alias
 
 
-class RegionalGateway(pulumi.ComponentResource):
-    """The API, its functions and their protections in one region."""
+class _RegionalFunctions(pulumi.ComponentResource):
+    """The Lambda functions of a region, each with its own role and encrypted log group, and the key
+    for their logs and environment. Subclasses call `_deploy_functions` from their constructor."""
 
-    rest_api_id: pulumi.Output[str]
-    rest_api_name: pulumi.Output[str]
-    stage_name: pulumi.Output[str]
-    stage_arn: pulumi.Output[str]
-    invoke_url: pulumi.Output[str]
-    regional_url: pulumi.Output[str]
-    global_url: pulumi.Output[str] | None
-    health_check_id: pulumi.Output[str] | None
-    web_acl_arn: pulumi.Output[str]
+    _args: FunctionsArgs
     key_arn: pulumi.Output[str]
     bank_url: pulumi.Output[str] | None
+    """The simulator's URL when it is deployed; None with a real bank."""
+    bank_endpoint: pulumi.Input[str]
+    """What the functions call as BANK_URL: the acquirer's (secret) URL or the simulator's."""
     function_names: dict[str, pulumi.Output[str]]
     functions: dict[str, DeployedFunction]
 
-    def __init__(self, name: str, args: RegionalGatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
-        super().__init__(type_token("gateway", "RegionalGateway"), name, None, opts)
+    def _deploy_functions(self, name: str, args: FunctionsArgs, served: Sequence[routes.Function]) -> None:
+        """The `served` functions, the scheduled resolver and, without a real bank, the simulator."""
         self._name = name
         self._args = args
         self._region = args.region
@@ -305,34 +285,11 @@ class RegionalGateway(pulumi.ComponentResource):
         self.key_arn = self._key.arn
         self.functions = {}
         self.bank_url = None
-        bank_url = args.bank.url if args.bank.url is not None else self._bank_simulator()
-        for spec in route_functions(args.route_table):
+        self.bank_endpoint = bank_url = args.bank.url if args.bank.url is not None else self._bank_simulator()
+        for spec in served:
             self.functions[spec.name] = self._function(spec, self._environment(spec, bank_url))
-        self.functions[args.authorizer.name] = self._function(
-            args.authorizer, self._environment(args.authorizer, bank_url)
-        )
         self.functions[args.resolver_function.name] = self._scheduled_resolver(bank_url)
         self.function_names = {role: deployed.function.name for role, deployed in self.functions.items()}
-
-        api = self._rest_api()
-        stage = self._stage(api, self._api_methods(api))
-        self.web_acl_arn = self._waf(stage)
-        self.global_url = None
-        self.health_check_id = None
-        if args.domain is not None:
-            self.regional_url = self._custom_domain(api, stage, args.domain)
-        else:
-            self.regional_url = stage.invoke_url
-        self.register_outputs(
-            {
-                "rest_api_id": self.rest_api_id,
-                "stage_arn": self.stage_arn,
-                "regional_url": self.regional_url,
-                "global_url": self.global_url,
-                "web_acl_arn": self.web_acl_arn,
-                "function_names": self.function_names,
-            }
-        )
 
     # --- keys, roles and functions -------------------------------------------------------------
 
@@ -557,6 +514,63 @@ class RegionalGateway(pulumi.ComponentResource):
         )
         self.bank_url = url.function_url
         return url.function_url
+
+
+class RegionalGateway(_RegionalFunctions):
+    """The API, its functions and their protections in one region."""
+
+    _args: RegionalGatewayArgs
+    rest_api_id: pulumi.Output[str]
+    rest_api_name: pulumi.Output[str]
+    stage_name: pulumi.Output[str]
+    stage_arn: pulumi.Output[str]
+    invoke_url: pulumi.Output[str]
+    regional_url: pulumi.Output[str]
+    global_url: pulumi.Output[str] | None
+    health_check_id: pulumi.Output[str] | None
+    web_acl_arn: pulumi.Output[str]
+
+    def __init__(self, name: str, args: RegionalGatewayArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(type_token("gateway", "RegionalGateway"), name, None, opts)
+        self._deploy_functions(name, args, [*route_functions(args.route_table), args.authorizer])
+        api = self._rest_api()
+        stage = self._stage(api, self._api_methods(api))
+        edge = self._edge(api, stage)
+        self.web_acl_arn = edge.web_acl_arn
+        self.global_url = edge.global_url
+        self.health_check_id = edge.health_check_id
+        self.regional_url = edge.regional_url if edge.regional_url is not None else stage.invoke_url
+        self.register_outputs(
+            {
+                "rest_api_id": self.rest_api_id,
+                "stage_arn": self.stage_arn,
+                "regional_url": self.regional_url,
+                "global_url": self.global_url,
+                "web_acl_arn": self.web_acl_arn,
+                "function_names": self.function_names,
+            }
+        )
+
+    def _edge(self, api: aws.apigateway.RestApi, stage: aws.apigateway.Stage) -> RegionalEdge:
+        """WAF on the stage; with a domain, API Gateway custom domain names, DNS and the health check.
+        Its children were the gateway's own before the edge was a component: aliased, not replaced."""
+        args = self._args
+        health = next((r.path for r in args.route_table if r.function.name == routes.HEALTH.name), "/health")
+        return RegionalEdge(
+            f"{self._name}-edge",
+            RegionalEdgeArgs(
+                region=args.region,
+                origin=ApiGatewayOrigin(rest_api_id=api.id, stage_name=stage.stage_name, stage_arn=stage.arn),
+                logs_key_arn=self._key.arn,
+                settings=args.edge,
+                name_prefix=args.name_prefix,
+                log_retention_days=args.log_retention_days,
+                health_path=health,
+                moved_from=MovedFrom(parent=self, prefix=self._name),
+                tags=args.tags,
+            ),
+            child_opts(self),
+        )
 
     # --- the REST API ----------------------------------------------------------------------------
 
@@ -794,269 +808,21 @@ class RegionalGateway(pulumi.ComponentResource):
         self.invoke_url = stage.invoke_url
         return stage
 
-    # --- WAF -------------------------------------------------------------------------------------
 
-    def _waf_visibility(self, metric: str) -> aws.wafv2.WebAclRuleVisibilityConfigArgs:
-        return aws.wafv2.WebAclRuleVisibilityConfigArgs(
-            cloudwatch_metrics_enabled=True, sampled_requests_enabled=True, metric_name=metric
-        )
+class RegionalResolver(_RegionalFunctions):
+    """What the container option keeps on Lambda: the scheduled resolver and, without a real bank,
+    the simulator, with the key for their logs and environment (the container's log groups and
+    secrets use it too)."""
 
-    def _managed_rule(self, priority: int, rule_group: str, counted: Sequence[str] = ()) -> aws.wafv2.WebAclRuleArgs:
-        """A managed rule group; rules in `counted` only count (metrics and samples) instead of blocking."""
-        overrides = [
-            aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideArgs(
-                name=rule,
-                action_to_use=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideActionToUseArgs(
-                    count=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideActionToUseCountArgs()
-                ),
-            )
-            for rule in counted
-        ]
-        return aws.wafv2.WebAclRuleArgs(
-            name=rule_group,
-            priority=priority,
-            # The generated empty Args class has an untyped __init__.
-            override_action=aws.wafv2.WebAclRuleOverrideActionArgs(
-                none=aws.wafv2.WebAclRuleOverrideActionNoneArgs()  # type: ignore[no-untyped-call]
-            ),
-            statement=aws.wafv2.WebAclRuleStatementArgs(
-                managed_rule_group_statement=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementArgs(
-                    vendor_name="AWS", name=rule_group, rule_action_overrides=overrides or None
-                )
-            ),
-            visibility_config=self._waf_visibility(rule_group),
-        )
+    def __init__(self, name: str, args: FunctionsArgs, opts: pulumi.ResourceOptions | None = None) -> None:
+        super().__init__(type_token("gateway", "RegionalResolver"), name, None, opts)
+        self._deploy_functions(name, args, served=())
+        self.register_outputs({"function_names": self.function_names, "key_arn": self.key_arn})
 
-    def _waf_block(
-        self, name: str, priority: int, statement: aws.wafv2.WebAclRuleStatementArgs, status: int, body_key: str
-    ) -> aws.wafv2.WebAclRuleArgs:
-        return aws.wafv2.WebAclRuleArgs(
-            name=name,
-            priority=priority,
-            action=aws.wafv2.WebAclRuleActionArgs(
-                block=aws.wafv2.WebAclRuleActionBlockArgs(
-                    custom_response=aws.wafv2.WebAclRuleActionBlockCustomResponseArgs(
-                        response_code=status, custom_response_body_key=body_key
-                    )
-                )
-            ),
-            statement=statement,
-            visibility_config=self._waf_visibility(name),
-        )
-
-    def _body_size_limit(self) -> aws.wafv2.WebAclRuleStatementArgs:
-        """A body over the API's limit. WAF sees at most 16 KB of a body for API Gateway (= the limit):
-        a larger one is "oversize", which MATCH counts as a match."""
-        size = aws.wafv2.WebAclRuleStatementSizeConstraintStatementArgs(
-            comparison_operator="GT",
-            size=MAX_BODY_BYTES,
-            field_to_match=aws.wafv2.WebAclRuleStatementSizeConstraintStatementFieldToMatchArgs(
-                body=aws.wafv2.WebAclRuleStatementSizeConstraintStatementFieldToMatchBodyArgs(oversize_handling="MATCH")
-            ),
-            text_transformations=[
-                aws.wafv2.WebAclRuleStatementSizeConstraintStatementTextTransformationArgs(priority=0, type="NONE")
-            ],
-        )
-        return aws.wafv2.WebAclRuleStatementArgs(size_constraint_statement=size)
-
-    def _waf(self, stage: aws.apigateway.Stage) -> pulumi.Output[str]:
-        """Per-IP rate limit first (cheapest), the body size, then the common and known-bad-inputs rule sets.
-
-        Every oversized body is a 413 in the API's error shape, from the second rule. The common set's
-        SizeRestrictions_BODY only counts: its fixed 8 KB is below the API's 16 KiB and would answer
-        403. Nothing goes uninspected: WAF sees the first 16 KB of a body, and larger ones are refused.
-        """
-        prefix = self._args.name_prefix
-        rate_limit = aws.wafv2.WebAclRuleStatementArgs(
-            rate_based_statement=aws.wafv2.WebAclRuleStatementRateBasedStatementArgs(
-                aggregate_key_type="IP", limit=self._args.waf_rate_limit, evaluation_window_sec=300
-            )
-        )
-        rules = [
-            self._waf_block("rate-limit-per-ip", 0, rate_limit, WAF_RATE_LIMITED.status, WAF_RATE_LIMITED.key),
-            self._waf_block(
-                "body-size-limit", 1, self._body_size_limit(), WAF_BODY_TOO_LARGE.status, WAF_BODY_TOO_LARGE.key
-            ),
-            self._managed_rule(10, "AWSManagedRulesCommonRuleSet", counted=["SizeRestrictions_BODY"]),
-            self._managed_rule(20, "AWSManagedRulesKnownBadInputsRuleSet"),
-        ]
-        acl = aws.wafv2.WebAcl(
-            f"{self._name}-waf",
-            aws.wafv2.WebAclArgs(
-                region=self._region,
-                scope="REGIONAL",
-                description=f"{prefix} API in {self._region}",
-                default_action=aws.wafv2.WebAclDefaultActionArgs(allow=aws.wafv2.WebAclDefaultActionAllowArgs()),
-                custom_response_bodies=[
-                    aws.wafv2.WebAclCustomResponseBodyArgs(key=e.key, content_type="APPLICATION_JSON", content=e.body())
-                    for e in WAF_ERRORS
-                ],
-                rules=rules,
-                visibility_config=aws.wafv2.WebAclVisibilityConfigArgs(
-                    cloudwatch_metrics_enabled=True, sampled_requests_enabled=True, metric_name=f"{prefix}-waf"
-                ),
-                tags=dict(self._args.tags),
-            ),
-            child_opts(self),
-        )
-        aws.wafv2.WebAclAssociation(
-            f"{self._name}-waf-association",
-            aws.wafv2.WebAclAssociationArgs(region=self._region, resource_arn=stage.arn, web_acl_arn=acl.arn),
-            child_opts(self),
-        )
-        self._waf_logging(acl)
-        return acl.arn
-
-    def _waf_logging(self, acl: aws.wafv2.WebAcl) -> aws.wafv2.WebAclLoggingConfiguration:
-        """WAF's records to an encrypted, retained log group (the logs key admits this region's log groups)."""
-        log_group = self._log_group(f"{self._name}-waf-logs", f"{WAF_LOG_GROUP_PREFIX}{self._args.name_prefix}")
-        return aws.wafv2.WebAclLoggingConfiguration(
-            f"{self._name}-waf-logging",
-            aws.wafv2.WebAclLoggingConfigurationArgs(
-                region=self._region,
-                resource_arn=acl.arn,
-                log_destination_configs=[log_group.arn],
-                redacted_fields=waf_redacted_fields(),
-                logging_filter=None if self._args.waf_log_all_requests else waf_logging_filter(WAF_LOGGED_ACTIONS),
-            ),
-            child_opts(self),
-        )
-
-    # --- custom domain, DNS and health check -----------------------------------------------------
-
-    def _validation_record(
-        self, cert: aws.acm.Certificate, domain: CustomDomainArgs, host: str, role: str, shared: bool
-    ) -> aws.route53.Record:
-        option = cert.domain_validation_options.apply(lambda options: next(o for o in options if o.domain_name == host))
-        return aws.route53.Record(
-            f"{self._name}-cert-validation-{role}",
-            aws.route53.RecordArgs(
-                zone_id=domain.hosted_zone_id,
-                name=option.apply(lambda o: o.resource_record_name or ""),
-                type=option.apply(lambda o: o.resource_record_type or "CNAME"),
-                records=[option.apply(lambda o: o.resource_record_value or "")],
-                ttl=60,
-                # Every region validates the shared name with the same record: tolerate it existing,
-                # and keep it when one region's stack is destroyed (the others' renewals need it).
-                allow_overwrite=True,
-            ),
-            child_opts(self, retain_on_delete=shared),
-        )
-
-    def _domain_name(self, role: str, host: str, certificate_arn: pulumi.Input[str]) -> aws.apigateway.DomainName:
-        return aws.apigateway.DomainName(
-            f"{self._name}-domain-{role}",
-            aws.apigateway.DomainNameArgs(
-                region=self._region,
-                domain_name=host,
-                regional_certificate_arn=certificate_arn,
-                endpoint_configuration=aws.apigateway.DomainNameEndpointConfigurationArgs(types="REGIONAL"),
-                security_policy="TLS_1_2",
-                tags=dict(self._args.tags),
-            ),
-            child_opts(self),
-        )
-
-    def _custom_domain(
-        self, api: aws.apigateway.RestApi, stage: aws.apigateway.Stage, domain: CustomDomainArgs
-    ) -> pulumi.Output[str]:
-        regional_host = f"{self._region}.{domain.domain_name}"
-        cert = aws.acm.Certificate(
-            f"{self._name}-cert",
-            aws.acm.CertificateArgs(
-                region=self._region,
-                domain_name=regional_host,
-                subject_alternative_names=[domain.domain_name],
-                validation_method="DNS",
-                tags=dict(self._args.tags),
-            ),
-            child_opts(self),
-        )
-        records = [
-            self._validation_record(cert, domain, regional_host, "regional", shared=False),
-            self._validation_record(cert, domain, domain.domain_name, "global", shared=True),
-        ]
-        validation = aws.acm.CertificateValidation(
-            f"{self._name}-cert-validation",
-            aws.acm.CertificateValidationArgs(
-                region=self._region, certificate_arn=cert.arn, validation_record_fqdns=[r.fqdn for r in records]
-            ),
-            child_opts(self),
-        )
-        names = {
-            "regional": self._domain_name("regional", regional_host, validation.certificate_arn),
-            "global": self._domain_name("global", domain.domain_name, validation.certificate_arn),
-        }
-        for role, domain_name in names.items():
-            aws.apigateway.BasePathMapping(
-                f"{self._name}-mapping-{role}",
-                aws.apigateway.BasePathMappingArgs(
-                    region=self._region,
-                    rest_api=api.id,
-                    stage_name=stage.stage_name,
-                    domain_name=domain_name.domain_name,
-                ),
-                child_opts(self),
-            )
-        self._dns(domain, regional_host, names["regional"], names["global"])
-        self.global_url = pulumi.Output.from_input(f"https://{domain.domain_name}")
-        return pulumi.Output.from_input(f"https://{regional_host}")
-
-    def _dns(
-        self,
-        domain: CustomDomainArgs,
-        regional_host: str,
-        regional: aws.apigateway.DomainName,
-        shared: aws.apigateway.DomainName,
-    ) -> None:
-        aws.route53.Record(
-            f"{self._name}-dns-regional",
-            aws.route53.RecordArgs(
-                zone_id=domain.hosted_zone_id,
-                name=regional_host,
-                type="A",
-                aliases=[
-                    aws.route53.RecordAliasArgs(
-                        name=regional.regional_domain_name,
-                        zone_id=regional.regional_zone_id,
-                        evaluate_target_health=True,
-                    )
-                ],
-            ),
-            child_opts(self),
-        )
-        # This region's own hostname, so a failure here is seen here; 3 x 10 s -> out of DNS in ~30-60 s.
-        health_check = aws.route53.HealthCheck(
-            f"{self._name}-health-check",
-            aws.route53.HealthCheckArgs(
-                type="HTTPS",
-                fqdn=regional_host,
-                port=443,
-                resource_path="/health",
-                request_interval=10,
-                failure_threshold=3,
-                enable_sni=True,
-                tags={**self._args.tags, "Name": f"{self._args.name_prefix}-{self._region}"},
-            ),
-            child_opts(self),
-        )
-        self.health_check_id = health_check.id
-        if self._args.drain:
-            return
-        aws.route53.Record(
-            f"{self._name}-dns-latency",
-            aws.route53.RecordArgs(
-                zone_id=domain.hosted_zone_id,
-                name=domain.domain_name,
-                type="A",
-                set_identifier=self._region,
-                latency_routing_policies=[aws.route53.RecordLatencyRoutingPolicyArgs(region=self._region)],
-                health_check_id=health_check.id,
-                aliases=[
-                    aws.route53.RecordAliasArgs(
-                        name=shared.regional_domain_name, zone_id=shared.regional_zone_id, evaluate_target_health=True
-                    )
-                ],
-            ),
-            child_opts(self),
-        )
+    def environment(self, served: Sequence[routes.Function]) -> dict[str, pulumi.Input[str]]:
+        """The variables the `served` functions would get on Lambda, merged: what a process serving
+        them all needs (FINGERPRINT_KEY and BANK_URL among them: the caller keeps those secret)."""
+        merged: dict[str, pulumi.Input[str]] = {}
+        for spec in served:
+            merged |= self._environment(spec, self.bank_endpoint)
+        return merged

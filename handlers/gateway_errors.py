@@ -1,10 +1,11 @@
 """The errors API Gateway and WAF make themselves (no handler runs), in the API's error shape.
 
-`components.regional_gateway` deploys GATEWAY_ERRORS as gateway responses and WAF_ERRORS as WAF
-custom responses; `local_gateway` renders the same templates, so the local stack answers as the
-deployed one. A gateway-response template is not VTL: API Gateway only substitutes `$context`
-variables. So each message is fixed text, except API Gateway's own (the DEFAULT_* families) and
-the authorizer's: a Deny carries its message in its context, which ACCESS_DENIED reads.
+`components.regional_gateway` deploys GATEWAY_ERRORS as gateway responses and `components.edge`
+WAF_ERRORS as WAF custom responses (with its origin's body limit); `local_gateway` renders the
+same templates, so the local stack answers as the deployed one. A gateway-response template is
+not VTL: API Gateway only substitutes `$context` variables. So each message is fixed text, except
+API Gateway's own (the DEFAULT_* families) and the authorizer's: a Deny carries its message in
+its context, which ACCESS_DENIED reads.
 
 Imports no AWS library, like `handlers.routes`.
 """
@@ -15,7 +16,7 @@ import json
 from dataclasses import dataclass
 
 from handlers.auth import MISSING_HEADER
-from handlers.http import BODY_TOO_LARGE, INTERNAL_ERROR, NOT_JSON
+from handlers.http import BODY_TOO_LARGE, INTERNAL_ERROR, MAX_BODY_BYTES, NOT_JSON, body_too_large
 
 PLATFORM_MESSAGE = "$context.error.messageString"  # API Gateway's message, already a quoted JSON string
 AUTHORIZER_MESSAGE_KEY = "error_message"  # the key of a Deny's context that ACCESS_DENIED shows
@@ -84,5 +85,12 @@ class WafError:
 
 
 WAF_RATE_LIMITED = WafError("rate_limited", 429, "rate_limited", RATE_LIMITED)
-WAF_BODY_TOO_LARGE = WafError("payload_too_large", 413, "payload_too_large", BODY_TOO_LARGE)
+
+
+def waf_body_too_large(limit: int = MAX_BODY_BYTES) -> WafError:
+    """The body-size rule's answer; `limit` is lower than the API's where WAF inspects less of a body."""
+    return WafError("payload_too_large", 413, "payload_too_large", body_too_large(limit))
+
+
+WAF_BODY_TOO_LARGE = waf_body_too_large()
 WAF_ERRORS = (WAF_RATE_LIMITED, WAF_BODY_TOO_LARGE)

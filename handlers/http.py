@@ -29,9 +29,16 @@ logger = logging.getLogger(__name__)
 Event = Mapping[str, Any]
 Response = dict[str, Any]
 # A payment is ~250 bytes. 16 KiB is also the body WAF inspects in front of API Gateway, and its
-# own rule refuses larger bodies with this same answer (components.regional_gateway).
+# own rule refuses larger bodies with this same answer (components.edge; in front of an ALB, which
+# WAF inspects less of, the edge's limit is lower).
 MAX_BODY_BYTES = 16 * 1024
-BODY_TOO_LARGE = f"The request body must be at most {MAX_BODY_BYTES} bytes."
+
+
+def body_too_large(limit: int) -> str:
+    return f"The request body must be at most {limit} bytes."
+
+
+BODY_TOO_LARGE = body_too_large(MAX_BODY_BYTES)
 NOT_JSON = "Send the request body as JSON with 'Content-Type: application/json'."
 INTERNAL_ERROR = "An internal error occurred. It has been logged; please retry later."
 

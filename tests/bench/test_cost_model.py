@@ -153,3 +153,37 @@ def test_the_resolvers_reads_follow_the_pending_index_shards() -> None:
     runs = model.resolver_runs_per_month()
     assert runs == pytest.approx(60 * 24 * 30 * 2)  # every minute, in each of the two regions
     assert model.resolver_reads_per_month() == pytest.approx(runs * (3 * schema.PENDING_SHARDS + 1) * 0.5)
+
+
+def test_the_container_option_is_sized_as_the_stack_is() -> None:
+    from components import sizing  # noqa: PLC0415
+
+    model = Model()
+    assert model.p.container_cpu_ms == sizing.CONTAINER_CPU_MS_PER_REQUEST
+    assert model.tasks_per_region() == sizing.DEFAULT_MIN_TASKS  # one region carries all the traffic
+    busy = Model(dataclasses.replace(Parameters(), requests_per_minute=100_000))
+    assert busy.tasks_per_region() == sizing.tasks_for(100_000 / 60)
+
+
+def test_the_container_options_fixed_fleet_does_not_grow_with_traffic() -> None:
+    quiet = Model(dataclasses.replace(Parameters(), requests_per_minute=100))
+    light = Model(dataclasses.replace(Parameters(), requests_per_minute=1_000))
+    assert quiet.fargate() == light.fargate()  # the minimum fleet, kept for a failover
+    assert quiet.tasks_per_region() == light.tasks_per_region() < Model().tasks_per_region()
+    assert quiet.nat() > 0 and quiet.alb() > 0
+    hours = quiet.p.nat_gateways_per_region * quiet.per_region("nat_hour") * cost_model.HOURS_PER_MONTH
+    assert quiet.nat() == pytest.approx(hours, rel=0.01)
+
+
+def test_the_break_even_is_where_the_two_totals_meet() -> None:
+    model = Model()
+    rpm = model.break_even_rpm()
+    assert rpm is not None and 10 < rpm < model.p.requests_per_minute
+    at = model.with_params(requests_per_minute=rpm)
+    assert cost_model.total(at.design()) == pytest.approx(cost_model.total(at.container_design()), rel=1e-3)
+    below = model.with_params(requests_per_minute=rpm / 2)
+    assert cost_model.total(below.design()) < cost_model.total(below.container_design())
+
+
+def test_interface_endpoints_cost_more_than_the_nat_at_the_design_load() -> None:
+    assert Model().interface_endpoints() > 0

@@ -79,6 +79,26 @@ def us_domain() -> ProgramRun:
     return run_program("us", DOMAIN)
 
 
+FARGATE = {**DOMAIN, "payment-gateway:compute": "fargate"}
+
+
+@pytest.fixture(scope="session")
+def eu_fargate() -> ProgramRun:
+    """The eu stack with `compute: fargate` (which needs a domain)."""
+    return run_program("eu", FARGATE)
+
+
+@pytest.fixture(scope="session")
+def us_fargate() -> ProgramRun:
+    return run_program("us", FARGATE)
+
+
+@pytest.fixture(params=["eu_fargate", "us_fargate"])
+def fargate_stack(request: pytest.FixtureRequest) -> ProgramRun:
+    run_: ProgramRun = request.getfixturevalue(request.param)
+    return run_
+
+
 @pytest.fixture(params=["eu", "us", "eu_domain", "us_domain"])
 def any_stack(request: pytest.FixtureRequest) -> ProgramRun:
     """Each program variant in turn."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -16,15 +17,18 @@ ORGANIZATION = "organization"
 # How rpc.deserialize_properties marks a secret value in mock inputs.
 SECRET_SIG_KEY = "4dabf18193072939515e22adb298388d"
 SECRET_SIG = "1b47061264138c4ac30d75fd1eb44270"
-# Resource types that have no region (IAM and Route 53 are global).
+# Resource types that have no region (IAM and Route 53 are global; an image build runs on the
+# deployer's machine and pushes to the registry its tags name).
 GLOBAL_TYPES = frozenset(
     {
         "aws:iam/role:Role",
         "aws:iam/rolePolicy:RolePolicy",
         "aws:route53/record:Record",
         "aws:route53/healthCheck:HealthCheck",
+        "docker-build:index:Image",
     }
 )
+AVAILABILITY_ZONES = ("a", "b", "c")
 
 
 def is_secret(value: Any) -> bool:
@@ -149,6 +153,18 @@ class RecordingMocks(pulumi.runtime.Mocks):
             name = call_args["name"]
             arn = _arn("signer", region, f"/signing-profiles/{name}")
             return {"name": name, "arn": arn, "versionArn": f"{arn}/looked-up", "id": name}, []
+        if args.token == "aws:index/getAvailabilityZones:getAvailabilityZones":
+            names = [f"{region}{suffix}" for suffix in AVAILABILITY_ZONES]
+            return {"names": names, "zoneIds": [f"zone-{n}" for n in names], "id": region}, []
+        if args.token == "aws:ecr/getAuthorizationToken:getAuthorizationToken":
+            return {
+                "userName": "AWS",
+                "password": "ecr-token",
+                "authorizationToken": "QVdTOmVjci10b2tlbg==",
+                "proxyEndpoint": f"https://{ACCOUNT}.dkr.ecr.{region}.amazonaws.com",
+                "expiresAt": "2026-12-01T00:00:00Z",
+                "id": region,
+            }, []
         if args.token == "aws:dynamodb/getTable:getTable":
             table_arn = _arn("dynamodb", region, f"table/{call_args['name']}")
             return {
@@ -284,6 +300,49 @@ def _generic_arn(service: str) -> Callable[[str, dict[str, Any], str], dict[str,
     return computed
 
 
+def _repository(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    return {
+        "arn": _arn("ecr", region, f"repository/{inputs['name']}"),
+        "registryId": ACCOUNT,
+        "repositoryUrl": f"{ACCOUNT}.dkr.ecr.{region}.amazonaws.com/{inputs['name']}",
+    }
+
+
+def _image(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    """The digest follows the tags, as a real build's follows the context."""
+    digest = "sha256:" + hashlib.sha256(json.dumps(inputs.get("tags")).encode()).hexdigest()
+    return {"digest": digest, "ref": f"{inputs['tags'][0].split(':')[0]}@{digest}"}
+
+
+def _load_balancer(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    suffix = f"app/{name}/0123456789abcdef"
+    return {
+        "arn": _arn("elasticloadbalancing", region, f"loadbalancer/{suffix}"),
+        "arnSuffix": suffix,
+        "dnsName": f"{name}-1234567890.{region}.elb.amazonaws.com",
+        "zoneId": f"ELB-ZONE-{region}",
+    }
+
+
+def _target_group(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    suffix = f"targetgroup/{name}/fedcba9876543210"
+    return {"arn": _arn("elasticloadbalancing", region, suffix), "arnSuffix": suffix}
+
+
+def _gateway_endpoint(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+    return {"prefixListId": f"pl-{inputs['serviceName'].rsplit('.', 1)[-1]}"}
+
+
+def _named(service: str) -> Callable[[str, dict[str, Any], str], dict[str, Any]]:
+    """A resource whose `name` output is its input name (or, autonamed, its resource name)."""
+
+    def computed(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
+        physical = str(inputs.get("name") or name)
+        return {"name": physical, "arn": _arn(service, region, f"{service}/{physical}")}
+
+    return computed
+
+
 def _topic(name: str, inputs: dict[str, Any], region: str) -> dict[str, Any]:
     return {"arn": _arn("sns", region, str(inputs.get("name", name)))}
 
@@ -311,6 +370,16 @@ _COMPUTED: dict[str, Callable[[str, dict[str, Any], str], dict[str, Any]]] = {
     "aws:wafv2/webAcl:WebAcl": _generic_arn("wafv2"),
     "aws:cloudwatch/metricAlarm:MetricAlarm": _generic_arn("cloudwatch"),
     "aws:cloudwatch/eventRule:EventRule": _generic_arn("events"),
+    "aws:ecr/repository:Repository": _repository,
+    "docker-build:index:Image": _image,
+    "aws:lb/loadBalancer:LoadBalancer": _load_balancer,
+    "aws:lb/targetGroup:TargetGroup": _target_group,
+    "aws:lb/listener:Listener": _generic_arn("elasticloadbalancing"),
+    "aws:ec2/vpcEndpoint:VpcEndpoint": _gateway_endpoint,
+    "aws:ecs/cluster:Cluster": _named("ecs"),
+    "aws:ecs/service:Service": _named("ecs"),
+    "aws:ecs/taskDefinition:TaskDefinition": _generic_arn("ecs"),
+    "aws:secretsmanager/secret:Secret": _generic_arn("secretsmanager"),
 }
 
 

@@ -102,6 +102,16 @@ DEFAULTS: dict[str, Callable[[StackConfig], Any]] = {
     "alarmDynamoSystemErrors": lambda c: f"{c.alarms.dynamodb_system_errors:g}",
     "alarmReplicationLatencyMs": lambda c: f"{c.alarms.replication_latency_ms:g}",
     "deploymentStrategy": lambda c: c.deployment_strategy,
+    "compute": lambda c: c.compute,
+    "fargateCpu": lambda c: c.fargate.cpu,
+    "fargateMemoryMb": lambda c: c.fargate.memory_mb,
+    "fargateMinTasks": lambda c: c.fargate.min_tasks,
+    "fargateMaxTasks": lambda c: c.fargate.max_tasks,
+    "fargateCpuTargetPercent": lambda c: f"{c.fargate.cpu_target_percent:g}",
+    "fargateRequestsPerTarget": lambda c: c.fargate.requests_per_target,
+    "albDeletionProtection": lambda c: str(c.alb_deletion_protection).lower(),
+    "alarmFargateCpuPercent": lambda c: f"{c.alarms.fargate_cpu_percent:g}",
+    "alarmFargateMemoryPercent": lambda c: f"{c.alarms.fargate_memory_percent:g}",
 }
 
 
@@ -302,3 +312,68 @@ def test_the_payment_write_budget_is_the_handlers_worst_case() -> None:
 def test_a_bank_budget_that_leaves_the_write_its_time_is_accepted(mocks: RecordingMocks) -> None:
     config = load(bankReadTimeoutMs="1700")  # 250 + 1700 + 3000 < 5000
     assert config.bank_read_timeout_ms == 1700
+
+
+# --- compute: fargate ----------------------------------------------------------------------------
+
+FARGATE = {"compute": "fargate", "domainName": "pay.example.com", "hostedZoneId": "Z1"}
+
+
+def test_fargate_without_a_domain_is_refused(mocks: RecordingMocks) -> None:
+    """TLS needs a name: without one there is no certificate for the load balancer's HTTPS listener."""
+    with pytest.raises(ConfigError, match="compute: fargate needs domainName and hostedZoneId"):
+        load(compute="fargate")
+    assert load(**FARGATE).compute == "fargate"
+
+
+def test_an_unknown_compute_option_is_refused(mocks: RecordingMocks) -> None:
+    with pytest.raises(ConfigError, match="compute must be one of"):
+        load(compute="kubernetes")
+
+
+@pytest.mark.parametrize("key", ["fargateMinTasks", "albDeletionProtection", "alarmFargateCpuPercent"])
+def test_fargate_keys_on_a_lambda_stack_are_refused(mocks: RecordingMocks, key: str) -> None:
+    with pytest.raises(ConfigError, match=f"{key} does not apply to compute: lambda"):
+        load(**{key: "3"})
+
+
+@pytest.mark.parametrize("key", ["throttleRateLimit", "authorizerCacheSeconds", "manageApiGatewayAccount"])
+def test_api_gateway_keys_on_a_fargate_stack_are_refused(mocks: RecordingMocks, key: str) -> None:
+    with pytest.raises(ConfigError, match=f"{key} does not apply to compute: fargate"):
+        load(**FARGATE, **{key: "1"})
+
+
+@pytest.mark.parametrize(
+    ("values", "key"),
+    [
+        ({"fargateCpu": "768"}, "fargateCpu"),
+        ({"fargateMemoryMb": "512"}, "fargateMemoryMb"),  # 512 CPU units need 1024-4096 MB
+        ({"fargateCpu": "2048", "fargateMemoryMb": "2048"}, "fargateMemoryMb"),
+        ({"fargateMinTasks": "1"}, "fargateMinTasks"),  # one AZ down would take the region with it
+        ({"fargateMinTasks": "4", "fargateMaxTasks": "3"}, "fargateMaxTasks"),
+        ({"fargateCpuTargetPercent": "95"}, "fargateCpuTargetPercent"),
+        ({"fargateRequestsPerTarget": "0"}, "fargateRequestsPerTarget"),
+        ({"alarmFargateMemoryPercent": "0"}, "alarmFargateMemoryPercent"),
+    ],
+)
+def test_invalid_fargate_values_name_the_key(mocks: RecordingMocks, values: dict[str, str], key: str) -> None:
+    with pytest.raises(ConfigError, match=key):
+        load(**FARGATE, **values)
+
+
+def test_fargate_values_are_parsed(mocks: RecordingMocks) -> None:
+    config = load(
+        **FARGATE,
+        fargateCpu="1024",
+        fargateMemoryMb="3072",
+        fargateMinTasks="3",
+        fargateMaxTasks="12",
+        fargateCpuTargetPercent="40",
+        fargateRequestsPerTarget="2500",
+        albDeletionProtection="false",
+    )
+    task = config.fargate
+    assert (task.cpu, task.memory_mb, task.min_tasks, task.max_tasks) == (1024, 3072, 3, 12)
+    assert (task.cpu_target_percent, task.requests_per_target, config.alb_deletion_protection) == (40, 2500, False)
+    # A larger task size moves the default memory to the smallest that size allows.
+    assert load(**FARGATE, fargateCpu="2048").fargate.memory_mb == 4096

@@ -13,6 +13,7 @@ import pulumi_aws as aws
 import pytest
 import yaml
 
+from components.edge import RegionalEdge
 from components.regional_gateway import (
     ACCESS_LOG_FORMAT,
     GATEWAY_ERRORS,
@@ -519,7 +520,7 @@ def test_custom_domain_with_tls_1_2_latency_record_and_health_check(mocks: Recor
     record = latency[0]
     assert (record["name"], record["type"], record["setIdentifier"]) == ("pay.example.com", "A", "eu-west-1")
     assert record["latencyRoutingPolicies"] == [{"region": "eu-west-1"}]
-    assert record["healthCheckId"] == check.outputs.get("id", "gateway-health-check-id")
+    assert record["healthCheckId"] == check.outputs.get("id", f"{check.name}-id")
     alias = record["aliases"][0]
     assert alias["evaluateTargetHealth"] is True
     assert alias["name"] == domains["pay.example.com"].outputs["regionalDomainName"]
@@ -681,3 +682,45 @@ def test_the_local_waf_answers_as_the_deployed_web_acl_does(mocks: RecordingMock
     assert local.status == custom["responseCode"] == 413
     assert local.body.decode() == bodies[custom["customResponseBodyKey"]]["content"]
     assert bodies[custom["customResponseBodyKey"]]["contentType"] == "APPLICATION_JSON"
+
+
+# Where the edge's children lived before RegionalEdge existed: existing stacks hold these URNs.
+MOVED_TO_THE_EDGE = {
+    "waf": "aws:wafv2/webAcl:WebAcl",
+    "waf-association": "aws:wafv2/webAclAssociation:WebAclAssociation",
+    "waf-logs": "aws:cloudwatch/logGroup:LogGroup",
+    "waf-logging": "aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration",
+    "cert": "aws:acm/certificate:Certificate",
+    "cert-validation-regional": "aws:route53/record:Record",
+    "cert-validation-global": "aws:route53/record:Record",
+    "cert-validation": "aws:acm/certificateValidation:CertificateValidation",
+    "domain-regional": "aws:apigateway/domainName:DomainName",
+    "domain-global": "aws:apigateway/domainName:DomainName",
+    "mapping-regional": "aws:apigateway/basePathMapping:BasePathMapping",
+    "mapping-global": "aws:apigateway/basePathMapping:BasePathMapping",
+    "dns-regional": "aws:route53/record:Record",
+    "health-check": "aws:route53/healthCheck:HealthCheck",
+    "dns-latency": "aws:route53/record:Record",
+}
+
+
+def test_the_edges_children_keep_the_urns_they_had_as_the_gateways(mocks: RecordingMocks) -> None:
+    """Each moved child is aliased to `<gateway>$<type>::gateway-<role>`: an update moves it, not replaces it."""
+
+    def program() -> dict[str, Any]:
+        gateway = RegionalGateway("gateway", gateway_args(domain=DOMAIN))
+        [edge] = [c for c in gateway._childResources if isinstance(c, RegionalEdge)]
+        moved = {
+            child._name: pulumi.Output.all(*child._aliases).apply(lambda urns, t=child._type: (t, urns))
+            for child in edge._childResources
+        }
+        return {"gateway": gateway.urn, "moved": moved}
+
+    result = run(program)
+    # `urn:pulumi:<stack>::<project>::<gateway's type chain>::gateway`: its children were `<chain>$<type>::<name>`.
+    chain, _, name = str(result["gateway"]).rpartition("::")
+    assert name == "gateway"
+    expected = {
+        f"gateway-edge-{role}": (typ, [f"{chain}${typ}::gateway-{role}"]) for role, typ in MOVED_TO_THE_EDGE.items()
+    }
+    assert result["moved"] == expected
