@@ -158,7 +158,7 @@ class PaymentService:
                 return _final_or_pending(self._settle(pending, PaymentStatus.FAILED, None).payment, cause=e)
             # A keyed reference is shared by both regions: the other may have charged it (a retry that
             # failed over during the lag). Ask the bank; without a record, reverse it, then failed.
-            return _final_or_pending(self._resolver.settle(pending).payment, cause=e)
+            return _final_or_pending(self._settle_from_the_bank(pending).payment, cause=e)
         except BankOutcomeUnknown as e:
             # Charged or not, nobody knows yet: the record stays pending and the resolver asks the bank.
             logger.warning("bank_outcome_unknown", extra={"payment_id": payment_id, "reason": str(e)})
@@ -195,6 +195,18 @@ class PaymentService:
             logger.exception(
                 "payment_not_stored",
                 extra={"payment": payment_summary(final.payment), "bank_reference": pending.bank_reference},
+            )
+            self._on_not_stored()
+            return pending
+
+    def _settle_from_the_bank(self, pending: StoredPayment) -> StoredPayment:
+        """The resolver's settlement, now; if its write fails the record stays pending, loudly."""
+        try:
+            return self._resolver.settle(pending)
+        except Exception:
+            logger.exception(
+                "payment_not_stored",
+                extra={"payment": payment_summary(pending.payment), "bank_reference": pending.bank_reference},
             )
             self._on_not_stored()
             return pending

@@ -47,7 +47,7 @@ def pending(repository: DynamoRepository, reference: str | None = None) -> Store
 def charge(bank: FaultBank, reference: str) -> str:
     """The bank charged this reference, and its answer never reached the gateway."""
     request = parse_payment_request(payment_body(VISA_AUTHORIZED), ValidationRules(), datetime.now(UTC).date())
-    decision = HttpBank(bank.url, connect_timeout=1, read_timeout=1).authorize(reference, request)
+    decision = HttpBank(bank.url, connect_timeout=5, read_timeout=5).authorize(reference, request)
     assert decision.authorization_code
     return decision.authorization_code
 

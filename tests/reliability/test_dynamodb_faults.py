@@ -240,11 +240,13 @@ def test_a_failed_status_that_cannot_be_stored_stays_pending_until_the_resolver_
     bank.then(Fault.HTTP_503)
     faults.fail(TRANSITION, "ProvisionedThroughputExceededException")
     assert gateway.post(card_body(VISA_AUTHORIZED), key="k1").status == 202
-    [lost] = logs.records("payment_not_stored")
-    assert (lost["payment"]["status"], lost["payment"]["authorization_code"]) == ("failed", None)
+    [lost] = logs.records("payment_not_stored")  # the keyed refusal was settled (reversed), not stored
+    assert (lost["payment"]["status"], lost["payment"]["authorization_code"]) == ("pending", None)
+    [reference] = bank.reversals  # the bank had no record: the reference is blocked
     faults.rules.clear()
-    assert gateway.resolve().reversals == 1  # the bank has no record: block the reference, then failed
+    assert gateway.resolve().reversals == 0  # the bank's record now says reversed, uncharged: failed
     assert the_payment(store)["status"]["S"] == "failed" and bank.charges == {}
+    assert the_payment(store)["bank_reference"]["S"] == reference
 
 
 @pytest.mark.parametrize("bank_fault", [Fault.OK, Fault.TIMEOUT], ids=["authorized", "bank-timeout"])
