@@ -1,11 +1,12 @@
 # The README's two commands: `make run` and `make test`. Everything installs from this repo's own files.
 # `make deploy STACK=eu`: pulumi up, then the gradual rollout (python -m deploy; README, Safe deployments).
+# `make smoke URL=... KEY=...`: checks a deployed (or the local) stack answers (python -m deploy.smoke).
 PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint typecheck unit bench soak deploy clean
+.PHONY: install run test lint typecheck unit bench soak deploy smoke clean
 
 $(STAMP): requirements.txt requirements-dev.txt handlers/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -51,6 +52,12 @@ soak: $(STAMP)
 deploy: $(STAMP)
 	@test -n "$(STACK)" || { echo "usage: make deploy STACK=eu|us [ARGS='--yes --bake-minutes 15']" >&2; exit 2; }
 	$(PY) -m deploy --stack $(STACK) $(ARGS)
+
+# KEY reaches the tool through the environment, so its arguments never hold it, and `@` keeps make from echoing
+# it; `export KEY=...` before `make smoke URL=...` keeps it off make's own command line too.
+smoke: $(STAMP)
+	@test -n "$(URL)" -a -n "$(KEY)" || { echo "usage: make smoke URL=<regionalApiUrl> KEY=<API key> [ARGS=--read-only]" >&2; exit 2; }
+	@SMOKE_API_KEY='$(KEY)' $(PY) -m deploy.smoke --url '$(URL)' $(ARGS)
 
 clean:
 	rm -rf $(VENV) build .mypy_cache .ruff_cache .pytest_cache

@@ -33,6 +33,7 @@ class ProgramRun:
     region: str
     mocks: RecordingMocks
     exports: dict[str, Any] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what it told `pulumi up` through pulumi.log.warn
 
     def custom(self) -> list[Recorded]:
         return self.mocks.custom()
@@ -52,9 +53,13 @@ def _run(stack: str, overrides: tuple[tuple[str, str], ...]) -> ProgramRun:
     mocks = fresh_runtime(stack, config, SECRET_KEYS)
     exported: dict[str, Any] = {}
     resolved: dict[str, Any] = {}
+    warned: list[str] = []
 
     def program() -> pulumi.Output[Any]:
-        with patch.object(pulumi, "export", exported.__setitem__):
+        with (
+            patch.object(pulumi, "export", exported.__setitem__),
+            patch.object(pulumi.log, "warn", lambda message, *_, **__: warned.append(message)),
+        ):
             runpy.run_path(str(ROOT / "__main__.py"))
         return pulumi.Output.all(**exported).apply(resolved.update)
 
@@ -62,7 +67,7 @@ def _run(stack: str, overrides: tuple[tuple[str, str], ...]) -> ProgramRun:
         pulumi.runtime.test(program)()  # type: ignore[no-untyped-call]
     finally:
         close_runtime(mocks)
-    return ProgramRun(stack=stack, region=config["aws:region"], mocks=mocks, exports=resolved)
+    return ProgramRun(stack=stack, region=config["aws:region"], mocks=mocks, exports=resolved, warnings=warned)
 
 
 def run_program(stack: str, overrides: dict[str, str] | Iterable[tuple[str, str]] = ()) -> ProgramRun:

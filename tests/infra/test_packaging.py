@@ -11,6 +11,7 @@ import sys
 import zipfile
 from pathlib import Path, PurePosixPath
 
+import pulumi
 import pytest
 
 from components.packaging import (
@@ -19,6 +20,8 @@ from components.packaging import (
     build_lambda_archive,
     parse_requirements,
 )
+from components.regional_gateway import RUNTIME, RUNTIME_VERSION
+from tests.infra.program import ProgramRun
 
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "handlers" / "requirements.txt"
@@ -172,3 +175,41 @@ def test_bytecode_is_added_only_for_the_runtimes_python_and_reproducibly(tmp_pat
         header = archive.read(f"handlers/__pycache__/service.{tag}.pyc")[:8]
     assert header[:4] == importlib.util.MAGIC_NUMBER
     assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, unchecked (PEP 552)
+
+
+@pytest.fixture
+def warnings(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """What the build tells `pulumi preview`/`up` through pulumi.log.warn."""
+    said: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *args, **kwargs: said.append(message))
+    return said
+
+
+def test_a_source_only_archive_is_warned_about_with_the_fix(source: Path, tmp_path: Path, warnings: list[str]) -> None:
+    this_python = sys.version_info[:2]
+    runtime = (this_python[0], this_python[1] + 1)
+    archive = build_lambda_archive(source, tmp_path / "out", requirements_file=tmp_path / "none", bytecode_for=runtime)
+    assert not any(e.endswith(".pyc") for e in archive.entries)
+    running, wanted = f"{this_python[0]}.{this_python[1]}", f"{runtime[0]}.{runtime[1]}"
+    assert len(warnings) == 1
+    assert f"built by Python {running}, not the functions' runtime Python {wanted}" in warnings[0]
+    assert "source only" in warnings[0]
+    assert warnings[0].endswith(f"make clean && make install PYTHON=python{wanted}")
+
+
+def test_no_warning_with_bytecode_or_when_none_was_asked_for(source: Path, tmp_path: Path, warnings: list[str]) -> None:
+    none = tmp_path / "none"
+    with_pycs = build_lambda_archive(source, tmp_path / "a", requirements_file=none, bytecode_for=sys.version_info[:2])
+    build_lambda_archive(source, tmp_path / "b", requirements_file=none)  # bench's source-tree archive
+    assert any(e.endswith(".pyc") for e in with_pycs.entries)
+    assert warnings == []
+
+
+def test_the_program_warns_when_deployed_from_another_python_than_the_runtime(eu: ProgramRun) -> None:
+    """RUNTIME_VERSION is the functions' runtime; a `pulumi up` from another Python (3.11 here) warns once."""
+    assert f"python{RUNTIME_VERSION[0]}.{RUNTIME_VERSION[1]}" == RUNTIME
+    source_only = [w for w in eu.warnings if "source only" in w]
+    if sys.version_info[:2] == RUNTIME_VERSION:
+        assert source_only == []
+    else:
+        assert len(source_only) == 1 and source_only[0].endswith("make clean && make install PYTHON=python3.13")

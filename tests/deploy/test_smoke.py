@@ -1,0 +1,208 @@
+"""`python -m deploy.smoke` against tiny local servers: a failing health check, a read-only run that never
+pays, a base path, no answer at all, and the usage errors. The real stack: tests/e2e/test_smoke.py."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from deploy import smoke
+
+ROOT = Path(__file__).resolve().parents[2]
+KEY = "pgw_smoke-test-key"
+Answerer = Callable[[str, str, dict[str, str]], tuple[int, dict[str, str], Any]]
+
+
+class Scripted(ThreadingHTTPServer):
+    def __init__(self, answer: Answerer) -> None:
+        super().__init__(("127.0.0.1", 0), _Handler)
+        self.answer = answer
+        self.seen: list[tuple[str, str]] = []
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}"
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: Scripted
+
+    def _any(self) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        self.rfile.read(length)
+        self.server.seen.append((self.command, self.path))
+        status, headers, body = self.server.answer(self.command, self.path, dict(self.headers))
+        raw = json.dumps(body).encode() if body is not None else b""
+        self.send_response(status)
+        for name, value in {"Content-Type": "application/json", **headers}.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(raw)))
+        self.end_headers()
+        self.wfile.write(raw)
+
+    do_GET = do_POST = _any
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+@contextmanager
+def serving(answer: Answerer) -> Iterator[Scripted]:
+    server = Scripted(answer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+def unauthorized() -> tuple[int, dict[str, str], Any]:
+    return 401, {}, {"error": {"type": "unauthorized", "message": "The API key is not valid."}}
+
+
+def read_only_gateway(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+    """What a healthy gateway answers to the read-only checks, KEY being its only merchant's key."""
+    route = path.partition("?")[0].removeprefix("/live")
+    if route == "/health":
+        return 200, {}, {"status": "ok", "region": "eu-west-1"}
+    if headers.get("Authorization") != f"Bearer {KEY}":
+        return unauthorized()
+    if method == "GET" and route == "/v1/payments":
+        return 200, {}, {"data": [], "next_cursor": None}
+    return 404, {}, {"error": {"type": "not_found", "message": "No payment with this id."}}
+
+
+@pytest.fixture
+def gateway() -> Iterator[Scripted]:
+    with serving(read_only_gateway) as server:
+        yield server
+
+
+def run_smoke(*args: str, key: str | None = KEY) -> tuple[int, list[str]]:
+    lines: list[str] = []
+    status = smoke.main([*args, *(["--key", key] if key else [])], write=lines.append)
+    return status, lines
+
+
+def outcomes(lines: list[str]) -> dict[str, str]:
+    """check name -> ok / FAIL / skip, from the one line each check prints."""
+    found = (re.match(r"^(ok|FAIL|skip) +([^:]+):", line) for line in lines)
+    return {m[2]: m[1] for m in found if m}
+
+
+def test_read_only_passes_on_a_healthy_gateway_and_never_pays(gateway: Scripted) -> None:
+    status, lines = run_smoke("--url", gateway.url, "--read-only")
+    assert status == 0, lines
+    assert outcomes(lines) == {
+        "health": "ok",
+        "auth, no key": "ok",
+        "auth, unknown key": "ok",
+        "list": "ok",
+        "get, unknown id": "ok",
+    }
+    assert {method for method, _ in gateway.seen} == {"GET"}  # no payment at all on a real bank
+    unknown = [path for _, path in gateway.seen if path.startswith("/v1/payments/")]
+    assert len(unknown) == 1 and re.fullmatch(r"/v1/payments/pay_[0-7][0-9A-HJKMNP-TV-Z]{25}", unknown[0])
+    assert lines[-1] == "smoke: 5 of 5 checks ok, 0 failed, 0 skipped"
+
+
+def test_a_health_check_answering_500_fails_the_run() -> None:
+    def answer(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        if path == "/health":
+            return 500, {}, {"error": {"type": "internal_error", "message": "boom"}}
+        return read_only_gateway(method, path, headers)
+
+    with serving(answer) as server:
+        status, lines = run_smoke("--url", server.url, "--read-only")
+    assert status == 1
+    assert "FAIL health: expected 200, got 500 internal_error: boom" in lines
+    assert outcomes(lines)["list"] == "ok"  # the other checks still run and report
+    assert lines[-1] == "smoke: 4 of 5 checks ok, 1 failed, 0 skipped"
+
+
+def test_a_key_that_is_refused_fails_and_skips_what_needs_the_payment(gateway: Scripted) -> None:
+    status, lines = run_smoke("--url", gateway.url, key="pgw_not-this-gateways-key")
+    assert status == 1
+    assert outcomes(lines) == {
+        "health": "ok",
+        "auth, no key": "ok",
+        "auth, unknown key": "ok",
+        "payment": "FAIL",
+        "bank failure": "FAIL",
+        "replay": "skip",
+        "get": "skip",
+        "list": "skip",
+    }
+    assert "FAIL payment: expected 201, got 401 unauthorized: The API key is not valid." in lines
+
+
+def test_an_auth_answer_outside_the_error_shape_fails() -> None:
+    def answer(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        if "Authorization" not in headers and path != "/health":
+            return 401, {}, {"message": "Unauthorized"}  # API Gateway's default, not our gateway response
+        return read_only_gateway(method, path, headers)
+
+    with serving(answer) as server:
+        status, lines = run_smoke("--url", server.url, "--read-only")
+    assert status == 1
+    assert outcomes(lines)["auth, no key"] == "FAIL"
+
+
+def test_the_urls_path_prefixes_every_route(gateway: Scripted) -> None:
+    """A stage's invoke URL ends in /live: /health is /live/health."""
+    status, lines = run_smoke("--url", gateway.url + "/live/", "--read-only")
+    assert status == 0, lines
+    assert all(path.startswith("/live/") for _, path in gateway.seen)
+
+
+def test_no_answer_is_a_failure_per_check() -> None:
+    server = Scripted(read_only_gateway)
+    url = server.url
+    server.server_close()  # nothing listens there any more
+    status, lines = run_smoke("--url", url, "--read-only", "--timeout", "5")
+    assert status == 1
+    assert set(outcomes(lines).values()) == {"FAIL"}
+    assert "FAIL health: no answer (ConnectionRefusedError" in lines[0]
+
+
+def test_usage_errors_exit_2(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(smoke.KEY_ENV, raising=False)
+    assert run_smoke("--url", "http://127.0.0.1:1", key=None)[0] == 2  # no key anywhere
+    assert run_smoke("--url", "ftp://example.com")[0] == 2
+
+
+def test_the_key_may_come_from_the_environment(gateway: Scripted, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(smoke.KEY_ENV, KEY)
+    assert run_smoke("--url", gateway.url, "--read-only", key=None)[0] == 0
+
+
+def test_make_smoke_runs_the_tool_with_the_key_in_the_environment() -> None:
+    """The Makefile's recipe, read rather than run (running make would build a virtualenv)."""
+    recipe = re.search(r"^smoke:.*\n((?:\t.*\n)+)", (ROOT / "Makefile").read_text(), re.MULTILINE)
+    assert recipe is not None, "no smoke target"
+    lines = recipe[1].splitlines()
+    assert any('test -n "$(URL)"' in line and '-n "$(KEY)"' in line and "exit 2" in line for line in lines)
+    run = lines[-1].strip()
+    assert run.startswith("@SMOKE_API_KEY='$(KEY)' $(PY) -m deploy.smoke --url '$(URL)'")
+    assert smoke.KEY_ENV == "SMOKE_API_KEY" and "--key" not in run
+
+
+def test_python_m_deploy_smoke_runs_as_a_module(gateway: Scripted) -> None:
+    command = [sys.executable, "-m", "deploy.smoke", "--url", gateway.url, "--read-only"]
+    env = {"SMOKE_API_KEY": KEY, "PATH": ""}
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert done.stdout.splitlines()[0] == "ok   health: GET /health 200 (region eu-west-1)"
