@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from local_gateway.gateway import OUTAGE_CONTROL_PATH
-from local_gateway.messages import HttpRequest, HttpResponse, error_response, json_response
+from proxy_gateway.messages import HttpRequest, HttpResponse, error_response, json_response
+from proxy_gateway.outage import OUTAGE_CONTROL_PATH
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
-from local_gateway.messages import HttpRequest, HttpResponse, error_response
+from proxy_gateway.messages import HttpRequest, HttpResponse, error_response
 
 log = logging.getLogger(__name__)
 

@@ -25,7 +25,6 @@ from handlers.settings import ConfigurationError, Settings
 from local_gateway.global_endpoint import GlobalEndpoint, HealthChecker, HealthTracker, RegionEndpoint, http_probe
 from local_gateway.http_server import LocalHTTPServer
 from local_gateway.logs import setup_logging
-from local_gateway.messages import HttpRequest, HttpResponse, error_response
 from local_gateway.supervisor import Child, StartupError, Supervisor
 from local_gateway.topology import (
     BANK_PORT_OFFSET,
@@ -36,6 +35,7 @@ from local_gateway.topology import (
     local_environment,
     port_for,
 )
+from proxy_gateway.messages import HttpRequest, HttpResponse, error_response
 
 log = logging.getLogger("local_gateway.runner")
 

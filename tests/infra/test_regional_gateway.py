@@ -27,7 +27,7 @@ from components.regional_gateway import (
     route_functions,
 )
 from handlers import routes, schema
-from local_gateway.authorization import ACCESS_DENIED, UNAUTHORIZED
+from proxy_gateway.authorization import ACCESS_DENIED, UNAUTHORIZED
 from tests.infra.conftest import run, run_once
 from tests.infra.helpers import (
     ACCOUNT,

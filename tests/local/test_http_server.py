@@ -11,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 
 from local_gateway.http_server import POLL_SECONDS, LocalHTTPServer
-from local_gateway.messages import HttpRequest, HttpResponse
+from proxy_gateway.messages import HttpRequest, HttpResponse
 
 SEEN: list[HttpRequest] = []
 

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from local_gateway.lambda_proxy import build_authorizer_event, method_arn
-from local_gateway.messages import HttpRequest
-from local_gateway.routing import RouteMatch
+from proxy_gateway.lambda_proxy import build_authorizer_event, method_arn
+from proxy_gateway.messages import HttpRequest
+from proxy_gateway.routing import RouteMatch
 
 log = logging.getLogger(__name__)
 
