@@ -1,7 +1,8 @@
 """Entry point of the stack's child processes: `python -m local_gateway.child <role> ...`.
 
-Roles: `dynamodb` (moto's server) and `lambda` (a gateway serving Lambda handlers: a region or
-the bank simulator). A child binds its port, writes one JSON line `{"port": N}` to stdout, then
+Roles: `dynamodb` (moto's server), `lambda` (a gateway serving Lambda handlers: a region or
+the bank simulator) and `container` (a region served by the container image's entry point, see
+container_region.py). A child binds its port, writes one JSON line `{"port": N}` to stdout, then
 points its stdout (where handlers log, as in Lambda) at stderr, or at /dev/null with --quiet.
 It exits on SIGTERM/SIGINT, and when its stdin reaches EOF: the parent holds the other end, so
 a parent that dies, even by SIGKILL, takes its children with it.
@@ -17,7 +18,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from handlers.routes import Function, Route
@@ -40,7 +41,7 @@ class Server(Protocol):
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local_gateway.child")
-    parser.add_argument("role", choices=("dynamodb", "lambda"))
+    parser.add_argument("role", choices=("dynamodb", "lambda", "container"))
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--name", default="lambda", help="label for logs")
     parser.add_argument("--routes", default="handlers.routes:ROUTES", help="MODULE:ATTRIBUTE, a tuple of Route")
@@ -80,18 +81,18 @@ def make_server(args: argparse.Namespace) -> tuple[Server, Gateway | None]:
     return LocalHTTPServer(args.port, gateway, name=args.name, access_log=args.access_log), gateway
 
 
-def run_resolver(gateway: Gateway, interval: float, stop: threading.Event) -> None:
+def run_resolver(region: str, is_down: Callable[[], bool], interval: float, stop: threading.Event) -> None:
     """The scheduled resolver function, in this region's process. A simulated outage stops it, as a
     region that is down runs nothing: its heartbeat goes stale and the other region takes over."""
     from handlers.api import resolve_pending  # noqa: PLC0415 - the handlers are preloaded already
 
     while not stop.wait(interval):
-        if gateway.outage.is_set():
+        if is_down():
             continue
         try:
             resolve_pending(None, None)
         except Exception:
-            log.exception("%s: the resolver run failed", gateway.region)
+            log.exception("%s: the resolver run failed", region)
 
 
 def announce(port: int, quiet: bool) -> None:
@@ -116,6 +117,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    if args.role == "container":
+        from local_gateway.container_region import serve as serve_container  # noqa: PLC0415 - only this role needs it
+
+        return serve_container(args, stop, announce)
     try:
         server, gateway = make_server(args)
     except Exception:
@@ -126,7 +131,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     announce(server.server_port, args.quiet)
     if gateway is not None and args.resolver_interval > 0:
         resolver = threading.Thread(
-            target=run_resolver, args=(gateway, args.resolver_interval, stop), name="resolver", daemon=True
+            target=run_resolver,
+            args=(gateway.region, gateway.outage.is_set, args.resolver_interval, stop),
+            name="resolver",
+            daemon=True,
         )
         resolver.start()
     threading.Thread(target=watch_stdin, args=(stop,), name="parent-watchdog", daemon=True).start()

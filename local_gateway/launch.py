@@ -55,9 +55,12 @@ def runner_command(
     quiet: bool = False,
     resolver_interval: float | None = None,
     resolve_after: float | None = None,
+    compute: str | None = None,
 ) -> list[str]:
     """The command line for these options (merchants: id -> API key)."""
     command = [sys.executable, "-m", "local_gateway", "--port", str(port)]
+    if compute is not None:
+        command += ["--compute", compute]
     if resolver_interval is not None:
         command += ["--resolver-interval", str(resolver_interval)]
     if resolve_after is not None:

@@ -40,6 +40,9 @@ from proxy_gateway.messages import HttpRequest, HttpResponse, error_response
 log = logging.getLogger("local_gateway.runner")
 
 CHILD_START_TIMEOUT = 30.0
+# lambda: the Lambda gateway (local_gateway.gateway); container: the image's entry point
+# (container/spec.py COMMAND, see container_region.py), as the ALB + ECS Fargate option serves them.
+COMPUTE_OPTIONS = ("lambda", "container")
 FIRST_HEALTH_TIMEOUT = 30.0
 T = TypeVar("T")
 
@@ -54,6 +57,7 @@ class Options:
     quiet: bool = False
     resolver_interval: float = 2.0
     resolve_after: float | None = None  # None: the handlers derive it from the idempotency lease
+    compute: str = "lambda"  # how each region serves the handlers: COMPUTE_OPTIONS
 
 
 @dataclass
@@ -101,6 +105,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         metavar="SECONDS",
         help="a pending payment becomes due this long after it was written (default: the idempotency lease)",
     )
+    parser.add_argument(
+        "--compute",
+        choices=COMPUTE_OPTIONS,
+        default="lambda",
+        help="serve each region as Lambda does (default) or through the container's server (gunicorn)",
+    )
     args = parser.parse_args(argv)
     if not args.resolver_interval > 0:
         parser.error("--resolver-interval must be a positive number of seconds")
@@ -115,6 +125,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         quiet=args.quiet,
         resolver_interval=args.resolver_interval,
         resolve_after=args.resolve_after,
+        compute=args.compute,
     )
 
 
@@ -258,7 +269,8 @@ def _spawn_region(region: Region, options: Options, stack: Stack, supervisor: Su
     env.update(resolver_environment(options, env))
     _check_handler_settings(region.name, env)
     port = port_for(options.port, region.port_offset)
-    args = ["lambda", "--port", str(port), "--resolver-interval", str(options.resolver_interval), *_quiet(options)]
+    role = "container" if options.compute == "container" else "lambda"
+    args = [role, "--port", str(port), "--resolver-interval", str(options.resolver_interval), *_quiet(options)]
     return supervisor.spawn(region.name, args, env)
 
 
