@@ -2,7 +2,7 @@
 
 python -m bench                      everything (about 15 minutes on 2 cores)
 python -m bench --quick              shorter runs, fewer rounds (about 5 minutes)
-python -m bench --only cold,warm     some of: cold, warm, baseline, load, dynalite
+python -m bench --only cold,warm     some of: cold, warm, baseline, load, dynalite, compute
 python -m bench --no-write           print the sections instead of writing the file
 """
 
@@ -18,7 +18,7 @@ from pathlib import Path
 
 from bench import emulators, report, suite
 
-BENCHMARKS = ("cold", "warm", "baseline", "load", "dynalite")
+BENCHMARKS = ("cold", "warm", "baseline", "load", "dynalite", "compute")
 DEFAULT_OUTPUT = Path(__file__).resolve().parent.parent / "docs" / "performance.md"
 
 
@@ -51,6 +51,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         "baseline": ("load-baseline", lambda: suite.baseline_section(plan, log)),
         "load": ("load-moto", lambda: suite.load_section(plan, log, None)),
         "dynalite": ("load-dynalite", lambda: suite.load_section(plan, log, "dynalite")),
+        "compute": ("load-compute", lambda: suite.compute_section(plan, log)),
     }
     sections: dict[str, str] = {}
     for name in BENCHMARKS:
@@ -58,7 +59,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             continue
         section_name, run = runners[name]
         started = time.perf_counter()
-        sections[section_name] = _dynalite(plan, run) if name == "dynalite" else run()
+        sections[section_name] = _dynalite(plan, run) if name in ("dynalite", "compute") else run()
         log(f"{name} done in {time.perf_counter() - started:.0f} s")
         if not args.no_write:  # write as we go: a long run that fails late keeps what it measured
             report.write_sections(args.output, {section_name: sections[section_name]})
