@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any, TextIO, cast
 
 from local_gateway.gateway import Gateway
-from local_gateway.messages import HttpRequest, HttpResponse, json_response
+from proxy_gateway.messages import HttpRequest, HttpResponse, json_response
 
 STATS_PATH = "/_local/stats"
 WINDOW_SECONDS = 60

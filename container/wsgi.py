@@ -1,0 +1,148 @@
+"""The handlers behind a WSGI server, served the way API Gateway serves them to Lambda.
+
+Each request becomes the same REST v1 proxy event API Gateway would send (proxy_gateway), goes
+through the same REQUEST authorizer with its result cache (AUTHORIZER_CACHE_SECONDS), and is
+dispatched to the entry point handlers/routes.py names. `/health` is that table's health route:
+the ALB's target health check and Route 53's regional check see what they see on Lambda.
+
+LOCAL_CONTROL=1 adds the local stack's simulated outage (proxy_gateway.outage), reachable from
+loopback only; the image never sets it.
+"""
+
+from __future__ import annotations
+
+import http
+import ipaddress
+import os
+import uuid
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+from urllib.parse import quote
+
+from handlers import routes
+from proxy_gateway.messages import HttpRequest, HttpResponse, error_response
+from proxy_gateway.outage import OUTAGE_CONTROL_PATH, SimulatedOutage
+from proxy_gateway.rest_api import RestApi
+
+# API Gateway's payload limit.
+MAX_BODY_BYTES = 10 * 1024 * 1024
+_READ_CHUNK = 64 * 1024
+App = Callable[[HttpRequest], HttpResponse]
+StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+
+
+class RequestTooLargeError(Exception):
+    pass
+
+
+class WsgiApplication:
+    """The WSGI callable around the region's API and, locally, its simulated outage."""
+
+    def __init__(self, api: App, outage: SimulatedOutage | None = None) -> None:
+        self.api = api
+        self.outage = outage
+
+    def __call__(self, environ: Mapping[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        try:
+            request = to_request(environ)
+        except RequestTooLargeError:
+            response = error_response(413, "bad_request", "request body too large", str(uuid.uuid4()))
+        else:
+            response = self._app_for(request, environ)(request)
+        start_response(_status_line(response.status), [*response.headers, ("Content-Length", str(len(response.body)))])
+        return [] if environ.get("REQUEST_METHOD") == "HEAD" else [response.body]
+
+    def _app_for(self, request: HttpRequest, environ: Mapping[str, Any]) -> App:
+        """The outage switch answers only the loopback peer (the local stack); from any other, such
+        as the ALB, its path is an unknown route."""
+        if self.outage is None:
+            return self.api
+        if request.path == OUTAGE_CONTROL_PATH and not _is_loopback(str(environ.get("REMOTE_ADDR") or "")):
+            return self.api
+        return self.outage
+
+
+def create_app(env: Mapping[str, str] = os.environ) -> WsgiApplication:
+    """The region's API, its handlers imported and their settings checked now: a task that cannot
+    serve fails at startup (ECS replaces it), not with a 500 on its first payment."""
+    from handlers.api import settings  # noqa: PLC0415 - reads the environment; configures the JSON logs
+
+    config = settings()
+    config.require_bank_url()
+    config.require_fingerprint_key()
+    api = RestApi(
+        region=config.region,
+        routes=routes.ROUTES,
+        authorizer=routes.AUTHORIZER,
+        authorizer_cache_seconds=float(env.get("AUTHORIZER_CACHE_SECONDS", routes.AUTHORIZER_CACHE_SECONDS)),
+    )
+    api.preload()
+    outage = SimulatedOutage(config.region, api.handle) if env.get("LOCAL_CONTROL") == "1" else None
+    return WsgiApplication(api, outage)
+
+
+def to_request(environ: Mapping[str, Any]) -> HttpRequest:
+    headers = tuple(_headers(environ))
+    return HttpRequest(
+        method=str(environ["REQUEST_METHOD"]),
+        target=_target(environ),
+        headers=headers,
+        body=_body(environ),
+        source_ip=_source_ip(environ, headers),
+    )
+
+
+def _target(environ: Mapping[str, Any]) -> str:
+    """The request line's target as sent (percent-encoding intact), as API Gateway receives it."""
+    raw = str(environ.get("RAW_URI") or "")
+    if raw.startswith("/"):
+        return raw
+    query = str(environ.get("QUERY_STRING") or "")
+    path = quote(str(environ.get("PATH_INFO") or "/"), safe="/%:@!$&'()*+,;=-._~")
+    return f"{path}?{query}" if query else path
+
+
+def _headers(environ: Mapping[str, Any]) -> Iterable[tuple[str, str]]:
+    for key, value in environ.items():
+        if key.startswith("HTTP_"):
+            yield key[5:].replace("_", "-").title(), str(value)
+        elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+            yield key.replace("_", "-").title(), str(value)
+
+
+def _body(environ: Mapping[str, Any]) -> bytes:
+    stream = environ["wsgi.input"]
+    length = str(environ.get("CONTENT_LENGTH") or "")
+    if length.isdigit():
+        if int(length) > MAX_BODY_BYTES:
+            raise RequestTooLargeError
+        return bytes(stream.read(int(length)))
+    body = bytearray()  # chunked: the server has undone the framing
+    while chunk := stream.read(_READ_CHUNK):
+        body += chunk
+        if len(body) > MAX_BODY_BYTES:
+            raise RequestTooLargeError
+    return bytes(body)
+
+
+def _source_ip(environ: Mapping[str, Any], headers: tuple[tuple[str, str], ...]) -> str:
+    """The client, as `identity.sourceIp` names it: behind the ALB, the address it appended last to
+    X-Forwarded-For (the task's own peer is the load balancer)."""
+    forwarded = HttpRequest("GET", "/", headers).header("X-Forwarded-For")
+    if forwarded and forwarded.rsplit(",", 1)[-1].strip():
+        return forwarded.rsplit(",", 1)[-1].strip()
+    return str(environ.get("REMOTE_ADDR") or "")
+
+
+def _is_loopback(address: str) -> bool:
+    try:
+        return ipaddress.ip_address(address).is_loopback
+    except ValueError:
+        return False
+
+
+def _status_line(status: int) -> str:
+    try:
+        return f"{status} {http.HTTPStatus(status).phrase}"
+    except ValueError:
+        return f"{status} Unknown"
