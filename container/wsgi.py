@@ -3,7 +3,15 @@
 Each request becomes the same REST v1 proxy event API Gateway would send (proxy_gateway), goes
 through the same REQUEST authorizer with its result cache (AUTHORIZER_CACHE_SECONDS), and is
 dispatched to the entry point handlers/routes.py names. `/health` is that table's health route:
-the ALB's target health check and Route 53's regional check see what they see on Lambda.
+the ALB's target health check and Route 53's regional check see what they see on Lambda. Every
+answer the API makes itself is the deployed stage's gateway response (handlers/gateway_errors.py),
+so a client sees one error vocabulary whichever compute option serves it.
+
+Not here: WAF's 16 KiB body rule. Deployed, the web ACL in front of the ALB answers it, before the
+task; the handlers enforce the same limit with the same words anyway. The task refuses only bodies
+over API Gateway's 10 MB, unread, as that gateway would (its REQUEST_TOO_LARGE response). A
+result's local drop-connection marker (proxy_gateway.lambda_proxy) is stripped and the result
+answered: only the local stack's own server acts on it, for the bank simulator.
 
 LOCAL_CONTROL=1 adds the local stack's simulated outage (proxy_gateway.outage), reachable from
 loopback only; the image never sets it.
@@ -20,7 +28,8 @@ from typing import Any
 from urllib.parse import quote
 
 from handlers import routes
-from proxy_gateway.messages import HttpRequest, HttpResponse, error_response
+from proxy_gateway.gateway_responses import gateway_response
+from proxy_gateway.messages import HttpRequest, HttpResponse
 from proxy_gateway.outage import OUTAGE_CONTROL_PATH, SimulatedOutage
 from proxy_gateway.rest_api import RestApi
 
@@ -46,7 +55,7 @@ class WsgiApplication:
         try:
             request = to_request(environ)
         except RequestTooLargeError:
-            response = error_response(413, "bad_request", "request body too large", str(uuid.uuid4()))
+            response = gateway_response("REQUEST_TOO_LARGE", str(uuid.uuid4()))
         else:
             response = self._app_for(request, environ)(request)
         start_response(_status_line(response.status), [*response.headers, ("Content-Length", str(len(response.body)))])

@@ -12,8 +12,10 @@ import pytest
 
 from container import spec, wsgi
 from container.wsgi import WsgiApplication
-from handlers import routes
-from handlers.routes import Route
+from handlers import auth, http, routes
+from handlers.gateway_errors import error_body
+from handlers.routes import Function, Route
+from proxy_gateway.lambda_proxy import DROP_CONNECTION_HEADER
 from proxy_gateway.outage import SimulatedOutage
 from proxy_gateway.rest_api import RestApi
 from tests.local import fake_handlers
@@ -109,16 +111,47 @@ def test_without_raw_uri_the_target_is_rebuilt_from_path_and_query(api: RestApi)
     assert (event["pathParameters"], event["queryStringParameters"]) == ({"id": "t 1"}, {"x": "1"})
 
 
-def test_gateway_errors_keep_the_contract(api: RestApi) -> None:
-    for env, status, error_type in (
-        (environ(raw_uri="/things"), "401 Unauthorized", "unauthorized"),
-        (environ(raw_uri="/nope"), "404 Not Found", "not_found"),
-        (environ(raw_uri="/boom"), "502 Bad Gateway", "internal_error"),
-    ):
-        started, raw = call(WsgiApplication(api), env)
-        assert started.status == status
-        assert json.loads(raw)["error"]["type"] == error_type
-        assert started.header("X-Request-Id")
+@pytest.mark.parametrize(
+    ("target", "authorization", "status", "error_type", "message"),
+    [
+        ("/things", None, "401 Unauthorized", "unauthorized", auth.MISSING_HEADER),
+        ("/things", "Bearer deny", "401 Unauthorized", "unauthorized", fake_handlers.DENIAL),
+        (
+            "/things",
+            "Bearer broken",
+            "503 Service Unavailable",
+            "service_unavailable",
+            "The API key could not be checked; retry shortly.",
+        ),
+        ("/nope", None, "404 Not Found", "not_found", "No route matches the request's method and path."),
+        ("/boom", None, "502 Bad Gateway", "internal_error", http.INTERNAL_ERROR),
+    ],
+)
+def test_gateway_errors_are_the_deployed_gateway_responses(
+    api: RestApi, target: str, authorization: str | None, status: str, error_type: str, message: str
+) -> None:
+    headers = {"HTTP_AUTHORIZATION": authorization} if authorization else {}
+    started, raw = call(WsgiApplication(api), environ(raw_uri=target, **headers))
+
+    assert started.status == status
+    assert raw == error_body(error_type, message).encode()  # compact, as API Gateway renders the template
+    assert started.header("X-Request-Id")
+    assert started.header("Retry-After") == ("1" if error_type == "service_unavailable" else None)
+
+
+def dropping(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    """A result with the local stack's drop-connection marker, as the bank simulator's card sends."""
+    return {"statusCode": 502, "headers": {DROP_CONNECTION_HEADER: "true"}, "body": ""}
+
+
+def test_the_local_drop_connection_marker_is_stripped_and_the_result_answered() -> None:
+    function = Function("dropping", "tests.container.test_wsgi.dropping", ())
+    api = RestApi(region="eu-west-1", routes=(Route("GET", "/drop", function, False),))
+
+    started, raw = call(WsgiApplication(api), environ(raw_uri="/drop"))
+
+    assert (started.status, raw) == ("502 Bad Gateway", b"")
+    assert started.header(DROP_CONNECTION_HEADER) is None
 
 
 def test_a_body_over_api_gateways_limit_is_413_without_reading_it(
@@ -132,7 +165,8 @@ def test_a_body_over_api_gateways_limit_is_413_without_reading_it(
     for env in (declared, chunked):
         started, raw = call(WsgiApplication(api), env)
         assert started.status.startswith("413")
-        assert json.loads(raw)["error"]["type"] == "bad_request"
+        assert raw == error_body("payload_too_large", http.BODY_TOO_LARGE).encode()  # REQUEST_TOO_LARGE's
+        assert started.header("X-Request-Id")
     assert declared["wsgi.input"].tell() == 0
     assert fake_handlers.AUTHORIZER_EVENTS == []
 
