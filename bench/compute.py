@@ -61,7 +61,8 @@ def both_stacks(merchant_count: int) -> Iterator[dict[str, Running]]:
 def region_cpu(mode: str, used: dict[str, float], region: str = "eu-west-1") -> float:
     """CPU seconds of what serves the region's requests: the Lambda child (its API Gateway stand-in,
     the handlers, the local resolver thread) or the container's gunicorn processes (what the task
-    runs; the region child around them only runs the local resolver)."""
+    runs, plus the same local extras and resolver thread; the region child around them only relays
+    gunicorn's log)."""
     if mode == "container":
         return sum(seconds for name, seconds in used.items() if name.startswith(f"{region} server"))
     return used.get(region, 0.0)

@@ -11,7 +11,8 @@ so a test can read them for any environment.
   ECS's 30 s stopTimeout;
 - ACCESS_LOG=off drops the access log; LOG_LEVEL (the handlers' variable) sets gunicorn's level;
 - LOCAL_CONTROL=1 (the local stack only): one worker, so the simulated outage, which lives in the
-  worker's memory, is the same for every request.
+  worker's memory, is the same for every request; it loads the app itself (no preload), so the
+  local extras' resolver thread (local_gateway.container_local) runs in the process that serves.
 
 Nothing is written outside /tmp (the root filesystem is read-only): no pid file, no control
 socket, worker heartbeat files in the temporary directory.
@@ -39,8 +40,9 @@ def gunicorn_settings(env: Mapping[str, str]) -> dict[str, object]:
         "workers": 1 if local_control else int(env.get("WEB_CONCURRENCY", DEFAULT_WORKERS)),
         "threads": int(env.get("GUNICORN_THREADS", DEFAULT_THREADS)),
         # The app (handlers, boto3) is imported once, before the workers fork: a broken task stops
-        # at startup, and the workers share its memory.
-        "preload_app": True,
+        # at startup, and the workers share its memory. Locally the one worker loads it (its local
+        # extras start a thread) and a failure to boot stops gunicorn as well.
+        "preload_app": not local_control,
         "timeout": 30,
         "graceful_timeout": int(env.get("GRACEFUL_TIMEOUT", DEFAULT_GRACEFUL_TIMEOUT)),
         "keepalive": KEEPALIVE_SECONDS,

@@ -13,8 +13,10 @@ over API Gateway's 10 MB, unread, as that gateway would (its REQUEST_TOO_LARGE r
 result's local drop-connection marker (proxy_gateway.lambda_proxy) is stripped and the result
 answered: only the local stack's own server acts on it, for the bank simulator.
 
-LOCAL_CONTROL=1 adds the local stack's simulated outage (proxy_gateway.outage), reachable from
-loopback only; the image never sets it.
+LOCAL_CONTROL=1 (the local stack's `--compute container` only; the image never sets it and holds
+no local_gateway) wraps the API in the local stack's per-region extras, reachable from loopback
+only: the simulated outage, WAF's body rule, the live view's stats, the readable access log and
+the resolver loop (local_gateway.container_local).
 """
 
 from __future__ import annotations
@@ -30,7 +32,6 @@ from urllib.parse import quote
 from handlers import routes
 from proxy_gateway.gateway_responses import gateway_response
 from proxy_gateway.messages import HttpRequest, HttpResponse
-from proxy_gateway.outage import OUTAGE_CONTROL_PATH, SimulatedOutage
 from proxy_gateway.rest_api import RestApi
 
 # API Gateway's payload limit.
@@ -38,6 +39,7 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 _READ_CHUNK = 64 * 1024
 App = Callable[[HttpRequest], HttpResponse]
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
+LOCAL_PREFIX = "/_local/"  # the local stack's paths, served with LOCAL_CONTROL=1 only
 
 
 class RequestTooLargeError(Exception):
@@ -45,11 +47,11 @@ class RequestTooLargeError(Exception):
 
 
 class WsgiApplication:
-    """The WSGI callable around the region's API and, locally, its simulated outage."""
+    """The WSGI callable around the region's API and, locally, the local stack's extras around it."""
 
-    def __init__(self, api: App, outage: SimulatedOutage | None = None) -> None:
+    def __init__(self, api: App, local: App | None = None) -> None:
         self.api = api
-        self.outage = outage
+        self.local = local
 
     def __call__(self, environ: Mapping[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         try:
@@ -62,13 +64,13 @@ class WsgiApplication:
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [response.body]
 
     def _app_for(self, request: HttpRequest, environ: Mapping[str, Any]) -> App:
-        """The outage switch answers only the loopback peer (the local stack); from any other, such
-        as the ALB, its path is an unknown route."""
-        if self.outage is None:
+        """The local paths (outage switch, stats) answer only the loopback peer (the local stack);
+        from any other, such as the ALB, they are unknown routes."""
+        if self.local is None:
             return self.api
-        if request.path == OUTAGE_CONTROL_PATH and not _is_loopback(str(environ.get("REMOTE_ADDR") or "")):
+        if request.path.startswith(LOCAL_PREFIX) and not _is_loopback(str(environ.get("REMOTE_ADDR") or "")):
             return self.api
-        return self.outage
+        return self.local
 
 
 def create_app(env: Mapping[str, str] = os.environ) -> WsgiApplication:
@@ -86,8 +88,11 @@ def create_app(env: Mapping[str, str] = os.environ) -> WsgiApplication:
         authorizer_cache_seconds=float(env.get("AUTHORIZER_CACHE_SECONDS", routes.AUTHORIZER_CACHE_SECONDS)),
     )
     api.preload()
-    outage = SimulatedOutage(config.region, api.handle) if env.get("LOCAL_CONTROL") == "1" else None
-    return WsgiApplication(api, outage)
+    if env.get("LOCAL_CONTROL") != "1":
+        return WsgiApplication(api)
+    from local_gateway.container_local import local_app  # noqa: PLC0415 - the local stack's tree only
+
+    return WsgiApplication(api, local_app(api, env))
 
 
 def to_request(environ: Mapping[str, Any]) -> HttpRequest:

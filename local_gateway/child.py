@@ -103,9 +103,10 @@ def is_health_check_probe(request: HttpRequest) -> bool:
     return request.header("User-Agent") == HEALTH_CHECK_USER_AGENT
 
 
-def run_resolver(region: str, is_down: Callable[[], bool], interval: float, stop: threading.Event) -> None:
-    """The scheduled resolver function, in this region's process. A simulated outage stops it, as a
-    region that is down runs nothing: its heartbeat goes stale and the other region takes over."""
+def run_resolver(is_down: Callable[[], bool], interval: float, stop: threading.Event) -> None:
+    """The scheduled resolver function, in this region's process (a container region's: its server's
+    worker, container_local.py). A simulated outage stops it, as a region that is down runs
+    nothing: its heartbeat goes stale and the other region takes over."""
     from handlers.api import resolve_pending  # noqa: PLC0415 - the handlers are preloaded already
 
     while not stop.wait(interval):
@@ -162,7 +163,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if gateway is not None and args.resolver_interval > 0:
         resolver = threading.Thread(
             target=run_resolver,
-            args=(gateway.region, gateway.outage.is_set, args.resolver_interval, stop),
+            args=(gateway.outage.is_set, args.resolver_interval, stop),
             name="resolver",
             daemon=True,
         )

@@ -2,12 +2,19 @@
 spec.COMMAND (gunicorn, its config, container.app), instead of the Lambda gateway.
 
 `python -m local_gateway.child container` opens the region's socket itself (so `--port 0` works
-and the port is known at once), hands it to gunicorn as `BIND=fd://N` with LOCAL_CONTROL=1 (the
-simulated outage switch), waits until gunicorn answers, then announces the port like every child.
-It also runs the region's resolver loop: deployed, the resolver stays the scheduled Lambda
-function in both compute options, so the container itself runs none. gunicorn dies with this
-process (a parent-death signal), and this process exits when gunicorn does, so the runner's
-restart of a dead region restarts both.
+and the port is known at once), hands it to gunicorn as `BIND=fd://N` with LOCAL_CONTROL=1, waits
+until gunicorn answers, then announces the port like every child. LOCAL_CONTROL=1 makes the app
+add, inside gunicorn's one worker, what a Lambda region child has (container_local.py: the outage
+switch, WAF's body rule, the live view's stats, the readable access log, the resolver loop); this
+process passes its flags on as LOCAL_* variables. Deployed, the resolver stays the scheduled
+Lambda function in both compute options, so the image itself runs none.
+
+The handlers' stdout goes where a Lambda child sends its own (--log-file, stderr, or nowhere with
+--quiet). gunicorn's stderr comes through this process: its own JSON log lines become readable
+lines labelled with the region, the worker's (already readable) pass as they are.
+
+gunicorn dies with this process (a parent-death signal), and this process exits when gunicorn
+does, so the runner's restart of a dead region restarts both.
 """
 
 from __future__ import annotations
@@ -27,8 +34,11 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
+from typing import IO
 
 from container import spec
+from local_gateway.container_local import LocalRegionOptions
+from local_gateway.global_endpoint import HEALTH_CHECK_USER_AGENT
 from proxy_gateway.outage import OUTAGE_CONTROL_PATH
 
 log = logging.getLogger("local_gateway")
@@ -41,13 +51,21 @@ LOCAL_GRACEFUL_TIMEOUT = "2"
 _PR_SET_PDEATHSIG = 1
 
 
-def server_environment(env: Mapping[str, str], fd: int, *, quiet: bool, access_log: bool) -> dict[str, str]:
+def server_environment(env: Mapping[str, str], fd: int, args: argparse.Namespace) -> dict[str, str]:
     """The region's Lambda environment plus how the local stack runs the server."""
     server = dict(env)
     # As an activated virtualenv would: spec.COMMAND names `gunicorn`, installed beside this Python.
     server["PATH"] = os.pathsep.join(filter(None, (str(Path(sys.executable).parent), env.get("PATH"))))
     server.update(BIND=f"fd://{fd}", LOCAL_CONTROL="1", GRACEFUL_TIMEOUT=LOCAL_GRACEFUL_TIMEOUT)
-    server["ACCESS_LOG"] = "on" if access_log and not quiet else "off"
+    server["ACCESS_LOG"] = "off"  # container_local writes the readable one instead
+    if args.authorizer_cache_seconds is not None:
+        server["AUTHORIZER_CACHE_SECONDS"] = str(args.authorizer_cache_seconds)
+    local = LocalRegionOptions(
+        access_log=args.access_log and not args.quiet,
+        waf_body_limit=args.waf_body_limit or None,
+        resolver_interval=args.resolver_interval,
+    )
+    server.update(local.environment())
     return server
 
 
@@ -64,17 +82,55 @@ def open_socket(port: int) -> socket.socket:
     return sock
 
 
-def start_server(sock: socket.socket, *, quiet: bool, access_log: bool) -> subprocess.Popen[bytes]:
-    env = server_environment(os.environ, sock.fileno(), quiet=quiet, access_log=access_log)
-    return subprocess.Popen(  # noqa: S603 - spec.COMMAND, the image's own entry point
-        list(spec.COMMAND),
-        cwd=REPO_ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.DEVNULL if quiet else sys.stderr.fileno(),  # the handlers' logs, as a Lambda child's
-        pass_fds=(sock.fileno(),),
-        preexec_fn=_parent_death_signal(),  # noqa: PLW1509 - before any thread starts; only a prctl call
-    )
+def handler_output(args: argparse.Namespace) -> int:
+    """The file descriptor for the handlers' stdout, as child.announce picks a Lambda child's."""
+    if args.quiet:
+        return os.open(os.devnull, os.O_WRONLY)
+    if args.log_file:
+        return os.open(args.log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+    return os.dup(2)
+
+
+def start_server(sock: socket.socket, args: argparse.Namespace) -> subprocess.Popen[bytes]:
+    env = server_environment(os.environ, sock.fileno(), args)
+    stdout = handler_output(args)
+    try:
+        return subprocess.Popen(  # noqa: S603 - spec.COMMAND, the image's own entry point
+            list(spec.COMMAND),
+            cwd=REPO_ROOT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            stdout=stdout,
+            stderr=subprocess.PIPE,  # relayed by relay_server_log
+            pass_fds=(sock.fileno(),),
+            preexec_fn=_parent_death_signal(),  # noqa: PLW1509 - before any thread starts; only a prctl call
+        )
+    finally:
+        os.close(stdout)  # gunicorn holds its own copy
+
+
+def relay_server_log(stream: IO[bytes], target: IO[bytes]) -> None:
+    """gunicorn's stderr to ours until it closes: its JSON lines as readable ones, others unchanged."""
+    for raw in iter(stream.readline, b""):
+        entry = _json_log_entry(raw)
+        if entry is None:
+            target.write(raw)
+            target.flush()
+            continue
+        level = logging.getLevelName(str(entry.get("level", "INFO")))
+        exception = entry.get("exception")
+        message = f"{entry.get('message', '')}\n{exception}".rstrip() if exception else str(entry.get("message", ""))
+        log.log(level if isinstance(level, int) else logging.INFO, "%s", message)
+
+
+def _json_log_entry(raw: bytes) -> dict[str, object] | None:
+    if not raw.startswith(b"{"):
+        return None
+    try:
+        entry = json.loads(raw)
+    except ValueError:
+        return None
+    return entry if isinstance(entry, dict) and "message" in entry else None
 
 
 def _parent_death_signal() -> Callable[[], None] | None:
@@ -90,22 +146,23 @@ def _parent_death_signal() -> Callable[[], None] | None:
     return set_signal
 
 
-def outage_status(port: int, timeout: float = 2.0) -> bool | None:
-    """Whether the region's simulated outage is on; None if the server does not answer."""
+def answers(port: int, timeout: float = 2.0) -> bool:
+    """Whether the region's server answers its local outage switch: the app is loaded and serving.
+    Sent as the stack's own probe, which the access log leaves out."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
     try:
-        connection.request("GET", OUTAGE_CONTROL_PATH)
+        connection.request("GET", OUTAGE_CONTROL_PATH, headers={"User-Agent": HEALTH_CHECK_USER_AGENT})
         response = connection.getresponse()
-        return bool(json.loads(response.read())["outage"]) if response.status == 200 else None
-    except (OSError, ValueError, KeyError):
-        return None
+        return response.status == 200 and "outage" in json.loads(response.read())
+    except (OSError, ValueError):
+        return False
     finally:
         connection.close()
 
 
 def wait_until_serving(process: subprocess.Popen[bytes], port: int, timeout: float = READY_TIMEOUT) -> None:
     deadline = time.monotonic() + timeout
-    while outage_status(port) is None:
+    while not answers(port):
         if process.poll() is not None:
             raise RuntimeError(f"the server exited with code {process.returncode} before it served")
         if time.monotonic() > deadline:
@@ -123,37 +180,32 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def serve(args: argparse.Namespace, stop: threading.Event, announce: Callable[[int, bool], None]) -> int:
-    """The child's life: start the server, announce, resolve, and stop with it or with the runner."""
-    from local_gateway.child import run_resolver, watch_stdin  # noqa: PLC0415 - child imports this module
+def serve(args: argparse.Namespace, stop: threading.Event, announce: Callable[[int, bool, str | None], None]) -> int:
+    """The child's life: start the server, announce, and stop with it or with the runner."""
+    from local_gateway.child import watch_stdin  # noqa: PLC0415 - child imports this module
 
     sock = open_socket(args.port)
     port = int(sock.getsockname()[1])
-    process = start_server(sock, quiet=args.quiet, access_log=args.access_log)
+    process = start_server(sock, args)
     sock.close()  # gunicorn holds its own copy
+    assert process.stderr is not None
+    relay = threading.Thread(
+        target=relay_server_log, args=(process.stderr, sys.stderr.buffer), name="server-log", daemon=True
+    )
+    relay.start()
     try:
         wait_until_serving(process, port)
-        announce(port, args.quiet)
-        region = os.environ.get("AWS_REGION", "eu-west-1")
-        if args.resolver_interval > 0:
-            is_down = region_is_down(port)
-            threading.Thread(
-                target=run_resolver, args=(region, is_down, args.resolver_interval, stop), name="resolver", daemon=True
-            ).start()
+        announce(port, args.quiet, args.log_file)
         threading.Thread(target=watch_stdin, args=(stop,), name="parent-watchdog", daemon=True).start()
         while not stop.wait(0.1):
             if process.poll() is not None:
-                log.error("%s: the server exited with code %s", args.name, process.returncode)
+                log.error("the server exited with code %s", process.returncode)
                 return 1
         return 0
     except RuntimeError as error:
-        log.error("%s failed to start: %s", args.name, error)
+        log.error("failed to start: %s", error)
         return 1
     finally:
         with contextlib.suppress(OSError):
             stop_server(process)
-
-
-def region_is_down(port: int) -> Callable[[], bool]:
-    """For the resolver: a region that is down (or not answering) runs nothing."""
-    return lambda: outage_status(port) is not False
+        relay.join(STOP_TIMEOUT)  # its last lines (a traceback at exit) before this process ends

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 
+from handlers import http as api_http
 from local_gateway import launch
 from local_gateway.runner import parse_args
 from local_gateway.supervisor import Child, Supervisor
@@ -34,15 +35,15 @@ def region_environment(dynamodb: str) -> dict[str, str]:
     return env
 
 
-def spawn_region(supervisor: Supervisor, dynamodb: str) -> Child:
-    args = ["container", "--port", "0", "--resolver-interval", "0"]
+def spawn_region(supervisor: Supervisor, dynamodb: str, *flags: str) -> Child:
+    args = ["container", "--port", "0", "--resolver-interval", "0", *flags]
     return supervisor.spawn(REGION, args, region_environment(dynamodb))
 
 
-def call(port: int, method: str, path: str) -> tuple[int, Any]:
+def call(port: int, method: str, path: str, body: bytes | None = None) -> tuple[int, Any]:
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     try:
-        connection.request(method, path)
+        connection.request(method, path, body=body)
         response = connection.getresponse()
         return response.status, json.loads(response.read())
     finally:
@@ -112,3 +113,30 @@ def test_a_region_whose_server_dies_exits_so_the_runner_restarts_it(
 
     assert child.process.wait(timeout=30) == 1
     assert supervisor.exited() is child
+
+
+def test_a_container_region_has_the_lambda_regions_local_extras(supervisor: Supervisor, dynamodb_url: str) -> None:
+    child = spawn_region(supervisor, dynamodb_url, "--resolver-interval", "0.2")
+    port = supervisor.wait_ready(child, timeout=60)
+
+    status, refused = call(port, "POST", "/v1/payments", b"{" + b" " * api_http.MAX_BODY_BYTES + b"}")
+    assert (status, refused["error"]["type"]) == (413, "payload_too_large")  # WAF's rule, as in front of the ALB
+    assert call(port, "GET", "/health")[0] == 200
+
+    def resolver_reported() -> dict[str, Any] | None:
+        stats = call(port, "GET", "/_local/stats")[1]
+        return stats if any(name.startswith("PaymentsPending") for name in stats["gauges"]) else None
+
+    stats = wait_for(resolver_reported)  # the resolver loop's EMF, from the server's own stdout
+    assert (stats["region"], stats["outage"]) == (REGION, False)
+    assert stats["counts"]["requests"] == {"413": 1, "200": 1}
+
+
+def wait_for(condition: Any, within: float = 30.0) -> Any:
+    deadline = time.monotonic() + within  # a bound for a broken loop only
+    while time.monotonic() < deadline:
+        found = condition()
+        if found:
+            return found
+        time.sleep(0.1)
+    raise AssertionError(f"not within {within:.0f} s")

@@ -126,8 +126,10 @@ def test_the_entry_point_serves_the_api_and_logs_json_without_query_or_card(dyna
     }
 
 
-def test_a_task_without_its_secrets_stops_at_startup(dynamodb_url: str) -> None:
-    env = task_environment(dynamodb_url, free_port(), FINGERPRINT_KEY="")
+@pytest.mark.parametrize("local_control", ["", "1"], ids=["image", "local"])
+def test_a_task_without_its_secrets_stops_at_startup(dynamodb_url: str, local_control: str) -> None:
+    # Locally the worker loads the app: its failure to boot must stop gunicorn too.
+    env = task_environment(dynamodb_url, free_port(), FINGERPRINT_KEY="", LOCAL_CONTROL=local_control)
     process = subprocess.run(list(spec.COMMAND), cwd=ROOT, env=env, capture_output=True, timeout=60, check=False)
 
     assert process.returncode != 0
@@ -145,3 +147,6 @@ def test_the_server_settings_follow_the_environment_with_the_spec_defaults() -> 
     assert gunicorn_settings({"PORT": "9000", "HOST": "127.0.0.1"})["bind"] == ["127.0.0.1:9000"]
     # One worker: the simulated outage lives in its memory.
     assert (local["bind"], local["workers"], local["accesslog"]) == (["fd://3"], 1, None)
+    # The image preloads the app before forking; locally the one worker loads it, so the local
+    # extras' resolver thread runs in the process that serves.
+    assert (image["preload_app"], local["preload_app"]) == (True, False)
