@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 
 .PHONY: install run test lint typecheck unit bench soak deploy smoke clean
 
-$(STAMP): requirements.txt requirements-dev.txt handlers/requirements.txt
+$(STAMP): requirements.txt requirements-dev.txt handlers/requirements.txt container/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -r requirements-dev.txt

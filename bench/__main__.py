@@ -3,7 +3,7 @@
 python -m bench                      everything, printed; docs/performance.md is left alone
 python -m bench --write              the same, and rewrite the figures in docs/performance.md
 python -m bench --quick              shorter runs, fewer rounds
-python -m bench --only cold,warm     some of: cold, warm, baseline, load, dynalite
+python -m bench --only cold,warm     some of: cold, warm, baseline, load, dynalite, compute
 
 Without --write the sections are also kept, as each benchmark ends, in bench/results/performance.md
 (not committed), so a long run that fails late keeps what it measured.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench import emulators, report, suite
 
-BENCHMARKS = ("cold", "warm", "baseline", "load", "dynalite")
+BENCHMARKS = ("cold", "warm", "baseline", "load", "dynalite", "compute")
 REPO = Path(__file__).resolve().parent.parent
 DOCS_OUTPUT = REPO / "docs" / "performance.md"
 RESULTS_OUTPUT = REPO / "bench" / "results" / "performance.md"  # .gitignore
@@ -32,6 +32,7 @@ DURATIONS = {
     "baseline": ("1.5 min", "30 s"),
     "load": ("5 min", "2.5 min"),
     "dynalite": ("7 min, + a first npm install", "3 min"),
+    "compute": ("9 min, + a first npm install", "3.5 min"),
 }
 Runner = tuple[str, Callable[[], str]]  # (section of docs/performance.md, the benchmark)
 
@@ -63,7 +64,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 
 def durations_help() -> str:
-    rows = [("", "full", "--quick"), *((name, *times) for name, times in DURATIONS.items()), ("all", "15 min", "7 min")]
+    rows = [
+        ("", "full", "--quick"),
+        *((name, *times) for name, times in DURATIONS.items()),
+        ("all", "25 min", "11 min"),
+    ]
     return "\n".join(["rough duration on 2 cores:", *(f"  {a:<10}{b:<30}{c}" for a, b, c in rows)])
 
 
@@ -78,6 +83,7 @@ def runners(plan: suite.Plan) -> dict[str, Runner]:
         "baseline": ("load-baseline", lambda: suite.baseline_section(plan, log)),
         "load": ("load-moto", lambda: suite.load_section(plan, log, None)),
         "dynalite": ("load-dynalite", lambda: _dynalite(plan, lambda: suite.load_section(plan, log, "dynalite"))),
+        "compute": ("load-compute", lambda: _dynalite(plan, lambda: suite.compute_section(plan, log))),
     }
 
 

@@ -32,14 +32,22 @@ class Stack:
         for pid in launch.descendants(self.process.pid):
             args = cmdline(pid)
             if "--name" in args:
-                found[args[args.index("--name") + 1]] = pid
+                name = args[args.index("--name") + 1]
+                found[name] = pid
+                # A container region's gunicorn (master, then workers) runs below its child.
+                for n, server in enumerate(sorted(launch.descendants(pid))):
+                    found[f"{name} server {n}"] = server
         return found
 
 
 @contextlib.contextmanager
-def running(merchants: Sequence[Merchant], *, dynamodb_endpoint: str | None = None) -> Iterator[Stack]:
+def running(
+    merchants: Sequence[Merchant], *, dynamodb_endpoint: str | None = None, compute: str | None = None
+) -> Iterator[Stack]:
     merchant_keys = {m.id: m.api_key for m in merchants}
-    command = launch.runner_command(merchants=merchant_keys, dynamodb_endpoint=dynamodb_endpoint, quiet=True)
+    command = launch.runner_command(
+        merchants=merchant_keys, dynamodb_endpoint=dynamodb_endpoint, quiet=True, compute=compute
+    )
     with launch.launched(command) as stack:
         urls = stack.urls
         dynamodb = next((url for label, url in urls.items() if label.startswith("DynamoDB")), "")

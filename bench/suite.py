@@ -4,17 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import shutil
 import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Generator, Iterator, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
-from bench import coldstart, emulators, loadgen, profiles, report, stack, warm
+from bench import coldstart, compute, emulators, loadgen, profiles, report, stack, warm
 from bench.stats import median, ratio
 
 REPO = Path(__file__).resolve().parent.parent
@@ -220,6 +221,7 @@ class Step:
     result: loadgen.LoadResult
     cpu: dict[str, float]
     read_back: loadgen.ReadBack | None = None
+    cpu_seconds: dict[str, float] = field(default_factory=dict)  # used by each process over the run
 
     def passed(self) -> bool:
         latency = self.result.latency()
@@ -246,7 +248,7 @@ def measured_run(
         loadgen.run_load(base_url, rate=rate, duration=seconds, merchants=merchants, connections=connections)
     )
     meter.stop()
-    step = Step(result, meter.share())
+    step = Step(result, meter.share(), cpu_seconds=dict(meter.used))
     if check_read_back:
         time.sleep(READ_BACK_PAUSE_SECONDS)  # let an overloaded stack drain first
         step.read_back = asyncio.run(loadgen.read_back(base_url, result.created(), merchants))
@@ -279,6 +281,52 @@ def find_peak(
                 log(f"  {middle:.0f} req/s: p99 {retry.result.latency().p99:.3f} s, errors {len(retry.result.errors)}")
                 if retry.passed():
                     best = middle
+            break
+        best = rate
+    return best, steps
+
+
+def find_peaks(
+    runs: dict[str, Callable[[float], Step]], rates: Sequence[float], log: Log
+) -> dict[str, tuple[float | None, list[tuple[float, Step]]]]:
+    """find_peak for several systems at once, alternating them at each rate (a busier moment of a
+    shared machine then lands on all alike); each stops at its own first failure."""
+    searches = {name: _peak_search(name, run, rates, log) for name, run in runs.items()}
+    results: dict[str, tuple[float | None, list[tuple[float, Step]]]] = {}
+    while searches:
+        for name, search in list(searches.items()):
+            try:
+                next(search)
+            except StopIteration as done:
+                results[name] = done.value
+                del searches[name]
+    return {name: results[name] for name in runs}
+
+
+Peak = tuple[float | None, list[tuple[float, Step]]]
+
+
+def _peak_search(
+    name: str, run: Callable[[float], Step], rates: Sequence[float], log: Log
+) -> Generator[None, None, Peak]:
+    """find_peak's rules, pausing after each step."""
+    steps: list[tuple[float, Step]] = []
+
+    def one(rate: float) -> Step:
+        step = run(rate)
+        steps.append((rate, step))
+        log(f"  {name} {rate:.0f} req/s: p99 {step.result.latency().p99:.3f} s, errors {len(step.result.errors)}")
+        return step
+
+    best: float | None = None
+    for rate in rates:
+        step = one(rate)
+        yield
+        if not step.passed():
+            if best is not None and rate - best > 10:
+                if one(round((best + rate) / 2)).passed():
+                    best = round((best + rate) / 2)
+                yield
             break
         best = rate
     return best, steps
@@ -543,3 +591,70 @@ def _wrk(plan: Plan, base_url: str, merchant: loadgen.Merchant, log: Log) -> str
         f"({data['non_2xx_3xx']} non-2xx, {data['timeout']} timeouts). wrk's latencies start when a connection "
         "is free, so they understate queueing; its rate is the figure to read."
     )
+
+
+# --- the two compute options side by side --------------------------------------------------------------
+
+
+def compute_section(plan: Plan, log: Log) -> str:
+    """Both options' stacks up at once, each on its own dynalite; loaded in turn, so a busier moment of
+    this shared machine lands on both alike."""
+    log("compute: a local stack per compute option (lambda, container), each on dynalite")
+    with compute.both_stacks(MERCHANTS) as stacks:
+        startup = compute.container_startup(
+            stacks["container"].dynamodb_url, stacks["container"].bank_url, compute.STARTUP_ROUNDS, log
+        )
+        target: dict[str, Step] = {}
+        for mode, up in stacks.items():
+            log(f"compute: {mode} at {plan.load_rate:.0f} req/s for {plan.load_seconds:.0f} s")
+            target[mode] = _compute_run(up, plan.load_rate, plan.load_seconds, plan)
+            log(f"  p99 {target[mode].result.latency().p99:.3f} s, errors {len(target[mode].result.errors)}")
+        log("compute: peak search, both options in turn at each rate")
+        runs: dict[str, Callable[[float], Step]] = {
+            mode: functools.partial(_compute_run, up, seconds=plan.step_seconds, plan=plan)
+            for mode, up in stacks.items()
+        }
+        peaks = find_peaks(runs, peak_rates(), log)
+    return _compute_report(plan, target, peaks, startup)
+
+
+def _compute_run(up: compute.Running, rate: float, seconds: float, plan: Plan) -> Step:
+    return measured_run(up.stack.base_url, rate, seconds, up.merchants, up.processes, connections=plan.connections)
+
+
+def _compute_report(
+    plan: Plan,
+    target: dict[str, Step],
+    peaks: dict[str, tuple[float | None, list[tuple[float, Step]]]],
+    startup: list[float],
+) -> str:
+    rate = f"{plan.load_rate:.0f} req/s"
+    cpu_rows = [(rate, mode, step.cpu_seconds, len(step.result.outcomes)) for mode, step in target.items()]
+    for mode, (_, steps) in peaks.items():
+        cpu_rows += [(f"{rate:.0f} req/s", mode, step.cpu_seconds, len(step.result.outcomes)) for rate, step in steps]
+    peak_lines = [
+        f"- `--compute {mode}`: " + (f"**{peak:.0f} req/s**" if peak else "**none of the steps**")
+        for mode, (peak, _) in peaks.items()
+    ]
+    parts = [
+        report.stamp(plan.command),
+        f"**Open loop at {plan.load_rate:.0f} req/s (10,000/min) for {plan.load_seconds:.0f} s**, each compute "
+        f"option's stack on its own dynalite, {plan.connections} connections; same mix and merchants as above; "
+        "latency from each request's scheduled send time:",
+        _load_table([(f"`--compute {mode}`", step) for mode, step in target.items()]),
+        *(f"CPU by process, `--compute {mode}` (share of one core): {_shares(s.cpu)}" for mode, s in target.items()),
+        f"**Highest rate with p99 < {P99_LIMIT_SECONDS:.0f} s, no errors, ≥ 95% of the offered rate achieved** "
+        f"({plan.step_seconds:.0f} s per step from 50 req/s up, 1.25x a step, the two options in turn at each rate, "
+        "the same stacks):",
+        "\n".join(peak_lines),
+        *(
+            f"`--compute {mode}` steps:\n\n" + _load_table([(f"{rate:.0f} req/s", step) for rate, step in steps])
+            for mode, (_, steps) in peaks.items()
+        ),
+        "**Region CPU per request** (user + system CPU of what serves eu-west-1, which takes all the traffic, "
+        "divided by the requests answered; lambda: the region's child process, container: its gunicorn "
+        "master and worker):",
+        compute.cpu_table(cpu_rows),
+        compute.startup_line(startup),
+    ]
+    return "\n\n".join(parts)

@@ -13,6 +13,10 @@ update on `pulumi up`:
   network. A version mismatch or a compiled extension is refused: the archive runs on arm64
   Lambda, and an x86_64 `.so` built here would fail there at import time.
 
+The handlers come from wherever they are imported from (`handlers_source_root`): this repository,
+or the site-packages of a program that installed the `payment-gateway` package (the wheel ships
+`handlers/requirements.txt` with them), so another team's Pulumi program builds the same archive.
+
 `pulumi`, tests and the tree's own `__pycache__` and `.pyc` files never go in. Bytecode is added
 only when the building interpreter is the runtime's version (`bytecode_for`): Lambda cannot write
 `__pycache__` in /var/task, so without it every cold start compiles every module (measured: 1.6-1.8x
@@ -26,6 +30,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import importlib.metadata
+import importlib.util
 import io
 import os
 import py_compile
@@ -191,6 +196,15 @@ def archive_bytes(entries: dict[str, Path]) -> bytes:
             info.compress_type = zipfile.ZIP_STORED
             archive.writestr(info, entries[arcname].read_bytes())
     return buffer.getvalue()
+
+
+def handlers_source_root(package: str = "handlers") -> Path:
+    """The directory that holds the importable `package`: the repository root in a checkout,
+    site-packages where the `payment-gateway` distribution is installed."""
+    spec = importlib.util.find_spec(package)
+    if spec is None or spec.origin is None:
+        raise PackagingError(f"the {package!r} package cannot be imported; install payment-gateway")
+    return Path(spec.origin).resolve().parent.parent
 
 
 def build_lambda_archive(

@@ -37,7 +37,7 @@ CARD_NUMBER = re.compile(r"[0-9]{12,19}")
 EXPIRY = re.compile(r"(0[1-9]|1[0-2])/[0-9]{4}")
 DEFAULT_LATE_SECONDS = 2.0  # longer than the gateway's default 0.6 s read deadline
 # A proxy result carrying this header makes local_gateway close the connection without answering
-# (local_gateway.lambda_proxy.DROP_CONNECTION_HEADER); behind a Function URL it is an empty 502.
+# (proxy_gateway.lambda_proxy.DROP_CONNECTION_HEADER); behind a Function URL it is an empty 502.
 DROP_CONNECTION_HEADER = "X-Local-Drop-Connection"
 
 

@@ -1,7 +1,8 @@
 """Entry point of the stack's child processes: `python -m local_gateway.child <role> ...`.
 
-Roles: `dynamodb` (moto's server) and `lambda` (a gateway serving Lambda handlers: a region or
-the bank simulator). A child binds its port, writes one JSON line `{"port": N}` to stdout, then
+Roles: `dynamodb` (moto's server), `lambda` (a gateway serving Lambda handlers: a region or
+the bank simulator) and `container` (a region served by the container image's entry point, see
+container_region.py). A child binds its port, writes one JSON line `{"port": N}` to stdout, then
 points its stdout (where handlers log, as in Lambda) at --log-file, or at stderr without one, or
 at /dev/null with --quiet. Its own lines (the access log, outages, tracebacks) stay on stderr.
 It exits on SIGTERM/SIGINT, and when its stdin reaches EOF: the parent holds the other end, so
@@ -18,7 +19,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from handlers.http import MAX_BODY_BYTES
@@ -28,7 +29,7 @@ from local_gateway.global_endpoint import HEALTH_CHECK_USER_AGENT
 from local_gateway.http_server import LocalHTTPServer
 from local_gateway.live_stats import RegionStatsApp, RollingStats, tee_stdout
 from local_gateway.logs import setup_logging
-from local_gateway.messages import HttpRequest
+from proxy_gateway.messages import HttpRequest
 
 log = logging.getLogger("local_gateway")
 SHUTDOWN_POLL_SECONDS = 0.1
@@ -45,7 +46,7 @@ class Server(Protocol):
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m local_gateway.child")
-    parser.add_argument("role", choices=("dynamodb", "lambda"))
+    parser.add_argument("role", choices=("dynamodb", "lambda", "container"))
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--name", default="lambda", help="label for logs")
     parser.add_argument("--routes", default="handlers.routes:ROUTES", help="MODULE:ATTRIBUTE, a tuple of Route")
@@ -102,13 +103,14 @@ def is_health_check_probe(request: HttpRequest) -> bool:
     return request.header("User-Agent") == HEALTH_CHECK_USER_AGENT
 
 
-def run_resolver(gateway: Gateway, interval: float, stop: threading.Event) -> None:
-    """The scheduled resolver function, in this region's process. A simulated outage stops it, as a
-    region that is down runs nothing: its heartbeat goes stale and the other region takes over."""
+def run_resolver(is_down: Callable[[], bool], interval: float, stop: threading.Event) -> None:
+    """The scheduled resolver function, in this region's process (a container region's: its server's
+    worker, container_local.py). A simulated outage stops it, as a region that is down runs
+    nothing: its heartbeat goes stale and the other region takes over."""
     from handlers.api import resolve_pending  # noqa: PLC0415 - the handlers are preloaded already
 
     while not stop.wait(interval):
-        if gateway.outage.is_set():
+        if is_down():
             continue
         try:
             resolve_pending(None, None)
@@ -144,6 +146,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
+    if args.role == "container":
+        from local_gateway.container_region import serve as serve_container  # noqa: PLC0415 - only this role needs it
+
+        return serve_container(args, stop, announce)
     stats = RollingStats()  # the live view's numbers: GET /_local/stats on this child's port
     try:
         server, gateway = make_server(args, stats)
@@ -156,7 +162,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     tee_stdout(stats)  # after announce: the handlers' EMF lines also feed stats
     if gateway is not None and args.resolver_interval > 0:
         resolver = threading.Thread(
-            target=run_resolver, args=(gateway, args.resolver_interval, stop), name="resolver", daemon=True
+            target=run_resolver,
+            args=(gateway.outage.is_set, args.resolver_interval, stop),
+            name="resolver",
+            daemon=True,
         )
         resolver.start()
     threading.Thread(target=watch_stdin, args=(stop,), name="parent-watchdog", daemon=True).start()

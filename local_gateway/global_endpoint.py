@@ -28,9 +28,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from local_gateway.gateway import OUTAGE_CONTROL_PATH
 from local_gateway.live_view import LiveView
-from local_gateway.messages import HttpRequest, HttpResponse, error_response, json_response
+from proxy_gateway.messages import HttpRequest, HttpResponse, error_response, json_response
+from proxy_gateway.outage import OUTAGE_CONTROL_PATH
 
 log = logging.getLogger(__name__)
 

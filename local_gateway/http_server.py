@@ -15,9 +15,9 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, cast
 
-from local_gateway.gateway_responses import gateway_response
 from local_gateway.logs import access_line
-from local_gateway.messages import HttpRequest, HttpResponse, error_response
+from proxy_gateway.gateway_responses import gateway_response
+from proxy_gateway.messages import HttpRequest, HttpResponse, error_response
 
 log = logging.getLogger(__name__)
 

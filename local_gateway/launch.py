@@ -57,18 +57,20 @@ def runner_command(
     resolver_interval: float | None = None,
     resolve_after: float | None = None,
     authorizer_cache_seconds: float | None = None,
+    compute: str | None = None,
 ) -> list[str]:
     """The command line for these options (merchants: id -> API key).
 
     `verbose` (unless `quiet`): the handlers' JSON logs come on stderr with the rest, which
     `launched` sends to its `log`, instead of the runner's default file in the repository."""
     command = [sys.executable, "-m", "local_gateway", "--port", str(port)]
-    seconds = {
+    valued = {
+        "--compute": compute,
         "--resolver-interval": resolver_interval,
         "--resolve-after": resolve_after,
         "--authorizer-cache-seconds": authorizer_cache_seconds,
     }
-    for flag, value in seconds.items():
+    for flag, value in valued.items():
         if value is not None:
             command += [flag, str(value)]
     for merchant_id, key in (merchants or {}).items():

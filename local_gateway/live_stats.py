@@ -2,8 +2,9 @@
 
 The handlers write their metrics as EMF lines on stdout (handlers/observability.py emit_metric),
 as in Lambda. `tee_stdout` puts a `MetricsTee` in front of sys.stdout: every line still goes where
-it went, and the EMF ones also feed a `RollingStats`. `RegionStatsApp` wraps the region's gateway:
-it times each request and answers `GET /_local/stats` (outage or not) with `RollingStats.snapshot()`.
+it went, and the EMF ones also feed a `RollingStats`. `RegionStatsApp` wraps the region's gateway
+(either compute option's: local_gateway.gateway, or the container's in container_local.py): it
+times each request and answers `GET /_local/stats` (outage or not) with `RollingStats.snapshot()`.
 
 Cost per record is O(1): a prefix check, for EMF lines one json.loads, then a few dict updates under
 a lock in a ring of one-second slots. Latencies go into log-spaced histogram bins (~4% wide), so
@@ -20,10 +21,9 @@ import time
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, TextIO, cast
+from typing import Any, Protocol, TextIO, cast
 
-from local_gateway.gateway import Gateway
-from local_gateway.messages import HttpRequest, HttpResponse, json_response
+from proxy_gateway.messages import HttpRequest, HttpResponse, json_response
 
 STATS_PATH = "/_local/stats"
 WINDOW_SECONDS = 60
@@ -218,10 +218,22 @@ def tee_stdout(stats: RollingStats) -> None:
     sys.stdout = cast(TextIO, MetricsTee(sys.stdout, stats))
 
 
+class RegionApp(Protocol):
+    """A region's request -> response function with its simulated outage switch."""
+
+    @property
+    def region(self) -> str: ...
+
+    @property
+    def outage(self) -> threading.Event: ...
+
+    def __call__(self, request: HttpRequest) -> HttpResponse: ...
+
+
 class RegionStatsApp:
     """The region's gateway, timed per request, plus `GET /_local/stats` (answered during an outage too)."""
 
-    def __init__(self, gateway: Gateway, stats: RollingStats, *, untimed_user_agents: Iterable[str] = ()) -> None:
+    def __init__(self, gateway: RegionApp, stats: RollingStats, *, untimed_user_agents: Iterable[str] = ()) -> None:
         self.gateway = gateway
         self.stats = stats
         self._untimed = frozenset(untimed_user_agents)  # the health checks: not traffic

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from local_gateway.live_stats import STATS_PATH, RollingStats
-from local_gateway.messages import REQUEST_ID_HEADER, HttpRequest, HttpResponse, error_response, json_response
+from proxy_gateway.messages import REQUEST_ID_HEADER, HttpRequest, HttpResponse, error_response, json_response
 
 if TYPE_CHECKING:
     from local_gateway.global_endpoint import RegionEndpoint

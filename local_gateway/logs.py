@@ -7,7 +7,9 @@ Each process labels its lines once, in a fixed-width column (`stack`, `eu-west-1
     21:56:50 stack     eu-west-1 is now UNHEALTHY
 
 The handlers replace the root logger's handlers (JSON on stdout, as Lambda wants), so the
-`local_gateway` logger keeps its own handler and does not propagate: each record is printed once.
+`local_gateway` and `proxy_gateway` loggers (the stack's own pieces; deployed in the container,
+proxy_gateway's lines are JSON with the handlers') keep their own handler and do not propagate:
+each record is printed once.
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ import sys
 from handlers.cards import mask_pans
 
 LABEL_WIDTH = 9  # "eu-west-1"
+STACK_LOGGERS = ("local_gateway", "proxy_gateway")
 
 
 def setup_logging(label: str, level: int = logging.INFO) -> None:
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(logging.Formatter(f"%(asctime)s {label:<{LABEL_WIDTH}} %(message)s", "%H:%M:%S"))
-    logger = logging.getLogger("local_gateway")
-    logger.handlers[:] = [handler]
-    logger.setLevel(level)
-    logger.propagate = False
+    for name in STACK_LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level)
+        logger.propagate = False
 
 
 def access_line(method: str, path: str, status: int | str, elapsed_ms: float) -> str:

@@ -30,7 +30,6 @@ from handlers.settings import ConfigurationError, Settings
 from local_gateway.global_endpoint import GlobalEndpoint, HealthChecker, HealthTracker, RegionEndpoint, http_probe
 from local_gateway.http_server import LocalHTTPServer
 from local_gateway.logs import setup_logging
-from local_gateway.messages import HttpRequest, HttpResponse, error_response
 from local_gateway.supervisor import REPO_ROOT, Child, StartupError, Supervisor
 from local_gateway.topology import (
     BANK_PORT_OFFSET,
@@ -42,10 +41,14 @@ from local_gateway.topology import (
     local_environment,
     port_for,
 )
+from proxy_gateway.messages import HttpRequest, HttpResponse, error_response
 
 log = logging.getLogger("local_gateway.runner")
 
 CHILD_START_TIMEOUT = 30.0
+# lambda: the Lambda gateway (local_gateway.gateway); container: the image's entry point
+# (container/spec.py COMMAND, see container_region.py), as the ALB + ECS Fargate option serves them.
+COMPUTE_OPTIONS = ("lambda", "container")
 FIRST_HEALTH_TIMEOUT = 30.0
 # The handlers' JSON lines and EMF metrics, rewritten by each run (gitignored).
 DEFAULT_LOG_FILE = REPO_ROOT / ".local" / "stack.log"
@@ -66,6 +69,7 @@ class Options:
     authorizer_cache_seconds: float = AUTHORIZER_CACHE_SECONDS
     verbose: bool = False
     log_file: Path = DEFAULT_LOG_FILE
+    compute: str = "lambda"  # how each region serves the handlers: COMPUTE_OPTIONS
 
 
 @dataclass
@@ -132,6 +136,12 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         metavar="SECONDS",
         help="a pending payment becomes due this long after it was written (default: the idempotency lease)",
     )
+    parser.add_argument(
+        "--compute",
+        choices=COMPUTE_OPTIONS,
+        default="lambda",
+        help="serve each region as Lambda does (default) or through the container's server (gunicorn)",
+    )
     args = parser.parse_args(argv)
     if not args.resolver_interval > 0:
         parser.error("--resolver-interval must be a positive number of seconds")
@@ -151,6 +161,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         authorizer_cache_seconds=args.authorizer_cache_seconds,
         verbose=args.verbose,
         log_file=args.log_file.resolve(),
+        compute=args.compute,
     )
 
 
@@ -317,8 +328,8 @@ def _spawn_region(region: Region, options: Options, stack: Stack, supervisor: Su
     env.update(resolver_environment(options, env))
     _check_handler_settings(region.name, env)
     port = port_for(options.port, region.port_offset)
-    args = [
-        *("lambda", "--port", str(port), "--resolver-interval", str(options.resolver_interval)),
+    args = [  # the child's role is the compute option's name
+        *(options.compute, "--port", str(port), "--resolver-interval", str(options.resolver_interval)),
         *("--authorizer-cache-seconds", str(options.authorizer_cache_seconds)),
         *_access_log(options),
         *_handler_output(options),
@@ -437,7 +448,8 @@ def banner(stack: Stack, options: Options) -> str:
     rows.append(("handler logs (JSON, EMF)", handler_logs(options)))
     rows.append(("authorizer cache", f"{options.authorizer_cache_seconds:g} s per region: {_revocation(options)}"))
     key = stack.merchants[0][1]
-    lines = ["Local payment gateway: the Lambda handlers behind both regions, one shared DynamoDB table", ""]
+    served = "the Lambda handlers" if options.compute == "lambda" else "the container's server (gunicorn)"
+    lines = [f"Local payment gateway: {served} behind both regions, one shared DynamoDB table", ""]
     lines += [f"  {label:<28}{value}" for label, value in rows]
     lines += ["", f"Try it (a test card for every outcome: README.md#{TEST_CARDS_ANCHOR}):"]
     lines += [f"  export KEY={shlex.quote(key)}", *_curl_example(global_url), ""]

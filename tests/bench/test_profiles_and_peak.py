@@ -1,4 +1,5 @@
 import itertools
+from collections.abc import Callable
 
 from bench import loadgen, profiles, suite
 
@@ -69,3 +70,21 @@ def test_the_read_back_verdict_tells_lost_payments_from_an_undrained_stack() -> 
     assert "none lost, **2 never readable**" in suite._read_back_line(step)
     step.read_back.missing = 1
     assert "**1 lost or changed**" in suite._read_back_line(step)
+
+
+def test_peaks_of_several_systems_alternate_and_each_stops_at_its_own_failure() -> None:
+    tried: list[tuple[str, float]] = []
+
+    def system(name: str, capacity: float) -> Callable[[float], suite.Step]:
+        def run(rate: float) -> suite.Step:
+            tried.append((name, rate))
+            return fake_step(rate, 0.2 if rate <= capacity else 3.0)
+
+        return run
+
+    peaks = suite.find_peaks({"a": system("a", 130), "b": system("b", 60)}, [50, 100, 150, 200], lambda _: None)
+
+    assert peaks["a"][0] == 125 and peaks["b"][0] == 50  # b: 100 fails, then 75 too
+    assert tried[:4] == [("a", 50), ("b", 50), ("a", 100), ("b", 100)]  # in turn
+    assert [r for n, r in tried if n == "a"] == [50, 100, 150, 125]
+    assert [r for n, r in tried if n == "b"] == [50, 100, 75]

@@ -1,4 +1,5 @@
-"""Starts the local stack once per session, as `python -m local_gateway`, and stops it at the end.
+"""Starts the local stack once per session and compute option, as `python -m local_gateway
+--compute lambda|container`, and stops it at the end: every e2e test runs against both.
 
 The stack runs as a subprocess on free ports with two seeded merchants and a 1 s authorizer cache
 (so a revocation test need not wait 300 s); tests drive it over real HTTP on 127.0.0.1 only.
@@ -91,14 +92,17 @@ class LocalStack:
         return Api(url or self.global_url, key)
 
 
-@pytest.fixture(scope="session")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
+@pytest.fixture(scope="session", params=["lambda", "container"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalStack]:
     if not Path("/proc").is_dir():
         pytest.skip("the check for leftover processes reads Linux's /proc")
     port = _free_port_block(4)
-    log = tmp_path_factory.mktemp("stack") / "stack.log"
+    log = tmp_path_factory.mktemp(f"stack-{request.param}") / "stack.log"
     command = launch.runner_command(
-        port=port, merchants={"m_a": KEY_A, "m_b": KEY_B}, authorizer_cache_seconds=AUTHORIZER_CACHE_SECONDS
+        port=port,
+        merchants={"m_a": KEY_A, "m_b": KEY_B},
+        authorizer_cache_seconds=AUTHORIZER_CACHE_SECONDS,
+        compute=request.param,
     )
     with launch.launched(command, log=log) as launched:
         children = launch.descendants(launched.process.pid)

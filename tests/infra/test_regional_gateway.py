@@ -29,7 +29,7 @@ from components.regional_gateway import (
 )
 from handlers import auth, http, routes, schema
 from handlers.gateway_errors import BY_RESPONSE_TYPE, WAF_BODY_TOO_LARGE, WAF_ERRORS
-from local_gateway.gateway_responses import PLATFORM_DEFAULTS, gateway_response, waf_response
+from proxy_gateway.gateway_responses import PLATFORM_DEFAULTS, gateway_response, waf_response
 from tests.infra.conftest import run, run_once
 from tests.infra.helpers import (
     ACCOUNT,
@@ -629,7 +629,7 @@ def test_resolver_settings_refuse_what_would_not_work() -> None:
         ResolverSettings(interval_minutes=0)
 
 
-# What the local stack answers as API Gateway (local_gateway.gateway_responses), with the platform's
+# What the local stack answers as API Gateway (proxy_gateway.gateway_responses), with the platform's
 # message for its DEFAULT_* families; each must be the deployed stage's answer.
 LOCAL_ANSWERS = [
     ("UNAUTHORIZED", {}, None),

@@ -25,10 +25,10 @@ from handlers.errors import BankNotProcessed, BankOutcomeUnknown
 from handlers.models import BankDecision, BankRecord, BankStatus
 from handlers.routes import BANK_SIMULATOR
 from handlers.validation import ValidationRules, parse_payment_request
-from local_gateway import lambda_proxy
 from local_gateway.gateway import Gateway
 from local_gateway.http_server import LocalHTTPServer
 from local_gateway.topology import BANK_ROUTES, bank_environment
+from proxy_gateway import lambda_proxy
 from tests.integration.conftest import REGION, TABLE
 from tests.support import VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body
 

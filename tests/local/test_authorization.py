@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from local_gateway.authorization import ACCESS_DENIED, Allow, AuthorizerCache, MalformedPolicyError, Policy, Reject
+from proxy_gateway.authorization import ACCESS_DENIED, Allow, AuthorizerCache, MalformedPolicyError, Policy, Reject
 from tests.local.conftest import FakeClock
 
 ARN = "arn:aws:execute-api:eu-west-1:000000000000:local/local/GET/v1/payments/pay_1"

@@ -9,9 +9,9 @@ import pytest
 
 from handlers import auth, http
 from handlers.routes import Function, Route
-from local_gateway import invoker
 from local_gateway.gateway import Gateway
-from local_gateway.messages import HttpRequest, HttpResponse
+from proxy_gateway import invoker
+from proxy_gateway.messages import HttpRequest, HttpResponse
 from tests.local import fake_handlers
 from tests.local.conftest import FakeClock
 

@@ -23,7 +23,7 @@ from local_gateway.global_endpoint import (
     http_probe,
 )
 from local_gateway.http_server import LocalHTTPServer
-from local_gateway.messages import HttpRequest
+from proxy_gateway.messages import HttpRequest
 from tests.local import fake_handlers
 from tests.local.conftest import FakeClock
 

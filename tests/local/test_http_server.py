@@ -13,7 +13,7 @@ import pytest
 
 from handlers import http as api_http
 from local_gateway.http_server import POLL_SECONDS, LocalHTTPServer
-from local_gateway.messages import HttpRequest, HttpResponse
+from proxy_gateway.messages import HttpRequest, HttpResponse
 
 SEEN: list[HttpRequest] = []
 

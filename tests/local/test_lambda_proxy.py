@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from handlers.routes import ROUTES
-from local_gateway.lambda_proxy import (
+from proxy_gateway.lambda_proxy import (
     LambdaContext,
     MalformedResultError,
     build_authorizer_event,
@@ -15,8 +15,8 @@ from local_gateway.lambda_proxy import (
     method_arn,
     result_to_response,
 )
-from local_gateway.messages import HttpRequest
-from local_gateway.routing import RouteMatch, Router
+from proxy_gateway.messages import HttpRequest
+from proxy_gateway.routing import RouteMatch, Router
 
 REST_V1_KEYS = {
     "resource",

@@ -16,9 +16,9 @@ import pytest
 from handlers.observability import emit_metric, log_context
 from local_gateway.gateway import Gateway
 from local_gateway.live_stats import STATS_PATH, MetricsTee, RegionStatsApp, RollingStats, percentiles, tee_stdout
-from local_gateway.messages import HttpRequest
 from local_gateway.supervisor import Supervisor
 from local_gateway.topology import local_environment
+from proxy_gateway.messages import HttpRequest
 from tests.local import fake_handlers
 from tests.local.conftest import FakeClock
 

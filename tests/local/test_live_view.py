@@ -14,8 +14,8 @@ from local_gateway.global_endpoint import HEALTH_CHECK_USER_AGENT, GlobalEndpoin
 from local_gateway.http_server import LocalHTTPServer
 from local_gateway.live_stats import RegionStatsApp, RollingStats
 from local_gateway.live_view import STATIC_DIR
-from local_gateway.messages import HttpRequest, HttpResponse
 from local_gateway.runner import Options, Stack, banner
+from proxy_gateway.messages import HttpRequest, HttpResponse
 from tests.local import fake_handlers
 
 EU, US = "eu-west-1", "us-east-1"

@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from handlers.routes import ROUTES
-from local_gateway.routing import Router
+from proxy_gateway.routing import Router
 from tests.local.fake_handlers import ROUTES as FAKE_ROUTES
 
 

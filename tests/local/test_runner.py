@@ -179,11 +179,15 @@ def _call(base_url: str, method: str, path: str, key: str | None = None) -> int:
         connection.close()
 
 
+@pytest.mark.parametrize("compute", ["lambda", "container"])
 def test_the_console_has_one_readable_line_per_event_and_the_handlers_json_is_in_the_log_file(
-    tmp_path: Path,
+    tmp_path: Path, compute: str
 ) -> None:
     console, handler_log, key = tmp_path / "console.log", tmp_path / "handlers.log", "pgw_console-test-key"
-    command = [*launch.runner_command(merchants={"m_a": key}, verbose=False), "--log-file", str(handler_log)]
+    command = [
+        *launch.runner_command(merchants={"m_a": key}, verbose=False, compute=compute),
+        *("--log-file", str(handler_log)),
+    ]
     with launch.launched(command, log=console) as stack:
         url = stack.urls["global endpoint (Route 53)"]
         assert _call(url, "GET", "/v1/payments", key) == 200

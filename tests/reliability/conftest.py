@@ -202,11 +202,30 @@ def stack_bank() -> Iterator[FaultBank]:
 def local_stack(tmp_path_factory: pytest.TempPathFactory, stack_bank: FaultBank) -> Iterator[LocalStack]:
     """`python -m local_gateway` on free ports, once per session; at the end every item it stored
     and every log line it wrote go through the card-data audit, and it must stop with status 0."""
-    log = tmp_path_factory.mktemp("local-stack") / "stack.log"
-    with running_stack(log, STACK_MERCHANTS, stack_bank.url) as stack:
+    yield from audited_stack(tmp_path_factory, stack_bank, "lambda")
+
+
+@pytest.fixture(scope="session")
+def container_stack_bank() -> Iterator[FaultBank]:
+    fault_bank = FaultBank()
+    yield fault_bank
+    fault_bank.close()
+
+
+@pytest.fixture(scope="session")
+def container_local_stack(
+    tmp_path_factory: pytest.TempPathFactory, container_stack_bank: FaultBank
+) -> Iterator[LocalStack]:
+    """The same with `--compute container`: each region served by the container's entry point."""
+    yield from audited_stack(tmp_path_factory, container_stack_bank, "container")
+
+
+def audited_stack(tmp_path_factory: pytest.TempPathFactory, bank: FaultBank, compute: str) -> Iterator[LocalStack]:
+    log = tmp_path_factory.mktemp(f"local-stack-{compute}") / "stack.log"
+    with running_stack(log, STACK_MERCHANTS, bank.url, compute) as stack:
         yield stack
-        problems = AUDIT.check_items(stack.table_items(), "local stack")
-        problems += AUDIT.check("log lines", stack.log_lines(), "local stack")
+        problems = AUDIT.check_items(stack.table_items(), f"local stack ({compute})")
+        problems += AUDIT.check("log lines", stack.log_lines(), f"local stack ({compute})")
     tail = log.read_text(errors="replace")[-3000:]
     assert stack.process.returncode == 0, f"the local stack exited with {stack.process.returncode}:\n{tail}"
     assert not problems, problems

@@ -63,6 +63,7 @@ class LocalStack:
     log: Path
     urls: dict[str, str]
     merchants: dict[str, str]  # merchant id -> API key
+    compute: str = "lambda"  # the runner's --compute
 
     @property
     def global_url(self) -> str:
@@ -105,10 +106,12 @@ class LocalStack:
 
 
 @contextmanager
-def running_stack(log: Path, merchants: dict[str, str], bank_url: str) -> Iterator[LocalStack]:
-    command = launch.runner_command(merchants=merchants, bank_url=bank_url)
+def running_stack(
+    log: Path, merchants: dict[str, str], bank_url: str, compute: str | None = None
+) -> Iterator[LocalStack]:
+    command = launch.runner_command(merchants=merchants, bank_url=bank_url, compute=compute)
     with launch.launched(command, log=log) as stack:
         urls = {LABELS[label]: url for label, url in stack.urls.items() if label in LABELS}
         missing = set(LABELS.values()) - set(urls)
         assert not missing, f"banner without {missing}"
-        yield LocalStack(stack.process, log, urls, dict(merchants))
+        yield LocalStack(stack.process, log, urls, dict(merchants), compute or "lambda")

@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import attrs
+import pytest
 
 from tests.reliability.audit import FIGURES
 from tests.reliability.faultbank import FaultBank
@@ -101,7 +102,16 @@ def outage(stack: LocalStack, method: str) -> None:
     assert reply.status == 200, reply.raw
 
 
-def test_failover_under_load_loses_nothing_and_charges_once(local_stack: LocalStack, stack_bank: FaultBank) -> None:
+@pytest.fixture(params=["lambda", "container"])
+def failover_stack(request: pytest.FixtureRequest) -> tuple[LocalStack, FaultBank]:
+    """The local stack with each compute option, and its bank."""
+    if request.param == "lambda":
+        return request.getfixturevalue("local_stack"), request.getfixturevalue("stack_bank")
+    return request.getfixturevalue("container_local_stack"), request.getfixturevalue("container_stack_bank")
+
+
+def test_failover_under_load_loses_nothing_and_charges_once(failover_stack: tuple[LocalStack, FaultBank]) -> None:
+    local_stack, stack_bank = failover_stack
     traffic = Traffic(local_stack)
     with ThreadPoolExecutor(WORKERS) as pool:
         running = [pool.submit(traffic.pay, i) for i in range(WORKERS)]
@@ -151,7 +161,7 @@ def test_failover_under_load_loses_nothing_and_charges_once(local_stack: LocalSt
     references = {i["id"]["S"]: i["bank_reference"]["S"] for i in local_stack.table_items() if "bank_reference" in i}
     assert all(charges.get(references[p["id"]]) == 1 for p in payments.values()), "charged twice (or never)"
     retried = Counter(a.key for a in attempts)
-    FIGURES["failover"] = (
+    FIGURES[f"failover ({local_stack.compute})"] = (
         f"{len(payments)} payments ({len(attempts)} requests, {WORKERS} clients); eu down: "
         f"{len(failures)} failed requests (all 503), us served {first_us - down_at:.2f} s after the outage, "
         f"last failure at {last_failure - down_at:.2f} s; {sum(1 for n in retried.values() if n > 1)} payments "

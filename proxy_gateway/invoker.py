@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, cast
 
 from handlers.routes import Function
-from local_gateway.lambda_proxy import LambdaContext
+from proxy_gateway.lambda_proxy import LambdaContext
 
 Handler = Callable[[dict[str, Any], Any], object]
 

@@ -8,7 +8,7 @@
   template shows the Deny's `error_message`). An authorizer that fails otherwise or returns
   something malformed: AUTHORIZER_FAILURE, not cached.
 
-Each is answered as the deployed gateway response for that type (local_gateway.gateway_responses;
+Each is answered as the deployed gateway response for that type (proxy_gateway.gateway_responses;
 tests/infra checks the two agree).
 """
 
@@ -23,9 +23,9 @@ from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any
 
-from local_gateway.lambda_proxy import build_authorizer_event, method_arn
-from local_gateway.messages import HttpRequest
-from local_gateway.routing import RouteMatch
+from proxy_gateway.lambda_proxy import build_authorizer_event, method_arn
+from proxy_gateway.messages import HttpRequest
+from proxy_gateway.routing import RouteMatch
 
 log = logging.getLogger(__name__)
 

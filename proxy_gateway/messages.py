@@ -2,7 +2,7 @@
 
 Every response the local stack generates itself follows the API's error contract: a compact JSON
 body `{"error": {"type", "message"}}` and an `X-Request-Id` header, as the deployed API Gateway's
-Gateway Responses do (local_gateway.gateway_responses renders those).
+Gateway Responses do (proxy_gateway.gateway_responses renders those).
 """
 
 from __future__ import annotations

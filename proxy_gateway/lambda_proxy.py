@@ -20,8 +20,8 @@ from typing import Any
 from urllib.parse import parse_qsl, unquote
 
 from handlers.routes import Function
-from local_gateway.messages import AMZN_REQUEST_ID_HEADER, REQUEST_ID_HEADER, HttpRequest, HttpResponse
-from local_gateway.routing import RouteMatch
+from proxy_gateway.messages import AMZN_REQUEST_ID_HEADER, REQUEST_ID_HEADER, HttpRequest, HttpResponse
+from proxy_gateway.routing import RouteMatch
 
 STAGE = "local"
 API_ID = "local"

@@ -12,7 +12,7 @@ import re
 from collections.abc import Mapping
 
 from handlers.gateway_errors import BY_RESPONSE_TYPE, PLATFORM_MESSAGE, WafError
-from local_gateway.messages import AMZN_REQUEST_ID_HEADER, REQUEST_ID_HEADER, HttpResponse
+from proxy_gateway.messages import AMZN_REQUEST_ID_HEADER, REQUEST_ID_HEADER, HttpResponse
 
 # Response type -> API Gateway's status and `$context.error.message` when no gateway response is set.
 # DEFAULT_5XX stands for a Lambda integration that raised or answered malformed (502).

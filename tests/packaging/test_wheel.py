@@ -1,0 +1,124 @@
+"""The package a platform team depends on: `pip wheel .` from a clean copy of the tree, installed
+into a fresh virtualenv, and another team's program (examples/third_region) run under Pulumi mocks
+from outside the repository, importing the components and handlers from the installed wheel."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import sysconfig
+import tomllib
+import zipfile
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+import pytest
+
+from components.packaging import build_lambda_archive
+from components.regional_gateway import RUNTIME_VERSION
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLE = ROOT / "examples" / "third_region"
+SHIPPED = {"components", "handlers", "proxy_gateway", "container"}
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning:pulumi_aws.*")
+
+
+def tracked_tree(target: Path) -> Path:
+    """The tree as a tag checks it out: tracked files only (no caches, build/ or virtualenv)."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True).stdout
+    for name in filter(None, files.decode().split("\0")):
+        source = ROOT / name
+        if source.is_file():
+            (target / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, target / name)
+    return target
+
+
+@pytest.fixture(scope="module")
+def wheel(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    source = tracked_tree(tmp_path_factory.mktemp("checkout"))
+    out = tmp_path_factory.mktemp("wheel")
+    pip = [sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "--wheel-dir", str(out), str(source)]
+    subprocess.run(pip, check=True, capture_output=True, timeout=600)
+    (built,) = out.glob("payment_gateway-*.whl")
+    return built
+
+
+@pytest.fixture(scope="module")
+def venv(tmp_path_factory: pytest.TempPathFactory, wheel: Path) -> Path:
+    """A fresh virtualenv with only the wheel installed; its dependencies (pulumi and the handlers'
+    pins, 360 MB) are this environment's, reached through a .pth after the venv's own site-packages."""
+    root = tmp_path_factory.mktemp("consumer") / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(root)], check=True, timeout=120)
+    python = root / "bin" / "python"
+    install = [sys.executable, "-m", "pip", "--python", str(python), "install", "--no-deps", "--quiet", str(wheel)]
+    subprocess.run(install, check=True, capture_output=True, timeout=300)
+    site = Path(
+        subprocess.run(
+            [python, "-c", "import sysconfig; print(sysconfig.get_path('purelib'))"],
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.strip()
+    )
+    (site / "zz_dependencies.pth").write_text(sysconfig.get_path("purelib") + "\n")
+    return root
+
+
+def test_the_wheel_holds_the_components_the_handlers_and_nothing_of_the_repositorys_own(wheel: Path) -> None:
+    names = zipfile.ZipFile(wheel).namelist()
+    tops = {PurePosixPath(n).parts[0] for n in names if not n.startswith("payment_gateway-")}
+
+    assert tops == SHIPPED
+    assert "handlers/requirements.txt" in names and "components/packaging.py" in names
+    assert not [n for n in names if "/tests/" in n or "test_" in n or "conftest" in n or n.endswith(".pyc")]
+
+
+def test_its_dependencies_pin_the_handlers_requirements_as_the_archive_needs() -> None:
+    declared = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    pins = re.findall(r"^([A-Za-z0-9_.-]+==\S+)", (ROOT / "handlers" / "requirements.txt").read_text(), re.M)
+
+    assert set(pins) <= set(declared)
+
+
+def run_example(venv: Path, workdir: Path) -> dict[str, Any]:
+    program = workdir / "program"
+    shutil.copytree(EXAMPLE, program)
+    shutil.copy(ROOT / "tests" / "infra" / "mocks.py", workdir / "mocks_harness.py")
+    shutil.copy(Path(__file__).with_name("example_driver.py"), workdir / "example_driver.py")
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME")}
+    report = workdir / "report.json"
+    command = [str(venv / "bin" / "python"), "example_driver.py", str(report), str(program)]
+    done = subprocess.run(command, cwd=workdir, env=env, capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stderr[-3000:]
+    result: dict[str, Any] = json.loads(report.read_text())
+    return result
+
+
+def test_another_teams_program_deploys_a_third_region_from_the_installed_package(venv: Path, tmp_path: Path) -> None:
+    report = run_example(venv, tmp_path)
+
+    site = str(venv)
+    assert report["components"].startswith(site) and report["handlers"].startswith(site), "imported from the tree"
+    assert not [p for p in report["sys_path"] if p and Path(p).resolve() == ROOT]
+    regions = {region for _, _, region in report["resources"] if region}
+    assert regions == {"ap-southeast-2"}
+    # Attach mode: the gateway's table is looked up, never created, in this region.
+    assert not [r for r in report["resources"] if r[0] == "aws:dynamodb/table:Table"]
+    assert ["aws:dynamodb/getTable:getTable", "payment-gateway", "ap-southeast-2"] in report["calls"]
+    assert report["function_names"] and all(name.startswith("payments-apac-") for name in report["function_names"])
+    assert {"aws:apigateway/restApi:RestApi", "aws:cloudwatch/metricAlarm:MetricAlarm"} <= {
+        r[0] for r in report["resources"]
+    }
+    assert report["exports"] == ["dashboardUrl", "regionalApiUrl"]
+    # The installed handlers make the very archive this repository's program deploys.
+    assert not report["archive"]["path"].startswith(site)
+    from_tree = build_lambda_archive(ROOT, tmp_path / "tree", bytecode_for=RUNTIME_VERSION)
+    assert (report["archive"]["sha256"], report["archive"]["entries"]) == (
+        from_tree.sha256_base64,
+        list(from_tree.entries),
+    )
