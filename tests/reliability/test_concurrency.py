@@ -41,7 +41,8 @@ def lambda_settings(lambda_settings: dict[str, str]) -> dict[str, str]:
     """A 5 s bank deadline (still under the 10 s lease): 50 threads, moto and the bank share one
     process and one GIL here, so an answer can queue past the deployed 0.6 s, and that deadline is
     the bank suite's subject, not this one's."""
-    return {**lambda_settings, "BANK_READ_TIMEOUT_MS": "5000"}
+    # Deadlines for a loaded machine: a connect that outlasts the default 0.25 s is a refusal (not sent).
+    return {**lambda_settings, "BANK_CONNECT_TIMEOUT_MS": "2000", "BANK_READ_TIMEOUT_MS": "5000"}
 
 
 def warm_up() -> None:
