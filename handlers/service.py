@@ -192,24 +192,23 @@ class PaymentService:
         try:
             return self._payments_transition(pending, final)
         except Exception:
-            logger.exception(
-                "payment_not_stored",
-                extra={"payment": payment_summary(final.payment), "bank_reference": pending.bank_reference},
-            )
-            self._on_not_stored()
-            return pending
+            return self._left_pending(pending, final.payment)
 
     def _settle_from_the_bank(self, pending: StoredPayment) -> StoredPayment:
         """The resolver's settlement, now; if its write fails the record stays pending, loudly."""
         try:
             return self._resolver.settle(pending)
         except Exception:
-            logger.exception(
-                "payment_not_stored",
-                extra={"payment": payment_summary(pending.payment), "bank_reference": pending.bank_reference},
-            )
-            self._on_not_stored()
-            return pending
+            return self._left_pending(pending, pending.payment)
+
+    def _left_pending(self, pending: StoredPayment, outcome: Payment) -> StoredPayment:
+        """Called from an `except`: the outcome exists (at the bank) but not in the table; say so."""
+        logger.exception(
+            "payment_not_stored",
+            extra={"payment": payment_summary(outcome), "bank_reference": pending.bank_reference},
+        )
+        self._on_not_stored()
+        return pending
 
     def _payments_transition(self, pending: StoredPayment, final: StoredPayment) -> StoredPayment:
         try:
