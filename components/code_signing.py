@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.common import child_opts, type_token
+from components.common import block_public_access, child_opts, type_token
 
 CREATE_PROFILE = "create"
 """The `codeSigningProfile` value that makes the stack create its own signing profile."""
@@ -144,18 +144,7 @@ class CodeSigning(pulumi.ComponentResource):
             ),
             child_opts(self),
         )
-        aws.s3.BucketPublicAccessBlock(
-            f"{name}-bucket-public-access",
-            aws.s3.BucketPublicAccessBlockArgs(
-                region=args.region,
-                bucket=bucket.id,
-                block_public_acls=True,
-                block_public_policy=True,
-                ignore_public_acls=True,
-                restrict_public_buckets=True,
-            ),
-            child_opts(self),
-        )
+        block_public_access(f"{name}-bucket-public-access", args.region, bucket.id, child_opts(self))
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{name}-bucket-encryption",
             aws.s3.BucketServerSideEncryptionConfigurationInitArgs(

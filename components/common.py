@@ -44,6 +44,24 @@ def child_opts(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions
     return pulumi.ResourceOptions(parent=parent, **kwargs)
 
 
+def block_public_access(
+    name: str, region: str, bucket: pulumi.Input[str], opts: pulumi.ResourceOptions
+) -> aws.s3.BucketPublicAccessBlock:
+    """All four public-access guards on a bucket the stack owns (logs, artifacts: never public)."""
+    return aws.s3.BucketPublicAccessBlock(
+        name,
+        aws.s3.BucketPublicAccessBlockArgs(
+            region=region,
+            bucket=bucket,
+            block_public_acls=True,
+            block_public_policy=True,
+            ignore_public_acls=True,
+            restrict_public_buckets=True,
+        ),
+        opts,
+    )
+
+
 def customer_managed_key(
     owner: pulumi.Resource,
     names: tuple[str, str],

@@ -23,7 +23,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components import sizing
-from components.common import account_context, child_opts, policy_json, type_token
+from components.common import account_context, block_public_access, child_opts, policy_json, type_token
 from components.edge import EdgeSettings, LoadBalancerOrigin, RegionalEdge, RegionalEdgeArgs
 from components.network import Network
 from components.policies import (
@@ -293,18 +293,7 @@ class ContainerService(pulumi.ComponentResource):
             ),
             owned,
         )
-        public_access = aws.s3.BucketPublicAccessBlock(
-            f"{self._name}-alb-logs-public-access",
-            aws.s3.BucketPublicAccessBlockArgs(
-                region=args.region,
-                bucket=bucket.id,
-                block_public_acls=True,
-                block_public_policy=True,
-                ignore_public_acls=True,
-                restrict_public_buckets=True,
-            ),
-            owned,
-        )
+        public_access = block_public_access(f"{self._name}-alb-logs-public-access", args.region, bucket.id, owned)
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{self._name}-alb-logs-encryption",
             aws.s3.BucketServerSideEncryptionConfigurationInitArgs(

@@ -17,21 +17,6 @@ EU, US = "eu-west-1", "us-east-1"
 POLICY = ResolutionPolicy()
 
 
-@pytest.fixture
-def repo() -> MemoryRepository:
-    return MemoryRepository()
-
-
-@pytest.fixture
-def bank() -> ScriptedBank:
-    return ScriptedBank()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
 def resolver(
     repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock, region: str = EU, **policy: object
 ) -> PaymentResolver:

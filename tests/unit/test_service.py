@@ -27,21 +27,6 @@ MERCHANT = "mer_a"
 
 
 @pytest.fixture
-def repo() -> MemoryRepository:
-    return MemoryRepository()
-
-
-@pytest.fixture
-def bank() -> ScriptedBank:
-    return ScriptedBank()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
 def service(repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock) -> PaymentService:
     return PaymentService(payments=repo, bank=bank, region="eu-west-1", fingerprint_key=b"test-key", clock=clock)
 
