@@ -7,6 +7,7 @@ key's name rather than half-way through `pulumi up`.
 
 from __future__ import annotations
 
+import difflib
 import math
 from dataclasses import MISSING, dataclass, field, fields
 from typing import Any
@@ -49,11 +50,100 @@ FARGATE_ONLY_KEYS = (
     "alarmFargateMemoryPercent",
 )
 API_GATEWAY_ONLY_KEYS = ("throttleRateLimit", "throttleBurstLimit", "authorizerCacheSeconds", "manageApiGatewayAccount")
+ALARM_KEYS = (
+    "alarm5xxRatePercent",
+    "alarm4xxRatePercent",
+    "alarmLatencyP99Ms",
+    "alarmLambdaErrors",
+    "alarmLambdaThrottles",
+    "alarmDurationPercentOfTimeout",
+    "alarmDynamoThrottledRequests",
+    "alarmDynamoSystemErrors",
+    "alarmReplicationLatencyMs",
+    "alarmOldestPendingSeconds",
+    "alarmResolverFailures",
+    "alarmHeartbeatAgeSeconds",
+)
+# Every key this reader takes under the project's namespace; any other is refused as a likely typo.
+# The reader can read no key missing here (_DeclaredConfig), so this table cannot fall behind it.
+KEYS = frozenset(
+    {
+        *PRIMARY_ONLY_KEYS,
+        *FARGATE_ONLY_KEYS,
+        *API_GATEWAY_ONLY_KEYS,
+        *ALARM_KEYS,
+        "regions",
+        "primary",
+        "fingerprintKey",
+        "bankUrl",
+        "bankSimulator",
+        "namePrefix",
+        "tableName",
+        "lambdaMemoryMb",
+        "lambdaTimeoutSeconds",
+        "reservedConcurrency",
+        "logRetentionDays",
+        "logRetentionOverrideReason",
+        "logLevel",
+        "metricsNamespace",
+        "allowedCurrencies",
+        "bankConnectTimeoutMs",
+        "bankReadTimeoutMs",
+        "wafRateLimit",
+        "wafLogAllRequests",
+        "domainName",
+        "hostedZoneId",
+        "alarmEmail",
+        "drainRegion",
+        "unknownOutcome",
+        "resolverIntervalMinutes",
+        "deploymentStrategy",
+        "codeSigningProfile",
+        "compute",
+    }
+)
+# PCI DSS 4.0.1 10.5.1: audit log history kept for at least 12 months.
+PCI_LOG_RETENTION_DAYS = 365
 MAX_TASKS = 1000
 
 
 class ConfigError(ValueError):
     """A configuration value is missing or invalid; the message names the key."""
+
+
+class _DeclaredConfig(pulumi.Config):
+    """The project's config, read only by the keys in KEYS: a key read here but not declared there would
+    be refused as unknown at every `pulumi preview`, so it fails at its first read instead (in the tests)."""
+
+    def full_key(self, key: str) -> str:
+        if key not in KEYS:
+            raise AssertionError(f"components.config reads {key!r}, which KEYS does not declare")
+        return super().full_key(key)
+
+
+def _configured_keys() -> set[str]:
+    """Every fully qualified key set for this program run. The CLI's language host passes the stack's
+    config in $PULUMI_CONFIG (public: get_config_env) and loads it with set_all_config; the Automation
+    API and the unit-test mocks call set_all_config alone, which fills pulumi.runtime.config.CONFIG."""
+    return set(pulumi.runtime.get_config_env()) | set(pulumi.runtime.config.CONFIG.get())
+
+
+def _refuse_unknown_keys() -> None:
+    """A misspelt key would otherwise be ignored, and its setting silently left at the default. Only the
+    project's namespace is ours: aws:region and other providers' keys are not refused."""
+    prefix = f"{PROJECT}:"
+    unknown = sorted(k.removeprefix(prefix) for k in _configured_keys() if k.startswith(prefix))
+    unknown = [key for key in unknown if key not in KEYS]
+    if not unknown:
+        return
+    by_lower = {key.lower(): key for key in KEYS}  # logretentiondays is as close to logRetentionDays as it looks
+
+    def hint(key: str) -> str:
+        close = difflib.get_close_matches(key.lower(), by_lower, n=1)
+        return f"did you mean {by_lower[close[0]]}?" if close else "no known key is close"
+
+    named = "; ".join(f"{prefix}{key} ({hint(key)})" for key in unknown)
+    raise ConfigError(f"unknown config key: {named}. The README's Configuration table lists every key")
 
 
 @dataclass(frozen=True)
@@ -182,11 +272,27 @@ def _int(config: pulumi.Config, key: str, default: int, low: int, high: int) -> 
 
 
 def _retention(config: pulumi.Config) -> int:
-    """One of CloudWatch Logs' retention periods; 0 (never expire) is refused, not turned into the default."""
+    """One of CloudWatch Logs' retention periods; 0 (never expire) is refused, not turned into the default.
+    Under PCI DSS 10.5.1's 12 months only with a written reason, repeated at every preview."""
     value = config.get_int("logRetentionDays")
     value = _default("log_retention_days") if value is None else value
     if value not in LOG_RETENTION_DAYS:
         raise ConfigError(f"logRetentionDays must be one of {sorted(LOG_RETENTION_DAYS)}, not {value}")
+    reason = config.get("logRetentionOverrideReason")
+    if value >= PCI_LOG_RETENTION_DAYS:
+        if reason is not None:  # a reason that overrides nothing would be read as if it did
+            raise ConfigError(
+                f"logRetentionOverrideReason applies only to a logRetentionDays under {PCI_LOG_RETENTION_DAYS}, "
+                f"not {value}: remove it"
+            )
+        return value
+    if not (reason and reason.strip()):
+        raise ConfigError(
+            f"logRetentionDays {value} is under the {PCI_LOG_RETENTION_DAYS} days of audit log history PCI DSS "
+            f"10.5.1 asks for: use {PCI_LOG_RETENTION_DAYS} or more, or say why in logRetentionOverrideReason "
+            '(e.g. "test stack, no card data")'
+        )
+    pulumi.log.warn(f"logRetentionDays {value}, under PCI DSS 10.5.1's {PCI_LOG_RETENTION_DAYS} days: {reason}")
     return value
 
 
@@ -321,7 +427,8 @@ def _bank(config: pulumi.Config) -> tuple[pulumi.Output[str] | None, bool]:
 
 def load_stack_config() -> StackConfig:
     """Read and validate this stack's configuration (`payment-gateway:*` and `aws:region`)."""
-    config = pulumi.Config(PROJECT)
+    _refuse_unknown_keys()  # first: a misspelt key may be what makes a later check fail
+    config = _DeclaredConfig(PROJECT)
     region = pulumi.Config("aws").require("region")
     regions = _regions(config, region)
     primary = config.get_bool("primary") or False

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from collections.abc import Callable
 from typing import Any
@@ -11,7 +12,8 @@ import pulumi
 import pytest
 import yaml
 
-from components.config import PAYMENT_WRITE_BUDGET_MS, ConfigError, StackConfig, load_stack_config
+from components import config as config_module
+from components.config import KEYS, PAYMENT_WRITE_BUDGET_MS, PROJECT, ConfigError, StackConfig, load_stack_config
 from handlers import routes, schema
 from handlers.dynamo import make_client
 from handlers.settings import Settings
@@ -67,8 +69,29 @@ def test_stack_files_hold_no_plaintext_secret(stack: str) -> None:
 def test_every_config_key_is_documented_with_a_default() -> None:
     read = keys_read_by_the_loader()
     assert len(read) > 30  # the regex found the loader's keys
-    assert read <= set(documented_defaults())
-    assert set(documented_defaults()) <= read  # and nothing documented is unused
+    assert read <= KEYS | {"aws:region"}  # the table of known keys holds every key the source names
+    assert set(documented_defaults()) == KEYS | {"aws:region"}  # and the README documents exactly those
+
+
+def test_the_loader_reads_every_declared_key(mocks: RecordingMocks, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A declared key nobody reads would be accepted and do nothing: the silent ignore KEYS exists to stop."""
+    read: set[str] = set()
+    full_key = config_module._DeclaredConfig.full_key
+
+    def recording(self: pulumi.Config, key: str) -> str:
+        read.add(key)
+        return full_key(self, key)
+
+    monkeypatch.setattr(config_module._DeclaredConfig, "full_key", recording)
+    load(primary="true")
+    load(**FARGATE)
+    assert read == KEYS
+
+
+def test_reading_an_undeclared_key_fails_at_once(mocks: RecordingMocks) -> None:
+    """Otherwise a key the loader reads could be missing from KEYS and refused as unknown at deploy."""
+    with pytest.raises(AssertionError, match="notDeclared"):
+        config_module._DeclaredConfig(PROJECT).get("notDeclared")
 
 
 DEFAULTS: dict[str, Callable[[StackConfig], Any]] = {
@@ -275,6 +298,7 @@ def test_edge_values_are_accepted(mocks: RecordingMocks) -> None:
     config = load(
         fingerprintKey="k" * 32,
         logRetentionDays="1",
+        logRetentionOverrideReason="test stack, no card data",
         throttleRateLimit="10000",
         alarm5xxRatePercent="100",
         alarmDurationPercentOfTimeout="100",
@@ -377,3 +401,101 @@ def test_fargate_values_are_parsed(mocks: RecordingMocks) -> None:
     assert (task.cpu_target_percent, task.requests_per_target, config.alb_deletion_protection) == (40, 2500, False)
     # A larger task size moves the default memory to the smallest that size allows.
     assert load(**FARGATE, fargateCpu="2048").fargate.memory_mb == 4096
+
+
+# --- keys this stack does not know ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("key", "closest"),
+    [
+        ("logRetentionDay", "logRetentionDays"),
+        ("logretentiondays", "logRetentionDays"),  # the case wrong
+        ("alarm5xxRatePercnt", "alarm5xxRatePercent"),
+        ("bankSimulater", "bankSimulator"),
+    ],
+)
+def test_a_misspelt_key_is_refused_naming_the_closest_known_key(mocks: RecordingMocks, key: str, closest: str) -> None:
+    with pytest.raises(ConfigError, match=rf"payment-gateway:{key} \(did you mean {closest}\?\)"):
+        load(**{key: "30"})
+
+
+def test_a_key_close_to_none_is_refused_too(mocks: RecordingMocks) -> None:
+    with pytest.raises(ConfigError, match=r"payment-gateway:zzz \(no known key is close\)"):
+        load(zzz="1")
+
+
+def test_every_unknown_key_is_named_at_once(mocks: RecordingMocks) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load(namePrefx="pg", wafRateLimt="300")
+    assert "payment-gateway:namePrefx" in str(raised.value) and "payment-gateway:wafRateLimt" in str(raised.value)
+
+
+def test_an_unknown_key_is_refused_before_the_checks_it_would_mislead(mocks: RecordingMocks) -> None:
+    """A misspelt bankSimulator would otherwise be reported as "no bank named"."""
+    pulumi.runtime.set_all_config(BASE | {f"{PROJECT}:bankSimulater": "true"}, [])
+    with pytest.raises(ConfigError, match="did you mean bankSimulator"):
+        load_stack_config()
+
+
+def test_other_namespaces_are_not_ours_to_refuse(mocks: RecordingMocks) -> None:
+    config = BASE | {
+        f"{PROJECT}:bankSimulator": "true",
+        "aws:profile": "payments",
+        "aws:defaultTags": '{"tags": {"team": "payments"}}',
+        "pulumi:disable-default-providers": '["kubernetes"]',
+        "payment-gateway-extras:anything": "x",  # a prefix of ours, not our namespace
+    }
+    pulumi.runtime.set_all_config(config, [])
+    assert load_stack_config().region == "eu-west-1"
+
+
+def test_keys_passed_the_way_the_cli_does_are_checked(mocks: RecordingMocks, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pulumi up`'s language host hands the stack's config to the program in $PULUMI_CONFIG."""
+    config = BASE | {f"{PROJECT}:bankSimulator": "true"}
+    pulumi.runtime.set_all_config({}, [])
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config))
+    assert load_stack_config().bank_simulator
+    monkeypatch.setenv("PULUMI_CONFIG", json.dumps(config | {f"{PROJECT}:tableNme": "payments"}))
+    with pytest.raises(ConfigError, match=r"payment-gateway:tableNme \(did you mean tableName\?\)"):
+        load_stack_config()
+
+
+# --- log retention and PCI DSS 10.5.1 ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("days", ["1", "30", "180"])
+def test_a_retention_under_a_year_is_refused_without_a_reason(mocks: RecordingMocks, days: str) -> None:
+    with pytest.raises(ConfigError) as raised:
+        load(logRetentionDays=days)
+    message = str(raised.value)
+    assert f"logRetentionDays {days}" in message and "PCI DSS 10.5.1" in message
+    assert "logRetentionOverrideReason" in message
+
+
+@pytest.mark.parametrize("reason", ["", "   "])
+def test_a_blank_reason_is_no_reason(mocks: RecordingMocks, reason: str) -> None:
+    with pytest.raises(ConfigError, match="logRetentionOverrideReason"):
+        load(logRetentionDays="30", logRetentionOverrideReason=reason)
+
+
+def test_a_retention_under_a_year_with_a_reason_is_accepted_and_warned_about(
+    mocks: RecordingMocks, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    warned: list[str] = []
+    monkeypatch.setattr(pulumi.log, "warn", lambda message, *_, **__: warned.append(message))
+    config = load(logRetentionDays="30", logRetentionOverrideReason="test stack, no card data")
+    assert config.log_retention_days == 30
+    assert warned == ["logRetentionDays 30, under PCI DSS 10.5.1's 365 days: test stack, no card data"]
+
+
+@pytest.mark.parametrize("days", [None, "365", "400"])
+def test_a_reason_that_overrides_nothing_is_refused(mocks: RecordingMocks, days: str | None) -> None:
+    values = {"logRetentionOverrideReason": "test stack"} | ({"logRetentionDays": days} if days else {})
+    with pytest.raises(ConfigError, match="logRetentionOverrideReason applies only to a logRetentionDays under 365"):
+        load(**values)
+
+
+def test_a_year_or_more_needs_no_reason(mocks: RecordingMocks) -> None:
+    assert (load().log_retention_days, load(logRetentionDays="365").log_retention_days) == (365, 365)
+    assert load(logRetentionDays="731").log_retention_days == 731
