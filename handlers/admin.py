@@ -7,7 +7,12 @@
   rotate-key --merchant-id ID [--revoke-old]
                                   give an existing merchant a new key, printed once (also a merchant whose
                                   keys are all revoked); --revoke-old then revokes its other keys
-  revoke-key < key.txt            revoke the API key read from standard input (one line)
+  revoke-key < key.txt [--merchant-id ID]
+                                  revoke the API key read from standard input (one line); with
+                                  --merchant-id, only if the key is that merchant's
+  revoke-key --key-id KEY_ID --merchant-id ID
+                                  revoke a key you do not hold, by the key id list-merchants shows: only
+                                  if it is that merchant's. Both print the merchant, key id and time
   pending [--owner-region R]      list the payments whose outcome is not known yet (default: --region's)
   resolve PAYMENT_ID [--owner-region R] [--bank-url URL] [--unknown-outcome settle|reverse]
                                   settle one pending payment now: ask the bank by its reference and
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
@@ -54,6 +60,7 @@ from handlers.resolver import PaymentResolver, ResolutionPolicy, UnknownOutcome
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 KEY_ID_LENGTH = 12  # hex digits of the key's hash: enough to tell a merchant's keys apart, useless to a thief
+_KEY_ID = re.compile(f"[0-9a-f]{{{KEY_ID_LENGTH}}}")
 
 
 class AdminError(Exception):
@@ -70,6 +77,15 @@ class UnknownKey(AdminError):
 
 class UnknownMerchant(AdminError):
     pass
+
+
+@attrs.frozen
+class Revoked:
+    """What a revocation did, for the operator's record."""
+
+    merchant_id: str
+    key_id: str
+    at: datetime
 
 
 _FAR_FUTURE = 32_503_680_000.0  # year 3000: "due or not"
@@ -112,11 +128,39 @@ def add_merchant(
     return merchant.id, key
 
 
-def revoke(directory: MerchantDirectory, api_key: str) -> None:
+def _revoke_hash(directory: MerchantDirectory, key_hash: str, merchant_id: str) -> Revoked:
     try:
-        directory.revoke_key(hash_api_key(api_key))
+        directory.revoke_key(key_hash)
     except ConditionFailed:
         raise UnknownKey("No such API key: nothing was revoked.") from None
+    return Revoked(merchant_id, key_id(key_hash), datetime.now(UTC))
+
+
+def revoke(directory: MerchantDirectory, api_key: str, merchant_id: str | None = None) -> Revoked:
+    """Revoke a key the operator holds; with `merchant_id`, only if it is that merchant's."""
+    key_hash = hash_api_key(api_key)
+    holder = directory.merchant_for_key(key_hash)
+    if holder is None:
+        raise UnknownKey("No such API key: nothing was revoked.")
+    if merchant_id is not None and holder.id != merchant_id:
+        raise UnknownKey(f"This API key belongs to another merchant, not {merchant_id}: nothing was revoked.")
+    return _revoke_hash(directory, key_hash, holder.id)
+
+
+def revoke_by_id(directory: MerchantDirectory, merchant_id: str, wanted: str) -> Revoked:
+    """Revoke a key the operator does not hold, by its key id. The merchant id is required with it: a key id
+    copied from the wrong line of list-merchants must not cut off another merchant."""
+    if not _KEY_ID.fullmatch(wanted):
+        raise AdminError(f"--key-id must be the {KEY_ID_LENGTH} hex digits list-merchants shows, not {wanted!r}.")
+    matches = [(key_hash, merchant) for key_hash, merchant in directory.api_keys() if key_id(key_hash) == wanted]
+    mine = [key_hash for key_hash, merchant in matches if merchant.id == merchant_id]
+    if not matches:
+        raise UnknownKey(f"No key {wanted}: nothing was revoked (list-merchants shows every key id).")
+    if not mine:
+        raise UnknownKey(f"Key {wanted} belongs to another merchant, not {merchant_id}: nothing was revoked.")
+    if len(mine) > 1:  # 48 bits of hash: practically never, but never revoke a key nobody named
+        raise AdminError(f"Key id {wanted} matches {len(mine)} keys of {merchant_id}: revoke by the key itself.")
+    return _revoke_hash(directory, mine[0], merchant_id)
 
 
 def rotate(directory: MerchantDirectory, merchant_id: str) -> tuple[str, list[str]]:
@@ -147,8 +191,8 @@ def create_merchant(
     return add_merchant(_repository(table_name, endpoint_url, region), name, merchant_id, api_key)
 
 
-def revoke_key(api_key: str, *, table_name: str, endpoint_url: str | None = None, region: str | None = None) -> None:
-    revoke(_repository(table_name, endpoint_url, region), api_key)
+def revoke_key(api_key: str, *, table_name: str, endpoint_url: str | None = None, region: str | None = None) -> Revoked:
+    return revoke(_repository(table_name, endpoint_url, region), api_key)
 
 
 # --- subcommands: one function each, and one entry in COMMANDS ------------------------------------------
@@ -183,12 +227,21 @@ def _rotate_key(repository: DynamoRepository, args: argparse.Namespace) -> None:
         print(f"revoked_key: {key_id(key_hash)}")
 
 
-def _revoke_key(repository: DynamoRepository, _: argparse.Namespace) -> None:
+def _print_revoked(revoked: Revoked) -> None:
+    print(f"revoked_key: {revoked.key_id}\nmerchant_id: {revoked.merchant_id}")
+    print(f"revoked_at: {format_timestamp(revoked.at)}")
+
+
+def _revoke_key(repository: DynamoRepository, args: argparse.Namespace) -> None:
+    if args.key_id is not None:
+        if args.merchant_id is None:
+            raise AdminError("--key-id needs --merchant-id: the merchant whose key it is, as list-merchants shows it.")
+        _print_revoked(revoke_by_id(repository, args.merchant_id, args.key_id.lower()))
+        return
     key = sys.stdin.readline().strip()
     if not key:
         raise AdminError('No API key on standard input: pipe it in, as in echo "$KEY" | ... revoke-key')
-    revoke(repository, key)
-    print("revoked")
+    _print_revoked(revoke(repository, key, args.merchant_id))
 
 
 def _pending_payments(repository: DynamoRepository, region: str) -> list[StoredPayment]:
@@ -272,7 +325,20 @@ COMMANDS: dict[str, Command] = {
             ),
         ),
     ),
-    "revoke-key": Command("revoke the API key read from standard input (one line)", _revoke_key),
+    "revoke-key": Command(
+        "revoke an API key: the key itself, read from standard input (one line), or --key-id with --merchant-id",
+        _revoke_key,
+        (
+            _argument(
+                "--key-id",
+                help="revoke the key with this key id (as list-merchants shows it) instead; needs --merchant-id",
+            ),
+            _argument(
+                "--merchant-id",
+                help="the merchant whose key it is: required with --key-id, checked against a key from standard input",
+            ),
+        ),
+    ),
     "pending": Command(
         "list the payments whose outcome is not known yet, oldest first (from the pending index)",
         _pending,

@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ import pytest
 from handlers import admin, authorizer, schema
 from handlers.auth import hash_api_key
 from handlers.dynamo import DynamoRepository
+from handlers.models import Merchant
 from tests.integration.conftest import REGION, TABLE
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,6 +106,9 @@ def test_help_describes_every_option_and_subcommand(capsys: pytest.CaptureFixtur
         (["revoke-key"], "pgw_never_issued\n", "No such API key"),
         (["revoke-key"], "", "No API key on standard input"),
         (["revoke-key"], "\n", "No API key on standard input"),
+        (["revoke-key", "--key-id", "0123456789ab"], "", "--key-id needs --merchant-id"),
+        (["revoke-key", "--key-id", "pgw_x", "--merchant-id", "mer_x"], "", "--key-id must be the 12 hex digits"),
+        (["revoke-key", "--key-id", "0123456789ab", "--merchant-id", "mer_x"], "", "No key 0123456789ab: nothing"),
         (["rotate-key", "--merchant-id", "mer_nobody"], "", "No merchant 'mer_nobody'"),
         (["--table", "missing", "list-merchants"], "", "No table 'missing' in eu-west-1"),
         (["--table", "missing", "revoke-key"], "pgw_x\n", "No table 'missing' in eu-west-1"),
@@ -232,7 +237,8 @@ def test_rotate_key_with_revoke_old_revokes_every_other_key_of_that_merchant_onl
 @pytest.mark.usefixtures("lambda_env")
 def test_a_revoked_merchant_gets_a_key_again_under_its_name(cli: Cli) -> None:
     merchant_id, old_key = admin.create_merchant("acme corp", table_name=TABLE, region=REGION)
-    assert cli("revoke-key", stdin=old_key + "\n") == (0, "revoked\n", "")
+    code, out, err = cli("revoke-key", stdin=old_key + "\n")
+    assert (code, err, printed(out)["merchant_id"]) == (0, "", merchant_id)
     assert authorized_merchant(old_key) is None
 
     code, out, err = cli("rotate-key", "--merchant-id", merchant_id, "--revoke-old")
@@ -247,3 +253,87 @@ def test_a_revoked_merchant_gets_a_key_again_under_its_name(cli: Cli) -> None:
             [merchant_id, hash_api_key(old_key)[:12], "revoked", "acme corp"],
         ]
     )
+
+
+# --- revoke-key ----------------------------------------------------------------------------------------
+
+
+def key_id_of(key: str) -> str:
+    return hash_api_key(key)[:12]
+
+
+def assert_revoked(out: str, merchant_id: str, key: str, before: datetime) -> None:
+    """The command says what it revoked: the merchant, the key id and when."""
+    said = printed(out)
+    assert (said["merchant_id"], said["revoked_key"]) == (merchant_id, key_id_of(key))
+    assert before <= datetime.fromisoformat(said["revoked_at"]) <= datetime.now(UTC)
+    assert key not in out
+
+
+@pytest.mark.usefixtures("lambda_env")
+def test_revoke_by_key_id_revokes_that_key_of_that_merchant_and_says_so(cli: Cli) -> None:
+    """An operator rarely holds a leaked key: the key id from list-merchants is enough, with its merchant."""
+    merchant_id, leaked = admin.create_merchant("acme", table_name=TABLE, region=REGION)
+    _, kept = admin.create_merchant("acme", table_name=TABLE, region=REGION, merchant_id=merchant_id)
+    before = datetime.now(UTC)
+
+    code, out, err = cli("revoke-key", "--key-id", key_id_of(leaked), "--merchant-id", merchant_id)
+    assert (code, err) == (0, "")
+    assert_revoked(out, merchant_id, leaked, before)
+    assert authorized_merchant(leaked) is None
+    assert authorized_merchant(kept) == merchant_id
+
+
+@pytest.mark.usefixtures("lambda_env")
+def test_revoke_by_key_id_refuses_another_merchants_key(cli: Cli) -> None:
+    """A key id copied from the wrong line of list-merchants must not cut another merchant off."""
+    acme_id, _ = admin.create_merchant("acme", table_name=TABLE, region=REGION)
+    other_id, other_key = admin.create_merchant("other", table_name=TABLE, region=REGION)
+
+    code, out, err = cli("revoke-key", "--key-id", key_id_of(other_key), "--merchant-id", acme_id)
+    assert_one_line_failure(code, out, err, f"belongs to another merchant, not {acme_id}: nothing was revoked")
+    assert authorized_merchant(other_key) == other_id
+
+
+@pytest.mark.usefixtures("lambda_env")
+def test_revoke_by_key_id_needs_the_merchant_id(cli: Cli) -> None:
+    merchant_id, key = admin.create_merchant("acme", table_name=TABLE, region=REGION)
+    assert_one_line_failure(*cli("revoke-key", "--key-id", key_id_of(key)), "--key-id needs --merchant-id")
+    assert authorized_merchant(key) == merchant_id
+
+
+@pytest.mark.usefixtures("lambda_env")
+def test_a_key_from_standard_input_is_checked_against_the_merchant_named(cli: Cli) -> None:
+    acme_id, _ = admin.create_merchant("acme", table_name=TABLE, region=REGION)
+    other_id, other_key = admin.create_merchant("other", table_name=TABLE, region=REGION)
+
+    code, out, err = cli("revoke-key", "--merchant-id", acme_id, stdin=other_key + "\n")
+    assert_one_line_failure(code, out, err, f"belongs to another merchant, not {acme_id}: nothing was revoked")
+    assert authorized_merchant(other_key) == other_id
+
+    before = datetime.now(UTC)
+    code, out, err = cli("revoke-key", "--merchant-id", other_id, stdin=other_key + "\n")
+    assert (code, err) == (0, "")
+    assert_revoked(out, other_id, other_key, before)
+    assert authorized_merchant(other_key) is None
+
+
+@pytest.mark.usefixtures("lambda_env")
+def test_a_key_from_standard_input_says_whose_key_it_revoked(cli: Cli) -> None:
+    merchant_id, key = admin.create_merchant("acme", table_name=TABLE, region=REGION)
+    before = datetime.now(UTC)
+    code, out, err = cli("revoke-key", stdin=key + "\n")
+    assert (code, err) == (0, "")
+    assert_revoked(out, merchant_id, key, before)
+
+
+@pytest.mark.usefixtures("lambda_env")
+def test_a_key_id_shared_by_two_keys_of_the_merchant_revokes_neither(cli: Cli, dynamodb: Any) -> None:
+    """48 bits of hash make it all but impossible; if it happens, no key is revoked that nobody named."""
+    repository = DynamoRepository(dynamodb, TABLE)
+    shared = "0123456789ab"
+    for rest in ("0" * 52, "1" * 52):
+        repository.add_key(shared + rest, Merchant(id="mer_twice", name="twice"))
+    code, out, err = cli("revoke-key", "--key-id", shared, "--merchant-id", "mer_twice")
+    assert_one_line_failure(code, out, err, "matches 2 keys")
+    assert [merchant.active for _, merchant in repository.api_keys()] == [True, True]
