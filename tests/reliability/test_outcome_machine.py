@@ -23,6 +23,7 @@ from collections import deque
 from typing import Any
 
 import attrs
+import pytest
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
@@ -341,3 +342,27 @@ def test_the_machine_agrees_with_itself_on_a_settled_replay() -> None:
     assert replay.replayed and replay.payment.id == stored.payment.id
     machine.teardown()
     assert attrs.has(type(stored))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="pre-existing (reproduces on main): both regions take over one dead claim at once and write "
+    "the same payment id; last-writer-wins moves eu's `authorized` back to us's `pending` for a while",
+)
+def test_two_regions_taking_over_one_dead_claim_at_once_never_move_a_status_back() -> None:
+    """Found by this machine during issue 15's review; left for its own fix (one writer per payment
+    id: a take-over in a region that does not own the claim's first attempt)."""
+    machine = Outcomes()
+    steps = [
+        lambda: machine.pay("eu-west-1", "k1", "crash_before_write_ahead"),
+        lambda: machine.replicate(1),  # the dead holder's claim reaches us
+        lambda: machine.wait(5.0),
+        lambda: machine.wait(5.0),  # its lease is over; the writes below do not replicate in between
+        lambda: machine.pay("eu-west-1", "k1", "none"),
+        lambda: machine.pay("us-east-1", "k1", "none"),
+        lambda: machine.replicate(1),
+        lambda: machine.replicate(4),
+    ]
+    for step in steps:
+        step()
+        machine.statuses_never_move_backwards()
