@@ -283,7 +283,10 @@ def _resolve(repository: DynamoRepository, args: argparse.Namespace) -> None:
     code = f" (authorization {final.payment.authorization_code})" if final.payment.authorization_code else ""
     print(f"{final.payment.id}: {final.status.value}{code}")
     if final.status is PaymentStatus.PENDING:
-        raise AdminError("The bank could not be reached: the payment stays pending, and the resolver retries it.")
+        raise AdminError(
+            "The bank could not be reached, or the payment's shared reference (Idempotency-Key) may still be "
+            "sent by a request: the payment stays pending, and the resolver retries it."
+        )
 
 
 @attrs.frozen

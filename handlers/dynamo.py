@@ -8,7 +8,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
-from datetime import timedelta
+from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -48,6 +48,7 @@ _TRANSIENT = frozenset(
 )
 _MAX_QUERY_PAGES = 5  # a selective status filter may need several reads to fill one page
 _MAX_PENDING_PAGES = 10
+_MAX_REFERENCE_PAGES = 50  # 1 MB each: a busy merchant's few minutes of payments
 _serializer = TypeSerializer()
 _deserializer = TypeDeserializer()
 
@@ -180,14 +181,17 @@ class DynamoRepository:
                 },
             )
 
-    def due_payments(self, region: str, now: float, created_before: str, limit: int) -> list[StoredPayment]:
+    def due_payments(
+        self, region: str, now: float, created_before: str, limit: int, *, after: str | None = None
+    ) -> list[StoredPayment]:
         found: list[StoredPayment] = []
         for partition in schema.pending_partitions(region):
-            request = self._pending_query(partition, schema.payment_sk(created_before))
+            request = self._pending_query(partition, schema.payment_sk(created_before), above=after)
             request["FilterExpression"] = "#due <= :now"  # a payment the resolver backed off is not due yet
             request["ExpressionAttributeNames"]["#due"] = schema.DUE_ATTRIBUTE
             request["ExpressionAttributeValues"][":now"] = {"N": repr(now)}
-            found.extend(itertools.islice(self._read_pending(request, limit), limit))
+            beyond = (stored for stored in self._read_pending(request, limit) if stored.payment.id != after)
+            found.extend(itertools.islice(beyond, limit))
         found.sort(key=lambda stored: stored.payment.id)
         return found[:limit]
 
@@ -227,8 +231,9 @@ class DynamoRepository:
             page["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
         return count
 
-    def _pending_query(self, partition: str, below: str) -> dict[str, Any]:
-        """Oldest first (ids sort by creation time) within one shard of the sparse pending index."""
+    def _pending_query(self, partition: str, below: str, *, above: str | None = None) -> dict[str, Any]:
+        """Oldest first (ids sort by creation time) within one shard of the sparse pending index,
+        from `above` on (inclusive: BETWEEN; the caller drops that one payment)."""
         return {
             "TableName": self._table,
             "IndexName": schema.PENDING_INDEX,
@@ -236,11 +241,42 @@ class DynamoRepository:
             "ExpressionAttributeNames": {"#ppk": schema.PENDING_PARTITION_KEY, "#sk": schema.SORT_KEY},
             "ExpressionAttributeValues": {
                 ":ppk": {"S": partition},
-                ":low": {"S": schema.PAYMENT_PREFIX},
+                ":low": {"S": schema.PAYMENT_PREFIX if above is None else schema.payment_sk(above)},
                 ":high": {"S": below},
             },
             "ScanIndexForward": True,
         }
+
+    def payments_with_reference(
+        self, merchant_id: str, bank_reference: str, created_from: datetime, created_to: datetime
+    ) -> list[StoredPayment]:
+        """A Query of the merchant's partition over the id range, filtered by reference: no index
+        (it is asked rarely: a late authorization under the `reverse` policy, a key taken over)."""
+        request: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :low AND :high",
+            "FilterExpression": "#reference = :reference",
+            "ExpressionAttributeNames": {
+                "#pk": schema.PARTITION_KEY,
+                "#sk": schema.SORT_KEY,
+                "#reference": "bank_reference",
+            },
+            "ExpressionAttributeValues": {
+                ":pk": {"S": schema.merchant_pk(merchant_id)},
+                ":low": {"S": schema.payment_sk(ids.id_bound(created_from, upper=False))},
+                ":high": {"S": schema.payment_sk(ids.id_bound(created_to, upper=True))},
+                ":reference": {"S": bank_reference},
+            },
+        }
+        found: list[StoredPayment] = []
+        for _ in range(_MAX_REFERENCE_PAGES):
+            with _translated_errors():
+                answer = self._client.query(**request)
+            found.extend(converter.payment_from_item(_unmarshal(item)) for item in answer.get("Items", []))
+            if not answer.get("LastEvaluatedKey"):
+                return found
+            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+        raise StorageUnavailable("Too many payments in the range to search them for a bank reference.")
 
     def record_heartbeat(self, region: str, beat: Heartbeat) -> None:
         item = {**_key_values(schema.HEARTBEAT_KEY, region), "at": beat.at, "alive_since": beat.alive_since}

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime
 from typing import Protocol
 
 from handlers.models import (
@@ -34,9 +35,18 @@ class PaymentRepository(Protocol):
         """Replace the payment only if it still has `previous` status and attempt (a pending one may be
         rewritten pending, to reschedule it); ConditionFailed otherwise."""
 
-    def due_payments(self, region: str, now: float, created_before: str, limit: int) -> Sequence[StoredPayment]:
-        """Pending payments owned by `region` with `due_at <= now` and an id below `created_before`,
-        oldest first, from the sparse pending index (never a scan)."""
+    def due_payments(
+        self, region: str, now: float, created_before: str, limit: int, *, after: str | None = None
+    ) -> Sequence[StoredPayment]:
+        """Pending payments owned by `region` with `due_at <= now` and an id below `created_before`
+        (and above `after`, to page on), oldest first, from the sparse pending index (never a scan)."""
+
+    def payments_with_reference(
+        self, merchant_id: str, bank_reference: str, created_from: datetime, created_to: datetime
+    ) -> Sequence[StoredPayment]:
+        """The merchant's payments sent to the bank under `bank_reference` and created in the range
+        (inclusive): a key's reference is shared by one payment per region. StorageUnavailable when
+        the range is too large to read whole (absence must be proven, never assumed)."""
 
     def pending_summary(self, region: str) -> tuple[int, str | None]:
         """How many payments `region` owns that are pending, and the oldest one's id."""

@@ -6,6 +6,20 @@ bank has no record, it reverses the reference first, so that a late authorizatio
 and only then marks the payment `failed`. Every region that settles a payment writes the value the
 bank's single record dictates, so the global table's last-writer-wins cannot flip a result.
 
+The one rule a reversal keeps: **no record of the reversed reference ever says `authorized`.** A
+payment's own reference (no Idempotency-Key) is sent by its one request, which has ended once the
+payment is due. A key's reference is shared: during replication lag a retry of the same key in the
+other region gets its own payment id and sends the same reference, and its authorization may land
+at any moment of its lease. Inquiry and reversal are two calls, so an authorization landing between
+them would be reversed while its request records `authorized` and answers 201. So a key's reference
+is reversed only once no request can still send it (`reversible_at`): every request that sends it
+claimed the key before this payment's claim had replicated (later ones find that claim and replay,
+or find this payment by its reference), so all of them have ended, and their records replicated,
+within one replication bound and one lease of this payment's creation; `takeover_after` is built
+from exactly those (see `takeover_after`) plus two resolver intervals. And under the `reverse`
+policy an authorization found late is reversed only if no record of the reference already holds
+it as `authorized`: that record's merchant was told 201, so this one follows it instead.
+
 The scheduled function and the local stack's loop are two thin entry points over `run`; a replay
 of a pending key and `python -m handlers.admin resolve` call `settle` for one payment.
 """
@@ -17,7 +31,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import attrs
 
@@ -51,6 +65,8 @@ class ResolutionPolicy:
     # Another region's payments are settled here only once its heartbeat is older than this.
     takeover_after_seconds: float = 300.0
     batch_size: int = 100
+    # 2 ** this is the largest backoff multiplier: 30 s * 2 ** 1024 would overflow a float.
+    max_backoff_doublings: int = 32
     # A run stops taking new payments after this long (the deployed function's timeout is 60 s),
     # and the next run goes on where it stopped.
     run_budget_seconds: float = 40.0
@@ -150,21 +166,23 @@ class PaymentResolver:
         )
 
     def _settle_due(self, region: str, now: float, deadline: float, *, taking_over: bool, reschedule: bool) -> None:
-        """Batch after batch until none is left or the run's time is up; one payment's storage failure
-        is counted and the rest go on."""
-        seen: set[str] = set()
+        """Batch after batch until none is left or the run's time is up. Each batch starts after the
+        last payment tried, so payments left pending (a taker and a region just back from a silence
+        never reschedule) cannot hide the ones behind them. Any failure of one payment is logged and
+        counted, and the run goes on: one payment must never stop a region's resolver."""
+        after: str | None = None
         while time.monotonic() < deadline:
-            batch = [stored for stored in self._due(region, now) if stored.payment.id not in seen]
+            batch = self._due(region, now, after)
             if not batch:
                 return
             for stored in batch:
                 if time.monotonic() >= deadline:
                     return
-                seen.add(stored.payment.id)
+                after = stored.payment.id
                 try:
                     self.settle(stored, taking_over=taking_over, reschedule=reschedule)
-                except StorageUnavailable as e:
-                    logger.warning("resolver_store_failed", extra={"payment_id": stored.payment.id, "reason": str(e)})
+                except Exception:
+                    logger.exception("resolver_payment_failed", extra={"payment_id": stored.payment.id})
                     self._failures += 1
 
     def settle_on_replay(self, stored: StoredPayment) -> Payment:
@@ -188,49 +206,83 @@ class PaymentResolver:
         could see its write lose to the other's under last-writer-wins (a reschedule over a final
         status would move it backwards). So a reschedule (pending -> pending, later) is written only
         by the owner's resolver run, and only once it has been alive for longer than a takeover;
-        a replay's inquiry and a taker leave an unanswered payment as it is."""
+        a replay's inquiry and a taker leave an unanswered payment as it is. A payment that needs a
+        reversal its reference cannot have yet (see the module's docstring) stays pending too."""
         if stored.status is not PaymentStatus.PENDING:
             return stored
         if not (taking_over or stored.owner_region == self._region):
             raise ValueError(f"{self._region} does not settle {stored.owner_region}'s payments")
         try:
-            status, code = self._ask_bank(stored)
+            outcome = self._ask_bank(stored)
         except BankUnreachable as e:
             logger.warning("resolver_bank_unreachable", extra={"payment_id": stored.payment.id, "reason": str(e)})
             self._failures += 1
             return self._reschedule(stored) if reschedule else stored
-        return self._write(stored, settled(stored, status, code))
+        if outcome is None:
+            return self._postpone(stored) if reschedule else stored
+        return self._write(stored, settled(stored, *outcome))
 
     def look_up(self, stored: StoredPayment) -> Payment:
-        """Another region's pending payment, as the bank's record says it is, without writing (its
-        owner settles it) and without reversing; pending while the bank has no record or no answer."""
+        """Another region's pending payment as its owner will settle it, without writing (its owner
+        settles it) and without reversing: pending while the bank has no record or no answer, and,
+        under the `reverse` policy, while an authorization is one its owner will reverse (no record
+        holds it as `authorized`). An answer given here is never contradicted by the owner's."""
         try:
             record = self._bank.inquire(stored.bank_reference)
-        except BankUnreachable:
+            if record is None or (self._unwanted(record) and not self._held_as_authorized(stored)):
+                return stored.payment
+        except (BankUnreachable, StorageUnavailable):
             return stored.payment
-        if record is None:
-            return stored.payment
-        status, code = gateway_status(record)
-        return settled(stored, status, code).payment
+        return settled(stored, *gateway_status(record)).payment
+
+    def reversible_at(self, stored: StoredPayment) -> float:
+        """When the payment's reference may be reversed (epoch seconds): at once for a payment's own
+        reference; for a key's shared reference once no request can still send it (module docstring)."""
+        created = ids.created_at(stored.payment.id).timestamp()
+        return created if _own_reference(stored) else created + self._policy.takeover_after_seconds
 
     def _silent(self, heartbeat_age: float | None) -> bool:
         # A peer with no heartbeat yet is not judged: its beat may still be replicating.
         return heartbeat_age is not None and heartbeat_age > self._policy.takeover_after_seconds
 
-    def _due(self, region: str, now: float) -> Sequence[StoredPayment]:
+    def _due(self, region: str, now: float, after: str | None) -> Sequence[StoredPayment]:
         # Ids encode creation time: nothing written in the last resolve_after seconds can be due.
         newest = ids.id_bound(datetime.fromtimestamp(now - self._policy.resolve_after_seconds, UTC), upper=True)
-        return self._payments.due_payments(region, now, newest, self._policy.batch_size)
+        return self._payments.due_payments(region, now, newest, self._policy.batch_size, after=after)
 
-    def _ask_bank(self, stored: StoredPayment) -> tuple[PaymentStatus, str | None]:
+    def _ask_bank(self, stored: StoredPayment) -> tuple[PaymentStatus, str | None] | None:
+        """The status the bank's record dictates, or None while it needs a reversal not allowed yet."""
         record = self._bank.inquire(stored.bank_reference)
         # No record: it never arrived, or has not yet, so block the reference before calling it failed.
-        # A late authorization under the `reverse` policy: the shopper was told it failed.
-        late_and_unwanted = record is not None and record.status is BankStatus.AUTHORIZED and self._reverses_late
-        if record is None or late_and_unwanted:
-            record = self._reverse(stored)
+        # A late authorization under the `reverse` policy: the shopper was told it failed, unless
+        # another record of the reference already holds it as authorized (then that answer stands).
+        if record is not None and not self._unwanted(record):
+            _check_matches(stored, record)
+            return gateway_status(record)
+        if record is not None and self._held_as_authorized(stored):
+            return gateway_status(record)
+        if self._clock().timestamp() < self.reversible_at(stored):
+            logger.info("resolver_reversal_not_yet", extra={"payment_id": stored.payment.id})
+            return None
+        record = self._reverse(stored)
         _check_matches(stored, record)
         return gateway_status(record)
+
+    def _unwanted(self, record: BankRecord) -> bool:
+        return record.status is BankStatus.AUTHORIZED and self._reverses_late
+
+    def _held_as_authorized(self, stored: StoredPayment) -> bool:
+        """Whether another payment record of this reference says `authorized` (final): both regions'
+        records live in the one global table, so this replica holds the other region's too once they
+        have replicated, which they have by `reversible_at`. Only a key's reference has other records."""
+        if _own_reference(stored):
+            return False
+        around = ids.created_at(stored.payment.id)
+        window = timedelta(seconds=self._policy.takeover_after_seconds)
+        siblings = self._payments.payments_with_reference(
+            stored.payment.merchant_id, stored.bank_reference, around - window, around + window
+        )
+        return any(s.status is PaymentStatus.AUTHORIZED and s.payment.id != stored.payment.id for s in siblings)
 
     def _reverse(self, stored: StoredPayment) -> BankRecord:
         record = self._bank.reverse(stored.bank_reference)
@@ -250,14 +302,27 @@ class PaymentResolver:
 
     def _reschedule(self, stored: StoredPayment) -> StoredPayment:
         failures = stored.resolve_failures + 1
-        delay = min(self._policy.retry_base_seconds * 2 ** (failures - 1), self._policy.retry_max_seconds)
-        later = attrs.evolve(stored, due_at=self._clock().timestamp() + delay, resolve_failures=failures)
+        doublings = min(failures - 1, self._policy.max_backoff_doublings)
+        delay = min(self._policy.retry_base_seconds * 2**doublings, self._policy.retry_max_seconds)
+        return self._due_again(stored, self._clock().timestamp() + delay, failures)
+
+    def _postpone(self, stored: StoredPayment) -> StoredPayment:
+        """Not a failure: due again when its reference may be reversed."""
+        return self._due_again(stored, self.reversible_at(stored), stored.resolve_failures)
+
+    def _due_again(self, stored: StoredPayment, due_at: float, failures: int) -> StoredPayment:
+        later = attrs.evolve(stored, due_at=due_at, resolve_failures=failures)
         try:
             self._payments.transition(later, PaymentStatus.PENDING, stored.attempt)
         except ConditionFailed:
             found = self._payments.get_payment(stored.payment.merchant_id, stored.payment.id)
             return found if found is not None else stored
         return later
+
+
+def _own_reference(stored: StoredPayment) -> bool:
+    """Sent under the payment's own id (no Idempotency-Key): no other request ever sends it."""
+    return stored.bank_reference == stored.payment.id
 
 
 def _check_matches(stored: StoredPayment, record: BankRecord) -> None:

@@ -8,7 +8,7 @@ import json
 import logging
 import secrets
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import attrs
 
@@ -17,6 +17,7 @@ from handlers.errors import (
     BankNotProcessed,
     BankOutcomeUnknown,
     BankUnavailable,
+    BankUnreachable,
     ConditionFailed,
     IdempotencyKeyReused,
     NotFound,
@@ -33,7 +34,7 @@ from handlers.models import (
     StoredPayment,
 )
 from handlers.ports import Bank, PaymentRepository
-from handlers.resolver import Clock, PaymentResolver, ResolutionPolicy, settled, utc_now
+from handlers.resolver import Clock, PaymentResolver, ResolutionPolicy, gateway_status, settled, utc_now
 from handlers.validation import ValidationRules, parse_list_query, parse_payment_request
 
 logger = logging.getLogger(__name__)
@@ -99,17 +100,19 @@ class PaymentService:
             payment_id = ids.new_payment_id(now)
             return Created(self._process(merchant_id, request, payment_id, payment_id, attempt=1), replayed=False)
         fresh = self._new_claim(merchant_id, idempotency_key, body, now)
+        reference = bank_reference(self._fingerprint_key, merchant_id, idempotency_key, fresh.fingerprint)
         held = self._payments.claim(fresh, now.timestamp())
-        attempt = fresh if held is None else self._resolve(held, fresh, now.timestamp())
+        attempt = fresh if held is None else self._resolve(held, fresh, reference, now.timestamp())
         if isinstance(attempt, Payment):
             return Created(_final_or_pending(attempt), replayed=True)
-        reference = bank_reference(self._fingerprint_key, merchant_id, idempotency_key, attempt.fingerprint)
         payment = self._process(
             merchant_id, request, attempt.payment_id, reference, attempt=attempt.attempt, claim=attempt
         )
         return Created(payment, replayed=False)
 
-    def _resolve(self, held: IdempotencyClaim, fresh: IdempotencyClaim, now: float) -> Payment | IdempotencyClaim:
+    def _resolve(
+        self, held: IdempotencyClaim, fresh: IdempotencyClaim, reference: str, now: float
+    ) -> Payment | IdempotencyClaim:
         """Another request used this key: replay its payment, refuse, or take over the abandoned key."""
         if not hmac.compare_digest(held.fingerprint, fresh.fingerprint):
             raise IdempotencyKeyReused("This Idempotency-Key was already used with a different request body.")
@@ -119,10 +122,13 @@ class PaymentService:
         if held.lease_until > now:  # its holder may be at the bank right now
             raise RequestInProgress("A request with this Idempotency-Key is still being processed.")
         if stored is not None:  # its holder ended without an outcome: ask the bank, never authorize again
-            if stored.owner_region == self._region:
-                return self._resolver.settle_on_replay(stored)
-            return self._resolver.look_up(stored)  # only its owner writes it
-        # Its holder died before writing the payment, so before calling the bank: take the key over.
+            return self._replay_pending(stored)
+        # Its holder died before writing the payment, so before calling the bank. The key's payment in
+        # the other region (a retry during the lag) may hold the reference, and may be being reversed:
+        # then it is the answer, so a reference is never sent again once a payment of it exists.
+        sibling = self._sibling(held, reference)
+        if sibling is not None:
+            return sibling.payment if sibling.status is not PaymentStatus.PENDING else self._replay_pending(sibling)
         retry = attrs.evolve(
             held,
             attempt=held.attempt + 1,
@@ -135,6 +141,19 @@ class PaymentService:
         except ConditionFailed:
             raise RequestInProgress("A request with this Idempotency-Key is still being processed.") from None
         return retry
+
+    def _replay_pending(self, stored: StoredPayment) -> Payment:
+        if stored.owner_region == self._region:
+            return self._resolver.settle_on_replay(stored)
+        return self._resolver.look_up(stored)  # only its owner writes it
+
+    def _sibling(self, held: IdempotencyClaim, reference: str) -> StoredPayment | None:
+        """Another payment sent under this key's reference: both regions' claims of one key were made
+        within a replication lag of each other, far inside the resolver's takeover bound."""
+        around = ids.created_at(held.payment_id)
+        window = timedelta(seconds=self._resolution.takeover_after_seconds)
+        found = self._payments.payments_with_reference(held.merchant_id, reference, around - window, around + window)
+        return min(found, key=lambda s: (s.status is PaymentStatus.PENDING, s.payment.id), default=None)
 
     def _process(
         self,
@@ -157,8 +176,9 @@ class PaymentService:
             if claim is None:  # its own reference: this refusal proves nothing was charged under it
                 return _final_or_pending(self._settle(pending, PaymentStatus.FAILED, None).payment, cause=e)
             # A keyed reference is shared by both regions: the other may have charged it (a retry that
-            # failed over during the lag). Ask the bank; without a record, reverse it, then failed.
-            return _final_or_pending(self._settle_from_the_bank(pending).payment, cause=e)
+            # failed over during the lag), or may be at the bank with it right now. Only ask: a
+            # reversal now could reverse that region's authorization after it answered 201.
+            return _final_or_pending(self._settle_as_the_bank_records(pending, e).payment, cause=e)
         except BankOutcomeUnknown as e:
             # Charged or not, nobody knows yet: the record stays pending and the resolver asks the bank.
             logger.warning("bank_outcome_unknown", extra={"payment_id": payment_id, "reason": str(e)})
@@ -194,12 +214,19 @@ class PaymentService:
         except Exception:
             return self._left_pending(pending, final.payment)
 
-    def _settle_from_the_bank(self, pending: StoredPayment) -> StoredPayment:
-        """The resolver's settlement, now; if its write fails the record stays pending, loudly."""
+    def _settle_as_the_bank_records(self, pending: StoredPayment, refusal: BankNotProcessed) -> StoredPayment:
+        """A keyed refusal: the bank's record of the shared reference if it has one (the other
+        region's charge is this request's too), else pending (202): the resolver reverses it once no
+        request can still send the reference (handlers.resolver). Never a reversal here."""
         try:
-            return self._resolver.settle(pending)
-        except Exception:
-            return self._left_pending(pending, pending.payment)
+            record = self._bank.inquire(pending.bank_reference)
+        except BankUnreachable:
+            return pending
+        if record is None:
+            extra = {"payment_id": pending.payment.id, "reason": str(refusal)}
+            logger.warning("keyed_refusal_left_pending", extra=extra)
+            return pending
+        return self._settle(pending, *gateway_status(record))
 
     def _left_pending(self, pending: StoredPayment, outcome: Payment) -> StoredPayment:
         """Called from an `except`: the outcome exists (at the bank) but not in the table; say so."""

@@ -68,6 +68,14 @@ class MemoryRepository:
             self.payments[key] = stored
             bisect.insort(self._ids_by_merchant.setdefault(stored.payment.merchant_id, []), stored.payment.id)
 
+    def receive(self, stored: StoredPayment) -> None:
+        """A payment as another region's replica wrote it, replicated here (unconditionally)."""
+        with self._lock:
+            key = (stored.payment.merchant_id, stored.payment.id)
+            if key not in self.payments:
+                bisect.insort(self._ids_by_merchant.setdefault(stored.payment.merchant_id, []), stored.payment.id)
+            self.payments[key] = stored
+
     def transition(self, stored: StoredPayment, previous: PaymentStatus, previous_attempt: int) -> None:
         with self._lock:
             key = (stored.payment.merchant_id, stored.payment.id)
@@ -77,18 +85,31 @@ class MemoryRepository:
             self.writes += 1
             self.payments[key] = stored
 
-    def due_payments(self, region: str, now: float, created_before: str, limit: int) -> list[StoredPayment]:
+    def due_payments(
+        self, region: str, now: float, created_before: str, limit: int, *, after: str | None = None
+    ) -> list[StoredPayment]:
         with self._lock:
             due = [
                 stored
                 for stored in self.payments.values()
                 if stored.payment.status is PaymentStatus.PENDING
                 and stored.owner_region == region
-                and stored.payment.id < created_before
+                and (after or "") < stored.payment.id < created_before
                 and stored.due_at is not None
                 and stored.due_at <= now
             ]
         return sorted(due, key=lambda stored: stored.payment.id)[:limit]
+
+    def payments_with_reference(
+        self, merchant_id: str, bank_reference: str, created_from: datetime, created_to: datetime
+    ) -> list[StoredPayment]:
+        """The merchant's id range (a Query on its partition), filtered by reference."""
+        with self._lock:
+            merchant_ids = self._ids_by_merchant.get(merchant_id, [])
+            lower = bisect.bisect_left(merchant_ids, ids.id_bound(created_from, upper=False))
+            upper = bisect.bisect_right(merchant_ids, ids.id_bound(created_to, upper=True))
+            in_range = (self.payments[(merchant_id, payment_id)] for payment_id in merchant_ids[lower:upper])
+            return [stored for stored in in_range if stored.bank_reference == bank_reference]
 
     def pending_summary(self, region: str) -> tuple[int, str | None]:
         with self._lock:

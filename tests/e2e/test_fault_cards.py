@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from handlers.bank_simulator import FAULT_CARDS, Fault
-from tests.e2e.conftest import Api
+from tests.e2e.conftest import Api, payment_body
 
 pytestmark = pytest.mark.e2e
 
@@ -51,7 +51,10 @@ def test_every_fault_card_with_a_lost_answer_is_202_then_settled_authorized(api_
 
 
 def test_the_503_card_is_never_processed_502_and_failed(api_a: Api) -> None:
-    reply = api_a.create_payment("4242424242424200")
+    body = payment_body("4242424242424200")
+    reply = api_a.request("POST", "/v1/payments", body, {})  # no key: its own reference (docs/bank.md)
     assert (reply.status, reply.body["error"]["type"]) == (502, "bank_unavailable")
+    keyed = api_a.create_payment("4242424242424200")  # a key's shared reference: pending, not reversed yet
+    assert (keyed.status, keyed.body["status"]) == (202, "pending")
     payment = api_a.request("GET", f"/v1/payments/{reply.body['error']['payment_id']}").body
     assert (payment["status"], payment["authorization_code"]) == ("failed", None)

@@ -164,12 +164,16 @@ def test_key_in_flight_is_409_with_retry_after(bank_calls: list[Any], bank_gate:
     assert len(bank_calls) == 1
 
 
-def test_a_502_is_final_and_a_replay_answers_it_again_without_calling_the_bank(bank_calls: list[Any]) -> None:
-    first = error_of(post(payment_body(VISA_BANK_DOWN), key="k-502"))
+def test_a_503_is_final_without_a_key_and_pending_with_one_and_never_sent_again(bank_calls: list[Any]) -> None:
+    """Without a key the refusal proves nothing was charged (502). A key's reference is shared by
+    both regions, so a refusal is pending (202) until the resolver may reverse it (docs/bank.md)."""
+    keyless = error_of(post(payment_body(VISA_BANK_DOWN)))
+    assert keyless["type"] == "bank_unavailable" and "nothing was charged" in keyless["message"]
+    keyed = post(payment_body(VISA_BANK_DOWN), key="k-502")
+    assert keyed["statusCode"] == 202 and body_of(keyed)["status"] == "pending"
     replay = post(payment_body(VISA_BANK_DOWN), key="k-502")
-    assert replay["statusCode"] == 502 and error_of(replay)["payment_id"] == first["payment_id"]
-    assert "new Idempotency-Key" in first["message"]
-    assert len(bank_calls) == 1  # failed: nothing was charged, and a replay never authorizes again
+    assert replay["statusCode"] == 409  # its lease still runs: never sent twice
+    assert len(bank_calls) == 2
 
 
 def test_same_key_for_two_merchants_gives_two_payments() -> None:

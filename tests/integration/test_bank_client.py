@@ -21,8 +21,10 @@ import pytest
 from handlers import bank as bank_module
 from handlers.bank import HttpBank
 from handlers.errors import BankError, BankNotProcessed, BankOutcomeUnknown, BankUnreachable
-from handlers.models import BankDecision, BankRecord, BankStatus, PaymentRequest
+from handlers.models import BankDecision, BankRecord, BankStatus, PaymentRequest, PaymentStatus
+from handlers.service import PaymentService
 from handlers.validation import ValidationRules, parse_payment_request
+from tests.fakes import MemoryRepository
 from tests.support import CVV, VISA_AUTHORIZED, payment_body
 
 ANSWER = b'{"authorized": true, "authorization_code": "A1"}'
@@ -557,3 +559,20 @@ def test_an_inquiry_on_a_stale_pooled_connection_is_retried(
         b"GET /payments/pay_1 HTTP/1.1",
         b"POST /payments/pay_1/reversal HTTP/1.1",
     ]
+
+
+def test_a_500_with_the_banks_error_body_is_an_unknown_outcome_and_the_payment_stays_pending(
+    serve: Callable[[Behaviour], BankServer],
+) -> None:
+    """The 500-after-charge card: the bank recorded the charge, then failed with its own JSON error
+    body. That body proves a refusal only for 503 and 4xx: an unkeyed payment here must be pending
+    (202), never `failed` with a 502 saying nothing was charged."""
+    server = serve(answering(500, b'{"error": "internal_error"}'))
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    fails(BankOutcomeUnknown, lambda: bank.authorize("pay_1", REQUEST), "HTTP 500")
+    repo = MemoryRepository()
+    service = PaymentService(payments=repo, bank=bank, region="eu-west-1", fingerprint_key=b"k")
+    payment = service.create_payment("mer_a", payment_body(), None).payment
+    assert payment.status is PaymentStatus.PENDING
+    assert repo.get_payment("mer_a", payment.id).status is PaymentStatus.PENDING  # type: ignore[union-attr]
+    assert server.posts == 2  # one authorization per call: never resent

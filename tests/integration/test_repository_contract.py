@@ -145,6 +145,47 @@ def test_due_payments_come_from_the_owners_pending_index_oldest_first(repo: Any)
     assert repo.pending_summary("ap-south-1") == (0, None)
 
 
+def test_due_payments_page_on_after_the_last_one_tried(repo: Any) -> None:
+    now = T0.timestamp() + 100
+    made = [pending(T0 + timedelta(milliseconds=i), due=now - 1) for i in range(5)]
+    for stored in made:
+        repo.save_pending(stored)
+    before = ids.id_bound(T0 + timedelta(seconds=90), upper=True)
+    assert repo.due_payments("eu-west-1", now, before, 2) == made[:2]
+    assert repo.due_payments("eu-west-1", now, before, 2, after=made[1].payment.id) == made[2:4]
+    assert repo.due_payments("eu-west-1", now, before, 2, after=made[3].payment.id) == made[4:]
+    assert repo.due_payments("eu-west-1", now, before, 2, after=made[4].payment.id) == []
+
+
+def test_payments_with_a_bank_reference_are_found_in_the_merchants_time_range(repo: Any) -> None:
+    """A key's reference is shared by one payment per region: both replicas' records, one table."""
+    ours = attrs.evolve(pending(T0), bank_reference="idem_shared")
+    theirs = attrs.evolve(pending(T0 + timedelta(seconds=1), region="us-east-1"), bank_reference="idem_shared")
+    theirs = attrs.evolve(
+        theirs,
+        payment=attrs.evolve(theirs.payment, status=PaymentStatus.AUTHORIZED, authorization_code="A1"),
+        due_at=None,
+    )
+    other_reference = pending(T0 + timedelta(seconds=2))
+    too_late = attrs.evolve(pending(T0 + timedelta(seconds=200)), bank_reference="idem_shared")
+    other_merchant = attrs.evolve(pending(T0), bank_reference="idem_shared")
+    other_merchant = attrs.evolve(other_merchant, payment=attrs.evolve(other_merchant.payment, merchant_id="mer_b"))
+    for stored in (ours, other_reference, too_late, other_merchant):
+        repo.save_pending(stored)
+    repo.save_pending(
+        attrs.evolve(
+            theirs,
+            payment=attrs.evolve(theirs.payment, status=PaymentStatus.PENDING, authorization_code=None),
+            due_at=1.0,
+        )
+    )
+    repo.transition(theirs, PaymentStatus.PENDING, 1)
+    window = (T0 - timedelta(seconds=100), T0 + timedelta(seconds=100))
+    assert repo.payments_with_reference("mer_a", "idem_shared", *window) == [ours, theirs]
+    assert repo.payments_with_reference("mer_a", "idem_other", *window) == []
+    assert repo.payments_with_reference("mer_b", "idem_shared", *window) == [other_merchant]
+
+
 def test_heartbeats_are_kept_per_region(repo: Any) -> None:
     assert repo.heartbeats() == {}
     repo.record_heartbeat("eu-west-1", Heartbeat(100.5, 40.0))

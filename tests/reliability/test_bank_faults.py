@@ -2,7 +2,8 @@
 
 Every fault ends in the right final status:
 - not processed (the bank's 503, a refused connection): `502 bank_unavailable` naming a payment
-  stored as `failed`, nothing charged, and every replay answers the same;
+  stored as `failed`, nothing charged, and every replay answers the same; with an Idempotency-Key
+  (a reference both regions send) `202` pending until the resolver may reverse the reference;
 - anything after which the request may have reached the bank (a timeout, a reset, a dropped
   connection, a 500, an unreadable 200): `202` with the payment `pending` and a `Retry-After`; the
   resolver then asks the bank and writes its record: the bank's own status and code when it
@@ -121,13 +122,19 @@ def test_a_late_decline_is_settled_declined(gateway: Gateway, bank: FaultBank, s
 
 def test_the_banks_503_is_failed_and_final(gateway: Gateway, bank: FaultBank, store: Any) -> None:
     bank.then(Fault.HTTP_503)
-    first = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
-    assert (first.status, first.kind) == (502, "bank_unavailable")
-    assert "nothing was charged" in first.error["message"]
+    keyless = gateway.post(card_body(VISA_AUTHORIZED))
+    assert (keyless.status, keyless.kind) == (502, "bank_unavailable")
+    assert "nothing was charged" in keyless.error["message"]
     assert the_payment(store)["status"]["S"] == "failed" and bank.charges == {}
+    # With a key the reference is shared by both regions: pending until the resolver may reverse it
+    bank.then(Fault.HTTP_503)
+    first = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
+    assert (first.status, first.body["status"]) == (202, "pending") and bank.reversals == []
+    assert gateway.resolve().settled == {"failed": 1}
     replay = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
-    assert (replay.status, replay.error["payment_id"]) == (502, first.error["payment_id"])
-    assert len(bank.calls) == 1  # failed is final: a new attempt takes a new key
+    assert (replay.status, replay.kind, replay.error["payment_id"]) == (502, "bank_unavailable", first.body["id"])
+    assert "nothing was charged" in replay.error["message"]
+    assert len(bank.calls) == 2  # failed is final: a new attempt takes a new key
     assert gateway.resolve().settled == {}
 
 
@@ -259,7 +266,7 @@ def _replay_after_the_lease(gateway: Gateway) -> Reply:
 
 def test_bank_failures_are_logged_without_card_data(gateway: Gateway, bank: FaultBank, logs: LogLines) -> None:
     bank.then(Fault.HTTP_503)
-    reply = gateway.post(card_body(VISA_AUTHORIZED, cvv="739"), key="k1")
+    reply = gateway.post(card_body(VISA_AUTHORIZED, cvv="739"))  # no key: its own reference, failed
     assert reply.status == 502
     [failed] = logs.records("request_failed")
     assert failed["error_type"] == "bank_unavailable" and failed["request_id"] == reply.headers["X-Request-Id"]
@@ -269,7 +276,7 @@ def test_bank_failures_are_logged_without_card_data(gateway: Gateway, bank: Faul
 @pytest.mark.parametrize(
     ("fault", "record", "cause"),
     [
-        (Fault.HTTP_503, "request_failed", "HTTP 503"),
+        (Fault.HTTP_503, "keyed_refusal_left_pending", "HTTP 503"),
         (Fault.MALFORMED_JSON, "bank_outcome_unknown", "not JSON"),
         (Fault.CLOSE, "bank_outcome_unknown", "answer"),
     ],

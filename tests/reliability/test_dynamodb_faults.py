@@ -239,14 +239,14 @@ def test_a_failed_status_that_cannot_be_stored_stays_pending_until_the_resolver_
 ) -> None:
     bank.then(Fault.HTTP_503)
     faults.fail(TRANSITION, "ProvisionedThroughputExceededException")
-    assert gateway.post(card_body(VISA_AUTHORIZED), key="k1").status == 202
-    [lost] = logs.records("payment_not_stored")  # the keyed refusal was settled (reversed), not stored
-    assert (lost["payment"]["status"], lost["payment"]["authorization_code"]) == ("pending", None)
-    [reference] = bank.reversals  # the bank had no record: the reference is blocked
+    reply = gateway.post(card_body(VISA_AUTHORIZED))  # no key: the refusal proves nothing was charged
+    assert reply.status == 202
+    [lost] = logs.records("payment_not_stored")  # `failed`, not stored: the record stays pending
+    assert (lost["payment"]["status"], lost["payment"]["authorization_code"]) == ("failed", None)
     faults.rules.clear()
-    assert gateway.resolve().reversals == 0  # the bank's record now says reversed, uncharged: failed
+    assert gateway.resolve().reversals == 1  # no record at the bank: blocked first, then failed
     assert the_payment(store)["status"]["S"] == "failed" and bank.charges == {}
-    assert the_payment(store)["bank_reference"]["S"] == reference
+    assert bank.reversals == [the_payment(store)["bank_reference"]["S"]] == [reply.body["id"]]
 
 
 @pytest.mark.parametrize("bank_fault", [Fault.OK, Fault.TIMEOUT], ids=["authorized", "bank-timeout"])

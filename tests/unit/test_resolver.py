@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
+
 import attrs
 import pytest
 
-from handlers.errors import BankNotProcessed, BankOutcomeUnknown, StorageUnavailable
+from handlers import ids
+from handlers.errors import BankNotProcessed, BankOutcomeUnknown, BankUnreachable, StorageUnavailable
 from handlers.models import ALLOWED_MOVES, BankRecord, BankStatus, Heartbeat, PaymentStatus, StoredPayment, can_move
 from handlers.resolver import PaymentResolver, ResolutionPolicy, UnknownOutcome, gateway_status, settled
 from handlers.service import PaymentService
@@ -344,3 +347,159 @@ def test_a_replay_in_a_region_whose_resolver_is_silent_only_looks_the_payment_up
     repo.record_heartbeat(EU, Heartbeat(now, now - 10_000))  # alive: the owner settles it
     assert eu.settle_on_replay(stored).status is PaymentStatus.AUTHORIZED
     assert repo.get_payment(MERCHANT, stored.payment.id).status is PaymentStatus.AUTHORIZED  # type: ignore[union-attr]
+
+
+# --- a key's shared reference (issue 15) ---------------------------------------------------------
+
+
+def keyed_refusal(repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock, region: str = EU) -> StoredPayment:
+    """A keyed request refused by the bank, whose inquiry found no record: pending, nothing reversed."""
+    service = PaymentService(payments=repo, bank=bank, region=region, fingerprint_key=b"k", clock=clock)
+    bank.fail_with = BankNotProcessed("HTTP 503")
+    payment = service.create_payment(MERCHANT, payment_body(), "order-1").payment
+    bank.fail_with = None
+    stored = repo.get_payment(MERCHANT, payment.id)
+    assert stored is not None and stored.status is PaymentStatus.PENDING
+    return stored
+
+
+def test_a_keys_reference_is_not_reversed_while_the_other_region_may_still_send_it(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    """The other region's retry of the key authorized between this resolver's inquiry and reversal
+    would record `authorized` (201) for a reversed charge. So the resolver waits until no request
+    can still send the reference, then reverses (and the bank blocks it for good)."""
+    stored = keyed_refusal(repo, bank, clock)
+    us_repo = MemoryRepository()
+    us = PaymentService(payments=us_repo, bank=bank, region=US, fingerprint_key=b"k", clock=clock)
+    us_answers: list[PaymentStatus] = []
+    bank.after_inquiry = lambda _: us_answers.append(
+        us.create_payment(MERCHANT, payment_body(), "order-1").payment.status
+    )
+    now = clock.now.timestamp()
+    repo.record_heartbeat(EU, Heartbeat(now, now - 10_000))  # alive for long: it reschedules
+    due(clock)
+    report = resolver(repo, bank, clock).run()
+    bank.after_inquiry = None
+    assert us_answers == [PaymentStatus.AUTHORIZED] and bank.reversals == [] and report.reversals == 0
+    later = repo.get_payment(MERCHANT, stored.payment.id)
+    assert later is not None and later.status is PaymentStatus.PENDING and later.resolve_failures == 0
+    assert later.due_at == stored.payment.created_at.timestamp() + POLICY.takeover_after_seconds  # postponed
+    clock.now = stored.payment.created_at + timedelta(seconds=POLICY.takeover_after_seconds)
+    resolver(repo, bank, clock).run()
+    final = repo.get_payment(MERCHANT, stored.payment.id)
+    assert final is not None and final.status is PaymentStatus.AUTHORIZED and bank.reversals == []
+
+
+def test_a_keys_reference_with_no_record_is_reversed_and_failed_once_no_request_can_send_it(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    stored = keyed_refusal(repo, bank, clock)
+    clock.now = stored.payment.created_at + timedelta(seconds=POLICY.takeover_after_seconds - 1)
+    assert resolver(repo, bank, clock).run().reversals == 0
+    clock.advance(seconds=1)
+    assert resolver(repo, bank, clock).run().reversals == 1
+    assert repo.get_payment(MERCHANT, stored.payment.id).status is PaymentStatus.FAILED  # type: ignore[union-attr]
+    assert bank.ledger[stored.bank_reference] == BankRecord(BankStatus.REVERSED)
+
+
+def test_policy_reverse_never_reverses_an_authorization_another_record_holds_as_final(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    """The key's other payment (the other region's, replicated here) answered 201 for this charge."""
+    stored = keyed_refusal(repo, bank, clock)
+    code = bank.authorize(stored.bank_reference, bank.calls[0][1]).authorization_code
+    other_id = ids.new_payment_id(clock.now)
+    other = attrs.evolve(
+        stored,
+        payment=attrs.evolve(
+            stored.payment, id=other_id, region=US, status=PaymentStatus.AUTHORIZED, authorization_code=code
+        ),
+        due_at=None,
+    )
+    repo.receive(other)
+    clock.advance(seconds=POLICY.takeover_after_seconds + 1)
+    resolver(repo, bank, clock, unknown_outcome=UnknownOutcome.REVERSE).run()
+    final = repo.get_payment(MERCHANT, stored.payment.id)
+    assert final is not None and final.status is PaymentStatus.AUTHORIZED and final.payment.authorization_code == code
+    assert bank.reversals == []
+    eu = resolver(repo, bank, clock, region=US, unknown_outcome=UnknownOutcome.REVERSE)
+    assert (
+        eu.look_up(attrs.evolve(stored, payment=attrs.evolve(stored.payment, region=US))).status
+        is PaymentStatus.AUTHORIZED
+    )
+
+
+def test_policy_reverse_look_up_says_pending_for_an_authorization_its_owner_will_reverse(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    theirs = pending_payment(repo, bank, clock, region=US)
+    eu = resolver(repo, bank, clock, region=EU, unknown_outcome=UnknownOutcome.REVERSE)
+    assert eu.look_up(theirs).status is PaymentStatus.PENDING
+    due(clock)
+    resolver(repo, bank, clock, region=US, unknown_outcome=UnknownOutcome.REVERSE).run()
+    assert repo.get_payment(MERCHANT, theirs.payment.id).status is PaymentStatus.REVERSED  # type: ignore[union-attr]
+
+
+# --- one payment never stops a run (issue 15, point 3) -------------------------------------------
+
+
+def test_the_backoff_is_capped_however_many_times_the_bank_was_unreachable(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    """30 s * 2 ** 1024 overflows a float: after ~11 days of failures the run would stop there."""
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    stored = pending_payment(repo, bank, clock)
+    repo.transition(attrs.evolve(stored, resolve_failures=5000), PaymentStatus.PENDING, stored.attempt)
+    bank.unreachable = True
+    due(clock)
+    now = clock.now.timestamp()
+    repo.record_heartbeat(EU, Heartbeat(now, now - 10_000))
+    assert resolver(repo, bank, clock).run().failures == 1
+    later = repo.get_payment(MERCHANT, stored.payment.id)
+    assert later is not None and later.resolve_failures == 5001
+    assert later.due_at == clock.now.timestamp() + POLICY.retry_max_seconds
+
+
+def test_any_failure_of_one_payment_is_counted_and_the_run_goes_on(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock, caplog: pytest.LogCaptureFixture
+) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    first, second = pending_payment(repo, bank, clock), pending_payment(repo, bank, clock)
+    due(clock)
+    real = repo.transition
+
+    def broken(stored: StoredPayment, previous: PaymentStatus, attempt: int) -> None:
+        if stored.payment.id == first.payment.id:
+            raise RuntimeError("ValidationException: an item the adapter cannot write")
+        real(stored, previous, attempt)
+
+    repo.transition = broken  # type: ignore[method-assign]
+    report = resolver(repo, bank, clock).run()
+    assert report.failures == 1 and report.settled == {"authorized": 1}
+    assert repo.get_payment(MERCHANT, second.payment.id).status is PaymentStatus.AUTHORIZED  # type: ignore[union-attr]
+    assert any(r.getMessage() == "resolver_payment_failed" for r in caplog.records)
+
+
+def test_a_run_reaches_every_due_payment_past_more_unanswerable_ones_than_a_batch(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    """A region just back from a silence (here: its first run) never reschedules, so unanswered
+    payments stay due at the head of the index; each batch must start after the last one tried."""
+    bank.fail_after_charge = BankOutcomeUnknown("late")
+    stuck = [pending_payment(repo, bank, clock) for _ in range(3)]
+    clock.advance(seconds=1)
+    answerable = [pending_payment(repo, bank, clock) for _ in range(2)]
+    unanswerable = {s.bank_reference for s in stuck}
+
+    def unreachable_for_the_stuck(reference: str) -> None:
+        if reference in unanswerable:
+            raise BankUnreachable("no answer for this one")
+
+    bank.after_inquiry = unreachable_for_the_stuck
+    due(clock)
+    report = resolver(repo, bank, clock, batch_size=2).run()
+    assert report.settled == {"authorized": 2} and report.failures == 3
+    assert all(repo.get_payment(MERCHANT, p.payment.id).status is PaymentStatus.AUTHORIZED for p in answerable)  # type: ignore[union-attr]
+    assert sorted(bank.inquiries) == sorted(s.bank_reference for s in stuck + answerable)  # each once

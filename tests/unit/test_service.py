@@ -17,8 +17,8 @@ from handlers.errors import (
     RequestInProgress,
     StorageUnavailable,
 )
-from handlers.models import IdempotencyClaim, PaymentStatus, StoredPayment
-from handlers.resolver import ResolutionPolicy
+from handlers.models import BankStatus, IdempotencyClaim, Payment, PaymentStatus, StoredPayment
+from handlers.resolver import PaymentResolver, ResolutionPolicy, UnknownOutcome
 from handlers.service import IdempotencyPolicy, PaymentReader, PaymentService
 from tests.fakes import FakeClock, MemoryRepository, ScriptedBank
 from tests.support import AMEX, VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body
@@ -153,18 +153,21 @@ def test_a_claim_stores_the_payment_it_leads_to_and_no_raw_key(
 
 
 def test_not_processed_is_failed_and_every_replay_answers_the_same_502(
-    service: PaymentService, repo: MemoryRepository, bank: ScriptedBank
+    service: PaymentService, repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
 ) -> None:
+    """A keyed refusal is pending until its shared reference may be reversed, then failed for good."""
     bank.fail_with = BankNotProcessed("connection refused")
-    with pytest.raises(BankUnavailable) as first:
-        service.create_payment(MERCHANT, payment_body(), "key-1")
+    first = service.create_payment(MERCHANT, payment_body(), "key-1").payment
+    assert first.status is PaymentStatus.PENDING and bank.reversals == []
     bank.fail_with = None
+    clock.advance(seconds=ResolutionPolicy().takeover_after_seconds + 1)
+    PaymentResolver(payments=repo, bank=bank, region="eu-west-1", policy=ResolutionPolicy(), clock=clock).run()
     with pytest.raises(BankUnavailable) as again:
         service.create_payment(MERCHANT, payment_body(), "key-1")
-    assert first.value.payment_id == again.value.payment_id
-    assert repo.get_payment(MERCHANT, first.value.payment_id or "").status is PaymentStatus.FAILED  # type: ignore[union-attr]
+    assert again.value.payment_id == first.id
+    assert repo.get_payment(MERCHANT, first.id).status is PaymentStatus.FAILED  # type: ignore[union-attr]
     assert len(bank.calls) == 1  # failed is final: a new attempt needs a new key
-    assert "new Idempotency-Key" in str(first.value)
+    assert "new Idempotency-Key" in str(again.value)
 
 
 @pytest.mark.parametrize("key", [None, "key-1"], ids=["no-key", "key"])
@@ -367,16 +370,17 @@ def test_the_bank_reference_of_a_key_is_the_same_in_every_region(bank: ScriptedB
     assert bank.calls[3][0] == unkeyed.id  # without a key the payment id is the reference
 
 
-def test_a_keyed_refusal_is_settled_from_the_banks_record_of_the_shared_reference(
+def test_a_keyed_refusal_only_asks_the_bank_and_without_a_record_is_pending(
     service: PaymentService, repo: MemoryRepository, bank: ScriptedBank
 ) -> None:
-    """Both regions send a key's reference: a refusal here does not prove the other did not charge it."""
+    """Both regions send a key's reference: a refusal here does not prove the other did not charge
+    it, nor that the other is not at the bank with it right now. Ask; never reverse from a request."""
     bank.fail_with = BankNotProcessed("HTTP 503")
-    with pytest.raises(BankUnavailable) as refused:
-        service.create_payment(MERCHANT, payment_body(), "key-9")
+    created = service.create_payment(MERCHANT, payment_body(), "key-9")
     [reference] = [call[0] for call in bank.calls]
-    assert bank.inquiries == [reference] and bank.reversals == [reference]  # no record: blocked, then failed
-    assert repo.get_payment(MERCHANT, refused.value.payment_id or "").status is PaymentStatus.FAILED  # type: ignore[union-attr]
+    assert bank.inquiries == [reference] and bank.reversals == []
+    assert created.payment.status is PaymentStatus.PENDING  # 202: the resolver settles it
+    assert repo.get_payment(MERCHANT, created.payment.id).status is PaymentStatus.PENDING  # type: ignore[union-attr]
 
 
 def test_a_keyed_refusal_of_a_reference_charged_elsewhere_is_that_charge(
@@ -392,3 +396,194 @@ def test_a_keyed_refusal_of_a_reference_charged_elsewhere_is_that_charge(
     created = service.create_payment(MERCHANT, payment_body(), "key-9")
     assert created.payment.status is PaymentStatus.AUTHORIZED and created.payment.authorization_code == "AUTH1"
     assert bank.reversals == [] and sum(bank.charges.values()) == 1
+
+
+# --- two regions, one key's shared reference (issue 15) -----------------------------------------
+
+EU, US = "eu-west-1", "us-east-1"
+
+
+def region_service(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock, region: str, **policy: object
+) -> PaymentService:
+    return PaymentService(
+        payments=repo,
+        bank=bank,
+        region=region,
+        fingerprint_key=b"test-key",
+        clock=clock,
+        resolution=ResolutionPolicy(**policy),  # type: ignore[arg-type]
+    )
+
+
+def replicate(*replicas: MemoryRepository) -> None:
+    """Every replica receives the others' payments and claims (no conflicting writes here: a final
+    status wins over pending, and the first claim stays)."""
+    for source in replicas:
+        for target in replicas:
+            for key, stored in list(source.payments.items()):
+                found = target.payments.get(key)
+                if found is None or (found.status is PaymentStatus.PENDING and stored.status is not found.status):
+                    target.receive(stored)
+            target.claims.update({k: v for k, v in source.claims.items() if k not in target.claims})
+
+
+def no_authorized_record_of_a_reversed_reference(bank: ScriptedBank, *replicas: MemoryRepository) -> None:
+    for replica in replicas:
+        for stored in replica.payments.values():
+            record = bank.ledger.get(stored.bank_reference)
+            if record is not None and record.status is BankStatus.REVERSED:
+                assert stored.status is not PaymentStatus.AUTHORIZED, (stored, record)
+
+
+def test_a_refusal_in_one_region_never_reverses_what_the_other_region_authorizes_meanwhile(
+    bank: ScriptedBank, clock: FakeClock
+) -> None:
+    """Finding 1, interleaved inside one request: eu's keyed request is refused; us's retry of the
+    same key (replication lag: us has not seen eu's claim) is authorized at the bank between eu's
+    inquiry and the moment eu used to reverse the shared reference."""
+    eu_repo, us_repo = MemoryRepository(), MemoryRepository()
+    eu, us = region_service(eu_repo, bank, clock, EU), region_service(us_repo, bank, clock, US)
+    answers: list[object] = []
+
+    def the_other_region_pays(_: str) -> None:
+        bank.after_inquiry, bank.fail_with = None, None
+        answers.append(us.create_payment(MERCHANT, payment_body(), "order-1").payment)
+
+    bank.fail_with = BankNotProcessed("HTTP 503")
+    bank.after_inquiry = the_other_region_pays
+    refused = eu.create_payment(MERCHANT, payment_body(), "order-1").payment
+    [us_answer] = answers
+    assert isinstance(us_answer, Payment) and us_answer.status is PaymentStatus.AUTHORIZED  # us said 201
+    assert refused.status is PaymentStatus.PENDING and bank.reversals == []  # eu said 202, reversed nothing
+    no_authorized_record_of_a_reversed_reference(bank, eu_repo, us_repo)
+    # And once eu's resolver settles it, both records say what the bank says: one charge, authorized
+    replicate(eu_repo, us_repo)
+    clock.advance(seconds=ResolutionPolicy().takeover_after_seconds + 1)
+    PaymentResolver(payments=eu_repo, bank=bank, region=EU, policy=ResolutionPolicy(), clock=clock).run()
+    [record] = bank.ledger.values()
+    assert record.status is BankStatus.AUTHORIZED and sum(bank.charges.values()) == 1
+    assert eu_repo.get_payment(MERCHANT, refused.id).payment.authorization_code == us_answer.authorization_code  # type: ignore[union-attr]
+    no_authorized_record_of_a_reversed_reference(bank, eu_repo, us_repo)
+
+
+def test_under_reverse_a_failover_retry_follows_the_other_regions_201_instead_of_reversing_it(
+    bank: ScriptedBank, clock: FakeClock
+) -> None:
+    """Finding 2a: us charged the key's reference and answered 201. The failover retry in eu is
+    refused and cannot even ask the bank, so it is pending; eu's resolver finds the authorization
+    "late", but us's record already holds it as final: eu's record follows it, nothing is reversed."""
+    eu_repo, us_repo = MemoryRepository(), MemoryRepository()
+    us = region_service(us_repo, bank, clock, US, unknown_outcome=UnknownOutcome.REVERSE)
+    eu = region_service(eu_repo, bank, clock, EU, unknown_outcome=UnknownOutcome.REVERSE)
+    charged = us.create_payment(MERCHANT, payment_body(), "order-2").payment
+    assert charged.status is PaymentStatus.AUTHORIZED
+    bank.fail_with, bank.unreachable = BankNotProcessed("connection refused"), True
+    retry = eu.create_payment(MERCHANT, payment_body(), "order-2").payment  # us's claim has not replicated
+    bank.fail_with, bank.unreachable = None, False
+    assert retry.status is PaymentStatus.PENDING
+    replicate(eu_repo, us_repo)
+    clock.advance(seconds=ResolutionPolicy().takeover_after_seconds + 1)
+    policy = ResolutionPolicy(unknown_outcome=UnknownOutcome.REVERSE)
+    PaymentResolver(payments=eu_repo, bank=bank, region=EU, policy=policy, clock=clock).run()
+    assert bank.reversals == []
+    settled_here = eu_repo.get_payment(MERCHANT, retry.id)
+    assert settled_here is not None and settled_here.status is PaymentStatus.AUTHORIZED
+    assert settled_here.payment.authorization_code == charged.authorization_code
+    no_authorized_record_of_a_reversed_reference(bank, eu_repo, us_repo)
+
+
+def test_under_reverse_a_replay_in_the_other_region_answers_what_the_owner_will_decide(
+    bank: ScriptedBank, clock: FakeClock
+) -> None:
+    """Finding 2b: the answer was lost, the payment is pending in eu; after the lease a replay in us
+    (not the owner) must not say 201 for an authorization eu's resolver will reverse."""
+    eu_repo, us_repo = MemoryRepository(), MemoryRepository()
+    eu = region_service(eu_repo, bank, clock, EU, unknown_outcome=UnknownOutcome.REVERSE)
+    us = region_service(us_repo, bank, clock, US, unknown_outcome=UnknownOutcome.REVERSE)
+    bank.fail_after_charge = BankOutcomeUnknown("the answer was lost")
+    lost = eu.create_payment(MERCHANT, payment_body(), "order-3").payment
+    bank.fail_after_charge = None
+    replicate(eu_repo, us_repo)
+    clock.advance(seconds=IdempotencyPolicy().lease_seconds + 1)
+    replay = us.create_payment(MERCHANT, payment_body(), "order-3")
+    assert replay.replayed and replay.payment.id == lost.id
+    assert replay.payment.status is PaymentStatus.PENDING  # not 201: eu will reverse it
+    assert us_repo.get_payment(MERCHANT, lost.id).status is PaymentStatus.PENDING  # type: ignore[union-attr]
+    clock.advance(seconds=ResolutionPolicy().takeover_after_seconds)
+    policy = ResolutionPolicy(unknown_outcome=UnknownOutcome.REVERSE)
+    PaymentResolver(payments=eu_repo, bank=bank, region=EU, policy=policy, clock=clock).run()
+    assert eu_repo.get_payment(MERCHANT, lost.id).status is PaymentStatus.REVERSED  # type: ignore[union-attr]
+    no_authorized_record_of_a_reversed_reference(bank, eu_repo, us_repo)
+
+
+# --- one writer per payment, and the lease around the bank call (issue 15, point 7) -------------
+
+
+def test_a_replay_of_another_regions_pending_payment_answers_from_the_bank_and_writes_nothing(
+    bank: ScriptedBank, clock: FakeClock
+) -> None:
+    """Only the owner writes a payment: a second writer could lose to, or overwrite, the owner's
+    write under last-writer-wins (conditions are checked only in the replica that gets the write)."""
+    shared = MemoryRepository()  # us's claim and pending payment have replicated to eu
+    us, eu = region_service(shared, bank, clock, US), region_service(shared, bank, clock, EU)
+    bank.fail_after_charge = BankOutcomeUnknown("the answer was lost")
+    lost = us.create_payment(MERCHANT, payment_body(), "order-4").payment
+    bank.fail_after_charge = None
+    before, writes = shared.get_payment(MERCHANT, lost.id), shared.writes
+    clock.advance(seconds=IdempotencyPolicy().lease_seconds + 1)
+    replay = eu.create_payment(MERCHANT, payment_body(), "order-4")
+    assert replay.replayed and replay.payment.status is PaymentStatus.AUTHORIZED
+    assert shared.writes == writes and shared.get_payment(MERCHANT, lost.id) == before
+    assert bank.reversals == [] and len(bank.calls) == 1
+
+
+def test_a_holder_whose_lease_was_eaten_by_a_slow_write_ahead_does_not_call_the_bank(
+    service: PaymentService, repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    """The check after the write-ahead: the pending write itself may have taken the lease away."""
+    real_save = repo.save_pending
+
+    def slow_save(stored: StoredPayment) -> None:
+        clock.advance(seconds=IdempotencyPolicy().lease_seconds - 0.5)  # retries inside the write
+        real_save(stored)
+
+    repo.save_pending = slow_save  # type: ignore[method-assign]
+    with pytest.raises(StorageUnavailable):
+        service.create_payment(MERCHANT, payment_body(), "slow-2")
+    assert bank.calls == []
+    [left] = repo.payments.values()
+    assert left.status is PaymentStatus.PENDING  # the resolver fails it: nothing was sent
+
+
+def test_a_key_taken_over_after_its_holder_died_never_sends_a_reference_another_payment_holds(
+    bank: ScriptedBank, clock: FakeClock
+) -> None:
+    """eu's holder died between its claim and its write-ahead; us's retry of the key (during the lag)
+    was refused and is pending. When us's resolver may reverse the shared reference, a replay in eu
+    must not take the key over and charge that reference between us's inquiry and its reversal."""
+    eu_repo, us_repo = MemoryRepository(), MemoryRepository()
+    eu, us = region_service(eu_repo, bank, clock, EU), region_service(us_repo, bank, clock, US)
+    real_save = eu_repo.save_pending
+    eu_repo.save_pending = _raise(StorageUnavailable("died"))  # type: ignore[method-assign]
+    with pytest.raises(StorageUnavailable):
+        eu.create_payment(MERCHANT, payment_body(), "order-5")
+    eu_repo.save_pending = real_save  # type: ignore[method-assign]
+    bank.fail_with = BankNotProcessed("HTTP 503")
+    refused = us.create_payment(MERCHANT, payment_body(), "order-5").payment
+    bank.fail_with = None
+    replicate(eu_repo, us_repo)  # eu keeps its own claim (the dead holder's), and gets us's payment
+    clock.advance(seconds=ResolutionPolicy().takeover_after_seconds + 1)
+    replays: list[Payment] = []
+
+    def a_replay_in_eu(_: str) -> None:
+        bank.after_inquiry = None
+        replays.append(eu.create_payment(MERCHANT, payment_body(), "order-5").payment)
+
+    bank.after_inquiry = a_replay_in_eu
+    PaymentResolver(payments=us_repo, bank=bank, region=US, policy=ResolutionPolicy(), clock=clock).run()
+    replicate(eu_repo, us_repo)
+    assert len(bank.calls) == 1 and bank.charges == {}  # only us's refused attempt was ever sent
+    assert [p.id for p in replays] == [refused.id] and replays[0].status is PaymentStatus.PENDING
+    assert us_repo.get_payment(MERCHANT, refused.id).status is PaymentStatus.FAILED  # type: ignore[union-attr]
+    no_authorized_record_of_a_reversed_reference(bank, eu_repo, us_repo)
