@@ -247,3 +247,11 @@ def test_a_revoked_merchant_gets_a_key_again_under_its_name(cli: Cli) -> None:
             [merchant_id, hash_api_key(old_key)[:12], "revoked", "acme corp"],
         ]
     )
+
+
+@pytest.mark.parametrize("written", ["6200 0000 0000 0005", "3056-9309-0259-04", "4242424242424291"])
+def test_a_merchant_name_holding_a_card_number_is_refused_and_nothing_is_stored(dynamodb: Any, written: str) -> None:
+    repository = DynamoRepository(dynamodb, TABLE)
+    with pytest.raises(admin.AdminError, match="must not contain a card number"):
+        admin.add_merchant(repository, f"acme {written}")
+    assert list(repository.api_keys()) == []
