@@ -48,7 +48,7 @@ from botocore.exceptions import (
     NoCredentialsError,
 )
 
-from handlers import ids, schema
+from handlers import cards, ids, schema
 from handlers.auth import hash_api_key, new_api_key
 from handlers.bank import HttpBank
 from handlers.converter import format_timestamp
@@ -116,6 +116,8 @@ def add_merchant(
     directory: MerchantDirectory, name: str, merchant_id: str | None = None, api_key: str | None = None
 ) -> tuple[str, str]:
     """Store a merchant's key hash; return (merchant id, API key). The key is not recoverable later."""
+    if cards.contains_pan(name):  # free text, stored and listed as given (PCI DSS 3.5.1)
+        raise AdminError("A merchant's name must not contain a card number: it is stored as given.")
     merchant = Merchant(id=merchant_id or ids.new_merchant_id(datetime.now(UTC)), name=name)
     key = api_key or new_api_key()
     try:

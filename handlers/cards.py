@@ -15,9 +15,14 @@ _BRAND_RANGES: tuple[tuple[str, tuple[tuple[int, int, int], ...]], ...] = (
     ("jcb", ((3528, 3589, 4),)),
 )
 MIN_PAN_LENGTH, MAX_PAN_LENGTH = 13, 19
-# Digit groups joined by up to three spaces, dashes or dots: "4111 1111 1111 1111", "3782-822463-10005",
-# "4 1 1 1 ...", "4111 - 1111.1111 1111". Unicode spaces and dashes count: text pasted from documents has them.
-_DIGIT_CHAIN = re.compile(r"\d+(?:[\s.\-\u2010-\u2015\u2212]{1,3}\d+)*")
+# What the API's `card.number` accepts (handlers.converter): any brand, known or not.
+MIN_CARD_NUMBER_LENGTH, MAX_CARD_NUMBER_LENGTH = 14, 19
+# Digit groups joined by up to three separators: spaces, dashes, dots, slashes or underscores:
+# "4111 1111 1111 1111", "3782-822463-10005", "4 1 1 1 ...", "4111 - 1111.1111 1111", "4111/1111/1111/1111".
+# Unicode spaces and dashes count, and so do invisible characters (zero-width space, soft hyphen, BOM):
+# text pasted from documents has them.
+_SEPARATOR = r"[\s.\-_/\u00ad\u2010-\u2015\u2212\u200b-\u200d\u2060\ufeff]"
+_DIGIT_CHAIN = re.compile(r"\d+(?:" + _SEPARATOR + r"{1,3}\d+)*")
 _DIGITS = re.compile(r"\d+")
 
 
@@ -48,10 +53,20 @@ def cvv_length(brand: str) -> int:
     return 4 if brand == "amex" else 3
 
 
+def accepted_as_card_number(digits: str) -> bool:
+    """The predicate of the API's `card.number` (handlers.converter): 14-19 ASCII digits, Luhn-valid."""
+    return (
+        is_ascii_digits(digits)
+        and MIN_CARD_NUMBER_LENGTH <= len(digits) <= MAX_CARD_NUMBER_LENGTH
+        and luhn_valid(digits)
+    )
+
+
 def contains_pan(text: str) -> bool:
-    """A Luhn-valid 13-19 digit number with a card network's prefix, unbroken or written in groups.
-    The prefix keeps timestamps and numeric order ids (one in ten of which pass Luhn) from being
-    taken for cards."""
+    """A number `card.number` would accept (any brand: Diners, UnionPay, Mir... as well as those
+    brand_of names), or a 13-digit one of a named brand, unbroken or written in groups, in any
+    script's digits. The price: one in ten other 14-19 digit numbers (an order id) passes Luhn and
+    is refused too; a merchant can add a letter to it."""
     return any(True for _ in _card_spans(text, _is_card_number))
 
 
@@ -66,7 +81,7 @@ def mask_pans(text: str) -> str:
 
 
 def _is_card_number(digits: str) -> bool:
-    return luhn_valid(digits) and brand_of(digits) != "unknown"
+    return accepted_as_card_number(digits) or (luhn_valid(digits) and brand_of(digits) != "unknown")
 
 
 def _card_spans(text: str, accept: Callable[[str], bool]) -> Iterator[tuple[int, int]]:

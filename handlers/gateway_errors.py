@@ -16,12 +16,21 @@ import json
 from dataclasses import dataclass
 
 from handlers.auth import MISSING_HEADER
-from handlers.http import BODY_TOO_LARGE, INTERNAL_ERROR, MAX_BODY_BYTES, NOT_JSON, body_too_large
+from handlers.http import (
+    BODY_TOO_LARGE,
+    INTERNAL_ERROR,
+    MAX_BODY_BYTES,
+    NOT_JSON,
+    OUTCOME_UNKNOWN,
+    OUTCOME_UNKNOWN_RETRY_AFTER,
+    body_too_large,
+)
 
 PLATFORM_MESSAGE = "$context.error.messageString"  # API Gateway's message, already a quoted JSON string
 AUTHORIZER_MESSAGE_KEY = "error_message"  # the key of a Deny's context that ACCESS_DENIED shows
 AUTHORIZER_MESSAGE = f"$context.authorizer.{AUTHORIZER_MESSAGE_KEY}"
 RATE_LIMITED = "Too many requests: slow down and retry later."
+TIMED_OUT = "The request timed out. " + OUTCOME_UNKNOWN
 
 
 def error_body(error_type: str, message: str) -> str:
@@ -64,9 +73,11 @@ GATEWAY_ERRORS: tuple[GatewayError, ...] = (
     GatewayError("UNSUPPORTED_MEDIA_TYPE", "unsupported_media_type", "415", NOT_JSON),
     GatewayError("THROTTLED", "rate_limited", "429", RATE_LIMITED),
     GatewayError("WAF_FILTERED", "forbidden", "403", "The request was blocked."),
-    GatewayError("INTEGRATION_TIMEOUT", "service_unavailable", "504", "The request timed out."),
+    # The function ran past API Gateway's 29 s, or failed (crashed, timed out, answered malformed): it
+    # may have charged. Never "nothing was charged": the answer says retry with the same key.
+    GatewayError("INTEGRATION_TIMEOUT", "gateway_timeout", "504", TIMED_OUT, OUTCOME_UNKNOWN_RETRY_AFTER),
     GatewayError("DEFAULT_4XX", "invalid_request"),
-    GatewayError("DEFAULT_5XX", "internal_error", None, INTERNAL_ERROR),
+    GatewayError("DEFAULT_5XX", "internal_error", None, INTERNAL_ERROR, OUTCOME_UNKNOWN_RETRY_AFTER),
 )
 BY_RESPONSE_TYPE = {error.response_type: error for error in GATEWAY_ERRORS}
 

@@ -40,7 +40,15 @@ def body_too_large(limit: int) -> str:
 
 BODY_TOO_LARGE = body_too_large(MAX_BODY_BYTES)
 NOT_JSON = "Send the request body as JSON with 'Content-Type: application/json'."
-INTERNAL_ERROR = "An internal error occurred. It has been logged; please retry later."
+# A failure after the request reached the code that runs it (a crash, a timeout, an unexpected error):
+# a payment may have been charged, or not. Retrying with the same Idempotency-Key is safe either way
+# (a replay returns the payment if there is one); a new key could charge twice.
+OUTCOME_UNKNOWN = (
+    "The outcome is unknown: a payment may have been processed. Retry with the same Idempotency-Key "
+    "after Retry-After seconds, never with a new key."
+)
+OUTCOME_UNKNOWN_RETRY_AFTER = 1
+INTERNAL_ERROR = "An internal error occurred; it has been logged. " + OUTCOME_UNKNOWN
 
 # status, error type, Retry-After seconds (for errors worth retrying after a pause)
 ERRORS: dict[type[PaymentError], tuple[int, str, int | None]] = {
@@ -54,7 +62,7 @@ ERRORS: dict[type[PaymentError], tuple[int, str, int | None]] = {
     BankUnavailable: (502, "bank_unavailable", None),
     StorageUnavailable: (503, "service_unavailable", 1),
 }
-_INTERNAL = (500, "internal_error", None)
+_INTERNAL = (500, "internal_error", OUTCOME_UNKNOWN_RETRY_AFTER)
 
 
 def request_id(event: Event) -> str:

@@ -11,8 +11,15 @@
 - Forwarding: a keep-alive connection pool per region. There are no retries and no per-request
   failover, because DNS does neither: during the switch clients see the failing region's
   errors, as they would in AWS, and retry with their Idempotency-Key, which is what makes a
-  retry safe. The one exception is a pooled connection the region had already closed while
-  idle: that request never reached the region, so it is sent again, once, to the same region.
+  retry safe. A request is sent again (once, to the same region) only when it provably never
+  left: writing it to a pooled connection the region had closed failed. A request that was sent
+  is never sent again, as the bank client does (handlers/bank.py): a reset or an EOF after it
+  cannot be told from a region that took the payment and died.
+- Failures, answered as AWS would and in the API's error shape: a region that cannot be connected
+  to (nothing was sent, so nothing was processed) is a 503 with Retry-After; a region that took
+  the request and dropped the connection is API Gateway's 502 for a function that failed, and one
+  that did not answer within FORWARD_TIMEOUT its 504 integration timeout. Both say the outcome is
+  unknown: retry with the same Idempotency-Key.
 - Local only: `/_local/regions...` (health view, outage switches) and the live view (live_view.py),
   which also counts and times every forwarded request per region.
 """
@@ -21,6 +28,7 @@ from __future__ import annotations
 
 import http.client
 import logging
+import select
 import threading
 import time
 import uuid
@@ -29,6 +37,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from local_gateway.live_view import LiveView
+from proxy_gateway.gateway_responses import gateway_response
 from proxy_gateway.messages import HttpRequest, HttpResponse, error_response, json_response
 from proxy_gateway.outage import OUTAGE_CONTROL_PATH
 
@@ -137,6 +146,22 @@ def http_probe(endpoint: RegionEndpoint, timeout: float = PROBE_TIMEOUT) -> bool
         connection.close()
 
 
+class RequestNotSent(Exception):
+    """The complete request never left this process: the region cannot have acted on it."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
+class NoAnswer(Exception):
+    """The request was sent and no answer came back: the region may have acted on it."""
+
+    def __init__(self, message: str, *, timed_out: bool = False) -> None:
+        super().__init__(message)
+        self.timed_out = timed_out
+
+
 class ConnectionPool:
     """Keep-alive connections to one region, each used by one request at a time."""
 
@@ -148,14 +173,17 @@ class ConnectionPool:
         self._lock = threading.Lock()
 
     def send(self, request: HttpRequest) -> HttpResponse:
+        """The region's answer; RequestNotSent if it provably never got the request, NoAnswer if it may have."""
         connection, reused = self._acquire()
         try:
             return self._exchange(connection, request)
-        except (ConnectionResetError, BrokenPipeError):  # RemoteDisconnected is a ConnectionResetError
-            if not reused:
+        except RequestNotSent as failure:
+            # A pooled connection the region closed while idle, the close racing our write: the write
+            # failed, so the whole request never left, and it is safe to send on a new connection, once.
+            if not reused or failure.timed_out:
                 raise
         log.debug("%s closed an idle pooled connection; sending again", self._endpoint.region)
-        return self._exchange(self._new(), request)
+        return self._exchange(self._connect(), request)
 
     def close(self) -> None:
         with self._lock:
@@ -164,13 +192,25 @@ class ConnectionPool:
             connection.close()
 
     def _acquire(self) -> tuple[http.client.HTTPConnection, bool]:
-        with self._lock:
-            if self._idle:
-                return self._idle.pop(), True
-        return self._new(), False
+        while True:
+            with self._lock:
+                pooled = self._idle.pop() if self._idle else None
+            if pooled is None:
+                return self._connect(), False
+            if not _dropped(pooled):
+                return pooled, True
+            pooled.close()
 
-    def _new(self) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection(self._endpoint.host, self._endpoint.port, timeout=self._timeout)
+    def _connect(self) -> http.client.HTTPConnection:
+        """A new connection; RequestNotSent if the region cannot be connected to (nothing was sent)."""
+        connection = http.client.HTTPConnection(self._endpoint.host, self._endpoint.port, timeout=self._timeout)
+        try:
+            connection.connect()
+        except TimeoutError:
+            raise RequestNotSent("no connection within the timeout", timed_out=True) from None
+        except OSError as error:
+            raise RequestNotSent(f"cannot connect ({type(error).__name__})") from None
+        return connection
 
     def _release(self, connection: http.client.HTTPConnection) -> None:
         with self._lock:
@@ -182,9 +222,22 @@ class ConnectionPool:
     def _exchange(self, connection: http.client.HTTPConnection, request: HttpRequest) -> HttpResponse:
         headers = {name: value for name, value in request.headers if name.lower() not in _HOP_BY_HOP}
         try:
+            # One write: http.client joins headers and a bytes body. If it raises, not all of it left.
             connection.request(request.method, request.target, body=request.body or None, headers=headers)
+        except (OSError, http.client.HTTPException) as error:
+            connection.close()
+            timed_out = isinstance(error, TimeoutError)
+            message = f"the request could not be written ({type(error).__name__})"
+            raise RequestNotSent(message, timed_out=timed_out) from None
+        try:
             response = connection.getresponse()
             body = response.read()
+        except TimeoutError:
+            connection.close()
+            raise NoAnswer(f"no answer within {self._timeout:g} s", timed_out=True) from None
+        except (OSError, http.client.HTTPException) as error:  # a reset, an EOF, a truncated answer
+            connection.close()
+            raise NoAnswer(f"the connection was lost after the request was sent ({type(error).__name__})") from None
         except BaseException:
             connection.close()
             raise
@@ -196,13 +249,44 @@ class ConnectionPool:
         return HttpResponse(response.status, kept, body)
 
 
+def _dropped(connection: http.client.HTTPConnection) -> bool:
+    """An idle keep-alive connection the region has closed (readable: an EOF, or bytes nobody asked for)."""
+    if connection.sock is None:
+        return True
+    readable, _, _ = select.select([connection.sock], [], [], 0)
+    return bool(readable)
+
+
+def not_sent_response(region: str) -> HttpResponse:
+    """The region could not be reached: the request never left, so nothing was processed. Locally only:
+    in AWS, DNS would still point at the region and the client's own connection would fail."""
+    request_id = str(uuid.uuid4())
+    message = f"{region} could not be reached: the request was not sent, so nothing was processed. Retry shortly."
+    response = error_response(503, "service_unavailable", message, request_id)
+    return HttpResponse(response.status, (*response.headers, ("Retry-After", "1")), response.body)
+
+
+def lost_answer_response(failure: NoAnswer) -> HttpResponse:
+    """The region took the request and did not answer: API Gateway's answer to a function that failed
+    (502) or ran out of time (504), with the deployed gateway response's body and Retry-After."""
+    response_type = "INTEGRATION_TIMEOUT" if failure.timed_out else "DEFAULT_5XX"
+    return gateway_response(response_type, str(uuid.uuid4()))
+
+
 class GlobalEndpoint:
     """The app behind the global port: Route 53's routing plus the local-only control routes."""
 
-    def __init__(self, regions: Sequence[RegionEndpoint], tracker: HealthTracker, *, access_log: bool = False) -> None:
+    def __init__(
+        self,
+        regions: Sequence[RegionEndpoint],
+        tracker: HealthTracker,
+        *,
+        access_log: bool = False,
+        forward_timeout: float = FORWARD_TIMEOUT,
+    ) -> None:
         self._regions = list(regions)
         self._tracker = tracker
-        self._pools = {endpoint.region: ConnectionPool(endpoint) for endpoint in regions}
+        self._pools = {endpoint.region: ConnectionPool(endpoint, timeout=forward_timeout) for endpoint in regions}
         self._access_log = access_log
         self.live_view = LiveView(self._regions, self.status)
 
@@ -232,9 +316,12 @@ class GlobalEndpoint:
     def _forward(self, region: str, request: HttpRequest) -> HttpResponse:
         try:
             return self._pools[region].send(request)
-        except (OSError, http.client.HTTPException) as error:
-            log.warning("%s did not answer %s %s: %r", region, request.method, request.path, error)
-            return error_response(503, "service_unavailable", f"{region} did not answer", str(uuid.uuid4()))
+        except RequestNotSent as failure:
+            log.warning("%s could not be reached for %s %s: %s", region, request.method, request.path, failure)
+            return not_sent_response(region)
+        except NoAnswer as failure:
+            log.warning("%s did not answer %s %s: %s; outcome unknown", region, request.method, request.path, failure)
+            return lost_answer_response(failure)
 
     def _control(self, request: HttpRequest) -> HttpResponse:
         """GET /_local/regions; POST|DELETE|GET /_local/regions/{key}/outage (forwarded to the region);

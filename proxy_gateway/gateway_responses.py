@@ -22,6 +22,7 @@ PLATFORM_DEFAULTS: dict[str, tuple[int, str]] = {
     "AUTHORIZER_FAILURE": (500, "Internal server error"),
     "MISSING_AUTHENTICATION_TOKEN": (403, "Missing Authentication Token"),
     "REQUEST_TOO_LARGE": (413, "Request Too Long"),
+    "INTEGRATION_TIMEOUT": (504, "Endpoint request timed out"),
     "DEFAULT_5XX": (502, "Internal server error"),
 }
 _AUTHORIZER_VARIABLE = re.compile(r"\$context\.authorizer\.([A-Za-z0-9_]+)")

@@ -13,6 +13,46 @@ VISA_DECLINED = "4242424242424242"  # ends in 2: declined
 VISA_BANK_DOWN = "4242424242424200"  # ends in 0: the simulator answers 503
 AMEX = "378282246310005"
 CVV = "123"
+# Luhn-valid numbers of brands the gateway does not name (brand "unknown"), which `card.number` accepts.
+UNNAMED_BRAND_CARDS = {"diners": "30569309025904", "unionpay": "6200000000000005", "mir": "2200000000000004"}
+
+
+def grouped(number: str, sizes: tuple[int, ...], separator: str) -> str:
+    """`number` cut into groups of `sizes` (the rest in one last group), joined by `separator`."""
+    groups, start = [], 0
+    for size in sizes:
+        groups.append(number[start : start + size])
+        start += size
+    return separator.join([*groups, number[start:]] if start < len(number) else groups)
+
+
+def notations(number: str) -> dict[str, str]:
+    """One card number as people write it: unbroken, in groups, with any separator, in other digits."""
+    fours = (4,) * (len(number) // 4)
+    return {
+        "plain": number,
+        "spaces": grouped(number, fours, " "),
+        "dashes": grouped(number, fours, "-"),
+        "dots": grouped(number, fours, "."),
+        "slashes": grouped(number, fours, "/"),
+        "underscores": grouped(number, fours, "_"),
+        "spaced dash": grouped(number, fours, " - "),
+        "4-6-rest": grouped(number, (4, 6), " "),
+        "every digit": " ".join(number),
+        "no-break spaces": grouped(number, fours, "\u00a0"),
+        "en dashes": grouped(number, fours, "\u2013"),
+        "zero-width spaces": grouped(number, fours, "\u200b"),
+        "full-width": grouped(number.translate({ord("0") + d: 0xFF10 + d for d in range(10)}), fours, " "),
+        "arabic-indic": number.translate({ord("0") + d: 0x0660 + d for d in range(10)}),
+    }
+
+
+# Every notation of every unnamed-brand number, by "brand-notation".
+UNNAMED_BRAND_WRITINGS = {
+    f"{brand}-{notation}": written
+    for brand, number in UNNAMED_BRAND_CARDS.items()
+    for notation, written in notations(number).items()
+}
 
 
 def luhn_complete(prefix: str) -> str:

@@ -136,7 +136,7 @@ def test_gateway_errors_are_the_deployed_gateway_responses(
     assert started.status == status
     assert raw == error_body(error_type, message).encode()  # compact, as API Gateway renders the template
     assert started.header("X-Request-Id")
-    assert started.header("Retry-After") == ("1" if error_type == "service_unavailable" else None)
+    assert started.header("Retry-After") == ("1" if error_type in ("service_unavailable", "internal_error") else None)
 
 
 def dropping(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -161,6 +161,36 @@ def test_a_region_killed_between_the_charge_and_the_write_leaves_a_record_the_re
     assert len([r for r in stack.ledger() if r == reference]) == 1
 
 
+def test_through_the_global_endpoint_the_client_is_told_the_outcome_is_unknown_and_the_same_key_finds_it(
+    stack: Stack,
+) -> None:
+    """Issue 15.5, as a new user tried it: the answer was `503 service_unavailable` ("did not answer",
+    no Retry-After), which the README said meant nothing was charged; replaying the key gave 201."""
+    key = "crash-order-global"
+    before = set(stack.ledger())
+    victim = stack.region_pid("eu-west-1")
+    replies: list[Reply] = []
+    thread = threading.Thread(
+        target=lambda: replies.append(
+            stack.global_api.request("POST", "/v1/payments", _body(), {"Idempotency-Key": key})
+        ),
+        daemon=True,
+    )
+    thread.start()
+    [reference] = _wait_for(lambda: set(stack.ledger()) - before, 15, "the bank recorded the charge")
+    os.kill(victim, signal.SIGKILL)
+    thread.join(30)
+    [reply] = replies
+    assert (reply.status, reply.body["error"]["type"]) == (502, "internal_error")  # API Gateway's, for a dead function
+    assert "outcome is unknown" in reply.body["error"]["message"]
+    assert "same Idempotency-Key" in reply.body["error"]["message"]
+    assert reply.headers.get("retry-after") == "1"
+    _wait_for(lambda: _restarted(stack, victim), 30, "the runner restarted eu-west-1")
+    payment = _wait_for(lambda: _settled(stack, reference), RESOLUTION_BOUND, "the resolver settled it")
+    replay = stack.global_api.request("POST", "/v1/payments", _body(), {"Idempotency-Key": key})
+    assert (replay.status, replay.body["id"], replay.body["status"]) == (201, payment["id"]["S"], "authorized")
+
+
 def test_every_charge_in_the_ledger_is_in_the_gateway_and_nothing_stays_pending(stack: Stack) -> None:
     """Runs after the crashes above (same module stack): the books agree."""
     payments = stack.payments()

@@ -28,7 +28,7 @@ from components.regional_gateway import (
     route_functions,
 )
 from handlers import auth, http, routes, schema
-from handlers.gateway_errors import BY_RESPONSE_TYPE, WAF_BODY_TOO_LARGE, WAF_ERRORS
+from handlers.gateway_errors import BY_RESPONSE_TYPE, TIMED_OUT, WAF_BODY_TOO_LARGE, WAF_ERRORS
 from proxy_gateway.gateway_responses import PLATFORM_DEFAULTS, gateway_response, waf_response
 from tests.infra.conftest import run, run_once
 from tests.infra.helpers import (
@@ -275,7 +275,7 @@ def test_gateway_responses_keep_the_error_contract(mocks: RecordingMocks) -> Non
         "UNSUPPORTED_MEDIA_TYPE": ("415", "unsupported_media_type", http.NOT_JSON),
         "THROTTLED": ("429", "rate_limited", "Too many requests: slow down and retry later."),
         "WAF_FILTERED": ("403", "forbidden", "The request was blocked."),
-        "INTEGRATION_TIMEOUT": ("504", "service_unavailable", "The request timed out."),
+        "INTEGRATION_TIMEOUT": ("504", "gateway_timeout", TIMED_OUT),
         "DEFAULT_4XX": (None, "invalid_request", "sample message"),  # API Gateway's own message
         "DEFAULT_5XX": (None, "internal_error", http.INTERNAL_ERROR),
     }
@@ -290,6 +290,10 @@ def test_gateway_responses_keep_the_error_contract(mocks: RecordingMocks) -> Non
         assert json.dumps(body, separators=(",", ":")) == fill_gateway_template(template), response_type
         assert response["responseParameters"]["gatewayresponse.header.X-Request-Id"] == "context.requestId"
     assert responses["AUTHORIZER_FAILURE"]["responseParameters"]["gatewayresponse.header.Retry-After"] == "'1'"
+    # A function that failed or timed out may have charged: retry with the same key, after Retry-After.
+    for outcome_unknown in ("INTEGRATION_TIMEOUT", "DEFAULT_5XX"):
+        parameters = responses[outcome_unknown]["responseParameters"]
+        assert parameters["gatewayresponse.header.Retry-After"] == "'1'", outcome_unknown
 
 
 def test_the_authorizers_messages_survive_unescaped_substitution() -> None:

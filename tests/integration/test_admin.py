@@ -337,3 +337,11 @@ def test_a_key_id_shared_by_two_keys_of_the_merchant_revokes_neither(cli: Cli, d
     code, out, err = cli("revoke-key", "--key-id", shared, "--merchant-id", "mer_twice")
     assert_one_line_failure(code, out, err, "matches 2 keys")
     assert [merchant.active for _, merchant in repository.api_keys()] == [True, True]
+
+
+@pytest.mark.parametrize("written", ["6200 0000 0000 0005", "3056-9309-0259-04", "4242424242424291"])
+def test_a_merchant_name_holding_a_card_number_is_refused_and_nothing_is_stored(dynamodb: Any, written: str) -> None:
+    repository = DynamoRepository(dynamodb, TABLE)
+    with pytest.raises(admin.AdminError, match="must not contain a card number"):
+        admin.add_merchant(repository, f"acme {written}")
+    assert list(repository.api_keys()) == []

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
+import itertools
+import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 from openapi_spec_validator import validate
 
 from handlers import api, gateway_errors, http, routes
+from local_gateway.global_endpoint import not_sent_response
+from proxy_gateway.gateway_responses import PLATFORM_DEFAULTS
 from tests.integration.conftest import TABLE
 from tests.openapi_contract import assert_conforms, spec
 from tests.support import VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body, proxy_event
@@ -91,3 +96,76 @@ def test_the_checker_rejects_a_drifted_response() -> None:
         assert_conforms("GET", "/health", 200, {}, '{"status": "ok", "region": "eu-west-1"}')
     with pytest.raises(AssertionError, match="Additional properties"):
         assert_conforms("GET", "/health", 200, {"X-Request-Id": "r"}, '{"status": "ok", "region": "x", "y": 1}')
+
+
+# --- the one table of answers: docs/openapi.yaml and README.md agree, and the code says the same ---------
+
+README_PATH = Path(__file__).resolve().parents[2] / "README.md"
+TABLE_HEADER = "| Status | Error type | Money moved? | What to do next |"
+
+
+def _answer_table(text: str) -> list[tuple[str, str, str, str]]:
+    """(status, error type, money moved, what next) per row of the table under TABLE_HEADER."""
+    lines = [line.strip() for line in text.splitlines()]
+    start = lines.index(TABLE_HEADER) + 2
+    rows = []
+    for line in itertools.takewhile(lambda line: line.startswith("|"), lines[start:]):
+        status, error_type, money, next_step = (cell.strip() for cell in line.strip("|").split("|"))
+        rows.append((status.strip("`"), error_type.strip("`"), money, next_step))
+    return rows
+
+
+def _emitted_errors() -> dict[tuple[str, str], tuple[str, int | None]]:
+    """(status, type) -> (message, Retry-After) of every error the code can answer with: the handlers'
+    map and catch-all, API Gateway's responses (a family's status as API Gateway sets it for ours),
+    WAF's, and the local endpoint's only answer of its own (a region it cannot connect to)."""
+    emitted: dict[tuple[str, str], tuple[str, int | None]] = {}
+    for _, (status, kind, retry_after) in http.ERRORS.items():
+        emitted[(str(status), kind)] = ("", retry_after)
+    status, kind, retry_after = http._INTERNAL
+    emitted[(str(status), kind)] = (http.INTERNAL_ERROR, retry_after)
+    family_status = {"DEFAULT_4XX": "400", "DEFAULT_5XX": str(PLATFORM_DEFAULTS["DEFAULT_5XX"][0])}
+    for error in gateway_errors.GATEWAY_ERRORS:
+        status_code = error.status_code or family_status[error.response_type]
+        emitted[(status_code, error.error_type)] = (error.message, error.retry_after)
+    for waf in gateway_errors.WAF_ERRORS:
+        emitted.setdefault((str(waf.status), waf.error_type), (waf.message, None))
+    not_sent = not_sent_response("eu-west-1")
+    emitted[(str(not_sent.status), json.loads(not_sent.body)["error"]["type"])] = ("", 1)
+    return emitted
+
+
+def test_the_spec_and_the_readme_have_the_same_table_of_answers() -> None:
+    spec_rows = _answer_table(spec()["info"]["description"])
+    assert spec_rows == _answer_table(README_PATH.read_text())
+    assert {row[0] for row in spec_rows} >= {"201", "202", "no answer"}
+
+
+def test_the_table_lists_every_error_the_code_sends_and_nothing_else() -> None:
+    errors = {(status, kind) for status, kind, _, _ in _answer_table(spec()["info"]["description"]) if kind}
+    assert errors == set(_emitted_errors())
+    enum = spec()["components"]["schemas"]["Error"]["properties"]["error"]["properties"]["type"]["enum"]
+    assert {kind for _, kind in errors} == set(enum)
+
+
+def test_every_status_in_the_table_is_documented_on_post_payments() -> None:
+    responses = spec()["paths"]["/v1/payments"]["post"]["responses"]
+    statuses = {status for status, kind, _, _ in _answer_table(spec()["info"]["description"])}
+    assert statuses - {"no answer", "200", "403", "404"} <= set(responses)
+
+
+def test_an_unknown_outcome_says_retry_with_the_same_key_after_retry_after() -> None:
+    """Never "nothing charged" where a payment may have been processed, and never the reverse."""
+    emitted = _emitted_errors()
+    for status, kind, money, next_step in _answer_table(spec()["info"]["description"]):
+        assert money.split(":")[0].split(",")[0] in ("no", "yes", "unknown"), money
+        if not kind:
+            continue
+        message, retry_after = emitted[(status, kind)]
+        if money.startswith("unknown"):
+            assert retry_after, (status, kind)
+            assert "same key" in next_step and "new key" not in next_step.replace("Never with a new key", "")
+        else:
+            assert http.OUTCOME_UNKNOWN not in message, (status, kind)
+        if http.OUTCOME_UNKNOWN in message:
+            assert money.startswith("unknown") and "nothing" not in message, (status, kind)

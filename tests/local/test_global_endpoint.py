@@ -211,26 +211,27 @@ def test_a_region_that_does_not_answer_is_a_503_not_a_retry_elsewhere() -> None:
 
     response = endpoint(HttpRequest("GET", "/health"))
 
-    assert response.status == 503
+    assert response.status == 503 and response.header("Retry-After") == "1"
     assert json.loads(response.body)["error"]["type"] == "service_unavailable"
+    assert "the request was not sent" in json.loads(response.body)["error"]["message"]
     assert response.header("X-Request-Id")
     assert http_probe(closed) is False
 
 
-def test_the_pool_reuses_connections_and_resends_once_on_a_stale_one(
+def test_the_pool_reuses_connections_and_replaces_one_the_region_closed_while_idle(
     regions: list[tuple[RegionEndpoint, Gateway, LocalHTTPServer]], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(http_server._RequestHandler, "timeout", 0.2)  # the region closes idle connections fast
     pool = ConnectionPool(regions[0][0])
     opened = []
-    new_connection = pool._new
-    monkeypatch.setattr(pool, "_new", lambda: opened.append(1) or new_connection())
+    connect = pool._connect
+    monkeypatch.setattr(pool, "_connect", lambda: opened.append(1) or connect())
 
     assert pool.send(HttpRequest("GET", "/health")).status == 200
     assert pool.send(HttpRequest("GET", "/health")).status == 200
     assert len(opened) == 1  # kept alive
     time.sleep(0.5)
-    assert pool.send(HttpRequest("GET", "/health")).status == 200  # the region closed it; sent again
+    assert pool.send(HttpRequest("GET", "/health")).status == 200  # the region closed it: seen before sending
     assert len(opened) == 2
     pool.close()
 

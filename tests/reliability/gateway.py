@@ -21,7 +21,7 @@ from tests.support import CVV, proxy_event
 
 Handler = Callable[[dict[str, Any], Any], dict[str, Any]]
 STATUS_OF_TYPE = {kind: status for status, kind, _ in http.ERRORS.values()} | {"internal_error": 500}
-RETRY_AFTER_TYPES = {kind for _, kind, retry_after in http.ERRORS.values() if retry_after}
+RETRY_AFTER_TYPES = {kind for _, kind, retry_after in (*http.ERRORS.values(), http._INTERNAL) if retry_after}
 
 
 @attrs.frozen

@@ -1,7 +1,7 @@
 import pytest
 
 from handlers import cards
-from tests.support import luhn_complete
+from tests.support import UNNAMED_BRAND_CARDS, UNNAMED_BRAND_WRITINGS, luhn_complete
 
 
 @pytest.mark.parametrize(
@@ -119,3 +119,15 @@ def test_timestamps_phone_numbers_and_order_ids_are_not_card_numbers(text: str) 
 def test_mask_pans_masks_each_card_number_and_keeps_the_rest() -> None:
     text = "a 4242 4242 4242 4291, b 3782-822463-10005 at 2026-11-26 10:00:00 tel +44 20 7946 0958"
     assert cards.mask_pans(text) == "a [card], b [card] at 2026-11-26 10:00:00 tel +44 20 7946 0958"
+
+
+@pytest.mark.parametrize("written", UNNAMED_BRAND_WRITINGS.values(), ids=UNNAMED_BRAND_WRITINGS.keys())
+def test_a_number_of_a_brand_the_gateway_does_not_name_is_a_card_number(written: str) -> None:
+    """Diners, UnionPay, Mir: `card.number` accepts them, so free text must refuse them too."""
+    assert cards.contains_pan(f"order {written} thanks")
+    assert cards.mask_pans(f"order {written} thanks") == "order [card] thanks"
+
+
+@pytest.mark.parametrize("number", UNNAMED_BRAND_CARDS.values())
+def test_the_card_fields_predicate_accepts_the_unnamed_brands(number: str) -> None:
+    assert cards.brand_of(number) == "unknown" and cards.accepted_as_card_number(number)

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from handlers.observability import JsonFormatter, log_context
-from tests.support import VISA_AUTHORIZED
+from tests.support import UNNAMED_BRAND_WRITINGS, VISA_AUTHORIZED
 
 NOTATIONS = {
     "plain": VISA_AUTHORIZED,
@@ -60,3 +60,9 @@ def test_a_card_number_after_a_non_ascii_character_is_masked_and_the_line_stays_
     assert line.isascii() and "\\u00b0" in line and "\\ud800\\u007f" in line  # as json.dumps writes it by default
     assert json.loads(line)["message"] == "n°[card], é[card], \ud800\x7f"
     assert "4242" not in line
+
+
+@pytest.mark.parametrize("written", UNNAMED_BRAND_WRITINGS.values(), ids=UNNAMED_BRAND_WRITINGS.keys())
+def test_numbers_of_brands_the_gateway_does_not_name_are_masked(written: str) -> None:
+    entry = json.loads(format_record("reference %s", written, extra={"reference": written}))
+    assert (entry["message"], entry["reference"]) == ("reference [card]", "[card]")

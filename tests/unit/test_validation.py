@@ -2,8 +2,10 @@ import json
 from datetime import UTC, date, datetime
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
-from handlers import ids
+from handlers import cards, ids
 from handlers.errors import InvalidRequest
 from handlers.validation import (
     ValidationRules,
@@ -13,7 +15,7 @@ from handlers.validation import (
     parse_payment_request,
     refuse_query_parameters,
 )
-from tests.support import AMEX, VISA_AUTHORIZED, payment_body
+from tests.support import AMEX, UNNAMED_BRAND_WRITINGS, VISA_AUTHORIZED, luhn_complete, payment_body
 
 TODAY = date(2026, 11, 26)
 RULES = ValidationRules()
@@ -304,3 +306,60 @@ def test_created_to_at_the_epoch_is_refused_and_bounds_clamp() -> None:
     with pytest.raises(InvalidRequest):
         parse_list_query({"created_to": "1970-01-01T00:00:00Z"})
     assert ids.id_bound(datetime(1969, 1, 1, tzinfo=UTC), upper=False) == "pay_" + "0" * 26
+
+
+@pytest.mark.parametrize("written", UNNAMED_BRAND_WRITINGS.values(), ids=UNNAMED_BRAND_WRITINGS.keys())
+def test_numbers_of_brands_the_gateway_does_not_name_are_refused_in_the_reference(written: str) -> None:
+    """Diners 30569309025904, UnionPay 6200000000000005, Mir 2200000000000004 were stored as given."""
+    with pytest.raises(InvalidRequest) as raised:
+        parse_payment_request(payment_body(reference=f"order {written}"), RULES, TODAY)
+    assert {f.field: f.message for f in raised.value.fields} == {"reference": "must not contain a card number"}
+
+
+# --- property: whatever `card.number` accepts, `reference` refuses, however it is written ---------
+
+_ASCII_DIGITS = st.text(alphabet="0123456789", min_size=12, max_size=21)
+_SEPARATORS = st.sampled_from([" ", "-", ".", "/", "_", " - ", "\u00a0", "\u2013", "\u200b", "  "])
+_WORDS = st.text(alphabet="abcdefghij ,:#()", max_size=12)
+
+
+def _card_number_accepted(number: str) -> bool:
+    body = payment_body(number, card__cvv="1234" if number.startswith(("34", "37")) else "123")
+    try:
+        parse_payment_request(body, RULES, TODAY)
+    except InvalidRequest:
+        return False
+    return True
+
+
+@settings(max_examples=300, deadline=None)
+@given(digits=_ASCII_DIGITS)
+def test_the_card_fields_predicate_is_cards_accepted_as_card_number(digits: str) -> None:
+    assert _card_number_accepted(digits) == cards.accepted_as_card_number(digits)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    prefix=st.text(alphabet="0123456789", min_size=13, max_size=18),
+    cuts=st.lists(st.integers(min_value=1, max_value=18), max_size=6),
+    separator=_SEPARATORS,
+    full_width=st.booleans(),
+    before=_WORDS,
+    after=_WORDS,
+)
+def test_any_number_the_card_field_accepts_is_refused_in_the_reference_in_any_notation(
+    prefix: str, cuts: list[int], separator: str, full_width: bool, before: str, after: str
+) -> None:
+    number = luhn_complete(prefix)
+    assert _card_number_accepted(number)
+    written = separator.join(_split(number, cuts))
+    if full_width:
+        written = written.translate({ord("0") + d: 0xFF10 + d for d in range(10)})
+    reference = f"{before} {written} {after}"  # at most 12 + 19 + 6 * 3 + 12 characters of the 128 allowed
+    assert fields_of(payment_body(reference=reference)) == {"reference": "must not contain a card number"}
+    assert cards.mask_pans(reference) == f"{before} [card] {after}"  # and a log line masks it
+
+
+def _split(number: str, cuts: list[int]) -> list[str]:
+    points = sorted({cut for cut in cuts if cut < len(number)})
+    return [number[start:end] for start, end in zip([0, *points], [*points, len(number)], strict=True)]
