@@ -295,7 +295,15 @@ class Monitoring(pulumi.ComponentResource):
                     _metric_query("elb", namespace, f"HTTPCode_ELB_{family}_Count", dims),
                     _metric_query("target", namespace, f"HTTPCode_Target_{family}_Count", dims),
                     _metric_query("requests", namespace, "RequestCount", dims),
-                    _expression("rate", "IF(requests > 0, 100 * (elb + target) / requests, 0)", f"{family} rate (%)"),
+                    # Both counts are reported only when non-zero (ELB guide, "CloudWatch metrics for
+                    # your Application Load Balancer": reporting criteria): without FILL a minute of
+                    # target errors alone has no `elb` datapoint, so no sum and no rate, and missing
+                    # data is not breaching.
+                    _expression(
+                        "rate",
+                        "IF(requests > 0, 100 * (FILL(elb, 0) + FILL(target, 0)) / requests, 0)",
+                        f"{family} rate (%)",
+                    ),
                 ],
             )
         )
@@ -665,8 +673,8 @@ class Monitoring(pulumi.ComponentResource):
                     hidden("HTTPCode_ELB_5XX_Count", "b5"),
                     hidden("HTTPCode_Target_5XX_Count", "t5"),
                     hidden("RequestCount", "n"),
-                    [{"expression": "IF(n > 0, 100 * (b4 + t4) / n, 0)", "label": "4XX %"}],
-                    [{"expression": "IF(n > 0, 100 * (b5 + t5) / n, 0)", "label": "5XX %"}],
+                    [{"expression": "IF(n > 0, 100 * (FILL(b4, 0) + FILL(t4, 0)) / n, 0)", "label": "4XX %"}],
+                    [{"expression": "IF(n > 0, 100 * (FILL(b5, 0) + FILL(t5, 0)) / n, 0)", "label": "5XX %"}],
                 ],
                 0,
                 6,

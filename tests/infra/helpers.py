@@ -176,3 +176,33 @@ def render_gateway_template(
     template: str, message: str = "sample message", authorizer: dict[str, str] | None = None
 ) -> Any:
     return json.loads(fill_gateway_template(template, message, authorizer))
+
+
+class _Absent:
+    """A metric with no datapoint in a period: arithmetic and comparisons on it give no datapoint,
+    as in CloudWatch metric math."""
+
+    def _absent(self, *_: Any) -> _Absent:
+        return self
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _absent
+    __truediv__ = __rtruediv__ = __gt__ = __lt__ = __ge__ = __le__ = _absent
+
+
+ABSENT = _Absent()
+
+
+def metric_math(expression: str, values: dict[str, float | None]) -> float | None:
+    """One period of a CloudWatch metric-math expression (IF, FILL, + - * /, comparisons);
+    a value of None is a metric with no datapoint. None when the expression has none either."""
+
+    def if_(condition: Any, then: Any, otherwise: Any) -> Any:
+        return ABSENT if condition is ABSENT else (then if condition else otherwise)
+
+    def fill(value: Any, default: float) -> Any:
+        return default if value is ABSENT else value
+
+    names = {name: ABSENT if value is None else value for name, value in values.items()}
+    python = re.sub(r"\bIF\(", "if_(", re.sub(r"\bFILL\(", "fill(", expression))
+    result = eval(python, {"__builtins__": {}}, {"if_": if_, "fill": fill, **names})  # noqa: S307 (our own test input)
+    return None if result is ABSENT else float(result)

@@ -66,6 +66,7 @@ from tests.infra.helpers import (
     duplicates,
     function_by_name,
     live_alias,
+    metric_math,
     regional,
     role_policy,
     statement,
@@ -650,6 +651,20 @@ def test_load_balancer_and_service_alarms(fargate_stack: ProgramRun) -> None:
     assert (running["comparisonOperator"], running["threshold"]) == ("LessThanThreshold", sizing.DEFAULT_MIN_TASKS)
     assert running["treatMissingData"] == "breaching"
     assert not [k for k in found if k.startswith("api-")]  # no API Gateway to watch
+
+
+def test_the_5xx_rate_counts_a_minute_of_target_errors_alone(fargate_stack: ProgramRun) -> None:
+    """The ALB reports HTTPCode_* only when non-zero: a minute in which only the tasks answered 5xx
+    has no ELB datapoint, and the rate must still be there (this alarm also rolls deployments back)."""
+    queries = alarms(fargate_stack)["alb-5xx-rate"]["metricQueries"]
+    metric_ids = {q["metric"]["metricName"]: q["id"] for q in queries if "metric" in q}
+    [rate] = [q["expression"] for q in queries if q.get("returnData")]
+    elb, target = (metric_ids[f"HTTPCode_{who}_5XX_Count"] for who in ("ELB", "Target"))
+    requests = metric_ids["RequestCount"]
+    minute = {elb: None, target: 5.0, requests: 100.0}
+    assert metric_math(rate, minute) == 5.0
+    assert metric_math(rate, {**minute, elb: 2.0, target: None}) == 2.0
+    assert metric_math(rate, {elb: None, target: None, requests: 100.0}) == 0.0
 
 
 def test_every_alarm_notifies_the_topic_of_its_region(fargate_stack: ProgramRun) -> None:
