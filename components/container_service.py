@@ -40,8 +40,6 @@ from container import spec
 CONTAINER_NAME = "api"
 # Numeric, so it needs no /etc/passwd entry; the placeholder Dockerfile's USER is the same.
 CONTAINER_USER = "10001:10001"
-# The only writable paths (gunicorn's worker heartbeat files, Python's tempfile).
-SCRATCH_PATHS = ("/tmp",)  # noqa: S108 (a task-local volume, not a shared /tmp)
 # Variables the task gets from Secrets Manager, never as plain environment values.
 SECRET_VARIABLES = ("FINGERPRINT_KEY", "BANK_URL")
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -125,7 +123,7 @@ def container_definitions(
         "user": CONTAINER_USER,
         "readonlyRootFilesystem": True,
         "mountPoints": [
-            {"sourceVolume": "scratch", "containerPath": path, "readOnly": False} for path in SCRATCH_PATHS
+            {"sourceVolume": "scratch", "containerPath": path, "readOnly": False} for path in spec.SCRATCH_PATHS
         ],
         "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"]}},
         "stopTimeout": 30,

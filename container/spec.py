@@ -10,3 +10,8 @@ HEALTH_PATH = "/health"
 # (with the port and bind address substituted).
 COMMAND: tuple[str, ...] = ("gunicorn", "--config", "container/gunicorn_conf.py", "container.app:application")
 DOCKERFILE = "container/Dockerfile"
+# The task's only writable paths (gunicorn's worker heartbeat files, Python's tempfile): task-local
+# bind mounts on a read-only root. The Dockerfile declares each as a world-writable (1777) VOLUME,
+# so that ECS copies that mode into the mount; otherwise ECS creates it root-owned 0755 and uid 10001
+# cannot write there (ECS developer guide, "Use bind mounts with Amazon ECS").
+SCRATCH_PATHS: tuple[str, ...] = ("/tmp",)  # noqa: S108 (a task-local volume, not a shared /tmp)

@@ -14,6 +14,7 @@ from components.image import context_hash
 from components.regional_gateway import route_functions
 from container import spec
 from handlers import http, routes
+from tests.container.test_image import declared_volumes
 from tests.infra.conftest import FARGATE
 from tests.infra.helpers import (
     ALARM,
@@ -471,7 +472,9 @@ def test_read_only_root_filesystem_as_a_non_root_user(fargate_stack: ProgramRun)
     assert definition["user"] == CONTAINER_USER
     assert definition["user"].split(":")[0] not in {"0", "root"}
     assert definition["linuxParameters"]["capabilities"]["drop"] == ["ALL"]
-    assert [m["containerPath"] for m in definition["mountPoints"]] == ["/tmp"]
+    mounts = [m["containerPath"] for m in definition["mountPoints"]]
+    # Each writable path is one the image declares a VOLUME (ECS copies its 1777 mode into the mount).
+    assert mounts == list(spec.SCRATCH_PATHS) == ["/tmp"] and set(mounts) <= set(declared_volumes())
     assert definition["portMappings"] == [{"containerPort": spec.PORT, "protocol": "tcp"}]
 
 
