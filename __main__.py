@@ -172,7 +172,11 @@ def container_api(config: StackConfig, functions: FunctionsArgs, store: GlobalSt
     image = ContainerImage(
         "image",
         ContainerImageArgs(
-            region=config.region, context=PROJECT_ROOT, repository_name=f"{config.name_prefix}-api", tags=config.tags
+            region=config.region,
+            context=PROJECT_ROOT,
+            repository_name=f"{config.name_prefix}-api",
+            kms_key_arn=resolver.key_arn,
+            tags=config.tags,
         ),
     )
     service = ContainerService(

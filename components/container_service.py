@@ -292,6 +292,17 @@ class ContainerService(pulumi.ComponentResource):
             owned,
         )
         public_access = block_public_access(f"{self._name}-alb-logs-public-access", args.region, bucket.id, owned)
+        # Audit logs: an overwritten or deleted log object stays recoverable (PCI DSS 10.3.3, audit
+        # log files protected from modification). The lifecycle rule expires noncurrent versions too.
+        aws.s3.BucketVersioning(
+            f"{self._name}-alb-logs-versioning",
+            aws.s3.BucketVersioningInitArgs(
+                region=args.region,
+                bucket=bucket.id,
+                versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            ),
+            owned,
+        )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{self._name}-alb-logs-encryption",
             aws.s3.BucketServerSideEncryptionConfigurationInitArgs(
@@ -318,6 +329,9 @@ class ContainerService(pulumi.ComponentResource):
                         status="Enabled",
                         filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=f"{ACCESS_LOGS_PREFIX}/"),
                         expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.log_retention_days),
+                        noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                            noncurrent_days=args.log_retention_days
+                        ),
                         abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
                             days_after_initiation=1
                         ),

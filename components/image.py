@@ -158,6 +158,8 @@ class ContainerImageArgs:
     context: Path
     """The build context: the project root (the Dockerfile copies handlers/ and container/)."""
     repository_name: str
+    kms_key_arn: pulumi.Input[str]
+    """Encrypts the repository's images (the stack's customer-managed key, not ECR's AES256 default)."""
     dockerfile: str = spec.DOCKERFILE
     keep_images: int = KEEP_IMAGES
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -198,7 +200,12 @@ class ContainerImage(pulumi.ComponentResource):
                 name=args.repository_name,
                 image_tag_mutability="IMMUTABLE",
                 image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
-                encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
+                # ECR makes a grant on the key with the deployer's permissions at creation, and uses it
+                # for every push and pull (ECR user guide, "Encryption at rest"): the execution role
+                # needs no KMS permission. Changing the key replaces the repository.
+                encryption_configurations=[
+                    aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=args.kms_key_arn)
+                ],
                 tags=dict(args.tags),
             ),
             child_opts(self),

@@ -390,9 +390,14 @@ def api_gateway_logging_policy(ctx: AccountContext) -> PolicyDocument:
     )
 
 
-# AWSCodeDeployRoleForLambda's Lambda actions: read the alias, move its traffic, and check the
-# target version's provisioned concurrency before shifting.
-CODEDEPLOY_ALIAS_ACTIONS = ("lambda:GetAlias", "lambda:UpdateAlias", "lambda:GetProvisionedConcurrencyConfig")
+# AWSCodeDeployRoleForLambda's Lambda actions (AWS managed policy reference; it grants them on "*"):
+# read the alias and move its traffic, on the alias...
+CODEDEPLOY_ALIAS_ACTIONS = ("lambda:GetAlias", "lambda:UpdateAlias")
+# ...and check the provisioned concurrency of the versions it shifts between. That API requires a
+# Qualifier (Lambda API reference, GetProvisionedConcurrencyConfig: a version number or an alias), so
+# it is authorized against `function:NAME:<qualifier>`: granting the function and its alias only
+# would deny it for the version and fail the deployment.
+CODEDEPLOY_VERSION_ACTIONS = ("lambda:GetProvisionedConcurrencyConfig",)
 
 
 def codedeploy_lambda_policy(
@@ -408,6 +413,12 @@ def codedeploy_lambda_policy(
             "Effect": "Allow",
             "Action": list(CODEDEPLOY_ALIAS_ACTIONS),
             "Resource": sorted(functions + [f"{arn}:{alias}" for arn in functions]),
+        },
+        {
+            "Sid": "ReadVersionsProvisionedConcurrency",
+            "Effect": "Allow",
+            "Action": list(CODEDEPLOY_VERSION_ACTIONS),
+            "Resource": sorted(f"{arn}:*" for arn in functions),
         },
         {
             "Sid": "ReadRollbackAlarms",

@@ -69,6 +69,7 @@ BUCKET_ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServer
 BUCKET_PUBLIC_ACCESS = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 BUCKET_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 BUCKET_OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 IMAGE = "docker-build:index:Image"

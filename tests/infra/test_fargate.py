@@ -24,6 +24,7 @@ from tests.infra.helpers import (
     BUCKET_OWNERSHIP,
     BUCKET_POLICY,
     BUCKET_PUBLIC_ACCESS,
+    BUCKET_VERSIONING,
     CERTIFICATE,
     CLUSTER,
     CODEDEPLOY_APP,
@@ -311,6 +312,16 @@ def test_the_load_balancer_is_public_drops_invalid_headers_and_logs(fargate_stac
     assert logs["enabled"] is True and logs["bucket"] == resource_id(fargate_stack.one(BUCKET))
 
 
+def test_access_logs_are_versioned_so_an_overwritten_or_deleted_log_stays_recoverable(
+    fargate_stack: ProgramRun,
+) -> None:
+    """Audit logs protected from modification (PCI DSS 10.3.3). Their encryption stays SSE-S3: ELB
+    access logs support no other (test below)."""
+    versioning = fargate_stack.one(BUCKET_VERSIONING).plain
+    assert versioning["bucket"] == resource_id(fargate_stack.one(BUCKET))
+    assert versioning["versioningConfiguration"]["status"] == "Enabled"
+
+
 def test_deletion_protection_of_the_load_balancer_is_configurable() -> None:
     run = run_program("eu", {**FARGATE, "payment-gateway:albDeletionProtection": "false"})
     assert run.one(LOAD_BALANCER).plain["enableDeletionProtection"] is False
@@ -329,6 +340,7 @@ def test_access_logs_bucket_is_encrypted_private_expiring_and_writable_by_elb_on
     assert fargate_stack.one(BUCKET_OWNERSHIP).plain["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
     [rule] = fargate_stack.one(BUCKET_LIFECYCLE).plain["rules"]
     assert rule["status"] == "Enabled" and rule["expiration"]["days"] == 365
+    assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == 365
     policy = fargate_stack.one(BUCKET_POLICY).json("policy")
     write = statement(policy, "ElbWritesAccessLogs")
     assert write is not None
@@ -432,6 +444,9 @@ def test_the_image_is_built_for_arm64_tagged_by_content_and_pushed_to_this_regio
 ) -> None:
     repository = fargate_stack.one(REPOSITORY)
     assert repository.plain["imageTagMutability"] == "IMMUTABLE"
+    # The stack's own key (the one of its logs and secrets), not ECR's AES256 default.
+    key = fargate_stack.one(KEY, "functions-key").outputs["arn"]
+    assert repository.plain["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": key}]
     assert repository.plain["imageScanningConfiguration"] == {"scanOnPush": True}
     [rule] = json.loads(fargate_stack.one(LIFECYCLE_POLICY).plain["policy"])["rules"]
     assert rule["selection"]["countType"] == "imageCountMoreThan" and rule["selection"]["countNumber"] >= 2

@@ -102,4 +102,4 @@ def test_keep_at_least_two_images() -> None:
     from components.image import ContainerImageArgs  # noqa: PLC0415
 
     with pytest.raises(ValueError, match="at least 2"):
-        ContainerImageArgs(region="eu-west-1", context=ROOT, repository_name="x", keep_images=1)
+        ContainerImageArgs(region="eu-west-1", context=ROOT, repository_name="x", kms_key_arn="k", keep_images=1)
