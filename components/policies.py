@@ -131,18 +131,36 @@ def _publisher_statement(sid: str, ctx: AccountContext, service: str, resource: 
     }
 
 
-def rules_publish_policy(topic_arn: str, rule_arns: Sequence[str]) -> PolicyDocument:
-    """The alert topic's policy: these EventBridge rules may publish to it (and the account manages it)."""
-    return document(
+def alert_topic_policy(topic_arn: str, ctx: AccountContext, event_rules: bool) -> PolicyDocument:
+    """The alert topic's policy. It replaces SNS's default policy, whose account-wide grant is what
+    lets CloudWatch alarms publish: so the alarms get their own statement, scoped to this account's
+    alarms in the topic's region, the only ones that can notify a topic there (SNS developer guide,
+    "Example cases for Amazon SNS access control": CloudWatch alarms, `aws:SourceArn`/`aws:SourceAccount`).
+    With `event_rules`, EventBridge may publish too, in a statement without a Condition block: the
+    EventBridge user guide ("Using resource-based policies for Amazon EventBridge", Amazon SNS
+    permissions) documents that form, and a condition there makes its deliveries fail."""
+    alarms = f"arn:{ctx.partition}:cloudwatch:{ctx.region}:{ctx.account_id}:alarm:*"
+    statements: list[Statement] = [
         {
-            "Sid": "EventBridgeRulesPublish",
+            "Sid": "CloudWatchAlarmsPublish",
             "Effect": "Allow",
-            "Principal": {"Service": "events.amazonaws.com"},
+            "Principal": {"Service": ctx.service("cloudwatch")},
             "Action": "sns:Publish",
             "Resource": topic_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": list(rule_arns)}},
+            "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}, "ArnLike": {"aws:SourceArn": alarms}},
         }
-    )
+    ]
+    if event_rules:
+        statements.append(
+            {
+                "Sid": "EventBridgeRulesPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": ctx.service("events")},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+            }
+        )
+    return document(*statements)
 
 
 def assume_role_policy(service_principal: str) -> PolicyDocument:
