@@ -455,10 +455,23 @@ def test_the_image_is_built_for_arm64_tagged_by_content_and_pushed_to_this_regio
     assert f".dkr.ecr.{fargate_stack.region}.amazonaws.com/" in url
     assert image["platforms"] == ["linux/arm64"] and image["push"] is True
     assert image["tags"] == [f"{url}:ctx-{context_hash(ROOT)}"]
-    assert image["dockerfile"]["location"].endswith(spec.DOCKERFILE)
+    # Relative to the project root (the program's working directory): the same in every checkout.
+    assert (image["context"]["location"], image["dockerfile"]["location"]) == (".", spec.DOCKERFILE)
+    assert not [text for text in strings(image) if text.startswith("/") or str(ROOT) in text]
     [registry] = image["registries"]
     assert registry["address"] == url.split("/")[0] and registry["username"] == "AWS"
     assert registry["password"] == "ecr-token"  # this region's ECR token, from aws.ecr.get_authorization_token
+
+
+def strings(value: Any) -> list[str]:
+    """Every string inside a resource's inputs."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in strings(item)]
+    return []
 
 
 def test_the_task_runs_the_image_by_digest(fargate_stack: ProgramRun) -> None:
