@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shlex
 from collections.abc import Iterator, Mapping
@@ -152,6 +153,15 @@ def context_hash(root: Path, dockerfile: str = spec.DOCKERFILE) -> str:
     return digest.hexdigest()
 
 
+def build_locations(context: Path, dockerfile: str, cwd: Path) -> tuple[str, str]:
+    """(context, Dockerfile) as docker-build takes them: relative to `cwd`, the Pulumi program's
+    working directory (the project root at `pulumi up`). docker-build compares `context.location` as
+    a string: an absolute path differs per checkout (CI, a colleague), so it would rebuild an unchanged
+    tree and push its `ctx-<hash>` tag again, which the IMMUTABLE repository refuses."""
+    location = Path(os.path.relpath(context.resolve(), cwd.resolve()))
+    return location.as_posix(), (location / dockerfile).as_posix()
+
+
 @dataclass(frozen=True)
 class ContainerImageArgs:
     region: str
@@ -221,11 +231,12 @@ class ContainerImage(pulumi.ComponentResource):
         token = aws.ecr.get_authorization_token_output(
             region=args.region, registry_id=repository.registry_id, opts=pulumi.InvokeOutputOptions(parent=self)
         )
+        context, dockerfile = build_locations(args.context, args.dockerfile, Path.cwd())
         image = docker_build.Image(
             f"{name}-image",
             docker_build.ImageArgs(
-                context=docker_build.BuildContextArgs(location=str(args.context)),
-                dockerfile=docker_build.DockerfileArgs(location=str(args.context / args.dockerfile)),
+                context=docker_build.BuildContextArgs(location=context),
+                dockerfile=docker_build.DockerfileArgs(location=dockerfile),
                 platforms=[PLATFORM],
                 tags=[pulumi.Output.concat(repository.repository_url, ":", self.tag)],
                 push=True,
