@@ -387,8 +387,9 @@ class ContainerService(pulumi.ComponentResource):
                 protocol="HTTP",
                 port=spec.PORT,
                 deregistration_delay=DEREGISTRATION_DELAY_SECONDS,
+                # Shallow: the deep check stays Route 53's (the edge's health_path), see spec.LIVENESS_PATH.
                 health_check=aws.lb.TargetGroupHealthCheckArgs(
-                    path=spec.HEALTH_PATH,
+                    path=spec.LIVENESS_PATH,
                     protocol="HTTP",
                     port="traffic-port",
                     matcher="200",

@@ -351,10 +351,12 @@ def test_access_logs_bucket_is_encrypted_private_expiring_and_writable_by_elb_on
     assert tls is not None and tls["Effect"] == "Deny"
 
 
-def test_the_target_group_checks_the_health_path_on_the_service_port(fargate_stack: ProgramRun) -> None:
+def test_the_target_group_checks_the_shallow_liveness_path_on_the_service_port(fargate_stack: ProgramRun) -> None:
+    """DynamoDB slowness must not mark every task unhealthy at once: the deep /health is Route 53's."""
     targets = fargate_stack.one(TARGET_GROUP).plain
     assert (targets["targetType"], targets["protocol"], targets["port"]) == ("ip", "HTTP", spec.PORT)
-    assert targets["healthCheck"]["path"] == spec.HEALTH_PATH
+    assert targets["healthCheck"]["path"] == spec.LIVENESS_PATH != spec.HEALTH_PATH
+    assert fargate_stack.one(HEALTH_CHECK).plain["resourcePath"] == spec.HEALTH_PATH
     assert targets["healthCheck"]["matcher"] == "200"
 
 
