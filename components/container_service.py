@@ -372,8 +372,9 @@ class ContainerService(pulumi.ComponentResource):
                 ),
                 tags=dict(args.tags),
             ),
-            # ELB checks it may write to the bucket when logging is switched on.
-            child_opts(self, depends_on=[policy]),
+            # ELB checks it may write to the bucket when logging is switched on; an internet-facing load
+            # balancer needs the VPC's internet gateway attached, which nothing in its inputs names.
+            child_opts(self, depends_on=[policy, args.network.internet_gateway]),
         )
 
     def _target_group(self) -> aws.lb.TargetGroup:
@@ -607,9 +608,12 @@ class ContainerService(pulumi.ComponentResource):
                 wait_for_steady_state=True,
                 tags=dict(args.tags),
             ),
-            # The target group must be behind a listener before a service can use it; auto scaling
-            # owns the desired count once the service exists.
-            child_opts(self, depends_on=[listener], ignore_changes=["desiredCount"]),
+            # The target group must be behind a listener before a service can use it; the first tasks
+            # pull their image and secrets through the NAT gateways, so the private default routes must
+            # exist; auto scaling owns the desired count once the service exists.
+            child_opts(
+                self, depends_on=[listener, *args.network.private_default_routes], ignore_changes=["desiredCount"]
+            ),
         )
 
     def _auto_scaling(

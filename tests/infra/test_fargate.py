@@ -37,6 +37,7 @@ from tests.infra.helpers import (
     HEALTH_CHECK,
     IMAGE,
     INGRESS_RULE,
+    INTERNET_GATEWAY,
     KEY,
     LAMBDA_ALIAS,
     LIFECYCLE_POLICY,
@@ -232,6 +233,27 @@ def test_private_subnets_reach_out_through_a_nat_gateway_per_zone(fargate_stack:
     for route in defaults:
         if route["routeTableId"] in private_tables:
             assert "natGatewayId" in route and "gatewayId" not in route  # never straight to the internet
+
+
+def test_nothing_that_needs_the_internet_gateway_is_created_before_it(fargate_stack: ProgramRun) -> None:
+    """Nothing in their inputs names the gateway: without depends_on the engine creates them in parallel,
+    and a NAT gateway made before the attachment fails (Gateway.NotAttached)."""
+    gateway = fargate_stack.one(INTERNET_GATEWAY)
+    assert gateway.plain["vpcId"] == resource_id(fargate_stack.one(VPC))  # created attached
+    waiting = [*fargate_stack.of_type(NAT_GATEWAY), fargate_stack.one(LOAD_BALANCER)]
+    assert len(waiting) == 3
+    for resource in waiting:
+        assert resource.depends_on(INTERNET_GATEWAY, gateway.name), resource.name
+
+
+def test_the_service_waits_for_the_private_default_routes(fargate_stack: ProgramRun) -> None:
+    """Its first tasks pull the image and secrets through the NAT gateways."""
+    service = fargate_stack.one(SERVICE)
+    routes_out = [r for r in fargate_stack.of_type(ROUTE) if "natGatewayId" in r.plain]
+    assert len(routes_out) == 2
+    for route in routes_out:
+        assert service.depends_on(ROUTE, route.name), route.name
+    assert service.depends_on(LISTENER, "service-https")
 
 
 def test_dynamodb_and_s3_through_gateway_endpoints(fargate_stack: ProgramRun) -> None:
