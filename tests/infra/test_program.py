@@ -32,6 +32,7 @@ HEALTH_ALARM_RESOURCES = frozenset(
         "monitoring-key-us-east-1",
         "monitoring-key-alias-us-east-1",
         "monitoring-email-us-east-1",
+        "monitoring-topic-policy-us-east-1",
     }
 )
 
