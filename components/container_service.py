@@ -60,6 +60,18 @@ def valid_task_size(cpu: int, memory_mb: int) -> bool:
     return memory_mb in FARGATE_MEMORY.get(cpu, range(0))
 
 
+# What Secrets Manager allows for a deleted secret: 7-30 days of recovery, or 0 to delete at once.
+# The secrets have fixed names (`<namePrefix>/<variable>`): while one is scheduled for deletion no
+# secret of that name can be created, so a stack destroyed and re-created within the window fails.
+# Test stacks use 0 (Secrets Manager API reference, DeleteSecret: RecoveryWindowInDays, ForceDeleteWithoutRecovery).
+DEFAULT_SECRET_RECOVERY_WINDOW_DAYS = 7
+SECRET_RECOVERY_WINDOW_DAYS = range(7, 31)
+
+
+def valid_recovery_window(days: int) -> bool:
+    return days == 0 or days in SECRET_RECOVERY_WINDOW_DAYS
+
+
 @dataclass(frozen=True)
 class TaskSettings:
     cpu: int = sizing.TASK_CPU_UNITS
@@ -97,9 +109,15 @@ class ContainerServiceArgs:
     alb_deletion_protection: bool = True
     name_prefix: str = "payment-gateway"
     log_retention_days: int = 365
+    secret_recovery_window_days: int = DEFAULT_SECRET_RECOVERY_WINDOW_DAYS
+    """How long a deleted secret stays recoverable (and its name taken): 0, or 7-30."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not valid_recovery_window(self.secret_recovery_window_days):
+            raise ValueError(
+                f"secret_recovery_window_days must be 0 or 7-30 (Secrets Manager), not {self.secret_recovery_window_days}"
+            )
         # TLS needs a name: without a domain there is no certificate for the HTTPS listener.
         if self.edge.domain is None:
             raise ValueError("the container service needs a custom domain (EdgeSettings.domain) for its certificate")
@@ -459,7 +477,7 @@ class ContainerService(pulumi.ComponentResource):
                     name=f"{args.name_prefix}/{slug}",
                     description=f"{variable} of the {args.name_prefix} API tasks",
                     kms_key_id=args.key_arn,
-                    recovery_window_in_days=7,
+                    recovery_window_in_days=args.secret_recovery_window_days,
                     tags=dict(args.tags),
                 ),
                 child_opts(self),

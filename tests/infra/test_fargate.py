@@ -7,9 +7,12 @@ import json
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from components import sizing
-from components.container_service import CONTAINER_USER, SECRET_VARIABLES, TLS_POLICY
-from components.edge import LOAD_BALANCER_BODY_INSPECTION_BYTES
+from components.container_service import CONTAINER_USER, SECRET_VARIABLES, TLS_POLICY, ContainerServiceArgs
+from components.edge import LOAD_BALANCER_BODY_INSPECTION_BYTES, CustomDomainArgs, EdgeSettings
+from components.policies import TableAccess
 from components.image import context_hash
 from components.regional_gateway import route_functions
 from container import spec
@@ -544,6 +547,33 @@ def test_secrets_come_from_secrets_manager_never_the_environment(fargate_stack: 
     fingerprint = next(s for s in secrets.values() if s.name.endswith("fingerprint-key"))
     version = versions[resource_id(fingerprint)]
     assert is_secret(version.inputs["secretString"]) and version.plain["secretString"] == TEST_FINGERPRINT_KEY
+
+
+def test_the_secrets_recovery_window_is_the_stacks_setting(fargate_stack: ProgramRun) -> None:
+    """Fixed names, taken while a deleted secret waits: a test stack re-created within the window would fail."""
+    assert {s.plain["recoveryWindowInDays"] for s in fargate_stack.of_type(SECRET)} == {7}
+    test_stack = run_program("eu", {**FARGATE, "payment-gateway:secretRecoveryWindowDays": "0"})
+    assert {s.plain["recoveryWindowInDays"] for s in test_stack.of_type(SECRET)} == {0}
+
+
+@pytest.mark.parametrize("days", [-1, 1, 6, 31])
+def test_the_container_service_args_refuse_a_recovery_window_secrets_manager_refuses(days: int) -> None:
+    domain = CustomDomainArgs(domain_name="pay.example.com", hosted_zone_id="Z1")
+    fields: dict[str, Any] = {
+        "region": "eu-west-1",
+        "network": None,
+        "image_ref": "image",
+        "repository_arn": "repository",
+        "table_arn": "table",
+        "table_key_arn": "key",
+        "table_access": TableAccess((), (), ()),
+        "key_arn": "key",
+        "environment": {},
+        "edge": EdgeSettings(domain),
+    }
+    with pytest.raises(ValueError, match="0 or 7-30"):
+        ContainerServiceArgs(**fields, secret_recovery_window_days=days)
+    assert ContainerServiceArgs(**fields, secret_recovery_window_days=0).secret_recovery_window_days == 0
 
 
 def test_the_handlers_environment_and_region(fargate_stack: ProgramRun) -> None:
