@@ -534,9 +534,7 @@ class Model:
 
     def kms(self) -> float:
         pr = self.prices
-        return self.p.kms_keys * pr.kms_key_month + (
-            self.p.kms_requests_per_month / 10_000 * pr.kms_requests_per_10k
-        )
+        return self.p.kms_keys * pr.kms_key_month + (self.p.kms_requests_per_month / 10_000 * pr.kms_requests_per_10k)
 
     def data_transfer(self) -> float:
         out = self.p.requests_per_second * SECONDS_PER_MONTH * self.p.response_bytes / GB

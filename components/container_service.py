@@ -115,9 +115,8 @@ class ContainerServiceArgs:
 
     def __post_init__(self) -> None:
         if not valid_recovery_window(self.secret_recovery_window_days):
-            raise ValueError(
-                f"secret_recovery_window_days must be 0 or 7-30 (Secrets Manager), not {self.secret_recovery_window_days}"
-            )
+            days = self.secret_recovery_window_days
+            raise ValueError(f"secret_recovery_window_days must be 0 or 7-30 (Secrets Manager), not {days}")
         # TLS needs a name: without a domain there is no certificate for the HTTPS listener.
         if self.edge.domain is None:
             raise ValueError("the container service needs a custom domain (EdgeSettings.domain) for its certificate")

@@ -206,5 +206,5 @@ def metric_math(expression: str, values: dict[str, float | None]) -> float | Non
 
     names = {name: ABSENT if value is None else value for name, value in values.items()}
     python = re.sub(r"\bIF\(", "if_(", re.sub(r"\bFILL\(", "fill(", expression))
-    result = eval(python, {"__builtins__": {}}, {"if_": if_, "fill": fill, **names})  # noqa: S307 (our own test input)
+    result = eval(python, {"__builtins__": {}}, {"if_": if_, "fill": fill, **names})
     return None if result is ABSENT else float(result)

@@ -62,7 +62,9 @@ class Recorded:
 
     def depends_on(self, typ: str, name: str) -> bool:
         """Whether the engine waits for the resource of this type and name before creating this one."""
-        return any(urn.rsplit("::", 1)[-1] == name and urn.rsplit("::", 2)[-2].endswith(typ) for urn in self.dependencies)
+        return any(
+            urn.rsplit("::", 1)[-1] == name and urn.rsplit("::", 2)[-2].endswith(typ) for urn in self.dependencies
+        )
 
     @property
     def plain(self) -> dict[str, Any]:

@@ -382,7 +382,7 @@ def test_fargate_values_are_parsed(mocks: RecordingMocks) -> None:
     task = config.fargate
     assert (task.cpu, task.memory_mb, task.min_tasks, task.max_tasks) == (1024, 3072, 3, 12)
     assert (task.cpu_target_percent, task.requests_per_target, config.alb_deletion_protection) == (40, 2500, False)
-    assert [load(**FARGATE, secretRecoveryWindowDays=d).secret_recovery_window_days for d in "0 7 30".split()] == [
+    assert [load(**FARGATE, secretRecoveryWindowDays=d).secret_recovery_window_days for d in ["0", "7", "30"]] == [
         0,
         7,
         30,

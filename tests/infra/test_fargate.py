@@ -12,8 +12,8 @@ import pytest
 from components import sizing
 from components.container_service import CONTAINER_USER, SECRET_VARIABLES, TLS_POLICY, ContainerServiceArgs
 from components.edge import LOAD_BALANCER_BODY_INSPECTION_BYTES, CustomDomainArgs, EdgeSettings
-from components.policies import TableAccess
 from components.image import context_hash
+from components.policies import TableAccess
 from components.regional_gateway import route_functions
 from container import spec
 from handlers import http, routes
