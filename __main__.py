@@ -172,7 +172,11 @@ def container_api(config: StackConfig, functions: FunctionsArgs, store: GlobalSt
     image = ContainerImage(
         "image",
         ContainerImageArgs(
-            region=config.region, context=PROJECT_ROOT, repository_name=f"{config.name_prefix}-api", tags=config.tags
+            region=config.region,
+            context=PROJECT_ROOT,
+            repository_name=f"{config.name_prefix}-api",
+            kms_key_arn=resolver.key_arn,
+            tags=config.tags,
         ),
     )
     service = ContainerService(
@@ -190,6 +194,7 @@ def container_api(config: StackConfig, functions: FunctionsArgs, store: GlobalSt
             edge=EdgeSettings(domain(config), config.waf_rate_limit, config.waf_log_all_requests, config.drain_region),
             task=config.fargate,
             alb_deletion_protection=config.alb_deletion_protection,
+            secret_recovery_window_days=config.secret_recovery_window_days,
             name_prefix=config.name_prefix,
             log_retention_days=config.log_retention_days,
             tags=config.tags,

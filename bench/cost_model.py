@@ -79,6 +79,7 @@ class Prices:
     interface_endpoint_hour: float = 0.01
     interface_endpoint_gb: float = 0.01
     secret_month: float = 0.40
+    public_ipv4_hour: float = 0.005
     s3_gb_month: float = 0.023
     # The container option's prices that differ by region: (eu-west-1, us-east-1); other regions use us-east-1's.
     regional: dict[str, dict[str, float]] = field(
@@ -143,6 +144,10 @@ PRICE_NOTES: dict[str, tuple[str, str]] = {
     "interface_endpoint_hour": ("per interface endpoint per AZ-hour", "the alternative to the NAT for AWS APIs"),
     "interface_endpoint_gb": ("per GB through an interface endpoint", ""),
     "secret_month": ("per Secrets Manager secret per month", "FINGERPRINT_KEY and BANK_URL for the tasks"),
+    "public_ipv4_hour": (
+        "per public IPv4 address-hour, in use or idle",
+        "since February 2024 (Amazon VPC pricing, Public IPv4 Address): NAT Elastic IPs, ALB addresses",
+    ),
     "s3_gb_month": ("per GB-month, S3 Standard", "ALB access logs (gzip)"),
     "regional": (
         "the container option per region",
@@ -200,7 +205,10 @@ class Parameters:
     dns_queries_per_month: float = 20e6
     # WAF: one web ACL per region; rate limit + two AWS managed groups.
     waf_rules: int = 3
-    kms_keys_per_region: int = 3  # table, functions' env+logs, alarm topic
+    # Customer-managed keys of the deployment with a domain (tests/infra/test_program.py counts the
+    # program's): eu 5 (the table key of each region, functions' env+logs, the alarm topic, the
+    # us-east-1 topic of the Route 53 health alarm), us 2 (functions' env+logs, the alarm topic).
+    kms_keys: int = 7
     kms_requests_per_month: float = 200_000
     alarms_per_region: int = 20
     custom_metrics_per_region: int = 4
@@ -219,6 +227,8 @@ class Parameters:
     container_min_tasks_per_region: int = sizing.MIN_TASKS  # two AZs
     alb_new_connections_per_request: float = 0.1  # merchants mostly reuse TLS connections
     nat_gateways_per_region: int = 2  # one per AZ, for the tasks' calls to the bank
+    # An internet-facing ALB has a public IPv4 address in each of its zones (two), more while it scales.
+    alb_public_ipv4_per_region: int = 2
     bank_call_bytes: float = 1500  # request + response + TLS, through the NAT
     bank_connections_per_payment: float = 1.0  # assumed: a new connection to the bank per payment
     interface_endpoints: int = 4  # ECR api, ECR dkr, CloudWatch Logs, Secrets Manager (instead of the NAT)
@@ -524,9 +534,7 @@ class Model:
 
     def kms(self) -> float:
         pr = self.prices
-        return self.p.regions * self.p.kms_keys_per_region * pr.kms_key_month + (
-            self.p.kms_requests_per_month / 10_000 * pr.kms_requests_per_10k
-        )
+        return self.p.kms_keys * pr.kms_key_month + (self.p.kms_requests_per_month / 10_000 * pr.kms_requests_per_10k)
 
     def data_transfer(self) -> float:
         out = self.p.requests_per_second * SECONDS_PER_MONTH * self.p.response_bytes / GB
@@ -585,6 +593,13 @@ class Model:
         hours = self.p.nat_gateways_per_region * self.per_region("nat_hour") * HOURS_PER_MONTH
         return hours + self.nat_gigabytes_per_month() * self.per_region("nat_gb") / self.p.regions
 
+    def public_ipv4_addresses(self) -> int:
+        """Per region: each NAT gateway's Elastic IP and the load balancer's addresses (at least one per zone)."""
+        return self.p.nat_gateways_per_region + self.p.alb_public_ipv4_per_region
+
+    def public_ipv4(self) -> float:
+        return self.p.regions * self.public_ipv4_addresses() * self.prices.public_ipv4_hour * HOURS_PER_MONTH
+
     def interface_endpoints(self) -> float:
         """The alternative for the AWS APIs: still a NAT for the bank, plus an endpoint per API per zone."""
         zones = self.p.nat_gateways_per_region
@@ -630,6 +645,12 @@ class Model:
                 "NAT gateways",
                 self.nat(),
                 f"{self.p.nat_gateways_per_region} per region + {self.nat_gigabytes_per_month():.0f} GB (bank, logs)",
+            ),
+            Line(
+                "Public IPv4 addresses",
+                self.public_ipv4(),
+                f"{self.public_ipv4_addresses()} per region ({self.p.nat_gateways_per_region} NAT Elastic IPs, "
+                f"at least {self.p.alb_public_ipv4_per_region} ALB)",
             ),
             shared["DynamoDB requests (on-demand)"],
             shared["DynamoDB storage + PITR"],
@@ -699,7 +720,7 @@ class Model:
             Line("CloudWatch Logs storage", storage, f"{self.p.log_retention_months} months retained, compressed"),
             Line("X-Ray", self.xray(), f"{self.xray_traces_per_month() / 1e6:.1f}M traces (1/s + 5%)"),
             Line("Route 53", self.route53(), "health checks, zone, latency queries"),
-            Line("KMS", self.kms(), f"{self.p.kms_keys_per_region * self.p.regions} keys"),
+            Line("KMS", self.kms(), f"{self.p.kms_keys} keys"),
             Line("Data transfer", self.data_transfer(), "responses out + replication between regions"),
             Line("CloudWatch alarms + metrics", self.cloudwatch(), ""),
         ]
@@ -930,8 +951,8 @@ def _alternatives(model: Model) -> str:
     on_demand = model.dynamodb_on_demand()
     provisioned = model.dynamodb_provisioned()
     tasks = model.tasks_per_region()
-    fargate = model.fargate() + model.alb() + model.nat()
-    fargate_x86 = model.fargate("x86_64") + model.alb() + model.nat()
+    fargate = model.fargate() + model.alb() + model.nat() + model.public_ipv4()
+    fargate_x86 = model.fargate("x86_64") + model.alb() + model.nat() + model.public_ipv4()
     containers_total = total(model.container_design())
     rows = [
         ("API front door", f"REST API {usd(rest)}", f"HTTP API {usd(http)}", usd(http - rest), "HTTP API: no WAF"),

@@ -16,7 +16,13 @@ import pulumi
 
 from components import sizing
 from components.code_signing import CREATE_PROFILE, valid_profile
-from components.container_service import FARGATE_MEMORY, TaskSettings, valid_task_size
+from components.container_service import (
+    DEFAULT_SECRET_RECOVERY_WINDOW_DAYS,
+    FARGATE_MEMORY,
+    TaskSettings,
+    valid_recovery_window,
+    valid_task_size,
+)
 from components.deployments import DEFAULT_STRATEGY, DEPLOYMENT_STRATEGIES
 from components.global_store import CONSISTENCY_MODES, ConsistencyMode, validate_topology
 from components.monitoring import AlarmThresholds
@@ -46,6 +52,7 @@ FARGATE_ONLY_KEYS = (
     "fargateCpuTargetPercent",
     "fargateRequestsPerTarget",
     "albDeletionProtection",
+    "secretRecoveryWindowDays",
     "alarmFargateCpuPercent",
     "alarmFargateMemoryPercent",
 )
@@ -189,6 +196,8 @@ class StackConfig:
     """lambda: API Gateway + Lambda; fargate: ALB + ECS Fargate (the same handlers, table and contract)."""
     fargate: TaskSettings = field(default_factory=TaskSettings)
     alb_deletion_protection: bool = True
+    secret_recovery_window_days: int = DEFAULT_SECRET_RECOVERY_WINDOW_DAYS
+    """The container's secrets: days a deleted one stays recoverable, its fixed name taken (0 or 7-30)."""
     alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
 
     @property
@@ -404,6 +413,14 @@ def _fargate(config: pulumi.Config) -> TaskSettings:
     )
 
 
+def _secret_recovery_window(config: pulumi.Config) -> int:
+    value = config.get_int("secretRecoveryWindowDays")
+    value = _default("secret_recovery_window_days") if value is None else value
+    if not valid_recovery_window(value):
+        raise ConfigError(f"secretRecoveryWindowDays must be 0 (delete at once) or 7-30 (Secrets Manager), not {value}")
+    return value
+
+
 def _topology(region: str, regions: tuple[str, ...], mode: str, witness_region: str | None) -> None:
     """The primary's table layout (GlobalStore's own check), refused here with the keys named."""
     try:
@@ -488,5 +505,6 @@ def load_stack_config() -> StackConfig:
         compute=compute,
         fargate=_fargate(config) if compute == "fargate" else TaskSettings(),
         alb_deletion_protection=config.get_bool("albDeletionProtection") is not False,
+        secret_recovery_window_days=_secret_recovery_window(config),
         alarms=_alarms(config),
     )

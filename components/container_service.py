@@ -40,8 +40,6 @@ from container import spec
 CONTAINER_NAME = "api"
 # Numeric, so it needs no /etc/passwd entry; the placeholder Dockerfile's USER is the same.
 CONTAINER_USER = "10001:10001"
-# The only writable paths (gunicorn's worker heartbeat files, Python's tempfile).
-SCRATCH_PATHS = ("/tmp",)  # noqa: S108 (a task-local volume, not a shared /tmp)
 # Variables the task gets from Secrets Manager, never as plain environment values.
 SECRET_VARIABLES = ("FINGERPRINT_KEY", "BANK_URL")
 TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
@@ -60,6 +58,18 @@ FARGATE_MEMORY: dict[int, range] = {
 
 def valid_task_size(cpu: int, memory_mb: int) -> bool:
     return memory_mb in FARGATE_MEMORY.get(cpu, range(0))
+
+
+# What Secrets Manager allows for a deleted secret: 7-30 days of recovery, or 0 to delete at once.
+# The secrets have fixed names (`<namePrefix>/<variable>`): while one is scheduled for deletion no
+# secret of that name can be created, so a stack destroyed and re-created within the window fails.
+# Test stacks use 0 (Secrets Manager API reference, DeleteSecret: RecoveryWindowInDays, ForceDeleteWithoutRecovery).
+DEFAULT_SECRET_RECOVERY_WINDOW_DAYS = 7
+SECRET_RECOVERY_WINDOW_DAYS = range(7, 31)
+
+
+def valid_recovery_window(days: int) -> bool:
+    return days == 0 or days in SECRET_RECOVERY_WINDOW_DAYS
 
 
 @dataclass(frozen=True)
@@ -99,9 +109,14 @@ class ContainerServiceArgs:
     alb_deletion_protection: bool = True
     name_prefix: str = "payment-gateway"
     log_retention_days: int = 365
+    secret_recovery_window_days: int = DEFAULT_SECRET_RECOVERY_WINDOW_DAYS
+    """How long a deleted secret stays recoverable (and its name taken): 0, or 7-30."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        if not valid_recovery_window(self.secret_recovery_window_days):
+            days = self.secret_recovery_window_days
+            raise ValueError(f"secret_recovery_window_days must be 0 or 7-30 (Secrets Manager), not {days}")
         # TLS needs a name: without a domain there is no certificate for the HTTPS listener.
         if self.edge.domain is None:
             raise ValueError("the container service needs a custom domain (EdgeSettings.domain) for its certificate")
@@ -125,7 +140,7 @@ def container_definitions(
         "user": CONTAINER_USER,
         "readonlyRootFilesystem": True,
         "mountPoints": [
-            {"sourceVolume": "scratch", "containerPath": path, "readOnly": False} for path in SCRATCH_PATHS
+            {"sourceVolume": "scratch", "containerPath": path, "readOnly": False} for path in spec.SCRATCH_PATHS
         ],
         "linuxParameters": {"initProcessEnabled": True, "capabilities": {"drop": ["ALL"]}},
         "stopTimeout": 30,
@@ -294,6 +309,17 @@ class ContainerService(pulumi.ComponentResource):
             owned,
         )
         public_access = block_public_access(f"{self._name}-alb-logs-public-access", args.region, bucket.id, owned)
+        # Audit logs: an overwritten or deleted log object stays recoverable (PCI DSS 10.3.3, audit
+        # log files protected from modification). The lifecycle rule expires noncurrent versions too.
+        aws.s3.BucketVersioning(
+            f"{self._name}-alb-logs-versioning",
+            aws.s3.BucketVersioningInitArgs(
+                region=args.region,
+                bucket=bucket.id,
+                versioning_configuration=aws.s3.BucketVersioningVersioningConfigurationArgs(status="Enabled"),
+            ),
+            owned,
+        )
         aws.s3.BucketServerSideEncryptionConfiguration(
             f"{self._name}-alb-logs-encryption",
             aws.s3.BucketServerSideEncryptionConfigurationInitArgs(
@@ -320,6 +346,9 @@ class ContainerService(pulumi.ComponentResource):
                         status="Enabled",
                         filter=aws.s3.BucketLifecycleConfigurationRuleFilterArgs(prefix=f"{ACCESS_LOGS_PREFIX}/"),
                         expiration=aws.s3.BucketLifecycleConfigurationRuleExpirationArgs(days=args.log_retention_days),
+                        noncurrent_version_expiration=aws.s3.BucketLifecycleConfigurationRuleNoncurrentVersionExpirationArgs(
+                            noncurrent_days=args.log_retention_days
+                        ),
                         abort_incomplete_multipart_upload=aws.s3.BucketLifecycleConfigurationRuleAbortIncompleteMultipartUploadArgs(
                             days_after_initiation=1
                         ),
@@ -360,8 +389,9 @@ class ContainerService(pulumi.ComponentResource):
                 ),
                 tags=dict(args.tags),
             ),
-            # ELB checks it may write to the bucket when logging is switched on.
-            child_opts(self, depends_on=[policy]),
+            # ELB checks it may write to the bucket when logging is switched on; an internet-facing load
+            # balancer needs the VPC's internet gateway attached, which nothing in its inputs names.
+            child_opts(self, depends_on=[policy, args.network.internet_gateway]),
         )
 
     def _target_group(self) -> aws.lb.TargetGroup:
@@ -375,8 +405,9 @@ class ContainerService(pulumi.ComponentResource):
                 protocol="HTTP",
                 port=spec.PORT,
                 deregistration_delay=DEREGISTRATION_DELAY_SECONDS,
+                # Shallow: the deep check stays Route 53's (the edge's health_path), see spec.LIVENESS_PATH.
                 health_check=aws.lb.TargetGroupHealthCheckArgs(
-                    path=spec.HEALTH_PATH,
+                    path=spec.LIVENESS_PATH,
                     protocol="HTTP",
                     port="traffic-port",
                     matcher="200",
@@ -445,7 +476,7 @@ class ContainerService(pulumi.ComponentResource):
                     name=f"{args.name_prefix}/{slug}",
                     description=f"{variable} of the {args.name_prefix} API tasks",
                     kms_key_id=args.key_arn,
-                    recovery_window_in_days=7,
+                    recovery_window_in_days=args.secret_recovery_window_days,
                     tags=dict(args.tags),
                 ),
                 child_opts(self),
@@ -594,9 +625,12 @@ class ContainerService(pulumi.ComponentResource):
                 wait_for_steady_state=True,
                 tags=dict(args.tags),
             ),
-            # The target group must be behind a listener before a service can use it; auto scaling
-            # owns the desired count once the service exists.
-            child_opts(self, depends_on=[listener], ignore_changes=["desiredCount"]),
+            # The target group must be behind a listener before a service can use it; the first tasks
+            # pull their image and secrets through the NAT gateways, so the private default routes must
+            # exist; auto scaling owns the desired count once the service exists.
+            child_opts(
+                self, depends_on=[listener, *args.network.private_default_routes], ignore_changes=["desiredCount"]
+            ),
         )
 
     def _auto_scaling(

@@ -30,7 +30,9 @@ WAF_LOG_GROUP_PREFIX = "aws-waf-logs-"
 # matched rule that explains a block is logged anyway.
 WAF_REDACTED_HEADERS = ("authorization", "idempotency-key")
 # Logged by default: what WAF stopped or would stop. ALLOW, nearly all traffic, costs ingestion only.
-WAF_LOGGED_ACTIONS = ("BLOCK", "COUNT")
+# A rule whose action is overridden to Count (a managed rule being tried out) is logged as
+# EXCLUDED_AS_COUNT, not COUNT (WAFV2 API reference, ActionCondition): both are kept.
+WAF_LOGGED_ACTIONS = ("BLOCK", "COUNT", "EXCLUDED_AS_COUNT")
 # How much of a body WAF sees (and inspects) in front of each kind of origin: API Gateway's default
 # (16 KB, raised only for a fee, not here) and an ALB's fixed 8 KB. A larger body is "oversize".
 API_GATEWAY_BODY_INSPECTION_BYTES = 16 * 1024

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import shlex
 from collections.abc import Iterator, Mapping
@@ -152,12 +153,23 @@ def context_hash(root: Path, dockerfile: str = spec.DOCKERFILE) -> str:
     return digest.hexdigest()
 
 
+def build_locations(context: Path, dockerfile: str, cwd: Path) -> tuple[str, str]:
+    """(context, Dockerfile) as docker-build takes them: relative to `cwd`, the Pulumi program's
+    working directory (the project root at `pulumi up`). docker-build compares `context.location` as
+    a string: an absolute path differs per checkout (CI, a colleague), so it would rebuild an unchanged
+    tree and push its `ctx-<hash>` tag again, which the IMMUTABLE repository refuses."""
+    location = Path(os.path.relpath(context.resolve(), cwd.resolve()))
+    return location.as_posix(), (location / dockerfile).as_posix()
+
+
 @dataclass(frozen=True)
 class ContainerImageArgs:
     region: str
     context: Path
     """The build context: the project root (the Dockerfile copies handlers/ and container/)."""
     repository_name: str
+    kms_key_arn: pulumi.Input[str]
+    """Encrypts the repository's images (the stack's customer-managed key, not ECR's AES256 default)."""
     dockerfile: str = spec.DOCKERFILE
     keep_images: int = KEEP_IMAGES
     tags: Mapping[str, str] = field(default_factory=dict)
@@ -198,7 +210,12 @@ class ContainerImage(pulumi.ComponentResource):
                 name=args.repository_name,
                 image_tag_mutability="IMMUTABLE",
                 image_scanning_configuration=aws.ecr.RepositoryImageScanningConfigurationArgs(scan_on_push=True),
-                encryption_configurations=[aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="AES256")],
+                # ECR makes a grant on the key with the deployer's permissions at creation, and uses it
+                # for every push and pull (ECR user guide, "Encryption at rest"): the execution role
+                # needs no KMS permission. Changing the key replaces the repository.
+                encryption_configurations=[
+                    aws.ecr.RepositoryEncryptionConfigurationArgs(encryption_type="KMS", kms_key=args.kms_key_arn)
+                ],
                 tags=dict(args.tags),
             ),
             child_opts(self),
@@ -214,11 +231,12 @@ class ContainerImage(pulumi.ComponentResource):
         token = aws.ecr.get_authorization_token_output(
             region=args.region, registry_id=repository.registry_id, opts=pulumi.InvokeOutputOptions(parent=self)
         )
+        context, dockerfile = build_locations(args.context, args.dockerfile, Path.cwd())
         image = docker_build.Image(
             f"{name}-image",
             docker_build.ImageArgs(
-                context=docker_build.BuildContextArgs(location=str(args.context)),
-                dockerfile=docker_build.DockerfileArgs(location=str(args.context / args.dockerfile)),
+                context=docker_build.BuildContextArgs(location=context),
+                dockerfile=docker_build.DockerfileArgs(location=dockerfile),
                 platforms=[PLATFORM],
                 tags=[pulumi.Output.concat(repository.repository_url, ":", self.tag)],
                 push=True,

@@ -30,7 +30,7 @@ import pulumi
 import pulumi_aws as aws
 
 from components.common import account_context, child_opts, customer_managed_key, policy_json, type_token
-from components.policies import alerts_key_policy, rules_publish_policy
+from components.policies import AccountContext, alert_topic_policy, alerts_key_policy
 
 ROUTE53_METRICS_REGION = "us-east-1"
 # The handlers' entry point (handlers/api.py) publishes one per answer, by FunctionName and by
@@ -188,18 +188,36 @@ class Monitoring(pulumi.ComponentResource):
         """A KMS-encrypted topic (and its key) in `region`; names carry this stack's region."""
         args = self._args
         label = f"{args.name_prefix}-alerts-{args.region}"
+        ctx = account_context(self, region)
         key = customer_managed_key(
             self,
             (f"{self._name}-key{suffix}", f"{self._name}-key-alias{suffix}"),
             region=region,
             description=f"Encrypts the {label} alarm topic",
             alias=f"alias/{label}",
-            policy=policy_json(account_context(self, region), alerts_key_policy),
+            policy=policy_json(ctx, alerts_key_policy),
             tags=dict(args.tags),
         )
         topic = aws.sns.Topic(
             f"{self._name}-topic{suffix}",
             aws.sns.TopicArgs(region=region, name=label, kms_master_key_id=key.arn, tags=dict(args.tags)),
+            child_opts(self),
+        )
+        # The key-watch rules (EventBridge) publish only to this stack's own region's topic.
+        event_rules = region == args.region and bool(args.watched_keys)
+
+        def render(values: list[Any]) -> str:
+            topic_arn, context = values
+            assert isinstance(context, AccountContext)
+            return json.dumps(alert_topic_policy(str(topic_arn), context, event_rules), sort_keys=True)
+
+        aws.sns.TopicPolicy(
+            f"{self._name}-topic-policy{suffix}",
+            aws.sns.TopicPolicyArgs(
+                region=region, arn=topic.arn, policy=pulumi.Output.all(topic.arn, ctx).apply(render)
+            ),
+            # The same name and parent as before the policy covered alarms: an update, not a replacement
+            # (deleting a TopicPolicy resets the topic to SNS's default policy).
             child_opts(self),
         )
         if args.alarm_email:
@@ -295,7 +313,15 @@ class Monitoring(pulumi.ComponentResource):
                     _metric_query("elb", namespace, f"HTTPCode_ELB_{family}_Count", dims),
                     _metric_query("target", namespace, f"HTTPCode_Target_{family}_Count", dims),
                     _metric_query("requests", namespace, "RequestCount", dims),
-                    _expression("rate", "IF(requests > 0, 100 * (elb + target) / requests, 0)", f"{family} rate (%)"),
+                    # Both counts are reported only when non-zero (ELB guide, "CloudWatch metrics for
+                    # your Application Load Balancer": reporting criteria): without FILL a minute of
+                    # target errors alone has no `elb` datapoint, so no sum and no rate, and missing
+                    # data is not breaching.
+                    _expression(
+                        "rate",
+                        "IF(requests > 0, 100 * (FILL(elb, 0) + FILL(target, 0)) / requests, 0)",
+                        f"{family} rate (%)",
+                    ),
                 ],
             )
         )
@@ -537,7 +563,6 @@ class Monitoring(pulumi.ComponentResource):
                 )
             ),
         }
-        rules = []
         for role, pattern in patterns.items():
             rule = aws.cloudwatch.EventRule(
                 f"{self._name}-{role}",
@@ -555,18 +580,6 @@ class Monitoring(pulumi.ComponentResource):
                 aws.cloudwatch.EventTargetArgs(region=args.region, rule=rule.name, arn=self.topic_arn),
                 child_opts(self),
             )
-            rules.append(rule.arn)
-        aws.sns.TopicPolicy(
-            f"{self._name}-topic-policy",
-            aws.sns.TopicPolicyArgs(
-                region=args.region,
-                arn=self.topic_arn,
-                policy=pulumi.Output.all(self.topic_arn, *rules).apply(
-                    lambda values: json.dumps(rules_publish_policy(values[0], values[1:]))
-                ),
-            ),
-            child_opts(self),
-        )
 
     def _health_check_alarm(self, health_check_id: pulumi.Input[str]) -> None:
         if self._args.region == ROUTE53_METRICS_REGION:
@@ -665,8 +678,8 @@ class Monitoring(pulumi.ComponentResource):
                     hidden("HTTPCode_ELB_5XX_Count", "b5"),
                     hidden("HTTPCode_Target_5XX_Count", "t5"),
                     hidden("RequestCount", "n"),
-                    [{"expression": "IF(n > 0, 100 * (b4 + t4) / n, 0)", "label": "4XX %"}],
-                    [{"expression": "IF(n > 0, 100 * (b5 + t5) / n, 0)", "label": "5XX %"}],
+                    [{"expression": "IF(n > 0, 100 * (FILL(b4, 0) + FILL(t4, 0)) / n, 0)", "label": "4XX %"}],
+                    [{"expression": "IF(n > 0, 100 * (FILL(b5, 0) + FILL(t5, 0)) / n, 0)", "label": "5XX %"}],
                 ],
                 0,
                 6,

@@ -61,6 +61,10 @@ class Network(pulumi.ComponentResource):
     private_subnet_ids: list[pulumi.Output[str]]
     dynamodb_prefix_list_id: pulumi.Output[str]
     """The DynamoDB gateway endpoint's prefix list (for the tasks' egress rule)."""
+    internet_gateway: aws.ec2.InternetGateway
+    """Attached to the VPC (vpc_id): what NAT gateways and an internet-facing load balancer wait for."""
+    private_default_routes: list[aws.ec2.Route]
+    """Each private subnet's way out through its NAT gateway: tasks need it to pull their image."""
 
     def __init__(self, name: str, args: NetworkArgs, opts: pulumi.ResourceOptions | None = None) -> None:
         super().__init__(type_token("network", "Network"), name, None, opts)
@@ -90,6 +94,7 @@ class Network(pulumi.ComponentResource):
         public_cidrs, private_cidrs = subnet_cidrs(args.cidr_block, args.availability_zones)
         public_table = self._public_route_table(vpc)
         self.public_subnet_ids, self.private_subnet_ids = [], []
+        self.private_default_routes = []
         private_tables = []
         for index in range(args.availability_zones):
             zone = zones.names[index]
@@ -118,6 +123,7 @@ class Network(pulumi.ComponentResource):
             aws.ec2.InternetGatewayArgs(region=region, vpc_id=vpc.id, tags=self._tags("igw")),
             child_opts(self),
         )
+        self.internet_gateway = gateway
         table = aws.ec2.RouteTable(
             f"{self._name}-public-routes",
             aws.ec2.RouteTableArgs(region=region, vpc_id=vpc.id, tags=self._tags("public")),
@@ -170,12 +176,15 @@ class Network(pulumi.ComponentResource):
             aws.ec2.EipArgs(region=region, domain="vpc", tags=self._tags(f"nat-{index}")),
             child_opts(self),
         )
+        # Nothing in its inputs names the internet gateway, so the engine would create both at once; a
+        # NAT gateway created before the gateway is attached fails (Gateway.NotAttached) or cannot route
+        # (VPC user guide, NAT gateways: a public NAT gateway needs an internet gateway attached).
         return aws.ec2.NatGateway(
             f"{self._name}-nat-{index}",
             aws.ec2.NatGatewayArgs(
                 region=region, subnet_id=public.id, allocation_id=address.id, tags=self._tags(f"nat-{index}")
             ),
-            child_opts(self),
+            child_opts(self, depends_on=[self.internet_gateway]),
         )
 
     def _private_route_table(self, vpc: aws.ec2.Vpc, index: int, nat: aws.ec2.NatGateway) -> aws.ec2.RouteTable:
@@ -185,13 +194,14 @@ class Network(pulumi.ComponentResource):
             aws.ec2.RouteTableArgs(region=region, vpc_id=vpc.id, tags=self._tags(f"private-{index}")),
             child_opts(self),
         )
-        aws.ec2.Route(
+        route = aws.ec2.Route(
             f"{self._name}-private-default-route-{index}",
             aws.ec2.RouteArgs(
                 region=region, route_table_id=table.id, destination_cidr_block="0.0.0.0/0", nat_gateway_id=nat.id
             ),
             child_opts(self),
         )
+        self.private_default_routes.append(route)
         return table
 
     def _gateway_endpoint(

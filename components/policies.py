@@ -131,18 +131,36 @@ def _publisher_statement(sid: str, ctx: AccountContext, service: str, resource: 
     }
 
 
-def rules_publish_policy(topic_arn: str, rule_arns: Sequence[str]) -> PolicyDocument:
-    """The alert topic's policy: these EventBridge rules may publish to it (and the account manages it)."""
-    return document(
+def alert_topic_policy(topic_arn: str, ctx: AccountContext, event_rules: bool) -> PolicyDocument:
+    """The alert topic's policy. It replaces SNS's default policy, whose account-wide grant is what
+    lets CloudWatch alarms publish: so the alarms get their own statement, scoped to this account's
+    alarms in the topic's region, the only ones that can notify a topic there (SNS developer guide,
+    "Example cases for Amazon SNS access control": CloudWatch alarms, `aws:SourceArn`/`aws:SourceAccount`).
+    With `event_rules`, EventBridge may publish too, in a statement without a Condition block: the
+    EventBridge user guide ("Using resource-based policies for Amazon EventBridge", Amazon SNS
+    permissions) documents that form, and a condition there makes its deliveries fail."""
+    alarms = f"arn:{ctx.partition}:cloudwatch:{ctx.region}:{ctx.account_id}:alarm:*"
+    statements: list[Statement] = [
         {
-            "Sid": "EventBridgeRulesPublish",
+            "Sid": "CloudWatchAlarmsPublish",
             "Effect": "Allow",
-            "Principal": {"Service": "events.amazonaws.com"},
+            "Principal": {"Service": ctx.service("cloudwatch")},
             "Action": "sns:Publish",
             "Resource": topic_arn,
-            "Condition": {"ArnEquals": {"aws:SourceArn": list(rule_arns)}},
+            "Condition": {"StringEquals": {"aws:SourceAccount": ctx.account_id}, "ArnLike": {"aws:SourceArn": alarms}},
         }
-    )
+    ]
+    if event_rules:
+        statements.append(
+            {
+                "Sid": "EventBridgeRulesPublish",
+                "Effect": "Allow",
+                "Principal": {"Service": ctx.service("events")},
+                "Action": "sns:Publish",
+                "Resource": topic_arn,
+            }
+        )
+    return document(*statements)
 
 
 def assume_role_policy(service_principal: str) -> PolicyDocument:
@@ -390,9 +408,14 @@ def api_gateway_logging_policy(ctx: AccountContext) -> PolicyDocument:
     )
 
 
-# AWSCodeDeployRoleForLambda's Lambda actions: read the alias, move its traffic, and check the
-# target version's provisioned concurrency before shifting.
-CODEDEPLOY_ALIAS_ACTIONS = ("lambda:GetAlias", "lambda:UpdateAlias", "lambda:GetProvisionedConcurrencyConfig")
+# AWSCodeDeployRoleForLambda's Lambda actions (AWS managed policy reference; it grants them on "*"):
+# read the alias and move its traffic, on the alias...
+CODEDEPLOY_ALIAS_ACTIONS = ("lambda:GetAlias", "lambda:UpdateAlias")
+# ...and check the provisioned concurrency of the versions it shifts between. That API requires a
+# Qualifier (Lambda API reference, GetProvisionedConcurrencyConfig: a version number or an alias), so
+# it is authorized against `function:NAME:<qualifier>`: granting the function and its alias only
+# would deny it for the version and fail the deployment.
+CODEDEPLOY_VERSION_ACTIONS = ("lambda:GetProvisionedConcurrencyConfig",)
 
 
 def codedeploy_lambda_policy(
@@ -408,6 +431,12 @@ def codedeploy_lambda_policy(
             "Effect": "Allow",
             "Action": list(CODEDEPLOY_ALIAS_ACTIONS),
             "Resource": sorted(functions + [f"{arn}:{alias}" for arn in functions]),
+        },
+        {
+            "Sid": "ReadVersionsProvisionedConcurrency",
+            "Effect": "Allow",
+            "Action": list(CODEDEPLOY_VERSION_ACTIONS),
+            "Resource": sorted(f"{arn}:*" for arn in functions),
         },
         {
             "Sid": "ReadRollbackAlarms",

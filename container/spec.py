@@ -3,10 +3,20 @@ stack's `--compute container` mode, so the three cannot drift. Imports nothing."
 
 from __future__ import annotations
 
-# The container listens here; the ALB's target group and health check use the same values.
+# The container listens here; the ALB's target group uses the same port.
 PORT = 8080
 HEALTH_PATH = "/health"
+# The load balancer's target health check: "this process answers", with no I/O. The deep HEALTH_PATH
+# (a strongly consistent DynamoDB read, 0.5 s deadline) stays Route 53's regional check: as a target
+# check, 30 s of DynamoDB or KMS slowness would mark every task unhealthy and ECS would replace them
+# all at once, while a region whose table is unwell is Route 53's to drop.
+LIVENESS_PATH = "/health/live"
 # The image's entry point, and what `python -m local_gateway --compute container` runs per region
 # (with the port and bind address substituted).
 COMMAND: tuple[str, ...] = ("gunicorn", "--config", "container/gunicorn_conf.py", "container.app:application")
 DOCKERFILE = "container/Dockerfile"
+# The task's only writable paths (gunicorn's worker heartbeat files, Python's tempfile): task-local
+# bind mounts on a read-only root. The Dockerfile declares each as a world-writable (1777) VOLUME,
+# so that ECS copies that mode into the mount; otherwise ECS creates it root-owned 0755 and uid 10001
+# cannot write there (ECS developer guide, "Use bind mounts with Amazon ECS").
+SCRATCH_PATHS: tuple[str, ...] = ("/tmp",)  # noqa: S108 (a task-local volume, not a shared /tmp)

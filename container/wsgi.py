@@ -3,7 +3,9 @@
 Each request becomes the same REST v1 proxy event API Gateway would send (proxy_gateway), goes
 through the same REQUEST authorizer with its result cache (AUTHORIZER_CACHE_SECONDS), and is
 dispatched to the entry point handlers/routes.py names. `/health` is that table's health route:
-the ALB's target health check and Route 53's regional check see what they see on Lambda. Every
+Route 53's regional check sees what it sees on Lambda. The ALB's target health check asks
+spec.LIVENESS_PATH instead, answered here without the API or any I/O (a task that serves is alive,
+whatever DynamoDB does). Every
 answer the API makes itself is the deployed stage's gateway response (handlers/gateway_errors.py),
 so a client sees one error vocabulary whichever compute option serves it.
 
@@ -29,9 +31,10 @@ from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote
 
+from container import spec
 from handlers import routes
 from proxy_gateway.gateway_responses import gateway_response
-from proxy_gateway.messages import HttpRequest, HttpResponse
+from proxy_gateway.messages import HttpRequest, HttpResponse, json_response
 from proxy_gateway.rest_api import RestApi
 
 # API Gateway's payload limit.
@@ -59,7 +62,7 @@ class WsgiApplication:
         except RequestTooLargeError:
             response = gateway_response("REQUEST_TOO_LARGE", str(uuid.uuid4()))
         else:
-            response = self._app_for(request, environ)(request)
+            response = live(request) if is_liveness_probe(request) else self._app_for(request, environ)(request)
         start_response(_status_line(response.status), [*response.headers, ("Content-Length", str(len(response.body)))])
         return [] if environ.get("REQUEST_METHOD") == "HEAD" else [response.body]
 
@@ -71,6 +74,15 @@ class WsgiApplication:
         if request.path.startswith(LOCAL_PREFIX) and not _is_loopback(str(environ.get("REMOTE_ADDR") or "")):
             return self.api
         return self.local
+
+
+def is_liveness_probe(request: HttpRequest) -> bool:
+    return request.method in ("GET", "HEAD") and request.path == spec.LIVENESS_PATH
+
+
+def live(request: HttpRequest) -> HttpResponse:
+    """The target group's probe: 200 from this process, nothing read, nothing called."""
+    return json_response(200, {"status": "live"}, str(uuid.uuid4()))
 
 
 def create_app(env: Mapping[str, str] = os.environ) -> WsgiApplication:

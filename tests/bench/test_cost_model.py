@@ -187,3 +187,15 @@ def test_the_break_even_is_where_the_two_totals_meet() -> None:
 
 def test_interface_endpoints_cost_more_than_the_nat_at_the_design_load() -> None:
     assert Model().interface_endpoints() > 0
+
+
+def test_the_container_option_pays_for_its_public_ipv4_addresses_whatever_the_traffic() -> None:
+    """$0.005 an hour per address since February 2024: each NAT gateway's Elastic IP and the ALB's
+    addresses (one per zone at least), in each region."""
+    quiet = Model(dataclasses.replace(Parameters(), requests_per_minute=100))
+    assert quiet.public_ipv4_addresses() == quiet.p.nat_gateways_per_region + 2 == 4
+    hourly = quiet.p.regions * 4 * quiet.prices.public_ipv4_hour
+    assert quiet.public_ipv4() == pytest.approx(hourly * cost_model.HOURS_PER_MONTH)
+    assert quiet.public_ipv4() == Model().public_ipv4() > 0
+    lines = {line.part: line.monthly_usd for line in quiet.container_design()}
+    assert lines["Public IPv4 addresses"] == quiet.public_ipv4()

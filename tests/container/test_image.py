@@ -67,6 +67,28 @@ def test_it_runs_as_a_numeric_non_root_user() -> None:
     assert "RUN" not in keywords[keywords.index("USER") :]  # nothing after it runs as root
 
 
+def declared_volumes() -> list[str]:
+    """The paths of the Dockerfile's VOLUME instructions (JSON or plain form)."""
+    paths: list[str] = []
+    for volume in only("VOLUME"):
+        text = volume.arguments
+        paths += json.loads(text) if text.startswith("[") else text.split()
+    return paths
+
+
+@pytest.mark.parametrize("path", spec.SCRATCH_PATHS)
+def test_each_scratch_path_is_a_world_writable_volume_that_ecs_copies_into_the_mount(path: str) -> None:
+    """On Fargate a bind mount at a path the image does not declare as a VOLUME is root-owned 0755:
+    the non-root user could not write gunicorn's worker files there and no worker would boot."""
+    assert path in declared_volumes()
+    steps = instructions(DOCKERFILE.read_text())
+    declared = next(i for i, step in enumerate(steps) if step.keyword == "VOLUME" and path in step.arguments)
+    chmod = re.compile(rf"\bchmod\s+1777\s+(?:\S+\s+)*{re.escape(path)}(?:\s|$)")
+    assert any(s.keyword == "RUN" and chmod.search(s.arguments) for s in steps[:declared]), f"{path} is not 1777"
+    # A build step changing a declared volume after the VOLUME line is discarded.
+    assert not [s for s in steps[declared + 1 :] if s.keyword in ("RUN", "COPY", "ADD") and path in s.arguments]
+
+
 def test_nothing_writes_bytecode_at_run_time_and_it_is_compiled_at_build() -> None:
     env = " ".join(i.arguments for i in only("ENV"))
     assert "PYTHONDONTWRITEBYTECODE=1" in env

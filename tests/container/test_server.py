@@ -150,3 +150,16 @@ def test_the_server_settings_follow_the_environment_with_the_spec_defaults() -> 
     # The image preloads the app before forking; locally the one worker loads it, so the local
     # extras' resolver thread runs in the process that serves.
     assert (image["preload_app"], local["preload_app"]) == (True, False)
+
+
+def test_the_liveness_probe_answers_while_dynamodb_is_unreachable(tmp_path: Path) -> None:
+    """The target group's check (spec.LIVENESS_PATH) must not follow the table: with no DynamoDB at all,
+    the deep /health fails and the liveness probe still answers 200, so ECS keeps the tasks."""
+    nothing_listens = f"http://127.0.0.1:{free_port()}"
+    port = free_port()
+    with serving(task_environment(nothing_listens, port), tmp_path / "server.log"):
+        live = get(port, spec.LIVENESS_PATH)
+        deep = get(port, spec.HEALTH_PATH)
+
+    assert (live[0], live[2]) == (200, {"status": "live"})
+    assert deep[0] != 200

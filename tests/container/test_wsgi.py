@@ -201,3 +201,24 @@ def test_the_local_outage_switch_answers_loopback_only(api: RestApi) -> None:
 
 def test_the_load_balancers_health_path_is_the_apis_unauthenticated_health_route() -> None:
     assert Route("GET", spec.HEALTH_PATH, routes.HEALTH, False) in routes.ROUTES
+
+
+class Untouchable:
+    """An API that must not be reached: the liveness probe answers without it (and so without DynamoDB)."""
+
+    def __call__(self, request: Any) -> Any:
+        raise AssertionError(f"the API was called for {request.path}")
+
+
+@pytest.mark.parametrize("method", ["GET", "HEAD"])
+def test_the_liveness_path_answers_200_without_the_api_or_any_io(method: str) -> None:
+    started, raw = call(WsgiApplication(Untouchable()), environ(method, spec.LIVENESS_PATH))
+
+    assert started.status == "200 OK"
+    assert raw == (b"" if method == "HEAD" else b'{"status":"live"}')
+    assert started.header("Content-Type") == "application/json" and started.header("X-Request-Id")
+
+
+def test_only_the_liveness_path_itself_skips_the_api(api: RestApi) -> None:
+    assert call(WsgiApplication(api), environ("POST", spec.LIVENESS_PATH))[0].status == "404 Not Found"
+    assert call(WsgiApplication(api), environ("GET", spec.LIVENESS_PATH + "x"))[0].status == "404 Not Found"

@@ -52,6 +52,7 @@ HEALTH_CHECK = "aws:route53/healthCheck:HealthCheck"
 VPC = "aws:ec2/vpc:Vpc"
 SUBNET = "aws:ec2/subnet:Subnet"
 ROUTE = "aws:ec2/route:Route"
+INTERNET_GATEWAY = "aws:ec2/internetGateway:InternetGateway"
 ROUTE_TABLE_ASSOCIATION = "aws:ec2/routeTableAssociation:RouteTableAssociation"
 NAT_GATEWAY = "aws:ec2/natGateway:NatGateway"
 VPC_ENDPOINT = "aws:ec2/vpcEndpoint:VpcEndpoint"
@@ -69,6 +70,7 @@ BUCKET_ENCRYPTION = "aws:s3/bucketServerSideEncryptionConfiguration:BucketServer
 BUCKET_PUBLIC_ACCESS = "aws:s3/bucketPublicAccessBlock:BucketPublicAccessBlock"
 BUCKET_LIFECYCLE = "aws:s3/bucketLifecycleConfiguration:BucketLifecycleConfiguration"
 BUCKET_OWNERSHIP = "aws:s3/bucketOwnershipControls:BucketOwnershipControls"
+BUCKET_VERSIONING = "aws:s3/bucketVersioning:BucketVersioning"
 REPOSITORY = "aws:ecr/repository:Repository"
 LIFECYCLE_POLICY = "aws:ecr/lifecyclePolicy:LifecyclePolicy"
 IMAGE = "docker-build:index:Image"
@@ -176,3 +178,33 @@ def render_gateway_template(
     template: str, message: str = "sample message", authorizer: dict[str, str] | None = None
 ) -> Any:
     return json.loads(fill_gateway_template(template, message, authorizer))
+
+
+class _Absent:
+    """A metric with no datapoint in a period: arithmetic and comparisons on it give no datapoint,
+    as in CloudWatch metric math."""
+
+    def _absent(self, *_: Any) -> _Absent:
+        return self
+
+    __add__ = __radd__ = __sub__ = __rsub__ = __mul__ = __rmul__ = _absent
+    __truediv__ = __rtruediv__ = __gt__ = __lt__ = __ge__ = __le__ = _absent
+
+
+ABSENT = _Absent()
+
+
+def metric_math(expression: str, values: dict[str, float | None]) -> float | None:
+    """One period of a CloudWatch metric-math expression (IF, FILL, + - * /, comparisons);
+    a value of None is a metric with no datapoint. None when the expression has none either."""
+
+    def if_(condition: Any, then: Any, otherwise: Any) -> Any:
+        return ABSENT if condition is ABSENT else (then if condition else otherwise)
+
+    def fill(value: Any, default: float) -> Any:
+        return default if value is ABSENT else value
+
+    names = {name: ABSENT if value is None else value for name, value in values.items()}
+    python = re.sub(r"\bIF\(", "if_(", re.sub(r"\bFILL\(", "fill(", expression))
+    result = eval(python, {"__builtins__": {}}, {"if_": if_, "fill": fill, **names})
+    return None if result is ABSENT else float(result)

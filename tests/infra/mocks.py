@@ -56,6 +56,15 @@ class Recorded:
     outputs: dict[str, Any] = field(default_factory=dict)
     ignore_changes: list[str] = field(default_factory=list)
     """The resource's ignoreChanges option (wire names), as the engine would receive it."""
+    dependencies: list[str] = field(default_factory=list)
+    """URNs the engine creates this resource after: its explicit depends_on (components expanded to
+    their children) and the resources its inputs come from."""
+
+    def depends_on(self, typ: str, name: str) -> bool:
+        """Whether the engine waits for the resource of this type and name before creating this one."""
+        return any(
+            urn.rsplit("::", 1)[-1] == name and urn.rsplit("::", 2)[-2].endswith(typ) for urn in self.dependencies
+        )
 
     @property
     def plain(self) -> dict[str, Any]:
@@ -84,7 +93,7 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self.calls: list[tuple[str, dict[str, Any]]] = []
         self._provider_regions: dict[str, str] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
-        self.pending_options: dict[tuple[str, str], list[str]] = {}
+        self.pending_options: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
 
     # --- queries ---------------------------------------------------------------------------------
 
@@ -120,9 +129,11 @@ class RecordingMocks(pulumi.runtime.Mocks):
         region = self._region(inputs, args.provider or "")
         computed = _COMPUTED.get(args.typ, _no_outputs)(args.name, unwrap(inputs), region)
         outputs = {**inputs, **computed}
-        ignored = self.pending_options.pop((args.typ, args.name), [])
+        ignored, dependencies = self.pending_options.pop((args.typ, args.name), ([], []))
         self.resources.append(
-            Recorded(args.typ, args.name, inputs, args.provider or "", bool(args.custom), outputs, ignored)
+            Recorded(
+                args.typ, args.name, inputs, args.provider or "", bool(args.custom), outputs, ignored, dependencies
+            )
         )
         return str(computed.get("id", resource_id)), outputs
 
@@ -399,12 +410,13 @@ def fresh_runtime(stack: str, config: dict[str, str], secret_keys: Iterable[str]
 
 
 def _record_options(mocks: RecordingMocks) -> None:
-    """MockResourceArgs carries no resource options: keep ignoreChanges from the request itself."""
+    """MockResourceArgs carries no resource options: keep ignoreChanges and the dependencies (depends_on
+    and input dependencies, as URNs) from the RegisterResource request itself."""
     monitor = pulumi.runtime.settings.get_monitor()
     register = monitor.RegisterResource  # type: ignore[union-attr]
 
     def recording(request: Any) -> Any:
-        mocks.pending_options[(request.type, request.name)] = list(request.ignoreChanges)
+        mocks.pending_options[(request.type, request.name)] = (list(request.ignoreChanges), list(request.dependencies))
         return register(request)
 
     monitor.RegisterResource = recording  # type: ignore[union-attr]

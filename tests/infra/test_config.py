@@ -133,6 +133,7 @@ DEFAULTS: dict[str, Callable[[StackConfig], Any]] = {
     "fargateCpuTargetPercent": lambda c: f"{c.fargate.cpu_target_percent:g}",
     "fargateRequestsPerTarget": lambda c: c.fargate.requests_per_target,
     "albDeletionProtection": lambda c: str(c.alb_deletion_protection).lower(),
+    "secretRecoveryWindowDays": lambda c: c.secret_recovery_window_days,
     "alarmFargateCpuPercent": lambda c: f"{c.alarms.fargate_cpu_percent:g}",
     "alarmFargateMemoryPercent": lambda c: f"{c.alarms.fargate_memory_percent:g}",
 }
@@ -355,7 +356,9 @@ def test_an_unknown_compute_option_is_refused(mocks: RecordingMocks) -> None:
         load(compute="kubernetes")
 
 
-@pytest.mark.parametrize("key", ["fargateMinTasks", "albDeletionProtection", "alarmFargateCpuPercent"])
+@pytest.mark.parametrize(
+    "key", ["fargateMinTasks", "albDeletionProtection", "secretRecoveryWindowDays", "alarmFargateCpuPercent"]
+)
 def test_fargate_keys_on_a_lambda_stack_are_refused(mocks: RecordingMocks, key: str) -> None:
     with pytest.raises(ConfigError, match=f"{key} does not apply to compute: lambda"):
         load(**{key: "3"})
@@ -378,6 +381,10 @@ def test_api_gateway_keys_on_a_fargate_stack_are_refused(mocks: RecordingMocks, 
         ({"fargateCpuTargetPercent": "95"}, "fargateCpuTargetPercent"),
         ({"fargateRequestsPerTarget": "0"}, "fargateRequestsPerTarget"),
         ({"alarmFargateMemoryPercent": "0"}, "alarmFargateMemoryPercent"),
+        # Secrets Manager's recovery window: 0 (delete at once) or 7-30 days.
+        ({"secretRecoveryWindowDays": "3"}, "secretRecoveryWindowDays"),
+        ({"secretRecoveryWindowDays": "31"}, "secretRecoveryWindowDays"),
+        ({"secretRecoveryWindowDays": "-1"}, "secretRecoveryWindowDays"),
     ],
 )
 def test_invalid_fargate_values_name_the_key(mocks: RecordingMocks, values: dict[str, str], key: str) -> None:
@@ -399,6 +406,11 @@ def test_fargate_values_are_parsed(mocks: RecordingMocks) -> None:
     task = config.fargate
     assert (task.cpu, task.memory_mb, task.min_tasks, task.max_tasks) == (1024, 3072, 3, 12)
     assert (task.cpu_target_percent, task.requests_per_target, config.alb_deletion_protection) == (40, 2500, False)
+    assert [load(**FARGATE, secretRecoveryWindowDays=d).secret_recovery_window_days for d in ["0", "7", "30"]] == [
+        0,
+        7,
+        30,
+    ]
     # A larger task size moves the default memory to the smallest that size allows.
     assert load(**FARGATE, fargateCpu="2048").fargate.memory_mb == 4096
 

@@ -3,6 +3,7 @@ rollback alarms, the all-at-once opt-out, and optional code signing."""
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from typing import Any
 
@@ -156,11 +157,17 @@ def test_codedeploy_may_move_only_these_aliases_and_read_only_these_alarms(eu: P
     assert [s["Principal"] for s in trust] == [{"Service": "codedeploy.amazonaws.com"}]
     [policy] = [p for p in eu.of_type(ROLE_POLICY) if p.plain["role"] == role.outputs["id"]]
     statements = {s["Sid"]: s for s in json.loads(policy.plain["policy"])["Statement"]}
-    assert set(statements) == {"ShiftLiveAliasTraffic", "ReadRollbackAlarms"}
+    assert set(statements) == {"ShiftLiveAliasTraffic", "ReadVersionsProvisionedConcurrency", "ReadRollbackAlarms"}
     shift = statements["ShiftLiveAliasTraffic"]
-    assert shift["Action"] == ["lambda:GetAlias", "lambda:UpdateAlias", "lambda:GetProvisionedConcurrencyConfig"]
+    assert shift["Action"] == ["lambda:GetAlias", "lambda:UpdateAlias"]
     functions = [f"arn:aws:lambda:eu-west-1:{ACCOUNT}:function:{name_of(fn.name)}" for fn in PUBLISHED]
     assert shift["Resource"] == sorted(functions + [f"{arn}:live" for arn in functions])
+    # GetProvisionedConcurrencyConfig requires a qualifier: it is authorized on `function:NAME:<version>`.
+    versions = statements["ReadVersionsProvisionedConcurrency"]
+    assert versions["Action"] == ["lambda:GetProvisionedConcurrencyConfig"]
+    assert versions["Resource"] == sorted(f"{arn}:*" for arn in functions)
+    for arn in functions:
+        assert any(fnmatch.fnmatchcase(f"{arn}:7", pattern) for pattern in versions["Resource"])
     read = statements["ReadRollbackAlarms"]
     assert read["Action"] == ["cloudwatch:DescribeAlarms"]
     names = {name for fn in PUBLISHED for name in expected_alarms("eu-west-1", fn.name)}

@@ -7,13 +7,17 @@ import json
 from collections import Counter
 from typing import Any
 
+import pytest
+
 from components import sizing
-from components.container_service import CONTAINER_USER, SECRET_VARIABLES, TLS_POLICY
-from components.edge import LOAD_BALANCER_BODY_INSPECTION_BYTES
+from components.container_service import CONTAINER_USER, SECRET_VARIABLES, TLS_POLICY, ContainerServiceArgs
+from components.edge import LOAD_BALANCER_BODY_INSPECTION_BYTES, CustomDomainArgs, EdgeSettings
 from components.image import context_hash
+from components.policies import TableAccess
 from components.regional_gateway import route_functions
 from container import spec
 from handlers import http, routes
+from tests.container.test_image import declared_volumes
 from tests.infra.conftest import FARGATE
 from tests.infra.helpers import (
     ALARM,
@@ -23,6 +27,7 @@ from tests.infra.helpers import (
     BUCKET_OWNERSHIP,
     BUCKET_POLICY,
     BUCKET_PUBLIC_ACCESS,
+    BUCKET_VERSIONING,
     CERTIFICATE,
     CLUSTER,
     CODEDEPLOY_APP,
@@ -35,6 +40,7 @@ from tests.infra.helpers import (
     HEALTH_CHECK,
     IMAGE,
     INGRESS_RULE,
+    INTERNET_GATEWAY,
     KEY,
     LAMBDA_ALIAS,
     LIFECYCLE_POLICY,
@@ -66,6 +72,7 @@ from tests.infra.helpers import (
     duplicates,
     function_by_name,
     live_alias,
+    metric_math,
     regional,
     role_policy,
     statement,
@@ -231,6 +238,27 @@ def test_private_subnets_reach_out_through_a_nat_gateway_per_zone(fargate_stack:
             assert "natGatewayId" in route and "gatewayId" not in route  # never straight to the internet
 
 
+def test_nothing_that_needs_the_internet_gateway_is_created_before_it(fargate_stack: ProgramRun) -> None:
+    """Nothing in their inputs names the gateway: without depends_on the engine creates them in parallel,
+    and a NAT gateway made before the attachment fails (Gateway.NotAttached)."""
+    gateway = fargate_stack.one(INTERNET_GATEWAY)
+    assert gateway.plain["vpcId"] == resource_id(fargate_stack.one(VPC))  # created attached
+    waiting = [*fargate_stack.of_type(NAT_GATEWAY), fargate_stack.one(LOAD_BALANCER)]
+    assert len(waiting) == 3
+    for resource in waiting:
+        assert resource.depends_on(INTERNET_GATEWAY, gateway.name), resource.name
+
+
+def test_the_service_waits_for_the_private_default_routes(fargate_stack: ProgramRun) -> None:
+    """Its first tasks pull the image and secrets through the NAT gateways."""
+    service = fargate_stack.one(SERVICE)
+    routes_out = [r for r in fargate_stack.of_type(ROUTE) if "natGatewayId" in r.plain]
+    assert len(routes_out) == 2
+    for route in routes_out:
+        assert service.depends_on(ROUTE, route.name), route.name
+    assert service.depends_on(LISTENER, "service-https")
+
+
 def test_dynamodb_and_s3_through_gateway_endpoints(fargate_stack: ProgramRun) -> None:
     endpoints = {e.plain["serviceName"]: e.plain for e in fargate_stack.of_type(VPC_ENDPOINT)}
     region = fargate_stack.region
@@ -309,6 +337,16 @@ def test_the_load_balancer_is_public_drops_invalid_headers_and_logs(fargate_stac
     assert logs["enabled"] is True and logs["bucket"] == resource_id(fargate_stack.one(BUCKET))
 
 
+def test_access_logs_are_versioned_so_an_overwritten_or_deleted_log_stays_recoverable(
+    fargate_stack: ProgramRun,
+) -> None:
+    """Audit logs protected from modification (PCI DSS 10.3.3). Their encryption stays SSE-S3: ELB
+    access logs support no other (test below)."""
+    versioning = fargate_stack.one(BUCKET_VERSIONING).plain
+    assert versioning["bucket"] == resource_id(fargate_stack.one(BUCKET))
+    assert versioning["versioningConfiguration"]["status"] == "Enabled"
+
+
 def test_deletion_protection_of_the_load_balancer_is_configurable() -> None:
     run = run_program("eu", {**FARGATE, "payment-gateway:albDeletionProtection": "false"})
     assert run.one(LOAD_BALANCER).plain["enableDeletionProtection"] is False
@@ -327,6 +365,7 @@ def test_access_logs_bucket_is_encrypted_private_expiring_and_writable_by_elb_on
     assert fargate_stack.one(BUCKET_OWNERSHIP).plain["rule"] == {"objectOwnership": "BucketOwnerEnforced"}
     [rule] = fargate_stack.one(BUCKET_LIFECYCLE).plain["rules"]
     assert rule["status"] == "Enabled" and rule["expiration"]["days"] == 365
+    assert rule["noncurrentVersionExpiration"]["noncurrentDays"] == 365
     policy = fargate_stack.one(BUCKET_POLICY).json("policy")
     write = statement(policy, "ElbWritesAccessLogs")
     assert write is not None
@@ -337,10 +376,12 @@ def test_access_logs_bucket_is_encrypted_private_expiring_and_writable_by_elb_on
     assert tls is not None and tls["Effect"] == "Deny"
 
 
-def test_the_target_group_checks_the_health_path_on_the_service_port(fargate_stack: ProgramRun) -> None:
+def test_the_target_group_checks_the_shallow_liveness_path_on_the_service_port(fargate_stack: ProgramRun) -> None:
+    """DynamoDB slowness must not mark every task unhealthy at once: the deep /health is Route 53's."""
     targets = fargate_stack.one(TARGET_GROUP).plain
     assert (targets["targetType"], targets["protocol"], targets["port"]) == ("ip", "HTTP", spec.PORT)
-    assert targets["healthCheck"]["path"] == spec.HEALTH_PATH
+    assert targets["healthCheck"]["path"] == spec.LIVENESS_PATH != spec.HEALTH_PATH
+    assert fargate_stack.one(HEALTH_CHECK).plain["resourcePath"] == spec.HEALTH_PATH
     assert targets["healthCheck"]["matcher"] == "200"
 
 
@@ -430,6 +471,9 @@ def test_the_image_is_built_for_arm64_tagged_by_content_and_pushed_to_this_regio
 ) -> None:
     repository = fargate_stack.one(REPOSITORY)
     assert repository.plain["imageTagMutability"] == "IMMUTABLE"
+    # The stack's own key (the one of its logs and secrets), not ECR's AES256 default.
+    key = fargate_stack.one(KEY, "functions-key").outputs["arn"]
+    assert repository.plain["encryptionConfigurations"] == [{"encryptionType": "KMS", "kmsKey": key}]
     assert repository.plain["imageScanningConfiguration"] == {"scanOnPush": True}
     [rule] = json.loads(fargate_stack.one(LIFECYCLE_POLICY).plain["policy"])["rules"]
     assert rule["selection"]["countType"] == "imageCountMoreThan" and rule["selection"]["countNumber"] >= 2
@@ -438,10 +482,23 @@ def test_the_image_is_built_for_arm64_tagged_by_content_and_pushed_to_this_regio
     assert f".dkr.ecr.{fargate_stack.region}.amazonaws.com/" in url
     assert image["platforms"] == ["linux/arm64"] and image["push"] is True
     assert image["tags"] == [f"{url}:ctx-{context_hash(ROOT)}"]
-    assert image["dockerfile"]["location"].endswith(spec.DOCKERFILE)
+    # Relative to the project root (the program's working directory): the same in every checkout.
+    assert (image["context"]["location"], image["dockerfile"]["location"]) == (".", spec.DOCKERFILE)
+    assert not [text for text in strings(image) if text.startswith("/") or str(ROOT) in text]
     [registry] = image["registries"]
     assert registry["address"] == url.split("/")[0] and registry["username"] == "AWS"
     assert registry["password"] == "ecr-token"  # this region's ECR token, from aws.ecr.get_authorization_token
+
+
+def strings(value: Any) -> list[str]:
+    """Every string inside a resource's inputs."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, dict):
+        return [text for item in value.values() for text in strings(item)]
+    if isinstance(value, list):
+        return [text for item in value for text in strings(item)]
+    return []
 
 
 def test_the_task_runs_the_image_by_digest(fargate_stack: ProgramRun) -> None:
@@ -470,7 +527,9 @@ def test_read_only_root_filesystem_as_a_non_root_user(fargate_stack: ProgramRun)
     assert definition["user"] == CONTAINER_USER
     assert definition["user"].split(":")[0] not in {"0", "root"}
     assert definition["linuxParameters"]["capabilities"]["drop"] == ["ALL"]
-    assert [m["containerPath"] for m in definition["mountPoints"]] == ["/tmp"]
+    mounts = [m["containerPath"] for m in definition["mountPoints"]]
+    # Each writable path is one the image declares a VOLUME (ECS copies its 1777 mode into the mount).
+    assert mounts == list(spec.SCRATCH_PATHS) == ["/tmp"] and set(mounts) <= set(declared_volumes())
     assert definition["portMappings"] == [{"containerPort": spec.PORT, "protocol": "tcp"}]
 
 
@@ -488,6 +547,33 @@ def test_secrets_come_from_secrets_manager_never_the_environment(fargate_stack: 
     fingerprint = next(s for s in secrets.values() if s.name.endswith("fingerprint-key"))
     version = versions[resource_id(fingerprint)]
     assert is_secret(version.inputs["secretString"]) and version.plain["secretString"] == TEST_FINGERPRINT_KEY
+
+
+def test_the_secrets_recovery_window_is_the_stacks_setting(fargate_stack: ProgramRun) -> None:
+    """Fixed names, taken while a deleted secret waits: a test stack re-created within the window would fail."""
+    assert {s.plain["recoveryWindowInDays"] for s in fargate_stack.of_type(SECRET)} == {7}
+    test_stack = run_program("eu", {**FARGATE, "payment-gateway:secretRecoveryWindowDays": "0"})
+    assert {s.plain["recoveryWindowInDays"] for s in test_stack.of_type(SECRET)} == {0}
+
+
+@pytest.mark.parametrize("days", [-1, 1, 6, 31])
+def test_the_container_service_args_refuse_a_recovery_window_secrets_manager_refuses(days: int) -> None:
+    domain = CustomDomainArgs(domain_name="pay.example.com", hosted_zone_id="Z1")
+    fields: dict[str, Any] = {
+        "region": "eu-west-1",
+        "network": None,
+        "image_ref": "image",
+        "repository_arn": "repository",
+        "table_arn": "table",
+        "table_key_arn": "key",
+        "table_access": TableAccess((), (), ()),
+        "key_arn": "key",
+        "environment": {},
+        "edge": EdgeSettings(domain),
+    }
+    with pytest.raises(ValueError, match="0 or 7-30"):
+        ContainerServiceArgs(**fields, secret_recovery_window_days=days)
+    assert ContainerServiceArgs(**fields, secret_recovery_window_days=0).secret_recovery_window_days == 0
 
 
 def test_the_handlers_environment_and_region(fargate_stack: ProgramRun) -> None:
@@ -650,6 +736,20 @@ def test_load_balancer_and_service_alarms(fargate_stack: ProgramRun) -> None:
     assert (running["comparisonOperator"], running["threshold"]) == ("LessThanThreshold", sizing.DEFAULT_MIN_TASKS)
     assert running["treatMissingData"] == "breaching"
     assert not [k for k in found if k.startswith("api-")]  # no API Gateway to watch
+
+
+def test_the_5xx_rate_counts_a_minute_of_target_errors_alone(fargate_stack: ProgramRun) -> None:
+    """The ALB reports HTTPCode_* only when non-zero: a minute in which only the tasks answered 5xx
+    has no ELB datapoint, and the rate must still be there (this alarm also rolls deployments back)."""
+    queries = alarms(fargate_stack)["alb-5xx-rate"]["metricQueries"]
+    metric_ids = {q["metric"]["metricName"]: q["id"] for q in queries if "metric" in q}
+    [rate] = [q["expression"] for q in queries if q.get("returnData")]
+    elb, target = (metric_ids[f"HTTPCode_{who}_5XX_Count"] for who in ("ELB", "Target"))
+    requests = metric_ids["RequestCount"]
+    minute = {elb: None, target: 5.0, requests: 100.0}
+    assert metric_math(rate, minute) == 5.0
+    assert metric_math(rate, {**minute, elb: 2.0, target: None}) == 2.0
+    assert metric_math(rate, {elb: None, target: None, requests: 100.0}) == 0.0
 
 
 def test_every_alarm_notifies_the_topic_of_its_region(fargate_stack: ProgramRun) -> None:

@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from components.image import build_context_files, context_hash, copied_sources, is_ignored, lifecycle_policy
+from components.image import (
+    build_context_files,
+    build_locations,
+    context_hash,
+    copied_sources,
+    is_ignored,
+    lifecycle_policy,
+)
 from container import spec
 from tests.infra.program import ROOT
 
@@ -102,4 +109,13 @@ def test_keep_at_least_two_images() -> None:
     from components.image import ContainerImageArgs  # noqa: PLC0415
 
     with pytest.raises(ValueError, match="at least 2"):
-        ContainerImageArgs(region="eu-west-1", context=ROOT, repository_name="x", keep_images=1)
+        ContainerImageArgs(region="eu-west-1", context=ROOT, repository_name="x", kms_key_arn="k", keep_images=1)
+
+
+def test_the_build_locations_are_relative_so_every_checkout_gives_docker_build_the_same_inputs(tmp_path: Path) -> None:
+    """docker-build compares `context.location` as a string: an absolute path would rebuild and re-push an
+    unchanged image from another checkout, which the immutable tag refuses."""
+    one, two = tree(tmp_path / "one"), tree(tmp_path / "two")
+    assert build_locations(one, "container/Dockerfile", one) == (".", "container/Dockerfile")
+    assert build_locations(one, "container/Dockerfile", one) == build_locations(two, "container/Dockerfile", two)
+    assert build_locations(one / "container", "Dockerfile", one) == ("container", "container/Dockerfile")

@@ -272,16 +272,17 @@ def test_a_table_key_made_unusable_pages_through_eventbridge_to_the_encrypted_to
     assert (deleted["detail-type"], deleted["resources"]) == (["KMS CMK Deletion"], [TABLE_KEY])
     targets = mocks.of_type("aws:cloudwatch/eventTarget:EventTarget")
     assert {t.plain["arn"] for t in targets} == {result["topic"]} and len(targets) == 2
-    [topic_policy] = [json.loads(p.plain["policy"]) for p in mocks.of_type("aws:sns/topicPolicy:TopicPolicy")]
-    [publish] = topic_policy["Statement"]
-    assert (publish["Principal"], publish["Action"], publish["Resource"]) == (
-        {"Service": "events.amazonaws.com"},
-        "sns:Publish",
-        result["topic"],
-    )
-    assert sorted(publish["Condition"]["ArnEquals"]["aws:SourceArn"]) == sorted(
-        r.outputs["arn"] for r in rules.values()
-    )
+    events = topic_statements(mocks, result["topic"], "events.amazonaws.com")
+    # EventBridge's documented grant carries no Condition block: with one, its deliveries fail.
+    assert events == [
+        {
+            "Sid": "EventBridgeRulesPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": result["topic"],
+        }
+    ]
     [key] = [k for k in mocks.of_type(KEY) if k.region == "eu-west-1"]
     [events] = [
         s for s in json.loads(key.plain["policy"])["Statement"] if s["Principal"] == {"Service": "events.amazonaws.com"}
@@ -291,6 +292,36 @@ def test_a_table_key_made_unusable_pages_through_eventbridge_to_the_encrypted_to
 
 
 def test_no_key_watch_without_keys(mocks: RecordingMocks) -> None:
-    deploy(mocks)
+    result = deploy(mocks)
     assert mocks.of_type("aws:cloudwatch/eventRule:EventRule") == []
-    assert mocks.of_type("aws:sns/topicPolicy:TopicPolicy") == []
+    assert topic_statements(mocks, result["topic"], "events.amazonaws.com") == []
+
+
+TOPIC_POLICY = "aws:sns/topicPolicy:TopicPolicy"
+
+
+def topic_statements(mocks: RecordingMocks, topic_arn: str, service: str) -> list[dict[str, Any]]:
+    """The statements of `topic_arn`'s policy that grant `service`."""
+    [policy] = [json.loads(p.plain["policy"]) for p in mocks.of_type(TOPIC_POLICY) if p.plain["arn"] == topic_arn]
+    return [s for s in policy["Statement"] if s["Principal"] == {"Service": service}]
+
+
+def test_every_alarm_may_publish_to_the_topic_it_notifies_and_no_other_accounts_alarm_may(
+    mocks: RecordingMocks,
+) -> None:
+    """A topic policy replaces SNS's default one, whose account-wide grant is what lets alarms publish."""
+    deploy(mocks, health_check_id="hc-123", watched_keys=[TABLE_KEY])
+    found = mocks.of_type(ALARM)
+    assert {a.region for a in found} == {"eu-west-1", "us-east-1"}  # both topics are exercised
+    for alarm in found:
+        [topic] = alarm.plain["alarmActions"]
+        [grant] = topic_statements(mocks, topic, "cloudwatch.amazonaws.com")
+        assert (grant["Effect"], grant["Action"], grant["Resource"]) == ("Allow", "sns:Publish", topic)
+        assert grant["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT}
+        source = grant["Condition"]["ArnLike"]["aws:SourceArn"]
+        assert fnmatch.fnmatchcase(f"arn:aws:cloudwatch:{alarm.region}:{ACCOUNT}:alarm:{alarm.plain['name']}", source)
+        for other in (
+            f"arn:aws:cloudwatch:{alarm.region}:210987654321:alarm:x",
+            f"arn:aws:events:{alarm.region}:{ACCOUNT}:rule/x",
+        ):
+            assert not fnmatch.fnmatchcase(other, source)

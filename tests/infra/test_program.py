@@ -32,6 +32,7 @@ HEALTH_ALARM_RESOURCES = frozenset(
         "monitoring-key-us-east-1",
         "monitoring-key-alias-us-east-1",
         "monitoring-email-us-east-1",
+        "monitoring-topic-policy-us-east-1",
     }
 )
 
@@ -199,3 +200,17 @@ def test_config_overrides_reach_the_resources() -> None:
     resolver = duration.pop("monitoring-resolver-duration-p99")
     assert set(duration.values()) == {6400} and resolver == 48000  # 80% of 8 s; of the resolver's 60 s
     assert run.one("aws:sns/topicSubscription:TopicSubscription").plain["endpoint"] == "ops@example.com"
+
+
+def test_the_cost_model_counts_the_kms_keys_and_elastic_ips_the_program_creates(
+    eu_domain: ProgramRun, us_domain: ProgramRun
+) -> None:
+    """docs/cost.md prices what the deployment creates: a key more or less is a line off."""
+    from bench.cost_model import Parameters  # noqa: PLC0415 (the cost model, not the program)
+    from tests.infra.conftest import FARGATE  # noqa: PLC0415
+
+    modelled = Parameters()
+    assert len(eu_domain.of_type(KEY)) + len(us_domain.of_type(KEY)) == modelled.kms_keys == 7
+    for stack in ("eu", "us"):
+        fargate = run_program(stack, FARGATE)
+        assert len(fargate.of_type("aws:ec2/eip:Eip")) == modelled.nat_gateways_per_region

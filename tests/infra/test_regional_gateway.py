@@ -385,7 +385,12 @@ BLOCK_AND_COUNT_ONLY = {
         {
             "behavior": "KEEP",
             "requirement": "MEETS_ANY",
-            "conditions": [{"actionCondition": {"action": "BLOCK"}}, {"actionCondition": {"action": "COUNT"}}],
+            # A rule overridden to Count logs EXCLUDED_AS_COUNT, not COUNT (WAFV2 ActionCondition).
+            "conditions": [
+                {"actionCondition": {"action": "BLOCK"}},
+                {"actionCondition": {"action": "COUNT"}},
+                {"actionCondition": {"action": "EXCLUDED_AS_COUNT"}},
+            ],
         }
     ],
 }

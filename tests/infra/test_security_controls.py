@@ -130,6 +130,7 @@ def test_waf_logs_blocked_requests_without_credentials(any_stack: ProgramRun) ->
     assert {c["actionCondition"]["action"] for c in logging["loggingFilter"]["filters"][0]["conditions"]} == {
         "BLOCK",
         "COUNT",
+        "EXCLUDED_AS_COUNT",  # a rule overridden to Count (WAFV2 ActionCondition)
     }
 
 
