@@ -35,6 +35,11 @@ log = logging.getLogger("local_gateway.indexed_table")
 # an item outside the key condition can still end a page by its size.
 _MAX_ITEM_BYTES = 400 * 1024
 _SIZE_SAFE_BYTES = RESULT_SIZE_LIMIT - _MAX_ITEM_BYTES
+# moto's names for a sort-key condition (as the expression spells it, or KeyConditions' operator).
+_OPERATORS = {
+    **{name: name for name in ("EQ", "LT", "LE", "GT", "GE", "BETWEEN", "BEGINS_WITH")},
+    **{"=": "EQ", "<": "LT", "<=": "LE", ">": "GT", ">=": "GE"},
+}
 _LOWER_BOUND_LEFT = frozenset({"EQ", "GE", "BETWEEN", "BEGINS_WITH"})
 _NO_LOWER_BOUND = frozenset({"LT", "LE"})
 
@@ -313,11 +318,12 @@ def _span(entries: Sequence[Entry], comparison: str | None, bounds: list[DynamoT
     partition), found with moto's own comparison; None: not a condition this knows."""
     if comparison is None:
         return 0, len(entries)
-    if comparison in _LOWER_BOUND_LEFT:
+    operator = _OPERATORS.get(comparison.upper())
+    if operator in _LOWER_BOUND_LEFT:
         first = bisect.bisect_left(entries, bounds[0], key=_window_value)
-    elif comparison == "GT":
+    elif operator == "GT":
         first = bisect.bisect_right(entries, bounds[0], key=_window_value)
-    elif comparison in _NO_LOWER_BOUND:
+    elif operator in _NO_LOWER_BOUND:
         first = 0
     else:
         return None
