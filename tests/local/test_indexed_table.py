@@ -103,14 +103,16 @@ def test_a_query_reads_only_its_partition_and_page(client: Client, monkeypatch: 
         pending = {PENDING_PARTITION_KEY: {"S": PENDING[n % 2]}} if n % 3 else {}
         client.put_item(TableName=INDEXED, Item={"pk": {"S": "MERCHANT#a"}, "sk": {"S": f"PAYMENT#{n:03d}"}, **pending})
         client.put_item(TableName=INDEXED, Item={"pk": {"S": "MERCHANT#b"}, "sk": {"S": f"PAYMENT#{n:03d}"}})
-    whole_table_reads: list[int] = []
+    whole_table_reads = _count_whole_table_reads(monkeypatch)
     handed: list[int] = []
-    moto_all_items = Table.all_items
     indexed_all_items = IndexedTable.all_items
-    monkeypatch.setattr(Table, "all_items", lambda self: whole_table_reads.append(1) or moto_all_items(self))
-    monkeypatch.setattr(
-        IndexedTable, "all_items", lambda self: (items := indexed_all_items(self), handed.append(len(items)))[0]
-    )
+
+    def counted(self: IndexedTable) -> list[Any]:
+        items = indexed_all_items(self)
+        handed.append(len(items))
+        return items
+
+    monkeypatch.setattr(IndexedTable, "all_items", counted)
 
     page = client.query(
         TableName=INDEXED,
@@ -189,7 +191,10 @@ def _maybe_pending(rng: random.Random) -> str | None:
 
 def _put(rng: random.Random) -> dict[str, Any]:
     key = _key(rng)
-    call: dict[str, Any] = {"_operation": "put_item", "Item": _item(key["pk"]["S"], key["sk"]["S"], _maybe_pending(rng), rng)}
+    call: dict[str, Any] = {
+        "_operation": "put_item",
+        "Item": _item(key["pk"]["S"], key["sk"]["S"], _maybe_pending(rng), rng),
+    }
     if rng.random() < 0.3:
         call["ConditionExpression"] = "attribute_not_exists(pk)"
     elif rng.random() < 0.2:
@@ -307,7 +312,11 @@ def _answer(client: Client, operation: str, arguments: dict[str, Any], table: st
     try:
         answer = getattr(client, operation)(**arguments)
     except ClientError as error:
-        return ("error", error.response["Error"]["Code"], str(error.response["Error"].get("Message")).replace(table, "T"))
+        return (
+            "error",
+            error.response["Error"]["Code"],
+            str(error.response["Error"].get("Message")).replace(table, "T"),
+        )
     answer.pop("ResponseMetadata", None)
     answer.pop("ConsumedCapacity", None)  # names the table
     return answer
