@@ -3,7 +3,7 @@
 python -m bench                      everything, printed; docs/performance.md is left alone
 python -m bench --write              the same, and rewrite the figures in docs/performance.md
 python -m bench --quick              shorter runs, fewer rounds
-python -m bench --only cold,warm     some of: cold, warm, baseline, load, dynalite, compute
+python -m bench --only cold,warm     some of: cold, warm, baseline, load, design, dynalite, compute
 
 Without --write the sections are also kept, as each benchmark ends, in bench/results/performance.md
 (not committed), so a long run that fails late keeps what it measured.
@@ -21,7 +21,7 @@ from pathlib import Path
 
 from bench import emulators, report, suite
 
-BENCHMARKS = ("cold", "warm", "baseline", "load", "dynalite", "compute")
+BENCHMARKS = ("cold", "warm", "baseline", "load", "design", "dynalite", "compute")
 REPO = Path(__file__).resolve().parent.parent
 DOCS_OUTPUT = REPO / "docs" / "performance.md"
 RESULTS_OUTPUT = REPO / "bench" / "results" / "performance.md"  # .gitignore
@@ -31,6 +31,7 @@ DURATIONS = {
     "warm": ("1 min", "15 s"),
     "baseline": ("1.5 min", "30 s"),
     "load": ("5 min", "2.5 min"),
+    "design": ("9 min", "3 min"),
     "dynalite": ("7 min, + a first npm install", "3 min"),
     "compute": ("9 min, + a first npm install", "3.5 min"),
 }
@@ -67,7 +68,7 @@ def durations_help() -> str:
     rows = [
         ("", "full", "--quick"),
         *((name, *times) for name, times in DURATIONS.items()),
-        ("all", "25 min", "11 min"),
+        ("all", "34 min", "14 min"),
     ]
     return "\n".join(["rough duration on 2 cores:", *(f"  {a:<10}{b:<30}{c}" for a, b, c in rows)])
 
@@ -82,6 +83,7 @@ def runners(plan: suite.Plan) -> dict[str, Runner]:
         "warm": ("warm", lambda: suite.warm_section(plan, log)),
         "baseline": ("load-baseline", lambda: suite.baseline_section(plan, log)),
         "load": ("load-moto", lambda: suite.load_section(plan, log, None)),
+        "design": ("load-design", lambda: suite.design_section(plan, log)),
         "dynalite": ("load-dynalite", lambda: _dynalite(plan, lambda: suite.load_section(plan, log, "dynalite"))),
         "compute": ("load-compute", lambda: _dynalite(plan, lambda: suite.compute_section(plan, log))),
     }

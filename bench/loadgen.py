@@ -27,6 +27,8 @@ from bench.stats import Summary
 Clock = Callable[[], float]
 Sleep = Callable[[float], Awaitable[None]]
 DEFAULT_MIX = (("post", 0.6), ("get", 0.3), ("list", 0.1))
+# Issue 19's design load: 80% keyed payments, 20% GET by id, plus 5% list calls (weights: 76/19/5%).
+DESIGN_MIX = (("post", 0.80), ("get", 0.20), ("list", 0.05))
 EXPECTED_STATUS = {"post": 201, "get": 200, "list": 200, "readback": 200}
 
 

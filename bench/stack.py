@@ -42,11 +42,19 @@ class Stack:
 
 @contextlib.contextmanager
 def running(
-    merchants: Sequence[Merchant], *, dynamodb_endpoint: str | None = None, compute: str | None = None
+    merchants: Sequence[Merchant],
+    *,
+    dynamodb_endpoint: str | None = None,
+    compute: str | None = None,
+    embedded_dynamodb: str | None = None,
 ) -> Iterator[Stack]:
     merchant_keys = {m.id: m.api_key for m in merchants}
     command = launch.runner_command(
-        merchants=merchant_keys, dynamodb_endpoint=dynamodb_endpoint, quiet=True, compute=compute
+        merchants=merchant_keys,
+        dynamodb_endpoint=dynamodb_endpoint,
+        quiet=True,
+        compute=compute,
+        embedded_dynamodb=embedded_dynamodb,
     )
     with launch.launched(command) as stack:
         urls = stack.urls

@@ -46,6 +46,7 @@ class Plan:
     # is the closer stand-in; the unbounded case is measured too, as a contrast.
     connections: int = 32
     contrast_connections: int = 256
+    design_rounds: int = 2  # A/B rounds at the design rate, each variant on a fresh stack per round
 
     @classmethod
     def quick(cls, command: str) -> Plan:
@@ -58,6 +59,7 @@ class Plan:
             step_seconds=6.0,
             profile_seconds=6.0,
             wrk_seconds=5,
+            design_rounds=1,
         )
 
 
@@ -241,11 +243,12 @@ def measured_run(
     *,
     connections: int,
     check_read_back: bool = False,
+    mix: Sequence[tuple[str, float]] = loadgen.DEFAULT_MIX,
 ) -> Step:
     meter = stack.CpuMeter(processes)
     meter.start()
     result = asyncio.run(
-        loadgen.run_load(base_url, rate=rate, duration=seconds, merchants=merchants, connections=connections)
+        loadgen.run_load(base_url, rate=rate, duration=seconds, merchants=merchants, connections=connections, mix=mix)
     )
     meter.stop()
     step = Step(result, meter.share(), cpu_seconds=dict(meter.used))
@@ -405,6 +408,114 @@ def load_section(plan: Plan, log: Log, emulator: str | None) -> str:
     if wrk_rows:
         parts.append(wrk_rows)
     return "\n\n".join(parts)
+
+
+# --- the design load on the embedded default (issue 19) ----------------------------------------------
+
+# `make run`'s embedded DynamoDB: moto with the partition index (the default), and moto as it ships.
+EMBEDDED = ("indexed", "moto")
+DESIGN_MERCHANTS = 1  # a newcomer's `make run --merchant ...`: every payment in one partition
+
+
+def ab_order(rounds: int) -> list[str]:
+    """indexed, moto, then moto, indexed, ...: a busier moment of a shared machine lands on both alike."""
+    order: list[str] = []
+    for round_ in range(rounds):
+        order += list(EMBEDDED) if round_ % 2 == 0 else list(reversed(EMBEDDED))
+    return order
+
+
+def design_run(plan: Plan, variant: str, rate: float, seconds: float, *, read_back: bool) -> Step:
+    merchants = loadgen.bench_merchants(DESIGN_MERCHANTS)
+    with stack.running(merchants, embedded_dynamodb=variant) as running:
+        return measured_run(
+            running.base_url,
+            rate,
+            seconds,
+            merchants,
+            running.processes(),
+            connections=plan.connections,
+            check_read_back=read_back,
+            mix=loadgen.DESIGN_MIX,
+        )
+
+
+def design_peak(plan: Plan, variant: str, log: Log) -> Peak:
+    """find_peak on one fresh stack: the table grows from step to step, as it would in use."""
+    merchants = loadgen.bench_merchants(DESIGN_MERCHANTS)
+    with stack.running(merchants, embedded_dynamodb=variant) as running:
+        processes = running.processes()
+        return find_peak(
+            lambda rate: measured_run(
+                running.base_url,
+                rate,
+                plan.step_seconds,
+                merchants,
+                processes,
+                connections=plan.connections,
+                mix=loadgen.DESIGN_MIX,
+            ),
+            peak_rates(),
+            log,
+        )
+
+
+def design_section(plan: Plan, log: Log) -> str:
+    runs: list[tuple[str, Step]] = []
+    for variant in ab_order(plan.design_rounds):
+        log(f"design: {variant}, {plan.load_rate:.0f} req/s for {plan.load_seconds:.0f} s (fresh stack)")
+        step = design_run(plan, variant, plan.load_rate, plan.load_seconds, read_back=True)
+        log(f"  p99 {step.result.latency().p99:.3f} s, errors {len(step.result.errors)}")
+        runs.append((variant, step))
+    peaks: dict[str, Peak] = {}
+    for variant in EMBEDDED:
+        log(f"design: peak search, {variant} (fresh stack)")
+        peaks[variant] = design_peak(plan, variant, log)
+    return design_report(plan, runs, peaks)
+
+
+def design_report(plan: Plan, runs: Sequence[tuple[str, Step]], peaks: dict[str, Peak]) -> str:
+    parts = [
+        report.stamp(plan.command),
+        f"**The design load on `make run`'s default**: open loop at {plan.load_rate:.0f} req/s for "
+        f"{plan.load_seconds:.0f} s, mix {_mix_text(loadgen.DESIGN_MIX)}, {DESIGN_MERCHANTS} merchant (every "
+        f"payment in one partition), {plan.connections} connections, a fresh stack per run; the embedded "
+        "DynamoDB with the partition index (`indexed`, the default) and as moto ships it (`moto`, "
+        "`--embedded-dynamodb moto`), alternating:",
+        _load_table([(f"{variant}, round {n // len(EMBEDDED) + 1}", step) for n, (variant, step) in enumerate(runs)]),
+        ab_ratio_line(runs),
+        *(f"{variant}: " + _read_back_line(step) for variant, step in runs),
+        *(f"{variant}: " + _cpu_line(step) for variant, step in runs),
+    ]
+    for variant, (peak, steps) in peaks.items():
+        parts += [
+            f"**Highest rate with p99 < {P99_LIMIT_SECONDS:.0f} s, no errors, ≥ 95% achieved, {variant}**: "
+            + (f"**{peak:.0f} req/s**" if peak else "**none of the steps**")
+            + f" ({plan.step_seconds:.0f} s per step on one stack, the table growing):",
+            _load_table([(f"{rate:.0f} req/s", step) for rate, step in steps]),
+        ]
+    return "\n\n".join(parts)
+
+
+def ab_ratio_line(runs: Sequence[tuple[str, Step]]) -> str:
+    """moto against indexed: the median p50 and p99 of each over the rounds, and their ratios."""
+    latencies = {v: [step.result.latency() for name, step in runs if name == v] for v in EMBEDDED}
+    if not all(latencies.values()):
+        return "_No ratio: a variant has no run._"
+    p50 = {v: median([latency.p50 for latency in found]) for v, found in latencies.items()}
+    p99 = {v: median([latency.p99 for latency in found]) for v, found in latencies.items()}
+    return (
+        f"Median over the rounds: indexed p50 {report.ms(p50['indexed'])}, p99 {report.ms(p99['indexed'])}; "
+        f"moto p50 {report.ms(p50['moto'])}, p99 {report.ms(p99['moto'])}: moto's p99 is "
+        f"**{ratio(p99['moto'], p99['indexed']):.1f}x** the indexed one "
+        f"(p50 {ratio(p50['moto'], p50['indexed']):.1f}x)."
+    )
+
+
+def _mix_text(mix: Sequence[tuple[str, float]]) -> str:
+    total = sum(weight for _, weight in mix)
+    labels = {"post": "keyed POST", "get": "GET by id", "list": "list"}
+    return " / ".join(f"{weight / total:.0%} {labels.get(kind, kind)}" for kind, weight in mix)
 
 
 def baseline_section(plan: Plan, log: Log) -> str:

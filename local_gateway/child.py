@@ -59,6 +59,9 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--quiet", action="store_true", help="discard the handlers' stdout")
     parser.add_argument("--log-file", metavar="PATH", help="append the handlers' stdout to PATH instead of stderr")
     parser.add_argument(
+        "--plain-moto", action="store_true", help="dynamodb: moto as it ships, without local_gateway.indexed_table"
+    )
+    parser.add_argument(
         "--resolver-interval", type=float, default=0, help="run the resolver every N s, as Lambda's schedule (0: off)"
     )
     return parser.parse_args(argv)
@@ -91,6 +94,10 @@ def make_server(args: argparse.Namespace, stats: RollingStats) -> tuple[Server, 
     if args.role == "dynamodb":
         from local_gateway.moto_server import make_dynamodb_server  # noqa: PLC0415 - moto is slow to import
 
+        if not args.plain_moto:
+            from local_gateway.indexed_table import install  # noqa: PLC0415
+
+            install()  # every Query reads its own partition, not the whole table
         return make_dynamodb_server(args.port), None
     gateway = make_gateway(args)
     app = RegionStatsApp(gateway, stats, untimed_user_agents=[HEALTH_CHECK_USER_AGENT])

@@ -58,6 +58,7 @@ def runner_command(
     resolve_after: float | None = None,
     authorizer_cache_seconds: float | None = None,
     compute: str | None = None,
+    embedded_dynamodb: str | None = None,
 ) -> list[str]:
     """The command line for these options (merchants: id -> API key).
 
@@ -66,6 +67,7 @@ def runner_command(
     command = [sys.executable, "-m", "local_gateway", "--port", str(port)]
     valued = {
         "--compute": compute,
+        "--embedded-dynamodb": embedded_dynamodb,
         "--resolver-interval": resolver_interval,
         "--resolve-after": resolve_after,
         "--authorizer-cache-seconds": authorizer_cache_seconds,

@@ -49,6 +49,9 @@ CHILD_START_TIMEOUT = 30.0
 # lambda: the Lambda gateway (local_gateway.gateway); container: the image's entry point
 # (container/spec.py COMMAND, see container_region.py), as the ALB + ECS Fargate option serves them.
 COMPUTE_OPTIONS = ("lambda", "container")
+# indexed: moto with local_gateway.indexed_table (a Query reads its partition); moto: moto as it ships,
+# whose every Query reads and sorts the whole table (kept for the benchmark's comparison).
+EMBEDDED_DYNAMODB_OPTIONS = ("indexed", "moto")
 FIRST_HEALTH_TIMEOUT = 30.0
 # The handlers' JSON lines and EMF metrics, rewritten by each run (gitignored).
 DEFAULT_LOG_FILE = REPO_ROOT / ".local" / "stack.log"
@@ -70,6 +73,7 @@ class Options:
     verbose: bool = False
     log_file: Path = DEFAULT_LOG_FILE
     compute: str = "lambda"  # how each region serves the handlers: COMPUTE_OPTIONS
+    embedded_dynamodb: str = "indexed"  # EMBEDDED_DYNAMODB_OPTIONS
 
 
 @dataclass
@@ -142,6 +146,13 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         default="lambda",
         help="serve each region as Lambda does (default) or through the container's server (gunicorn)",
     )
+    parser.add_argument(
+        "--embedded-dynamodb",
+        choices=EMBEDDED_DYNAMODB_OPTIONS,
+        default="indexed",
+        help="the embedded DynamoDB: moto with a partition index (default) or moto as it ships, whose "
+        "queries read the whole table (for comparison; docs/performance.md)",
+    )
     args = parser.parse_args(argv)
     if not args.resolver_interval > 0:
         parser.error("--resolver-interval must be a positive number of seconds")
@@ -162,6 +173,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         verbose=args.verbose,
         log_file=args.log_file.resolve(),
         compute=args.compute,
+        embedded_dynamodb=args.embedded_dynamodb,
     )
 
 
@@ -301,7 +313,10 @@ def _start_dynamodb(options: Options, supervisor: Supervisor) -> Callable[[], st
     external = options.dynamodb_endpoint
     if external:
         return lambda: external
-    child = supervisor.spawn("dynamodb", ["dynamodb", *_handler_output(options)], local_environment(TABLE_REGION))
+    plain = ["--plain-moto"] if options.embedded_dynamodb == "moto" else []
+    child = supervisor.spawn(
+        "dynamodb", ["dynamodb", *plain, *_handler_output(options)], local_environment(TABLE_REGION)
+    )
     return lambda: _local_url(supervisor.wait_ready(child, CHILD_START_TIMEOUT))
 
 

@@ -100,3 +100,37 @@ def _alive(pid: int) -> bool:
     except ProcessLookupError:
         return False
     return True
+
+
+@pytest.mark.parametrize(("flags", "indexed"), [([], True), (["--plain-moto"], False)])
+def test_the_dynamodb_child_indexes_its_tables_unless_told_not_to(
+    flags: list[str], indexed: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from local_gateway import child, indexed_table  # noqa: PLC0415
+    from local_gateway.live_stats import RollingStats  # noqa: PLC0415
+
+    installed: list[bool] = []
+    monkeypatch.setattr(indexed_table, "install", lambda: installed.append(True))
+    server, gateway = child.make_server(child.parse_args(["dynamodb", "--port", "0", *flags]), RollingStats())
+    server.server_close()
+
+    assert gateway is None
+    assert installed == ([True] if indexed else [])
+
+
+def test_the_runner_passes_the_embedded_dynamodb_choice_on() -> None:
+    from local_gateway.launch import runner_command  # noqa: PLC0415
+    from local_gateway.runner import _start_dynamodb, parse_args  # noqa: PLC0415
+
+    assert parse_args([]).embedded_dynamodb == "indexed"
+    command = runner_command(embedded_dynamodb="moto")
+    assert command[command.index("--embedded-dynamodb") + 1] == "moto"
+    spawned: list[list[str]] = []
+
+    class Recorder:
+        def spawn(self, name: str, args: list[str], env: dict[str, str]) -> None:
+            spawned.append(args)
+
+    for choice in ("moto", "indexed"):
+        _start_dynamodb(parse_args(["--embedded-dynamodb", choice]), Recorder())  # type: ignore[arg-type]
+    assert ["--plain-moto" in args for args in spawned] == [True, False]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import urllib.request
 from collections.abc import Iterator
 
 import pytest
@@ -106,3 +107,26 @@ def test_seeding_the_same_merchants_twice_keeps_them(endpoint: str, monkeypatch:
     second = prepare_table(options, endpoint)
 
     assert first == second == [("m_seed", "pgw_seed-key")]
+
+
+def test_dynamodb_calls_go_straight_to_moto_s_dynamodb_app(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's dispatcher (a service lookup per request, under one lock) only sees the rest: /moto-api."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication  # noqa: PLC0415
+
+    dispatched: list[str] = []
+    original = DomainDispatcherApplication.get_application
+
+    def recorded(self: DomainDispatcherApplication, environ: dict[str, object]) -> object:
+        dispatched.append(str(environ.get("PATH_INFO")))
+        return original(self, environ)
+
+    monkeypatch.setattr(DomainDispatcherApplication, "get_application", recorded)
+    client = dynamodb_client(endpoint, "eu-west-1")
+    create_table(client, "direct")
+    client.put_item(TableName="direct", Item={"pk": {"S": "a"}, "sk": {"S": "b"}})
+    assert client.get_item(TableName="direct", Key={"pk": {"S": "a"}, "sk": {"S": "b"}})["Item"]["sk"] == {"S": "b"}
+    assert dispatched == []
+
+    with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=10) as answer:
+        assert answer.status == 200
+    assert dispatched == ["/moto-api/data.json"]
