@@ -34,6 +34,8 @@ def test_both_children_talk_to_the_fake_and_the_payment_is_created() -> None:
         floor = process_cold.run_child("floor", coldstart.REPO, url, env)
         payment = process_cold.run_child("post", coldstart.REPO, url, env)
     assert (floor["status"], payment["status"]) == (200, 201)
+    # Each child's own CPU time, from the kernel's accounting: a figure, not a timing assertion.
+    assert float(str(floor["cpu_ms"])) > 0 and float(str(payment["cpu_ms"])) > 0
     # What the payments function's process no longer loads: boto3 itself and s3transfer.
     assert "boto3" in floor["modules"] and "s3transfer" in floor["modules"]
     assert not {"boto3", "s3transfer"} & set(payment["modules"])  # type: ignore[arg-type]
