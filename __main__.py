@@ -107,6 +107,7 @@ def functions_args(
             timeout_seconds=config.lambda_timeout_seconds,
             reserved_concurrency=config.reserved_concurrency,
             log_level=config.log_level,
+            snap_start=config.snap_start,
         ),
         log_retention_days=config.log_retention_days,
         allowed_currencies=config.allowed_currencies,

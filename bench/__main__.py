@@ -3,7 +3,7 @@
 python -m bench                      everything, printed; docs/performance.md is left alone
 python -m bench --write              the same, and rewrite the figures in docs/performance.md
 python -m bench --quick              shorter runs, fewer rounds
-python -m bench --only cold,warm     some of: cold, warm, baseline, load, design, dynalite, compute
+python -m bench --only cold,warm     some of: cold, process, warm, baseline, load, design, dynalite, compute
 
 Without --write the sections are also kept, as each benchmark ends, in bench/results/performance.md
 (not committed), so a long run that fails late keeps what it measured.
@@ -21,13 +21,14 @@ from pathlib import Path
 
 from bench import emulators, report, suite
 
-BENCHMARKS = ("cold", "warm", "baseline", "load", "design", "dynalite", "compute")
+BENCHMARKS = ("cold", "process", "warm", "baseline", "load", "design", "dynalite", "compute")
 REPO = Path(__file__).resolve().parent.parent
 DOCS_OUTPUT = REPO / "docs" / "performance.md"
 RESULTS_OUTPUT = REPO / "bench" / "results" / "performance.md"  # .gitignore
 # Rough wall-clock time of each part on 2 cores, full and --quick (the stack's start included).
 DURATIONS = {
     "cold": ("2 min", "1 min"),
+    "process": ("1 min", "30 s"),
     "warm": ("1 min", "15 s"),
     "baseline": ("1.5 min", "30 s"),
     "load": ("5 min", "2.5 min"),
@@ -68,7 +69,7 @@ def durations_help() -> str:
     rows = [
         ("", "full", "--quick"),
         *((name, *times) for name, times in DURATIONS.items()),
-        ("all", "34 min", "14 min"),
+        ("all", "35 min", "14.5 min"),
     ]
     return "\n".join(["rough duration on 2 cores:", *(f"  {a:<10}{b:<30}{c}" for a, b, c in rows)])
 
@@ -80,6 +81,7 @@ def log(message: str) -> None:
 def runners(plan: suite.Plan) -> dict[str, Runner]:
     return {
         "cold": ("cold-start", lambda: suite.cold(plan, log)),
+        "process": ("cold-start-process", lambda: suite.process_cold_section(plan, log)),
         "warm": ("warm", lambda: suite.warm_section(plan, log)),
         "baseline": ("load-baseline", lambda: suite.baseline_section(plan, log)),
         "load": ("load-moto", lambda: suite.load_section(plan, log, None)),

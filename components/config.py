@@ -169,6 +169,7 @@ class StackConfig:
     lambda_memory_mb: int = 512
     lambda_timeout_seconds: int = 5
     reserved_concurrency: int | None = None
+    snap_start: bool = True
     log_retention_days: int = 365
     log_level: str = "INFO"
     metrics_namespace: str = "PaymentGateway"
@@ -478,6 +479,7 @@ def load_stack_config() -> StackConfig:
         lambda_timeout_seconds=_int(config, "lambdaTimeoutSeconds", _default("lambda_timeout_seconds"), 1, 29),
         # 0 would throttle every function, /health included: Route 53 would drop the region.
         reserved_concurrency=_optional_int(config, "reservedConcurrency", 1, 10000),
+        snap_start=config.get_bool("snapStart") is not False,
         log_retention_days=_retention(config),
         log_level=_choice(config, "logLevel", _default("log_level"), LOG_LEVELS),
         metrics_namespace=config.get("metricsNamespace") or _default("metrics_namespace"),

@@ -58,6 +58,9 @@ LOG_RETENTION_DAYS = frozenset(
 # Callers (API Gateway, EventBridge) invoke this alias of each published function, never $LATEST:
 # a deployment moves it from version to version (gradually, with CodeDeploy; see components.deployments).
 LIVE_ALIAS = "live"
+# Lambda SnapStart (Python 3.12+, arm64 included) is offered in every commercial region but these
+# (Lambda developer guide, "Improving startup performance with Lambda SnapStart": supported Regions).
+SNAP_START_UNSUPPORTED_REGIONS = frozenset({"ap-southeast-6", "ap-east-2"})  # New Zealand, Taipei
 # Access-log fields: who, what, outcome and timings. Never a body, a header or a query string:
 # card data must not reach a log (PCI DSS 3.3.1/3.5.1). resourcePath is the template (/v1/payments/{id}).
 ACCESS_LOG_FORMAT: dict[str, str] = {
@@ -87,6 +90,9 @@ class LambdaSettings:
     timeout_seconds: int = 5
     reserved_concurrency: int | None = None
     log_level: str = "INFO"
+    # SnapStart on the published versions behind `live`, where the region offers it: a new execution
+    # environment resumes from a snapshot of the init (docs/performance.md, docs/cost.md).
+    snap_start: bool = True
 
     def __post_init__(self) -> None:
         if not 128 <= self.memory_mb <= 10240:
@@ -404,6 +410,7 @@ class _RegionalFunctions(pulumi.ComponentResource):
                 memory_size=settings.memory_mb,
                 timeout=timeout or settings.timeout_seconds,
                 reserved_concurrent_executions=settings.reserved_concurrency,
+                snap_start=self._snap_start(published),
                 tracing_config=aws.lambda_.FunctionTracingConfigArgs(mode="Active"),
                 environment=aws.lambda_.FunctionEnvironmentArgs(variables=dict(environment)),
                 kms_key_arn=self._key.arn,
@@ -414,6 +421,11 @@ class _RegionalFunctions(pulumi.ComponentResource):
         )
         alias = self._live_alias(resource, function) if published else None
         return DeployedFunction(spec=spec, function=function, role=role, log_group=log_group, alias=alias)
+
+    def _snap_start(self, published: bool) -> aws.lambda_.FunctionSnapStartArgs | None:
+        """Only published versions can have it ($LATEST cannot); no provisioned concurrency is set."""
+        wanted = self._args.lambda_settings.snap_start and self._region not in SNAP_START_UNSUPPORTED_REGIONS
+        return aws.lambda_.FunctionSnapStartArgs(apply_on="PublishedVersions") if published and wanted else None
 
     def _live_alias(self, resource: str, function: aws.lambda_.Function) -> aws.lambda_.Alias:
         """Created on the first published version. Afterwards, unless deployments are all-at-once,

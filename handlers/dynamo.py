@@ -5,19 +5,19 @@ Every write is a single-item conditional PutItem; ClientError codes become domai
 
 from __future__ import annotations
 
+import functools
 import itertools
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import datetime, timedelta
-from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
-import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
+import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from handlers import converter, ids, schema
+from handlers.attribute_values import from_item, to_item
 from handlers.errors import ConditionFailed, StorageUnavailable
 from handlers.models import (
     Heartbeat,
@@ -49,8 +49,6 @@ _TRANSIENT = frozenset(
 _MAX_QUERY_PAGES = 5  # a selective status filter may need several reads to fill one page
 _MAX_PENDING_PAGES = 10
 _MAX_REFERENCE_PAGES = 50  # 1 MB each: a busy merchant's few minutes of payments
-_serializer = TypeSerializer()
-_deserializer = TypeDeserializer()
 
 
 def make_client(
@@ -69,7 +67,16 @@ def make_client(
         # of them costs 12-14% of a payment's CPU (bench, interleaved on the same clients).
         parameter_validation=False,
     )
-    return boto3.client("dynamodb", region_name=region, endpoint_url=endpoint_url, config=config)
+    client = _session().create_client("dynamodb", region_name=region, endpoint_url=endpoint_url, config=config)
+    return cast("DynamoDBClient", client)
+
+
+@functools.cache
+def _session() -> botocore.session.Session:
+    """botocore's own session, not boto3's: boto3 adds nothing a low-level client uses and its import
+    (resources, s3transfer) costs a fifth of a cold start. One per process: its loader caches the
+    service model, so a second client (the health check's) is cheap."""
+    return botocore.session.get_session()
 
 
 @contextmanager
@@ -88,14 +95,11 @@ def _translated_errors() -> Iterator[None]:
 
 
 def _marshal(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {
-        name: _serializer.serialize(Decimal(repr(value)) if isinstance(value, float) else value)
-        for name, value in item.items()
-    }
+    return to_item(item)
 
 
 def _unmarshal(item: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: _deserializer.deserialize(value) for name, value in item.items()}
+    return from_item(item)
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
@@ -116,6 +120,10 @@ class DynamoRepository:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
+
+    @property
+    def client(self) -> DynamoDBClient:
+        return self._client
 
     # --- idempotency claims ----------------------------------------------------------------------
 

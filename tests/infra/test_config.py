@@ -102,6 +102,7 @@ DEFAULTS: dict[str, Callable[[StackConfig], Any]] = {
     "consistencyMode": lambda c: c.consistency_mode,
     "lambdaMemoryMb": lambda c: c.lambda_memory_mb,
     "lambdaTimeoutSeconds": lambda c: c.lambda_timeout_seconds,
+    "snapStart": lambda c: str(c.snap_start).lower(),
     "logRetentionDays": lambda c: c.log_retention_days,
     "logLevel": lambda c: c.log_level,
     "metricsNamespace": lambda c: c.metrics_namespace,
@@ -185,6 +186,11 @@ def test_values_are_parsed(mocks: RecordingMocks) -> None:
     assert (config.primary, config.lambda_memory_mb, config.reserved_concurrency) == (True, 1024, 50)
     assert (config.domain_name, config.hosted_zone_id) == ("pay.example.com", "Z1")
     assert (config.alarms.api_5xx_rate_percent, config.consistency_mode) == (0.5, "STRONG")
+
+
+def test_snap_start_is_on_unless_turned_off(mocks: RecordingMocks) -> None:
+    assert load().snap_start is True
+    assert load(snapStart="false").snap_start is False
 
 
 @pytest.mark.parametrize(

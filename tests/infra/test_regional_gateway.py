@@ -150,6 +150,31 @@ def test_functions_are_arm64_traced_current_runtime_sized_from_args(mocks: Recor
         assert f["loggingConfig"]["logGroup"] == f"/aws/lambda/{f['name']}"
 
 
+def snap_start_by_function(mocks: RecordingMocks) -> dict[str, Any]:
+    return {f.plain["name"]: f.plain.get("snapStart") for f in mocks.of_type(FUNCTION)}
+
+
+def test_published_functions_resume_from_a_snapshot(mocks: RecordingMocks) -> None:
+    deploy(mocks)
+    published = {alias.plain["functionName"] for alias in mocks.of_type("aws:lambda/alias:Alias")}
+    snap_start = snap_start_by_function(mocks)
+    assert published  # every routed function, the authorizer and the resolver
+    for name, setting in snap_start.items():
+        # $LATEST (the simulator, not published) cannot have SnapStart; none has provisioned concurrency.
+        assert setting == ({"applyOn": "PublishedVersions"} if name in published else None), name
+    assert not mocks.of_type("aws:lambda/provisionedConcurrencyConfig:ProvisionedConcurrencyConfig")
+
+
+def test_snap_start_stays_off_when_turned_off(mocks: RecordingMocks) -> None:
+    deploy(mocks, lambda_settings=LambdaSettings(snap_start=False))
+    assert set(snap_start_by_function(mocks).values()) == {None}
+
+
+def test_snap_start_is_not_asked_for_where_lambda_does_not_offer_it(mocks: RecordingMocks) -> None:
+    deploy(mocks, region="ap-southeast-6")
+    assert set(snap_start_by_function(mocks).values()) == {None}
+
+
 def test_default_lambda_settings_fit_the_one_second_target() -> None:
     settings = LambdaSettings()
     assert settings.memory_mb >= 512

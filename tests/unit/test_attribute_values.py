@@ -1,0 +1,66 @@
+"""handlers.attribute_values against boto3's own TypeSerializer/TypeDeserializer, its model."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
+from hypothesis import given
+from hypothesis import strategies as st
+
+from handlers.attribute_values import from_attribute, from_item, to_attribute, to_item
+
+_numbers = st.integers(min_value=-(10**37), max_value=10**37) | st.decimals(
+    min_value=Decimal("-1e20"), max_value=Decimal("1e20"), places=6, allow_nan=False, allow_infinity=False
+)
+_scalars = st.text() | st.booleans() | st.none() | _numbers | st.binary(max_size=8)
+_values = st.recursive(
+    _scalars,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=5), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+def _plain(value: Any) -> Any:
+    """boto3 wraps binaries in Binary; ours are bytes."""
+    if isinstance(value, Binary):
+        return bytes(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+@given(_values)
+def test_values_are_encoded_as_boto3_encodes_them(value: Any) -> None:
+    assert to_attribute(value) == TypeSerializer().serialize(value)
+
+
+@given(_values)
+def test_attributes_are_decoded_as_boto3_decodes_them(value: Any) -> None:
+    attribute = TypeSerializer().serialize(value)
+    assert from_attribute(attribute) == _plain(TypeDeserializer().deserialize(attribute))
+
+
+def test_sets_round_trip() -> None:
+    item = {"tags": {"a", "b"}, "counts": {1, 2}, "blobs": {b"x"}}
+    assert to_item(item) == {k: TypeSerializer().serialize(v) for k, v in item.items()}
+    assert from_item(to_item(item)) == {"tags": {"a", "b"}, "counts": {Decimal(1), Decimal(2)}, "blobs": {b"x"}}
+
+
+def test_floats_are_stored_as_the_decimal_of_their_repr() -> None:
+    # The adapter stores due times (time.time() floats); boto3 refuses floats, so it converted them first.
+    assert to_attribute(1733500000.123456) == {"N": "1733500000.123456"}
+    assert to_item({"due": 0.1}) == {"due": {"N": "0.1"}}
+
+
+@pytest.mark.parametrize("value", [10**39, Decimal("NaN"), Decimal("Infinity"), object(), {1, "a"}])
+def test_what_dynamodb_cannot_hold_is_refused_as_boto3_refuses_it(value: object) -> None:
+    with pytest.raises(Exception) as ours:
+        to_attribute(value)
+    with pytest.raises(Exception) as theirs:
+        TypeSerializer().serialize(value)
+    assert type(ours.value) is type(theirs.value)
