@@ -88,6 +88,7 @@ KEYS = frozenset(
         "tableName",
         "lambdaMemoryMb",
         "lambdaTimeoutSeconds",
+        "snapStart",
         "reservedConcurrency",
         "logRetentionDays",
         "logRetentionOverrideReason",

@@ -33,8 +33,9 @@ def load(**values: str) -> StackConfig:
 
 
 def documented_defaults() -> dict[str, str]:
-    """`key` -> default cell of the configuration table."""
-    rows = re.findall(r"^\| `([A-Za-z0-9:]+)` \| (.+?) \|", DOCS.read_text(), flags=re.MULTILINE)
+    """`key` -> default cell of the configuration table (the README's other tables are not config)."""
+    section = DOCS.read_text().split("### Configuration", 1)[1].split("\n#", 1)[0]
+    rows = re.findall(r"^\| `([A-Za-z0-9:]+)` \| (.+?) \|", section, flags=re.MULTILINE)
     return dict(rows)
 
 
