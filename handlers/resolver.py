@@ -16,9 +16,11 @@ is reversed only once no request can still send it (`reversible_at`): every requ
 claimed the key before this payment's claim had replicated (later ones find that claim and replay,
 or find this payment by its reference), so all of them have ended, and their records replicated,
 within one replication bound and one lease of this payment's creation; `takeover_after` is built
-from exactly those (see `takeover_after`) plus two resolver intervals. And under the `reverse`
-policy an authorization found late is reversed only if no record of the reference already holds
-it as `authorized`: that record's merchant was told 201, so this one follows it instead.
+from exactly those (see `takeover_after`) plus two resolver intervals. And the `reverse`
+policy reverses a late authorization only under a payment's own reference: a key's reference may be
+held as `authorized` by a record this region cannot always find (the other region's retry during
+the lag, or the same key and body sent again after the claim's 24 h), whose merchant was told 201,
+so a key's late authorization is settled, under either policy.
 
 The scheduled function and the local stack's loop are two thin entry points over `run`; a replay
 of a pending key and `python -m handlers.admin resolve` call `settle` for one payment.
@@ -31,7 +33,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 
 import attrs
 
@@ -225,11 +227,11 @@ class PaymentResolver:
     def look_up(self, stored: StoredPayment) -> Payment:
         """Another region's pending payment as its owner will settle it, without writing (its owner
         settles it) and without reversing: pending while the bank has no record or no answer, and,
-        under the `reverse` policy, while an authorization is one its owner will reverse (no record
-        holds it as `authorized`). An answer given here is never contradicted by the owner's."""
+        under the `reverse` policy, while an authorization is one its owner will reverse (a late one
+        under the payment's own reference). An answer given here is never contradicted by the owner's."""
         try:
             record = self._bank.inquire(stored.bank_reference)
-            if record is None or (self._unwanted(record) and not self._held_as_authorized(stored)):
+            if record is None or self._unwanted(record, stored):
                 return stored.payment
         except (BankUnreachable, StorageUnavailable):
             return stored.payment
@@ -254,12 +256,9 @@ class PaymentResolver:
         """The status the bank's record dictates, or None while it needs a reversal not allowed yet."""
         record = self._bank.inquire(stored.bank_reference)
         # No record: it never arrived, or has not yet, so block the reference before calling it failed.
-        # A late authorization under the `reverse` policy: the shopper was told it failed, unless
-        # another record of the reference already holds it as authorized (then that answer stands).
-        if record is not None and not self._unwanted(record):
+        # A late authorization under the `reverse` policy, of a payment's own reference: unwanted.
+        if record is not None and not self._unwanted(record, stored):
             _check_matches(stored, record)
-            return gateway_status(record)
-        if record is not None and self._held_as_authorized(stored):
             return gateway_status(record)
         if self._clock().timestamp() < self.reversible_at(stored):
             logger.info("resolver_reversal_not_yet", extra={"payment_id": stored.payment.id})
@@ -268,21 +267,10 @@ class PaymentResolver:
         _check_matches(stored, record)
         return gateway_status(record)
 
-    def _unwanted(self, record: BankRecord) -> bool:
-        return record.status is BankStatus.AUTHORIZED and self._reverses_late
-
-    def _held_as_authorized(self, stored: StoredPayment) -> bool:
-        """Whether another payment record of this reference says `authorized` (final): both regions'
-        records live in the one global table, so this replica holds the other region's too once they
-        have replicated, which they have by `reversible_at`. Only a key's reference has other records."""
-        if _own_reference(stored):
-            return False
-        around = ids.created_at(stored.payment.id)
-        window = timedelta(seconds=self._policy.takeover_after_seconds)
-        siblings = self._payments.payments_with_reference(
-            stored.payment.merchant_id, stored.bank_reference, around - window, around + window
-        )
-        return any(s.status is PaymentStatus.AUTHORIZED and s.payment.id != stored.payment.id for s in siblings)
+    def _unwanted(self, record: BankRecord, stored: StoredPayment) -> bool:
+        """A late authorization the `reverse` policy gives back: only under a payment's own reference
+        (module docstring: a key's may be another record's 201)."""
+        return record.status is BankStatus.AUTHORIZED and self._reverses_late and _own_reference(stored)
 
     def _reverse(self, stored: StoredPayment) -> BankRecord:
         record = self._bank.reverse(stored.bank_reference)

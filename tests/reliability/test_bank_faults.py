@@ -100,8 +100,9 @@ def test_an_unknown_outcome_is_202_pending_then_the_resolver_writes_the_banks_re
 def test_the_reverse_policy_reverses_a_late_authorization_and_blocks_an_uncharged_reference(
     gateway: Gateway, bank: FaultBank, store: Any, fault: Fault, delay: float
 ) -> None:
+    """Without a key: the reference is the payment's own (a key's is never reversed as late, below)."""
     bank.then(fault, delay)
-    payment_id = assert_pending(gateway.post(card_body(VISA_AUTHORIZED), key="k1"), store)
+    payment_id = assert_pending(gateway.post(card_body(VISA_AUTHORIZED)), store)
     reference = the_payment(store)["bank_reference"]["S"]
     assert gateway.resolve(outcome=UnknownOutcome.REVERSE).reversals == 1
     got = assert_settled_as_the_bank_says(gateway, bank, store, payment_id)
@@ -109,6 +110,16 @@ def test_the_reverse_policy_reverses_a_late_authorization_and_blocks_an_uncharge
     assert reference in bank.reversed_references()
     late = gateway.post(card_body(VISA_AUTHORIZED), key="k2")  # another payment, refused nothing
     assert late.status == 201
+
+
+def test_the_reverse_policy_settles_a_keys_late_authorization(gateway: Gateway, bank: FaultBank, store: Any) -> None:
+    """A key's reference may be another record's 201 (the other region's retry, or the same key and
+    body after 24 h), so even under `reverse` its late authorization is settled, never reversed."""
+    bank.then(Fault.TIMEOUT, READ_TIMEOUT + 1.0)
+    payment_id = assert_pending(gateway.post(card_body(VISA_AUTHORIZED), key="k1"), store)
+    assert gateway.resolve(outcome=UnknownOutcome.REVERSE).reversals == 0
+    got = assert_settled_as_the_bank_says(gateway, bank, store, payment_id)
+    assert got["status"] == "authorized" and bank.reversals == []
 
 
 def test_a_late_decline_is_settled_declined(gateway: Gateway, bank: FaultBank, store: Any) -> None:

@@ -323,8 +323,13 @@ def _raise(error: BaseException) -> Any:
 
 
 TestOutcomes = Outcomes.TestCase
+# The suite's run is derandomized: a random one can reach the known double take-over below (strict xfail)
+# and turn CI red by chance. MACHINE_RANDOM=1 (and a larger MACHINE_EXAMPLES) explores at random.
 TestOutcomes.settings = settings(
-    max_examples=int(os.environ.get("MACHINE_EXAMPLES", "60")), stateful_step_count=30, deadline=None
+    max_examples=int(os.environ.get("MACHINE_EXAMPLES", "60")),
+    stateful_step_count=30,
+    deadline=None,
+    derandomize=os.environ.get("MACHINE_RANDOM") != "1",
 )
 
 

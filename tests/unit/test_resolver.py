@@ -442,6 +442,36 @@ def test_policy_reverse_look_up_says_pending_for_an_authorization_its_owner_will
     assert repo.get_payment(MERCHANT, theirs.payment.id).status is PaymentStatus.REVERSED  # type: ignore[union-attr]
 
 
+def test_policy_reverse_never_reverses_a_keys_authorization_another_record_outside_its_window_holds(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    """A key and body sent again after the claim's 24 h share the first payment's reference: the
+    bank's authorization may be that payment's 201, which no search around this one's creation finds."""
+    stored = keyed_refusal(repo, bank, clock)
+    code = bank.authorize(stored.bank_reference, bank.calls[0][1]).authorization_code
+    first = attrs.evolve(
+        stored,
+        payment=attrs.evolve(
+            stored.payment,
+            id=ids.new_payment_id(clock.now - timedelta(hours=25)),
+            status=PaymentStatus.AUTHORIZED,
+            authorization_code=code,
+        ),
+        due_at=None,
+    )
+    repo.receive(first)
+    clock.advance(seconds=POLICY.takeover_after_seconds + 1)
+    us = resolver(repo, bank, clock, region=US, unknown_outcome=UnknownOutcome.REVERSE)
+    assert us.look_up(attrs.evolve(stored, payment=attrs.evolve(stored.payment, region=US))).status is (
+        PaymentStatus.AUTHORIZED
+    )
+    resolver(repo, bank, clock, unknown_outcome=UnknownOutcome.REVERSE).run()
+    assert bank.reversals == []
+    for payment_id in (first.payment.id, stored.payment.id):
+        held = repo.get_payment(MERCHANT, payment_id)
+        assert held is not None and held.status is PaymentStatus.AUTHORIZED
+
+
 # --- one payment never stops a run (issue 15, point 3) -------------------------------------------
 
 
