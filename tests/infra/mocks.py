@@ -94,6 +94,9 @@ class RecordingMocks(pulumi.runtime.Mocks):
         self._provider_regions: dict[str, str] = {}
         self.loop: asyncio.AbstractEventLoop | None = None
         self.pending_options: dict[tuple[str, str], tuple[list[str], list[str]]] = {}
+        self.urns: dict[str, list[str]] = {}
+        self.engine_urns: dict[str, str] = {}  # the mock monitor's URN of a resource -> the engine's
+        """Every registered resource's URN (components and providers included) and the URNs its aliases name."""
 
     # --- queries ---------------------------------------------------------------------------------
 
@@ -417,9 +420,41 @@ def _record_options(mocks: RecordingMocks) -> None:
 
     def recording(request: Any) -> Any:
         mocks.pending_options[(request.type, request.name)] = (list(request.ignoreChanges), list(request.dependencies))
+        if request.type != "pulumi:pulumi:Stack":
+            _record_urn(mocks, monitor, request)
         return register(request)
 
     monitor.RegisterResource = recording  # type: ignore[union-attr]
+
+
+def _engine_urn(parent: str, typ: str, name: str) -> str:
+    """The URN the engine gives: the parent's whole qualified type chain, then `$type`. (The mock monitor
+    keeps only the parent's last type, so it would not see a change of a grandparent.)"""
+    stack, project = pulumi.get_stack(), pulumi.get_project()
+    parent_type = parent.split("::")[2] if parent else ""
+    # The root stack is every top-level resource's parent, but no part of their URNs.
+    qualified = f"{parent_type}${typ}" if parent_type and parent_type != "pulumi:pulumi:Stack" else typ
+    return f"urn:pulumi:{stack}::{project}::{qualified}::{name}"
+
+
+def _record_urn(mocks: RecordingMocks, monitor: Any, request: Any) -> None:
+    """Record the engine's URN of this resource and those its aliases name, parents resolved to engine URNs."""
+    as_engine = mocks.engine_urns
+    parent = as_engine.get(request.parent, request.parent)
+    urn = _engine_urn(parent, request.type, request.name)
+    as_engine[monitor.make_urn(request.parent, request.type, request.name)] = urn
+    mocks.urns[urn] = [_alias_urn(as_engine, parent, request, alias) for alias in request.aliases]
+
+
+def _alias_urn(as_engine: dict[str, str], parent: str, request: Any, alias: Any) -> str:
+    """The URN an alias names, its missing parts taken from the resource, as the engine does."""
+    if alias.urn:
+        return str(alias.urn)
+    spec = alias.spec
+    if spec.noParent:
+        return _engine_urn("", spec.type or request.type, spec.name or request.name)
+    alias_parent = as_engine.get(spec.parentUrn, spec.parentUrn) if spec.parentUrn else parent
+    return _engine_urn(alias_parent, spec.type or request.type, spec.name or request.name)
 
 
 def close_runtime(mocks: RecordingMocks) -> None:

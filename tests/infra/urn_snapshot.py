@@ -1,0 +1,61 @@
+"""The URNs of both stacks, both compute options, under mocks: a snapshot that refactors must keep.
+
+A URN is a resource's identity to the engine: a component moved to another module keeps its type token
+and so its URN, but a child whose parent or name changes gets a new URN, which `pulumi up` would turn
+into a delete and a create unless the child carries an alias naming its old URN. `tests/infra/test_urns.py`
+holds the program to this snapshot; after an intended change of resources (a new resource, one removed),
+write it anew with `python -m tests.infra.urn_snapshot` and review the diff.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.infra.program import ProgramRun, run_program
+
+SNAPSHOTS = Path(__file__).resolve().parent / "urns"
+DOMAIN = {"payment-gateway:domainName": "pay.example.com", "payment-gateway:hostedZoneId": "Z0123456789EXAMPLE"}
+VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
+    "eu-lambda": ("eu", {}),
+    "us-lambda": ("us", {}),
+    "eu-lambda-domain": ("eu", DOMAIN),
+    "us-lambda-domain": ("us", DOMAIN),
+    "eu-fargate": ("eu", {**DOMAIN, "payment-gateway:compute": "fargate"}),
+    "us-fargate": ("us", {**DOMAIN, "payment-gateway:compute": "fargate"}),
+}
+
+
+def run_variant(variant: str) -> ProgramRun:
+    stack, overrides = VARIANTS[variant]
+    return run_program(stack, overrides)
+
+
+def snapshot_path(variant: str) -> Path:
+    return SNAPSHOTS / f"{variant}.txt"
+
+
+def read_snapshot(variant: str) -> set[str]:
+    return set(snapshot_path(variant).read_text().split())
+
+
+def unaliased(registered: dict[str, list[str]], expected: set[str]) -> list[str]:
+    """URNs neither in the snapshot nor naming one of it in an alias: replacements at the next `pulumi up`."""
+    return sorted(urn for urn, aliases in registered.items() if urn not in expected and not expected & set(aliases))
+
+
+def missing(registered: dict[str, list[str]], expected: set[str]) -> list[str]:
+    """URNs of the snapshot that no resource has or names in an alias: deletions at the next `pulumi up`."""
+    known = set(registered) | {alias for aliases in registered.values() for alias in aliases}
+    return sorted(expected - known)
+
+
+def write_snapshots() -> None:
+    SNAPSHOTS.mkdir(exist_ok=True)
+    for variant in VARIANTS:
+        urns = sorted(run_variant(variant).mocks.urns)
+        snapshot_path(variant).write_text("\n".join(urns) + "\n")
+        print(f"{snapshot_path(variant)}: {len(urns)} URNs")
+
+
+if __name__ == "__main__":
+    write_snapshots()
