@@ -37,7 +37,7 @@ from components.regional_gateway import (
     route_functions,
     table_operations,
 )
-from handlers import routes
+from handlers.contract import routes
 
 PROJECT_ROOT = Path(__file__).resolve().parent
 # What the API serves; the resolver runs on a schedule in both options.

@@ -21,7 +21,7 @@ from pathlib import Path
 from bench import emulators, loadgen, report, stack
 from bench.stats import median
 from container import spec
-from handlers.schema import DEFAULT_TABLE_NAME
+from handlers.contract.schema import DEFAULT_TABLE_NAME
 from local_gateway import launch
 from local_gateway.topology import lambda_environment
 

@@ -25,7 +25,8 @@ from pathlib import Path
 
 from bench import report
 from components import sizing
-from handlers import converter, schema
+from handlers import converter
+from handlers.contract import schema
 from handlers.models import CardSummary, IdempotencyClaim, Payment, PaymentStatus, StoredPayment
 
 SECONDS_PER_MONTH = 30 * 24 * 3600
@@ -168,7 +169,7 @@ class Parameters:
     # sparse pending index per run (due payments, the oldest, the count, per shard), one heartbeat.
     resolver_runs_per_minute: float = 1.0
     resolver_ms: float = 200.0  # a run with nothing to settle: 8 shards x 3 Queries + 2 heartbeat calls
-    pending_shards: int = 8  # handlers.schema.PENDING_SHARDS (tests/bench/test_cost_model.py checks)
+    pending_shards: int = 8  # handlers.contract.schema.PENDING_SHARDS (tests/bench/test_cost_model.py checks)
     regions: int = 2
     list_limit: int = 20
     # Authorizer: API Gateway caches its answer per Authorization header for the TTL, per region.

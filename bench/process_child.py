@@ -8,7 +8,7 @@ up to the first response: imports, the client's construction and its first reque
 resolution, the service model's shapes, signing), the bank's first connection.
 
 - floor: `import boto3`, one DynamoDB client and one PutItem to the same fake;
-- post: `handlers.routes.CREATE_PAYMENT.handler` serves one keyed POST /v1/payments.
+- post: `handlers.contract.routes.CREATE_PAYMENT.handler` serves one keyed POST /v1/payments.
 This module imports only the standard library at top level.
 """
 
@@ -57,7 +57,7 @@ def _floor(fake_url: str) -> int:
 
 def _post() -> int:
     # The entry point as the Pulumi program names it: whatever module that is, it is what Lambda imports.
-    from handlers.routes import CREATE_PAYMENT  # noqa: PLC0415
+    from handlers.contract.routes import CREATE_PAYMENT  # noqa: PLC0415
 
     module_name, _, function_name = CREATE_PAYMENT.handler.rpartition(".")
     handler = getattr(importlib.import_module(module_name), function_name)

@@ -36,8 +36,9 @@ from botocore.validate import ParamValidationDecorator, ParamValidator
 from bench import events
 from bench.fakes import BenchBank, seeded_repository
 from bench.stats import Summary
-from handlers import api, authorizer, dynamo, schema
+from handlers import api, authorizer, dynamo
 from handlers.auth import hash_api_key
+from handlers.contract import schema
 
 ROUTES = ("post", "post_no_key", "get", "list", "authorizer")
 BASELINES = ("noop", "json")

@@ -27,8 +27,8 @@ from components.deployments import DEFAULT_STRATEGY, DEPLOYMENT_STRATEGIES
 from components.global_store import CONSISTENCY_MODES, ConsistencyMode, validate_topology
 from components.monitoring import AlarmThresholds
 from components.regional_gateway import LOG_RETENTION_DAYS
-from handlers import routes, schema
-from handlers.resolver import UnknownOutcome, takeover_after
+from handlers.contract import routes, schema
+from handlers.contract.resolution import UnknownOutcome, takeover_after
 
 PROJECT = "payment-gateway"
 # The handlers' payment write after the bank: 3 attempts x (0.5 s connect + 0.5 s read), the
@@ -209,7 +209,7 @@ class StackConfig:
 
     @property
     def takeover_after_seconds(self) -> float:
-        """When another region's silent resolver is taken over (handlers.resolver.takeover_after):
+        """When another region's silent resolver is taken over (handlers.contract.resolution.takeover_after):
         two missed runs, plus the replication-latency alarm's threshold (replication slower than
         that pages), plus the idempotency lease (twice the function timeout)."""
         return takeover_after(

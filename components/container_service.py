@@ -8,7 +8,7 @@
   rollback; the container runs as a non-root user on a read-only root filesystem (a scratch /tmp).
 - Security groups: internet -> ALB on 443/80; ALB -> tasks on the service port only; tasks -> 443.
 - Roles: the task role has exactly the table access of the functions it serves (the union of their
-  `handlers.routes` actions and leading keys); the execution role pulls this image, reads these secrets
+  `handlers.contract.routes` actions and leading keys); the execution role pulls this image, reads these secrets
   and writes this log group. FINGERPRINT_KEY and BANK_URL come from Secrets Manager, never the environment.
 """
 

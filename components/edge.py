@@ -20,8 +20,8 @@ import pulumi
 import pulumi_aws as aws
 
 from components.common import type_token
-from handlers.gateway_errors import WAF_RATE_LIMITED, WafError, waf_body_too_large
-from handlers.http import MAX_BODY_BYTES
+from handlers.contract.gateway_errors import WAF_RATE_LIMITED, WafError, waf_body_too_large
+from handlers.contract.limits import MAX_BODY_BYTES
 
 # WAF logs to CloudWatch Logs only into log groups named with this prefix.
 WAF_LOG_GROUP_PREFIX = "aws-waf-logs-"

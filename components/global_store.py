@@ -10,7 +10,7 @@ Two modes, so that exactly one stack owns the table:
   owner has not been deployed yet, which is the deploy-order check.
 
 The key schema, the pending index, the TTL attribute and the default name come from
-`handlers.schema`, the module the Lambda code uses too, so the two cannot drift.
+`handlers.contract.schema`, the module the Lambda code uses too, so the two cannot drift.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ import pulumi_aws as aws
 
 from components.common import account_context, child_opts, customer_managed_key, policy_json, type_token
 from components.policies import table_key_policy
-from handlers import schema
+from handlers.contract import schema
 
 ConsistencyMode = Literal["EVENTUAL", "STRONG"]
 CONSISTENCY_MODES: tuple[ConsistencyMode, ...] = ("EVENTUAL", "STRONG")

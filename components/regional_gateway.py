@@ -1,7 +1,7 @@
 """RegionalGateway: the payment API on Lambda in one region.
 
 REST API (REGIONAL; REST rather than HTTP API because WAF, per-client throttling and usage
-plans need it) built from `handlers.routes`, a Lambda REQUEST authorizer, gateway responses in
+plans need it) built from `handlers.contract.routes`, a Lambda REQUEST authorizer, gateway responses in
 the API's error shape, a stage with throttling, X-Ray and JSON access logs without bodies, one
 Lambda function (own role, own log group) per route function, the authorizer, the scheduled
 resolver and, without a real bank, the bank simulator; in front of it a RegionalEdge (WAF, and
@@ -41,8 +41,8 @@ from components.policies import (
     function_policy,
     logs_key_policy,
 )
-from handlers import routes
-from handlers.gateway_errors import GATEWAY_ERRORS, GatewayError
+from handlers.contract import routes
+from handlers.contract.gateway_errors import GATEWAY_ERRORS, GatewayError
 
 ARCHITECTURE = "arm64"
 RUNTIME = aws.lambda_.Runtime.PYTHON3D13

@@ -2,11 +2,11 @@
 
 Each request becomes the same REST v1 proxy event API Gateway would send (proxy_gateway), goes
 through the same REQUEST authorizer with its result cache (AUTHORIZER_CACHE_SECONDS), and is
-dispatched to the entry point handlers/routes.py names. `/health` is that table's health route:
+dispatched to the entry point handlers/contract/routes.py names. `/health` is that table's health route:
 Route 53's regional check sees what it sees on Lambda. The ALB's target health check asks
 spec.LIVENESS_PATH instead, answered here without the API or any I/O (a task that serves is alive,
 whatever DynamoDB does). Every
-answer the API makes itself is the deployed stage's gateway response (handlers/gateway_errors.py),
+answer the API makes itself is the deployed stage's gateway response (handlers/contract/gateway_errors.py),
 so a client sees one error vocabulary whichever compute option serves it.
 
 Not here: WAF's 16 KiB body rule. Deployed, the web ACL in front of the ALB answers it, before the
@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import quote
 
 from container import spec
-from handlers import routes
+from handlers.contract import routes
 from proxy_gateway.gateway_responses import gateway_response
 from proxy_gateway.messages import HttpRequest, HttpResponse, json_response
 from proxy_gateway.rest_api import RestApi

@@ -48,15 +48,17 @@ from botocore.exceptions import (
     NoCredentialsError,
 )
 
-from handlers import cards, ids, schema
+from handlers import cards, ids
 from handlers.auth import hash_api_key, new_api_key
 from handlers.bank import HttpBank
+from handlers.contract import schema
+from handlers.contract.resolution import UnknownOutcome
 from handlers.converter import format_timestamp
 from handlers.dynamo import DynamoRepository, make_client
 from handlers.errors import ConditionFailed, StorageUnavailable
 from handlers.models import Merchant, PaymentStatus, StoredPayment
 from handlers.ports import MerchantDirectory
-from handlers.resolver import PaymentResolver, ResolutionPolicy, UnknownOutcome
+from handlers.resolver import PaymentResolver, ResolutionPolicy
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 KEY_ID_LENGTH = 12  # hex digits of the key's hash: enough to tell a merchant's keys apart, useless to a thief

@@ -9,17 +9,13 @@ from __future__ import annotations
 import hashlib
 import secrets
 
+from handlers.contract.messages import INVALID_KEY, MALFORMED_HEADER, MISSING_HEADER
 from handlers.errors import Unauthorized
 from handlers.models import Merchant
 from handlers.ports import MerchantDirectory
 
 KEY_PREFIX = "pgw_"
 _MAX_HEADER_LENGTH = 512
-# What a merchant is told. An unknown and a revoked key get the same words: the answer must not
-# tell whether a key exists. No quote or backslash: API Gateway puts them into JSON unescaped.
-MISSING_HEADER = "The Authorization header is missing: send 'Authorization: Bearer <your API key>'."
-MALFORMED_HEADER = "The Authorization header is malformed: send 'Authorization: Bearer <your API key>'."
-INVALID_KEY = "The API key is not valid: it is unknown or has been revoked."
 
 
 def new_api_key() -> str:

@@ -5,7 +5,7 @@ route of the stage: a policy for one route would be reused for the others.
 
 A refused key gets a Deny, not `Exception("Unauthorized")`: the Deny's context carries what is
 wrong (a malformed header, or a key that is not valid), and the ACCESS_DENIED gateway response
-shows it (`handlers.gateway_errors`). "Unauthorized" would give the missing header's 401, whose
+shows it (`handlers.contract.gateway_errors`). "Unauthorized" would give the missing header's 401, whose
 message is fixed: API Gateway sends it without calling us when the header is absent.
 """
 
@@ -17,9 +17,9 @@ from typing import Any
 
 from handlers import http
 from handlers.auth import authenticate
+from handlers.contract.gateway_errors import AUTHORIZER_MESSAGE_KEY
 from handlers.dynamo import DynamoRepository, make_client
 from handlers.errors import Unauthorized
-from handlers.gateway_errors import AUTHORIZER_MESSAGE_KEY
 from handlers.observability import configure_logging, log_context
 from handlers.settings import Settings
 

@@ -12,8 +12,8 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from handlers import schema
 from handlers.bank_ledger import LedgerEntry
+from handlers.contract import schema
 from handlers.models import BankStatus
 
 if TYPE_CHECKING:

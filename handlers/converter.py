@@ -23,7 +23,8 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn
 
-from handlers import cards, schema
+from handlers import cards
+from handlers.contract import schema
 from handlers.errors import FieldError
 from handlers.models import (
     MAX_AMOUNT,

@@ -1,4 +1,4 @@
-"""DynamoDB adapter: payments, idempotency claims and API keys in the one table of handlers.schema.
+"""DynamoDB adapter: payments, idempotency claims and API keys in the one table of handlers.contract.schema.
 
 Every write is a single-item conditional PutItem; ClientError codes become domain errors here.
 """
@@ -16,8 +16,9 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handlers import converter, ids, schema
+from handlers import converter, ids
 from handlers.attribute_values import from_item, to_item
+from handlers.contract import schema
 from handlers.errors import ConditionFailed, StorageUnavailable
 from handlers.models import (
     Heartbeat,

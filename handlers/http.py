@@ -9,6 +9,8 @@ import logging
 from collections.abc import Mapping
 from typing import Any
 
+from handlers.contract.limits import MAX_BODY_BYTES
+from handlers.contract.messages import BODY_TOO_LARGE, INTERNAL_ERROR, NOT_JSON, OUTCOME_UNKNOWN_RETRY_AFTER
 from handlers.converter import echoable, payment_to_wire
 from handlers.errors import (
     BankUnavailable,
@@ -28,28 +30,6 @@ from handlers.models import Payment, PaymentStatus
 logger = logging.getLogger(__name__)
 Event = Mapping[str, Any]
 Response = dict[str, Any]
-# A payment is ~250 bytes. 16 KiB is also the body WAF inspects in front of API Gateway, and its
-# own rule refuses larger bodies with this same answer (components.edge; in front of an ALB, which
-# WAF inspects less of, the edge's limit is lower).
-MAX_BODY_BYTES = 16 * 1024
-
-
-def body_too_large(limit: int) -> str:
-    return f"The request body must be at most {limit} bytes."
-
-
-BODY_TOO_LARGE = body_too_large(MAX_BODY_BYTES)
-NOT_JSON = "Send the request body as JSON with 'Content-Type: application/json'."
-# A failure after the request reached the code that runs it (a crash, a timeout, an unexpected error):
-# a payment may have been charged, or not. Retrying with the same Idempotency-Key is safe either way
-# (a replay returns the payment if there is one); a new key could charge twice.
-OUTCOME_UNKNOWN = (
-    "The outcome is unknown: a payment may have been processed. Retry with the same Idempotency-Key "
-    "after Retry-After seconds, never with a new key."
-)
-OUTCOME_UNKNOWN_RETRY_AFTER = 1
-INTERNAL_ERROR = "An internal error occurred; it has been logged. " + OUTCOME_UNKNOWN
-
 # status, error type, Retry-After seconds (for errors worth retrying after a pause)
 ERRORS: dict[type[PaymentError], tuple[int, str, int | None]] = {
     InvalidRequest: (400, "invalid_request", None),

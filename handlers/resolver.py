@@ -16,7 +16,7 @@ is reversed only once no request can still send it (`reversible_at`): every requ
 claimed the key before this payment's claim had replicated (later ones find that claim and replay,
 or find this payment by its reference), so all of them have ended, and their records replicated,
 within one replication bound and one lease of this payment's creation; `takeover_after` is built
-from exactly those (see `takeover_after`) plus two resolver intervals. And the `reverse`
+from exactly those (see `handlers.contract.resolution.takeover_after`) plus two resolver intervals. And the `reverse`
 policy reverses a late authorization only under a payment's own reference: a key's reference may be
 held as `authorized` by a record this region cannot always find (the other region's retry during
 the lag, or the same key and body sent again after the claim's 24 h), whose merchant was told 201,
@@ -28,7 +28,6 @@ of a pending key and `python -m handlers.admin resolve` call `settle` for one pa
 
 from __future__ import annotations
 
-import enum
 import logging
 import time
 from collections import Counter
@@ -38,6 +37,7 @@ from datetime import UTC, datetime
 import attrs
 
 from handlers import ids
+from handlers.contract.resolution import UnknownOutcome
 from handlers.errors import BankUnreachable, ConditionFailed, StorageUnavailable
 from handlers.models import BankRecord, BankStatus, Heartbeat, Payment, PaymentStatus, StoredPayment, can_move
 from handlers.ports import Bank, PaymentRepository
@@ -48,11 +48,6 @@ Clock = Callable[[], datetime]
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
-
-
-class UnknownOutcome(enum.StrEnum):
-    SETTLE = "settle"  # record what the bank did, as late as it is found
-    REVERSE = "reverse"  # reverse a late authorization: the shopper was already told it failed
 
 
 @attrs.frozen
@@ -84,17 +79,6 @@ class ResolverReport:
     oldest_pending_age: float | None  # seconds since the oldest pending payment was created
     took_over: tuple[str, ...]  # regions whose payments this run settled too
     peer_heartbeat_ages: Mapping[str, float | None]  # seconds since each other region's heartbeat (None: none)
-
-
-def takeover_after(resolver_interval: float, replication_bound: float, lease: float) -> float:
-    """How long a region's heartbeat must be silent before another region settles its payments.
-
-    Two missed runs tell a dead resolver from a late one; the replication bound covers a heartbeat
-    (and a settlement) still on its way; the lease covers a request of the silent region still at
-    the bank. Settling twice is harmless anyway (both regions write the bank's record), but a
-    reversal of a payment whose request is merely slow would not be.
-    """
-    return 2 * resolver_interval + replication_bound + lease
 
 
 def gateway_status(record: BankRecord) -> tuple[PaymentStatus, str | None]:

@@ -8,8 +8,9 @@ from collections.abc import Mapping
 
 import attrs
 
+from handlers.contract.resolution import UnknownOutcome
 from handlers.errors import PaymentError
-from handlers.resolver import ResolutionPolicy, UnknownOutcome
+from handlers.resolver import ResolutionPolicy
 from handlers.validation import DEFAULT_CURRENCIES
 
 

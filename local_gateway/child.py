@@ -22,8 +22,8 @@ import threading
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
-from handlers.http import MAX_BODY_BYTES
-from handlers.routes import Function, Route
+from handlers.contract.limits import MAX_BODY_BYTES
+from handlers.contract.routes import Function, Route
 from local_gateway.gateway import Gateway
 from local_gateway.global_endpoint import HEALTH_CHECK_USER_AGENT
 from local_gateway.http_server import LocalHTTPServer
@@ -49,8 +49,12 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("role", choices=("dynamodb", "lambda", "container"))
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--name", default="lambda", help="label for logs")
-    parser.add_argument("--routes", default="handlers.routes:ROUTES", help="MODULE:ATTRIBUTE, a tuple of Route")
-    parser.add_argument("--authorizer", default="handlers.routes:AUTHORIZER", help="MODULE:ATTRIBUTE or 'none'")
+    parser.add_argument(
+        "--routes", default="handlers.contract.routes:ROUTES", help="MODULE:ATTRIBUTE, a tuple of Route"
+    )
+    parser.add_argument(
+        "--authorizer", default="handlers.contract.routes:AUTHORIZER", help="MODULE:ATTRIBUTE or 'none'"
+    )
     parser.add_argument("--authorizer-cache-seconds", type=float, default=None)
     parser.add_argument(
         "--waf-body-limit", type=int, default=MAX_BODY_BYTES, help="refuse larger bodies as WAF does (0: no WAF)"
@@ -77,7 +81,7 @@ def make_gateway(args: argparse.Namespace) -> Gateway:
     authorizer: Function | None = None if args.authorizer == "none" else load_attribute(args.authorizer)
     cache_seconds = args.authorizer_cache_seconds
     if cache_seconds is None:
-        cache_seconds = load_attribute("handlers.routes:AUTHORIZER_CACHE_SECONDS")
+        cache_seconds = load_attribute("handlers.contract.routes:AUTHORIZER_CACHE_SECONDS")
     region = os.environ.get("AWS_REGION", "eu-west-1")
     gateway = Gateway(
         region=region,

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from handlers.http import MAX_BODY_BYTES
+from handlers.contract.limits import MAX_BODY_BYTES
 from local_gateway.child import is_health_check_probe, run_resolver
 from local_gateway.global_endpoint import HEALTH_CHECK_USER_AGENT
 from local_gateway.live_stats import RegionStatsApp, RollingStats, tee_stdout

@@ -1,4 +1,4 @@
-"""The payments table, created from `handlers.schema` exactly as the infrastructure declares it.
+"""The payments table, created from `handlers.contract.schema` exactly as the infrastructure declares it.
 
 Used by the runner and by tests (with moto's server, `mock_aws` or any DynamoDB endpoint).
 """
@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, cast
 import boto3
 from botocore.exceptions import ClientError
 
-from handlers.schema import TTL_ATTRIBUTE, table_definition
+from handlers.contract.schema import TTL_ATTRIBUTE, table_definition
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb import DynamoDBClient

@@ -13,8 +13,8 @@ import threading
 import time
 from collections.abc import Sequence
 
-from handlers.http import MAX_BODY_BYTES
-from handlers.routes import Function, Route
+from handlers.contract.limits import MAX_BODY_BYTES
+from handlers.contract.routes import Function, Route
 from local_gateway.waf import waf_body_rule
 from proxy_gateway.authorization import Clock
 from proxy_gateway.messages import HttpRequest, HttpResponse

@@ -11,7 +11,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from handlers.routes import BANK_SIMULATOR, Route
+from handlers.contract.routes import BANK_SIMULATOR, Route
 
 # Both regions share the one table in this region (see moto_server.py).
 TABLE_REGION = "eu-west-1"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from handlers.gateway_errors import WAF_BODY_TOO_LARGE
+from handlers.contract.gateway_errors import WAF_BODY_TOO_LARGE
 from proxy_gateway.gateway_responses import waf_response
 from proxy_gateway.messages import HttpRequest, HttpResponse
 

@@ -1,4 +1,4 @@
-"""API Gateway's and WAF's own answers, rendered from the deployed templates (handlers.gateway_errors).
+"""API Gateway's and WAF's own answers, rendered from the deployed templates (handlers.contract.gateway_errors).
 
 API Gateway picks a response type (its default status and message are below), applies the gateway
 response configured for that type or else its DEFAULT_4XX / DEFAULT_5XX family, and substitutes
@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 
-from handlers.gateway_errors import BY_RESPONSE_TYPE, PLATFORM_MESSAGE, WafError
+from handlers.contract.gateway_errors import BY_RESPONSE_TYPE, PLATFORM_MESSAGE, WafError
 from proxy_gateway.messages import AMZN_REQUEST_ID_HEADER, REQUEST_ID_HEADER, HttpResponse
 
 # Response type -> API Gateway's status and `$context.error.message` when no gateway response is set.

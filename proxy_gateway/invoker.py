@@ -1,4 +1,4 @@
-"""Resolve Lambda entry points by dotted name (as `handlers.routes` names them) and invoke them.
+"""Resolve Lambda entry points by dotted name (as `handlers.contract.routes` names them) and invoke them.
 
 Unlike Lambda, one process serves many concurrent invocations on threads, so handler modules'
 lazily created globals must tolerate being initialised by two threads at once.
@@ -11,7 +11,7 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Any, cast
 
-from handlers.routes import Function
+from handlers.contract.routes import Function
 from proxy_gateway.lambda_proxy import LambdaContext
 
 Handler = Callable[[dict[str, Any], Any], object]

@@ -19,7 +19,7 @@ from email.utils import formatdate
 from typing import Any
 from urllib.parse import parse_qsl, unquote
 
-from handlers.routes import Function
+from handlers.contract.routes import Function
 from proxy_gateway.messages import AMZN_REQUEST_ID_HEADER, REQUEST_ID_HEADER, HttpRequest, HttpResponse
 from proxy_gateway.routing import RouteMatch
 

@@ -14,7 +14,7 @@ import uuid
 from collections.abc import Sequence
 from typing import Any
 
-from handlers.routes import Function, Route
+from handlers.contract.routes import Function, Route
 from proxy_gateway.authorization import AuthorizerCache, Clock, Reject, RequestAuthorizer
 from proxy_gateway.gateway_responses import gateway_response
 from proxy_gateway.invoker import LambdaInvoker

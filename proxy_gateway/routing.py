@@ -1,6 +1,6 @@
 """Match a request to an API Gateway resource path template, as API Gateway REST APIs do.
 
-Templates are `handlers.routes` paths: literal segments, `{name}` (one segment) and `{name+}`
+Templates are `handlers.contract.routes` paths: literal segments, `{name}` (one segment) and `{name+}`
 (greedy, the rest of the path). A literal segment wins over a variable one, a trailing slash is
 ignored, and path parameters are URL-decoded.
 """
@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from urllib.parse import unquote
 
-from handlers.routes import Route
+from handlers.contract.routes import Route
 
 _LITERAL, _VARIABLE, _GREEDY = 0, 1, 2
 

@@ -31,7 +31,7 @@ from components.regional_gateway import (
     route_functions,
     table_operations,
 )
-from handlers import routes
+from handlers.contract import routes
 
 NAME_PREFIX = "payments-apac"
 # Every region of the gateway, this one included: the resolvers watch each other's heartbeats.

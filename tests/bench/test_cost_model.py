@@ -146,7 +146,7 @@ def test_the_modelled_limits_are_the_stacks_defaults() -> None:
 
 
 def test_the_resolvers_reads_follow_the_pending_index_shards() -> None:
-    from handlers import schema  # noqa: PLC0415
+    from handlers.contract import schema  # noqa: PLC0415
 
     assert Parameters().pending_shards == schema.PENDING_SHARDS
     model = Model()

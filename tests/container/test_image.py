@@ -171,7 +171,12 @@ def test_the_image_holds_the_runtime_packages_of_the_tree_and_nothing_else() -> 
     assert {PurePosixPath(f).parts[0] for f in files} <= RUNTIME_PACKAGES
     for package in RUNTIME_PACKAGES:
         assert f"{package}/__init__.py" in files
-    expected = {"container/app.py", "container/gunicorn_conf.py", "handlers/routes.py", "handlers/requirements.txt"}
+    expected = {
+        "container/app.py",
+        "container/gunicorn_conf.py",
+        "handlers/contract/routes.py",
+        "handlers/requirements.txt",
+    }
     assert expected | {"proxy_gateway/authorization.py"} <= files
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc")]
     # Every module of the three packages that reaches the build is copied: none is left behind.

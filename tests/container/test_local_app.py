@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from container.wsgi import WsgiApplication
-from handlers import http
+from handlers.contract import limits, messages
 from handlers.observability import emit_metric
 from local_gateway import container_local
 from local_gateway.container_local import LocalRegionOptions, local_app
@@ -60,16 +60,16 @@ def test_the_options_survive_the_environment() -> None:
 
 
 def test_a_body_over_the_waf_limit_gets_wafs_413_before_the_authorizer(api: RestApi) -> None:
-    app = app_with(api, waf_body_limit=http.MAX_BODY_BYTES)
-    body = b"x" * (http.MAX_BODY_BYTES + 1)
+    app = app_with(api, waf_body_limit=limits.MAX_BODY_BYTES)
+    body = b"x" * (limits.MAX_BODY_BYTES + 1)
 
     started, raw = call(app, environ("POST", "/things", body, HTTP_AUTHORIZATION="Bearer good"))
 
     assert started.status == "413 Request Entity Too Large"
-    assert json.loads(raw) == {"error": {"type": "payload_too_large", "message": http.BODY_TOO_LARGE}}
+    assert json.loads(raw) == {"error": {"type": "payload_too_large", "message": messages.BODY_TOO_LARGE}}
     assert started.header("X-Request-Id") is None  # WAF answers before the API
     assert fake_handlers.AUTHORIZER_EVENTS == []
-    at_limit = environ("POST", "/things", b"x" * http.MAX_BODY_BYTES, HTTP_AUTHORIZATION="Bearer good")
+    at_limit = environ("POST", "/things", b"x" * limits.MAX_BODY_BYTES, HTTP_AUTHORIZATION="Bearer good")
     assert call(app, at_limit)[0].status == "200 OK"
 
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from handlers import http as api_http
+from handlers.contract import limits
 from local_gateway import launch
 from local_gateway.runner import parse_args
 from local_gateway.supervisor import Child, Supervisor
@@ -119,7 +119,7 @@ def test_a_container_region_has_the_lambda_regions_local_extras(supervisor: Supe
     child = spawn_region(supervisor, dynamodb_url, "--resolver-interval", "0.2")
     port = supervisor.wait_ready(child, timeout=60)
 
-    status, refused = call(port, "POST", "/v1/payments", b"{" + b" " * api_http.MAX_BODY_BYTES + b"}")
+    status, refused = call(port, "POST", "/v1/payments", b"{" + b" " * limits.MAX_BODY_BYTES + b"}")
     assert (status, refused["error"]["type"]) == (413, "payload_too_large")  # WAF's rule, as in front of the ALB
     assert call(port, "GET", "/health")[0] == 200
 

@@ -12,9 +12,9 @@ import pytest
 
 from container import spec, wsgi
 from container.wsgi import WsgiApplication
-from handlers import auth, http, routes
-from handlers.gateway_errors import error_body
-from handlers.routes import Function, Route
+from handlers.contract import messages, routes
+from handlers.contract.gateway_errors import error_body
+from handlers.contract.routes import Function, Route
 from proxy_gateway.lambda_proxy import DROP_CONNECTION_HEADER
 from proxy_gateway.outage import SimulatedOutage
 from proxy_gateway.rest_api import RestApi
@@ -114,7 +114,7 @@ def test_without_raw_uri_the_target_is_rebuilt_from_path_and_query(api: RestApi)
 @pytest.mark.parametrize(
     ("target", "authorization", "status", "error_type", "message"),
     [
-        ("/things", None, "401 Unauthorized", "unauthorized", auth.MISSING_HEADER),
+        ("/things", None, "401 Unauthorized", "unauthorized", messages.MISSING_HEADER),
         ("/things", "Bearer deny", "401 Unauthorized", "unauthorized", fake_handlers.DENIAL),
         (
             "/things",
@@ -124,7 +124,7 @@ def test_without_raw_uri_the_target_is_rebuilt_from_path_and_query(api: RestApi)
             "The API key could not be checked; retry shortly.",
         ),
         ("/nope", None, "404 Not Found", "not_found", "No route matches the request's method and path."),
-        ("/boom", None, "502 Bad Gateway", "internal_error", http.INTERNAL_ERROR),
+        ("/boom", None, "502 Bad Gateway", "internal_error", messages.INTERNAL_ERROR),
     ],
 )
 def test_gateway_errors_are_the_deployed_gateway_responses(
@@ -165,7 +165,7 @@ def test_a_body_over_api_gateways_limit_is_413_without_reading_it(
     for env in (declared, chunked):
         started, raw = call(WsgiApplication(api), env)
         assert started.status.startswith("413")
-        assert raw == error_body("payload_too_large", http.BODY_TOO_LARGE).encode()  # REQUEST_TOO_LARGE's
+        assert raw == error_body("payload_too_large", messages.BODY_TOO_LARGE).encode()  # REQUEST_TOO_LARGE's
         assert started.header("X-Request-Id")
     assert declared["wsgi.input"].tell() == 0
     assert fake_handlers.AUTHORIZER_EVENTS == []

@@ -11,8 +11,7 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from handlers import auth
-from handlers import http as api_http
+from handlers.contract import limits, messages
 from tests.e2e.conftest import KEY_A, LocalStack, payment_body
 from tests.e2e.test_payments import _admin
 from tests.openapi_contract import assert_conforms
@@ -61,7 +60,7 @@ BEARER_A = f"Bearer {KEY_A}"
 @pytest.mark.parametrize("target", ["/v1/payments", "/v1/payments/pay_x"])
 def test_a_missing_header_is_named(stack: LocalStack, target: str) -> None:
     reply = exchange(stack, "GET", target)
-    assert_compact_error(reply, 401, "unauthorized", auth.MISSING_HEADER)
+    assert_compact_error(reply, 401, "unauthorized", messages.MISSING_HEADER)
     assert reply.headers["x-request-id"]
     assert_conforms("GET", "/v1/payments", reply.status, reply.headers, reply.body)
 
@@ -69,7 +68,7 @@ def test_a_missing_header_is_named(stack: LocalStack, target: str) -> None:
 @pytest.mark.parametrize("authorization", ["Basic dXNlcjpwYXNz", "Bearer", "Token " + KEY_A, KEY_A])
 def test_a_malformed_header_says_how_to_send_the_key(stack: LocalStack, authorization: str) -> None:
     assert_compact_error(
-        exchange(stack, "GET", "/v1/payments", None, authorization), 401, "unauthorized", auth.MALFORMED_HEADER
+        exchange(stack, "GET", "/v1/payments", None, authorization), 401, "unauthorized", messages.MALFORMED_HEADER
     )
 
 
@@ -79,7 +78,7 @@ def test_an_unknown_and_a_revoked_key_get_the_same_answer(stack: LocalStack) -> 
     assert _admin(stack, "revoke-key", stdin=key).returncode == 0
     revoked = exchange(stack, "GET", "/v1/payments", None, f"Bearer {key}")
     unknown = exchange(stack, "GET", "/v1/payments", None, f"Bearer {key[:-4]}abcd")
-    assert_compact_error(revoked, 401, "unauthorized", auth.INVALID_KEY)
+    assert_compact_error(revoked, 401, "unauthorized", messages.INVALID_KEY)
     assert (unknown.status, unknown.body) == (revoked.status, revoked.body)
     assert set(unknown.headers) == set(revoked.headers)
 
@@ -94,8 +93,8 @@ def test_an_unknown_and_a_revoked_key_get_the_same_answer(stack: LocalStack) -> 
 def test_a_body_over_16_kib_is_413_payload_too_large(
     stack: LocalStack, method: str, target: str, authorization: str | None
 ) -> None:
-    reply = exchange(stack, method, target, b"{" + b" " * api_http.MAX_BODY_BYTES + b"}", authorization)
-    assert_compact_error(reply, 413, "payload_too_large", api_http.BODY_TOO_LARGE)
+    reply = exchange(stack, method, target, b"{" + b" " * limits.MAX_BODY_BYTES + b"}", authorization)
+    assert_compact_error(reply, 413, "payload_too_large", messages.BODY_TOO_LARGE)
     assert "x-request-id" not in reply.headers  # the firewall answers before API Gateway
     assert_conforms(method, "/v1/payments" if method == "POST" else "/v1/payments/{id}", 413, reply.headers, reply.body)
 

@@ -14,7 +14,7 @@ import yaml
 
 from components import config as config_module
 from components.config import KEYS, PAYMENT_WRITE_BUDGET_MS, PROJECT, ConfigError, StackConfig, load_stack_config
-from handlers import routes, schema
+from handlers.contract import routes, schema
 from handlers.dynamo import make_client
 from handlers.settings import Settings
 from tests.infra.mocks import RecordingMocks

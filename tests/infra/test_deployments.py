@@ -19,7 +19,7 @@ from components.deployments import (
     SafeDeploymentsArgs,
 )
 from components.regional_gateway import DeployedFunction, route_functions
-from handlers import routes
+from handlers.contract import routes
 from tests.infra.conftest import run
 from tests.infra.helpers import (
     ALARM,

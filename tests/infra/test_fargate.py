@@ -16,7 +16,7 @@ from components.image import context_hash
 from components.policies import TableAccess
 from components.regional_gateway import route_functions
 from container import spec
-from handlers import http, routes
+from handlers.contract import limits, messages, routes
 from tests.container.test_image import declared_volumes
 from tests.infra.conftest import FARGATE
 from tests.infra.helpers import (
@@ -427,7 +427,7 @@ def test_no_body_reaches_the_tasks_beyond_what_waf_inspected(eu_fargate: Program
     8 KB there, and a larger body, "oversize", matches the rule (413) instead of passing half-inspected."""
     rule, body = body_rules(eu_fargate)
     size = rule["statement"]["sizeConstraintStatement"]
-    assert LOAD_BALANCER_BODY_INSPECTION_BYTES == 8192 < http.MAX_BODY_BYTES
+    assert LOAD_BALANCER_BODY_INSPECTION_BYTES == 8192 < limits.MAX_BODY_BYTES
     assert (size["comparisonOperator"], size["size"]) == ("GT", LOAD_BALANCER_BODY_INSPECTION_BYTES)
     assert size["fieldToMatch"] == {"body": {"oversizeHandling": "MATCH"}}
     assert rule["action"]["block"]["customResponse"]["responseCode"] == 413
@@ -435,8 +435,8 @@ def test_no_body_reaches_the_tasks_beyond_what_waf_inspected(eu_fargate: Program
         "error": {"type": "payload_too_large", "message": "The request body must be at most 8192 bytes."}
     }
     api_rule, api_body = body_rules(eu_domain)
-    assert api_rule["statement"]["sizeConstraintStatement"]["size"] == http.MAX_BODY_BYTES
-    assert json.loads(api_body["content"])["error"]["message"] == http.BODY_TOO_LARGE
+    assert api_rule["statement"]["sizeConstraintStatement"]["size"] == limits.MAX_BODY_BYTES
+    assert json.loads(api_body["content"])["error"]["message"] == messages.BODY_TOO_LARGE
 
 
 def test_dns_aliases_the_load_balancer_with_a_health_checked_latency_record(fargate_stack: ProgramRun) -> None:

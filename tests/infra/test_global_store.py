@@ -7,7 +7,7 @@ import pulumi_aws as aws
 import pytest
 
 from components.global_store import GlobalStore, GlobalStoreArgs, key_alias, validate_topology
-from handlers import schema
+from handlers.contract import schema
 from tests.infra.conftest import run
 from tests.infra.helpers import ALIAS, KEY, TABLE, duplicates, key_policy
 from tests.infra.mocks import RecordingMocks

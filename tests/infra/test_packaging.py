@@ -26,7 +26,12 @@ from tests.infra.program import ProgramRun
 ROOT = Path(__file__).resolve().parents[2]
 REQUIREMENTS = ROOT / "handlers" / "requirements.txt"
 # The only handler modules the tests may rely on; the rest of handlers/ changes under other hands.
-SHARED_MODULES = ("handlers/__init__.py", "handlers/schema.py", "handlers/routes.py")
+SHARED_MODULES = (
+    "handlers/__init__.py",
+    "handlers/contract/__init__.py",
+    "handlers/contract/schema.py",
+    "handlers/contract/routes.py",
+)
 
 
 def names(path: Path) -> list[str]:
@@ -45,6 +50,7 @@ def source(tmp_path: Path) -> Path:
     (root / "handlers" / "tests").mkdir(parents=True)
     (root / "handlers" / "__pycache__").mkdir()
     for module in SHARED_MODULES:
+        (root / module).parent.mkdir(parents=True, exist_ok=True)
         shutil.copy(ROOT / module, root / module)
     (root / "handlers" / "tests" / "test_x.py").write_text("assert True\n")
     (root / "handlers" / "test_inline.py").write_text("assert True\n")
@@ -97,7 +103,7 @@ def test_build_is_reproducible_and_the_hash_is_lambdas_format(source: Path, tmp_
 
 def test_a_changed_handler_changes_the_hash(source: Path, tmp_path: Path) -> None:
     _, before = build(source, tmp_path / "out")
-    schema = source / "handlers" / "schema.py"
+    schema = source / "handlers" / "contract" / "schema.py"
     schema.write_text(schema.read_text() + "\n# changed\n")
     _, after = build(source, tmp_path / "out")
     assert before != after

@@ -1,4 +1,4 @@
-"""Policy documents built from handlers.routes: least privilege, as pure functions."""
+"""Policy documents built from handlers.contract.routes: least privilege, as pure functions."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from components.policies import (
     logs_key_policy,
     table_key_policy,
 )
-from handlers import routes
+from handlers.contract import routes
 from tests.infra.helpers import actions, as_list, service_principals, statement, statements
 
 CTX = AccountContext(partition="aws", dns_suffix="amazonaws.com", account_id="111122223333", region="eu-west-1")

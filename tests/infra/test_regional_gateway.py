@@ -1,4 +1,4 @@
-"""RegionalGateway on its own: functions, API built from handlers.routes, stage, WAF, domain, reuse."""
+"""RegionalGateway on its own: functions, API built from handlers.contract.routes, stage, WAF, domain, reuse."""
 
 from __future__ import annotations
 
@@ -27,8 +27,8 @@ from components.regional_gateway import (
     deployment_trigger,
     route_functions,
 )
-from handlers import auth, http, routes, schema
-from handlers.gateway_errors import BY_RESPONSE_TYPE, TIMED_OUT, WAF_BODY_TOO_LARGE, WAF_ERRORS
+from handlers.contract import limits, messages, routes, schema
+from handlers.contract.gateway_errors import BY_RESPONSE_TYPE, TIMED_OUT, WAF_BODY_TOO_LARGE, WAF_ERRORS
 from proxy_gateway.gateway_responses import PLATFORM_DEFAULTS, gateway_response, waf_response
 from tests.infra.conftest import run, run_once
 from tests.infra.helpers import (
@@ -292,17 +292,17 @@ def test_gateway_responses_keep_the_error_contract(mocks: RecordingMocks) -> Non
     deploy(mocks)
     responses = {r.plain["responseType"]: r.plain for r in mocks.of_type(RESPONSE)}
     expected = {
-        "UNAUTHORIZED": ("401", "unauthorized", auth.MISSING_HEADER),
+        "UNAUTHORIZED": ("401", "unauthorized", messages.MISSING_HEADER),
         "ACCESS_DENIED": ("401", "unauthorized", "sample denial"),  # the authorizer's Deny context
         "AUTHORIZER_FAILURE": ("503", "service_unavailable", "The API key could not be checked; retry shortly."),
         "MISSING_AUTHENTICATION_TOKEN": ("404", "not_found", "No route matches the request's method and path."),
         "REQUEST_TOO_LARGE": ("413", "payload_too_large", "The request body must be at most 16384 bytes."),
-        "UNSUPPORTED_MEDIA_TYPE": ("415", "unsupported_media_type", http.NOT_JSON),
+        "UNSUPPORTED_MEDIA_TYPE": ("415", "unsupported_media_type", messages.NOT_JSON),
         "THROTTLED": ("429", "rate_limited", "Too many requests: slow down and retry later."),
         "WAF_FILTERED": ("403", "forbidden", "The request was blocked."),
         "INTEGRATION_TIMEOUT": ("504", "gateway_timeout", TIMED_OUT),
         "DEFAULT_4XX": (None, "invalid_request", "sample message"),  # API Gateway's own message
-        "DEFAULT_5XX": (None, "internal_error", http.INTERNAL_ERROR),
+        "DEFAULT_5XX": (None, "internal_error", messages.INTERNAL_ERROR),
     }
     assert set(responses) == set(expected)
     for response_type, (status, error_type, message) in expected.items():
@@ -323,7 +323,7 @@ def test_gateway_responses_keep_the_error_contract(mocks: RecordingMocks) -> Non
 
 def test_the_authorizers_messages_survive_unescaped_substitution() -> None:
     """API Gateway pastes `$context.authorizer.error_message` into the JSON as it is."""
-    for message in (auth.MISSING_HEADER, auth.MALFORMED_HEADER, auth.INVALID_KEY):
+    for message in (messages.MISSING_HEADER, messages.MALFORMED_HEADER, messages.INVALID_KEY):
         assert json.dumps(message) == f'"{message}"'
         body = render_gateway_template(
             BY_RESPONSE_TYPE["ACCESS_DENIED"].template(), authorizer={"error_message": message}
@@ -469,7 +469,7 @@ def test_waf_refuses_every_body_over_the_apis_limit_with_a_413_in_the_error_shap
     size = rules["body-size-limit"]
     assert size["priority"] < rules["AWSManagedRulesCommonRuleSet"]["priority"]
     constraint = size["statement"]["sizeConstraintStatement"]
-    assert (constraint["comparisonOperator"], constraint["size"]) == ("GT", http.MAX_BODY_BYTES)
+    assert (constraint["comparisonOperator"], constraint["size"]) == ("GT", limits.MAX_BODY_BYTES)
     # WAF sees 16 KB of a body for API Gateway: a larger one is "oversize" and must count as a match.
     assert constraint["fieldToMatch"] == {"body": {"oversizeHandling": "MATCH"}}
     assert constraint["textTransformations"] == [{"priority": 0, "type": "NONE"}]
@@ -481,7 +481,7 @@ def test_waf_refuses_every_body_over_the_apis_limit_with_a_413_in_the_error_shap
     common = rules["AWSManagedRulesCommonRuleSet"]["statement"]["managedRuleGroupStatement"]
     assert common["ruleActionOverrides"] == [{"name": "SizeRestrictions_BODY", "actionToUse": {"count": {}}}]
     bodies = {b["key"]: json.loads(b["content"]) for b in acl["customResponseBodies"]}
-    assert bodies["payload_too_large"] == {"error": {"type": "payload_too_large", "message": http.BODY_TOO_LARGE}}
+    assert bodies["payload_too_large"] == {"error": {"type": "payload_too_large", "message": messages.BODY_TOO_LARGE}}
     assert bodies["rate_limited"]["error"]["type"] == "rate_limited"
     for body in acl["customResponseBodies"]:
         assert body["content"] == json.dumps(json.loads(body["content"]), separators=(",", ":"))  # compact
@@ -667,8 +667,8 @@ def test_resolver_settings_refuse_what_would_not_work() -> None:
 # message for its DEFAULT_* families; each must be the deployed stage's answer.
 LOCAL_ANSWERS = [
     ("UNAUTHORIZED", {}, None),
-    ("ACCESS_DENIED", {"error_message": auth.MALFORMED_HEADER}, None),
-    ("ACCESS_DENIED", {"error_message": auth.INVALID_KEY}, None),
+    ("ACCESS_DENIED", {"error_message": messages.MALFORMED_HEADER}, None),
+    ("ACCESS_DENIED", {"error_message": messages.INVALID_KEY}, None),
     ("AUTHORIZER_FAILURE", {}, None),
     ("MISSING_AUTHENTICATION_TOKEN", {}, None),
     ("REQUEST_TOO_LARGE", {}, None),

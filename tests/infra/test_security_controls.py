@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 
 from components.regional_gateway import GATEWAY_ERRORS
-from handlers import routes
+from handlers.contract import routes
 from tests.infra.helpers import (
     ALARM,
     AUTHORIZER,

@@ -12,8 +12,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from handlers import api, authorizer, bank_simulator, schema
+from handlers import api, authorizer, bank_simulator
 from handlers.bank_ledger import MemoryLedger
+from handlers.contract import schema
 
 TABLE = "payments-test"
 REGION = "eu-west-1"

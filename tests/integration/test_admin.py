@@ -15,8 +15,9 @@ from typing import Any
 
 import pytest
 
-from handlers import admin, authorizer, schema
+from handlers import admin, authorizer
 from handlers.auth import hash_api_key
+from handlers.contract import schema
 from handlers.dynamo import DynamoRepository
 from handlers.models import Merchant
 from tests.integration.conftest import REGION, TABLE

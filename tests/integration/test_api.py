@@ -11,7 +11,8 @@ from typing import Any
 
 import pytest
 
-from handlers import api, ids, schema
+from handlers import api, ids
+from handlers.contract import schema
 from tests.integration.conftest import TABLE, BankGate, reset_handler_caches
 from tests.support import AMEX, VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body, proxy_event
 

@@ -8,8 +8,9 @@ from typing import Any
 
 import pytest
 
-from handlers import admin, auth, authorizer
+from handlers import admin, authorizer
 from handlers.auth import hash_api_key
+from handlers.contract.messages import INVALID_KEY, MALFORMED_HEADER, MISSING_HEADER
 from tests.integration.conftest import REGION, TABLE
 
 pytestmark = pytest.mark.usefixtures("lambda_env")
@@ -61,13 +62,13 @@ def denial(result: dict[str, Any]) -> str:
 )
 def test_a_malformed_header_is_denied_saying_how_to_send_the_key(authorization: str) -> None:
     new_merchant()
-    assert denial(authorizer.handler(authorizer_event(authorization), None)) == auth.MALFORMED_HEADER
+    assert denial(authorizer.handler(authorizer_event(authorization), None)) == MALFORMED_HEADER
 
 
 @pytest.mark.parametrize("authorization", [None, "", "  "])
 def test_a_missing_header_is_denied_with_the_gateways_words(authorization: str | None) -> None:
     """API Gateway answers these itself (UNAUTHORIZED) without calling the authorizer; same words if it did."""
-    assert denial(authorizer.handler(authorizer_event(authorization), None)) == auth.MISSING_HEADER
+    assert denial(authorizer.handler(authorizer_event(authorization), None)) == MISSING_HEADER
 
 
 def test_an_unknown_and_a_revoked_key_are_denied_identically() -> None:
@@ -77,12 +78,12 @@ def test_an_unknown_and_a_revoked_key_are_denied_identically() -> None:
     revoked = authorizer.handler(authorizer_event(f"Bearer {key}"), None)
     unknown = authorizer.handler(authorizer_event(f"Bearer {key[:-1]}x"), None)
     assert revoked == unknown
-    assert denial(revoked) == auth.INVALID_KEY
+    assert denial(revoked) == INVALID_KEY
 
 
 def test_the_three_messages_differ_and_need_no_json_escaping() -> None:
     """ACCESS_DENIED's template pastes the message into JSON as it is (API Gateway does not escape it)."""
-    messages = {auth.MISSING_HEADER, auth.MALFORMED_HEADER, auth.INVALID_KEY}
+    messages = {MISSING_HEADER, MALFORMED_HEADER, INVALID_KEY}
     assert len(messages) == 3
     assert all(json.dumps(message) == f'"{message}"' for message in messages)
 
@@ -90,7 +91,7 @@ def test_the_three_messages_differ_and_need_no_json_escaping() -> None:
 def test_keys_are_stored_as_hashes_and_never_logged(dynamodb: Any, capsys: pytest.CaptureFixture[str]) -> None:
     _, key = new_merchant()
     authorizer.handler(authorizer_event(f"Bearer {key}"), None)
-    assert denial(authorizer.handler(authorizer_event(f"Bearer {key}x"), None)) == auth.INVALID_KEY
+    assert denial(authorizer.handler(authorizer_event(f"Bearer {key}x"), None)) == INVALID_KEY
     stored = json.dumps(dynamodb.scan(TableName=TABLE)["Items"])
     assert hash_api_key(key) in stored
     assert key not in stored
@@ -113,7 +114,7 @@ def test_admin_cli_creates_and_revokes(capsys: pytest.CaptureFixture[str], monke
     assert authorizer.handler(authorizer_event(f"Bearer {key}"), None)["principalId"] == printed["merchant_id"]
     monkeypatch.setattr("sys.stdin", io.StringIO(key + "\n"))
     assert admin.main(["--table", TABLE, "--region", REGION, "revoke-key"]) == 0
-    assert denial(authorizer.handler(authorizer_event(f"Bearer {key}"), None)) == auth.INVALID_KEY
+    assert denial(authorizer.handler(authorizer_event(f"Bearer {key}"), None)) == INVALID_KEY
 
 
 def test_reseeding_the_same_merchant_and_key_is_a_no_op_but_stealing_a_key_fails() -> None:

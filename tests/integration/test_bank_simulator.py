@@ -16,14 +16,15 @@ import attrs
 import pytest
 from moto.core.botocore_stubber import BotocoreStubber
 
-from handlers import bank_simulator, schema
+from handlers import bank_simulator
 from handlers.bank import HttpBank
 from handlers.bank_ledger import Ledger, MemoryLedger
 from handlers.bank_ledger_dynamo import DynamoLedger, from_item
 from handlers.bank_simulator import FAULT_CARDS, Answer, Fault, SimulatedBank
+from handlers.contract import schema
+from handlers.contract.routes import BANK_SIMULATOR
 from handlers.errors import BankNotProcessed, BankOutcomeUnknown
 from handlers.models import BankDecision, BankRecord, BankStatus
-from handlers.routes import BANK_SIMULATOR
 from handlers.validation import ValidationRules, parse_payment_request
 from local_gateway.gateway import Gateway
 from local_gateway.http_server import LocalHTTPServer

@@ -11,7 +11,8 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from handlers import api, gateway_errors, http, routes
+from handlers import api, http
+from handlers.contract import gateway_errors, messages, routes
 from local_gateway.global_endpoint import not_sent_response
 from proxy_gateway.gateway_responses import PLATFORM_DEFAULTS
 from tests.integration.conftest import TABLE
@@ -123,7 +124,7 @@ def _emitted_errors() -> dict[tuple[str, str], tuple[str, int | None]]:
     for _, (status, kind, retry_after) in http.ERRORS.items():
         emitted[(str(status), kind)] = ("", retry_after)
     status, kind, retry_after = http._INTERNAL
-    emitted[(str(status), kind)] = (http.INTERNAL_ERROR, retry_after)
+    emitted[(str(status), kind)] = (messages.INTERNAL_ERROR, retry_after)
     family_status = {"DEFAULT_4XX": "400", "DEFAULT_5XX": str(PLATFORM_DEFAULTS["DEFAULT_5XX"][0])}
     for error in gateway_errors.GATEWAY_ERRORS:
         status_code = error.status_code or family_status[error.response_type]
@@ -166,6 +167,6 @@ def test_an_unknown_outcome_says_retry_with_the_same_key_after_retry_after() -> 
             assert retry_after, (status, kind)
             assert "same key" in next_step and "new key" not in next_step.replace("Never with a new key", "")
         else:
-            assert http.OUTCOME_UNKNOWN not in message, (status, kind)
-        if http.OUTCOME_UNKNOWN in message:
+            assert messages.OUTCOME_UNKNOWN not in message, (status, kind)
+        if messages.OUTCOME_UNKNOWN in message:
             assert money.startswith("unknown") and "nothing" not in message, (status, kind)

@@ -6,7 +6,7 @@ import base64
 import json
 from typing import Any
 
-from handlers.routes import Function, Route
+from handlers.contract.routes import Function, Route
 
 AUTHORIZER_EVENTS: list[dict[str, Any]] = []
 DENIAL = "Denied by the test authorizer."

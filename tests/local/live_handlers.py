@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from handlers.contract.routes import Function, Route
 from handlers.observability import emit_metric
-from handlers.routes import Function, Route
 
 
 def pay(event: dict[str, Any], context: Any) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""The table from handlers.schema, on the embedded moto server that both regions share."""
+"""The table from handlers.contract.schema, on the embedded moto server that both regions share."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from handlers.schema import KEY_ATTRIBUTES, PENDING_INDEX, PENDING_PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from handlers.contract.schema import KEY_ATTRIBUTES, PENDING_INDEX, PENDING_PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
 from local_gateway.dynamodb import create_table, dynamodb_client
 from local_gateway.moto_server import make_dynamodb_server
 from local_gateway.runner import Options, prepare_table

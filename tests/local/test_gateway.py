@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from handlers import auth, http
-from handlers.routes import Function, Route
+from handlers.contract import limits, messages
+from handlers.contract.routes import Function, Route
 from local_gateway.gateway import Gateway
 from proxy_gateway import invoker
 from proxy_gateway.messages import HttpRequest, HttpResponse
@@ -69,19 +69,19 @@ def test_unknown_route_or_method_is_404_not_found_without_calling_the_authorizer
 def test_a_body_over_the_limit_is_refused_as_waf_does_before_routing_and_the_authorizer(
     gateway: Gateway, path: str
 ) -> None:
-    request = HttpRequest("POST", path, (("Authorization", "Bearer good"),), b"x" * (http.MAX_BODY_BYTES + 1))
+    request = HttpRequest("POST", path, (("Authorization", "Bearer good"),), b"x" * (limits.MAX_BODY_BYTES + 1))
     response = gateway(request)
 
     assert (response.status, _json(response)) == (
         413,
-        {"error": {"type": "payload_too_large", "message": http.BODY_TOO_LARGE}},
+        {"error": {"type": "payload_too_large", "message": messages.BODY_TOO_LARGE}},
     )
     assert response.header("X-Request-Id") is None  # WAF answers before API Gateway
     assert fake_handlers.AUTHORIZER_EVENTS == []
 
 
 def test_a_body_at_the_limit_reaches_the_handler(gateway: Gateway) -> None:
-    request = HttpRequest("POST", "/things", (("Authorization", "Bearer good"),), b"x" * http.MAX_BODY_BYTES)
+    request = HttpRequest("POST", "/things", (("Authorization", "Bearer good"),), b"x" * limits.MAX_BODY_BYTES)
 
     assert gateway(request).status == 200
 
@@ -89,7 +89,7 @@ def test_a_body_at_the_limit_reaches_the_handler(gateway: Gateway) -> None:
 def test_without_waf_a_large_body_reaches_the_handler(clock: FakeClock) -> None:
     bare = Gateway(region="eu-west-1", routes=fake_handlers.ROUTES[3:], waf_body_limit=None, clock=clock)
 
-    assert bare(HttpRequest("GET", "/health", (), b"x" * (http.MAX_BODY_BYTES + 1))).status == 200
+    assert bare(HttpRequest("GET", "/health", (), b"x" * (limits.MAX_BODY_BYTES + 1))).status == 200
 
 
 @pytest.mark.parametrize("token", [None, ""])
@@ -118,7 +118,7 @@ def test_a_deny_without_a_message_still_has_the_error_shape(gateway: Gateway) ->
 
 @pytest.mark.parametrize("token", [None, ""])
 def test_a_missing_header_gets_the_gateways_own_message(gateway: Gateway, token: str | None) -> None:
-    assert _json(_get(gateway, "/things", token))["error"]["message"] == auth.MISSING_HEADER
+    assert _json(_get(gateway, "/things", token))["error"]["message"] == messages.MISSING_HEADER
 
 
 def test_a_cached_policy_is_evaluated_against_each_method_arn(gateway: Gateway) -> None:

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from handlers import http as api_http
+from handlers.contract import messages
 from local_gateway.http_server import POLL_SECONDS, LocalHTTPServer
 from proxy_gateway.messages import HttpRequest, HttpResponse
 
@@ -89,7 +89,7 @@ def test_a_body_over_api_gateways_10_mb_is_413_payload_too_large_and_closes(
 
     head, _, body = reply.partition(b"\r\n\r\n")
     assert head.startswith(b"HTTP/1.1 413")
-    assert json.loads(body) == {"error": {"type": "payload_too_large", "message": api_http.BODY_TOO_LARGE}}
+    assert json.loads(body) == {"error": {"type": "payload_too_large", "message": messages.BODY_TOO_LARGE}}
     assert b"X-Request-Id" in head and b"Connection: close" in head
     assert SEEN == []
 

@@ -1,6 +1,6 @@
 """The embedded DynamoDB's partition index (local_gateway.indexed_table) answers as moto does.
 
-Differential: one moto backend holds a plain table and an indexed one, both from handlers.schema;
+Differential: one moto backend holds a plain table and an indexed one, both from handlers.contract.schema;
 random sequences of puts, updates, deletes, transactions and queries (the base table and each
 index, with key conditions, Limit, ExclusiveStartKey, Select=COUNT, filters, projections, both
 directions, every page) go to both, and every answer (items, counts, LastEvaluatedKey, errors)
@@ -19,7 +19,7 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.dynamodb.models.table import Table
 
-from handlers.schema import PENDING_INDEX, PENDING_PARTITION_KEY, table_definition
+from handlers.contract.schema import PENDING_INDEX, PENDING_PARTITION_KEY, table_definition
 from local_gateway import indexed_table
 from local_gateway.indexed_table import IndexedTable
 

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from handlers.routes import ROUTES
+from handlers.contract.routes import ROUTES
 from proxy_gateway.lambda_proxy import (
     LambdaContext,
     MalformedResultError,

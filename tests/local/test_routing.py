@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from handlers.routes import ROUTES
+from handlers.contract.routes import ROUTES
 from proxy_gateway.routing import Router
 from tests.local.fake_handlers import ROUTES as FAKE_ROUTES
 

@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 def test_defaults() -> None:
     options = parse_args([])
     assert options == Options(port=8080)
-    assert options.authorizer_cache_seconds == 300  # handlers.routes.AUTHORIZER_CACHE_SECONDS, as deployed
+    assert options.authorizer_cache_seconds == 300  # handlers.contract.routes.AUTHORIZER_CACHE_SECONDS, as deployed
     assert options.log_file == DEFAULT_LOG_FILE == REPO / ".local" / "stack.log"
     assert not options.verbose and not options.quiet
 

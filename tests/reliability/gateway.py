@@ -13,8 +13,9 @@ from typing import Any
 import attrs
 
 from handlers import api, http
+from handlers.contract.resolution import UnknownOutcome
 from handlers.observability import JsonFormatter
-from handlers.resolver import PaymentResolver, ResolverReport, UnknownOutcome
+from handlers.resolver import PaymentResolver, ResolverReport
 from tests.openapi_contract import assert_conforms
 from tests.reliability.audit import AUDIT
 from tests.support import CVV, proxy_event

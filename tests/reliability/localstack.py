@@ -19,7 +19,7 @@ from urllib.parse import urlsplit
 import attrs
 import boto3
 
-from handlers import schema
+from handlers.contract import schema
 from local_gateway import launch
 
 LABELS = {

@@ -19,7 +19,8 @@ import pytest
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from handlers import api, cards, http
+from handlers import api, cards
+from handlers.contract import limits
 from handlers.validation import MAX_IDEMPOTENCY_KEY_LENGTH
 from tests.reliability.conftest import scan
 from tests.reliability.faultbank import FaultBank
@@ -280,7 +281,7 @@ def _sizes_and_depths(gateway: Gateway, store: Any, bank: FaultBank, shape: str,
     else:  # a huge number literal
         raw = '{"amount": 1' + "0" * size + ', "currency": "GBP"}'
     reply = gateway.post(raw=raw)
-    expected = 413 if len(raw.encode()) > http.MAX_BODY_BYTES else 400
+    expected = 413 if len(raw.encode()) > limits.MAX_BODY_BYTES else 400
     assert_refused(reply, store, bank, expected)
 
 

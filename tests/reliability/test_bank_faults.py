@@ -19,8 +19,9 @@ from typing import Any
 
 import pytest
 
-from handlers import api, schema
-from handlers.resolver import UnknownOutcome
+from handlers import api
+from handlers.contract import schema
+from handlers.contract.resolution import UnknownOutcome
 from tests.reliability.conftest import LogLines, scan
 from tests.reliability.faultbank import CHARGING, Fault, FaultBank, free_port, running_bank
 from tests.reliability.gateway import Gateway, Reply, card_body

@@ -16,7 +16,8 @@ from typing import Any, cast
 import pytest
 
 from components.config import StackConfig
-from handlers import api, schema
+from handlers import api
+from handlers.contract import schema
 from handlers.service import idempotency_key_digest
 from tests.reliability.conftest import FINGERPRINT_KEY, LogLines, RetrySleeps, scan
 from tests.reliability.dynamo_faults import DynamoFaults, on

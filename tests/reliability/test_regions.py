@@ -16,8 +16,8 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from handlers import schema
 from handlers.bank import HttpBank
+from handlers.contract import schema
 from handlers.dynamo import DynamoRepository
 from handlers.errors import StorageUnavailable
 from handlers.models import PaymentStatus

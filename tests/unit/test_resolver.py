@@ -8,9 +8,10 @@ import attrs
 import pytest
 
 from handlers import ids
+from handlers.contract.resolution import UnknownOutcome
 from handlers.errors import BankNotProcessed, BankOutcomeUnknown, BankUnreachable, StorageUnavailable
 from handlers.models import ALLOWED_MOVES, BankRecord, BankStatus, Heartbeat, PaymentStatus, StoredPayment, can_move
-from handlers.resolver import PaymentResolver, ResolutionPolicy, UnknownOutcome, gateway_status, settled
+from handlers.resolver import PaymentResolver, ResolutionPolicy, gateway_status, settled
 from handlers.service import PaymentService
 from tests.fakes import FakeClock, MemoryRepository, ScriptedBank
 from tests.support import VISA_AUTHORIZED, VISA_DECLINED, payment_body

@@ -7,6 +7,7 @@ from concurrent.futures import ThreadPoolExecutor
 import pytest
 
 from handlers import ids
+from handlers.contract.resolution import UnknownOutcome
 from handlers.errors import (
     BankNotProcessed,
     BankOutcomeUnknown,
@@ -18,7 +19,7 @@ from handlers.errors import (
     StorageUnavailable,
 )
 from handlers.models import BankStatus, IdempotencyClaim, Payment, PaymentStatus, StoredPayment
-from handlers.resolver import PaymentResolver, ResolutionPolicy, UnknownOutcome
+from handlers.resolver import PaymentResolver, ResolutionPolicy
 from handlers.service import IdempotencyPolicy, PaymentReader, PaymentService
 from tests.fakes import FakeClock, MemoryRepository, ScriptedBank
 from tests.support import AMEX, VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body

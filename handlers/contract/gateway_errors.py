@@ -7,7 +7,7 @@ not VTL: API Gateway only substitutes `$context` variables. So each message is f
 API Gateway's own (the DEFAULT_* families) and the authorizer's: a Deny carries its message in
 its context, which ACCESS_DENIED reads.
 
-Imports no AWS library, like `handlers.routes`.
+Imports no AWS library, like the rest of `handlers.contract`.
 """
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from handlers.auth import MISSING_HEADER
-from handlers.http import (
+from handlers.contract.limits import MAX_BODY_BYTES
+from handlers.contract.messages import (
     BODY_TOO_LARGE,
     INTERNAL_ERROR,
-    MAX_BODY_BYTES,
+    MISSING_HEADER,
     NOT_JSON,
     OUTCOME_UNKNOWN,
     OUTCOME_UNKNOWN_RETRY_AFTER,

@@ -2,14 +2,14 @@
 
 The Pulumi program builds API Gateway resources, functions and least-privilege
 IAM policies from these tables; the local gateway dispatches with the same ones.
-Imports only `handlers.schema`, which imports nothing.
+Imports only `handlers.contract.schema`, which imports nothing.
 """
 
 from __future__ import annotations
 
 from typing import NamedTuple
 
-from handlers import schema
+from handlers.contract import schema
 
 
 class Function(NamedTuple):
@@ -24,7 +24,7 @@ class Function(NamedTuple):
     calls_bank: bool = False
     # Hashes Idempotency-Keys and request bodies: only such functions receive the FINGERPRINT_KEY secret.
     fingerprints: bool = False
-    # Secondary indexes (handlers.schema) it queries; IAM grants exactly these index ARNs.
+    # Secondary indexes (handlers.contract.schema) it queries; IAM grants exactly these index ARNs.
     indexes: tuple[str, ...] = ()
 
 
