@@ -25,9 +25,9 @@ from pathlib import Path
 
 from bench import report
 from components import sizing
-from handlers import converter
 from handlers.contract import schema
-from handlers.models import CardSummary, IdempotencyClaim, Payment, PaymentStatus, StoredPayment
+from handlers.domain.models import CardSummary, IdempotencyClaim, Payment, PaymentStatus, StoredPayment
+from handlers.wire import converter
 
 SECONDS_PER_MONTH = 30 * 24 * 3600
 HOURS_PER_MONTH = 30 * 24
@@ -165,7 +165,7 @@ class Parameters:
     requests_per_minute: float = 10_000
     mix: tuple[tuple[str, float], ...] = (("post", 0.6), ("get", 0.3), ("list", 0.1))
     post_with_key_share: float = 1.0  # POSTs sent with an Idempotency-Key (claim + write-ahead + transition)
-    # The resolver (handlers.resolver): one scheduled run a minute per region, a few Queries of the
+    # The resolver (handlers.domain.resolver): one scheduled run a minute per region, a few Queries of the
     # sparse pending index per run (due payments, the oldest, the count, per shard), one heartbeat.
     resolver_runs_per_minute: float = 1.0
     resolver_ms: float = 200.0  # a run with nothing to settle: 8 shards x 3 Queries + 2 heartbeat calls
@@ -841,7 +841,7 @@ def _inputs(model: Model) -> str:
             f"- Lambda {p.architecture}, {p.memory_mb} MB ({model.cpu_share():.2f} vCPU); own CPU per call at 1 vCPU "
             + ", ".join(f"{k} {v:.2f} ms" for k, v in p.cpu_ms.items())
             + f" (bench warm, boto3 phase); DynamoDB {p.dynamodb_call_ms:.0f} ms per call; bank {p.bank_ms:.0f} ms.",
-            f"- Items (from handlers.converter): payment {item_bytes(sample_payment_item())} B, claim "
+            f"- Items (from handlers.wire.converter): payment {item_bytes(sample_payment_item())} B, claim "
             f"{item_bytes(sample_claim_item())} B; a list page reads {p.list_limit + 1} items.",
             f"- Authorizer cache {p.authorizer_ttl_seconds:.0f} s, {p.active_api_keys} active API keys per region; "
             f"Route 53 checkers ~{p.health_check_requests_per_second:.1f} GET /health per second per check.",

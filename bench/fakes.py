@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from handlers import ids
-from handlers.auth import hash_api_key
-from handlers.models import (
+from handlers.domain import ids
+from handlers.domain.auth import hash_api_key
+from handlers.domain.models import (
     BankDecision,
     BankRecord,
     BankStatus,

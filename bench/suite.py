@@ -233,7 +233,7 @@ def _no_validation_table(result: warm.WarmResult) -> str:
             (_WARM_LABELS[name], f"{now / 1000:.3f} ms", f"{validating / 1000:.3f} ms", f"{now / validating - 1:+.0%}")
         )
     return (
-        "`handlers.dynamo.make_client` turns off botocore's client-side parameter validation "
+        "`handlers.adapters.dynamo.make_client` turns off botocore's client-side parameter validation "
         "(`Config(..., parameter_validation=False)`): the requests are built by our own code, so it "
         "only re-checked them; DynamoDB still validates on its side. Measured in the same run "
         "(interleaved, same clients) against botocore's default:\n\n"

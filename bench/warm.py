@@ -36,9 +36,10 @@ from botocore.validate import ParamValidationDecorator, ParamValidator
 from bench import events
 from bench.fakes import BenchBank, seeded_repository
 from bench.stats import Summary
-from handlers import api, authorizer, dynamo
-from handlers.auth import hash_api_key
+from handlers import api, authorizer
+from handlers.adapters import dynamo
 from handlers.contract import schema
+from handlers.domain.auth import hash_api_key
 
 ROUTES = ("post", "post_no_key", "get", "list", "authorizer")
 BASELINES = ("noop", "json")
@@ -212,7 +213,7 @@ class CannedDynamoDB:
 @contextlib.contextmanager
 def with_parameter_validation(clients: list[Any]) -> Iterator[None]:
     """As if the clients had botocore's default Config(parameter_validation=True), which
-    handlers.dynamo.make_client turns off: the contrast that justified turning it off.
+    handlers.adapters.dynamo.make_client turns off: the contrast that justified turning it off.
 
     botocore wraps its serializer in a ParamValidationDecorator when validation is on.
     """

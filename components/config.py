@@ -32,7 +32,7 @@ from handlers.contract.resolution import UnknownOutcome, takeover_after
 
 PROJECT = "payment-gateway"
 # The handlers' payment write after the bank: 3 attempts x (0.5 s connect + 0.5 s read), the
-# defaults of handlers.dynamo.make_client and DYNAMODB_TIMEOUT_MS (tests/infra/test_config.py checks).
+# defaults of handlers.adapters.dynamo.make_client and DYNAMODB_TIMEOUT_MS (tests/infra/test_config.py checks).
 PAYMENT_WRITE_BUDGET_MS = 3000
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 UNKNOWN_OUTCOMES = tuple(outcome.value for outcome in UnknownOutcome)

@@ -424,7 +424,7 @@ class Monitoring(pulumi.ComponentResource):
             )
 
     def _response_alarms(self) -> None:
-        """A route function answering 5xx: every exception becomes a 500 (handlers/http.py), so the
+        """A route function answering 5xx: every exception becomes a 500 (handlers/wire/http.py), so the
         Errors alarm sees only crashes; this sees the answers, per function, beside the API-wide rate."""
         threshold, namespace = self._args.thresholds.api_5xx_rate_percent, self._args.metrics_namespace
         for role in self._args.responding_functions:

@@ -119,7 +119,7 @@ class BankSettings:
 
 @dataclass(frozen=True)
 class ResolverSettings:
-    """The scheduled resolver that settles pending payments (handlers.resolver)."""
+    """The scheduled resolver that settles pending payments (handlers.domain.resolver)."""
 
     unknown_outcome: str = "settle"
     """settle: record an authorization found late; reverse: reverse it (the shopper was told it failed)."""

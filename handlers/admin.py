@@ -48,17 +48,17 @@ from botocore.exceptions import (
     NoCredentialsError,
 )
 
-from handlers import cards, ids
-from handlers.auth import hash_api_key, new_api_key
-from handlers.bank import HttpBank
+from handlers.adapters.bank import HttpBank
+from handlers.adapters.dynamo import DynamoRepository, make_client
 from handlers.contract import schema
 from handlers.contract.resolution import UnknownOutcome
-from handlers.converter import format_timestamp
-from handlers.dynamo import DynamoRepository, make_client
-from handlers.errors import ConditionFailed, StorageUnavailable
-from handlers.models import Merchant, PaymentStatus, StoredPayment
-from handlers.ports import MerchantDirectory
-from handlers.resolver import PaymentResolver, ResolutionPolicy
+from handlers.domain import cards, ids
+from handlers.domain.auth import hash_api_key, new_api_key
+from handlers.domain.errors import ConditionFailed, StorageUnavailable
+from handlers.domain.models import Merchant, PaymentStatus, StoredPayment
+from handlers.domain.ports import MerchantDirectory
+from handlers.domain.resolver import PaymentResolver, ResolutionPolicy
+from handlers.wire.converter import format_timestamp
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 KEY_ID_LENGTH = 12  # hex digits of the key's hash: enough to tell a merchant's keys apart, useless to a thief

@@ -9,16 +9,17 @@ import os
 from collections.abc import Callable
 from typing import Any
 
-from handlers import http, snapstart
-from handlers.bank import HttpBank
-from handlers.converter import payment_to_wire
-from handlers.dynamo import DynamoRepository, make_client
-from handlers.errors import BankUnavailable, PaymentError
+from handlers import snapstart
+from handlers.adapters.bank import HttpBank
+from handlers.adapters.dynamo import DynamoRepository, make_client
+from handlers.domain.errors import BankUnavailable, PaymentError
+from handlers.domain.resolver import PaymentResolver, ResolverReport
+from handlers.domain.service import IdempotencyPolicy, PaymentReader, PaymentService
 from handlers.observability import configure_logging, emit_metric, log_context
-from handlers.resolver import PaymentResolver, ResolverReport
-from handlers.service import IdempotencyPolicy, PaymentReader, PaymentService
 from handlers.settings import Settings
-from handlers.validation import ValidationRules, encode_cursor, parse_idempotency_key, refuse_query_parameters
+from handlers.wire import http
+from handlers.wire.converter import payment_to_wire
+from handlers.wire.validation import ValidationRules, encode_cursor, parse_idempotency_key, refuse_query_parameters
 
 logger = logging.getLogger("handlers.api")
 RESPONSE_DIMENSION_SETS = (("FunctionName",), ("FunctionName", "StatusClass"))

@@ -15,13 +15,13 @@ import functools
 import logging
 from typing import Any
 
-from handlers import http
-from handlers.auth import authenticate
+from handlers.adapters.dynamo import DynamoRepository, make_client
 from handlers.contract.gateway_errors import AUTHORIZER_MESSAGE_KEY
-from handlers.dynamo import DynamoRepository, make_client
-from handlers.errors import Unauthorized
+from handlers.domain.auth import authenticate
+from handlers.domain.errors import Unauthorized
 from handlers.observability import configure_logging, log_context
 from handlers.settings import Settings
+from handlers.wire import http
 
 logger = logging.getLogger("handlers.authorizer")
 UNAUTHENTICATED = "unauthenticated"  # the principal of a Deny (access logs show it)

@@ -12,7 +12,7 @@ from typing import Protocol
 
 import attrs
 
-from handlers.models import BankRecord, BankStatus
+from handlers.domain.models import BankRecord, BankStatus
 
 
 @attrs.frozen

@@ -14,7 +14,7 @@ from botocore.exceptions import ClientError
 
 from handlers.bank_ledger import LedgerEntry
 from handlers.contract import schema
-from handlers.models import BankStatus
+from handlers.domain.models import BankStatus
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

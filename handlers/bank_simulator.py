@@ -7,7 +7,7 @@ Function URL (whose payload 2.0 events it reads too).
 Card rules: a card number ending 1/3/5/7/9 is authorized, 2/4/6/8 declined, 0 answers HTTP 503
 (nothing recorded); three fault cards charge and then misbehave (FAULT_CARDS). The ledger is in
 DynamoDB when TABLE_NAME is set; boto3 is imported by the first call's factory, not at import, so
-importing the module loads only the standard library, attrs and handlers.models.
+importing the module loads only the standard library, attrs and handlers.domain.models.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from handlers.bank_ledger import Ledger, LedgerEntry, MemoryLedger
-from handlers.models import BankStatus
+from handlers.domain.models import BankStatus
 
 REQUIRED_FIELDS = ("card_number", "expiry_date", "currency", "amount", "cvv", "reference")
 # URL-safe, so inquiry and reversal URLs carry it as it is.
@@ -218,8 +218,8 @@ def _ledger(env: Mapping[str, str]) -> Ledger:
     if not table:
         return MemoryLedger()
     # Imported here: boto3 costs ~0.4 s, paid by the first call rather than by every import.
+    from handlers.adapters.dynamo import make_client  # noqa: PLC0415
     from handlers.bank_ledger_dynamo import DynamoLedger  # noqa: PLC0415
-    from handlers.dynamo import make_client  # noqa: PLC0415
 
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "eu-west-1"
     timeout = int(env.get("DYNAMODB_TIMEOUT_MS", "500")) / 1000

@@ -18,7 +18,7 @@ from contextlib import contextmanager
 from types import MappingProxyType
 from typing import Any
 
-from handlers.cards import mask_pans
+from handlers.domain.cards import mask_pans
 
 _context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
     "log_context", default=MappingProxyType({})

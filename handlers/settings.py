@@ -9,9 +9,9 @@ from collections.abc import Mapping
 import attrs
 
 from handlers.contract.resolution import UnknownOutcome
-from handlers.errors import PaymentError
-from handlers.resolver import ResolutionPolicy
-from handlers.validation import DEFAULT_CURRENCIES
+from handlers.domain.errors import PaymentError
+from handlers.domain.resolver import ResolutionPolicy
+from handlers.wire.validation import DEFAULT_CURRENCIES
 
 
 class ConfigurationError(PaymentError):
@@ -35,7 +35,7 @@ class Settings:
     fingerprint_key: bytes | None = attrs.field(default=None, repr=False)
     log_level: str = "INFO"
     metrics_namespace: str = "PaymentGateway"
-    # The resolver (handlers.resolver): when a pending payment becomes due (default: the lease, as
+    # The resolver (handlers.domain.resolver): when a pending payment becomes due (default: the lease, as
     # deployed), what to do with an authorization found late, when to take over a silent region.
     resolve_after: float | None = attrs.field(default=None)
     unknown_outcome: UnknownOutcome = UnknownOutcome.SETTLE

@@ -13,7 +13,7 @@
   errors, as they would in AWS, and retry with their Idempotency-Key, which is what makes a
   retry safe. A request is sent again (once, to the same region) only when it provably never
   left: writing it to a pooled connection the region had closed failed. A request that was sent
-  is never sent again, as the bank client does (handlers/bank.py): a reset or an EOF after it
+  is never sent again, as the bank client does (handlers/adapters/bank.py): a reset or an EOF after it
   cannot be told from a region that took the payment and died.
 - Failures, answered as AWS would and in the API's error shape: a region that cannot be connected
   to (nothing was sent, so nothing was processed) is a 503 with Retry-After; a region that took

@@ -17,7 +17,7 @@ from __future__ import annotations
 import logging
 import sys
 
-from handlers.cards import mask_pans
+from handlers.domain.cards import mask_pans
 
 LABEL_WIDTH = 9  # "eu-west-1"
 STACK_LOGGERS = ("local_gateway", "proxy_gateway")

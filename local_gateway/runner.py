@@ -21,11 +21,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeVar
 
-from handlers.bank import HttpBank
+from handlers.adapters.bank import HttpBank
 from handlers.contract.resolution import takeover_after
 from handlers.contract.routes import AUTHORIZER_CACHE_SECONDS
 from handlers.contract.schema import DEFAULT_TABLE_NAME
-from handlers.errors import BankUnreachable
+from handlers.domain.errors import BankUnreachable
 from handlers.settings import ConfigurationError, Settings
 from local_gateway.global_endpoint import GlobalEndpoint, HealthChecker, HealthTracker, RegionEndpoint, http_probe
 from local_gateway.http_server import LocalHTTPServer

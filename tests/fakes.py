@@ -1,4 +1,4 @@
-"""In-memory stand-ins for the ports, with the same conditional-write semantics as handlers.dynamo
+"""In-memory stand-ins for the ports, with the same conditional-write semantics as handlers.adapters.dynamo
 (tests/integration/test_repository_contract.py runs one suite against both).
 
 The benchmarks serve thousands of calls from `MemoryRepository` (bench/fakes.py), so each operation
@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 
 import attrs
 
-from handlers import ids
-from handlers.errors import BankNotProcessed, BankUnreachable, ConditionFailed
-from handlers.models import (
+from handlers.domain import ids
+from handlers.domain.errors import BankNotProcessed, BankUnreachable, ConditionFailed
+from handlers.domain.models import (
     BankDecision,
     BankRecord,
     BankStatus,

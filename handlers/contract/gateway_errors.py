@@ -34,7 +34,7 @@ TIMED_OUT = "The request timed out. " + OUTCOME_UNKNOWN
 
 
 def error_body(error_type: str, message: str) -> str:
-    """The handlers' error shape, compact as `handlers.http.json_response` writes it."""
+    """The handlers' error shape, compact as `handlers.wire.http.json_response` writes it."""
     return json.dumps({"error": {"type": error_type, "message": message}}, separators=(",", ":"))
 
 

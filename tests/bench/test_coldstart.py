@@ -16,7 +16,7 @@ def test_importtime_is_summed_per_top_level_package() -> None:
             "import time: self [us] | cumulative | imported package",
             "import time:      1000 |       1000 |   botocore.compat",
             "import time:      2500 |       3500 | botocore",
-            "import time:       500 |        500 |     handlers.models",
+            "import time:       500 |        500 |     handlers.domain.models",
             "some other line",
         ]
     )

@@ -4,9 +4,9 @@ import pytest
 
 from bench import events, warm
 from bench.fakes import SEEDED_PAYMENT_ID, BenchBank, seeded_repository
-from handlers.errors import ConditionFailed
-from handlers.models import ListQuery, PaymentStatus
-from handlers.service import PaymentService
+from handlers.domain.errors import ConditionFailed
+from handlers.domain.models import ListQuery, PaymentStatus
+from handlers.domain.service import PaymentService
 
 
 def service() -> tuple[PaymentService, object]:

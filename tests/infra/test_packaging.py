@@ -178,7 +178,7 @@ def test_bytecode_is_added_only_for_the_runtimes_python_and_reproducibly(tmp_pat
     }
     assert not any(e.endswith(".pyc") for e in other.entries)  # another version would ignore them
     with zipfile.ZipFile(first.path) as archive:
-        header = archive.read(f"handlers/__pycache__/service.{tag}.pyc")[:8]
+        header = archive.read(f"handlers/domain/__pycache__/service.{tag}.pyc")[:8]
     assert header[:4] == importlib.util.MAGIC_NUMBER
     assert int.from_bytes(header[4:8], "little") == 0b01  # hash-based, unchecked (PEP 552)
 

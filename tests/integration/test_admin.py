@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 
 from handlers import admin, authorizer
-from handlers.auth import hash_api_key
+from handlers.adapters.dynamo import DynamoRepository
 from handlers.contract import schema
-from handlers.dynamo import DynamoRepository
-from handlers.models import Merchant
+from handlers.domain.auth import hash_api_key
+from handlers.domain.models import Merchant
 from tests.integration.conftest import REGION, TABLE
 
 ROOT = Path(__file__).resolve().parents[2]

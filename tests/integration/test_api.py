@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
-from handlers import api, ids
+from handlers import api
 from handlers.contract import schema
+from handlers.domain import ids
 from tests.integration.conftest import TABLE, BankGate, reset_handler_caches
 from tests.support import AMEX, VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body, proxy_event
 

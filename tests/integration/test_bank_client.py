@@ -18,12 +18,12 @@ from datetime import date
 
 import pytest
 
-from handlers import bank as bank_module
-from handlers.bank import HttpBank
-from handlers.errors import BankError, BankNotProcessed, BankOutcomeUnknown, BankUnreachable
-from handlers.models import BankDecision, BankRecord, BankStatus, PaymentRequest, PaymentStatus
-from handlers.service import PaymentService
-from handlers.validation import ValidationRules, parse_payment_request
+from handlers.adapters import bank as bank_module
+from handlers.adapters.bank import HttpBank
+from handlers.domain.errors import BankError, BankNotProcessed, BankOutcomeUnknown, BankUnreachable
+from handlers.domain.models import BankDecision, BankRecord, BankStatus, PaymentRequest, PaymentStatus
+from handlers.domain.service import PaymentService
+from handlers.wire.validation import ValidationRules, parse_payment_request
 from tests.fakes import MemoryRepository
 from tests.support import CVV, VISA_AUTHORIZED, payment_body
 

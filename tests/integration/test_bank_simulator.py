@@ -17,15 +17,15 @@ import pytest
 from moto.core.botocore_stubber import BotocoreStubber
 
 from handlers import bank_simulator
-from handlers.bank import HttpBank
+from handlers.adapters.bank import HttpBank
 from handlers.bank_ledger import Ledger, MemoryLedger
 from handlers.bank_ledger_dynamo import DynamoLedger, from_item
 from handlers.bank_simulator import FAULT_CARDS, Answer, Fault, SimulatedBank
 from handlers.contract import schema
 from handlers.contract.routes import BANK_SIMULATOR
-from handlers.errors import BankNotProcessed, BankOutcomeUnknown
-from handlers.models import BankDecision, BankRecord, BankStatus
-from handlers.validation import ValidationRules, parse_payment_request
+from handlers.domain.errors import BankNotProcessed, BankOutcomeUnknown
+from handlers.domain.models import BankDecision, BankRecord, BankStatus
+from handlers.wire.validation import ValidationRules, parse_payment_request
 from local_gateway.gateway import Gateway
 from local_gateway.http_server import LocalHTTPServer
 from local_gateway.topology import BANK_ROUTES, bank_environment

@@ -10,9 +10,9 @@ import pytest
 from botocore.exceptions import ClientError
 from botocore.stub import Stubber
 
-from handlers.dynamo import DynamoRepository, make_client
-from handlers.errors import ConditionFailed, StorageUnavailable
-from handlers.models import StoredPayment
+from handlers.adapters.dynamo import DynamoRepository, make_client
+from handlers.domain.errors import ConditionFailed, StorageUnavailable
+from handlers.domain.models import StoredPayment
 from tests.integration.conftest import TABLE
 from tests.integration.test_repository_contract import payment
 

@@ -10,10 +10,10 @@ from typing import Any
 import attrs
 import pytest
 
-from handlers import ids
-from handlers.dynamo import DynamoRepository
-from handlers.errors import ConditionFailed
-from handlers.models import (
+from handlers.adapters.dynamo import DynamoRepository
+from handlers.domain import ids
+from handlers.domain.errors import ConditionFailed
+from handlers.domain.models import (
     CardSummary,
     Heartbeat,
     IdempotencyClaim,

@@ -1,4 +1,4 @@
-"""DynamoDB faults injected at the botocore level, so handlers.dynamo and botocore's retries run for real.
+"""DynamoDB faults injected at the botocore level, so handlers.adapters.dynamo and botocore's retries run for real.
 
 A `before-send` handler registered first on a client's event system answers in DynamoDB's place
 for the chosen operations: an error response (throttling, internal error, a failed condition)

@@ -3,7 +3,7 @@
 Each request takes the next fault from a script (or the default). The bank keeps a ledger the
 way a real acquirer does: a charge is made once per `reference` (the payment id), and a request
 repeating a reference that was already charged gets the original decision back without a second
-charge (the deduplication handlers.bank relies on). `charges` counts the money actually moved,
+charge (the deduplication handlers.adapters.bank relies on). `charges` counts the money actually moved,
 `calls` every request that arrived, so a test can tell a retry from a double charge.
 
 Faults that "answer late or badly" charge first (the worst case: the money moved, the answer was

@@ -1,5 +1,5 @@
 """Driving the Lambda entry points the way API Gateway does, and checking every answer against the
-contract: docs/openapi.yaml, the one error map (handlers.http.ERRORS) and the headers it promises."""
+contract: docs/openapi.yaml, the one error map (handlers.wire.http.ERRORS) and the headers it promises."""
 
 from __future__ import annotations
 
@@ -12,10 +12,11 @@ from typing import Any
 
 import attrs
 
-from handlers import api, http
+from handlers import api
 from handlers.contract.resolution import UnknownOutcome
+from handlers.domain.resolver import PaymentResolver, ResolverReport
 from handlers.observability import JsonFormatter
-from handlers.resolver import PaymentResolver, ResolverReport
+from handlers.wire import http
 from tests.openapi_contract import assert_conforms
 from tests.reliability.audit import AUDIT
 from tests.support import CVV, proxy_event

@@ -188,7 +188,7 @@ def test_a_keyed_refusal_takes_the_banks_record_when_the_other_region_charged_th
 
 def _keyed_reference(key: str) -> str:
     """The reference both regions send for this key and the suite's card body."""
-    from handlers.service import IdempotencyPolicy, bank_reference, keyed_hash  # noqa: F401, PLC0415
+    from handlers.domain.service import IdempotencyPolicy, bank_reference, keyed_hash  # noqa: F401, PLC0415
     from tests.reliability.conftest import FINGERPRINT_KEY  # noqa: PLC0415
 
     secret = FINGERPRINT_KEY.encode()

@@ -1,5 +1,5 @@
 """DynamoDB faults, injected at the botocore level on the functions' own client
-(tests/reliability/dynamo_faults.py): handlers.dynamo's error translation and botocore's standard
+(tests/reliability/dynamo_faults.py): handlers.adapters.dynamo's error translation and botocore's standard
 retries (3 attempts) run for real; backoff sleeps are recorded instead of slept.
 
 What must hold: a clear 503 + Retry-After (never a hang, never a 5xx without our error shape), and
@@ -18,7 +18,7 @@ import pytest
 from components.config import StackConfig
 from handlers import api
 from handlers.contract import schema
-from handlers.service import idempotency_key_digest
+from handlers.domain.service import idempotency_key_digest
 from tests.reliability.conftest import FINGERPRINT_KEY, LogLines, RetrySleeps, scan
 from tests.reliability.dynamo_faults import DynamoFaults, on
 from tests.reliability.faultbank import Fault, FaultBank
@@ -168,7 +168,7 @@ def test_health_fails_with_503(gateway: Gateway, retry_sleeps: RetrySleeps, moto
 
 
 ATTEMPTS_BUG = (
-    "BUG: handlers.dynamo.make_client passes max_attempts to botocore's `max_attempts`, which counts "
+    "BUG: handlers.adapters.dynamo.make_client passes max_attempts to botocore's `max_attempts`, which counts "
     "retries, not attempts: the health probe (max_attempts=1) tries twice, the payment client (3) four "
     "times. botocore's `total_max_attempts` means what the code intends"
 )

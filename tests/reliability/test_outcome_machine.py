@@ -28,10 +28,10 @@ from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
 
-from handlers.errors import BankNotProcessed, BankOutcomeUnknown, BankUnavailable, PaymentError
-from handlers.models import PaymentStatus, StoredPayment, can_move
-from handlers.resolver import PaymentResolver, ResolutionPolicy, gateway_status
-from handlers.service import IdempotencyPolicy, PaymentService
+from handlers.domain.errors import BankNotProcessed, BankOutcomeUnknown, BankUnavailable, PaymentError
+from handlers.domain.models import PaymentStatus, StoredPayment, can_move
+from handlers.domain.resolver import PaymentResolver, ResolutionPolicy, gateway_status
+from handlers.domain.service import IdempotencyPolicy, PaymentService
 from tests.fakes import FakeClock, MemoryRepository, ScriptedBank
 from tests.support import VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body
 

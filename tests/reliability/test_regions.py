@@ -16,13 +16,13 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from handlers.bank import HttpBank
+from handlers.adapters.bank import HttpBank
+from handlers.adapters.dynamo import DynamoRepository
 from handlers.contract import schema
-from handlers.dynamo import DynamoRepository
-from handlers.errors import StorageUnavailable
-from handlers.models import PaymentStatus
-from handlers.resolver import PaymentResolver, ResolutionPolicy
-from handlers.service import IdempotencyPolicy, PaymentService
+from handlers.domain.errors import StorageUnavailable
+from handlers.domain.models import PaymentStatus
+from handlers.domain.resolver import PaymentResolver, ResolutionPolicy
+from handlers.domain.service import IdempotencyPolicy, PaymentService
 from tests.fakes import FakeClock
 from tests.integration.conftest import TABLE, create_table
 from tests.reliability.audit import AUDIT

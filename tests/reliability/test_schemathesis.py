@@ -22,7 +22,7 @@ from hypothesis import HealthCheck, assume, settings
 from schemathesis import GenerationMode, checks
 from schemathesis.core.parameters import ParameterLocation
 
-from handlers import cards
+from handlers.domain import cards
 from tests.openapi_contract import SPEC_PATH
 from tests.reliability.audit import AUDIT, FIGURES
 from tests.reliability.localstack import LocalStack

@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule, run_state_machine_as_test
 
 from handlers import admin, authorizer
-from handlers.auth import hash_api_key
 from handlers.contract import schema
-from handlers.errors import StorageUnavailable
+from handlers.domain.auth import hash_api_key
+from handlers.domain.errors import StorageUnavailable
 from tests.integration.conftest import REGION, TABLE
 from tests.reliability.conftest import STACK_MERCHANTS, LogLines, RetrySleeps, scan
 from tests.reliability.dynamo_faults import DynamoFaults, on

@@ -1,4 +1,4 @@
-"""The in-memory ports the domain's unit tests share (the same semantics as handlers.dynamo)."""
+"""The in-memory ports the domain's unit tests share (the same semantics as handlers.adapters.dynamo)."""
 
 from __future__ import annotations
 

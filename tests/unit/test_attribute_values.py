@@ -1,4 +1,4 @@
-"""handlers.attribute_values against boto3's own TypeSerializer/TypeDeserializer, its model."""
+"""handlers.adapters.attribute_values against boto3's own TypeSerializer/TypeDeserializer, its model."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.attribute_values import from_attribute, from_item, to_attribute, to_item
+from handlers.adapters.attribute_values import from_attribute, from_item, to_attribute, to_item
 
 _numbers = st.integers(min_value=-(10**37), max_value=10**37) | st.decimals(
     min_value=Decimal("-1e20"), max_value=Decimal("1e20"), places=6, allow_nan=False, allow_infinity=False

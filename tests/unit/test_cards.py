@@ -1,6 +1,6 @@
 import pytest
 
-from handlers import cards
+from handlers.domain import cards
 from tests.support import UNNAMED_BRAND_CARDS, UNNAMED_BRAND_WRITINGS, luhn_complete
 
 

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from handlers import bank_simulator
-from handlers.cards import brand_of, luhn_valid
-from handlers.validation import ValidationRules, parse_payment_request
+from handlers.domain.cards import brand_of, luhn_valid
+from handlers.wire.validation import ValidationRules, parse_payment_request
 
 README = Path(__file__).resolve().parents[2] / "README.md"
 BRANDS = {"Visa": "visa", "Mastercard": "mastercard", "Mastercard (2-series)": "mastercard", "American Express": "amex"}

@@ -7,12 +7,20 @@ from datetime import timedelta
 import attrs
 import pytest
 
-from handlers import ids
 from handlers.contract.resolution import UnknownOutcome
-from handlers.errors import BankNotProcessed, BankOutcomeUnknown, BankUnreachable, StorageUnavailable
-from handlers.models import ALLOWED_MOVES, BankRecord, BankStatus, Heartbeat, PaymentStatus, StoredPayment, can_move
-from handlers.resolver import PaymentResolver, ResolutionPolicy, gateway_status, settled
-from handlers.service import PaymentService
+from handlers.domain import ids
+from handlers.domain.errors import BankNotProcessed, BankOutcomeUnknown, BankUnreachable, StorageUnavailable
+from handlers.domain.models import (
+    ALLOWED_MOVES,
+    BankRecord,
+    BankStatus,
+    Heartbeat,
+    PaymentStatus,
+    StoredPayment,
+    can_move,
+)
+from handlers.domain.resolver import PaymentResolver, ResolutionPolicy, gateway_status, settled
+from handlers.domain.service import PaymentService
 from tests.fakes import FakeClock, MemoryRepository, ScriptedBank
 from tests.support import VISA_AUTHORIZED, VISA_DECLINED, payment_body
 

@@ -6,9 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
-from handlers import ids
 from handlers.contract.resolution import UnknownOutcome
-from handlers.errors import (
+from handlers.domain import ids
+from handlers.domain.errors import (
     BankNotProcessed,
     BankOutcomeUnknown,
     BankUnavailable,
@@ -18,9 +18,9 @@ from handlers.errors import (
     RequestInProgress,
     StorageUnavailable,
 )
-from handlers.models import BankStatus, IdempotencyClaim, Payment, PaymentStatus, StoredPayment
-from handlers.resolver import PaymentResolver, ResolutionPolicy
-from handlers.service import IdempotencyPolicy, PaymentReader, PaymentService
+from handlers.domain.models import BankStatus, IdempotencyClaim, Payment, PaymentStatus, StoredPayment
+from handlers.domain.resolver import PaymentResolver, ResolutionPolicy
+from handlers.domain.service import IdempotencyPolicy, PaymentReader, PaymentService
 from tests.fakes import FakeClock, MemoryRepository, ScriptedBank
 from tests.support import AMEX, VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body
 

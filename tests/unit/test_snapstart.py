@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from handlers import ids, snapstart
+from handlers import snapstart
+from handlers.domain import ids
 
 # The worst case: the restored environments create payments at the very millisecond the snapshot's
 # init created its last id (python-ulid then increments the shared state instead of drawing anew).

@@ -5,9 +5,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from handlers import cards, ids
-from handlers.errors import InvalidRequest
-from handlers.validation import (
+from handlers.domain import cards, ids
+from handlers.domain.errors import InvalidRequest
+from handlers.wire.validation import (
     ValidationRules,
     encode_cursor,
     parse_idempotency_key,

@@ -23,10 +23,10 @@ from cattrs.errors import (
 )
 from cattrs.gen import make_dict_structure_fn
 
-from handlers import cards
 from handlers.contract import schema
-from handlers.errors import FieldError
-from handlers.models import (
+from handlers.domain import cards
+from handlers.domain.errors import FieldError
+from handlers.domain.models import (
     MAX_AMOUNT,
     MAX_REFERENCE_LENGTH,
     Amount,

@@ -12,8 +12,8 @@ from datetime import datetime, timedelta
 
 import attrs
 
-from handlers import cards, ids
-from handlers.errors import (
+from handlers.domain import cards, ids
+from handlers.domain.errors import (
     BankNotProcessed,
     BankOutcomeUnknown,
     BankUnavailable,
@@ -24,7 +24,7 @@ from handlers.errors import (
     RequestInProgress,
     StorageUnavailable,
 )
-from handlers.models import (
+from handlers.domain.models import (
     CardSummary,
     IdempotencyClaim,
     Page,
@@ -33,9 +33,9 @@ from handlers.models import (
     PaymentStatus,
     StoredPayment,
 )
-from handlers.ports import Bank, PaymentRepository
-from handlers.resolver import Clock, PaymentResolver, ResolutionPolicy, gateway_status, settled, utc_now
-from handlers.validation import ValidationRules, parse_list_query, parse_payment_request
+from handlers.domain.ports import Bank, PaymentRepository
+from handlers.domain.resolver import Clock, PaymentResolver, ResolutionPolicy, gateway_status, settled, utc_now
+from handlers.wire.validation import ValidationRules, parse_list_query, parse_payment_request
 
 logger = logging.getLogger(__name__)
 
@@ -217,7 +217,7 @@ class PaymentService:
     def _settle_as_the_bank_records(self, pending: StoredPayment, refusal: BankNotProcessed) -> StoredPayment:
         """A keyed refusal: the bank's record of the shared reference if it has one (the other
         region's charge is this request's too), else pending (202): the resolver reverses it once no
-        request can still send the reference (handlers.resolver). Never a reversal here."""
+        request can still send the reference (handlers.domain.resolver). Never a reversal here."""
         try:
             record = self._bank.inquire(pending.bank_reference)
         except BankUnreachable:

@@ -16,11 +16,11 @@ from datetime import UTC, date, datetime
 import attrs
 from cattrs.errors import ClassValidationError
 
-from handlers import cards
-from handlers.converter import CONVERTER, echoable, field_errors
-from handlers.errors import FieldError, InvalidRequest
-from handlers.ids import is_payment_id
-from handlers.models import ListQuery, PaymentRequest, PaymentStatus
+from handlers.domain import cards
+from handlers.domain.errors import FieldError, InvalidRequest
+from handlers.domain.ids import is_payment_id
+from handlers.domain.models import ListQuery, PaymentRequest, PaymentStatus
+from handlers.wire.converter import CONVERTER, echoable, field_errors
 
 DEFAULT_CURRENCIES = frozenset({"GBP", "EUR", "USD"})
 MAX_PAGE_SIZE = 100

@@ -10,9 +10,9 @@ import hashlib
 import secrets
 
 from handlers.contract.messages import INVALID_KEY, MALFORMED_HEADER, MISSING_HEADER
-from handlers.errors import Unauthorized
-from handlers.models import Merchant
-from handlers.ports import MerchantDirectory
+from handlers.domain.errors import Unauthorized
+from handlers.domain.models import Merchant
+from handlers.domain.ports import MerchantDirectory
 
 KEY_PREFIX = "pgw_"
 _MAX_HEADER_LENGTH = 512

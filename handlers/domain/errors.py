@@ -1,4 +1,4 @@
-"""Domain errors. The API maps each class to one HTTP status and error type (handlers.http)."""
+"""Domain errors. The API maps each class to one HTTP status and error type (handlers.wire.http)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The small interfaces the domain needs; handlers.dynamo and handlers.bank implement them."""
+"""The small interfaces the domain needs; handlers.adapters.dynamo and handlers.adapters.bank implement them."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Protocol
 
-from handlers.models import (
+from handlers.domain.models import (
     BankDecision,
     BankRecord,
     Heartbeat,

@@ -15,7 +15,7 @@ _BRAND_RANGES: tuple[tuple[str, tuple[tuple[int, int, int], ...]], ...] = (
     ("jcb", ((3528, 3589, 4),)),
 )
 MIN_PAN_LENGTH, MAX_PAN_LENGTH = 13, 19
-# What the API's `card.number` accepts (handlers.converter): any brand, known or not.
+# What the API's `card.number` accepts (handlers.wire.converter): any brand, known or not.
 MIN_CARD_NUMBER_LENGTH, MAX_CARD_NUMBER_LENGTH = 14, 19
 # Digit groups joined by up to three separators: spaces, dashes, dots, slashes or underscores:
 # "4111 1111 1111 1111", "3782-822463-10005", "4 1 1 1 ...", "4111 - 1111.1111 1111", "4111/1111/1111/1111".
@@ -54,7 +54,7 @@ def cvv_length(brand: str) -> int:
 
 
 def accepted_as_card_number(digits: str) -> bool:
-    """The predicate of the API's `card.number` (handlers.converter): 14-19 ASCII digits, Luhn-valid."""
+    """The predicate of the API's `card.number` (handlers.wire.converter): 14-19 ASCII digits, Luhn-valid."""
     return (
         is_ascii_digits(digits)
         and MIN_CARD_NUMBER_LENGTH <= len(digits) <= MAX_CARD_NUMBER_LENGTH

@@ -11,8 +11,7 @@ from typing import Any
 
 from handlers.contract.limits import MAX_BODY_BYTES
 from handlers.contract.messages import BODY_TOO_LARGE, INTERNAL_ERROR, NOT_JSON, OUTCOME_UNKNOWN_RETRY_AFTER
-from handlers.converter import echoable, payment_to_wire
-from handlers.errors import (
+from handlers.domain.errors import (
     BankUnavailable,
     FieldError,
     IdempotencyKeyReused,
@@ -25,7 +24,8 @@ from handlers.errors import (
     Unauthorized,
     UnsupportedMediaType,
 )
-from handlers.models import Payment, PaymentStatus
+from handlers.domain.models import Payment, PaymentStatus
+from handlers.wire.converter import echoable, payment_to_wire
 
 logger = logging.getLogger(__name__)
 Event = Mapping[str, Any]

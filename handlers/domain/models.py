@@ -1,4 +1,4 @@
-"""Frozen models. Validation of merchant input lives in the converter's hooks (handlers.converter),
+"""Frozen models. Validation of merchant input lives in the converter's hooks (handlers.wire.converter),
 which report every bad field at once; the validators here guard invariants of our own objects."""
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ from typing import NewType
 
 import attrs
 
-# Wire types whose structure hooks validate them (see handlers.converter).
+# Wire types whose structure hooks validate them (see handlers.wire.converter).
 Amount = NewType("Amount", int)
 Currency = NewType("Currency", str)
 Reference = NewType("Reference", str)
@@ -134,7 +134,7 @@ class IdempotencyClaim:
 @attrs.frozen
 class Heartbeat:
     """A region's resolver is alive: `at` its last run, `alive_since` the start of its current unbroken
-    series of runs (a region back from silence may have been taken over: see handlers.resolver)."""
+    series of runs (a region back from silence may have been taken over: see handlers.domain.resolver)."""
 
     at: float
     alive_since: float

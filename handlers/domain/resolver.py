@@ -36,11 +36,11 @@ from datetime import UTC, datetime
 
 import attrs
 
-from handlers import ids
 from handlers.contract.resolution import UnknownOutcome
-from handlers.errors import BankUnreachable, ConditionFailed, StorageUnavailable
-from handlers.models import BankRecord, BankStatus, Heartbeat, Payment, PaymentStatus, StoredPayment, can_move
-from handlers.ports import Bank, PaymentRepository
+from handlers.domain import ids
+from handlers.domain.errors import BankUnreachable, ConditionFailed, StorageUnavailable
+from handlers.domain.models import BankRecord, BankStatus, Heartbeat, Payment, PaymentStatus, StoredPayment, can_move
+from handlers.domain.ports import Bank, PaymentRepository
 
 logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]

@@ -16,11 +16,11 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from handlers import converter, ids
-from handlers.attribute_values import from_item, to_item
+from handlers.adapters.attribute_values import from_item, to_item
 from handlers.contract import schema
-from handlers.errors import ConditionFailed, StorageUnavailable
-from handlers.models import (
+from handlers.domain import ids
+from handlers.domain.errors import ConditionFailed, StorageUnavailable
+from handlers.domain.models import (
     Heartbeat,
     IdempotencyClaim,
     ListQuery,
@@ -30,6 +30,7 @@ from handlers.models import (
     PaymentStatus,
     StoredPayment,
 )
+from handlers.wire import converter
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -23,8 +23,8 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from handlers.errors import BankNotProcessed, BankOutcomeUnknown, BankUnreachable
-from handlers.models import BankDecision, BankRecord, BankStatus, PaymentRequest
+from handlers.domain.errors import BankNotProcessed, BankOutcomeUnknown, BankUnreachable
+from handlers.domain.models import BankDecision, BankRecord, BankStatus, PaymentRequest
 
 _MAX_ANSWER_BYTES = 64 * 1024
 _IDLE_CONNECTIONS = 16
