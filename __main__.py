@@ -239,7 +239,7 @@ def safe_deployments(
 
 
 config = load_stack_config()
-archive = build_lambda_archive(PROJECT_ROOT, bytecode_for=RUNTIME_VERSION)
+archive = build_lambda_archive(PROJECT_ROOT, bytecode_for=RUNTIME_VERSION, simulator=config.bank_simulator)
 deployment_config = DEPLOYMENT_STRATEGIES[config.deployment_strategy]
 store = GlobalStore(
     "store",

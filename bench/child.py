@@ -5,11 +5,11 @@ first, puts the code root (the repository, or an unpacked Lambda archive) ahead 
 on sys.path, and calls main(). This module imports only the standard library at top level.
 
 - floor: `import boto3` and one DynamoDB client, the least any handler that talks to DynamoDB pays;
-- post / get / list: import handlers.api and serve the first request. Only the two adapters are
-  swapped at their construction sites (`DynamoRepository`, `HttpBank` in handlers.api), so the
+- post / get / list: import handlers.entrypoints.api and serve the first request. Only the two adapters
+  are swapped at their construction sites (`DynamoRepository`, `HttpBank` in handlers.entrypoints.wiring), so the
   handler's own composition runs: settings, logging setup, and `make_client`, which creates the
   boto3 client the first request would use (it is just never sent to);
-- authorizer: the same for handlers.authorizer.
+- authorizer: the same for handlers.entrypoints.authorizer.
 """
 
 from __future__ import annotations
@@ -55,11 +55,11 @@ def _api(mode: str) -> int:
     # Imported here, inside the timed region: these imports are what a cold start pays for.
     from bench import events  # noqa: PLC0415
     from bench.fakes import SEEDED_PAYMENT_ID, BenchBank, seeded_repository  # noqa: PLC0415
-    from handlers import api  # noqa: PLC0415
+    from handlers.entrypoints import api, wiring  # noqa: PLC0415
 
     repository = seeded_repository(events.MERCHANT_ID, events.API_KEY)
-    vars(api)["DynamoRepository"] = lambda client, table: _adopt(repository, client, table)
-    vars(api)["HttpBank"] = BenchBank
+    vars(wiring)["DynamoRepository"] = lambda client, table: _adopt(repository, client, table)
+    vars(wiring)["HttpBank"] = BenchBank
     response: dict[str, Any]
     if mode == "post":
         response = api.create_payment(events.post_payment("cold-start-key-1"), None)
@@ -73,7 +73,7 @@ def _api(mode: str) -> int:
 def _authorizer() -> int:
     from bench import events  # noqa: PLC0415
     from bench.fakes import seeded_repository  # noqa: PLC0415
-    from handlers import authorizer  # noqa: PLC0415
+    from handlers.entrypoints import authorizer  # noqa: PLC0415
 
     repository = seeded_repository(events.MERCHANT_ID, events.API_KEY)
     vars(authorizer)["DynamoRepository"] = lambda client, table: _adopt(repository, client, table)

@@ -30,7 +30,7 @@ SEEDED_PAYMENT_ID = "pay_01JD2Z3Y4X5W6V7T8S9R0QPNMK"
 
 class BenchRepository(MemoryRepository):
     """The tests' repository (contract-tested against DynamoRepository) with DynamoRepository's
-    constructor, so the handlers' own composition (`handlers.api._repository`) still runs."""
+    constructor, so the handlers' own composition (`handlers.entrypoints.wiring.repository`) still runs."""
 
     def __init__(self, client: object = None, table: str = "") -> None:
         super().__init__()

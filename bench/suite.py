@@ -86,10 +86,10 @@ def cold(plan: Plan, log: Log) -> str:
         compiled = coldstart.measure(plan.cold_rounds, compiled_root, archive_env, log)
     labels = {
         "floor": 'floor: `import boto3` + `boto3.client("dynamodb")`',
-        "post": "`handlers.api.create_payment`: first `POST /v1/payments`",
-        "get": "`handlers.api.get_payment`: first `GET /v1/payments/{id}`",
-        "list": "`handlers.api.list_payments`: first `GET /v1/payments`",
-        "authorizer": "`handlers.authorizer.handler`: first authorization",
+        "post": "`handlers.entrypoints.api.create_payment`: first `POST /v1/payments`",
+        "get": "`handlers.entrypoints.api.get_payment`: first `GET /v1/payments/{id}`",
+        "list": "`handlers.entrypoints.api.list_payments`: first `GET /v1/payments`",
+        "authorizer": "`handlers.entrypoints.authorizer.handler`: first authorization",
     }
     rows = []
     roots = (

@@ -36,10 +36,10 @@ from botocore.validate import ParamValidationDecorator, ParamValidator
 from bench import events
 from bench.fakes import BenchBank, seeded_repository
 from bench.stats import Summary
-from handlers import api, authorizer
 from handlers.adapters import dynamo
 from handlers.contract import schema
 from handlers.domain.auth import hash_api_key
+from handlers.entrypoints import api, authorizer, wiring
 
 ROUTES = ("post", "post_no_key", "get", "list", "authorizer")
 BASELINES = ("noop", "json")
@@ -99,7 +99,7 @@ class CountingSink(io.TextIOBase):
 def lambda_like_process() -> Iterator[CountingSink]:
     """The functions' environment, fresh handler caches, and stdout (logs, EMF metrics) counted, not kept."""
     saved_env = {name: os.environ.get(name) for name in ENVIRONMENT}
-    saved_globals = {module: dict(vars(module)) for module in (api, authorizer)}
+    saved_globals = {module: dict(vars(module)) for module in (wiring, authorizer)}
     os.environ.update(ENVIRONMENT)
     os.environ.pop("DYNAMODB_ENDPOINT_URL", None)
     _clear_caches()
@@ -120,7 +120,7 @@ def lambda_like_process() -> Iterator[CountingSink]:
 
 
 def _clear_caches() -> None:
-    for module in (api, authorizer):
+    for module in (wiring, authorizer):
         for value in list(vars(module).values()):
             if isinstance(value, functools._lru_cache_wrapper):
                 value.cache_clear()
@@ -128,8 +128,8 @@ def _clear_caches() -> None:
 
 def _install_fakes() -> CannedDynamoDB | None:
     repository = seeded_repository(events.MERCHANT_ID, events.API_KEY)
-    vars(api)["DynamoRepository"] = lambda client, table: repository
-    vars(api)["HttpBank"] = BenchBank
+    vars(wiring)["DynamoRepository"] = lambda client, table: repository
+    vars(wiring)["HttpBank"] = BenchBank
     vars(authorizer)["DynamoRepository"] = lambda client, table: repository
     return None
 
@@ -144,8 +144,8 @@ def _install_canned_boto3() -> CannedDynamoDB | None:
         table.clients.append(client)
         return client
 
-    vars(api)["make_client"] = make_client
-    vars(api)["HttpBank"] = BenchBank
+    vars(wiring)["make_client"] = make_client
+    vars(wiring)["HttpBank"] = BenchBank
     vars(authorizer)["make_client"] = make_client
     return table
 

@@ -33,7 +33,7 @@ from components.common import account_context, child_opts, customer_managed_key,
 from components.policies import AccountContext, alert_topic_policy, alerts_key_policy
 
 ROUTE53_METRICS_REGION = "us-east-1"
-# The handlers' entry point (handlers/api.py) publishes one per answer, by FunctionName and by
+# The handlers' entry point (handlers/entrypoints/http_handler.py) publishes one per answer, by FunctionName and by
 # FunctionName + StatusClass (2xx, 4xx, 5xx).
 RESPONSES_METRIC = "Responses"
 # What stops a gradual deployment and shifts it back (components.deployments), besides the

@@ -17,7 +17,10 @@ The handlers come from wherever they are imported from (`handlers_source_root`):
 or the site-packages of a program that installed the `payment-gateway` package (the wheel ships
 `handlers/requirements.txt` with them), so another team's Pulumi program builds the same archive.
 
-`pulumi`, tests and the tree's own `__pycache__` and `.pyc` files never go in. Bytecode is added
+Only what the functions run goes in: never the operator's commands (`handlers/ops`, `handlers/admin.py`,
+NOT_DEPLOYED), and the bank simulator (`handlers/simulator`) only for a stack that deploys it
+(`simulator=True`), so a stack with a real acquirer carries no code that approves payments by card
+number. `pulumi`, tests and the tree's own `__pycache__` and `.pyc` files never go in. Bytecode is added
 only when the building interpreter is the runtime's version (`bytecode_for`): Lambda cannot write
 `__pycache__` in /var/task, so without it every cold start compiles every module (measured: 1.6-1.8x
 the import floor instead of 1.25x, docs/performance.md). The pycs are unchecked-hash (PEP 552):
@@ -38,7 +41,7 @@ import re
 import sys
 import tempfile
 import zipfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
@@ -55,6 +58,10 @@ EXCLUDED_SUFFIXES = frozenset({".pyc", ".pyo"})
 EXCLUDED_DIST_INFO = frozenset({"RECORD", "INSTALLER", "REQUESTED", "direct_url.json"})
 # Never bundled, whatever a requirements file says: the deployment tool is not runtime code.
 FORBIDDEN_TOP_LEVEL = frozenset({"pulumi", "pulumi_aws", "tests"})
+# Parts of the package (paths relative to it) that no function runs: the operator's commands.
+NOT_DEPLOYED = ("admin.py", "ops")
+# The bank simulator: archived only where it is deployed (build_lambda_archive's `simulator`).
+SIMULATOR = "simulator"
 _REQUIREMENT = re.compile(r"^(?P<name>[A-Za-z0-9][A-Za-z0-9._-]*)\s*==\s*(?P<version>[^\s;#]+)")
 
 
@@ -105,8 +112,9 @@ def _refuse_compiled(arcname: str, origin: str) -> None:
         raise PackagingError(f"{origin} contains a compiled extension {arcname!r}; the Lambda archive is pure Python")
 
 
-def package_files(source_root: Path, package: str) -> Iterator[tuple[str, Path]]:
-    """The package's own files, as (archive name, file on disk)."""
+def package_files(source_root: Path, package: str, leave_out: Collection[str] = ()) -> Iterator[tuple[str, Path]]:
+    """The package's own files, as (archive name, file on disk); `leave_out`: its modules and
+    subpackages (paths relative to the package) that stay out."""
     base = source_root / package
     if not (base / "__init__.py").is_file():
         raise PackagingError(f"{base} is not a Python package")
@@ -114,7 +122,7 @@ def package_files(source_root: Path, package: str) -> Iterator[tuple[str, Path]]
         if not path.is_file():
             continue
         relative = PurePosixPath(path.relative_to(source_root).as_posix())
-        if _excluded(relative):
+        if _excluded(relative) or relative.parts[1] in leave_out:
             continue
         _refuse_compiled(str(relative), package)
         yield str(relative), path
@@ -141,10 +149,12 @@ def distribution_files(requirement: Requirement) -> Iterator[tuple[str, Path]]:
         yield str(relative), Path(str(dist.locate_file(file)))
 
 
-def collect_entries(source_root: Path, package: str, requirements: Iterable[Requirement]) -> dict[str, Path]:
+def collect_entries(
+    source_root: Path, package: str, requirements: Iterable[Requirement], leave_out: Collection[str] = ()
+) -> dict[str, Path]:
     """Every archive entry and its source, checked for duplicates and forbidden content."""
     entries: dict[str, Path] = {}
-    sources = [package_files(source_root, package)] + [distribution_files(r) for r in requirements]
+    sources = [package_files(source_root, package, leave_out)] + [distribution_files(r) for r in requirements]
     for source in sources:
         for arcname, path in source:
             top = PurePosixPath(arcname).parts[0]
@@ -215,17 +225,20 @@ def build_lambda_archive(
     requirements_file: Path | None = None,
     archive_name: str = "lambda.zip",
     bytecode_for: tuple[int, int] | None = None,
+    simulator: bool = False,
 ) -> LambdaArchive:
     """Build `<out_dir>/<archive_name>` (default `build/lambda.zip`) and return its path and hash.
 
     The file is written to a temporary name and renamed, so a concurrent build never leaves a
     half-written archive for `pulumi up` to upload. With `bytecode_for` a version other than this
-    interpreter's, the archive carries source only and a Pulumi warning says so.
+    interpreter's, the archive carries source only and a Pulumi warning says so. `simulator`: the
+    stack deploys the bank simulator, whose handler then must be in the archive.
     """
     out_dir = out_dir if out_dir is not None else source_root / "build"
     requirements_file = requirements_file or source_root / package / "requirements.txt"
     requirements = parse_requirements(requirements_file.read_text()) if requirements_file.is_file() else []
-    entries = collect_entries(source_root, package, requirements)
+    leave_out = NOT_DEPLOYED if simulator else (*NOT_DEPLOYED, SIMULATOR)
+    entries = collect_entries(source_root, package, requirements, leave_out)
     with tempfile.TemporaryDirectory() as scratch:
         if bytecode_for == sys.version_info[:2]:
             entries = with_bytecode(entries, Path(scratch))

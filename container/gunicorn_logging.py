@@ -1,4 +1,4 @@
-"""gunicorn's logs as JSON lines, in the handlers' format (handlers.observability.JsonFormatter,
+"""gunicorn's logs as JSON lines, in the handlers' format (handlers.entrypoints.observability.JsonFormatter,
 which masks anything that looks like a card number).
 
 The access log names the method, the path (decoded, then masked), the status, the size, the time
@@ -12,7 +12,7 @@ from typing import Any
 
 from gunicorn import glogging
 
-from handlers.observability import JsonFormatter
+from handlers.entrypoints.observability import JsonFormatter
 
 
 class JsonLogger(glogging.Logger):  # type: ignore[misc]  # gunicorn ships no type hints: Any

@@ -88,7 +88,7 @@ def live(request: HttpRequest) -> HttpResponse:
 def create_app(env: Mapping[str, str] = os.environ) -> WsgiApplication:
     """The region's API, its handlers imported and their settings checked now: a task that cannot
     serve fails at startup (ECS replaces it), not with a 500 on its first payment."""
-    from handlers.api import settings  # noqa: PLC0415 - reads the environment; configures the JSON logs
+    from handlers.entrypoints.wiring import settings  # noqa: PLC0415 - reads the environment; configures the JSON logs
 
     config = settings()
     config.require_bank_url()

@@ -118,7 +118,7 @@ def run_resolver(is_down: Callable[[], bool], interval: float, stop: threading.E
     """The scheduled resolver function, in this region's process (a container region's: its server's
     worker, container_local.py). A simulated outage stops it, as a region that is down runs
     nothing: its heartbeat goes stale and the other region takes over."""
-    from handlers.api import resolve_pending  # noqa: PLC0415 - the handlers are preloaded already
+    from handlers.entrypoints.resolver_job import resolve_pending  # noqa: PLC0415 - what it uses is preloaded already
 
     while not stop.wait(interval):
         if is_down():

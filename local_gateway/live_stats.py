@@ -1,6 +1,6 @@
 """A region child's own numbers for the live view: the last minute of requests and EMF metrics.
 
-The handlers write their metrics as EMF lines on stdout (handlers/observability.py emit_metric),
+The handlers write their metrics as EMF lines on stdout (handlers/entrypoints/observability.py emit_metric),
 as in Lambda. `tee_stdout` puts a `MetricsTee` in front of sys.stdout: every line still goes where
 it went, and the EMF ones also feed a `RollingStats`. `RegionStatsApp` wraps the region's gateway
 (either compute option's: local_gateway.gateway, or the container's in container_local.py): it

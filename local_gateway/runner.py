@@ -26,7 +26,7 @@ from handlers.contract.resolution import takeover_after
 from handlers.contract.routes import AUTHORIZER_CACHE_SECONDS
 from handlers.contract.schema import DEFAULT_TABLE_NAME
 from handlers.domain.errors import BankUnreachable
-from handlers.settings import ConfigurationError, Settings
+from handlers.entrypoints.settings import ConfigurationError, Settings
 from local_gateway.global_endpoint import GlobalEndpoint, HealthChecker, HealthTracker, RegionEndpoint, http_probe
 from local_gateway.http_server import LocalHTTPServer
 from local_gateway.logs import setup_logging
@@ -412,7 +412,7 @@ def _in_background(task: Callable[[], T]) -> Future[T]:
 def prepare_table(options: Options, dynamodb_url: str) -> list[tuple[str, str]]:
     """Create the table and seed the merchants; return their (id, API key) pairs."""
     # Imported here: boto3 loads while the children start.
-    from handlers.admin import create_merchant  # noqa: PLC0415
+    from handlers.ops.admin import create_merchant  # noqa: PLC0415
     from local_gateway.dynamodb import create_table, dynamodb_client  # noqa: PLC0415
 
     create_table(dynamodb_client(dynamodb_url, TABLE_REGION), options.table_name)

@@ -37,20 +37,22 @@ class Route(NamedTuple):
 
 CREATE_PAYMENT = Function(
     "create-payment",
-    "handlers.api.create_payment",
+    "handlers.entrypoints.api.create_payment",
     ("dynamodb:GetItem", "dynamodb:PutItem"),
     ("MERCHANT#*",),
     calls_bank=True,
     fingerprints=True,
 )
-GET_PAYMENT = Function("get-payment", "handlers.api.get_payment", ("dynamodb:GetItem",), ("MERCHANT#*",))
-LIST_PAYMENTS = Function("list-payments", "handlers.api.list_payments", ("dynamodb:Query",), ("MERCHANT#*",))
-HEALTH = Function("health", "handlers.api.health", ("dynamodb:GetItem",), ("HEALTH",))
-AUTHORIZER = Function("authorizer", "handlers.authorizer.handler", ("dynamodb:GetItem",), ("APIKEY#*",))
-# Its ledger lives in the table under its own prefix (handlers.bank_ledger_dynamo).
+GET_PAYMENT = Function("get-payment", "handlers.entrypoints.api.get_payment", ("dynamodb:GetItem",), ("MERCHANT#*",))
+LIST_PAYMENTS = Function(
+    "list-payments", "handlers.entrypoints.api.list_payments", ("dynamodb:Query",), ("MERCHANT#*",)
+)
+HEALTH = Function("health", "handlers.entrypoints.api.health", ("dynamodb:GetItem",), ("HEALTH",))
+AUTHORIZER = Function("authorizer", "handlers.entrypoints.authorizer.handler", ("dynamodb:GetItem",), ("APIKEY#*",))
+# Its ledger lives in the table under its own prefix (handlers.simulator.dynamo_ledger).
 BANK_SIMULATOR = Function(
     "bank-simulator",
-    "handlers.bank_simulator.handler",
+    "handlers.simulator.bank.handler",
     ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
     ("BANK#*",),
 )
@@ -59,7 +61,7 @@ BANK_SIMULATOR = Function(
 # the heartbeats; GetItem rereads a payment whose transition lost a race.
 RESOLVER = Function(
     "resolver",
-    "handlers.api.resolve_pending",
+    "handlers.entrypoints.resolver_job.resolve_pending",
     ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"),
     ("MERCHANT#*", "PENDING#*", "HEARTBEAT"),
     calls_bank=True,

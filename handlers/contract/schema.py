@@ -18,7 +18,7 @@ A `pending` payment also carries `pending_pk = PENDING#<owner region>#<shard>` a
 the sparse index PENDING_INDEX holds only those items (a settled payment drops both), keyed by
 shard and payment id, so each region's resolver finds its oldest pending payments with a few
 Queries and never a scan. Shards spread the index's writes (two per payment) over partitions.
-Bank ledger entries are the bank simulator's books (handlers.bank_ledger_dynamo), not the
+Bank ledger entries are the bank simulator's books (handlers.simulator.dynamo_ledger), not the
 gateway's: a test deployment's acquirer keeps them in this table, under its own prefix.
 This module imports nothing: the Pulumi program and the Lambda both load it.
 """

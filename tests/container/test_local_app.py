@@ -16,7 +16,7 @@ import pytest
 
 from container.wsgi import WsgiApplication
 from handlers.contract import limits, messages
-from handlers.observability import emit_metric
+from handlers.entrypoints.observability import emit_metric
 from local_gateway import container_local
 from local_gateway.container_local import LocalRegionOptions, local_app
 from local_gateway.global_endpoint import HEALTH_CHECK_USER_AGENT

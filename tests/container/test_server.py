@@ -20,7 +20,7 @@ import pytest
 
 from container import spec
 from container.server_config import KEEPALIVE_SECONDS, gunicorn_settings
-from handlers.admin import create_merchant
+from handlers.ops.admin import create_merchant
 from local_gateway.topology import LOCAL_CREDENTIALS
 from tests.container.conftest import TABLE
 

@@ -23,8 +23,8 @@ from typing import Any
 import boto3
 import pytest
 
-from handlers.bank_simulator import FAULT_CARDS, Fault
 from handlers.contract import schema
+from handlers.simulator.bank import FAULT_CARDS, Fault
 from local_gateway import launch
 from tests.e2e.conftest import Api, Reply, _free_port_block
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from handlers.bank_simulator import FAULT_CARDS, Fault
+from handlers.simulator.bank import FAULT_CARDS, Fault
 from tests.e2e.conftest import Api, payment_body
 
 pytestmark = pytest.mark.e2e

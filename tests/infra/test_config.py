@@ -16,7 +16,7 @@ from components import config as config_module
 from components.config import KEYS, PAYMENT_WRITE_BUDGET_MS, PROJECT, ConfigError, StackConfig, load_stack_config
 from handlers.adapters.dynamo import make_client
 from handlers.contract import routes, schema
-from handlers.settings import Settings
+from handlers.entrypoints.settings import Settings
 from tests.infra.mocks import RecordingMocks
 from tests.infra.program import ROOT, SECRET_KEYS, stack_file_config
 

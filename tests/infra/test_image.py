@@ -97,7 +97,7 @@ def test_the_hash_follows_the_content_not_the_location(tmp_path: Path) -> None:
 
 def test_this_repositorys_image_holds_the_handlers_and_the_container_package() -> None:
     files = build_context_files(ROOT)
-    assert spec.DOCKERFILE in files and "container/spec.py" in files and "handlers/api.py" in files
+    assert spec.DOCKERFILE in files and "container/spec.py" in files and "handlers/entrypoints/api.py" in files
     assert not [f for f in files if "__pycache__" in f or f.endswith(".pyc") or f.startswith("tests/")]
 
 

@@ -621,7 +621,7 @@ def test_the_resolver_runs_on_a_schedule_with_least_privilege_on_its_items_and_i
         ),
     )
     resolver = function_by_name(mocks, f"payment-gateway-{routes.RESOLVER.name}")
-    assert resolver.plain["handler"] == "handlers.api.resolve_pending"
+    assert resolver.plain["handler"] == "handlers.entrypoints.resolver_job.resolve_pending"
     env = resolver.plain["environment"]["variables"]
     assert (env["UNKNOWN_OUTCOME"], env["PEER_REGIONS"], env["RESOLVER_TAKEOVER_SECONDS"]) == (
         "reverse",

@@ -12,9 +12,10 @@ import boto3
 import pytest
 from moto import mock_aws
 
-from handlers import api, authorizer, bank_simulator
-from handlers.bank_ledger import MemoryLedger
 from handlers.contract import schema
+from handlers.entrypoints import authorizer, wiring
+from handlers.simulator import bank as bank_simulator
+from handlers.simulator.ledger import MemoryLedger
 
 TABLE = "payments-test"
 REGION = "eu-west-1"
@@ -97,7 +98,7 @@ def dynamodb() -> Iterator[Any]:
 
 
 def reset_handler_caches() -> None:
-    for module in (api, authorizer):
+    for module in (wiring, authorizer):
         for value in vars(module).values():
             if hasattr(value, "cache_clear"):
                 value.cache_clear()

@@ -15,11 +15,12 @@ from typing import Any
 
 import pytest
 
-from handlers import admin, authorizer
 from handlers.adapters.dynamo import DynamoRepository
 from handlers.contract import schema
 from handlers.domain.auth import hash_api_key
 from handlers.domain.models import Merchant
+from handlers.entrypoints import authorizer
+from handlers.ops import admin
 from tests.integration.conftest import REGION, TABLE
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from handlers import admin
 from handlers.adapters.bank import HttpBank
 from handlers.adapters.dynamo import DynamoRepository
 from handlers.domain import ids
 from handlers.domain.models import CardSummary, Payment, PaymentStatus, StoredPayment
+from handlers.ops import admin
 from handlers.wire.validation import ValidationRules, parse_payment_request
 from tests.integration.conftest import REGION, TABLE
 from tests.reliability.faultbank import FaultBank, running_bank

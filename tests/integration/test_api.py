@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from handlers import api
 from handlers.contract import schema
 from handlers.domain import ids
+from handlers.entrypoints import api
 from tests.integration.conftest import TABLE, BankGate, reset_handler_caches
 from tests.support import AMEX, VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body, proxy_event
 

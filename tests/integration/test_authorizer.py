@@ -8,9 +8,10 @@ from typing import Any
 
 import pytest
 
-from handlers import admin, authorizer
 from handlers.contract.messages import INVALID_KEY, MALFORMED_HEADER, MISSING_HEADER
 from handlers.domain.auth import hash_api_key
+from handlers.entrypoints import authorizer
+from handlers.ops import admin
 from tests.integration.conftest import REGION, TABLE
 
 pytestmark = pytest.mark.usefixtures("lambda_env")

@@ -16,15 +16,15 @@ import attrs
 import pytest
 from moto.core.botocore_stubber import BotocoreStubber
 
-from handlers import bank_simulator
 from handlers.adapters.bank import HttpBank
-from handlers.bank_ledger import Ledger, MemoryLedger
-from handlers.bank_ledger_dynamo import DynamoLedger, from_item
-from handlers.bank_simulator import FAULT_CARDS, Answer, Fault, SimulatedBank
 from handlers.contract import schema
 from handlers.contract.routes import BANK_SIMULATOR
 from handlers.domain.errors import BankNotProcessed, BankOutcomeUnknown
 from handlers.domain.models import BankDecision, BankRecord, BankStatus
+from handlers.simulator import bank as bank_simulator
+from handlers.simulator.bank import FAULT_CARDS, Answer, Fault, SimulatedBank
+from handlers.simulator.dynamo_ledger import DynamoLedger, from_item
+from handlers.simulator.ledger import Ledger, MemoryLedger
 from handlers.wire.validation import ValidationRules, parse_payment_request
 from local_gateway.gateway import Gateway
 from local_gateway.http_server import LocalHTTPServer

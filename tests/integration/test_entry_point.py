@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from handlers import api
+from handlers.entrypoints import api, wiring
 from tests.integration.conftest import reset_handler_caches
 from tests.support import proxy_event
 
@@ -51,7 +51,7 @@ def test_an_unexpected_exception_is_a_500_counted_as_5xx(
     def broken() -> None:
         raise RuntimeError("a bug")
 
-    monkeypatch.setattr(api, "payment_reader", broken)
+    monkeypatch.setattr(wiring, "payment_reader", broken)
     capsys.readouterr()
     assert get()["statusCode"] == 500  # answered, so Lambda's Errors metric never sees it
     [record] = responses(capsys)

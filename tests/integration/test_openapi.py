@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from openapi_spec_validator import validate
 
-from handlers import api
 from handlers.contract import gateway_errors, messages, routes
+from handlers.entrypoints import api
 from handlers.wire import http
 from local_gateway.global_endpoint import not_sent_response
 from proxy_gateway.gateway_responses import PLATFORM_DEFAULTS

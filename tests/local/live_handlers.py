@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from handlers.contract.routes import Function, Route
-from handlers.observability import emit_metric
+from handlers.entrypoints.observability import emit_metric
 
 
 def pay(event: dict[str, Any], context: Any) -> dict[str, Any]:

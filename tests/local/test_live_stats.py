@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from handlers.observability import emit_metric, log_context
+from handlers.entrypoints.observability import emit_metric, log_context
 from local_gateway.gateway import Gateway
 from local_gateway.live_stats import STATS_PATH, MetricsTee, RegionStatsApp, RollingStats, percentiles, tee_stdout
 from local_gateway.supervisor import Supervisor

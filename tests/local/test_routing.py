@@ -11,7 +11,7 @@ def test_matches_the_real_api_routes() -> None:
     created = router.match("POST", "/v1/payments")
     fetched = router.match("GET", "/v1/payments/pay_123")
 
-    assert created is not None and created.route.function.handler == "handlers.api.create_payment"
+    assert created is not None and created.route.function.handler == "handlers.entrypoints.api.create_payment"
     assert fetched is not None and fetched.route.path == "/v1/payments/{id}"
     assert fetched.path_parameters == {"id": "pay_123"}
 

@@ -21,7 +21,7 @@ import pytest
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
-from handlers.observability import JsonFormatter
+from handlers.entrypoints.observability import JsonFormatter
 from tests.integration.conftest import REGION, TABLE, create_table, reset_handler_caches
 from tests.reliability.audit import AUDIT, FIGURES, CardAudit
 from tests.reliability.dynamo_faults import moto_skipping_faults

@@ -12,10 +12,10 @@ from typing import Any
 
 import attrs
 
-from handlers import api
 from handlers.contract.resolution import UnknownOutcome
 from handlers.domain.resolver import PaymentResolver, ResolverReport
-from handlers.observability import JsonFormatter
+from handlers.entrypoints import api, wiring
+from handlers.entrypoints.observability import JsonFormatter
 from handlers.wire import http
 from tests.openapi_contract import assert_conforms
 from tests.reliability.audit import AUDIT
@@ -115,11 +115,11 @@ class Gateway:
         """One run of the region's resolver over the functions' own table and bank, `later` seconds
         from now (so every pending payment is due), with the stack's policy or `outcome`."""
         follow_stdout()
-        config = api.settings()
+        config = wiring.settings()
         policy = config.resolution()
         resolver = PaymentResolver(
-            payments=api._repository(),
-            bank=api._bank(),
+            payments=wiring.repository(),
+            bank=wiring.bank(),
             region=config.region,
             policy=attrs.evolve(policy, unknown_outcome=outcome or policy.unknown_outcome),
             clock=lambda: datetime.now(UTC) + timedelta(seconds=later),
@@ -153,7 +153,7 @@ def follow_stdout() -> None:
 
 def payments_client() -> Any:
     """The boto3 client the payment functions use (created on first use, like at cold start)."""
-    return api._repository()._client
+    return wiring.repository()._client
 
 
 def parse(raw: str) -> Any:

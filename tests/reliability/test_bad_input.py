@@ -19,9 +19,9 @@ import pytest
 from hypothesis import assume
 from hypothesis import strategies as st
 
-from handlers import api
 from handlers.contract import limits
 from handlers.domain import cards
+from handlers.entrypoints import api
 from handlers.wire.validation import MAX_IDEMPOTENCY_KEY_LENGTH
 from tests.reliability.conftest import scan
 from tests.reliability.faultbank import FaultBank

@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from handlers import api
 from handlers.contract import schema
 from handlers.contract.resolution import UnknownOutcome
+from handlers.entrypoints import resolver_job, wiring
 from tests.reliability.conftest import LogLines, scan
 from tests.reliability.faultbank import CHARGING, Fault, FaultBank, free_port, running_bank
 from tests.reliability.gateway import Gateway, Reply, card_body
@@ -311,9 +311,9 @@ def test_the_scheduled_entry_point_settles_and_publishes_the_backlog(
     monkeypatch.setenv("RESOLVE_AFTER_SECONDS", "1")  # before the first call: cold start
     bank.then(Fault.CLOSE)
     payment_id = assert_pending(gateway.post(card_body(VISA_AUTHORIZED), key="k1"), store)
-    assert api.resolve_pending(None, None)["pending"] == 1  # not due yet
-    time.sleep(api.settings().resolution().resolve_after_seconds + 0.1)
-    result = api.resolve_pending(None, None)
+    assert resolver_job.resolve_pending(None, None)["pending"] == 1  # not due yet
+    time.sleep(wiring.settings().resolution().resolve_after_seconds + 0.1)
+    result = resolver_job.resolve_pending(None, None)
     assert (result["pending"], result["settled"]) == (0, {"authorized": 1})
     assert gateway.get(payment_id).body["status"] == "authorized"
     metrics = [json.loads(line) for line in capsys.readouterr().out.splitlines() if '"_aws"' in line]

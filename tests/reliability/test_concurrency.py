@@ -15,7 +15,7 @@ from typing import Any
 
 import pytest
 
-from handlers import api
+from handlers.entrypoints import wiring
 from tests.reliability.audit import FIGURES
 from tests.reliability.conftest import scan
 from tests.reliability.dynamo_faults import DynamoFaults
@@ -48,8 +48,8 @@ def lambda_settings(lambda_settings: dict[str, str]) -> dict[str, str]:
 def warm_up() -> None:
     """Build the cached clients once, as a Lambda container does before its first request; the
     threads then share them (the caches are not meant to be raced on a cold start)."""
-    api.payment_service()
-    api.payment_reader()
+    wiring.payment_service()
+    wiring.payment_reader()
 
 
 def pay_until_final(gateway: Gateway, body: dict[str, Any], key: str, merchant: str = "mer_a") -> list[Reply]:

@@ -16,9 +16,9 @@ from typing import Any, cast
 import pytest
 
 from components.config import StackConfig
-from handlers import api
 from handlers.contract import schema
 from handlers.domain.service import idempotency_key_digest
+from handlers.entrypoints import wiring
 from tests.reliability.conftest import FINGERPRINT_KEY, LogLines, RetrySleeps, scan
 from tests.reliability.dynamo_faults import DynamoFaults, on
 from tests.reliability.faultbank import Fault, FaultBank
@@ -162,9 +162,9 @@ def test_reads_failing_are_503(gateway: Gateway, faults: DynamoFaults, code: str
 
 def test_health_fails_with_503(gateway: Gateway, retry_sleeps: RetrySleeps, moto_skips_faults: None) -> None:
     health = DynamoFaults().fail(on("GetItem"), "timeout")
-    health.install(api._health_repository()._client)
+    health.install(wiring.health_repository()._client)
     assert_unavailable(gateway.health())
-    assert health.calls["GetItem"] == configured_attempts(api._health_repository()._client)
+    assert health.calls["GetItem"] == configured_attempts(wiring.health_repository()._client)
 
 
 ATTEMPTS_BUG = (
@@ -176,7 +176,7 @@ ATTEMPTS_BUG = (
 
 def test_health_probe_makes_one_attempt(gateway: Gateway, retry_sleeps: RetrySleeps, moto_skips_faults: None) -> None:
     health = DynamoFaults().fail(on("GetItem"), "timeout")
-    health.install(api._health_repository()._client)
+    health.install(wiring.health_repository()._client)
     assert_unavailable(gateway.health())
     assert health.calls["GetItem"] == 1
 

@@ -18,10 +18,11 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import Bundle, RuleBasedStateMachine, consumes, invariant, rule, run_state_machine_as_test
 
-from handlers import admin, authorizer
 from handlers.contract import schema
 from handlers.domain.auth import hash_api_key
 from handlers.domain.errors import StorageUnavailable
+from handlers.entrypoints import authorizer
+from handlers.ops import admin
 from tests.integration.conftest import REGION, TABLE
 from tests.reliability.conftest import STACK_MERCHANTS, LogLines, RetrySleeps, scan
 from tests.reliability.dynamo_faults import DynamoFaults, on

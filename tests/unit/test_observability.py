@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from handlers.observability import JsonFormatter, log_context
+from handlers.entrypoints.observability import JsonFormatter, log_context
 from tests.support import UNNAMED_BRAND_WRITINGS, VISA_AUTHORIZED
 
 NOTATIONS = {

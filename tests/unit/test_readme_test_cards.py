@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from handlers import bank_simulator
 from handlers.domain.cards import brand_of, luhn_valid
+from handlers.simulator import bank as bank_simulator
 from handlers.wire.validation import ValidationRules, parse_payment_request
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from handlers.settings import ConfigurationError, Settings
+from handlers.entrypoints.settings import ConfigurationError, Settings
 
 BASE = {"TABLE_NAME": "payments", "AWS_REGION": "us-east-1"}
 

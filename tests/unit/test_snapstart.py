@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pytest
 
-from handlers import snapstart
 from handlers.domain import ids
+from handlers.entrypoints import snapstart
 
 # The worst case: the restored environments create payments at the very millisecond the snapshot's
 # init created its last id (python-ulid then increments the shared state instead of drawing anew).
@@ -84,8 +84,8 @@ import socket, sys
 sent = []
 real_connect = socket.socket.connect
 socket.socket.connect = lambda self, address: sent.append(address) or real_connect(self, address)
-from handlers import api
-print(api._repository.cache_info().currsize, api.payment_service.cache_info().currsize, len(sent))
+from handlers.entrypoints import api, wiring
+print(wiring.repository.cache_info().currsize, wiring.payment_service.cache_info().currsize, len(sent))
 """
 
 

@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
 
-from handlers.bank_ledger import LedgerEntry
 from handlers.contract import schema
 from handlers.domain.models import BankStatus
+from handlers.simulator.ledger import LedgerEntry
 
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient

@@ -19,8 +19,8 @@ from handlers.adapters.dynamo import DynamoRepository, make_client
 from handlers.contract.gateway_errors import AUTHORIZER_MESSAGE_KEY
 from handlers.domain.auth import authenticate
 from handlers.domain.errors import Unauthorized
-from handlers.observability import configure_logging, log_context
-from handlers.settings import Settings
+from handlers.entrypoints.observability import configure_logging, log_context
+from handlers.entrypoints.settings import Settings
 from handlers.wire import http
 
 logger = logging.getLogger("handlers.authorizer")

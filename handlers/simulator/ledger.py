@@ -1,7 +1,7 @@
 """The bank simulator's books: one entry per reference, behind a small interface.
 
 Two implementations keep the same contract: `MemoryLedger` (one process: unit tests, an
-in-process fake bank) and `handlers.bank_ledger_dynamo.DynamoLedger` (the local stack and test
+in-process fake bank) and `handlers.simulator.dynamo_ledger.DynamoLedger` (the local stack and test
 deployments). An entry never holds a card number or a CVV: a card-data audit scans the table.
 """
 
@@ -23,7 +23,7 @@ class LedgerEntry:
     amount: int | None = None
     currency: str | None = None
     card_last4: str | None = None
-    # Of the authorize body, to tell a retry from a reused reference (handlers.bank_simulator.body_fingerprint).
+    # Of the authorize body, to tell a retry from a reused reference (handlers.simulator.bank.body_fingerprint).
     fingerprint: str | None = None
     created_at: str = ""  # ISO 8601, UTC
 

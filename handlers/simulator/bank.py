@@ -1,4 +1,4 @@
-"""Acquiring-bank simulator: the protocol of docs/bank.md over a ledger (handlers.bank_ledger).
+"""Acquiring-bank simulator: the protocol of docs/bank.md over a ledger (handlers.simulator.ledger).
 
 `SimulatedBank` is the bank as plain Python (the domain's tests can run it in process); `handler`
 is the Lambda proxy adapter over it, served locally by local_gateway and deployed behind a
@@ -27,8 +27,8 @@ from datetime import UTC, datetime
 from typing import Any, NamedTuple
 from urllib.parse import unquote
 
-from handlers.bank_ledger import Ledger, LedgerEntry, MemoryLedger
 from handlers.domain.models import BankStatus
+from handlers.simulator.ledger import Ledger, LedgerEntry, MemoryLedger
 
 REQUIRED_FIELDS = ("card_number", "expiry_date", "currency", "amount", "cvv", "reference")
 # URL-safe, so inquiry and reversal URLs carry it as it is.
@@ -219,7 +219,7 @@ def _ledger(env: Mapping[str, str]) -> Ledger:
         return MemoryLedger()
     # Imported here: boto3 costs ~0.4 s, paid by the first call rather than by every import.
     from handlers.adapters.dynamo import make_client  # noqa: PLC0415
-    from handlers.bank_ledger_dynamo import DynamoLedger  # noqa: PLC0415
+    from handlers.simulator.dynamo_ledger import DynamoLedger  # noqa: PLC0415
 
     region = env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or "eu-west-1"
     timeout = int(env.get("DYNAMODB_TIMEOUT_MS", "500")) / 1000

@@ -1,0 +1,77 @@
+"""The payment API's Lambda handlers, one per route (handlers.contract.routes names them): read the
+event, call the domain, shape the answer. What wraps each of them is in `http_handler`, what they
+call is built in `wiring`."""
+
+from __future__ import annotations
+
+import logging
+import math
+
+from handlers.domain.errors import BankUnavailable
+from handlers.entrypoints import snapstart, wiring
+from handlers.entrypoints.http_handler import entry_point, query_entry_point
+from handlers.entrypoints.observability import emit_metric, log_context
+from handlers.wire import http
+from handlers.wire.converter import payment_to_wire
+from handlers.wire.validation import encode_cursor, parse_idempotency_key
+
+logger = logging.getLogger("handlers.api")
+
+
+@entry_point
+def create_payment(event: http.Event) -> http.Response:
+    merchant = http.merchant_id(event)
+    with log_context(merchant_id=merchant):
+        body = http.json_body(event)
+        key = parse_idempotency_key(http.header(event, "Idempotency-Key"))
+        try:
+            created = wiring.payment_service().create_payment(merchant, body, key)
+        except BankUnavailable as e:
+            if not _replayed_failure(e):
+                _count_payment("failed")
+            raise
+        payment = created.payment
+        if created.replayed:
+            logger.info("payment_replayed", extra={"payment_id": payment.id, "status": payment.status.value})
+        else:
+            _count_payment(payment.status.value)
+            logger.info("payment_processed", extra={"payment_id": payment.id, "status": payment.status.value})
+        return http.payment_response(payment, event, replayed=created.replayed, retry_after=_retry_after())
+
+
+def _replayed_failure(error: BankUnavailable) -> bool:
+    return error.__cause__ is None  # a first failure carries the bank's error as its cause
+
+
+def _retry_after() -> int:
+    """When a pending payment is worth asking about again: once its request's lease is over."""
+    return max(1, math.ceil(wiring.settings().idempotency_lease))
+
+
+@entry_point
+def get_payment(event: http.Event) -> http.Response:
+    payment_id = str((event.get("pathParameters") or {}).get("id", ""))
+    payment = wiring.payment_reader().get_payment(http.merchant_id(event), payment_id)
+    return http.json_response(200, payment_to_wire(payment), event)
+
+
+@query_entry_point
+def list_payments(event: http.Event) -> http.Response:
+    page = wiring.payment_reader().list_payments(http.merchant_id(event), http.query_parameters(event))
+    cursor = encode_cursor(page.next_after_id) if page.next_after_id else None
+    body = {"data": [payment_to_wire(p) for p in page.payments], "next_cursor": cursor}
+    return http.json_response(200, body, event)
+
+
+@entry_point
+def health(event: http.Event) -> http.Response:
+    wiring.health_repository().ping()
+    return http.json_response(200, {"status": "ok", "region": wiring.settings().region}, event)
+
+
+def _count_payment(status: str) -> None:
+    emit_metric(wiring.settings().metrics_namespace, "Payments", 1, "Count", {"Status": status})
+
+
+if snapstart.initializing_a_snapshot():
+    wiring.prime_for_snapshot()

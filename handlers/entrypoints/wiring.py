@@ -1,0 +1,106 @@
+"""The functions' composition root: the settings read from the environment, and the adapters and
+domain services built from them, each once per execution environment (cached), plus the metrics
+they publish. The entry points take what they need from here; nothing here handles a request."""
+
+from __future__ import annotations
+
+import functools
+import logging
+
+from handlers.adapters.bank import HttpBank
+from handlers.adapters.dynamo import DynamoRepository, make_client
+from handlers.domain.resolver import PaymentResolver
+from handlers.domain.service import IdempotencyPolicy, PaymentReader, PaymentService
+from handlers.entrypoints.observability import configure_logging, emit_metric
+from handlers.entrypoints.settings import Settings
+from handlers.wire.validation import ValidationRules
+
+logger = logging.getLogger("handlers.api")  # the name the API functions' log lines carry
+
+
+@functools.cache
+def settings() -> Settings:
+    loaded = Settings.from_env()
+    configure_logging(loaded.log_level)
+    return loaded
+
+
+@functools.cache
+def bank() -> HttpBank:
+    config = settings()
+    return HttpBank(
+        config.require_bank_url(),
+        connect_timeout=config.bank_connect_timeout,
+        read_timeout=config.bank_read_timeout,
+        on_latency=lambda ms: emit_metric(config.metrics_namespace, "BankLatency", ms, "Milliseconds", {}),
+    )
+
+
+@functools.cache
+def payment_service() -> PaymentService:
+    config = settings()
+    return PaymentService(
+        payments=repository(),
+        bank=bank(),
+        region=config.region,
+        fingerprint_key=config.require_fingerprint_key(),
+        rules=ValidationRules(allowed_currencies=config.allowed_currencies),
+        policy=IdempotencyPolicy(
+            lease_seconds=config.idempotency_lease,
+            bank_call_seconds=config.bank_call_seconds,
+        ),
+        resolution=config.resolution(),
+        on_not_stored=lambda: count("PaymentNotStored"),
+    )
+
+
+@functools.cache
+def payment_resolver() -> PaymentResolver:
+    config = settings()
+    return PaymentResolver(
+        payments=repository(),
+        bank=bank(),
+        region=config.region,
+        policy=config.resolution(),
+        peers=config.peer_regions,
+    )
+
+
+@functools.cache
+def payment_reader() -> PaymentReader:
+    return PaymentReader(repository())
+
+
+@functools.cache
+def repository() -> DynamoRepository:
+    config = settings()
+    client = make_client(config.region, config.dynamodb_endpoint, timeout=config.dynamodb_timeout)
+    return DynamoRepository(client, config.table_name)
+
+
+@functools.cache
+def health_repository() -> DynamoRepository:
+    """One attempt: Route 53's checker allows 4 s to connect, then only 2 s for the answer; a slow
+    table should fail the check anyway."""
+    config = settings()
+    client = make_client(config.region, config.dynamodb_endpoint, timeout=config.dynamodb_timeout, attempts=1)
+    return DynamoRepository(client, config.table_name)
+
+
+def count(name: str, value: float = 1) -> None:
+    emit_metric(settings().metrics_namespace, name, value, "Count", {})
+
+
+def prime_for_snapshot() -> None:
+    """SnapStart snapshots the init: build there what the first request would (settings, logging,
+    the DynamoDB client and its operations' shapes), so a restored environment starts with it.
+    Nothing is sent: a connection opened now would be stale in every restored environment. A broken
+    configuration is left to the first request, which answers 500 as without SnapStart."""
+    try:
+        model = repository().client.meta.service_model
+        for operation in ("PutItem", "GetItem", "Query"):
+            model.operation_model(operation).input_shape  # noqa: B018 - loads and caches the shapes
+        if settings().fingerprint_key and settings().bank_url:
+            payment_service()
+    except Exception:
+        logger.exception("snapshot_priming_failed")

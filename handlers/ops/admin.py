@@ -1,0 +1,435 @@
+"""Operator commands for merchants and their API keys.
+
+  python -m handlers.admin [--table T] [--region R] [--endpoint-url URL] COMMAND [ARGS]
+
+  create-merchant --name NAME     create a merchant; prints its id and its new API key, once
+  list-merchants                  list every merchant's keys: merchant id, key id, active/revoked, name
+  rotate-key --merchant-id ID [--revoke-old]
+                                  give an existing merchant a new key, printed once (also a merchant whose
+                                  keys are all revoked); --revoke-old then revokes its other keys
+  revoke-key < key.txt [--merchant-id ID]
+                                  revoke the API key read from standard input (one line); with
+                                  --merchant-id, only if the key is that merchant's
+  revoke-key --key-id KEY_ID --merchant-id ID
+                                  revoke a key you do not hold, by the key id list-merchants shows: only
+                                  if it is that merchant's. Both print the merchant, key id and time
+  pending [--owner-region R]      list the payments whose outcome is not known yet (default: --region's)
+  resolve PAYMENT_ID [--owner-region R] [--bank-url URL] [--unknown-outcome settle|reverse]
+                                  settle one pending payment now: ask the bank by its reference and
+                                  write the bank's answer (no record there: reverse it, then failed)
+
+Only keys' SHA-256 hashes are stored: a key id is the first 12 hex digits of its hash, and a lost
+key cannot be shown again. Without --revoke-old the old keys keep working, so a merchant can switch
+without downtime. The options before COMMAND default to $TABLE_NAME (else payment-gateway),
+$AWS_REGION or $AWS_DEFAULT_REGION (else eu-west-1) and $DYNAMODB_ENDPOINT_URL (else AWS).
+
+Uses the normal AWS credential chain; --endpoint-url points it at a local DynamoDB (on 127.0.0.1 or
+localhost, dummy credentials are used when the environment has none, as the local stack needs none).
+Exit status: 0 done, 1 an expected failure (one line on stderr), 2 a usage error.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+import attrs
+from botocore.exceptions import (
+    BotoCoreError,
+    ClientError,
+    ConnectTimeoutError,
+    EndpointConnectionError,
+    NoCredentialsError,
+)
+
+from handlers.adapters.bank import HttpBank
+from handlers.adapters.dynamo import DynamoRepository, make_client
+from handlers.contract import schema
+from handlers.contract.resolution import UnknownOutcome
+from handlers.domain import cards, ids
+from handlers.domain.auth import hash_api_key, new_api_key
+from handlers.domain.errors import ConditionFailed, StorageUnavailable
+from handlers.domain.models import Merchant, PaymentStatus, StoredPayment
+from handlers.domain.ports import MerchantDirectory
+from handlers.domain.resolver import PaymentResolver, ResolutionPolicy
+from handlers.wire.converter import format_timestamp
+
+_LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
+KEY_ID_LENGTH = 12  # hex digits of the key's hash: enough to tell a merchant's keys apart, useless to a thief
+_KEY_ID = re.compile(f"[0-9a-f]{{{KEY_ID_LENGTH}}}")
+
+
+class AdminError(Exception):
+    """An operator's request that cannot be done; the message is the one line the command prints."""
+
+
+class KeyInUse(AdminError):
+    pass
+
+
+class UnknownKey(AdminError):
+    pass
+
+
+class UnknownMerchant(AdminError):
+    pass
+
+
+@attrs.frozen
+class Revoked:
+    """What a revocation did, for the operator's record."""
+
+    merchant_id: str
+    key_id: str
+    at: datetime
+
+
+_FAR_FUTURE = 32_503_680_000.0  # year 3000: "due or not"
+_MAX_LISTED = 1000
+
+
+def _region(region: str | None) -> str:
+    return region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-1"
+
+
+def _repository(table_name: str, endpoint_url: str | None, region: str | None) -> DynamoRepository:
+    if endpoint_url and urlsplit(endpoint_url).hostname in _LOOPBACK and "AWS_ACCESS_KEY_ID" not in os.environ:
+        os.environ.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local")  # noqa: S106 - not a secret
+    # An operator's command, not on a payment's clock: patient with a slow or distant table, but quick
+    # to give up on an endpoint that does not accept connections (3 attempts of 2 s, plus backoff).
+    client = make_client(_region(region), endpoint_url, timeout=5.0, connect_timeout=2.0)
+    return DynamoRepository(client, table_name)
+
+
+def key_id(key_hash: str) -> str:
+    return key_hash[:KEY_ID_LENGTH]
+
+
+# --- the use cases, over the MerchantDirectory port ---------------------------------------------------
+
+
+def add_merchant(
+    directory: MerchantDirectory, name: str, merchant_id: str | None = None, api_key: str | None = None
+) -> tuple[str, str]:
+    """Store a merchant's key hash; return (merchant id, API key). The key is not recoverable later."""
+    if cards.contains_pan(name):  # free text, stored and listed as given (PCI DSS 3.5.1)
+        raise AdminError("A merchant's name must not contain a card number: it is stored as given.")
+    merchant = Merchant(id=merchant_id or ids.new_merchant_id(datetime.now(UTC)), name=name)
+    key = api_key or new_api_key()
+    try:
+        directory.add_key(hash_api_key(key), merchant)
+    except ConditionFailed:
+        # Re-seeding the same merchant with the same key (a local table that outlives a restart) is a no-op.
+        holder = directory.merchant_for_key(hash_api_key(key))
+        if holder is None or holder.id != merchant.id:
+            raise KeyInUse("This API key is already assigned to another merchant.") from None
+    return merchant.id, key
+
+
+def _revoke_hash(directory: MerchantDirectory, key_hash: str, merchant_id: str) -> Revoked:
+    try:
+        directory.revoke_key(key_hash)
+    except ConditionFailed:
+        raise UnknownKey("No such API key: nothing was revoked.") from None
+    return Revoked(merchant_id, key_id(key_hash), datetime.now(UTC))
+
+
+def revoke(directory: MerchantDirectory, api_key: str, merchant_id: str | None = None) -> Revoked:
+    """Revoke a key the operator holds; with `merchant_id`, only if it is that merchant's."""
+    key_hash = hash_api_key(api_key)
+    holder = directory.merchant_for_key(key_hash)
+    if holder is None:
+        raise UnknownKey("No such API key: nothing was revoked.")
+    if merchant_id is not None and holder.id != merchant_id:
+        raise UnknownKey(f"This API key belongs to another merchant, not {merchant_id}: nothing was revoked.")
+    return _revoke_hash(directory, key_hash, holder.id)
+
+
+def revoke_by_id(directory: MerchantDirectory, merchant_id: str, wanted: str) -> Revoked:
+    """Revoke a key the operator does not hold, by its key id. The merchant id is required with it: a key id
+    copied from the wrong line of list-merchants must not cut off another merchant."""
+    if not _KEY_ID.fullmatch(wanted):
+        raise AdminError(f"--key-id must be the {KEY_ID_LENGTH} hex digits list-merchants shows, not {wanted!r}.")
+    matches = [(key_hash, merchant) for key_hash, merchant in directory.api_keys() if key_id(key_hash) == wanted]
+    mine = [key_hash for key_hash, merchant in matches if merchant.id == merchant_id]
+    if not matches:
+        raise UnknownKey(f"No key {wanted}: nothing was revoked (list-merchants shows every key id).")
+    if not mine:
+        raise UnknownKey(f"Key {wanted} belongs to another merchant, not {merchant_id}: nothing was revoked.")
+    if len(mine) > 1:  # 48 bits of hash: practically never, but never revoke a key nobody named
+        raise AdminError(f"Key id {wanted} matches {len(mine)} keys of {merchant_id}: revoke by the key itself.")
+    return _revoke_hash(directory, mine[0], merchant_id)
+
+
+def rotate(directory: MerchantDirectory, merchant_id: str) -> tuple[str, list[str]]:
+    """Add a new key for an existing merchant; return it and the hashes of the merchant's other active keys.
+
+    A merchant exists only as its key items, revoked ones included: they carry its name."""
+    keys = [(key_hash, merchant) for key_hash, merchant in directory.api_keys() if merchant.id == merchant_id]
+    if not keys:
+        raise UnknownMerchant(f"No merchant {merchant_id!r} (list-merchants shows them).")
+    name = next((merchant.name for _, merchant in keys if merchant.active), keys[0][1].name)
+    key = new_api_key()
+    directory.add_key(hash_api_key(key), Merchant(id=merchant_id, name=name))
+    return key, [key_hash for key_hash, merchant in keys if merchant.active]
+
+
+# --- the same with a table named as the command line does (kept for scripts and tests) -----------------
+
+
+def create_merchant(
+    name: str,
+    *,
+    table_name: str,
+    endpoint_url: str | None = None,
+    region: str | None = None,
+    merchant_id: str | None = None,
+    api_key: str | None = None,
+) -> tuple[str, str]:
+    return add_merchant(_repository(table_name, endpoint_url, region), name, merchant_id, api_key)
+
+
+def revoke_key(api_key: str, *, table_name: str, endpoint_url: str | None = None, region: str | None = None) -> Revoked:
+    return revoke(_repository(table_name, endpoint_url, region), api_key)
+
+
+# --- subcommands: one function each, and one entry in COMMANDS ------------------------------------------
+
+
+def _print_new_key(merchant_id: str, key: str) -> None:
+    print(f"merchant_id: {merchant_id}\napi_key: {key}\nkey_id: {key_id(hash_api_key(key))}")
+    print("(store the key now: only its hash is kept)", flush=True)
+
+
+def _create_merchant(repository: DynamoRepository, args: argparse.Namespace) -> None:
+    _print_new_key(*add_merchant(repository, args.name))
+
+
+def _list_merchants(repository: DynamoRepository, _: argparse.Namespace) -> None:
+    rows = sorted(repository.api_keys(), key=lambda row: (row[1].id, not row[1].active, row[0]))
+    if not rows:
+        print("no merchants")
+        return
+    width = max(len("MERCHANT_ID"), *(len(merchant.id) for _, merchant in rows))
+    print(f"{'MERCHANT_ID':<{width}}  {'KEY_ID':<{KEY_ID_LENGTH}}  STATE    NAME")
+    for key_hash, merchant in rows:
+        state = "active" if merchant.active else "revoked"
+        print(f"{merchant.id:<{width}}  {key_id(key_hash)}  {state:<7}  {merchant.name}")
+
+
+def _rotate_key(repository: DynamoRepository, args: argparse.Namespace) -> None:
+    key, old_keys = rotate(repository, args.merchant_id)
+    _print_new_key(args.merchant_id, key)  # before revoking: a failure there must not lose the new key
+    for key_hash in old_keys if args.revoke_old else ():
+        repository.revoke_key(key_hash)
+        print(f"revoked_key: {key_id(key_hash)}")
+
+
+def _print_revoked(revoked: Revoked) -> None:
+    print(f"revoked_key: {revoked.key_id}\nmerchant_id: {revoked.merchant_id}")
+    print(f"revoked_at: {format_timestamp(revoked.at)}")
+
+
+def _revoke_key(repository: DynamoRepository, args: argparse.Namespace) -> None:
+    if args.key_id is not None:
+        if args.merchant_id is None:
+            raise AdminError("--key-id needs --merchant-id: the merchant whose key it is, as list-merchants shows it.")
+        _print_revoked(revoke_by_id(repository, args.merchant_id, args.key_id.lower()))
+        return
+    key = sys.stdin.readline().strip()
+    if not key:
+        raise AdminError('No API key on standard input: pipe it in, as in echo "$KEY" | ... revoke-key')
+    _print_revoked(revoke(repository, key, args.merchant_id))
+
+
+def _pending_payments(repository: DynamoRepository, region: str) -> list[StoredPayment]:
+    # Due or not: every pending payment the region owns, from the sparse index (never a scan).
+    return repository.due_payments(region, _FAR_FUTURE, ids.PAYMENT_PREFIX + "\uffff", _MAX_LISTED)
+
+
+def _pending(repository: DynamoRepository, args: argparse.Namespace) -> None:
+    region = args.owner_region or _region(args.region)
+    found = _pending_payments(repository, region)
+    if not found:
+        print(f"no pending payments owned by {region}")
+        return
+    print("PAYMENT_ID                      MERCHANT_ID  AMOUNT       CREATED                   DUE_IN_S  FAILURES")
+    now = datetime.now(UTC).timestamp()
+    for stored in found:
+        payment = stored.payment
+        amount = f"{payment.amount} {payment.currency}"
+        due_in = f"{(stored.due_at or now) - now:.0f}"
+        created = format_timestamp(payment.created_at)
+        print(f"{payment.id}  {payment.merchant_id}  {amount:<11}  {created}  {due_in:>8}  {stored.resolve_failures}")
+
+
+def _resolve(repository: DynamoRepository, args: argparse.Namespace) -> None:
+    region = args.owner_region or _region(args.region)
+    stored = next((s for s in _pending_payments(repository, region) if s.payment.id == args.payment_id), None)
+    if stored is None:
+        raise AdminError(f"No pending payment {args.payment_id} owned by {region} (see the pending command).")
+    bank_url = args.bank_url or os.environ.get("BANK_URL")
+    if not bank_url:
+        raise AdminError("Give the bank's URL with --bank-url or $BANK_URL (pulumi config get bankUrl).")
+    resolver = PaymentResolver(
+        payments=repository,
+        bank=HttpBank(bank_url, connect_timeout=5.0, read_timeout=10.0),
+        region=region,
+        policy=ResolutionPolicy(unknown_outcome=UnknownOutcome(args.unknown_outcome)),
+    )
+    final = resolver.settle(stored)
+    code = f" (authorization {final.payment.authorization_code})" if final.payment.authorization_code else ""
+    print(f"{final.payment.id}: {final.status.value}{code}")
+    if final.status is PaymentStatus.PENDING:
+        raise AdminError(
+            "The bank could not be reached, or the payment's shared reference (Idempotency-Key) may still be "
+            "sent by a request: the payment stays pending, and the resolver retries it."
+        )
+
+
+@attrs.frozen
+class Argument:
+    flags: tuple[str, ...]
+    options: Mapping[str, Any]  # add_argument's keywords; `help` is required
+
+
+def _argument(*flags: str, help: str, **options: Any) -> Argument:
+    return Argument(flags, {"help": help, **options})
+
+
+@attrs.frozen
+class Command:
+    help: str
+    run: Callable[[DynamoRepository, argparse.Namespace], None]
+    arguments: tuple[Argument, ...] = ()
+
+
+COMMANDS: dict[str, Command] = {
+    "create-merchant": Command(
+        "create a merchant and print its id and new API key (once)",
+        _create_merchant,
+        (_argument("--name", required=True, help="the merchant's name, for operators (not unique)"),),
+    ),
+    "list-merchants": Command(
+        "list every merchant's keys: merchant id, key id (hash prefix), active/revoked, name (scans the table)",
+        _list_merchants,
+    ),
+    "rotate-key": Command(
+        "give an existing merchant (even one whose keys are all revoked) a new API key, printed once",
+        _rotate_key,
+        (
+            _argument("--merchant-id", required=True, help="the merchant, as list-merchants shows it"),
+            _argument(
+                "--revoke-old",
+                action="store_true",
+                help="then revoke the merchant's other keys (by default they keep working: a switch without downtime)",
+            ),
+        ),
+    ),
+    "revoke-key": Command(
+        "revoke an API key: the key itself, read from standard input (one line), or --key-id with --merchant-id",
+        _revoke_key,
+        (
+            _argument(
+                "--key-id",
+                help="revoke the key with this key id (as list-merchants shows it) instead; needs --merchant-id",
+            ),
+            _argument(
+                "--merchant-id",
+                help="the merchant whose key it is: required with --key-id, checked against a key from standard input",
+            ),
+        ),
+    ),
+    "pending": Command(
+        "list the payments whose outcome is not known yet, oldest first (from the pending index)",
+        _pending,
+        (_argument("--owner-region", help="the region that owns them (default: --region)"),),
+    ),
+    "resolve": Command(
+        "settle one pending payment now from the bank's record",
+        _resolve,
+        (
+            _argument("payment_id", help="the payment, as the pending command lists it"),
+            _argument("--owner-region", help="the region that owns it (default: --region)"),
+            _argument("--bank-url", help="the acquirer (default: $BANK_URL)"),
+            _argument(
+                "--unknown-outcome",
+                choices=[o.value for o in UnknownOutcome],
+                default=UnknownOutcome.SETTLE.value,
+                help="reverse: reverse an authorization found late, as the stack's unknownOutcome (default settle)",
+            ),
+        ),
+    ),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m handlers.admin", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--table",
+        default=os.environ.get("TABLE_NAME", schema.DEFAULT_TABLE_NAME),
+        help=f"the DynamoDB table (default: $TABLE_NAME, else {schema.DEFAULT_TABLE_NAME})",
+    )
+    parser.add_argument(
+        "--region", default=None, help="its AWS region (default: $AWS_REGION or $AWS_DEFAULT_REGION, else eu-west-1)"
+    )
+    parser.add_argument(
+        "--endpoint-url",
+        default=os.environ.get("DYNAMODB_ENDPOINT_URL"),
+        help="a DynamoDB endpoint other than AWS's, e.g. the local stack's (default: $DYNAMODB_ENDPOINT_URL)",
+    )
+    subcommands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help="one of these (COMMAND --help shows its options):"
+    )
+    for name, command in COMMANDS.items():
+        subcommand = subcommands.add_parser(name, help=command.help, description=command.help)
+        for argument in command.arguments:
+            subcommand.add_argument(*argument.flags, **argument.options)
+    return parser
+
+
+def _explain(error: Exception, args: argparse.Namespace) -> str:
+    """The one line an operator sees for each expected failure. StorageUnavailable is looked through:
+    it is the payment path's word for "retry later", and the operator needs to know what to fix."""
+    cause = error.__cause__ if isinstance(error, StorageUnavailable) and error.__cause__ else error
+    match cause:
+        case AdminError():
+            return str(cause)
+        case NoCredentialsError():
+            return (
+                "No AWS credentials: set them up as for the AWS CLI (AWS_PROFILE, AWS_ACCESS_KEY_ID and "
+                "AWS_SECRET_ACCESS_KEY, ...), or use --endpoint-url for a local DynamoDB."
+            )
+        case EndpointConnectionError() | ConnectTimeoutError():
+            endpoint = str(cause.kwargs.get("endpoint_url") or args.endpoint_url).rstrip("/")
+            return f"Cannot reach DynamoDB at {endpoint} (check --endpoint-url, --region and the network)."
+        case ClientError() if cause.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
+            where = f"at {args.endpoint_url}" if args.endpoint_url else f"in {_region(args.region)}"
+            return f"No table {args.table!r} {where} (check --table and --region)."
+        case ClientError():
+            details = cause.response.get("Error", {})
+            return f"DynamoDB refused the request: {details.get('Code')}: {details.get('Message')}"
+        case _:
+            return f"The AWS SDK failed: {cause}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        COMMANDS[args.command].run(_repository(args.table, args.endpoint_url, args.region), args)
+    except (AdminError, StorageUnavailable, ClientError, BotoCoreError) as e:
+        print("error:", *_explain(e, args).split(), file=sys.stderr)  # one line, whatever AWS's message holds
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
