@@ -34,6 +34,7 @@ run: $(STAMP)
 lint: $(STAMP)
 	$(PY) -m ruff check .
 	$(PY) -m ruff format --check .
+	$(VENV)/bin/lint-imports  # the layering contracts in pyproject.toml (docs/architecture.md)
 
 typecheck: $(STAMP)
 	$(PY) -m mypy
