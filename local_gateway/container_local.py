@@ -9,7 +9,7 @@ both compute options look alike from outside:
 - the simulated outage switch (proxy_gateway.outage), which also pauses the resolver;
 - the live view's numbers: requests timed, EMF lines counted, `GET /_local/stats` (live_stats.py);
 - the readable access log, labelled with the region (logs.py), instead of gunicorn's JSON one;
-- the resolver loop (child.run_resolver), in the worker's process as in a Lambda region's.
+- the resolver loop (resolver_loop.py), in the worker's process as in a Lambda region's.
 
 The region child passes the options in LOCAL_* variables (LocalRegionOptions); gunicorn runs one
 worker, which loads the app itself (server_config.py), so all of this lives in that worker.
@@ -24,10 +24,10 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from handlers.http import MAX_BODY_BYTES
-from local_gateway.child import is_health_check_probe, run_resolver
-from local_gateway.global_endpoint import HEALTH_CHECK_USER_AGENT
 from local_gateway.live_stats import RegionStatsApp, RollingStats, tee_stdout
 from local_gateway.logs import access_line, setup_logging
+from local_gateway.probes import HEALTH_CHECK_USER_AGENT, is_health_check_probe
+from local_gateway.resolver_loop import run_resolver
 from local_gateway.waf import waf_body_rule
 from proxy_gateway.messages import HttpRequest, HttpResponse
 from proxy_gateway.outage import SimulatedOutage

@@ -38,7 +38,8 @@ from typing import IO
 
 from container import spec
 from local_gateway.container_local import LocalRegionOptions
-from local_gateway.global_endpoint import HEALTH_CHECK_USER_AGENT
+from local_gateway.lifecycle import announce, watch_stdin
+from local_gateway.probes import HEALTH_CHECK_USER_AGENT
 from proxy_gateway.outage import OUTAGE_CONTROL_PATH
 
 log = logging.getLogger("local_gateway")
@@ -83,7 +84,7 @@ def open_socket(port: int) -> socket.socket:
 
 
 def handler_output(args: argparse.Namespace) -> int:
-    """The file descriptor for the handlers' stdout, as child.announce picks a Lambda child's."""
+    """The file descriptor for the handlers' stdout, as lifecycle.announce picks a Lambda child's."""
     if args.quiet:
         return os.open(os.devnull, os.O_WRONLY)
     if args.log_file:
@@ -180,10 +181,8 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def serve(args: argparse.Namespace, stop: threading.Event, announce: Callable[[int, bool, str | None], None]) -> int:
+def serve(args: argparse.Namespace, stop: threading.Event) -> int:
     """The child's life: start the server, announce, and stop with it or with the runner."""
-    from local_gateway.child import watch_stdin  # noqa: PLC0415 - child imports this module
-
     sock = open_socket(args.port)
     port = int(sock.getsockname()[1])
     process = start_server(sock, args)
