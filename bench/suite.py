@@ -197,7 +197,7 @@ def warm_section(plan: Plan, log: Log) -> str:
         "Log bytes: what the call wrote to stdout (JSON log lines and EMF metrics: CloudWatch Logs ingests "
         "them; Lambda's own START/END/REPORT lines come on top). Storage calls: DynamoDB requests the call "
         "made. The medians are also written to `bench/results/warm.json`, which "
-        "`python -m bench.cost_model --measured` reads."
+        "`python -m bench.cost --measured` reads."
     )
     return "\n\n".join(parts)
 

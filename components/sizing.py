@@ -1,5 +1,5 @@
 """How many Fargate tasks the design load needs: plain arithmetic, shared by the stack config's defaults
-and the cost model (bench/cost_model.py). Imports nothing, so the cost model runs without Pulumi.
+and the cost model (bench/cost/parameters.py). Imports nothing, so the cost model runs without Pulumi.
 
 After a failover one region carries the whole design load, and scaling out takes minutes (a metric
 period, the alarm, a task start), so the *minimum* fleet of each region is sized for all of it.

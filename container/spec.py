@@ -11,9 +11,12 @@ HEALTH_PATH = "/health"
 # check, 30 s of DynamoDB or KMS slowness would mark every task unhealthy and ECS would replace them
 # all at once, while a region whose table is unwell is Route 53's to drop.
 LIVENESS_PATH = "/health/live"
-# The image's entry point, and what `python -m local_gateway --compute container` runs per region
-# (with the port and bind address substituted).
-COMMAND: tuple[str, ...] = ("gunicorn", "--config", "container/gunicorn_conf.py", "container.app:application")
+# The image's entry point: the server and its settings, then the application it serves. Per region,
+# `python -m local_gateway --compute container` runs the same SERVER (with the bind address
+# substituted) serving the image's application wrapped in the local stack's extras.
+SERVER: tuple[str, ...] = ("gunicorn", "--config", "container/gunicorn_conf.py")
+APP = "container.app:application"
+COMMAND: tuple[str, ...] = (*SERVER, APP)
 DOCKERFILE = "container/Dockerfile"
 # The task's only writable paths (gunicorn's worker heartbeat files, Python's tempfile): task-local
 # bind mounts on a read-only root. The Dockerfile declares each as a world-writable (1777) VOLUME,

@@ -15,10 +15,10 @@ over API Gateway's 10 MB, unread, as that gateway would (its REQUEST_TOO_LARGE r
 result's local drop-connection marker (proxy_gateway.lambda_proxy) is stripped and the result
 answered: only the local stack's own server acts on it, for the bank simulator.
 
-LOCAL_CONTROL=1 (the local stack's `--compute container` only; the image never sets it and holds
-no local_gateway) wraps the API in the local stack's per-region extras, reachable from loopback
-only: the simulated outage, WAF's body rule, the live view's stats, the readable access log and
-the resolver loop (local_gateway.container_local).
+The local stack's `--compute container` serves this module's API wrapped in its per-region extras,
+reachable from loopback only (WsgiApplication's `local`): the simulated outage, WAF's body rule,
+the live view's stats, the readable access log and the resolver loop. Its factory is its own
+(local_gateway.container_local.create_app): this module, like the image, holds no local_gateway.
 """
 
 from __future__ import annotations
@@ -42,7 +42,7 @@ MAX_BODY_BYTES = 10 * 1024 * 1024
 _READ_CHUNK = 64 * 1024
 App = Callable[[HttpRequest], HttpResponse]
 StartResponse = Callable[[str, list[tuple[str, str]]], Any]
-LOCAL_PREFIX = "/_local/"  # the local stack's paths, served with LOCAL_CONTROL=1 only
+LOCAL_PREFIX = "/_local/"  # the local stack's paths, served by its `local` app only
 
 
 class RequestTooLargeError(Exception):
@@ -86,6 +86,11 @@ def live(request: HttpRequest) -> HttpResponse:
 
 
 def create_app(env: Mapping[str, str] = os.environ) -> WsgiApplication:
+    """The image's application (container/app.py): the region's API, and nothing of the local stack."""
+    return WsgiApplication(create_api(env))
+
+
+def create_api(env: Mapping[str, str] = os.environ) -> RestApi:
     """The region's API, its handlers imported and their settings checked now: a task that cannot
     serve fails at startup (ECS replaces it), not with a 500 on its first payment."""
     from handlers.entrypoints.wiring import settings  # noqa: PLC0415 - reads the environment; configures the JSON logs
@@ -100,11 +105,7 @@ def create_app(env: Mapping[str, str] = os.environ) -> WsgiApplication:
         authorizer_cache_seconds=float(env.get("AUTHORIZER_CACHE_SECONDS", routes.AUTHORIZER_CACHE_SECONDS)),
     )
     api.preload()
-    if env.get("LOCAL_CONTROL") != "1":
-        return WsgiApplication(api)
-    from local_gateway.container_local import local_app  # noqa: PLC0415 - the local stack's tree only
-
-    return WsgiApplication(api, local_app(api, env))
+    return api
 
 
 def to_request(environ: Mapping[str, Any]) -> HttpRequest:

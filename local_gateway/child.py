@@ -13,23 +13,22 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import json
 import logging
 import os
 import signal
-import sys
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, Protocol
 
 from handlers.contract.limits import MAX_BODY_BYTES
 from handlers.contract.routes import Function, Route
 from local_gateway.gateway import Gateway
-from local_gateway.global_endpoint import HEALTH_CHECK_USER_AGENT
 from local_gateway.http_server import LocalHTTPServer
+from local_gateway.lifecycle import announce, watch_stdin
 from local_gateway.live_stats import RegionStatsApp, RollingStats, tee_stdout
 from local_gateway.logs import setup_logging
-from proxy_gateway.messages import HttpRequest
+from local_gateway.probes import HEALTH_CHECK_USER_AGENT, is_health_check_probe
+from local_gateway.resolver_loop import run_resolver
 
 log = logging.getLogger("local_gateway")
 SHUTDOWN_POLL_SECONDS = 0.1
@@ -109,48 +108,6 @@ def make_server(args: argparse.Namespace, stats: RollingStats) -> tuple[Server, 
     return server, gateway
 
 
-def is_health_check_probe(request: HttpRequest) -> bool:
-    """The global endpoint's probes, two a second: a user's own GET /health is logged."""
-    return request.header("User-Agent") == HEALTH_CHECK_USER_AGENT
-
-
-def run_resolver(is_down: Callable[[], bool], interval: float, stop: threading.Event) -> None:
-    """The scheduled resolver function, in this region's process (a container region's: its server's
-    worker, container_local.py). A simulated outage stops it, as a region that is down runs
-    nothing: its heartbeat goes stale and the other region takes over."""
-    from handlers.entrypoints.resolver_job import resolve_pending  # noqa: PLC0415 - what it uses is preloaded already
-
-    while not stop.wait(interval):
-        if is_down():
-            continue
-        try:
-            resolve_pending(None, None)
-        except Exception:
-            log.exception("the resolver run failed")
-
-
-def announce(port: int, quiet: bool, log_file: str | None = None) -> None:
-    """The readiness line for the parent; afterwards stdout is only the handlers' logs."""
-    sys.stdout.write(json.dumps({"port": port}) + "\n")
-    sys.stdout.flush()
-    if quiet:
-        target = os.open(os.devnull, os.O_WRONLY)
-    elif log_file:
-        # O_APPEND: every process of the stack appends whole lines to the one file.
-        target = os.open(log_file, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
-    else:
-        target = 2
-    os.dup2(target, 1)
-
-
-def watch_stdin(stop: threading.Event) -> None:
-    # os.read, not sys.stdin: a thread blocked inside the buffered reader holds its lock and
-    # makes the interpreter abort at exit.
-    while os.read(0, 4096):
-        pass
-    stop.set()
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.name)
@@ -160,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.role == "container":
         from local_gateway.container_region import serve as serve_container  # noqa: PLC0415 - only this role needs it
 
-        return serve_container(args, stop, announce)
+        return serve_container(args, stop)
     stats = RollingStats()  # the live view's numbers: GET /_local/stats on this child's port
     try:
         server, gateway = make_server(args, stats)

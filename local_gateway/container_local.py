@@ -1,15 +1,16 @@
 """What the local stack adds inside a container region's server (`--compute container`).
 
-container.wsgi.create_app imports this only with LOCAL_CONTROL=1, which the region child
-(container_region.py) sets and the image never does: the image holds no local_gateway. Around the
-container's own RestApi it puts what a Lambda region child has around its gateway (child.py), so
-both compute options look alike from outside:
+The region child (container_region.py) runs the image's server with APP, this module's
+create_app, instead of the image's container.app: the image holds no local_gateway, and nothing in
+container/ imports it. Around the container's own API (container.wsgi.create_api) it puts what a
+Lambda region child has around its gateway (child.py), so both compute options look alike from
+outside:
 
 - WAF's body-size rule (waf.py), as the web ACL in front of the ALB answers it when deployed;
 - the simulated outage switch (proxy_gateway.outage), which also pauses the resolver;
 - the live view's numbers: requests timed, EMF lines counted, `GET /_local/stats` (live_stats.py);
 - the readable access log, labelled with the region (logs.py), instead of gunicorn's JSON one;
-- the resolver loop (child.run_resolver), in the worker's process as in a Lambda region's.
+- the resolver loop (resolver_loop.py), in the worker's process as in a Lambda region's.
 
 The region child passes the options in LOCAL_* variables (LocalRegionOptions); gunicorn runs one
 worker, which loads the app itself (server_config.py), so all of this lives in that worker.
@@ -18,16 +19,18 @@ worker, which loads the app itself (server_config.py), so all of this lives in t
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from container.wsgi import WsgiApplication, create_api
 from handlers.contract.limits import MAX_BODY_BYTES
-from local_gateway.child import is_health_check_probe, run_resolver
-from local_gateway.global_endpoint import HEALTH_CHECK_USER_AGENT
 from local_gateway.live_stats import RegionStatsApp, RollingStats, tee_stdout
 from local_gateway.logs import access_line, setup_logging
+from local_gateway.probes import HEALTH_CHECK_USER_AGENT, is_health_check_probe
+from local_gateway.resolver_loop import run_resolver
 from local_gateway.waf import waf_body_rule
 from proxy_gateway.messages import HttpRequest, HttpResponse
 from proxy_gateway.outage import SimulatedOutage
@@ -36,6 +39,8 @@ from proxy_gateway.rest_api import RestApi
 log = logging.getLogger(__name__)
 
 App = Callable[[HttpRequest], HttpResponse]
+# What the region's gunicorn serves, in place of the image's spec.APP: create_app, called in its worker.
+APP = "local_gateway.container_local:create_app()"
 
 
 @dataclass(frozen=True)
@@ -114,3 +119,10 @@ def local_app(api: RestApi, env: Mapping[str, str]) -> App:
         ).start()
     app: App = RegionStatsApp(region, stats, untimed_user_agents=[HEALTH_CHECK_USER_AGENT])
     return AccessLog(app, is_health_check_probe) if options.access_log else app
+
+
+def create_app(env: Mapping[str, str] = os.environ) -> WsgiApplication:
+    """The image's API (its handlers and settings checked as the image checks them) with the local
+    extras around it, for the loopback peer only (WsgiApplication's `local`)."""
+    api = create_api(env)
+    return WsgiApplication(api, local_app(api, env))

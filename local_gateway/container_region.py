@@ -1,12 +1,13 @@
-"""A region served the container way (`--compute container`): the image's own entry point,
-spec.COMMAND (gunicorn, its config, container.app), instead of the Lambda gateway.
+"""A region served the container way (`--compute container`): the image's own server, spec.SERVER
+(gunicorn and its config), instead of the Lambda gateway, serving the image's API with the local
+stack's extras around it (container_local.APP).
 
 `python -m local_gateway.child container` opens the region's socket itself (so `--port 0` works
-and the port is known at once), hands it to gunicorn as `BIND=fd://N` with LOCAL_CONTROL=1, waits
-until gunicorn answers, then announces the port like every child. LOCAL_CONTROL=1 makes the app
-add, inside gunicorn's one worker, what a Lambda region child has (container_local.py: the outage
-switch, WAF's body rule, the live view's stats, the readable access log, the resolver loop); this
-process passes its flags on as LOCAL_* variables. Deployed, the resolver stays the scheduled
+and the port is known at once), hands it to gunicorn as `BIND=fd://N` with LOCAL_CONTROL=1 (one
+worker that loads the app itself), waits until gunicorn answers, then announces the port like every
+child. The app adds, inside that worker, what a Lambda region child has (container_local.py: the
+outage switch, WAF's body rule, the live view's stats, the readable access log, the resolver loop);
+this process passes its flags on as LOCAL_* variables. Deployed, the resolver stays the scheduled
 Lambda function in both compute options, so the image itself runs none.
 
 The handlers' stdout goes where a Lambda child sends its own (--log-file, stderr, or nowhere with
@@ -37,8 +38,9 @@ from pathlib import Path
 from typing import IO
 
 from container import spec
-from local_gateway.container_local import LocalRegionOptions
-from local_gateway.global_endpoint import HEALTH_CHECK_USER_AGENT
+from local_gateway.container_local import APP, LocalRegionOptions
+from local_gateway.lifecycle import announce, watch_stdin
+from local_gateway.probes import HEALTH_CHECK_USER_AGENT
 from proxy_gateway.outage import OUTAGE_CONTROL_PATH
 
 log = logging.getLogger("local_gateway")
@@ -54,7 +56,7 @@ _PR_SET_PDEATHSIG = 1
 def server_environment(env: Mapping[str, str], fd: int, args: argparse.Namespace) -> dict[str, str]:
     """The region's Lambda environment plus how the local stack runs the server."""
     server = dict(env)
-    # As an activated virtualenv would: spec.COMMAND names `gunicorn`, installed beside this Python.
+    # As an activated virtualenv would: spec.SERVER names `gunicorn`, installed beside this Python.
     server["PATH"] = os.pathsep.join(filter(None, (str(Path(sys.executable).parent), env.get("PATH"))))
     server.update(BIND=f"fd://{fd}", LOCAL_CONTROL="1", GRACEFUL_TIMEOUT=LOCAL_GRACEFUL_TIMEOUT)
     server["ACCESS_LOG"] = "off"  # container_local writes the readable one instead
@@ -83,7 +85,7 @@ def open_socket(port: int) -> socket.socket:
 
 
 def handler_output(args: argparse.Namespace) -> int:
-    """The file descriptor for the handlers' stdout, as child.announce picks a Lambda child's."""
+    """The file descriptor for the handlers' stdout, as lifecycle.announce picks a Lambda child's."""
     if args.quiet:
         return os.open(os.devnull, os.O_WRONLY)
     if args.log_file:
@@ -95,8 +97,8 @@ def start_server(sock: socket.socket, args: argparse.Namespace) -> subprocess.Po
     env = server_environment(os.environ, sock.fileno(), args)
     stdout = handler_output(args)
     try:
-        return subprocess.Popen(  # noqa: S603 - spec.COMMAND, the image's own entry point
-            list(spec.COMMAND),
+        return subprocess.Popen(  # noqa: S603 - the image's own server, spec.SERVER
+            [*spec.SERVER, APP],
             cwd=REPO_ROOT,
             env=env,
             stdin=subprocess.DEVNULL,
@@ -180,10 +182,8 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
         process.wait()
 
 
-def serve(args: argparse.Namespace, stop: threading.Event, announce: Callable[[int, bool, str | None], None]) -> int:
+def serve(args: argparse.Namespace, stop: threading.Event) -> int:
     """The child's life: start the server, announce, and stop with it or with the runner."""
-    from local_gateway.child import watch_stdin  # noqa: PLC0415 - child imports this module
-
     sock = open_socket(args.port)
     port = int(sock.getsockname()[1])
     process = start_server(sock, args)

@@ -33,10 +33,11 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 from local_gateway.live_view import LiveView
+from local_gateway.probes import HEALTH_CHECK_USER_AGENT
+from local_gateway.topology import RegionEndpoint
 from proxy_gateway.gateway_responses import gateway_response
 from proxy_gateway.messages import HttpRequest, HttpResponse, error_response, json_response
 from proxy_gateway.outage import OUTAGE_CONTROL_PATH
@@ -48,7 +49,6 @@ PROBE_TIMEOUT = 1.0
 THRESHOLD = 2
 # API Gateway's integration timeout; the regions enforce nothing shorter.
 FORWARD_TIMEOUT = 29.0
-HEALTH_CHECK_USER_AGENT = "Amazon-Route53-Health-Check-Service (local_gateway)"
 _HOP_BY_HOP = frozenset(
     {"connection", "keep-alive", "proxy-connection", "te", "trailer", "transfer-encoding", "upgrade", "content-length"}
 )
@@ -57,18 +57,6 @@ _NOT_FORWARDED = _HOP_BY_HOP | {"server", "date"}
 
 Clock = Callable[[], float]
 Probe = Callable[[], bool]
-
-
-@dataclass(frozen=True)
-class RegionEndpoint:
-    key: str  # as in /_local/regions/{key}/outage
-    region: str
-    port: int
-    host: str = "127.0.0.1"
-
-    @property
-    def url(self) -> str:
-        return f"http://{self.host}:{self.port}"
 
 
 class HealthTracker:

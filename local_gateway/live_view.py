@@ -14,13 +14,11 @@ import logging
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from local_gateway.live_stats import STATS_PATH, RollingStats
+from local_gateway.topology import RegionEndpoint
 from proxy_gateway.messages import REQUEST_ID_HEADER, HttpRequest, HttpResponse, error_response, json_response
-
-if TYPE_CHECKING:
-    from local_gateway.global_endpoint import RegionEndpoint
 
 log = logging.getLogger(__name__)
 
@@ -34,7 +32,7 @@ CONTENT_TYPES = {
     ".css": "text/css; charset=utf-8",
 }
 
-RegionFetch = Callable[["RegionEndpoint"], "dict[str, Any] | None"]
+RegionFetch = Callable[[RegionEndpoint], "dict[str, Any] | None"]
 
 
 def static_files(root: Path = STATIC_DIR) -> dict[str, Path]:

@@ -27,7 +27,7 @@ from handlers.contract.routes import AUTHORIZER_CACHE_SECONDS
 from handlers.contract.schema import DEFAULT_TABLE_NAME
 from handlers.domain.errors import BankUnreachable
 from handlers.entrypoints.settings import ConfigurationError, Settings
-from local_gateway.global_endpoint import GlobalEndpoint, HealthChecker, HealthTracker, RegionEndpoint, http_probe
+from local_gateway.global_endpoint import GlobalEndpoint, HealthChecker, HealthTracker, http_probe
 from local_gateway.http_server import LocalHTTPServer
 from local_gateway.logs import setup_logging
 from local_gateway.supervisor import REPO_ROOT, Child, StartupError, Supervisor
@@ -36,6 +36,7 @@ from local_gateway.topology import (
     REGIONS,
     TABLE_REGION,
     Region,
+    RegionEndpoint,
     bank_environment,
     lambda_environment,
     local_environment,

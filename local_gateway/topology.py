@@ -45,6 +45,20 @@ class Region:
 REGIONS = (Region("eu", "eu-west-1", 1), Region("us", "us-east-1", 2))
 
 
+@dataclass(frozen=True)
+class RegionEndpoint:
+    """A running region as the global endpoint and the live view reach it."""
+
+    key: str  # as in /_local/regions/{key}/outage
+    region: str
+    port: int
+    host: str = "127.0.0.1"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}:{self.port}"
+
+
 def port_for(base: int, offset: int) -> int:
     return 0 if base == 0 else base + offset
 

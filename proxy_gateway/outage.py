@@ -1,7 +1,7 @@
 """A simulated regional outage, for the local stack only: while it is on, every request (including
 `/health`) gets 503, and the control path `/_local/outage` (POST on, DELETE off, GET status)
-switches it. The deployed gateways have no such path; the container serves it only when asked to
-(container.app, LOCAL_CONTROL=1, and from loopback only).
+switches it. The deployed gateways have no such path; the container's server has it only as the
+local stack runs it (local_gateway.container_local's app, and from loopback only).
 """
 
 from __future__ import annotations

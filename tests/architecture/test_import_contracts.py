@@ -62,8 +62,10 @@ def test_the_copy_keeps_them_too(tree: Path) -> None:
         ("handlers/contract/schema.py", "from handlers.domain import models", "handlers-layers"),
         ("handlers/wire/converter.py", "from handlers.adapters import attribute_values", "handlers-layers"),
         ("handlers/entrypoints/settings.py", "from handlers.simulator import ledger", "handlers-layers"),
-        ("handlers/domain/models.py", "from handlers.domain import service", "shipped-packages-acyclic"),
-        ("components/common.py", "from components import edge", "shipped-packages-acyclic"),
+        ("container/spec.py", "from local_gateway import topology", "container-without-local-stack"),
+        ("handlers/domain/models.py", "from handlers.domain import service", "packages-acyclic"),
+        ("components/common.py", "from components import edge", "packages-acyclic"),
+        ("local_gateway/probes.py", "from local_gateway import child", "packages-acyclic"),
     ],
 )
 def test_a_violating_import_fails_the_lint_naming_its_contract(

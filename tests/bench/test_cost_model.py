@@ -2,12 +2,19 @@
 
 import dataclasses
 import json
+import shlex
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from bench import cost_model
-from bench.cost_model import Model, Parameters
+from bench.cost.cli import load_measured
+from bench.cost.items import item_bytes, sample_payment_item
+from bench.cost.model import Model, tiered, total
+from bench.cost.parameters import Parameters
+from bench.cost.prices import HOURS_PER_MONTH, SECONDS_PER_MONTH, Prices
+from bench.cost.render import render
 
 # Every request priced per request: no health checks (a constant), authorizer on every request.
 # Without the fixed background (health checks, the authorizer's cache, the resolver's schedule).
@@ -43,10 +50,10 @@ def test_fixed_monthly_items_do_not_grow_with_traffic() -> None:
 
 
 def test_tiered_prices_never_charge_more_per_request_at_higher_volume() -> None:
-    tiers = cost_model.Prices().apigw_rest_tiers
-    small, large = cost_model.tiered(100e6, tiers), cost_model.tiered(2000e6, tiers)
+    tiers = Prices().apigw_rest_tiers
+    small, large = tiered(100e6, tiers), tiered(2000e6, tiers)
     assert large / 2000 < small / 100
-    assert cost_model.tiered(333e6, tiers) == pytest.approx(333 * 3.50)
+    assert tiered(333e6, tiers) == pytest.approx(333 * 3.50)
 
 
 def test_arm64_is_cheaper_than_x86_for_equal_duration() -> None:
@@ -87,7 +94,7 @@ def test_every_write_is_replicated_to_each_other_region() -> None:
 
 def test_a_payment_writes_ahead_and_then_its_status_with_the_index_and_a_key_adds_the_claim() -> None:
     model = Model()
-    posts = model.route_rps("post") * cost_model.SECONDS_PER_MONTH
+    posts = model.route_rps("post") * SECONDS_PER_MONTH
     with_key = model.units_per_month()["wru"]
     without = Model(dataclasses.replace(Parameters(), post_with_key_share=0)).units_per_month()["wru"]
     heartbeats = model.resolver_runs_per_month()
@@ -110,27 +117,42 @@ def test_provisioned_beats_on_demand_at_steady_load_and_idle_both_cost_little() 
 
 
 def test_items_fit_one_write_unit_and_sizes_follow_the_code() -> None:
-    payment = cost_model.sample_payment_item()
-    assert 200 < cost_model.item_bytes(payment) <= 1024
+    payment = sample_payment_item()
+    assert 200 < item_bytes(payment) <= 1024
     assert Model().write_units(payment) == 1
-    assert cost_model.item_bytes({"a": "xyz"}) == 4
-    assert cost_model.item_bytes({"n": 1050}) == 1 + 3
+    assert item_bytes({"a": "xyz"}) == 4
+    assert item_bytes({"n": 1050}) == 1 + 3
 
 
 def test_the_design_lines_add_up_and_render() -> None:
     model = Model()
     lines = model.design()
-    assert cost_model.total(lines) == pytest.approx(sum(line.monthly_usd for line in lines))
+    assert total(lines) == pytest.approx(sum(line.monthly_usd for line in lines))
     assert all(line.monthly_usd >= 0 for line in lines)
-    text = cost_model.render(model, "python -m bench.cost_model")
+    text = render(model, "python -m bench.cost")
     assert "### Unit prices used" in text and "Little's law" in text
+
+
+def test_the_command_prints_the_figures_and_writes_them_into_the_docs_section(tmp_path: Path) -> None:
+    """`python -m bench.cost`, as docs/cost.md runs it: the hand-written text around the section stays."""
+    doc = tmp_path / "cost.md"
+    doc.write_text("# Capacity and cost\n\nBy hand.\n\n<!-- bench:cost-model -->\nold\n<!-- /bench:cost-model -->\n")
+    argv = ["--rpm", "20000", "--write", "--output", str(doc)]
+
+    run = subprocess.run([sys.executable, "-m", "bench.cost", *argv], capture_output=True, text=True, check=True)
+
+    figures = render(Model(Parameters(requests_per_minute=20000)), f"python -m bench.cost {shlex.join(argv)}")
+    assert run.stdout == figures + "\n"
+    assert doc.read_text() == (
+        f"# Capacity and cost\n\nBy hand.\n\n<!-- bench:cost-model -->\n{figures}\n<!-- /bench:cost-model -->\n"
+    )
 
 
 def test_measured_cpu_and_log_bytes_are_read_from_the_bench_results(tmp_path: Path) -> None:
     path = tmp_path / "warm.json"
     routes = {"cpu_ms_median": 2.0, "log_bytes_median": 123}
     path.write_text(json.dumps({"boto3": {name: routes for name in ("post", "get", "list", "authorizer")}}))
-    parameters = cost_model.load_measured(path, Parameters())
+    parameters = load_measured(path, Parameters())
     assert parameters.cpu_ms["post"] == 2.0 and parameters.cpu_ms["health"] == 2.0
     assert parameters.handler_log_bytes["list"] == 123
 
@@ -171,7 +193,7 @@ def test_the_container_options_fixed_fleet_does_not_grow_with_traffic() -> None:
     assert quiet.fargate() == light.fargate()  # the minimum fleet, kept for a failover
     assert quiet.tasks_per_region() == light.tasks_per_region() < Model().tasks_per_region()
     assert quiet.nat() > 0 and quiet.alb() > 0
-    hours = quiet.p.nat_gateways_per_region * quiet.per_region("nat_hour") * cost_model.HOURS_PER_MONTH
+    hours = quiet.p.nat_gateways_per_region * quiet.per_region("nat_hour") * HOURS_PER_MONTH
     assert quiet.nat() == pytest.approx(hours, rel=0.01)
 
 
@@ -180,9 +202,9 @@ def test_the_break_even_is_where_the_two_totals_meet() -> None:
     rpm = model.break_even_rpm()
     assert rpm is not None and 10 < rpm < model.p.requests_per_minute
     at = model.with_params(requests_per_minute=rpm)
-    assert cost_model.total(at.design()) == pytest.approx(cost_model.total(at.container_design()), rel=1e-3)
+    assert total(at.design()) == pytest.approx(total(at.container_design()), rel=1e-3)
     below = model.with_params(requests_per_minute=rpm / 2)
-    assert cost_model.total(below.design()) < cost_model.total(below.container_design())
+    assert total(below.design()) < total(below.container_design())
 
 
 def test_interface_endpoints_cost_more_than_the_nat_at_the_design_load() -> None:
@@ -195,7 +217,7 @@ def test_the_container_option_pays_for_its_public_ipv4_addresses_whatever_the_tr
     quiet = Model(dataclasses.replace(Parameters(), requests_per_minute=100))
     assert quiet.public_ipv4_addresses() == quiet.p.nat_gateways_per_region + 2 == 4
     hourly = quiet.p.regions * 4 * quiet.prices.public_ipv4_hour
-    assert quiet.public_ipv4() == pytest.approx(hourly * cost_model.HOURS_PER_MONTH)
+    assert quiet.public_ipv4() == pytest.approx(hourly * HOURS_PER_MONTH)
     assert quiet.public_ipv4() == Model().public_ipv4() > 0
     lines = {line.part: line.monthly_usd for line in quiet.container_design()}
     assert lines["Public IPv4 addresses"] == quiet.public_ipv4()

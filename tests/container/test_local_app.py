@@ -19,8 +19,8 @@ from handlers.contract import limits, messages
 from handlers.entrypoints.observability import emit_metric
 from local_gateway import container_local
 from local_gateway.container_local import LocalRegionOptions, local_app
-from local_gateway.global_endpoint import HEALTH_CHECK_USER_AGENT
 from local_gateway.logs import STACK_LOGGERS
+from local_gateway.probes import HEALTH_CHECK_USER_AGENT
 from proxy_gateway.rest_api import RestApi
 from tests.container.test_wsgi import call, environ
 from tests.local import fake_handlers

@@ -206,7 +206,7 @@ def test_the_cost_model_counts_the_kms_keys_and_elastic_ips_the_program_creates(
     eu_domain: ProgramRun, us_domain: ProgramRun
 ) -> None:
     """docs/cost.md prices what the deployment creates: a key more or less is a line off."""
-    from bench.cost_model import Parameters  # noqa: PLC0415 (the cost model, not the program)
+    from bench.cost.parameters import Parameters  # noqa: PLC0415 (the cost model, not the program)
     from tests.infra.conftest import FARGATE  # noqa: PLC0415
 
     modelled = Parameters()

@@ -17,7 +17,8 @@ from collections.abc import Iterator
 import pytest
 
 from local_gateway import global_endpoint
-from local_gateway.global_endpoint import GlobalEndpoint, HealthTracker, RegionEndpoint
+from local_gateway.global_endpoint import GlobalEndpoint, HealthTracker
+from local_gateway.topology import RegionEndpoint
 from proxy_gateway.messages import HttpRequest, HttpResponse
 from tests.openapi_contract import assert_conforms
 

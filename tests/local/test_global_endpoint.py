@@ -19,10 +19,10 @@ from local_gateway.global_endpoint import (
     GlobalEndpoint,
     HealthChecker,
     HealthTracker,
-    RegionEndpoint,
     http_probe,
 )
 from local_gateway.http_server import LocalHTTPServer
+from local_gateway.topology import RegionEndpoint
 from proxy_gateway.messages import HttpRequest
 from tests.local import fake_handlers
 from tests.local.conftest import FakeClock

@@ -189,7 +189,7 @@ def test_a_region_child_serves_the_metrics_its_handlers_print(supervisor: Superv
 
 
 def _wait_until_stdout_is_stderr(pid: int) -> None:
-    """The child sends `{"port": N}` before it points its stdout at stderr (child.announce): a line
+    """The child sends `{"port": N}` before it points its stdout at stderr (lifecycle.announce): a line
     printed in between would hit the pipe the supervisor has closed. Wait until that is over."""
     if not Path("/proc").is_dir():
         pytest.skip("reads the child's file descriptors from Linux's /proc")

@@ -10,11 +10,13 @@ from typing import Any
 import pytest
 
 from local_gateway.gateway import Gateway
-from local_gateway.global_endpoint import HEALTH_CHECK_USER_AGENT, GlobalEndpoint, HealthTracker, RegionEndpoint
+from local_gateway.global_endpoint import GlobalEndpoint, HealthTracker
 from local_gateway.http_server import LocalHTTPServer
 from local_gateway.live_stats import RegionStatsApp, RollingStats
 from local_gateway.live_view import STATIC_DIR
+from local_gateway.probes import HEALTH_CHECK_USER_AGENT
 from local_gateway.runner import Options, Stack, banner
+from local_gateway.topology import RegionEndpoint
 from proxy_gateway.messages import HttpRequest, HttpResponse
 from tests.local import fake_handlers
 

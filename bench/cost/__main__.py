@@ -1,0 +1,3 @@
+from bench.cost.cli import main
+
+raise SystemExit(main())

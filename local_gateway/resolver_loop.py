@@ -1,0 +1,27 @@
+"""The scheduled resolver function, run on a timer inside a local region's process.
+
+A leaf: a Lambda region runs it in its child (child.py), a container region in its server's
+worker (container_local.py), as each compute option's region would run it beside its API.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+
+log = logging.getLogger("local_gateway")
+
+
+def run_resolver(is_down: Callable[[], bool], interval: float, stop: threading.Event) -> None:
+    """Every `interval` seconds until `stop`. A simulated outage stops it, as a region that is down
+    runs nothing: its heartbeat goes stale and the other region takes over."""
+    from handlers.entrypoints.resolver_job import resolve_pending  # noqa: PLC0415 - what it uses is preloaded already
+
+    while not stop.wait(interval):
+        if is_down():
+            continue
+        try:
+            resolve_pending(None, None)
+        except Exception:
+            log.exception("the resolver run failed")
