@@ -20,21 +20,21 @@ from handlers.wire.validation import refuse_query_parameters
 logger = logging.getLogger("handlers.api")  # the name the API functions' log lines carry
 RESPONSE_DIMENSION_SETS = (("FunctionName",), ("FunctionName", "StatusClass"))
 
-Route = Callable[[http.Event], http.Response]
-Handler = Callable[[http.Event, Any], http.Response]
+_Route = Callable[[http.Event], http.Response]
+_Handler = Callable[[http.Event, Any], http.Response]
 
 
-def entry_point(route: Route) -> Handler:
+def entry_point(route: _Route) -> _Handler:
     """A route that takes no query parameter: any is refused with a 400 naming it."""
     return _wrap(route, reads_query=False)
 
 
-def query_entry_point(route: Route) -> Handler:
+def query_entry_point(route: _Route) -> _Handler:
     """A route that parses (and checks) its own query parameters."""
     return _wrap(route, reads_query=True)
 
 
-def _wrap(route: Route, *, reads_query: bool) -> Handler:
+def _wrap(route: _Route, *, reads_query: bool) -> _Handler:
     """Wrap a route: request context in every log line, every error mapped in one place, and one
     `Responses` metric per answer by status class. Every exception becomes a 5xx answer, so Lambda's
     Errors metric sees only crashes: this is what shows a function failing (its 5xx alarm)."""
@@ -49,7 +49,7 @@ def _wrap(route: Route, *, reads_query: bool) -> Handler:
     return handle
 
 
-def _answer(route: Route, event: http.Event, *, reads_query: bool) -> http.Response:
+def _answer(route: _Route, event: http.Event, *, reads_query: bool) -> http.Response:
     try:
         wiring.settings()
         if not reads_query:
