@@ -17,7 +17,6 @@ from handlers.errors import (
     BankNotProcessed,
     BankOutcomeUnknown,
     BankUnavailable,
-    BankUnreachable,
     ConditionFailed,
     IdempotencyKeyReused,
     NotFound,
@@ -34,7 +33,7 @@ from handlers.models import (
     StoredPayment,
 )
 from handlers.ports import Bank, PaymentRepository
-from handlers.resolver import Clock, PaymentResolver, ResolutionPolicy, gateway_status, settled, utc_now
+from handlers.settlement import Clock, ResolutionPolicy, Settlement, utc_now
 from handlers.validation import ValidationRules, parse_list_query, parse_payment_request
 
 logger = logging.getLogger(__name__)
@@ -88,8 +87,9 @@ class PaymentService:
         self._policy = policy
         self._resolution = resolution
         self._clock = clock
-        self._on_not_stored = on_not_stored
-        self._resolver = PaymentResolver(payments=payments, bank=bank, region=region, policy=resolution, clock=clock)
+        self._settlement = Settlement(
+            payments=payments, bank=bank, region=region, policy=resolution, clock=clock, on_not_stored=on_not_stored
+        )
 
     # --- process ---------------------------------------------------------------------------------
 
@@ -122,13 +122,15 @@ class PaymentService:
         if held.lease_until > now:  # its holder may be at the bank right now
             raise RequestInProgress("A request with this Idempotency-Key is still being processed.")
         if stored is not None:  # its holder ended without an outcome: ask the bank, never authorize again
-            return self._replay_pending(stored)
+            return self._settlement.on_replay(stored)
         # Its holder died before writing the payment, so before calling the bank. The key's payment in
         # the other region (a retry during the lag) may hold the reference, and may be being reversed:
         # then it is the answer, so a reference is never sent again once a payment of it exists.
         sibling = self._sibling(held, reference)
+        if sibling is not None and sibling.status is not PaymentStatus.PENDING:
+            return sibling.payment
         if sibling is not None:
-            return sibling.payment if sibling.status is not PaymentStatus.PENDING else self._replay_pending(sibling)
+            return self._settlement.on_replay(sibling)
         retry = attrs.evolve(
             held,
             attempt=held.attempt + 1,
@@ -141,11 +143,6 @@ class PaymentService:
         except ConditionFailed:
             raise RequestInProgress("A request with this Idempotency-Key is still being processed.") from None
         return retry
-
-    def _replay_pending(self, stored: StoredPayment) -> Payment:
-        if stored.owner_region == self._region:
-            return self._resolver.settle_on_replay(stored)
-        return self._resolver.look_up(stored)  # only its owner writes it
 
     def _sibling(self, held: IdempotencyClaim, reference: str) -> StoredPayment | None:
         """Another payment sent under this key's reference: both regions' claims of one key were made
@@ -173,19 +170,12 @@ class PaymentService:
         try:
             decision = self._bank.authorize(reference, request)
         except BankNotProcessed as e:
-            if claim is None:  # its own reference: this refusal proves nothing was charged under it
-                return _final_or_pending(self._settle(pending, PaymentStatus.FAILED, None).payment, cause=e)
-            # A keyed reference is shared by both regions: the other may have charged it (a retry that
-            # failed over during the lag), or may be at the bank with it right now. Only ask: a
-            # reversal now could reverse that region's authorization after it answered 201.
-            return _final_or_pending(self._settle_as_the_bank_records(pending, e).payment, cause=e)
+            return _final_or_pending(self._settlement.refused(pending, e).payment, cause=e)
         except BankOutcomeUnknown as e:
             # Charged or not, nobody knows yet: the record stays pending and the resolver asks the bank.
             logger.warning("bank_outcome_unknown", extra={"payment_id": payment_id, "reason": str(e)})
             return pending.payment
-        status = PaymentStatus.AUTHORIZED if decision.authorized else PaymentStatus.DECLINED
-        code = decision.authorization_code if decision.authorized else None
-        return self._settle(pending, status, code).payment
+        return self._settlement.answered(pending, decision).payment
 
     def _write_ahead(self, pending: StoredPayment) -> StoredPayment:
         # Nothing has been sent yet: any failure here is a retryable 503, never a charge.
@@ -204,48 +194,6 @@ class PaymentService:
         # it would race a take-over. Nothing was charged; the pending record is failed by the resolver.
         if self._clock().timestamp() + self._policy.bank_call_seconds >= claim.lease_until:
             raise StorageUnavailable("The payment store was too slow to start the payment within its lease.")
-
-    def _settle(self, pending: StoredPayment, status: PaymentStatus, code: str | None) -> StoredPayment:
-        """pending -> the bank's answer. If the write fails the record stays pending: the resolver
-        settles it from the bank's record, and the merchant is told the payment is pending."""
-        final = settled(pending, status, code)
-        try:
-            return self._payments_transition(pending, final)
-        except Exception:
-            return self._left_pending(pending, final.payment)
-
-    def _settle_as_the_bank_records(self, pending: StoredPayment, refusal: BankNotProcessed) -> StoredPayment:
-        """A keyed refusal: the bank's record of the shared reference if it has one (the other
-        region's charge is this request's too), else pending (202): the resolver reverses it once no
-        request can still send the reference (handlers.resolver). Never a reversal here."""
-        try:
-            record = self._bank.inquire(pending.bank_reference)
-        except BankUnreachable:
-            return pending
-        if record is None:
-            extra = {"payment_id": pending.payment.id, "reason": str(refusal)}
-            logger.warning("keyed_refusal_left_pending", extra=extra)
-            return pending
-        return self._settle(pending, *gateway_status(record))
-
-    def _left_pending(self, pending: StoredPayment, outcome: Payment) -> StoredPayment:
-        """Called from an `except`: the outcome exists (at the bank) but not in the table; say so."""
-        logger.exception(
-            "payment_not_stored",
-            extra={"payment": payment_summary(outcome), "bank_reference": pending.bank_reference},
-        )
-        self._on_not_stored()
-        return pending
-
-    def _payments_transition(self, pending: StoredPayment, final: StoredPayment) -> StoredPayment:
-        try:
-            self._payments.transition(final, PaymentStatus.PENDING, pending.attempt)
-        except ConditionFailed:  # settled meanwhile (the resolver, a replay): the stored outcome stands
-            found = self._payments.get_payment(final.payment.merchant_id, final.payment.id)
-            if found is None:
-                raise StorageUnavailable("The payment store refused the write but holds no payment.") from None
-            return found
-        return final
 
     def _pending(
         self, merchant_id: str, request: PaymentRequest, payment_id: str, reference: str, attempt: int
@@ -328,17 +276,3 @@ def bank_reference(secret: bytes, merchant_id: str, key: str, body_fingerprint: 
 def idempotency_key_digest(secret: bytes, key: str) -> str:
     """How a merchant's Idempotency-Key is stored: free text may hold anything, even a card number."""
     return keyed_hash(secret, "idempotency-key", key)
-
-
-def payment_summary(payment: Payment) -> dict[str, object]:
-    """What may be logged about a payment: everything but the card beyond brand and last four."""
-    return {
-        "id": payment.id,
-        "merchant_id": payment.merchant_id,
-        "status": payment.status.value,
-        "amount": payment.amount,
-        "currency": payment.currency,
-        "authorization_code": payment.authorization_code,
-        "card_brand": payment.card.brand,
-        "card_last4": payment.card.last4,
-    }

@@ -30,8 +30,9 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from handlers.errors import BankNotProcessed, BankOutcomeUnknown, BankUnavailable, PaymentError
 from handlers.models import PaymentStatus, StoredPayment, can_move
-from handlers.resolver import PaymentResolver, ResolutionPolicy, gateway_status
+from handlers.resolver import PaymentResolver
 from handlers.service import IdempotencyPolicy, PaymentService
+from handlers.settlement import ResolutionPolicy, gateway_status
 from tests.fakes import FakeClock, MemoryRepository, ScriptedBank
 from tests.support import VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body
 

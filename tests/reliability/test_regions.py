@@ -21,8 +21,9 @@ from handlers.bank import HttpBank
 from handlers.dynamo import DynamoRepository
 from handlers.errors import StorageUnavailable
 from handlers.models import PaymentStatus
-from handlers.resolver import PaymentResolver, ResolutionPolicy
+from handlers.resolver import PaymentResolver
 from handlers.service import IdempotencyPolicy, PaymentService
+from handlers.settlement import ResolutionPolicy
 from tests.fakes import FakeClock
 from tests.integration.conftest import TABLE, create_table
 from tests.reliability.audit import AUDIT

@@ -18,8 +18,9 @@ from handlers.errors import (
     StorageUnavailable,
 )
 from handlers.models import BankStatus, IdempotencyClaim, Payment, PaymentStatus, StoredPayment
-from handlers.resolver import PaymentResolver, ResolutionPolicy, UnknownOutcome
+from handlers.resolver import PaymentResolver
 from handlers.service import IdempotencyPolicy, PaymentReader, PaymentService
+from handlers.settlement import ResolutionPolicy, UnknownOutcome
 from tests.fakes import FakeClock, MemoryRepository, ScriptedBank
 from tests.support import AMEX, VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body
 
