@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import attrs
@@ -25,16 +24,17 @@ from handlers.errors import (
 )
 from handlers.models import (
     CardSummary,
+    CreatePayment,
     IdempotencyClaim,
+    IdempotencyKey,
+    ListQuery,
     Page,
     Payment,
-    PaymentRequest,
     PaymentStatus,
     StoredPayment,
 )
 from handlers.ports import Bank, PaymentRepository
 from handlers.settlement import Clock, ResolutionPolicy, Settlement, utc_now
-from handlers.validation import ValidationRules, parse_list_query, parse_payment_request
 
 logger = logging.getLogger(__name__)
 
@@ -49,7 +49,6 @@ class IdempotencyPolicy:
     bank_call_seconds: float = 0.85
 
 
-DEFAULT_RULES = ValidationRules()
 DEFAULT_POLICY = IdempotencyPolicy()
 DEFAULT_RESOLUTION = ResolutionPolicy()
 
@@ -73,7 +72,6 @@ class PaymentService:
         bank: Bank,
         region: str,
         fingerprint_key: bytes,
-        rules: ValidationRules = DEFAULT_RULES,
         policy: IdempotencyPolicy = DEFAULT_POLICY,
         resolution: ResolutionPolicy = DEFAULT_RESOLUTION,
         clock: Clock = utc_now,
@@ -83,7 +81,6 @@ class PaymentService:
         self._bank = bank
         self._region = region
         self._fingerprint_key = fingerprint_key
-        self._rules = rules
         self._policy = policy
         self._resolution = resolution
         self._clock = clock
@@ -93,21 +90,18 @@ class PaymentService:
 
     # --- process ---------------------------------------------------------------------------------
 
-    def create_payment(self, merchant_id: str, body: object, idempotency_key: str | None) -> Created:
-        now = self._clock()
-        request = parse_payment_request(body, self._rules, now.date())
-        if idempotency_key is None:
+    def create_payment(self, command: CreatePayment) -> Created:
+        now, idempotency = self._clock(), command.idempotency
+        if idempotency is None:
             payment_id = ids.new_payment_id(now)
-            return Created(self._process(merchant_id, request, payment_id, payment_id, attempt=1), replayed=False)
-        fresh = self._new_claim(merchant_id, idempotency_key, body, now)
-        reference = bank_reference(self._fingerprint_key, merchant_id, idempotency_key, fresh.fingerprint)
+            return Created(self._process(command, payment_id, payment_id, attempt=1), replayed=False)
+        fresh = self._new_claim(command.merchant_id, idempotency, now)
+        reference = bank_reference(self._fingerprint_key, command.merchant_id, idempotency.key, fresh.fingerprint)
         held = self._payments.claim(fresh, now.timestamp())
         attempt = fresh if held is None else self._resolve(held, fresh, reference, now.timestamp())
         if isinstance(attempt, Payment):
             return Created(_final_or_pending(attempt), replayed=True)
-        payment = self._process(
-            merchant_id, request, attempt.payment_id, reference, attempt=attempt.attempt, claim=attempt
-        )
+        payment = self._process(command, attempt.payment_id, reference, attempt=attempt.attempt, claim=attempt)
         return Created(payment, replayed=False)
 
     def _resolve(
@@ -154,8 +148,7 @@ class PaymentService:
 
     def _process(
         self,
-        merchant_id: str,
-        request: PaymentRequest,
+        command: CreatePayment,
         payment_id: str,
         reference: str,
         *,
@@ -164,11 +157,11 @@ class PaymentService:
     ) -> Payment:
         if claim is not None:  # before the write too: a payment that cannot start leaves nothing to settle
             self._require_lease_for_the_bank(claim)
-        pending = self._write_ahead(self._pending(merchant_id, request, payment_id, reference, attempt))
+        pending = self._write_ahead(self._pending(command, payment_id, reference, attempt))
         if claim is not None:
             self._require_lease_for_the_bank(claim)
         try:
-            decision = self._bank.authorize(reference, request)
+            decision = self._bank.authorize(reference, command.request)
         except BankNotProcessed as e:
             return _final_or_pending(self._settlement.refused(pending, e).payment, cause=e)
         except BankOutcomeUnknown as e:
@@ -195,13 +188,11 @@ class PaymentService:
         if self._clock().timestamp() + self._policy.bank_call_seconds >= claim.lease_until:
             raise StorageUnavailable("The payment store was too slow to start the payment within its lease.")
 
-    def _pending(
-        self, merchant_id: str, request: PaymentRequest, payment_id: str, reference: str, attempt: int
-    ) -> StoredPayment:
-        card = request.card
+    def _pending(self, command: CreatePayment, payment_id: str, reference: str, attempt: int) -> StoredPayment:
+        request, card = command.request, command.request.card
         payment = Payment(
             id=payment_id,
-            merchant_id=merchant_id,
+            merchant_id=command.merchant_id,
             status=PaymentStatus.PENDING,
             amount=request.amount,
             currency=request.currency,
@@ -214,11 +205,11 @@ class PaymentService:
         due_at = self._clock().timestamp() + self._resolution.resolve_after_seconds
         return StoredPayment(payment, attempt, reference, due_at=due_at)
 
-    def _new_claim(self, merchant_id: str, key: str, body: object, now: datetime) -> IdempotencyClaim:
+    def _new_claim(self, merchant_id: str, idempotency: IdempotencyKey, now: datetime) -> IdempotencyClaim:
         return IdempotencyClaim(
             merchant_id=merchant_id,
-            key=idempotency_key_digest(self._fingerprint_key, key),
-            fingerprint=self._fingerprint(body),
+            key=idempotency_key_digest(self._fingerprint_key, idempotency.key),
+            fingerprint=self._fingerprint(idempotency.body),
             payment_id=ids.new_payment_id(now),
             attempt=1,
             lease_until=now.timestamp() + self._policy.lease_seconds,
@@ -226,10 +217,9 @@ class PaymentService:
             owner=secrets.token_hex(8),
         )
 
-    def _fingerprint(self, body: object) -> str:
+    def _fingerprint(self, canonical_body: str) -> str:
         # Keyed: the body holds the card number and CVV (PCI DSS 3.5.1.1).
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-        return keyed_hash(self._fingerprint_key, "body", canonical)
+        return keyed_hash(self._fingerprint_key, "body", canonical_body)
 
 
 def _final_or_pending(payment: Payment, cause: Exception | None = None) -> Payment:
@@ -256,8 +246,8 @@ class PaymentReader:
             raise NotFound("No payment with this id.")
         return stored.payment
 
-    def list_payments(self, merchant_id: str, params: Mapping[str, str]) -> Page:
-        return self._payments.list_payments(merchant_id, parse_list_query(params))
+    def list_payments(self, merchant_id: str, query: ListQuery) -> Page:
+        return self._payments.list_payments(merchant_id, query)
 
 
 def keyed_hash(secret: bytes, purpose: str, text: str) -> str:

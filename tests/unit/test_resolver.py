@@ -13,6 +13,7 @@ from handlers.models import ALLOWED_MOVES, BankRecord, BankStatus, Heartbeat, Pa
 from handlers.resolver import PaymentResolver
 from handlers.service import PaymentService
 from handlers.settlement import ResolutionPolicy, Settlement, UnknownOutcome, gateway_status, settled
+from tests.commands import payment_command
 from tests.fakes import FakeClock, MemoryRepository, ScriptedBank
 from tests.support import VISA_AUTHORIZED, VISA_DECLINED, payment_body
 
@@ -45,7 +46,7 @@ def pending_payment(
 ) -> StoredPayment:
     """A payment whose request ended without an outcome (the bank charged it, or never saw it)."""
     service = PaymentService(payments=repo, bank=bank, region=region, fingerprint_key=b"k", clock=clock)
-    payment = service.create_payment(MERCHANT, payment_body(card), None).payment
+    payment = service.create_payment(payment_command(MERCHANT, payment_body(card), None)).payment
     assert payment.status is PaymentStatus.PENDING
     stored = repo.get_payment(MERCHANT, payment.id)
     assert stored is not None
@@ -363,7 +364,7 @@ def keyed_refusal(repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock, 
     """A keyed request refused by the bank, whose inquiry found no record: pending, nothing reversed."""
     service = PaymentService(payments=repo, bank=bank, region=region, fingerprint_key=b"k", clock=clock)
     bank.fail_with = BankNotProcessed("HTTP 503")
-    payment = service.create_payment(MERCHANT, payment_body(), "order-1").payment
+    payment = service.create_payment(payment_command(MERCHANT, payment_body(), "order-1")).payment
     bank.fail_with = None
     stored = repo.get_payment(MERCHANT, payment.id)
     assert stored is not None and stored.status is PaymentStatus.PENDING
@@ -381,7 +382,7 @@ def test_a_keys_reference_is_not_reversed_while_the_other_region_may_still_send_
     us = PaymentService(payments=us_repo, bank=bank, region=US, fingerprint_key=b"k", clock=clock)
     us_answers: list[PaymentStatus] = []
     bank.after_inquiry = lambda _: us_answers.append(
-        us.create_payment(MERCHANT, payment_body(), "order-1").payment.status
+        us.create_payment(payment_command(MERCHANT, payment_body(), "order-1")).payment.status
     )
     now = clock.now.timestamp()
     repo.record_heartbeat(EU, Heartbeat(now, now - 10_000))  # alive for long: it reschedules
