@@ -104,7 +104,7 @@ class Tally:
     """What settling did, for the resolver's report (handlers.resolver.ResolverReport)."""
 
     settled: Counter[str] = attrs.Factory(Counter)  # final status -> how many were written
-    failures: int = 0  # the bank could not be reached
+    failures: int = 0  # the bank could not be reached (a resolver run adds the payments that failed otherwise)
     reversals: int = 0
 
 
