@@ -28,7 +28,8 @@ from components.global_store import CONSISTENCY_MODES, ConsistencyMode, validate
 from components.monitoring import AlarmThresholds
 from components.regional_gateway import LOG_RETENTION_DAYS
 from handlers import routes, schema
-from handlers.resolver import UnknownOutcome, takeover_after
+from handlers.resolver import takeover_after
+from handlers.settlement import UnknownOutcome
 
 PROJECT = "payment-gateway"
 # The handlers' payment write after the bank: 3 attempts x (0.5 s connect + 0.5 s read), the

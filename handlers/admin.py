@@ -56,7 +56,7 @@ from handlers.dynamo import DynamoRepository, make_client
 from handlers.errors import ConditionFailed, StorageUnavailable
 from handlers.models import Merchant, PaymentStatus, StoredPayment
 from handlers.ports import MerchantDirectory
-from handlers.resolver import PaymentResolver, ResolutionPolicy, UnknownOutcome
+from handlers.settlement import ResolutionPolicy, Settlement, UnknownOutcome
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 KEY_ID_LENGTH = 12  # hex digits of the key's hash: enough to tell a merchant's keys apart, useless to a thief
@@ -275,13 +275,13 @@ def _resolve(repository: DynamoRepository, args: argparse.Namespace) -> None:
     bank_url = args.bank_url or os.environ.get("BANK_URL")
     if not bank_url:
         raise AdminError("Give the bank's URL with --bank-url or $BANK_URL (pulumi config get bankUrl).")
-    resolver = PaymentResolver(
+    settlement = Settlement(
         payments=repository,
         bank=HttpBank(bank_url, connect_timeout=5.0, read_timeout=10.0),
         region=region,
         policy=ResolutionPolicy(unknown_outcome=UnknownOutcome(args.unknown_outcome)),
     )
-    final = resolver.settle(stored)
+    final = settlement.settle(stored)
     code = f" (authorization {final.payment.authorization_code})" if final.payment.authorization_code else ""
     print(f"{final.payment.id}: {final.status.value}{code}")
     if final.status is PaymentStatus.PENDING:

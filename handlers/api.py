@@ -18,7 +18,15 @@ from handlers.observability import configure_logging, emit_metric, log_context
 from handlers.resolver import PaymentResolver, ResolverReport
 from handlers.service import IdempotencyPolicy, PaymentReader, PaymentService
 from handlers.settings import Settings
-from handlers.validation import ValidationRules, encode_cursor, parse_idempotency_key, refuse_query_parameters
+from handlers.settlement import utc_now
+from handlers.validation import (
+    ValidationRules,
+    encode_cursor,
+    parse_idempotency_key,
+    parse_list_query,
+    parse_payment_command,
+    refuse_query_parameters,
+)
 
 logger = logging.getLogger("handlers.api")
 RESPONSE_DIMENSION_SETS = (("FunctionName",), ("FunctionName", "StatusClass"))
@@ -50,7 +58,6 @@ def payment_service() -> PaymentService:
         bank=_bank(),
         region=config.region,
         fingerprint_key=config.require_fingerprint_key(),
-        rules=ValidationRules(allowed_currencies=config.allowed_currencies),
         policy=IdempotencyPolicy(
             lease_seconds=config.idempotency_lease,
             bank_call_seconds=config.bank_call_seconds,
@@ -58,6 +65,11 @@ def payment_service() -> PaymentService:
         resolution=config.resolution(),
         on_not_stored=lambda: _count("PaymentNotStored"),
     )
+
+
+@functools.cache
+def _validation_rules() -> ValidationRules:
+    return ValidationRules(allowed_currencies=settings().allowed_currencies)
 
 
 @functools.cache
@@ -151,8 +163,10 @@ def create_payment(event: http.Event) -> http.Response:
     with log_context(merchant_id=merchant):
         body = http.json_body(event)
         key = parse_idempotency_key(http.header(event, "Idempotency-Key"))
+        service = payment_service()  # first: a misconfigured function answers 500, whatever the body
+        command = parse_payment_command(merchant, body, key, _validation_rules(), utc_now().date())
         try:
-            created = payment_service().create_payment(merchant, body, key)
+            created = service.create_payment(command)
         except BankUnavailable as e:
             if not _replayed_failure(e):
                 _count_payment("failed")
@@ -184,7 +198,7 @@ def get_payment(event: http.Event) -> http.Response:
 
 @_query_entry_point
 def list_payments(event: http.Event) -> http.Response:
-    page = payment_reader().list_payments(http.merchant_id(event), http.query_parameters(event))
+    page = payment_reader().list_payments(http.merchant_id(event), parse_list_query(http.query_parameters(event)))
     cursor = encode_cursor(page.next_after_id) if page.next_after_id else None
     body = {"data": [payment_to_wire(p) for p in page.payments], "next_cursor": cursor}
     return http.json_response(200, body, event)

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 import attrs
 
 from handlers.errors import PaymentError
-from handlers.resolver import ResolutionPolicy, UnknownOutcome
+from handlers.settlement import ResolutionPolicy, UnknownOutcome
 from handlers.validation import DEFAULT_CURRENCIES
 
 
@@ -34,7 +34,7 @@ class Settings:
     fingerprint_key: bytes | None = attrs.field(default=None, repr=False)
     log_level: str = "INFO"
     metrics_namespace: str = "PaymentGateway"
-    # The resolver (handlers.resolver): when a pending payment becomes due (default: the lease, as
+    # The resolver (handlers.resolver, handlers.settlement): when a pending payment becomes due (default: the lease, as
     # deployed), what to do with an authorization found late, when to take over a silent region.
     resolve_after: float | None = attrs.field(default=None)
     unknown_outcome: UnknownOutcome = UnknownOutcome.SETTLE

@@ -14,7 +14,8 @@ import attrs
 
 from handlers import api, http
 from handlers.observability import JsonFormatter
-from handlers.resolver import PaymentResolver, ResolverReport, UnknownOutcome
+from handlers.resolver import PaymentResolver, ResolverReport
+from handlers.settlement import UnknownOutcome
 from tests.openapi_contract import assert_conforms
 from tests.reliability.audit import AUDIT
 from tests.support import CVV, proxy_event

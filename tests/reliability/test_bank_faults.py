@@ -20,7 +20,7 @@ from typing import Any
 import pytest
 
 from handlers import api, schema
-from handlers.resolver import UnknownOutcome
+from handlers.settlement import UnknownOutcome
 from tests.reliability.conftest import LogLines, scan
 from tests.reliability.faultbank import CHARGING, Fault, FaultBank, free_port, running_bank
 from tests.reliability.gateway import Gateway, Reply, card_body
