@@ -19,7 +19,7 @@ from components.container_service import ContainerService, ContainerServiceArgs
 from components.deployments import DEPLOYMENT_STRATEGIES, LiveFunction, SafeDeployments, SafeDeploymentsArgs
 from components.edge import CustomDomainArgs, EdgeSettings
 from components.global_store import GlobalStore, GlobalStoreArgs
-from components.monitoring import ContainerMetrics, Monitoring, MonitoringArgs
+from components.monitoring import ContainerMetrics, LambdaMetrics, MetricsSource, Monitoring, MonitoringArgs
 from components.network import Network, NetworkArgs
 from components.packaging import LambdaArchive, build_lambda_archive
 from components.policies import TableAccess
@@ -53,9 +53,7 @@ class Front:
     health_check_id: pulumi.Output[str] | None
     functions: dict[str, DeployedFunction]
     """Every Lambda function of the region, by role (the route functions only with compute: lambda)."""
-    api_name: pulumi.Output[str] | None = None
-    stage_name: pulumi.Output[str] | None = None
-    container: ContainerMetrics | None = None
+    metrics: MetricsSource
 
     @property
     def function_names(self) -> dict[str, pulumi.Output[str]]:
@@ -150,8 +148,7 @@ def lambda_api(config: StackConfig, functions: FunctionsArgs) -> Front:
         gateway.global_url,
         gateway.health_check_id,
         gateway.functions,
-        api_name=gateway.rest_api_name,
-        stage_name=gateway.stage_name,
+        metrics=LambdaMetrics(api_name=gateway.rest_api_name, stage_name=gateway.stage_name),
     )
 
 
@@ -206,7 +203,7 @@ def container_api(config: StackConfig, functions: FunctionsArgs, store: GlobalSt
         service.global_url,
         service.health_check_id,
         resolver.functions,
-        container=ContainerMetrics(
+        metrics=ContainerMetrics(
             load_balancer=service.load_balancer_arn_suffix,
             target_group=service.target_group_arn_suffix,
             cluster_name=service.cluster_name,
@@ -261,9 +258,7 @@ monitoring = Monitoring(
     "monitoring",
     MonitoringArgs(
         region=config.region,
-        api_name=front.api_name,
-        stage_name=front.stage_name,
-        container=front.container,
+        source=front.metrics,
         functions=front.function_names,
         responding_functions=front.responding_functions,
         rejecting_functions=[routes.AUTHORIZER.name],

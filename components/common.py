@@ -44,6 +44,16 @@ def child_opts(parent: pulumi.Resource, **kwargs: Any) -> pulumi.ResourceOptions
     return pulumi.ResourceOptions(parent=parent, **kwargs)
 
 
+def moved_child_opts(
+    parent: pulumi.Resource, former_parent: pulumi.Resource | None, **kwargs: Any
+) -> pulumi.ResourceOptions:
+    """Options for a child whose parent was `former_parent` before a refactor gave it a new one: an alias to
+    its old URN, so `pulumi up` keeps it rather than replace it (None: it never moved). Its own children
+    need none: the engine gives a child the aliases of its parent."""
+    aliases = [pulumi.Alias(parent=former_parent)] if former_parent is not None else None
+    return child_opts(parent, aliases=aliases, **kwargs)
+
+
 def block_public_access(
     name: str, region: str, bucket: pulumi.Input[str], opts: pulumi.ResourceOptions
 ) -> aws.s3.BucketPublicAccessBlock:

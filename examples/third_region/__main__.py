@@ -20,7 +20,7 @@ from pathlib import Path
 import pulumi
 
 from components.global_store import GlobalStore, GlobalStoreArgs
-from components.monitoring import Monitoring, MonitoringArgs
+from components.monitoring import LambdaMetrics, Monitoring, MonitoringArgs
 from components.packaging import build_lambda_archive, handlers_source_root
 from components.regional_gateway import (
     RUNTIME_VERSION,
@@ -71,8 +71,7 @@ monitoring = Monitoring(
     "monitoring",
     MonitoringArgs(
         region=region,
-        api_name=gateway.rest_api_name,
-        stage_name=gateway.stage_name,
+        source=LambdaMetrics(api_name=gateway.rest_api_name, stage_name=gateway.stage_name),
         functions=gateway.function_names,
         rejecting_functions=[routes.AUTHORIZER.name],
         function_timeout_seconds=10,

@@ -62,6 +62,26 @@ class PaymentRequest:
 
 
 @attrs.frozen
+class IdempotencyKey:
+    """A request's Idempotency-Key and the body it came with. Both are the merchant's text, never
+    stored or logged as given (repr=False): only their keyed hashes are (handlers.domain.service)."""
+
+    key: str = attrs.field(repr=False)
+    # The body as sent, as canonical JSON (card number and CVV inside): its keyed hash is the key's
+    # fingerprint, which tells a replay from the same key reused for another body.
+    body: str = attrs.field(repr=False)
+
+
+@attrs.frozen
+class CreatePayment:
+    """The service's command: a merchant's valid payment request (handlers.wire.validation), and its key."""
+
+    merchant_id: str
+    request: PaymentRequest
+    idempotency: IdempotencyKey | None = None
+
+
+@attrs.frozen
 class CardSummary:
     brand: str
     last4: str

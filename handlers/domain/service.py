@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 import logging
 import secrets
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 import attrs
@@ -17,7 +16,6 @@ from handlers.domain.errors import (
     BankNotProcessed,
     BankOutcomeUnknown,
     BankUnavailable,
-    BankUnreachable,
     ConditionFailed,
     IdempotencyKeyReused,
     NotFound,
@@ -26,16 +24,17 @@ from handlers.domain.errors import (
 )
 from handlers.domain.models import (
     CardSummary,
+    CreatePayment,
     IdempotencyClaim,
+    IdempotencyKey,
+    ListQuery,
     Page,
     Payment,
-    PaymentRequest,
     PaymentStatus,
     StoredPayment,
 )
 from handlers.domain.ports import Bank, PaymentRepository
-from handlers.domain.resolver import Clock, PaymentResolver, ResolutionPolicy, gateway_status, settled, utc_now
-from handlers.wire.validation import ValidationRules, parse_list_query, parse_payment_request
+from handlers.domain.settlement import Clock, ResolutionPolicy, Settlement, utc_now
 
 logger = logging.getLogger(__name__)
 
@@ -50,7 +49,6 @@ class IdempotencyPolicy:
     bank_call_seconds: float = 0.85
 
 
-DEFAULT_RULES = ValidationRules()
 DEFAULT_POLICY = IdempotencyPolicy()
 DEFAULT_RESOLUTION = ResolutionPolicy()
 
@@ -74,7 +72,6 @@ class PaymentService:
         bank: Bank,
         region: str,
         fingerprint_key: bytes,
-        rules: ValidationRules = DEFAULT_RULES,
         policy: IdempotencyPolicy = DEFAULT_POLICY,
         resolution: ResolutionPolicy = DEFAULT_RESOLUTION,
         clock: Clock = utc_now,
@@ -84,30 +81,27 @@ class PaymentService:
         self._bank = bank
         self._region = region
         self._fingerprint_key = fingerprint_key
-        self._rules = rules
         self._policy = policy
         self._resolution = resolution
         self._clock = clock
-        self._on_not_stored = on_not_stored
-        self._resolver = PaymentResolver(payments=payments, bank=bank, region=region, policy=resolution, clock=clock)
+        self._settlement = Settlement(
+            payments=payments, bank=bank, region=region, policy=resolution, clock=clock, on_not_stored=on_not_stored
+        )
 
     # --- process ---------------------------------------------------------------------------------
 
-    def create_payment(self, merchant_id: str, body: object, idempotency_key: str | None) -> Created:
-        now = self._clock()
-        request = parse_payment_request(body, self._rules, now.date())
-        if idempotency_key is None:
+    def create_payment(self, command: CreatePayment) -> Created:
+        now, idempotency = self._clock(), command.idempotency
+        if idempotency is None:
             payment_id = ids.new_payment_id(now)
-            return Created(self._process(merchant_id, request, payment_id, payment_id, attempt=1), replayed=False)
-        fresh = self._new_claim(merchant_id, idempotency_key, body, now)
-        reference = bank_reference(self._fingerprint_key, merchant_id, idempotency_key, fresh.fingerprint)
+            return Created(self._process(command, payment_id, payment_id, attempt=1), replayed=False)
+        fresh = self._new_claim(command.merchant_id, idempotency, now)
+        reference = bank_reference(self._fingerprint_key, command.merchant_id, idempotency.key, fresh.fingerprint)
         held = self._payments.claim(fresh, now.timestamp())
         attempt = fresh if held is None else self._resolve(held, fresh, reference, now.timestamp())
         if isinstance(attempt, Payment):
             return Created(_final_or_pending(attempt), replayed=True)
-        payment = self._process(
-            merchant_id, request, attempt.payment_id, reference, attempt=attempt.attempt, claim=attempt
-        )
+        payment = self._process(command, attempt.payment_id, reference, attempt=attempt.attempt, claim=attempt)
         return Created(payment, replayed=False)
 
     def _resolve(
@@ -122,13 +116,15 @@ class PaymentService:
         if held.lease_until > now:  # its holder may be at the bank right now
             raise RequestInProgress("A request with this Idempotency-Key is still being processed.")
         if stored is not None:  # its holder ended without an outcome: ask the bank, never authorize again
-            return self._replay_pending(stored)
+            return self._settlement.on_replay(stored)
         # Its holder died before writing the payment, so before calling the bank. The key's payment in
         # the other region (a retry during the lag) may hold the reference, and may be being reversed:
         # then it is the answer, so a reference is never sent again once a payment of it exists.
         sibling = self._sibling(held, reference)
+        if sibling is not None and sibling.status is not PaymentStatus.PENDING:
+            return sibling.payment
         if sibling is not None:
-            return sibling.payment if sibling.status is not PaymentStatus.PENDING else self._replay_pending(sibling)
+            return self._settlement.on_replay(sibling)
         retry = attrs.evolve(
             held,
             attempt=held.attempt + 1,
@@ -142,11 +138,6 @@ class PaymentService:
             raise RequestInProgress("A request with this Idempotency-Key is still being processed.") from None
         return retry
 
-    def _replay_pending(self, stored: StoredPayment) -> Payment:
-        if stored.owner_region == self._region:
-            return self._resolver.settle_on_replay(stored)
-        return self._resolver.look_up(stored)  # only its owner writes it
-
     def _sibling(self, held: IdempotencyClaim, reference: str) -> StoredPayment | None:
         """Another payment sent under this key's reference: both regions' claims of one key were made
         within a replication lag of each other, far inside the resolver's takeover bound."""
@@ -157,8 +148,7 @@ class PaymentService:
 
     def _process(
         self,
-        merchant_id: str,
-        request: PaymentRequest,
+        command: CreatePayment,
         payment_id: str,
         reference: str,
         *,
@@ -167,25 +157,18 @@ class PaymentService:
     ) -> Payment:
         if claim is not None:  # before the write too: a payment that cannot start leaves nothing to settle
             self._require_lease_for_the_bank(claim)
-        pending = self._write_ahead(self._pending(merchant_id, request, payment_id, reference, attempt))
+        pending = self._write_ahead(self._pending(command, payment_id, reference, attempt))
         if claim is not None:
             self._require_lease_for_the_bank(claim)
         try:
-            decision = self._bank.authorize(reference, request)
+            decision = self._bank.authorize(reference, command.request)
         except BankNotProcessed as e:
-            if claim is None:  # its own reference: this refusal proves nothing was charged under it
-                return _final_or_pending(self._settle(pending, PaymentStatus.FAILED, None).payment, cause=e)
-            # A keyed reference is shared by both regions: the other may have charged it (a retry that
-            # failed over during the lag), or may be at the bank with it right now. Only ask: a
-            # reversal now could reverse that region's authorization after it answered 201.
-            return _final_or_pending(self._settle_as_the_bank_records(pending, e).payment, cause=e)
+            return _final_or_pending(self._settlement.refused(pending, e).payment, cause=e)
         except BankOutcomeUnknown as e:
             # Charged or not, nobody knows yet: the record stays pending and the resolver asks the bank.
             logger.warning("bank_outcome_unknown", extra={"payment_id": payment_id, "reason": str(e)})
             return pending.payment
-        status = PaymentStatus.AUTHORIZED if decision.authorized else PaymentStatus.DECLINED
-        code = decision.authorization_code if decision.authorized else None
-        return self._settle(pending, status, code).payment
+        return self._settlement.answered(pending, decision).payment
 
     def _write_ahead(self, pending: StoredPayment) -> StoredPayment:
         # Nothing has been sent yet: any failure here is a retryable 503, never a charge.
@@ -205,55 +188,11 @@ class PaymentService:
         if self._clock().timestamp() + self._policy.bank_call_seconds >= claim.lease_until:
             raise StorageUnavailable("The payment store was too slow to start the payment within its lease.")
 
-    def _settle(self, pending: StoredPayment, status: PaymentStatus, code: str | None) -> StoredPayment:
-        """pending -> the bank's answer. If the write fails the record stays pending: the resolver
-        settles it from the bank's record, and the merchant is told the payment is pending."""
-        final = settled(pending, status, code)
-        try:
-            return self._payments_transition(pending, final)
-        except Exception:
-            return self._left_pending(pending, final.payment)
-
-    def _settle_as_the_bank_records(self, pending: StoredPayment, refusal: BankNotProcessed) -> StoredPayment:
-        """A keyed refusal: the bank's record of the shared reference if it has one (the other
-        region's charge is this request's too), else pending (202): the resolver reverses it once no
-        request can still send the reference (handlers.domain.resolver). Never a reversal here."""
-        try:
-            record = self._bank.inquire(pending.bank_reference)
-        except BankUnreachable:
-            return pending
-        if record is None:
-            extra = {"payment_id": pending.payment.id, "reason": str(refusal)}
-            logger.warning("keyed_refusal_left_pending", extra=extra)
-            return pending
-        return self._settle(pending, *gateway_status(record))
-
-    def _left_pending(self, pending: StoredPayment, outcome: Payment) -> StoredPayment:
-        """Called from an `except`: the outcome exists (at the bank) but not in the table; say so."""
-        logger.exception(
-            "payment_not_stored",
-            extra={"payment": payment_summary(outcome), "bank_reference": pending.bank_reference},
-        )
-        self._on_not_stored()
-        return pending
-
-    def _payments_transition(self, pending: StoredPayment, final: StoredPayment) -> StoredPayment:
-        try:
-            self._payments.transition(final, PaymentStatus.PENDING, pending.attempt)
-        except ConditionFailed:  # settled meanwhile (the resolver, a replay): the stored outcome stands
-            found = self._payments.get_payment(final.payment.merchant_id, final.payment.id)
-            if found is None:
-                raise StorageUnavailable("The payment store refused the write but holds no payment.") from None
-            return found
-        return final
-
-    def _pending(
-        self, merchant_id: str, request: PaymentRequest, payment_id: str, reference: str, attempt: int
-    ) -> StoredPayment:
-        card = request.card
+    def _pending(self, command: CreatePayment, payment_id: str, reference: str, attempt: int) -> StoredPayment:
+        request, card = command.request, command.request.card
         payment = Payment(
             id=payment_id,
-            merchant_id=merchant_id,
+            merchant_id=command.merchant_id,
             status=PaymentStatus.PENDING,
             amount=request.amount,
             currency=request.currency,
@@ -266,11 +205,11 @@ class PaymentService:
         due_at = self._clock().timestamp() + self._resolution.resolve_after_seconds
         return StoredPayment(payment, attempt, reference, due_at=due_at)
 
-    def _new_claim(self, merchant_id: str, key: str, body: object, now: datetime) -> IdempotencyClaim:
+    def _new_claim(self, merchant_id: str, idempotency: IdempotencyKey, now: datetime) -> IdempotencyClaim:
         return IdempotencyClaim(
             merchant_id=merchant_id,
-            key=idempotency_key_digest(self._fingerprint_key, key),
-            fingerprint=self._fingerprint(body),
+            key=idempotency_key_digest(self._fingerprint_key, idempotency.key),
+            fingerprint=self._fingerprint(idempotency.body),
             payment_id=ids.new_payment_id(now),
             attempt=1,
             lease_until=now.timestamp() + self._policy.lease_seconds,
@@ -278,10 +217,9 @@ class PaymentService:
             owner=secrets.token_hex(8),
         )
 
-    def _fingerprint(self, body: object) -> str:
+    def _fingerprint(self, canonical_body: str) -> str:
         # Keyed: the body holds the card number and CVV (PCI DSS 3.5.1.1).
-        canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-        return keyed_hash(self._fingerprint_key, "body", canonical)
+        return keyed_hash(self._fingerprint_key, "body", canonical_body)
 
 
 def _final_or_pending(payment: Payment, cause: Exception | None = None) -> Payment:
@@ -308,8 +246,8 @@ class PaymentReader:
             raise NotFound("No payment with this id.")
         return stored.payment
 
-    def list_payments(self, merchant_id: str, params: Mapping[str, str]) -> Page:
-        return self._payments.list_payments(merchant_id, parse_list_query(params))
+    def list_payments(self, merchant_id: str, query: ListQuery) -> Page:
+        return self._payments.list_payments(merchant_id, query)
 
 
 def keyed_hash(secret: bytes, purpose: str, text: str) -> str:
@@ -328,17 +266,3 @@ def bank_reference(secret: bytes, merchant_id: str, key: str, body_fingerprint: 
 def idempotency_key_digest(secret: bytes, key: str) -> str:
     """How a merchant's Idempotency-Key is stored: free text may hold anything, even a card number."""
     return keyed_hash(secret, "idempotency-key", key)
-
-
-def payment_summary(payment: Payment) -> dict[str, object]:
-    """What may be logged about a payment: everything but the card beyond brand and last four."""
-    return {
-        "id": payment.id,
-        "merchant_id": payment.merchant_id,
-        "status": payment.status.value,
-        "amount": payment.amount,
-        "currency": payment.currency,
-        "authorization_code": payment.authorization_code,
-        "card_brand": payment.card.brand,
-        "card_last4": payment.card.last4,
-    }

@@ -8,12 +8,13 @@ import logging
 import math
 
 from handlers.domain.errors import BankUnavailable
+from handlers.domain.settlement import utc_now
 from handlers.entrypoints import snapstart, wiring
 from handlers.entrypoints.http_handler import entry_point, query_entry_point
 from handlers.entrypoints.observability import emit_metric, log_context
 from handlers.wire import http
 from handlers.wire.converter import payment_to_wire
-from handlers.wire.validation import encode_cursor, parse_idempotency_key
+from handlers.wire.validation import encode_cursor, parse_idempotency_key, parse_list_query, parse_payment_command
 
 logger = logging.getLogger("handlers.api")
 
@@ -24,8 +25,10 @@ def create_payment(event: http.Event) -> http.Response:
     with log_context(merchant_id=merchant):
         body = http.json_body(event)
         key = parse_idempotency_key(http.header(event, "Idempotency-Key"))
+        service = wiring.payment_service()  # first: a misconfigured function answers 500, whatever the body
+        command = parse_payment_command(merchant, body, key, wiring.validation_rules(), utc_now().date())
         try:
-            created = wiring.payment_service().create_payment(merchant, body, key)
+            created = service.create_payment(command)
         except BankUnavailable as e:
             if not _replayed_failure(e):
                 _count_payment("failed")
@@ -57,7 +60,8 @@ def get_payment(event: http.Event) -> http.Response:
 
 @query_entry_point
 def list_payments(event: http.Event) -> http.Response:
-    page = wiring.payment_reader().list_payments(http.merchant_id(event), http.query_parameters(event))
+    query = parse_list_query(http.query_parameters(event))
+    page = wiring.payment_reader().list_payments(http.merchant_id(event), query)
     cursor = encode_cursor(page.next_after_id) if page.next_after_id else None
     body = {"data": [payment_to_wire(p) for p in page.payments], "next_cursor": cursor}
     return http.json_response(200, body, event)

@@ -10,7 +10,7 @@ import attrs
 
 from handlers.contract.resolution import UnknownOutcome
 from handlers.domain.errors import PaymentError
-from handlers.domain.resolver import ResolutionPolicy
+from handlers.domain.settlement import ResolutionPolicy
 from handlers.wire.validation import DEFAULT_CURRENCIES
 
 
@@ -35,8 +35,9 @@ class Settings:
     fingerprint_key: bytes | None = attrs.field(default=None, repr=False)
     log_level: str = "INFO"
     metrics_namespace: str = "PaymentGateway"
-    # The resolver (handlers.domain.resolver): when a pending payment becomes due (default: the lease, as
-    # deployed), what to do with an authorization found late, when to take over a silent region.
+    # The resolver (handlers.domain.resolver, handlers.domain.settlement): when a pending payment
+    # becomes due (default: the lease, as deployed), what to do with an authorization found late,
+    # when to take over a silent region.
     resolve_after: float | None = attrs.field(default=None)
     unknown_outcome: UnknownOutcome = UnknownOutcome.SETTLE
     takeover_after: float = 300.0

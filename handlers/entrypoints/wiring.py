@@ -44,7 +44,6 @@ def payment_service() -> PaymentService:
         bank=bank(),
         region=config.region,
         fingerprint_key=config.require_fingerprint_key(),
-        rules=ValidationRules(allowed_currencies=config.allowed_currencies),
         policy=IdempotencyPolicy(
             lease_seconds=config.idempotency_lease,
             bank_call_seconds=config.bank_call_seconds,
@@ -52,6 +51,11 @@ def payment_service() -> PaymentService:
         resolution=config.resolution(),
         on_not_stored=lambda: count("PaymentNotStored"),
     )
+
+
+@functools.cache
+def validation_rules() -> ValidationRules:
+    return ValidationRules(allowed_currencies=settings().allowed_currencies)
 
 
 @functools.cache

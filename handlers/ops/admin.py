@@ -57,7 +57,7 @@ from handlers.domain.auth import hash_api_key, new_api_key
 from handlers.domain.errors import ConditionFailed, StorageUnavailable
 from handlers.domain.models import Merchant, PaymentStatus, StoredPayment
 from handlers.domain.ports import MerchantDirectory
-from handlers.domain.resolver import PaymentResolver, ResolutionPolicy
+from handlers.domain.settlement import ResolutionPolicy, Settlement
 from handlers.wire.converter import format_timestamp
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -277,13 +277,13 @@ def _resolve(repository: DynamoRepository, args: argparse.Namespace) -> None:
     bank_url = args.bank_url or os.environ.get("BANK_URL")
     if not bank_url:
         raise AdminError("Give the bank's URL with --bank-url or $BANK_URL (pulumi config get bankUrl).")
-    resolver = PaymentResolver(
+    settlement = Settlement(
         payments=repository,
         bank=HttpBank(bank_url, connect_timeout=5.0, read_timeout=10.0),
         region=region,
         policy=ResolutionPolicy(unknown_outcome=UnknownOutcome(args.unknown_outcome)),
     )
-    final = resolver.settle(stored)
+    final = settlement.settle(stored)
     code = f" (authorization {final.payment.authorization_code})" if final.payment.authorization_code else ""
     print(f"{final.payment.id}: {final.status.value}{code}")
     if final.status is PaymentStatus.PENDING:

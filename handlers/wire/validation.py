@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import json
 import re
 from collections.abc import Collection, Iterator, Mapping
 from datetime import UTC, date, datetime
@@ -19,7 +20,7 @@ from cattrs.errors import ClassValidationError
 from handlers.domain import cards
 from handlers.domain.errors import FieldError, InvalidRequest
 from handlers.domain.ids import is_payment_id
-from handlers.domain.models import ListQuery, PaymentRequest, PaymentStatus
+from handlers.domain.models import CreatePayment, IdempotencyKey, ListQuery, PaymentRequest, PaymentStatus
 from handlers.wire.converter import CONVERTER, echoable, field_errors
 
 DEFAULT_CURRENCIES = frozenset({"GBP", "EUR", "USD"})
@@ -32,6 +33,18 @@ _LIST_PARAMETERS = ("limit", "cursor", "status", "created_from", "created_to")
 @attrs.frozen
 class ValidationRules:
     allowed_currencies: frozenset[str] = DEFAULT_CURRENCIES
+
+
+def parse_payment_command(
+    merchant_id: str, body: object, idempotency_key: str | None, rules: ValidationRules, today: date
+) -> CreatePayment:
+    """A POST's JSON body and its parsed Idempotency-Key as the service's command."""
+    request = parse_payment_request(body, rules, today)
+    if idempotency_key is None:
+        return CreatePayment(merchant_id, request)
+    # Canonical: the same body with its keys in another order is the same request.
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return CreatePayment(merchant_id, request, IdempotencyKey(idempotency_key, canonical))
 
 
 def parse_payment_request(body: object, rules: ValidationRules, today: date) -> PaymentRequest:

@@ -7,6 +7,7 @@ from bench.fakes import SEEDED_PAYMENT_ID, BenchBank, seeded_repository
 from handlers.domain.errors import ConditionFailed
 from handlers.domain.models import ListQuery, PaymentStatus
 from handlers.domain.service import PaymentService
+from tests.commands import payment_command
 
 
 def service() -> tuple[PaymentService, object]:
@@ -16,8 +17,8 @@ def service() -> tuple[PaymentService, object]:
 
 def test_the_fakes_behave_like_the_repository_contract() -> None:
     payments, repository = service()
-    first = payments.create_payment(events.MERCHANT_ID, events.payment_body(), "key-1")
-    replay = payments.create_payment(events.MERCHANT_ID, events.payment_body(), "key-1")
+    first = payments.create_payment(payment_command(events.MERCHANT_ID, events.payment_body(), "key-1"))
+    replay = payments.create_payment(payment_command(events.MERCHANT_ID, events.payment_body(), "key-1"))
     assert first.payment.status is PaymentStatus.AUTHORIZED
     assert replay.replayed and replay.payment.id == first.payment.id
     stored = repository.get_payment(events.MERCHANT_ID, first.payment.id)  # type: ignore[attr-defined]
@@ -29,7 +30,10 @@ def test_the_fakes_behave_like_the_repository_contract() -> None:
 
 def test_list_is_newest_first_and_pages() -> None:
     payments, repository = service()
-    created = [payments.create_payment(events.MERCHANT_ID, events.payment_body(), None).payment.id for _ in range(5)]
+    created = [
+        payments.create_payment(payment_command(events.MERCHANT_ID, events.payment_body(), None)).payment.id
+        for _ in range(5)
+    ]
     page = repository.list_payments(events.MERCHANT_ID, ListQuery(limit=3))  # type: ignore[attr-defined]
     everything = sorted([*created, SEEDED_PAYMENT_ID], reverse=True)
     assert [p.id for p in page.payments] == everything[:3]
@@ -40,7 +44,9 @@ def test_list_is_newest_first_and_pages() -> None:
 
 def test_the_bank_fake_follows_the_simulator_rule() -> None:
     payments, _ = service()
-    declined = payments.create_payment(events.MERCHANT_ID, events.payment_body("4242424242424242"), None)
+    declined = payments.create_payment(
+        payment_command(events.MERCHANT_ID, events.payment_body("4242424242424242"), None)
+    )
     assert declined.payment.status is PaymentStatus.DECLINED
 
 

@@ -443,7 +443,27 @@ def _record_urn(mocks: RecordingMocks, monitor: Any, request: Any) -> None:
     parent = as_engine.get(request.parent, request.parent)
     urn = _engine_urn(parent, request.type, request.name)
     as_engine[monitor.make_urn(request.parent, request.type, request.name)] = urn
-    mocks.urns[urn] = [_alias_urn(as_engine, parent, request, alias) for alias in request.aliases]
+    own = [_alias_urn(as_engine, parent, request, alias) for alias in request.aliases]
+    mocks.urns[urn] = own + _inherited_aliases(parent, mocks.urns.get(parent, []), request, own)
+
+
+def _inherited_aliases(parent: str, parent_aliases: list[str], request: Any, own: list[str]) -> list[str]:
+    """The engine multiplies out the parent's aliases (step_generator.go, generateAliases): a child of a
+    resource that moved keeps its URN through its parent's alias, itself and under each of its own aliases."""
+    if not parent:
+        return []
+    parent_name = parent.rsplit("::", 1)[-1]
+    children = [(request.type, request.name)] + [(a.split("::")[2].split("$")[-1], a.rsplit("::", 1)[-1]) for a in own]
+    inherited = []
+    for parent_alias in parent_aliases:
+        alias_prefix, alias_name = parent_alias.rsplit("::", 1)
+        for child_type, child_name in children:
+            # A child named `<parent>-x` was named after its parent: under the alias, `<alias name>-x`.
+            named = (
+                alias_name + child_name.removeprefix(parent_name) if child_name.startswith(parent_name) else child_name
+            )
+            inherited.append(f"{alias_prefix}${child_type}::{named}")
+    return inherited
 
 
 def _alias_urn(as_engine: dict[str, str], parent: str, request: Any, alias: Any) -> str:

@@ -10,8 +10,9 @@ from typing import Any
 import pytest
 
 from components import sizing
-from components.container_service import CONTAINER_USER, SECRET_VARIABLES, TLS_POLICY, ContainerServiceArgs
+from components.container_service import TLS_POLICY, ContainerServiceArgs
 from components.edge import LOAD_BALANCER_BODY_INSPECTION_BYTES, CustomDomainArgs, EdgeSettings
+from components.fargate_service import CONTAINER_USER, SECRET_VARIABLES
 from components.image import context_hash
 from components.policies import TableAccess
 from components.regional_gateway import route_functions

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from components.monitoring import AlarmThresholds, Monitoring, MonitoringArgs
+from components.monitoring import AlarmThresholds, LambdaMetrics, Monitoring, MonitoringArgs
 from tests.infra.conftest import run_once
 from tests.infra.helpers import ALARM, DASHBOARD, KEY, SUBSCRIPTION, TOPIC, key_policy, service_principals, statement
 from tests.infra.mocks import ACCOUNT, RecordingMocks
@@ -20,8 +20,7 @@ FUNCTIONS = {"create-payment": "pg-create-payment", "health": "pg-health"}
 def monitoring_args(**overrides: Any) -> MonitoringArgs:
     base = MonitoringArgs(
         region="eu-west-1",
-        api_name="payment-gateway",
-        stage_name="live",
+        source=LambdaMetrics(api_name="payment-gateway", stage_name="live"),
         functions=FUNCTIONS,
         function_timeout_seconds=5,
         table_name="payment-gateway",

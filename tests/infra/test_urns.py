@@ -66,6 +66,30 @@ def test_a_child_moved_under_another_parent_gets_the_engines_urn_with_the_whole_
     assert missing(mocks.urns, {OLD_URN}) == [OLD_URN]
 
 
+def test_a_moved_resources_children_keep_their_urns_through_its_alias_as_the_engine_gives_them() -> None:
+    """The engine multiplies a parent's aliases out to its children (step_generator.go, generateAliases):
+    a bucket's policy follows the bucket, keeping the `<parent>-x` naming under the alias."""
+    mocks = fresh_runtime("eu", {"aws:region": "eu-west-1"})
+
+    def program() -> None:
+        old = _Part("payment-gateway:test:Old", "old")
+        new = _Part("payment-gateway:test:New", "new", pulumi.ResourceOptions(parent=old))
+        bucket = aws.s3.Bucket("moved", opts=pulumi.ResourceOptions(parent=new, aliases=[pulumi.Alias(parent=old)]))
+        aws.s3.BucketPolicy("moved-policy", bucket=bucket.id, policy="{}", opts=pulumi.ResourceOptions(parent=bucket))
+
+    try:
+        pulumi.runtime.test(program)()  # type: ignore[no-untyped-call]
+    finally:
+        close_runtime(mocks)
+    stack, chain = "urn:pulumi:eu::payment-gateway::", "aws:s3/bucket:Bucket$aws:s3/bucketPolicy:BucketPolicy"
+    old_policy = f"{stack}payment-gateway:test:Old${chain}::moved-policy"
+    new_policy = f"{stack}payment-gateway:test:Old$payment-gateway:test:New${chain}::moved-policy"
+    assert old_policy in mocks.urns[new_policy]
+    old_bucket = f"{stack}payment-gateway:test:Old$aws:s3/bucket:Bucket::moved"
+    assert missing(mocks.urns, {old_bucket, old_policy}) == []
+    assert new_policy not in unaliased(mocks.urns, {old_bucket, old_policy})
+
+
 def test_an_alias_to_the_old_parent_names_the_old_urn() -> None:
     mocks = _move_a_topic(with_alias=True)
     registered: dict[str, Any] = mocks.urns

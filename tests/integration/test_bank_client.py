@@ -24,6 +24,7 @@ from handlers.domain.errors import BankError, BankNotProcessed, BankOutcomeUnkno
 from handlers.domain.models import BankDecision, BankRecord, BankStatus, PaymentRequest, PaymentStatus
 from handlers.domain.service import PaymentService
 from handlers.wire.validation import ValidationRules, parse_payment_request
+from tests.commands import payment_command
 from tests.fakes import MemoryRepository
 from tests.support import CVV, VISA_AUTHORIZED, payment_body
 
@@ -572,7 +573,7 @@ def test_a_500_with_the_banks_error_body_is_an_unknown_outcome_and_the_payment_s
     fails(BankOutcomeUnknown, lambda: bank.authorize("pay_1", REQUEST), "HTTP 500")
     repo = MemoryRepository()
     service = PaymentService(payments=repo, bank=bank, region="eu-west-1", fingerprint_key=b"k")
-    payment = service.create_payment("mer_a", payment_body(), None).payment
+    payment = service.create_payment(payment_command("mer_a", payment_body(), None)).payment
     assert payment.status is PaymentStatus.PENDING
     assert repo.get_payment("mer_a", payment.id).status is PaymentStatus.PENDING  # type: ignore[union-attr]
     assert server.posts == 2  # one authorization per call: never resent

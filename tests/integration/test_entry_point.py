@@ -1,5 +1,5 @@
 """The entry point's `Responses` metric: one EMF record per answer, by function and status class,
-whatever the answer; what the per-function 5xx alarm (components/monitoring.py) reads."""
+whatever the answer; what the per-function 5xx alarm (components/monitoring/alarms.py) reads."""
 
 from __future__ import annotations
 

@@ -30,8 +30,10 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 
 from handlers.domain.errors import BankNotProcessed, BankOutcomeUnknown, BankUnavailable, PaymentError
 from handlers.domain.models import PaymentStatus, StoredPayment, can_move
-from handlers.domain.resolver import PaymentResolver, ResolutionPolicy, gateway_status
+from handlers.domain.resolver import PaymentResolver
 from handlers.domain.service import IdempotencyPolicy, PaymentService
+from handlers.domain.settlement import ResolutionPolicy, gateway_status
+from tests.commands import payment_command
 from tests.fakes import FakeClock, MemoryRepository, ScriptedBank
 from tests.support import VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body
 
@@ -172,7 +174,7 @@ class Outcomes(RuleBasedStateMachine):
         replica.crash_on_transition = fault == "crash_before_write"
         replica.crash_on_write_ahead = fault == "crash_before_write_ahead"
         try:
-            created = self.services[region].create_payment(MERCHANT, payment_body(card), key)
+            created = self.services[region].create_payment(payment_command(MERCHANT, payment_body(card), key))
         except Crash:
             return
         except BankUnavailable as failed:
@@ -191,7 +193,7 @@ class Outcomes(RuleBasedStateMachine):
     def _pay_inside(self, region: str, key: str) -> None:
         self.bank.after_inquiry, self.bank.fail_with = None, None
         try:
-            created = self.services[region].create_payment(MERCHANT, payment_body(CARDS[key]), key)
+            created = self.services[region].create_payment(payment_command(MERCHANT, payment_body(CARDS[key]), key))
         except PaymentError:
             return
         self.inside_answers.append((region, created.payment))
@@ -343,7 +345,9 @@ def test_the_machine_agrees_with_itself_on_a_settled_replay() -> None:
     machine.replicate(10)
     stored = next(iter(machine.replicas["us-east-1"].payments.values()))
     assert stored.status is PaymentStatus.AUTHORIZED
-    replay = machine.services["us-east-1"].create_payment(MERCHANT, payment_body(VISA_AUTHORIZED), "k1")
+    replay = machine.services["us-east-1"].create_payment(
+        payment_command(MERCHANT, payment_body(VISA_AUTHORIZED), "k1")
+    )
     assert replay.replayed and replay.payment.id == stored.payment.id
     machine.teardown()
     assert attrs.has(type(stored))

@@ -21,8 +21,10 @@ from handlers.adapters.dynamo import DynamoRepository
 from handlers.contract import schema
 from handlers.domain.errors import StorageUnavailable
 from handlers.domain.models import PaymentStatus
-from handlers.domain.resolver import PaymentResolver, ResolutionPolicy
+from handlers.domain.resolver import PaymentResolver
 from handlers.domain.service import IdempotencyPolicy, PaymentService
+from handlers.domain.settlement import ResolutionPolicy
+from tests.commands import payment_command
 from tests.fakes import FakeClock
 from tests.integration.conftest import TABLE, create_table
 from tests.reliability.audit import AUDIT
@@ -86,10 +88,10 @@ def test_a_retry_in_the_same_region_asks_the_bank_and_charges_once(
 ) -> None:
     eu = regions["eu-west-1"]
     bank.then(Fault.TIMEOUT, 1.6)  # charged, answer lost
-    first = eu.create_payment("mer_a", card_body(VISA_AUTHORIZED), "order-9").payment
+    first = eu.create_payment(payment_command("mer_a", card_body(VISA_AUTHORIZED), "order-9")).payment
     assert first.status is PaymentStatus.PENDING
     clock.advance(seconds=IdempotencyPolicy().lease_seconds + 1)
-    retry = eu.create_payment("mer_a", card_body(VISA_AUTHORIZED), "order-9")
+    retry = eu.create_payment(payment_command("mer_a", card_body(VISA_AUTHORIZED), "order-9"))
     assert retry.replayed and (retry.payment.id, retry.payment.status) == (first.id, PaymentStatus.AUTHORIZED)
     assert sum(bank.charges.values()) == 1 and len(bank.calls) == 1
 
@@ -98,13 +100,14 @@ def test_a_retry_that_fails_over_to_the_other_region_charges_once(
     regions: dict[str, PaymentService], bank: FaultBank, clock: FakeClock, clients: dict[str, Any]
 ) -> None:
     bank.then(Fault.TIMEOUT, 1.6)  # eu's attempt reaches the bank, eu's answer is lost (or eu goes down)
-    first = regions["eu-west-1"].create_payment("mer_a", card_body(VISA_AUTHORIZED), "order-9").payment
-    during_lag = regions["us-east-1"].create_payment("mer_a", card_body(VISA_AUTHORIZED), "order-9").payment
+    order = payment_command("mer_a", card_body(VISA_AUTHORIZED), "order-9")
+    first = regions["eu-west-1"].create_payment(order).payment
+    during_lag = regions["us-east-1"].create_payment(order).payment
     assert sum(bank.charges.values()) == 1, bank.charged_references()  # one reference in both regions
     assert during_lag.status is PaymentStatus.AUTHORIZED and during_lag.id != first.id
     replicate(clients["eu-west-1"], clients["us-east-1"])
     clock.advance(seconds=IdempotencyPolicy().lease_seconds + 1)
-    after_lag = regions["us-east-1"].create_payment("mer_a", card_body(VISA_AUTHORIZED), "order-9")
+    after_lag = regions["us-east-1"].create_payment(order)
     # us sees eu's pending payment: it asks the bank and answers, but leaves the writing to eu
     assert after_lag.replayed and after_lag.payment.id == first.id
     assert after_lag.payment.authorization_code == during_lag.authorization_code
@@ -122,14 +125,15 @@ def test_two_regions_taking_over_one_key_during_the_lag_end_with_one_charge_and_
     repository = eu._payments  # the first holder claims the key and dies before its write-ahead
     real_save = repository.save_pending
     repository.save_pending = _raise(StorageUnavailable("the holder died"))  # type: ignore[method-assign]
+    order = payment_command("mer_a", card_body(VISA_AUTHORIZED), "order-9")
     with pytest.raises(StorageUnavailable):
-        eu.create_payment("mer_a", card_body(VISA_AUTHORIZED), "order-9")
+        eu.create_payment(order)
     repository.save_pending = real_save  # type: ignore[method-assign]
     replicate(clients["eu-west-1"], clients["us-east-1"])  # both replicas hold the claim, no payment
     clock.advance(seconds=IdempotencyPolicy().lease_seconds + 1)
-    won = eu.create_payment("mer_a", card_body(VISA_AUTHORIZED), "order-9").payment  # attempt 2 in eu
+    won = eu.create_payment(order).payment  # attempt 2 in eu
     bank.then(Fault.TIMEOUT, 1.6)
-    lost = us.create_payment("mer_a", card_body(VISA_AUTHORIZED), "order-9").payment  # attempt 2 in us too
+    lost = us.create_payment(order).payment  # attempt 2 in us too
     assert (won.status, lost.status, won.id) == (PaymentStatus.AUTHORIZED, PaymentStatus.PENDING, lost.id)
     replicate(clients["us-east-1"], clients["eu-west-1"])  # us wrote last: its pending record wins
     clock.advance(seconds=ResolutionPolicy().resolve_after_seconds + 1)
@@ -160,8 +164,9 @@ def test_one_key_sent_with_two_bodies_in_two_regions_charges_each_its_own(
     """During the lag the other region cannot see the first body (no 422 there): the bank must then
     see two references, or a deduplicating acquirer answers the second with the first's decision and
     a 201 goes out for money that never moved."""
-    first = regions["eu-west-1"].create_payment("mer_a", card_body(VISA_AUTHORIZED), "order-9").payment
-    second = regions["us-east-1"].create_payment("mer_a", card_body(VISA_AUTHORIZED, amount=2000), "order-9").payment
+    first = regions["eu-west-1"].create_payment(payment_command("mer_a", card_body(VISA_AUTHORIZED), "order-9")).payment
+    other_body = payment_command("mer_a", card_body(VISA_AUTHORIZED, amount=2000), "order-9")
+    second = regions["us-east-1"].create_payment(other_body).payment
     assert sorted(bank.charges.values()) == [1, 1]
     assert {c["amount"] for c in bank.calls} == {first.amount, second.amount} == {1050, 2000}
 
@@ -170,9 +175,9 @@ def test_a_key_reused_after_its_retention_for_another_payment_is_charged_anew(
     regions: dict[str, PaymentService], bank: FaultBank, clock: FakeClock
 ) -> None:
     eu = regions["eu-west-1"]
-    first = eu.create_payment("mer_a", card_body(VISA_AUTHORIZED), "order-7").payment
+    first = eu.create_payment(payment_command("mer_a", card_body(VISA_AUTHORIZED), "order-7")).payment
     clock.advance(hours=25)
-    later = eu.create_payment("mer_a", card_body(VISA_AUTHORIZED, amount=2500), "order-7").payment
+    later = eu.create_payment(payment_command("mer_a", card_body(VISA_AUTHORIZED, amount=2500), "order-7")).payment
     assert later.id != first.id and later.amount == 2500
     assert sorted(bank.charges.values()) == [1, 1]
     assert later.authorization_code == bank.ledger[bank.calls[-1]["reference"]].authorization_code

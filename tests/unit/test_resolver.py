@@ -19,8 +19,10 @@ from handlers.domain.models import (
     StoredPayment,
     can_move,
 )
-from handlers.domain.resolver import PaymentResolver, ResolutionPolicy, gateway_status, settled
+from handlers.domain.resolver import PaymentResolver
 from handlers.domain.service import PaymentService
+from handlers.domain.settlement import ResolutionPolicy, Settlement, gateway_status, settled
+from tests.commands import payment_command
 from tests.fakes import FakeClock, MemoryRepository, ScriptedBank
 from tests.support import VISA_AUTHORIZED, VISA_DECLINED, payment_body
 
@@ -42,12 +44,18 @@ def resolver(
     )
 
 
+def settlement(
+    repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock, region: str = EU, **policy: object
+) -> Settlement:
+    return Settlement(payments=repo, bank=bank, region=region, policy=attrs.evolve(POLICY, **policy), clock=clock)
+
+
 def pending_payment(
     repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock, *, card: str = VISA_AUTHORIZED, region: str = EU
 ) -> StoredPayment:
     """A payment whose request ended without an outcome (the bank charged it, or never saw it)."""
     service = PaymentService(payments=repo, bank=bank, region=region, fingerprint_key=b"k", clock=clock)
-    payment = service.create_payment(MERCHANT, payment_body(card), None).payment
+    payment = service.create_payment(payment_command(MERCHANT, payment_body(card), None)).payment
     assert payment.status is PaymentStatus.PENDING
     stored = repo.get_payment(MERCHANT, payment.id)
     assert stored is not None
@@ -272,7 +280,7 @@ def test_another_regions_payment_is_only_looked_up_never_written(
 ) -> None:
     bank.fail_after_charge = BankOutcomeUnknown("late")
     theirs = pending_payment(repo, bank, clock, region=US)
-    eu = resolver(repo, bank, clock, region=EU)
+    eu = settlement(repo, bank, clock, region=EU)
     with pytest.raises(ValueError, match="does not settle"):
         eu.settle(theirs)
     found = eu.look_up(theirs)
@@ -350,11 +358,11 @@ def test_a_replay_in_a_region_whose_resolver_is_silent_only_looks_the_payment_up
     stored = pending_payment(repo, bank, clock)
     now = clock.now.timestamp()
     repo.record_heartbeat(EU, Heartbeat(now - POLICY.takeover_after_seconds - 1, now - 10_000))
-    eu = resolver(repo, bank, clock)
-    assert eu.settle_on_replay(stored).status is PaymentStatus.AUTHORIZED
+    eu = settlement(repo, bank, clock)
+    assert eu.on_replay(stored).status is PaymentStatus.AUTHORIZED
     assert repo.get_payment(MERCHANT, stored.payment.id) == stored  # written by nobody here
     repo.record_heartbeat(EU, Heartbeat(now, now - 10_000))  # alive: the owner settles it
-    assert eu.settle_on_replay(stored).status is PaymentStatus.AUTHORIZED
+    assert eu.on_replay(stored).status is PaymentStatus.AUTHORIZED
     assert repo.get_payment(MERCHANT, stored.payment.id).status is PaymentStatus.AUTHORIZED  # type: ignore[union-attr]
 
 
@@ -365,7 +373,7 @@ def keyed_refusal(repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock, 
     """A keyed request refused by the bank, whose inquiry found no record: pending, nothing reversed."""
     service = PaymentService(payments=repo, bank=bank, region=region, fingerprint_key=b"k", clock=clock)
     bank.fail_with = BankNotProcessed("HTTP 503")
-    payment = service.create_payment(MERCHANT, payment_body(), "order-1").payment
+    payment = service.create_payment(payment_command(MERCHANT, payment_body(), "order-1")).payment
     bank.fail_with = None
     stored = repo.get_payment(MERCHANT, payment.id)
     assert stored is not None and stored.status is PaymentStatus.PENDING
@@ -383,7 +391,7 @@ def test_a_keys_reference_is_not_reversed_while_the_other_region_may_still_send_
     us = PaymentService(payments=us_repo, bank=bank, region=US, fingerprint_key=b"k", clock=clock)
     us_answers: list[PaymentStatus] = []
     bank.after_inquiry = lambda _: us_answers.append(
-        us.create_payment(MERCHANT, payment_body(), "order-1").payment.status
+        us.create_payment(payment_command(MERCHANT, payment_body(), "order-1")).payment.status
     )
     now = clock.now.timestamp()
     repo.record_heartbeat(EU, Heartbeat(now, now - 10_000))  # alive for long: it reschedules
@@ -432,7 +440,7 @@ def test_policy_reverse_never_reverses_an_authorization_another_record_holds_as_
     final = repo.get_payment(MERCHANT, stored.payment.id)
     assert final is not None and final.status is PaymentStatus.AUTHORIZED and final.payment.authorization_code == code
     assert bank.reversals == []
-    eu = resolver(repo, bank, clock, region=US, unknown_outcome=UnknownOutcome.REVERSE)
+    eu = settlement(repo, bank, clock, region=US, unknown_outcome=UnknownOutcome.REVERSE)
     assert (
         eu.look_up(attrs.evolve(stored, payment=attrs.evolve(stored.payment, region=US))).status
         is PaymentStatus.AUTHORIZED
@@ -444,7 +452,7 @@ def test_policy_reverse_look_up_says_pending_for_an_authorization_its_owner_will
 ) -> None:
     bank.fail_after_charge = BankOutcomeUnknown("late")
     theirs = pending_payment(repo, bank, clock, region=US)
-    eu = resolver(repo, bank, clock, region=EU, unknown_outcome=UnknownOutcome.REVERSE)
+    eu = settlement(repo, bank, clock, region=EU, unknown_outcome=UnknownOutcome.REVERSE)
     assert eu.look_up(theirs).status is PaymentStatus.PENDING
     due(clock)
     resolver(repo, bank, clock, region=US, unknown_outcome=UnknownOutcome.REVERSE).run()
@@ -470,7 +478,7 @@ def test_policy_reverse_never_reverses_a_keys_authorization_another_record_outsi
     )
     repo.receive(first)
     clock.advance(seconds=POLICY.takeover_after_seconds + 1)
-    us = resolver(repo, bank, clock, region=US, unknown_outcome=UnknownOutcome.REVERSE)
+    us = settlement(repo, bank, clock, region=US, unknown_outcome=UnknownOutcome.REVERSE)
     assert us.look_up(attrs.evolve(stored, payment=attrs.evolve(stored.payment, region=US))).status is (
         PaymentStatus.AUTHORIZED
     )

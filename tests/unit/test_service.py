@@ -18,9 +18,11 @@ from handlers.domain.errors import (
     RequestInProgress,
     StorageUnavailable,
 )
-from handlers.domain.models import BankStatus, IdempotencyClaim, Payment, PaymentStatus, StoredPayment
-from handlers.domain.resolver import PaymentResolver, ResolutionPolicy
+from handlers.domain.models import BankStatus, IdempotencyClaim, ListQuery, Payment, PaymentStatus, StoredPayment
+from handlers.domain.resolver import PaymentResolver
 from handlers.domain.service import IdempotencyPolicy, PaymentReader, PaymentService
+from handlers.domain.settlement import ResolutionPolicy
+from tests.commands import payment_command
 from tests.fakes import FakeClock, MemoryRepository, ScriptedBank
 from tests.support import AMEX, VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body
 
@@ -35,7 +37,7 @@ def service(repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock) -> Pay
 def test_authorized_payment_is_stored_with_card_summary_only(
     service: PaymentService, repo: MemoryRepository, bank: ScriptedBank
 ) -> None:
-    payment = service.create_payment(MERCHANT, payment_body(), None).payment
+    payment = service.create_payment(payment_command(MERCHANT, payment_body(), None)).payment
     assert payment.status is PaymentStatus.AUTHORIZED
     assert payment.authorization_code == "AUTH1"
     assert (payment.card.brand, payment.card.last4, payment.card.expiry_month) == ("visa", "4291", 4)
@@ -47,7 +49,7 @@ def test_authorized_payment_is_stored_with_card_summary_only(
 
 
 def test_declined_payment_has_no_authorization_code(service: PaymentService) -> None:
-    payment = service.create_payment(MERCHANT, payment_body(VISA_DECLINED), None).payment
+    payment = service.create_payment(payment_command(MERCHANT, payment_body(VISA_DECLINED), None)).payment
     assert payment.status is PaymentStatus.DECLINED
     assert payment.authorization_code is None
 
@@ -56,7 +58,7 @@ def test_invalid_request_neither_calls_the_bank_nor_stores(
     service: PaymentService, repo: MemoryRepository, bank: ScriptedBank
 ) -> None:
     with pytest.raises(InvalidRequest):
-        service.create_payment(MERCHANT, payment_body(amount=0), "key-1")
+        service.create_payment(payment_command(MERCHANT, payment_body(amount=0), "key-1"))
     assert bank.calls == []
     assert repo.writes == 0
 
@@ -64,8 +66,8 @@ def test_invalid_request_neither_calls_the_bank_nor_stores(
 def test_bank_failure_records_a_failed_payment_named_in_the_error(
     service: PaymentService, repo: MemoryRepository
 ) -> None:
-    with pytest.raises(BankUnavailable) as raised:
-        service.create_payment(MERCHANT, payment_body(VISA_BANK_DOWN), None)  # the bank's 503: not processed
+    with pytest.raises(BankUnavailable) as raised:  # the bank's 503: not processed
+        service.create_payment(payment_command(MERCHANT, payment_body(VISA_BANK_DOWN), None))
     stored = repo.get_payment(MERCHANT, raised.value.payment_id or "")
     assert stored is not None
     assert stored.payment.status is PaymentStatus.FAILED
@@ -75,8 +77,8 @@ def test_bank_failure_records_a_failed_payment_named_in_the_error(
 def test_same_key_same_body_replays_without_a_second_bank_call(
     service: PaymentService, bank: ScriptedBank, repo: MemoryRepository
 ) -> None:
-    first = service.create_payment(MERCHANT, payment_body(), "key-1")
-    again = service.create_payment(MERCHANT, payment_body(), "key-1")
+    first = service.create_payment(payment_command(MERCHANT, payment_body(), "key-1"))
+    again = service.create_payment(payment_command(MERCHANT, payment_body(), "key-1"))
     assert (first.replayed, again.replayed) == (False, True)
     assert again.payment == first.payment
     assert len(bank.calls) == 1
@@ -86,22 +88,22 @@ def test_same_key_same_body_replays_without_a_second_bank_call(
 def test_body_comparison_ignores_key_order(service: PaymentService, bank: ScriptedBank) -> None:
     body = payment_body()
     reordered = dict(reversed(list(body.items())))
-    service.create_payment(MERCHANT, body, "key-1")
-    assert service.create_payment(MERCHANT, reordered, "key-1").replayed
+    service.create_payment(payment_command(MERCHANT, body, "key-1"))
+    assert service.create_payment(payment_command(MERCHANT, reordered, "key-1")).replayed
     assert len(bank.calls) == 1
 
 
 def test_declined_outcome_is_replayed_too(service: PaymentService, bank: ScriptedBank) -> None:
-    service.create_payment(MERCHANT, payment_body(VISA_DECLINED), "key-1")
-    again = service.create_payment(MERCHANT, payment_body(VISA_DECLINED), "key-1")
+    service.create_payment(payment_command(MERCHANT, payment_body(VISA_DECLINED), "key-1"))
+    again = service.create_payment(payment_command(MERCHANT, payment_body(VISA_DECLINED), "key-1"))
     assert again.replayed and again.payment.status is PaymentStatus.DECLINED
     assert len(bank.calls) == 1
 
 
 def test_same_key_different_body_is_refused(service: PaymentService, bank: ScriptedBank) -> None:
-    service.create_payment(MERCHANT, payment_body(), "key-1")
+    service.create_payment(payment_command(MERCHANT, payment_body(), "key-1"))
     with pytest.raises(IdempotencyKeyReused):
-        service.create_payment(MERCHANT, payment_body(amount=1051), "key-1")
+        service.create_payment(payment_command(MERCHANT, payment_body(amount=1051), "key-1"))
     assert len(bank.calls) == 1
 
 
@@ -111,14 +113,14 @@ def test_same_key_while_in_flight_is_refused_without_a_bank_call(
     service = PaymentService(payments=repo, bank=bank, region="eu-west-1", fingerprint_key=b"k", clock=clock)
     outcomes: list[object] = []
     bank.before_answer = lambda: outcomes.append(_capture(service, "key-1"))
-    service.create_payment(MERCHANT, payment_body(), "key-1")
+    service.create_payment(payment_command(MERCHANT, payment_body(), "key-1"))
     assert isinstance(outcomes[0], RequestInProgress)
     assert len(bank.calls) == 1
 
 
 def _capture(service: PaymentService, key: str) -> object:
     try:
-        return service.create_payment(MERCHANT, payment_body(), key)
+        return service.create_payment(payment_command(MERCHANT, payment_body(), key))
     except Exception as e:
         return e
 
@@ -131,7 +133,7 @@ def test_every_payment_is_written_pending_before_the_bank_is_called(
     bank.before_answer = lambda: seen.extend(repo.payments.values())
     for key in (None, "order-1"):
         seen.clear()
-        created = service.create_payment(MERCHANT, payment_body(AMEX, card__cvv="9876"), key).payment
+        created = service.create_payment(payment_command(MERCHANT, payment_body(AMEX, card__cvv="9876"), key)).payment
         [pending] = seen
         assert pending.status is PaymentStatus.PENDING and pending.payment.id == created.id
         assert pending.bank_reference == bank.calls[-1][0]
@@ -145,7 +147,7 @@ def test_every_payment_is_written_pending_before_the_bank_is_called(
 def test_a_claim_stores_the_payment_it_leads_to_and_no_raw_key(
     service: PaymentService, repo: MemoryRepository, clock: FakeClock
 ) -> None:
-    payment = service.create_payment(MERCHANT, payment_body(), "order-5").payment
+    payment = service.create_payment(payment_command(MERCHANT, payment_body(), "order-5")).payment
     [claim] = repo.claims.values()
     assert claim.payment_id == payment.id and claim.attempt == 1 and claim.merchant_id == MERCHANT
     assert claim.lease_until == clock.now.timestamp() + IdempotencyPolicy().lease_seconds
@@ -158,13 +160,13 @@ def test_not_processed_is_failed_and_every_replay_answers_the_same_502(
 ) -> None:
     """A keyed refusal is pending until its shared reference may be reversed, then failed for good."""
     bank.fail_with = BankNotProcessed("connection refused")
-    first = service.create_payment(MERCHANT, payment_body(), "key-1").payment
+    first = service.create_payment(payment_command(MERCHANT, payment_body(), "key-1")).payment
     assert first.status is PaymentStatus.PENDING and bank.reversals == []
     bank.fail_with = None
     clock.advance(seconds=ResolutionPolicy().takeover_after_seconds + 1)
     PaymentResolver(payments=repo, bank=bank, region="eu-west-1", policy=ResolutionPolicy(), clock=clock).run()
     with pytest.raises(BankUnavailable) as again:
-        service.create_payment(MERCHANT, payment_body(), "key-1")
+        service.create_payment(payment_command(MERCHANT, payment_body(), "key-1"))
     assert again.value.payment_id == first.id
     assert repo.get_payment(MERCHANT, first.id).status is PaymentStatus.FAILED  # type: ignore[union-attr]
     assert len(bank.calls) == 1  # failed is final: a new attempt needs a new key
@@ -176,7 +178,7 @@ def test_an_unknown_outcome_stays_pending_and_is_answered_as_pending(
     service: PaymentService, repo: MemoryRepository, bank: ScriptedBank, key: str | None
 ) -> None:
     bank.fail_after_charge = BankOutcomeUnknown("read timeout")
-    payment = service.create_payment(MERCHANT, payment_body(), key).payment
+    payment = service.create_payment(payment_command(MERCHANT, payment_body(), key)).payment
     assert payment.status is PaymentStatus.PENDING
     assert repo.get_payment(MERCHANT, payment.id).status is PaymentStatus.PENDING  # type: ignore[union-attr]
     assert sum(bank.charges.values()) == 1  # charged, and the record says it is not known yet
@@ -186,13 +188,13 @@ def test_a_replay_of_a_pending_key_after_its_lease_asks_the_bank_and_never_autho
     service: PaymentService, repo: MemoryRepository, bank: ScriptedBank, clock: FakeClock
 ) -> None:
     bank.fail_after_charge = BankOutcomeUnknown("reset after sending")
-    first = service.create_payment(MERCHANT, payment_body(), "key-1").payment
+    first = service.create_payment(payment_command(MERCHANT, payment_body(), "key-1")).payment
     bank.fail_after_charge = None
     with pytest.raises(RequestInProgress):  # within the lease its holder may still be at the bank
-        service.create_payment(MERCHANT, payment_body(), "key-1")
+        service.create_payment(payment_command(MERCHANT, payment_body(), "key-1"))
     assert bank.inquiries == []
     clock.advance(seconds=IdempotencyPolicy().lease_seconds + 1)
-    replay = service.create_payment(MERCHANT, payment_body(), "key-1")
+    replay = service.create_payment(payment_command(MERCHANT, payment_body(), "key-1"))
     assert replay.replayed and replay.payment.id == first.id
     assert replay.payment.status is PaymentStatus.AUTHORIZED and replay.payment.authorization_code == "AUTH1"
     assert len(bank.calls) == 1 and bank.inquiries == [bank.calls[0][0]]
@@ -205,13 +207,13 @@ def test_a_key_whose_holder_died_before_the_write_ahead_is_taken_over_after_its_
     real_save = repo.save_pending
     repo.save_pending = _raise(StorageUnavailable("died"))  # type: ignore[method-assign]
     with pytest.raises(StorageUnavailable):
-        service.create_payment(MERCHANT, payment_body(), "key-1")
+        service.create_payment(payment_command(MERCHANT, payment_body(), "key-1"))
     repo.save_pending = real_save  # type: ignore[method-assign]
     with pytest.raises(RequestInProgress):
-        service.create_payment(MERCHANT, payment_body(), "key-1")
+        service.create_payment(payment_command(MERCHANT, payment_body(), "key-1"))
     # When the lease has run out
     clock.advance(seconds=IdempotencyPolicy().lease_seconds + 1)
-    retried = service.create_payment(MERCHANT, payment_body(), "key-1")
+    retried = service.create_payment(payment_command(MERCHANT, payment_body(), "key-1"))
     # Then the retry keeps the claim's payment id, as attempt 2, and is charged once
     [claim] = repo.claims.values()
     assert retried.payment.id == claim.payment_id and claim.attempt == 2
@@ -225,28 +227,29 @@ def test_a_third_request_while_a_take_over_is_at_the_bank_is_refused_without_a_b
     real_save = repo.save_pending
     repo.save_pending = _raise(StorageUnavailable("died"))  # type: ignore[method-assign]
     with pytest.raises(StorageUnavailable):
-        service.create_payment(MERCHANT, payment_body(), "key-1")
+        service.create_payment(payment_command(MERCHANT, payment_body(), "key-1"))
     repo.save_pending = real_save  # type: ignore[method-assign]
     clock.advance(seconds=IdempotencyPolicy().lease_seconds + 1)
     third: list[object] = []
     bank.before_answer = lambda: third.append(_capture(service, "key-1"))
-    service.create_payment(MERCHANT, payment_body(), "key-1")  # attempt 2, at the bank when the third arrives
+    # attempt 2, at the bank when the third arrives
+    service.create_payment(payment_command(MERCHANT, payment_body(), "key-1"))
     assert isinstance(third[0], RequestInProgress)
     assert len(bank.calls) == 1 and bank.inquiries == [] and bank.reversals == []
 
 
 def test_keys_expire_after_the_retention(service: PaymentService, clock: FakeClock, bank: ScriptedBank) -> None:
-    first = service.create_payment(MERCHANT, payment_body(), "key-1")
+    first = service.create_payment(payment_command(MERCHANT, payment_body(), "key-1"))
     clock.advance(seconds=IdempotencyPolicy().retention_seconds - 1)
-    assert service.create_payment(MERCHANT, payment_body(), "key-1").replayed
+    assert service.create_payment(payment_command(MERCHANT, payment_body(), "key-1")).replayed
     clock.advance(seconds=2)
-    later = service.create_payment(MERCHANT, payment_body(), "key-1")
+    later = service.create_payment(payment_command(MERCHANT, payment_body(), "key-1"))
     assert not later.replayed and later.payment.id != first.payment.id
 
 
 def test_two_merchants_with_the_same_key_never_interfere(service: PaymentService, bank: ScriptedBank) -> None:
-    a = service.create_payment("mer_a", payment_body(), "shared")
-    b = service.create_payment("mer_b", payment_body(amount=7), "shared")
+    a = service.create_payment(payment_command("mer_a", payment_body(), "shared"))
+    b = service.create_payment(payment_command("mer_b", payment_body(amount=7), "shared"))
     assert not b.replayed and a.payment.id != b.payment.id
     assert len(bank.calls) == 2
 
@@ -285,7 +288,7 @@ def test_a_store_failure_after_the_bank_leaves_it_pending_and_loud_without_card_
         on_not_stored=lambda: not_stored.append(1),
     )
     repo.transition = _raise(RuntimeError("ValidationException"))  # type: ignore[method-assign]
-    payment = service.create_payment(MERCHANT, payment_body(AMEX, card__cvv="9876"), key).payment
+    payment = service.create_payment(payment_command(MERCHANT, payment_body(AMEX, card__cvv="9876"), key)).payment
     assert payment.status is PaymentStatus.PENDING and not_stored == [1]
     assert repo.get_payment(MERCHANT, payment.id).status is PaymentStatus.PENDING  # type: ignore[union-attr]
     record = next(r for r in caplog.records if r.getMessage() == "payment_not_stored")
@@ -314,16 +317,16 @@ def test_a_holder_whose_lease_was_eaten_by_slow_storage_does_not_call_the_bank(
 
     repo.claim = slow_claim  # type: ignore[method-assign]
     with pytest.raises(StorageUnavailable):
-        service.create_payment(MERCHANT, payment_body(), "slow-1")
+        service.create_payment(payment_command(MERCHANT, payment_body(), "slow-1"))
     assert bank.calls == [] and repo.payments == {}
     repo.claim = real_claim  # type: ignore[method-assign]
     clock.advance(seconds=1)  # the lease is over: the retry takes the claim over
-    payment = service.create_payment(MERCHANT, payment_body(), "slow-1").payment
+    payment = service.create_payment(payment_command(MERCHANT, payment_body(), "slow-1")).payment
     assert len(bank.calls) == 1 and payment.status is PaymentStatus.AUTHORIZED
 
 
 def test_reader_hides_other_merchants_payments(service: PaymentService, repo: MemoryRepository) -> None:
-    payment = service.create_payment("mer_a", payment_body(), None).payment
+    payment = service.create_payment(payment_command("mer_a", payment_body(), None)).payment
     reader = PaymentReader(repo)
     assert reader.get_payment("mer_a", payment.id) == payment
     with pytest.raises(NotFound) as other:
@@ -340,19 +343,19 @@ def test_reader_lists_newest_first_with_filters(
 ) -> None:
     made = []
     for number in (VISA_AUTHORIZED, VISA_DECLINED, VISA_AUTHORIZED):
-        made.append(service.create_payment(MERCHANT, payment_body(number), None).payment)
+        made.append(service.create_payment(payment_command(MERCHANT, payment_body(number), None)).payment)
         clock.advance(seconds=1)
     reader = PaymentReader(repo)
-    assert [p.id for p in reader.list_payments(MERCHANT, {}).payments] == [p.id for p in reversed(made)]
-    declined = reader.list_payments(MERCHANT, {"status": "declined"}).payments
+    assert [p.id for p in reader.list_payments(MERCHANT, ListQuery()).payments] == [p.id for p in reversed(made)]
+    declined = reader.list_payments(MERCHANT, ListQuery(status=PaymentStatus.DECLINED)).payments
     assert [p.id for p in declined] == [made[1].id]
 
 
 def test_idempotency_keys_are_stored_only_as_keyed_hashes(service: PaymentService, repo: MemoryRepository) -> None:
-    service.create_payment(MERCHANT, payment_body(), f"{VISA_AUTHORIZED}-order-7")
+    service.create_payment(payment_command(MERCHANT, payment_body(), f"{VISA_AUTHORIZED}-order-7"))
     [(merchant, stored_key)] = repo.claims
     assert merchant == MERCHANT and VISA_AUTHORIZED not in stored_key and len(stored_key) == 64
-    assert service.create_payment(MERCHANT, payment_body(), f"{VISA_AUTHORIZED}-order-7").replayed
+    assert service.create_payment(payment_command(MERCHANT, payment_body(), f"{VISA_AUTHORIZED}-order-7")).replayed
 
 
 def test_the_bank_reference_of_a_key_is_the_same_in_every_region(bank: ScriptedBank, clock: FakeClock) -> None:
@@ -362,12 +365,12 @@ def test_the_bank_reference_of_a_key_is_the_same_in_every_region(bank: ScriptedB
         PaymentService(payments=MemoryRepository(), bank=bank, region=r, fingerprint_key=b"k", clock=clock)
         for r in ("eu-west-1", "us-east-1")
     ]
-    eu, us = (region.create_payment(MERCHANT, payment_body(), "order-9").payment for region in regions)
+    eu, us = (region.create_payment(payment_command(MERCHANT, payment_body(), "order-9")).payment for region in regions)
     assert eu.id != us.id
     assert bank.calls[0][0] == bank.calls[1][0] and bank.calls[0][0].startswith("idem_")
-    other_merchant = regions[0].create_payment("mer_b", payment_body(), "order-9").payment
+    other_merchant = regions[0].create_payment(payment_command("mer_b", payment_body(), "order-9")).payment
     assert bank.calls[2][0] != bank.calls[0][0] and other_merchant.id != eu.id
-    unkeyed = regions[0].create_payment(MERCHANT, payment_body(), None).payment
+    unkeyed = regions[0].create_payment(payment_command(MERCHANT, payment_body(), None)).payment
     assert bank.calls[3][0] == unkeyed.id  # without a key the payment id is the reference
 
 
@@ -377,7 +380,7 @@ def test_a_keyed_refusal_only_asks_the_bank_and_without_a_record_is_pending(
     """Both regions send a key's reference: a refusal here does not prove the other did not charge
     it, nor that the other is not at the bank with it right now. Ask; never reverse from a request."""
     bank.fail_with = BankNotProcessed("HTTP 503")
-    created = service.create_payment(MERCHANT, payment_body(), "key-9")
+    created = service.create_payment(payment_command(MERCHANT, payment_body(), "key-9"))
     [reference] = [call[0] for call in bank.calls]
     assert bank.inquiries == [reference] and bank.reversals == []
     assert created.payment.status is PaymentStatus.PENDING  # 202: the resolver settles it
@@ -391,10 +394,10 @@ def test_a_keyed_refusal_of_a_reference_charged_elsewhere_is_that_charge(
         payments=MemoryRepository(), bank=bank, region="us-east-1", fingerprint_key=b"test-key"
     )
     bank.fail_after_charge = BankOutcomeUnknown("the answer was lost")
-    other_region.create_payment(MERCHANT, payment_body(), "key-9")  # charged in us, lost, failed over
+    other_region.create_payment(payment_command(MERCHANT, payment_body(), "key-9"))  # charged in us, lost, failed over
     bank.fail_after_charge = None
     bank.fail_with = BankNotProcessed("HTTP 503")
-    created = service.create_payment(MERCHANT, payment_body(), "key-9")
+    created = service.create_payment(payment_command(MERCHANT, payment_body(), "key-9"))
     assert created.payment.status is PaymentStatus.AUTHORIZED and created.payment.authorization_code == "AUTH1"
     assert bank.reversals == [] and sum(bank.charges.values()) == 1
 
@@ -449,11 +452,11 @@ def test_a_refusal_in_one_region_never_reverses_what_the_other_region_authorizes
 
     def the_other_region_pays(_: str) -> None:
         bank.after_inquiry, bank.fail_with = None, None
-        answers.append(us.create_payment(MERCHANT, payment_body(), "order-1").payment)
+        answers.append(us.create_payment(payment_command(MERCHANT, payment_body(), "order-1")).payment)
 
     bank.fail_with = BankNotProcessed("HTTP 503")
     bank.after_inquiry = the_other_region_pays
-    refused = eu.create_payment(MERCHANT, payment_body(), "order-1").payment
+    refused = eu.create_payment(payment_command(MERCHANT, payment_body(), "order-1")).payment
     [us_answer] = answers
     assert isinstance(us_answer, Payment) and us_answer.status is PaymentStatus.AUTHORIZED  # us said 201
     assert refused.status is PaymentStatus.PENDING and bank.reversals == []  # eu said 202, reversed nothing
@@ -477,10 +480,11 @@ def test_under_reverse_a_failover_retry_follows_the_other_regions_201_instead_of
     eu_repo, us_repo = MemoryRepository(), MemoryRepository()
     us = region_service(us_repo, bank, clock, US, unknown_outcome=UnknownOutcome.REVERSE)
     eu = region_service(eu_repo, bank, clock, EU, unknown_outcome=UnknownOutcome.REVERSE)
-    charged = us.create_payment(MERCHANT, payment_body(), "order-2").payment
+    charged = us.create_payment(payment_command(MERCHANT, payment_body(), "order-2")).payment
     assert charged.status is PaymentStatus.AUTHORIZED
     bank.fail_with, bank.unreachable = BankNotProcessed("connection refused"), True
-    retry = eu.create_payment(MERCHANT, payment_body(), "order-2").payment  # us's claim has not replicated
+    # us's claim has not replicated
+    retry = eu.create_payment(payment_command(MERCHANT, payment_body(), "order-2")).payment
     bank.fail_with, bank.unreachable = None, False
     assert retry.status is PaymentStatus.PENDING
     replicate(eu_repo, us_repo)
@@ -504,11 +508,11 @@ def test_under_reverse_a_replay_in_the_other_region_answers_what_the_owner_will_
     eu = region_service(eu_repo, bank, clock, EU, unknown_outcome=UnknownOutcome.REVERSE)
     us = region_service(us_repo, bank, clock, US, unknown_outcome=UnknownOutcome.REVERSE)
     bank.fail_after_charge = BankOutcomeUnknown("the answer was lost")
-    lost = eu.create_payment(MERCHANT, payment_body(), "order-3").payment
+    lost = eu.create_payment(payment_command(MERCHANT, payment_body(), "order-3")).payment
     bank.fail_after_charge = None
     replicate(eu_repo, us_repo)
     clock.advance(seconds=IdempotencyPolicy().lease_seconds + 1)
-    replay = us.create_payment(MERCHANT, payment_body(), "order-3")
+    replay = us.create_payment(payment_command(MERCHANT, payment_body(), "order-3"))
     assert replay.replayed and replay.payment.id == lost.id
     assert replay.payment.status is PaymentStatus.AUTHORIZED
     assert us_repo.get_payment(MERCHANT, lost.id).status is PaymentStatus.PENDING  # type: ignore[union-attr]
@@ -531,11 +535,11 @@ def test_a_replay_of_another_regions_pending_payment_answers_from_the_bank_and_w
     shared = MemoryRepository()  # us's claim and pending payment have replicated to eu
     us, eu = region_service(shared, bank, clock, US), region_service(shared, bank, clock, EU)
     bank.fail_after_charge = BankOutcomeUnknown("the answer was lost")
-    lost = us.create_payment(MERCHANT, payment_body(), "order-4").payment
+    lost = us.create_payment(payment_command(MERCHANT, payment_body(), "order-4")).payment
     bank.fail_after_charge = None
     before, writes = shared.get_payment(MERCHANT, lost.id), shared.writes
     clock.advance(seconds=IdempotencyPolicy().lease_seconds + 1)
-    replay = eu.create_payment(MERCHANT, payment_body(), "order-4")
+    replay = eu.create_payment(payment_command(MERCHANT, payment_body(), "order-4"))
     assert replay.replayed and replay.payment.status is PaymentStatus.AUTHORIZED
     assert shared.writes == writes and shared.get_payment(MERCHANT, lost.id) == before
     assert bank.reversals == [] and len(bank.calls) == 1
@@ -553,7 +557,7 @@ def test_a_holder_whose_lease_was_eaten_by_a_slow_write_ahead_does_not_call_the_
 
     repo.save_pending = slow_save  # type: ignore[method-assign]
     with pytest.raises(StorageUnavailable):
-        service.create_payment(MERCHANT, payment_body(), "slow-2")
+        service.create_payment(payment_command(MERCHANT, payment_body(), "slow-2"))
     assert bank.calls == []
     [left] = repo.payments.values()
     assert left.status is PaymentStatus.PENDING  # the resolver fails it: nothing was sent
@@ -570,10 +574,10 @@ def test_a_key_taken_over_after_its_holder_died_never_sends_a_reference_another_
     real_save = eu_repo.save_pending
     eu_repo.save_pending = _raise(StorageUnavailable("died"))  # type: ignore[method-assign]
     with pytest.raises(StorageUnavailable):
-        eu.create_payment(MERCHANT, payment_body(), "order-5")
+        eu.create_payment(payment_command(MERCHANT, payment_body(), "order-5"))
     eu_repo.save_pending = real_save  # type: ignore[method-assign]
     bank.fail_with = BankNotProcessed("HTTP 503")
-    refused = us.create_payment(MERCHANT, payment_body(), "order-5").payment
+    refused = us.create_payment(payment_command(MERCHANT, payment_body(), "order-5")).payment
     bank.fail_with = None
     replicate(eu_repo, us_repo)  # eu keeps its own claim (the dead holder's), and gets us's payment
     clock.advance(seconds=ResolutionPolicy().takeover_after_seconds + 1)
@@ -581,7 +585,7 @@ def test_a_key_taken_over_after_its_holder_died_never_sends_a_reference_another_
 
     def a_replay_in_eu(_: str) -> None:
         bank.after_inquiry = None
-        replays.append(eu.create_payment(MERCHANT, payment_body(), "order-5").payment)
+        replays.append(eu.create_payment(payment_command(MERCHANT, payment_body(), "order-5")).payment)
 
     bank.after_inquiry = a_replay_in_eu
     PaymentResolver(payments=us_repo, bank=bank, region=US, policy=ResolutionPolicy(), clock=clock).run()

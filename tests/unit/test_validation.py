@@ -12,6 +12,7 @@ from handlers.wire.validation import (
     encode_cursor,
     parse_idempotency_key,
     parse_list_query,
+    parse_payment_command,
     parse_payment_request,
     refuse_query_parameters,
 )
@@ -32,6 +33,19 @@ def test_a_valid_request_becomes_a_payment_request() -> None:
     assert request.amount == 1050
     assert request.card.number == VISA_AUTHORIZED
     assert request.reference == "order-123"
+
+
+def test_a_payment_command_keeps_the_body_as_canonical_json_only_with_a_key_and_shows_neither() -> None:
+    body = payment_body()
+    reordered = dict(reversed(list(body.items())))
+    keyed = parse_payment_command("mer_a", reordered, "key-77", RULES, TODAY)
+    assert keyed.request == parse_payment_request(body, RULES, TODAY) and keyed.merchant_id == "mer_a"
+    assert keyed.idempotency is not None and keyed.idempotency.key == "key-77"
+    assert keyed.idempotency.body == json.dumps(body, sort_keys=True, separators=(",", ":"))
+    assert "key-77" not in repr(keyed) and VISA_AUTHORIZED not in repr(keyed)
+    assert parse_payment_command("mer_a", body, None, RULES, TODAY).idempotency is None
+    with pytest.raises(InvalidRequest):
+        parse_payment_command("mer_a", payment_body(amount=0), "key-77", RULES, TODAY)
 
 
 def test_reference_is_optional() -> None:
