@@ -25,8 +25,8 @@ from components.container_service import (
 )
 from components.deployments import DEFAULT_STRATEGY, DEPLOYMENT_STRATEGIES
 from components.global_store import CONSISTENCY_MODES, ConsistencyMode, validate_topology
+from components.lambda_settings import LOG_RETENTION_DAYS
 from components.monitoring import AlarmThresholds
-from components.regional_gateway import LOG_RETENTION_DAYS
 from handlers import routes, schema
 from handlers.resolver import takeover_after
 from handlers.settlement import UnknownOutcome
