@@ -20,7 +20,7 @@ from typing import Protocol
 import pulumi
 import pulumi_aws as aws
 
-from components.common import type_token
+from components.common import EncryptedLogs, type_token
 from components.waf import (
     WAF_LOG_GROUP_PREFIX,
     WAF_LOGGED_ACTIONS,
@@ -269,16 +269,9 @@ class RegionalEdge(pulumi.ComponentResource):
     def _waf_logging(self, acl: aws.wafv2.WebAcl) -> aws.wafv2.WebAclLoggingConfiguration:
         """WAF's records to an encrypted, retained log group."""
         args = self._args
-        log_group = aws.cloudwatch.LogGroup(
-            self.child_name("waf-logs"),
-            aws.cloudwatch.LogGroupArgs(
-                region=args.region,
-                name=f"{WAF_LOG_GROUP_PREFIX}{args.name_prefix}",
-                retention_in_days=args.log_retention_days,
-                kms_key_id=args.logs_key_arn,
-                tags=self.tags,
-            ),
-            self.child_opts("waf-logs"),
+        logs = EncryptedLogs(args.region, args.log_retention_days, args.logs_key_arn, args.tags)
+        log_group = logs.group(
+            self.child_name("waf-logs"), f"{WAF_LOG_GROUP_PREFIX}{args.name_prefix}", self.child_opts("waf-logs")
         )
         return aws.wafv2.WebAclLoggingConfiguration(
             self.child_name("waf-logging"),
