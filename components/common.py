@@ -1,9 +1,11 @@
-"""Helpers shared by the components: the type-token prefix, the account lookup, customer-managed keys."""
+"""Helpers shared by the components: the type-token prefix, the account lookup, customer-managed keys,
+encrypted log groups, and the options of a child that moved."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import pulumi
@@ -54,6 +56,32 @@ def moved_child_opts(
     return child_opts(parent, aliases=aliases, **kwargs)
 
 
+@dataclass(frozen=True)
+class EncryptedLogs:
+    """A component's log groups: kept `retention_days`, encrypted with `key_arn` (its policy must admit
+    them), tagged."""
+
+    region: str
+    retention_days: int
+    key_arn: pulumi.Input[str]
+    tags: Mapping[str, str]
+
+    def group(
+        self, name: str, log_group_name: pulumi.Input[str], opts: pulumi.ResourceOptions
+    ) -> aws.cloudwatch.LogGroup:
+        return aws.cloudwatch.LogGroup(
+            name,
+            aws.cloudwatch.LogGroupArgs(
+                region=self.region,
+                name=log_group_name,
+                retention_in_days=self.retention_days,
+                kms_key_id=self.key_arn,
+                tags=dict(self.tags),
+            ),
+            opts,
+        )
+
+
 def block_public_access(
     name: str, region: str, bucket: pulumi.Input[str], opts: pulumi.ResourceOptions
 ) -> aws.s3.BucketPublicAccessBlock:
@@ -82,10 +110,12 @@ def customer_managed_key(
     policy: pulumi.Input[str],
     tags: dict[str, str],
     deletion_window_days: pulumi.Input[int] = 30,
+    former_parent: pulumi.Resource | None = None,
 ) -> aws.kms.Key:
     """A customer-managed KMS key with rotation on and its alias (a child of the key).
 
     `names` are the Pulumi resource names of the key and of its alias; they are part of the URNs.
+    `former_parent`: the key's parent before a refactor moved it under `owner` (moved_child_opts).
     """
     key_name, alias_name = names
     key = aws.kms.Key(
@@ -98,7 +128,7 @@ def customer_managed_key(
             policy=policy,
             tags=tags,
         ),
-        child_opts(owner),
+        moved_child_opts(owner, former_parent),
     )
     aws.kms.Alias(
         alias_name,

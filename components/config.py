@@ -1,36 +1,54 @@
-"""The stack configuration, typed: the only module that reads `pulumi.Config`.
+"""The stack configuration's reader: the only module that reads `pulumi.Config`.
 
 `load_stack_config()` reads every key once, applies the defaults documented in
 docs/infrastructure.md and validates them, so a mistake fails at `pulumi preview` with the
-key's name rather than half-way through `pulumi up`.
+key's name rather than half-way through `pulumi up`. What it returns, the typed StackConfig, and the
+keys it reads are components/stack_config.py.
 """
 
 from __future__ import annotations
 
 import difflib
 import math
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import MISSING, fields
 from typing import Any
 
 import pulumi
 
 from components import sizing
 from components.code_signing import CREATE_PROFILE, valid_profile
-from components.container_service import (
-    DEFAULT_SECRET_RECOVERY_WINDOW_DAYS,
-    FARGATE_MEMORY,
-    TaskSettings,
-    valid_recovery_window,
-    valid_task_size,
-)
-from components.deployments import DEFAULT_STRATEGY, DEPLOYMENT_STRATEGIES
-from components.global_store import CONSISTENCY_MODES, ConsistencyMode, validate_topology
+from components.container_service import FARGATE_MEMORY, TaskSettings, valid_recovery_window, valid_task_size
+from components.deployments import DEPLOYMENT_STRATEGIES
+from components.global_store import CONSISTENCY_MODES, validate_topology
+from components.lambda_settings import LOG_RETENTION_DAYS
 from components.monitoring import AlarmThresholds
-from components.regional_gateway import LOG_RETENTION_DAYS
-from handlers.contract import routes, schema
-from handlers.contract.resolution import UnknownOutcome, takeover_after
+from components.stack_config import (
+    API_GATEWAY_ONLY_KEYS,
+    COMPUTE_OPTIONS,
+    FARGATE_ONLY_KEYS,
+    KEYS,
+    PRIMARY_ONLY_KEYS,
+    PROJECT,
+    StackConfig,
+)
+from handlers.contract.resolution import UnknownOutcome
 
-PROJECT = "payment-gateway"
+# StackConfig and its keys are components/stack_config.py; its readers import them from here too.
+__all__ = [
+    "KEYS",
+    "LOG_LEVELS",
+    "MAX_TASKS",
+    "MAX_THROTTLE_RATE",
+    "MIN_FINGERPRINT_KEY_BYTES",
+    "PAYMENT_WRITE_BUDGET_MS",
+    "PCI_LOG_RETENTION_DAYS",
+    "PROJECT",
+    "UNKNOWN_OUTCOMES",
+    "ConfigError",
+    "StackConfig",
+    "load_stack_config",
+]
+
 # The handlers' payment write after the bank: 3 attempts x (0.5 s connect + 0.5 s read), the
 # defaults of handlers.adapters.dynamo.make_client and DYNAMODB_TIMEOUT_MS (tests/infra/test_config.py checks).
 PAYMENT_WRITE_BUDGET_MS = 3000
@@ -40,76 +58,6 @@ UNKNOWN_OUTCOMES = tuple(outcome.value for outcome in UnknownOutcome)
 MIN_FINGERPRINT_KEY_BYTES = 32
 # API Gateway's default account quota per region: a stage limit above it is capped by the account's.
 MAX_THROTTLE_RATE = 10_000.0
-# Keys only the primary stack's GlobalStore reads: elsewhere they would be silently ignored.
-PRIMARY_ONLY_KEYS = ("consistencyMode", "witnessRegion", "deletionProtection")
-COMPUTE_OPTIONS = "lambda", "fargate"
-# Keys only one compute option reads: the other refuses them rather than ignore them.
-FARGATE_ONLY_KEYS = (
-    "fargateCpu",
-    "fargateMemoryMb",
-    "fargateMinTasks",
-    "fargateMaxTasks",
-    "fargateCpuTargetPercent",
-    "fargateRequestsPerTarget",
-    "albDeletionProtection",
-    "secretRecoveryWindowDays",
-    "alarmFargateCpuPercent",
-    "alarmFargateMemoryPercent",
-)
-API_GATEWAY_ONLY_KEYS = ("throttleRateLimit", "throttleBurstLimit", "authorizerCacheSeconds", "manageApiGatewayAccount")
-ALARM_KEYS = (
-    "alarm5xxRatePercent",
-    "alarm4xxRatePercent",
-    "alarmLatencyP99Ms",
-    "alarmLambdaErrors",
-    "alarmLambdaThrottles",
-    "alarmDurationPercentOfTimeout",
-    "alarmDynamoThrottledRequests",
-    "alarmDynamoSystemErrors",
-    "alarmReplicationLatencyMs",
-    "alarmOldestPendingSeconds",
-    "alarmResolverFailures",
-    "alarmHeartbeatAgeSeconds",
-)
-# Every key this reader takes under the project's namespace; any other is refused as a likely typo.
-# The reader can read no key missing here (_DeclaredConfig), so this table cannot fall behind it.
-KEYS = frozenset(
-    {
-        *PRIMARY_ONLY_KEYS,
-        *FARGATE_ONLY_KEYS,
-        *API_GATEWAY_ONLY_KEYS,
-        *ALARM_KEYS,
-        "regions",
-        "primary",
-        "fingerprintKey",
-        "bankUrl",
-        "bankSimulator",
-        "namePrefix",
-        "tableName",
-        "lambdaMemoryMb",
-        "lambdaTimeoutSeconds",
-        "snapStart",
-        "reservedConcurrency",
-        "logRetentionDays",
-        "logRetentionOverrideReason",
-        "logLevel",
-        "metricsNamespace",
-        "allowedCurrencies",
-        "bankConnectTimeoutMs",
-        "bankReadTimeoutMs",
-        "wafRateLimit",
-        "wafLogAllRequests",
-        "domainName",
-        "hostedZoneId",
-        "alarmEmail",
-        "drainRegion",
-        "unknownOutcome",
-        "resolverIntervalMinutes",
-        "deploymentStrategy",
-        "codeSigningProfile",
-        "compute",
-    }
-)
 # PCI DSS 4.0.1 10.5.1: audit log history kept for at least 12 months.
 PCI_LOG_RETENTION_DAYS = 365
 MAX_TASKS = 1000
@@ -152,75 +100,6 @@ def _refuse_unknown_keys() -> None:
 
     named = "; ".join(f"{prefix}{key} ({hint(key)})" for key in unknown)
     raise ConfigError(f"unknown config key: {named}. The README's Configuration table lists every key")
-
-
-@dataclass(frozen=True)
-class StackConfig:
-    region: str
-    regions: tuple[str, ...]
-    primary: bool
-    fingerprint_key: pulumi.Output[str]
-    bank_url: pulumi.Output[str] | None = None
-    bank_simulator: bool = False
-    name_prefix: str = PROJECT
-    table_name: str = schema.DEFAULT_TABLE_NAME
-    deletion_protection: bool = True
-    consistency_mode: ConsistencyMode = "EVENTUAL"
-    witness_region: str | None = None
-    lambda_memory_mb: int = 512
-    lambda_timeout_seconds: int = 5
-    reserved_concurrency: int | None = None
-    snap_start: bool = True
-    log_retention_days: int = 365
-    log_level: str = "INFO"
-    metrics_namespace: str = "PaymentGateway"
-    allowed_currencies: str = "GBP,EUR,USD"
-    bank_connect_timeout_ms: int = 250
-    bank_read_timeout_ms: int = 600
-    authorizer_cache_seconds: int = routes.AUTHORIZER_CACHE_SECONDS
-    # After a failover one region carries the whole design load (167 req/s, ~100 on payments):
-    # per-method limits with 5x headroom. Merchants call from a few server IPs: the WAF rule stops
-    # floods (twice the whole design peak from one IP), not a large merchant.
-    throttle_rate_limit: float = 500.0
-    throttle_burst_limit: int = 1000
-    waf_rate_limit: int = 100_000
-    waf_log_all_requests: bool = False
-    domain_name: str | None = None
-    hosted_zone_id: str | None = None
-    alarm_email: str | None = None
-    drain_region: bool = False
-    manage_api_gateway_account: bool = True
-    unknown_outcome: str = "settle"
-    resolver_interval_minutes: int = 1
-    deployment_strategy: str = DEFAULT_STRATEGY
-    code_signing_profile: str | None = None
-    compute: str = "lambda"
-    """lambda: API Gateway + Lambda; fargate: ALB + ECS Fargate (the same handlers, table and contract)."""
-    fargate: TaskSettings = field(default_factory=TaskSettings)
-    alb_deletion_protection: bool = True
-    secret_recovery_window_days: int = DEFAULT_SECRET_RECOVERY_WINDOW_DAYS
-    """The container's secrets: days a deleted one stays recoverable, its fixed name taken (0 or 7-30)."""
-    alarms: AlarmThresholds = field(default_factory=AlarmThresholds)
-
-    @property
-    def other_regions(self) -> tuple[str, ...]:
-        """Every configured region except this stack's own."""
-        return tuple(r for r in self.regions if r != self.region)
-
-    @property
-    def takeover_after_seconds(self) -> float:
-        """When another region's silent resolver is taken over (handlers.contract.resolution.takeover_after):
-        two missed runs, plus the replication-latency alarm's threshold (replication slower than
-        that pages), plus the idempotency lease (twice the function timeout)."""
-        return takeover_after(
-            60.0 * self.resolver_interval_minutes,
-            self.alarms.replication_latency_ms / 1000,
-            2.0 * self.lambda_timeout_seconds,
-        )
-
-    @property
-    def tags(self) -> dict[str, str]:
-        return {"project": PROJECT, "stack": pulumi.get_stack(), "region": self.region}
 
 
 def _regions(config: pulumi.Config, region: str) -> tuple[str, ...]:

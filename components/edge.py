@@ -1,9 +1,10 @@
 """RegionalEdge: how the world reaches one region, whatever serves it.
 
-The web ACL (per-IP rate limit, body size, AWS managed rule sets) and its logging, associated with
-the origin (a REST API stage or an ALB); and, with a custom domain, the ACM certificate for
-`<region>.<domain>` and `<domain>`, a Route 53 alias record for the regional name, the health check
-on it and the latency record for the shared name (withdrawn to drain the region).
+The web ACL (per-IP rate limit, body size, AWS managed rule sets; its rules and logging settings are
+components/waf.py) and its logging, associated with the origin (a REST API stage or an ALB); and, with
+a custom domain, the ACM certificate for `<region>.<domain>` and `<domain>`, a Route 53 alias record
+for the regional name, the health check on it and the latency record for the shared name (withdrawn
+to drain the region).
 
 Both compute options take the same edge; only the origin differs. An origin says what WAF protects
 and how a host name reaches it: an API Gateway stage through a custom domain name per host, an
@@ -12,27 +13,25 @@ ALB directly (its HTTPS listener takes `certificate_arn`).
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Protocol
 
 import pulumi
 import pulumi_aws as aws
 
-from components.common import type_token
+from components.common import EncryptedLogs, type_token
+from components.waf import (
+    WAF_LOG_GROUP_PREFIX,
+    WAF_LOGGED_ACTIONS,
+    custom_response_bodies,
+    waf_logging_filter,
+    waf_redacted_fields,
+    web_acl_rules,
+)
 from handlers.contract.gateway_errors import WAF_RATE_LIMITED, WafError, waf_body_too_large
 from handlers.contract.limits import MAX_BODY_BYTES
 
-# WAF logs to CloudWatch Logs only into log groups named with this prefix.
-WAF_LOG_GROUP_PREFIX = "aws-waf-logs-"
-# Kept out of WAF's log records: the API key; the Idempotency-Key, free text that may hold a card
-# number (hence stored only as an HMAC); the query string, only list filters here, while the
-# matched rule that explains a block is logged anyway.
-WAF_REDACTED_HEADERS = ("authorization", "idempotency-key")
-# Logged by default: what WAF stopped or would stop. ALLOW, nearly all traffic, costs ingestion only.
-# A rule whose action is overridden to Count (a managed rule being tried out) is logged as
-# EXCLUDED_AS_COUNT, not COUNT (WAFV2 API reference, ActionCondition): both are kept.
-WAF_LOGGED_ACTIONS = ("BLOCK", "COUNT", "EXCLUDED_AS_COUNT")
 # How much of a body WAF sees (and inspects) in front of each kind of origin: API Gateway's default
 # (16 KB, raised only for a fee, not here) and an ALB's fixed 8 KB. A larger body is "oversize".
 API_GATEWAY_BODY_INSPECTION_BYTES = 16 * 1024
@@ -176,35 +175,6 @@ class RegionalEdgeArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
 
-def waf_redacted_fields() -> list[aws.wafv2.WebAclLoggingConfigurationRedactedFieldArgs]:
-    """WAF_REDACTED_HEADERS and the query string."""
-    field_args = aws.wafv2.WebAclLoggingConfigurationRedactedFieldArgs
-    header = aws.wafv2.WebAclLoggingConfigurationRedactedFieldSingleHeaderArgs
-    # The generated empty Args class has an untyped __init__.
-    query_string = aws.wafv2.WebAclLoggingConfigurationRedactedFieldQueryStringArgs()  # type: ignore[no-untyped-call]
-    return [field_args(single_header=header(name=name)) for name in WAF_REDACTED_HEADERS] + [
-        field_args(query_string=query_string)
-    ]
-
-
-def waf_logging_filter(actions: Sequence[str]) -> aws.wafv2.WebAclLoggingConfigurationLoggingFilterArgs:
-    """Keep the records of requests that ended in one of `actions`; drop the rest."""
-    condition = aws.wafv2.WebAclLoggingConfigurationLoggingFilterFilterConditionArgs
-    action_condition = aws.wafv2.WebAclLoggingConfigurationLoggingFilterFilterConditionActionConditionArgs
-    keep = aws.wafv2.WebAclLoggingConfigurationLoggingFilterFilterArgs(
-        behavior="KEEP",
-        requirement="MEETS_ANY",
-        conditions=[condition(action_condition=action_condition(action=action)) for action in actions],
-    )
-    return aws.wafv2.WebAclLoggingConfigurationLoggingFilterArgs(default_behavior="DROP", filters=[keep])
-
-
-def _visibility(metric: str) -> aws.wafv2.WebAclRuleVisibilityConfigArgs:
-    return aws.wafv2.WebAclRuleVisibilityConfigArgs(
-        cloudwatch_metrics_enabled=True, sampled_requests_enabled=True, metric_name=metric
-    )
-
-
 def body_limit(origin: EdgeOrigin) -> int:
     """The largest body the edge lets through: the API's own limit, or less where WAF inspects less
     (an ALB), so that no byte of a body reaches the origin uninspected."""
@@ -214,75 +184,6 @@ def body_limit(origin: EdgeOrigin) -> int:
 def waf_errors(origin: EdgeOrigin) -> tuple[WafError, ...]:
     """The web ACL's custom responses in front of `origin`, in the API's error shape."""
     return WAF_RATE_LIMITED, waf_body_too_large(body_limit(origin))
-
-
-def _managed_rule(priority: int, rule_group: str, counted: Sequence[str] = ()) -> aws.wafv2.WebAclRuleArgs:
-    """A managed rule group; rules in `counted` only count (metrics and samples) instead of blocking."""
-    overrides = [
-        aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideArgs(
-            name=rule,
-            action_to_use=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideActionToUseArgs(
-                count=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementRuleActionOverrideActionToUseCountArgs()
-            ),
-        )
-        for rule in counted
-    ]
-    return aws.wafv2.WebAclRuleArgs(
-        name=rule_group,
-        priority=priority,
-        # The generated empty Args class has an untyped __init__.
-        override_action=aws.wafv2.WebAclRuleOverrideActionArgs(
-            none=aws.wafv2.WebAclRuleOverrideActionNoneArgs()  # type: ignore[no-untyped-call]
-        ),
-        statement=aws.wafv2.WebAclRuleStatementArgs(
-            managed_rule_group_statement=aws.wafv2.WebAclRuleStatementManagedRuleGroupStatementArgs(
-                vendor_name="AWS", name=rule_group, rule_action_overrides=overrides or None
-            )
-        ),
-        visibility_config=_visibility(rule_group),
-    )
-
-
-def _block(
-    name: str, priority: int, statement: aws.wafv2.WebAclRuleStatementArgs, error: WafError
-) -> aws.wafv2.WebAclRuleArgs:
-    return aws.wafv2.WebAclRuleArgs(
-        name=name,
-        priority=priority,
-        action=aws.wafv2.WebAclRuleActionArgs(
-            block=aws.wafv2.WebAclRuleActionBlockArgs(
-                custom_response=aws.wafv2.WebAclRuleActionBlockCustomResponseArgs(
-                    response_code=error.status, custom_response_body_key=error.key
-                )
-            )
-        ),
-        statement=statement,
-        visibility_config=_visibility(name),
-    )
-
-
-def _rate_limit(limit: int) -> aws.wafv2.WebAclRuleStatementArgs:
-    return aws.wafv2.WebAclRuleStatementArgs(
-        rate_based_statement=aws.wafv2.WebAclRuleStatementRateBasedStatementArgs(
-            aggregate_key_type="IP", limit=limit, evaluation_window_sec=300
-        )
-    )
-
-
-def _body_size_limit(limit: int) -> aws.wafv2.WebAclRuleStatementArgs:
-    """A body over `limit` (body_limit: at most what WAF inspects): a larger body than WAF can see is
-    "oversize", which MATCH counts as a match, so it is refused too."""
-    size = aws.wafv2.WebAclRuleStatementSizeConstraintStatementArgs(
-        comparison_operator="GT",
-        size=limit,
-        field_to_match=aws.wafv2.WebAclRuleStatementSizeConstraintStatementFieldToMatchArgs(
-            body=aws.wafv2.WebAclRuleStatementSizeConstraintStatementFieldToMatchBodyArgs(oversize_handling="MATCH")
-        ),
-        text_transformations=[
-            aws.wafv2.WebAclRuleStatementSizeConstraintStatementTextTransformationArgs(priority=0, type="NONE")
-        ],
-    )
-    return aws.wafv2.WebAclRuleStatementArgs(size_constraint_statement=size)
 
 
 class RegionalEdge(pulumi.ComponentResource):
@@ -335,21 +236,10 @@ class RegionalEdge(pulumi.ComponentResource):
     # --- WAF ---------------------------------------------------------------------------------------
 
     def _waf(self) -> pulumi.Output[str]:
-        """Per-IP rate limit first (cheapest), the body size, then the common and known-bad-inputs rule sets.
-
-        Every oversized body is a 413 in the API's error shape, from the second rule. Nothing goes
-        uninspected: the limit is at most what WAF sees of a body in front of the origin (16 KB for
-        API Gateway, the API's own 16 KiB; 8 KB for an ALB), and larger bodies are refused. The common
-        set's SizeRestrictions_BODY only counts: its fixed 8 KB, below the API's 16 KiB, would answer 403.
-        """
+        """The web ACL (its rules: components/waf.py) on the origin, and its logging."""
         args, prefix = self._args, self._args.name_prefix
         rate_limited, too_large = errors = waf_errors(args.origin)
-        rules = [
-            _block("rate-limit-per-ip", 0, _rate_limit(args.settings.waf_rate_limit), rate_limited),
-            _block("body-size-limit", 1, _body_size_limit(body_limit(args.origin)), too_large),
-            _managed_rule(10, "AWSManagedRulesCommonRuleSet", counted=["SizeRestrictions_BODY"]),
-            _managed_rule(20, "AWSManagedRulesKnownBadInputsRuleSet"),
-        ]
+        rules = web_acl_rules(args.settings.waf_rate_limit, body_limit(args.origin), rate_limited, too_large)
         acl = aws.wafv2.WebAcl(
             self.child_name("waf"),
             aws.wafv2.WebAclArgs(
@@ -357,10 +247,7 @@ class RegionalEdge(pulumi.ComponentResource):
                 scope="REGIONAL",
                 description=f"{prefix} API in {args.region}",
                 default_action=aws.wafv2.WebAclDefaultActionArgs(allow=aws.wafv2.WebAclDefaultActionAllowArgs()),
-                custom_response_bodies=[
-                    aws.wafv2.WebAclCustomResponseBodyArgs(key=e.key, content_type="APPLICATION_JSON", content=e.body())
-                    for e in errors
-                ],
+                custom_response_bodies=custom_response_bodies(errors),
                 rules=rules,
                 visibility_config=aws.wafv2.WebAclVisibilityConfigArgs(
                     cloudwatch_metrics_enabled=True, sampled_requests_enabled=True, metric_name=f"{prefix}-waf"
@@ -382,16 +269,9 @@ class RegionalEdge(pulumi.ComponentResource):
     def _waf_logging(self, acl: aws.wafv2.WebAcl) -> aws.wafv2.WebAclLoggingConfiguration:
         """WAF's records to an encrypted, retained log group."""
         args = self._args
-        log_group = aws.cloudwatch.LogGroup(
-            self.child_name("waf-logs"),
-            aws.cloudwatch.LogGroupArgs(
-                region=args.region,
-                name=f"{WAF_LOG_GROUP_PREFIX}{args.name_prefix}",
-                retention_in_days=args.log_retention_days,
-                kms_key_id=args.logs_key_arn,
-                tags=self.tags,
-            ),
-            self.child_opts("waf-logs"),
+        logs = EncryptedLogs(args.region, args.log_retention_days, args.logs_key_arn, args.tags)
+        log_group = logs.group(
+            self.child_name("waf-logs"), f"{WAF_LOG_GROUP_PREFIX}{args.name_prefix}", self.child_opts("waf-logs")
         )
         return aws.wafv2.WebAclLoggingConfiguration(
             self.child_name("waf-logging"),

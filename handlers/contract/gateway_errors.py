@@ -1,6 +1,6 @@
 """The errors API Gateway and WAF make themselves (no handler runs), in the API's error shape.
 
-`components.regional_gateway` deploys GATEWAY_ERRORS as gateway responses and `components.edge`
+`components.rest_api` deploys GATEWAY_ERRORS as gateway responses and `components.edge`
 WAF_ERRORS as WAF custom responses (with its origin's body limit); `local_gateway` renders the
 same templates, so the local stack answers as the deployed one. A gateway-response template is
 not VTL: API Gateway only substitutes `$context` variables. So each message is fixed text, except

@@ -12,8 +12,8 @@ from pathlib import Path, PurePosixPath
 
 import pytest
 
+from components.lambda_settings import RUNTIME_VERSION
 from components.packaging import build_lambda_archive, distribution_files, parse_requirements
-from components.regional_gateway import RUNTIME_VERSION
 from tests.infra.conftest import FARGATE
 from tests.infra.program import ProgramRun, run_program
 

@@ -1,0 +1,162 @@
+"""What a region's Lambda functions are built from: the runtime, the functions', the bank's and the
+resolver's settings, and FunctionsArgs with the environment each function gets. Validated plain
+records, no resources: LambdaFunctions (components/lambda_functions.py) deploys them, and
+RegionalGatewayArgs (components/regional_gateway.py) adds the API's and the edge's settings.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+
+import pulumi
+import pulumi_aws as aws
+
+from components.code_signing import SignedCode
+from handlers.contract import routes
+
+ARCHITECTURE = "arm64"
+RUNTIME = aws.lambda_.Runtime.PYTHON3D13
+RUNTIME_VERSION = (3, 13)  # deploy from this Python and the archive carries bytecode (components.packaging)
+# API Gateway's own integration limit: a Lambda timeout above it would never be seen by a client.
+MAX_TIMEOUT_SECONDS = 29
+# CloudWatch Logs accepts only these retention periods.
+LOG_RETENTION_DAYS = frozenset(
+    {1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653}
+)
+# Callers (API Gateway, EventBridge) invoke this alias of each published function, never $LATEST:
+# a deployment moves it from version to version (gradually, with CodeDeploy; see components.deployments).
+LIVE_ALIAS = "live"
+# Lambda SnapStart (Python 3.12+, arm64 included) is offered in every commercial region but these
+# (Lambda developer guide, "Improving startup performance with Lambda SnapStart": supported Regions).
+SNAP_START_UNSUPPORTED_REGIONS = frozenset({"ap-southeast-6", "ap-east-2"})  # New Zealand, Taipei
+
+
+@dataclass(frozen=True)
+class LambdaSettings:
+    # 512 MB: Lambda allocates CPU in proportion to memory, so cold starts (imports) are ~2x faster
+    # than at 256 MB for a few cents; 5 s covers a cold start plus the 0.85 s bank budget.
+    memory_mb: int = 512
+    timeout_seconds: int = 5
+    reserved_concurrency: int | None = None
+    log_level: str = "INFO"
+    # SnapStart on the published versions behind `live`, where the region offers it: a new execution
+    # environment resumes from a snapshot of the init (docs/performance.md, docs/cost.md).
+    snap_start: bool = True
+
+    def __post_init__(self) -> None:
+        if not 128 <= self.memory_mb <= 10240:
+            raise ValueError(f"Lambda memory must be 128..10240 MB, not {self.memory_mb}")
+        if not 1 <= self.timeout_seconds <= MAX_TIMEOUT_SECONDS:
+            raise ValueError(f"Lambda timeout must be 1..{MAX_TIMEOUT_SECONDS} s (API Gateway's limit)")
+
+
+@dataclass(frozen=True)
+class BankSettings:
+    url: pulumi.Input[str] | None = None
+    """The acquiring bank's URL (a secret)."""
+    connect_timeout_ms: int = 250
+    read_timeout_ms: int = 600
+    simulator: bool = False
+    """Deploy the bank simulator and point BANK_URL at it: a test deployment, where no money moves."""
+
+    def __post_init__(self) -> None:
+        # Opt-in on purpose: a forgotten URL must not send real merchants' payments to a simulator
+        # that approves cards by their last digit.
+        if (self.url is None) == (not self.simulator):
+            raise ValueError("BankSettings needs exactly one of url (the acquirer) or simulator=True")
+
+
+@dataclass(frozen=True)
+class ResolverSettings:
+    """The scheduled resolver that settles pending payments (handlers.domain.resolver)."""
+
+    unknown_outcome: str = "settle"
+    """settle: record an authorization found late; reverse: reverse it (the shopper was told it failed)."""
+    interval_minutes: int = routes.RESOLVER_INTERVAL_SECONDS // 60
+    peer_regions: Sequence[str] = ()
+    """Every region of the gateway: their heartbeats are read, and their payments taken over when silent."""
+    takeover_after_seconds: float = 300.0
+    timeout_seconds: int = 60
+    """A run settles a batch with a bank inquiry (and maybe a reversal) each."""
+
+    def __post_init__(self) -> None:
+        if self.unknown_outcome not in ("settle", "reverse"):
+            raise ValueError(f"unknown_outcome must be settle or reverse, not {self.unknown_outcome!r}")
+        if not 1 <= self.interval_minutes <= 60:
+            raise ValueError("the resolver runs every 1..60 minutes")
+        if not 10 <= self.timeout_seconds <= 900:
+            raise ValueError("the resolver's timeout must be 10..900 s")
+
+
+@dataclass(frozen=True)
+class FunctionsArgs:
+    """What every Lambda function of a region is built from, whichever compute option serves the API."""
+
+    region: str
+    table_name: pulumi.Input[str]
+    table_arn: pulumi.Input[str]
+    """This region's table (replica) ARN."""
+    table_key_arn: pulumi.Input[str]
+    """This region's table KMS key ARN."""
+    code: pulumi.Archive
+    source_code_hash: pulumi.Input[str]
+    fingerprint_key: pulumi.Input[str]
+    bank: BankSettings
+    """Where payments are authorized: a real acquirer, or (explicitly) the simulator."""
+    name_prefix: str = "payment-gateway"
+    bank_simulator: routes.Function = routes.BANK_SIMULATOR
+    resolver_function: routes.Function = routes.RESOLVER
+    resolver: ResolverSettings = field(default_factory=ResolverSettings)
+    lambda_settings: LambdaSettings = field(default_factory=LambdaSettings)
+    log_retention_days: int = 365
+    allowed_currencies: str = "GBP,EUR,USD"
+    metrics_namespace: str = "PaymentGateway"
+    alias_moved_by_deployments: bool = True
+    """CodeDeploy shifts each function's `live` alias to a new version (gradually); Pulumi leaves the
+    alias where it is. False: Pulumi points it at every new version at once (all-at-once)."""
+    code_signing: SignedCode | None = None
+    """Deploy the signed copy of `code` from S3, enforced by a code-signing config; None uploads `code`."""
+    tags: Mapping[str, str] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if self.log_retention_days not in LOG_RETENTION_DAYS:
+            raise ValueError(f"log retention {self.log_retention_days} is not one CloudWatch accepts")
+
+    def environment(self, spec: routes.Function, bank_url: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
+        """The variables `spec` runs with: each function only what it uses (the secrets only where needed)."""
+        env: dict[str, pulumi.Input[str]] = {
+            "LOG_LEVEL": self.lambda_settings.log_level,
+            "METRICS_NAMESPACE": self.metrics_namespace,
+        }
+        env["TABLE_NAME"] = self.table_name
+        if spec.name == self.bank_simulator.name:
+            return env  # its ledger's table; never the gateway's bank URL or secret
+        env["ALLOWED_CURRENCIES"] = self.allowed_currencies
+        if spec.fingerprints:
+            env["FINGERPRINT_KEY"] = self.fingerprint_key
+        if spec.calls_bank:
+            env |= {
+                "BANK_URL": bank_url,
+                "BANK_CONNECT_TIMEOUT_MS": str(self.bank.connect_timeout_ms),
+                "BANK_READ_TIMEOUT_MS": str(self.bank.read_timeout_ms),
+                # A key's holder is presumed dead after this: twice the timeout, so never while it runs.
+                "IDEMPOTENCY_LEASE_SECONDS": str(2 * self.lambda_settings.timeout_seconds),
+                "UNKNOWN_OUTCOME": self.resolver.unknown_outcome,
+                "PEER_REGIONS": ",".join(self.resolver.peer_regions),
+                "RESOLVER_TAKEOVER_SECONDS": f"{self.resolver.takeover_after_seconds:g}",
+            }
+        return env
+
+
+def route_functions(route_table: Sequence[routes.Route]) -> list[routes.Function]:
+    """The distinct functions behind the routes, in route order."""
+    seen: dict[str, routes.Function] = {}
+    for route in route_table:
+        seen.setdefault(route.function.name, route.function)
+    return list(seen.values())
+
+
+def table_operations(functions: Sequence[routes.Function]) -> list[str]:
+    """DynamoDB operation names (`GetItem`...) the functions use: the `Operation` metric dimension."""
+    return sorted({action.split(":", 1)[1] for fn in functions for action in fn.table_actions})
