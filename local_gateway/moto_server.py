@@ -4,22 +4,37 @@ moto keeps a separate backend per region (taken from the SigV4 credential scope)
 eu-west-1 and us-east-1 gateways would see two different tables. In AWS a global table
 replicates between them; locally, rewriting every request's region to TABLE_REGION gives one
 table with immediate "replication".
+
+It runs on a keep-alive server (local_gateway.wsgi_server), not werkzeug's development server
+(which closes every connection), and DynamoDB's own calls reach moto's `DynamoHandler` without
+Flask (`DynamoDBApp`): moto answers every call as its own server would; only the plumbing
+around it is cheaper (docs/performance.md).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Callable, Iterable
+from http import HTTPStatus
 from typing import Any
 
-from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
-from werkzeug.serving import BaseWSGIServer, make_server
+from botocore.exceptions import ClientError
+from moto.core import responses as moto_responses
+from moto.core.request import Request
+from moto.dynamodb.responses import DynamoHandler
+from moto.moto_api import recorder
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.settings import DISABLE_GLOBAL_CORS
+from werkzeug.exceptions import InternalServerError
 
 from local_gateway.topology import TABLE_REGION
+from local_gateway.wsgi_server import KeepAliveWSGIServer
 
 _CREDENTIAL_SCOPE_REGION = re.compile(r"(Credential=[^/,]+/\d{8}/)[^/]+/")
 _USER_AGENT_REGION = re.compile(r"region/[a-z0-9-]+")
+log = logging.getLogger("local_gateway.moto_server")
 DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."  # X-Amz-Target of every DynamoDB call (not Streams)
 
 StartResponse = Callable[..., Any]
@@ -56,9 +71,52 @@ class DynamoDBFirst:
         return self._others(environ, start_response)
 
 
-def make_dynamodb_server(port: int) -> BaseWSGIServer:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access line per DynamoDB call
+class _ServerRequest(Request):
+    """moto's request type as its own server makes it (moto adds no Date header: the server does)."""
+
+    from_wsgi_server = True
+
+
+class DynamoDBApp:
+    """What moto's Flask app does for DynamoDB's one route (`POST /`, `convert_to_flask_response`
+    around `DynamoHandler.dispatch`), without Flask's per-request machinery; anything else (another
+    path or method) goes to moto's Flask app itself."""
+
+    def __init__(self, flask_app: WsgiApp) -> None:
+        self._flask_app = flask_app
+
+    def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        if environ["REQUEST_METHOD"] != "POST" or environ.get("PATH_INFO") not in ("/", ""):
+            return self._flask_app(environ, start_response)
+        request = _ServerRequest(environ)
+        recorder._record_request(request)
+        try:
+            status, headers, body = DynamoHandler.dispatch(request, request.raw_url, dict(request.headers))
+        except ClientError as error:  # as convert_to_flask_response answers it
+            status, headers, body = 400, {}, error.response["Error"]["Message"]
+        except Exception:  # a bug in moto: werkzeug's 500 page, as moto's server (Flask in debug mode) sends it
+            log.exception("moto failed on %s", environ.get("HTTP_X_AMZ_TARGET"))
+            return InternalServerError()(environ, start_response)
+        payload = body.encode() if isinstance(body, str) else bytes(body or b"")
+        fields = [(name, str(value)) for name, value in headers.items()]
+        if not any(name.lower() == "content-type" for name, _ in fields):
+            fields.append(("Content-Type", "text/html; charset=utf-8"))  # as a Flask Response without one
+        if not DISABLE_GLOBAL_CORS:
+            fields.append(("Access-Control-Allow-Origin", "*"))  # as moto's app (flask_cors) adds it
+        start_response(f"{int(status)} {HTTPStatus(int(status)).phrase}", fields)
+        return [payload]
+
+
+def cache_moto_method_lookups() -> None:
+    """moto lists a response class's methods (inspect.getmembers) on every call, ~10% of a call's
+    CPU: the list depends only on the class, so it is computed once per class."""
+    lookup = getattr(moto_responses, "method_names_from_class")  # noqa: B009 - not exported, for mypy
+    if not isinstance(lookup, functools._lru_cache_wrapper):
+        setattr(moto_responses, "method_names_from_class", functools.cache(lookup))  # noqa: B010
+
+
+def make_dynamodb_server(port: int) -> KeepAliveWSGIServer:
+    cache_moto_method_lookups()
     dispatcher = DomainDispatcherApplication(create_backend_app)
-    app = RegionPinningMiddleware(DynamoDBFirst(create_backend_app("dynamodb"), dispatcher))
-    # werkzeug closes every connection after its response, so Nagle's delay does not arise here.
-    return make_server("127.0.0.1", port, app, threaded=True, request_handler=MotoRequestHandler)
+    dynamodb = DynamoDBApp(create_backend_app("dynamodb"))
+    return KeepAliveWSGIServer(port, RegionPinningMiddleware(DynamoDBFirst(dynamodb, dispatcher)))
