@@ -7,13 +7,13 @@ table with immediate "replication".
 
 It runs on a keep-alive server (local_gateway.wsgi_server), not werkzeug's development server
 (which closes every connection), and DynamoDB's own calls reach moto's `DynamoHandler` without
-Flask (`DynamoDBApp`): moto answers every call as its own server would; only the plumbing
-around it is cheaper (docs/performance.md).
+Flask (`DynamoDBApp`): moto answers every call as its own server would, only the plumbing
+around it is cheaper (docs/performance.md; the stack's child also installs
+local_gateway.moto_speedups and local_gateway.indexed_table).
 """
 
 from __future__ import annotations
 
-import functools
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -21,7 +21,6 @@ from http import HTTPStatus
 from typing import Any
 
 from botocore.exceptions import ClientError
-from moto.core import responses as moto_responses
 from moto.core.request import Request
 from moto.dynamodb.responses import DynamoHandler
 from moto.moto_api import recorder
@@ -107,16 +106,7 @@ class DynamoDBApp:
         return [payload]
 
 
-def cache_moto_method_lookups() -> None:
-    """moto lists a response class's methods (inspect.getmembers) on every call, ~10% of a call's
-    CPU: the list depends only on the class, so it is computed once per class."""
-    lookup = getattr(moto_responses, "method_names_from_class")  # noqa: B009 - not exported, for mypy
-    if not isinstance(lookup, functools._lru_cache_wrapper):
-        setattr(moto_responses, "method_names_from_class", functools.cache(lookup))  # noqa: B010
-
-
 def make_dynamodb_server(port: int) -> KeepAliveWSGIServer:
-    cache_moto_method_lookups()
     dispatcher = DomainDispatcherApplication(create_backend_app)
     dynamodb = DynamoDBApp(create_backend_app("dynamodb"))
     return KeepAliveWSGIServer(port, RegionPinningMiddleware(DynamoDBFirst(dynamodb, dispatcher)))

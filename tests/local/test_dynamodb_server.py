@@ -1,77 +1,113 @@
-"""The embedded DynamoDB's server (local_gateway.moto_server on local_gateway.wsgi_server) answers
-every DynamoDB call as moto's own server does, over connections it keeps open.
+"""The embedded DynamoDB (`python -m local_gateway.child dynamodb`: moto with the partition index
+and local_gateway.moto_speedups, on local_gateway.wsgi_server) answers every DynamoDB call as moto
+as it ships does, on its own server (werkzeug + Flask), over connections it keeps open.
 
-Differential: the same raw requests go to moto's own server (werkzeug + Flask, `ThreadedMotoServer`)
-and to ours, each on its own table in the one moto backend of this process; status, body and
-header names must be the same (the table's name, ARN, id and creation time aside).
+Differential, black box: both run as their own processes; the same raw requests go to both, and
+status, body and header names must be the same (the table's creation time and id aside): listed
+calls (the project's, and errors it must get as DynamoDB gives them), then random sequences of
+the project's kinds of calls (tests/local/dynamodb_calls.py).
 """
 
 from __future__ import annotations
 
 import base64
+import contextlib
 import http.client
 import json
+import random
 import socket
-import threading
+import subprocess
+import sys
 import zlib
 from collections.abc import Iterator
-from typing import Any
+from typing import IO, Any
 
 import pytest
-from moto.server import ThreadedMotoServer
 
 from handlers.schema import PENDING_INDEX, table_definition
-from local_gateway.dynamodb import dynamodb_client
-from local_gateway.moto_server import make_dynamodb_server
 from local_gateway.topology import TABLE_REGION
-from local_gateway.wsgi_server import KeepAliveWSGIServer
+from tests.local import dynamodb_calls as calls
 
 AUTHORIZATION = (
     f"AWS4-HMAC-SHA256 Credential=local/20260101/{TABLE_REGION}/dynamodb/aws4_request, "
     "SignedHeaders=host;x-amz-date;x-amz-target, Signature=0"
 )
-# What differs between two tables by construction, not by behaviour.
-_TABLE_IDENTITY = ("TableName", "TableArn", "TableId", "CreationDateTime", "LatestStreamArn", "LatestStreamLabel")
+# Differ between two tables made at two moments, not by behaviour.
+_TABLE_IDENTITY = ("TableId", "CreationDateTime", "LatestStreamLabel", "LatestStreamArn")
 # Set per answer (a fresh request id, the time) or by the server's framing.
 _PER_ANSWER_HEADERS = {"x-amzn-requestid", "date", "server", "connection", "content-length"}
+# moto as it ships, on its own server (werkzeug + Flask), in a process of its own.
+_MOTO_AS_IT_SHIPS = (
+    "import sys; from moto.server import ThreadedMotoServer; "
+    "server = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False); server.start(); "
+    "print(server.get_host_and_port()[1], flush=True); sys.stdin.read()"
+)
 
 
 @pytest.fixture(scope="module")
-def ours() -> Iterator[KeepAliveWSGIServer]:
-    server = make_dynamodb_server(0)
-    threading.Thread(target=server.serve_forever, args=(0.1,), daemon=True).start()
-    yield server
-    server.shutdown()
-    server.server_close()
+def embedded() -> Iterator[int]:
+    """The stack's DynamoDB child; it exits when its stdin closes."""
+    command = [sys.executable, "-m", "local_gateway.child", "dynamodb", "--quiet"]
+    with _process(command) as stdout:
+        yield int(json.loads(stdout.readline())["port"])
 
 
 @pytest.fixture(scope="module")
-def moto_own() -> Iterator[int]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    yield server.get_host_and_port()[1]
-    server.stop()
+def reference() -> Iterator[int]:
+    with _process([sys.executable, "-c", _MOTO_AS_IT_SHIPS]) as stdout:
+        yield int(stdout.readline())
 
 
-def _send(port: int, target: str, body: bytes | str, *, connection: http.client.HTTPConnection | None = None) -> Any:
-    conn = connection or http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    payload = body.encode() if isinstance(body, str) else body
-    conn.request(
-        "POST",
-        "/",
-        body=payload,
-        headers={
-            "X-Amz-Target": f"DynamoDB_20120810.{target}",
-            "Content-Type": "application/x-amz-json-1.0",
-            "Authorization": AUTHORIZATION,
-            "X-Amz-Date": "20260101T000000Z",
-        },
+@contextlib.contextmanager
+def _process(command: list[str]) -> Iterator[IO[str]]:
+    """A server process that prints its port first; stopped by closing its stdin, then killed."""
+    process = subprocess.Popen(
+        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
     )
-    answer = conn.getresponse()
-    data = answer.read()
-    if connection is None:
-        conn.close()
-    return answer.status, {name.lower(): value for name, value in answer.getheaders()}, data
+    assert process.stdout is not None and process.stdin is not None
+    try:
+        yield process.stdout
+    finally:
+        process.stdin.close()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+Answer = tuple[int, dict[str, str], bytes]
+
+
+class Client:
+    """Raw DynamoDB calls on one kept connection (reopened if the server closed it)."""
+
+    def __init__(self, port: int) -> None:
+        self.connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+
+    def send(self, target: str, body: Any) -> Answer:
+        payload = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+        self.connection.request(
+            "POST",
+            "/",
+            body=payload,
+            headers={
+                "X-Amz-Target": f"DynamoDB_20120810.{target}",
+                "Content-Type": "application/x-amz-json-1.0",
+                "Authorization": AUTHORIZATION,
+                "X-Amz-Date": "20260101T000000Z",
+            },
+        )
+        answer = self.connection.getresponse()
+        return answer.status, {name.lower(): value for name, value in answer.getheaders()}, answer.read()
+
+
+@pytest.fixture
+def clients(embedded: int, reference: int) -> Iterator[tuple[Client, Client]]:
+    pair = Client(embedded), Client(reference)
+    yield pair
+    for client in pair:
+        client.connection.close()
 
 
 def _calls(table: str) -> list[tuple[str, Any]]:
@@ -140,6 +176,8 @@ def _calls(table: str) -> list[tuple[str, Any]]:
         ),
         ("Scan", {"TableName": table, "FilterExpression": "attribute_exists(blob)", "ConsistentRead": True}),
         ("PutItem", {"TableName": table, "Item": {"pk": {"S": ""}, "sk": {"S": "x"}}}),
+        ("PutItem", {"TableName": table, "Item": {**key("BIG"), "a": {"S": "x" * 404_500}, "b": {"S": "x" * 900}}}),
+        ("PutItem", {"TableName": table, "Item": {**key("BIG"), "a": {"S": "x" * 404_500}}}),
         ("PutItem", {"TableName": table, "Item": payment, "ConditionExpression": "attribute_not_exists(pk"}),
         (
             "TransactWriteItems",
@@ -163,71 +201,99 @@ def _calls(table: str) -> list[tuple[str, Any]]:
     ]
 
 
-def _comparable(status: int, headers: dict[str, str], data: bytes, table: str) -> tuple[Any, ...]:
+def _comparable(answer: Answer) -> tuple[Any, ...]:
+    status, headers, data = answer
     try:
         body: Any = json.loads(data)
     except ValueError:
         body = data.decode(errors="replace")
-    return status, _without_identity(body, table), sorted(set(headers) - _PER_ANSWER_HEADERS)
+    return status, _without_identity(body), sorted(set(headers) - _PER_ANSWER_HEADERS)
 
 
-def _without_identity(value: Any, table: str) -> Any:
+def _without_identity(value: Any) -> Any:
     if isinstance(value, dict):
-        return {k: _without_identity(v, table) for k, v in value.items() if k not in _TABLE_IDENTITY}
+        return {k: _without_identity(v) for k, v in value.items() if k not in _TABLE_IDENTITY}
     if isinstance(value, list):
-        return [_without_identity(v, table) for v in value]
-    if isinstance(value, str):
-        return value.replace(table, "<table>")
+        return [_without_identity(v) for v in value]
     return value
 
 
-def test_every_call_is_answered_as_moto_s_own_server_answers_it(ours: KeepAliveWSGIServer, moto_own: int) -> None:
-    for (target, theirs_body), (_, ours_body) in zip(_calls("theirs"), _calls("ours"), strict=True):
-        theirs = _send(moto_own, target, theirs_body if isinstance(theirs_body, str) else json.dumps(theirs_body))
-        mine = _send(ours.server_port, target, ours_body if isinstance(ours_body, str) else json.dumps(ours_body))
-        assert _comparable(*mine, "ours") == _comparable(*theirs, "theirs"), target
-        if "x-amz-crc32" in mine[1]:  # botocore checks the body against it
-            assert mine[1]["x-amz-crc32"] == str(zlib.crc32(mine[2])), target
+def _same_answer(clients: tuple[Client, Client], target: str, body: Any, where: str) -> Answer:
+    ours, theirs = (client.send(target, body) for client in clients)
+    assert _comparable(ours) == _comparable(theirs), f"{where}: {target} {body}"
+    if "x-amz-crc32" in ours[1]:  # botocore checks the body against it
+        assert ours[1]["x-amz-crc32"] == str(zlib.crc32(ours[2])), where
+    return ours
 
 
-def test_a_client_keeps_one_connection_for_its_calls(ours: KeepAliveWSGIServer) -> None:
-    accepted: list[object] = []
-    original = ours.get_request
-
-    def counted() -> tuple[socket.socket, Any]:
-        connection = original()
-        accepted.append(connection)
-        return connection
-
-    ours.get_request = counted  # type: ignore[method-assign]
-    try:
-        client = dynamodb_client(f"http://127.0.0.1:{ours.server_port}", "us-east-1")
-        client.create_table(**{**table_definition("kept"), "TableName": "kept"})  # type: ignore[arg-type]
-        for n in range(20):
-            client.put_item(TableName="kept", Item={"pk": {"S": "a"}, "sk": {"S": str(n)}})
-        assert (
-            client.query(
-                TableName="kept", KeyConditionExpression="pk = :a", ExpressionAttributeValues={":a": {"S": "a"}}
-            )["Count"]
-            == 20
-        )
-    finally:
-        del ours.get_request
-    assert len(accepted) == 1
+def test_listed_calls_are_answered_as_moto_answers_them(clients: tuple[Client, Client]) -> None:
+    for n, (target, body) in enumerate(_calls("listed")):
+        _same_answer(clients, target, body, f"call {n}")
 
 
-def test_http_1_0_and_connection_close_end_the_connection(ours: KeepAliveWSGIServer) -> None:
+@pytest.mark.parametrize("seed", range(4))
+def test_random_calls_are_answered_as_moto_answers_them(clients: tuple[Client, Client], seed: int) -> None:
+    table = f"random-{seed}"
+    _same_answer(clients, "CreateTable", {**table_definition(table), "TableName": table}, "create")
+    rng = random.Random(seed)
+    writes = [calls.put, calls.put, calls.put, calls.update, calls.delete, calls.transaction, calls.get, calls.scan]
+    for step in range(150):
+        if rng.random() < 0.4:
+            call = calls.base_query(rng) if rng.random() < 0.5 else calls.index_query(rng)
+            _same_pages(clients, {**call, "TableName": table}, f"seed {seed} step {step}")
+        else:
+            call = rng.choice(writes)(rng)
+            target = _target(call.pop("_operation"))
+            _same_answer(clients, target, _on_table(call, table), f"seed {seed} step {step}")
+
+
+def _target(operation: str) -> str:
+    return "".join(part.title() for part in operation.split("_"))
+
+
+def _on_table(call: dict[str, Any], table: str) -> dict[str, Any]:
+    if "TransactItems" in call:
+        items = [
+            {kind: {**operation, "TableName": table}}
+            for entry in call["TransactItems"]
+            for kind, operation in entry.items()
+        ]
+        return {"TransactItems": items}
+    return {**call, "TableName": table}
+
+
+def _same_pages(clients: tuple[Client, Client], call: dict[str, Any], where: str) -> None:
+    for page in range(40):
+        status, _, data = _same_answer(clients, "Query", call, f"{where} page {page}")
+        answer = json.loads(data)
+        if status != 200 or "LastEvaluatedKey" not in answer:
+            return
+        call = {**call, "ExclusiveStartKey": answer["LastEvaluatedKey"]}
+
+
+def test_a_client_keeps_one_connection_for_its_calls(embedded: int) -> None:
+    client = Client(embedded)
+    client.send("ListTables", {})
+    kept = client.connection.sock
+    for _ in range(20):
+        status, headers, _ = client.send("ListTables", {})
+        assert status == 200 and "connection" not in headers
+    assert client.connection.sock is kept
+    client.connection.close()
+
+
+def test_http_1_0_and_connection_close_end_the_connection(embedded: int) -> None:
     for request in (
         b"GET /moto-api/data.json HTTP/1.0\r\n\r\n",
         b"GET /moto-api/data.json HTTP/1.1\r\nConnection: close\r\n\r\n",
     ):
-        with socket.create_connection(("127.0.0.1", ours.server_port), timeout=10) as sock:
+        with socket.create_connection(("127.0.0.1", embedded), timeout=10) as sock:
             sock.sendall(request)
             answer = _read_until_closed(sock)
         assert answer.startswith(b"HTTP/1.1 200 ")
 
 
-def test_a_chunked_body_is_read_whole(ours: KeepAliveWSGIServer) -> None:
+def test_a_chunked_body_is_read_whole(embedded: int) -> None:
     body = json.dumps({"TableName": "no-such-table"}).encode()
     chunks = b"".join(b"%x\r\n%s\r\n" % (len(part), part) for part in (body[:5], body[5:])) + b"0\r\n\r\n"
     request = (
@@ -235,15 +301,15 @@ def test_a_chunked_body_is_read_whole(ours: KeepAliveWSGIServer) -> None:
         b"Content-Type: application/x-amz-json-1.0\r\nAuthorization: " + AUTHORIZATION.encode() + b"\r\n"
         b"Connection: close\r\n\r\n" + chunks
     )
-    with socket.create_connection(("127.0.0.1", ours.server_port), timeout=10) as sock:
+    with socket.create_connection(("127.0.0.1", embedded), timeout=10) as sock:
         sock.sendall(request)
         answer = _read_until_closed(sock)
     assert answer.startswith(b"HTTP/1.1 400 ")
     assert b"ResourceNotFoundException" in answer
 
 
-def test_garbage_is_refused_and_the_connection_closed(ours: KeepAliveWSGIServer) -> None:
-    with socket.create_connection(("127.0.0.1", ours.server_port), timeout=10) as sock:
+def test_garbage_is_refused_and_the_connection_closed(embedded: int) -> None:
+    with socket.create_connection(("127.0.0.1", embedded), timeout=10) as sock:
         sock.sendall(b"HELLO\r\n\r\n")
         assert _read_until_closed(sock).startswith(b"HTTP/1.1 400 ")
 

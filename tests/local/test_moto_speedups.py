@@ -1,0 +1,166 @@
+"""local_gateway.moto_speedups: each speed-up gives what moto's own code gives (the embedded server as
+a whole is compared with moto as it ships in test_dynamodb_server.py)."""
+
+from __future__ import annotations
+
+import itertools
+import random
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from moto.dynamodb.comparisons import ConditionExpressionParser
+from moto.dynamodb.exceptions import ItemSizeTooLarge
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
+from moto.dynamodb.responses import DynamoHandler
+
+from local_gateway import moto_speedups
+from local_gateway.moto_speedups import ITEM_SIZE_LIMIT
+
+MOTO_ITEM_INIT = Item.__init__
+MOTO_PARSE = ConditionExpressionParser.parse
+CONDITIONS = (
+    "attribute_not_exists(#pk)",
+    "attribute_not_exists(#pk) OR #expires <= :now OR #owner = :owner",
+    "#status = :previous AND attempt = :attempt",
+    "attempt = :previous OR #owner = :owner",
+    "NOT (#status IN (:previous, :owner)) AND size(#owner) > :attempt",
+    "begins_with(#owner, :owner) OR attempt BETWEEN :attempt AND :now",
+)
+NAMES = {"#pk": "pk", "#expires": "expires_at", "#owner": "owner", "#status": "status"}
+
+
+def test_nothing_was_patched_before_these_tests() -> None:
+    assert MOTO_ITEM_INIT is not moto_speedups.patches()[2][2]
+    assert MOTO_PARSE is not moto_speedups.patches()[1][2]
+
+
+def test_a_class_s_method_names_are_moto_s() -> None:
+    names = moto_speedups.method_names_from_class(DynamoHandler)
+    assert names == moto_speedups._moto_method_names(DynamoHandler)
+    assert "put_item" in names
+    assert moto_speedups.method_names_from_class(DynamoHandler) is names  # computed once
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_a_kept_condition_judges_every_item_as_a_fresh_parse_does(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(moto_speedups, "PARSED_CONDITIONS", moto_speedups._ParsedConditions(8))
+    rng = random.Random(seed)
+    items = [_item(rng) for _ in range(30)]
+    for expression in itertools.chain.from_iterable(itertools.repeat(CONDITIONS, 6)):
+        names = {key: value for key, value in NAMES.items() if key in expression}
+        values = _values(rng, expression)
+        fresh = ConditionExpressionParser(expression, names, values)
+        kept = ConditionExpressionParser(expression, names, values)
+        fresh_tree, kept_tree = MOTO_PARSE(fresh), moto_speedups._parse_condition(kept)
+        assert [_judged(kept_tree, item) for item in items] == [_judged(fresh_tree, item) for item in items]
+        assert (kept.expr_attr_names_found, kept.expr_attr_values_found) == (
+            fresh.expr_attr_names_found,
+            fresh.expr_attr_values_found,
+        )
+
+
+def test_the_same_condition_is_parsed_once_and_other_values_are_another_condition(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    parses: list[str] = []
+
+    def counted(parser: ConditionExpressionParser) -> Any:
+        parses.append(str(parser.expression_attribute_values))
+        return MOTO_PARSE(parser)
+
+    monkeypatch.setattr(moto_speedups, "_moto_parse", counted)
+    monkeypatch.setattr(moto_speedups, "PARSED_CONDITIONS", moto_speedups._ParsedConditions(2))
+    expression = "attempt = :v"
+    number, text = {":v": {"N": "1"}}, {":v": {"S": "1"}}
+    trees = [
+        moto_speedups._parse_condition(ConditionExpressionParser(expression, {}, v)) for v in (number, number, text)
+    ]
+    assert trees[0] is trees[1]
+    assert trees[2] is not trees[0]
+    assert trees[0].expr(Item(DynamoType({"S": "k"}), None, {"attempt": {"N": "1"}}))
+    assert not trees[2].expr(Item(DynamoType({"S": "k"}), None, {"attempt": {"N": "1"}}))
+    assert len(parses) == 2
+    for values in (number, text, number, number):  # the least recently used goes first
+        moto_speedups._parse_condition(ConditionExpressionParser("attempt > :v", {}, values))
+    moto_speedups._parse_condition(ConditionExpressionParser("attempt < :v", {}, number))
+    moto_speedups._parse_condition(ConditionExpressionParser("attempt > :v", {}, number))
+    assert len(parses) == 2 + 2 + 1
+
+
+def test_values_equal_in_python_but_not_in_type_are_other_keys() -> None:
+    assert moto_speedups._frozen({":v": [True, 1]}) != moto_speedups._frozen({":v": [1, True]})
+    assert moto_speedups._frozen({"a": {"N": "1"}}) == moto_speedups._frozen({"a": {"N": "1"}})
+
+
+def test_a_malformed_condition_fails_every_time_as_in_moto(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(moto_speedups, "PARSED_CONDITIONS", moto_speedups._ParsedConditions(8))
+    for expression, values in (("attribute_not_exists(pk", {}), ("attempt = :missing", {}), ("attempt = = 1", {})):
+        with pytest.raises(Exception) as moto_failure:
+            MOTO_PARSE(ConditionExpressionParser(expression, {}, values))
+        for _ in range(2):
+            with pytest.raises(type(moto_failure.value), match=_escaped(moto_failure.value)):
+                moto_speedups._parse_condition(ConditionExpressionParser(expression, {}, values))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_an_item_is_measured_against_the_limit_as_moto_measures_it(seed: int) -> None:
+    rng = random.Random(seed)
+    for _ in range(40):
+        sizes = [rng.randint(1, ITEM_SIZE_LIMIT // 3) for _ in range(rng.randint(1, 5))]
+        attrs: dict[str, Any] = {f"a{n}": {"S": "x" * size} for n, size in enumerate(sizes)}
+        if rng.random() < 0.3:
+            attrs["nested"] = {"M": {"x": {"N": "1"}, "y": {"L": [{"S": "abc"}, {"BOOL": True}]}}}
+        assert _built(moto_speedups._item_init, attrs) == _built(MOTO_ITEM_INIT, attrs)
+
+
+def test_an_item_just_over_the_limit_is_refused_and_one_at_it_is_not() -> None:
+    at_limit = {"k": {"S": "x" * (ITEM_SIZE_LIMIT - 1)}}  # 1 byte of name, the rest value
+    over = {"k": {"S": "x" * ITEM_SIZE_LIMIT}}
+    assert _built(moto_speedups._item_init, at_limit) == _built(MOTO_ITEM_INIT, at_limit) != "too large"
+    assert _built(moto_speedups._item_init, over) == _built(MOTO_ITEM_INIT, over) == "too large"
+
+
+def _judged(tree: Any, item: Item) -> object:
+    try:
+        return bool(tree.expr(item))
+    except ValueError as error:  # e.g. size() of a missing attribute, as moto raises it
+        return repr(error)
+
+
+def _built(init: Any, attrs: dict[str, Any]) -> object:
+    item = Item.__new__(Item)
+    try:
+        init(item, DynamoType({"S": "h"}), None, attrs)
+    except ItemSizeTooLarge:
+        return "too large"
+    return {name: (value.type, value.value) for name, value in item.attrs.items()}
+
+
+def _item(rng: random.Random) -> Item:
+    attrs: dict[str, Any] = {"pk": {"S": "MERCHANT#m"}}
+    if rng.random() < 0.8:
+        attrs["status"] = {"S": rng.choice(("pending", "authorized", "o1"))}
+    if rng.random() < 0.8:
+        attrs["attempt"] = {"N": str(rng.randint(0, 3))}
+    if rng.random() < 0.8:
+        attrs["owner"] = {"S": rng.choice(("o1", "o2", "o"))}
+    if rng.random() < 0.8:
+        attrs["expires_at"] = {"N": str(rng.randint(0, 9))}
+    return Item(DynamoType({"S": "MERCHANT#m"}), None, attrs)
+
+
+def _values(rng: random.Random, expression: str) -> dict[str, Any]:
+    candidates = {
+        ":now": {"N": str(rng.randint(0, 9))},
+        ":owner": {"S": rng.choice(("o1", "o2", "o"))},
+        ":previous": rng.choice(({"S": "pending"}, {"N": "1"})),
+        ":attempt": {"N": str(Decimal(rng.randint(0, 3)))},
+    }
+    return {name: value for name, value in candidates.items() if name in expression}
+
+
+def _escaped(error: BaseException) -> str:
+    import re  # noqa: PLC0415
+
+    return re.escape(str(error))
