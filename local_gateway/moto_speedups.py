@@ -11,6 +11,10 @@ embedded DynamoDB under load (docs/performance.md):
   changes it once built: it is kept per (expression, names, values), least recently used out.
 - `Item.__init__`: every attribute added re-measures the whole item against the 400 KB limit,
   quadratic in the number of attributes (~8%). The running total gives the same checks.
+- The JSON serializer's `AttributeValue`: moto's generic serializer looks up each of its ten
+  members under several aliases for every attribute of every item it answers (~15% of a GetItem
+  or a Query). An attribute value as moto stores it (one key: S, N, BOOL, NULL, SS, NS, or M and
+  L of such) serializes to itself; anything else (B, BS, an odd value) takes moto's own path.
 """
 
 from __future__ import annotations
@@ -21,7 +25,9 @@ from collections import OrderedDict
 from collections.abc import Hashable, Mapping
 from typing import Any
 
+from botocore.model import Shape
 from moto.core import responses as moto_responses
+from moto.core.serialize import BaseJSONSerializer
 from moto.dynamodb.comparisons import ConditionExpressionParser, Func, Op
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
@@ -33,6 +39,7 @@ PARSED_CONDITIONS_KEPT = 4096
 
 _moto_method_names = getattr(moto_responses, "method_names_from_class")  # noqa: B009 - not exported
 _moto_parse = ConditionExpressionParser.parse
+_moto_serialize_structure = BaseJSONSerializer._serialize_type_structure
 
 
 @functools.cache
@@ -114,12 +121,57 @@ def _item_init(self: Item, hash_key: DynamoType, range_key: DynamoType | None, a
         total += size
 
 
+class _Unsure(Exception):
+    """An attribute value this module does not claim to serialize as moto does."""
+
+
+_AS_IS = {"S": str, "N": str, "BOOL": bool, "NULL": bool}
+_SETS = frozenset({"SS", "NS"})
+
+
+def _serialize_structure(
+    self: BaseJSONSerializer, serialized: dict[str, Any], value: Any, shape: Shape, key: str
+) -> None:
+    if shape.name == "AttributeValue" and key and not _transforms(self):
+        try:
+            plain = _attribute_value(value)
+        except _Unsure:
+            pass
+        else:
+            serialized[shape.serialization.get("name", key)] = plain
+            return
+    _moto_serialize_structure(self, serialized, value, shape, key)  # type: ignore[arg-type]
+
+
+def _transforms(serializer: BaseJSONSerializer) -> bool:
+    """moto's response transformers (per key path; none for DynamoDB) need its own path."""
+    return bool(getattr(serializer._value_picker, "response_transformers", True))
+
+
+def _attribute_value(value: Any) -> dict[str, Any]:
+    """What moto's serializer makes of a stored attribute value, or _Unsure."""
+    if type(value) is not dict or len(value) != 1:
+        raise _Unsure
+    ((kind, inner),) = value.items()
+    expected = _AS_IS.get(kind)
+    if expected is not None and type(inner) is expected:
+        return {kind: inner}
+    if kind in _SETS and type(inner) is list and all(type(member) is str for member in inner):
+        return {kind: list(inner)}
+    if kind == "M" and type(inner) is dict and "" not in inner:
+        return {"M": {name: _attribute_value(member) for name, member in inner.items()}}
+    if kind == "L" and type(inner) is list:
+        return {"L": [_attribute_value(member) for member in inner]}
+    raise _Unsure
+
+
 def patches() -> list[tuple[object, str, object]]:
     """(target, attribute, value) for each speed-up."""
     return [
         (moto_responses, "method_names_from_class", method_names_from_class),
         (ConditionExpressionParser, "parse", _parse_condition),
         (Item, "__init__", _item_init),
+        (BaseJSONSerializer, "_serialize_type_structure", _serialize_structure),
     ]
 
 

@@ -40,6 +40,9 @@ def item(pk: str, sk: str, pending: str | None, rng: random.Random | None = None
             attributes["expires_at"] = {"N": str(rng.randint(1, 9))}
         if rng.random() < 0.3:
             attributes["note"] = {"S": "x" * rng.randint(1, 300)}
+        if rng.random() < 0.4:  # a payment's card summary, and other kinds of values
+            attributes["card"] = {"M": {"brand": {"S": "visa"}, "last4": {"S": "4242"}, "month": {"N": "12"}}}
+            attributes["flags"] = {"L": [{"BOOL": rng.random() < 0.5}, {"NULL": True}, {"SS": ["a", "b"]}]}
     return attributes
 
 

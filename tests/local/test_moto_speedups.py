@@ -4,11 +4,14 @@ a whole is compared with moto as it ships in test_dynamodb_server.py)."""
 from __future__ import annotations
 
 import itertools
+import json
 import random
 from decimal import Decimal
 from typing import Any
 
 import pytest
+from moto.core.serialize import BaseJSONSerializer, XFormedAttributePicker, get_serializer_class
+from moto.core.utils import get_service_model
 from moto.dynamodb.comparisons import ConditionExpressionParser
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
@@ -119,6 +122,58 @@ def test_an_item_just_over_the_limit_is_refused_and_one_at_it_is_not() -> None:
     over = {"k": {"S": "x" * ITEM_SIZE_LIMIT}}
     assert _built(moto_speedups._item_init, at_limit) == _built(MOTO_ITEM_INIT, at_limit) != "too large"
     assert _built(moto_speedups._item_init, over) == _built(MOTO_ITEM_INIT, over) == "too large"
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_items_are_serialized_as_moto_serializes_them(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(seed)
+    for operation in ("GetItem", "Query", "PutItem"):
+        for _ in range(25):
+            item = {f"a{n}": _attribute(rng, depth=0) for n in range(rng.randint(0, 6))}
+            result = {"Item": item} if operation == "GetItem" else {"Attributes": item}
+            if operation == "Query":
+                result = {"Items": [item, {"pk": {"S": "x"}}], "Count": 2, "ScannedCount": 2}
+            moto_body = _serialized(operation, result)
+            monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_structure", moto_speedups._serialize_structure)
+            assert _serialized(operation, result) == moto_body
+            monkeypatch.undo()
+
+
+def test_values_moto_stores_otherwise_take_moto_s_own_path() -> None:
+    for odd in ({"B": b"x"}, {"S": None}, {"S": 1}, {"M": {"": {"S": "x"}}}, {"SS": ["a", 1]}, {"S": "a", "N": "1"}):
+        with pytest.raises(moto_speedups._Unsure):
+            moto_speedups._attribute_value({"L": [{"S": "fine"}, odd]})
+
+
+def _serialized(operation: str, result: dict[str, Any]) -> object:
+    model = get_service_model("dynamodb")
+    serializer = get_serializer_class("dynamodb", "json")(
+        operation_model=model.operation_model(operation),
+        value_picker=XFormedAttributePicker(response_transformers={}),
+    )
+    return json.loads(serializer.serialize(result)["body"])
+
+
+def _attribute(rng: random.Random, depth: int) -> Any:
+    kinds = ["S", "N", "BOOL", "NULL", "SS", "NS", "B", "BS", "S-odd"] + (["M", "L"] if depth < 3 else [])
+    kind = rng.choice(kinds)
+    if kind == "M":
+        return {"M": {f"k{n}": _attribute(rng, depth + 1) for n in range(rng.randint(0, 3))}}
+    if kind == "L":
+        return {"L": [_attribute(rng, depth + 1) for _ in range(rng.randint(0, 3))]}
+    simple: dict[str, Any] = {
+        "S": "text",
+        "N": "12.5",
+        "BOOL": rng.random() < 0.5,
+        "NULL": True,
+        "SS": ["a", "b"],
+        "NS": ["1", "2"],
+        "B": b"\x00bytes",
+        "BS": [b"a", b"b"],
+        "S-odd": {"S": None} if rng.random() < 0.5 else {"S": 5},
+    }
+    value = simple[kind]
+    return value if kind == "S-odd" else {kind: value}
 
 
 def _judged(tree: Any, item: Item) -> object:
