@@ -10,6 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 import pytest
+from moto.core.parse import BaseJSONParser, JSONParser
 from moto.core.serialize import BaseJSONSerializer, XFormedAttributePicker, get_serializer_class
 from moto.core.utils import get_service_model
 from moto.dynamodb.comparisons import ConditionExpressionParser
@@ -137,6 +138,50 @@ def test_items_are_serialized_as_moto_serializes_them(seed: int, monkeypatch: py
             monkeypatch.setattr(BaseJSONSerializer, "_serialize_type_structure", moto_speedups._serialize_structure)
             assert _serialized(operation, result) == moto_body
             monkeypatch.undo()
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_requests_are_parsed_as_moto_parses_them(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    rng = random.Random(seed)
+    for _ in range(60):
+        item = {f"a{n}": _request_value(rng, depth=0) for n in range(rng.randint(0, 6))}
+        request = {"TableName": "t", "Item": item, "ExpressionAttributeValues": {":v": _request_value(rng, 0)}}
+        moto_parsed = _parsed("PutItem", request)
+        monkeypatch.setattr(BaseJSONParser, "_parse_structure", moto_speedups._parse_structure)
+        assert _parsed("PutItem", request) == moto_parsed
+        monkeypatch.undo()
+
+
+def _parsed(operation: str, request: dict[str, Any]) -> object:
+    parser = JSONParser(get_service_model("dynamodb").operation_model(operation), map_type=dict)
+    try:
+        return parser.parse({"body": json.dumps(request).encode()})  # type: ignore[typeddict-item]
+    except Exception as error:  # an odd value moto cannot parse: it must fail the same way
+        return repr(error)
+
+
+def _request_value(rng: random.Random, depth: int) -> Any:
+    """What a client may send as an attribute value, odd ones included."""
+    kind = rng.choice(["S", "N", "BOOL", "NULL", "SS", "NS", "B", "BS", "odd"] + (["M", "L"] * (depth < 3)))
+    if kind == "M":
+        return {"M": {f"k{n}": _request_value(rng, depth + 1) for n in range(rng.randint(0, 3))}}
+    if kind == "L":
+        return {"L": [_request_value(rng, depth + 1) for _ in range(rng.randint(0, 3))]}
+    if kind == "odd":
+        return rng.choice(
+            [{"S": None}, {"S": "a", "N": "1"}, {"X": "1"}, {}, {"SS": "ab"}, {"S": 5}, {"M": None}, {"L": "x"}, "text"]
+        )
+    simple = {
+        "S": "text",
+        "N": "12.5",
+        "BOOL": False,
+        "NULL": True,
+        "SS": ["a"],
+        "NS": ["1"],
+        "B": "eA==",
+        "BS": ["eA=="],
+    }
+    return {kind: simple[kind]}
 
 
 def test_values_moto_stores_otherwise_take_moto_s_own_path() -> None:
