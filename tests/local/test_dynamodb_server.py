@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import contextlib
 import http.client
+import io
 import json
 import random
 import socket
@@ -23,8 +24,10 @@ from collections.abc import Iterator
 from typing import IO, Any
 
 import pytest
+from moto.core.request import Request
 
 from handlers.schema import PENDING_INDEX, table_definition
+from local_gateway.moto_server import _ServerRequest
 from local_gateway.topology import TABLE_REGION
 from tests.local import dynamodb_calls as calls
 
@@ -319,3 +322,49 @@ def _read_until_closed(sock: socket.socket) -> bytes:
     while chunk := sock.recv(65536):
         received += chunk
     return received
+
+
+@pytest.mark.parametrize(
+    ("host", "content_type", "query", "extra"),
+    [
+        ("127.0.0.1:8080", "application/x-amz-json-1.0", "", {}),
+        ("127.0.0.1:80", "application/x-amz-json-1.0", "", {}),
+        ("localhost:8080", "application/x-amz-json-1.0", "", {}),
+        ("127.0.0.1:8080", "application/x-www-form-urlencoded", "", {}),
+        ("127.0.0.1:8080", "application/x-amz-json-1.0", "a=1", {}),
+        ("127.0.0.1:8080", "", "", {}),
+        ("127.0.0.1:8080", "application/x-amz-json-1.0", "", {"HTTP_CONTENT_ENCODING": "gzip"}),
+    ],
+)
+def test_a_request_holds_what_werkzeug_works_out(
+    host: str, content_type: str, query: str, extra: dict[str, str]
+) -> None:
+    """The DynamoDB app gives werkzeug's lazily parsed parts directly; they must be werkzeug's own."""
+    body = b'{"TableName": "t", "ConditionExpression": "a = :b&Action=x"}'
+
+    def environ() -> dict[str, Any]:
+        return {
+            "REQUEST_METHOD": "POST",
+            "SCRIPT_NAME": "",
+            "PATH_INFO": "/",
+            "RAW_URI": "/" + (f"?{query}" if query else ""),
+            "QUERY_STRING": query,
+            "SERVER_NAME": "127.0.0.1",
+            "SERVER_PORT": "8080",
+            "SERVER_PROTOCOL": "HTTP/1.1",
+            "wsgi.url_scheme": "http",
+            "wsgi.input": io.BytesIO(body),
+            "CONTENT_LENGTH": str(len(body)),
+            "HTTP_HOST": host,
+            **({"CONTENT_TYPE": content_type} if content_type else {}),
+            **extra,
+        }
+
+    given, worked_out = _ServerRequest.of(environ()), Request(environ())
+    for request in (given, worked_out):
+        request.from_wsgi_server = True
+    assert given.raw_url == worked_out.raw_url
+    assert given.data == worked_out.data
+    assert (given.form, given.files, given.values) == (worked_out.form, worked_out.files, worked_out.values)
+    assert given.get_data() == worked_out.get_data()
+    assert given.stream.read() == worked_out.stream.read()
