@@ -24,6 +24,7 @@ from typing import Any, Protocol
 
 from handlers.http import MAX_BODY_BYTES
 from handlers.routes import Function, Route
+from local_gateway import process_tuning
 from local_gateway.gateway import Gateway
 from local_gateway.global_endpoint import HEALTH_CHECK_USER_AGENT
 from local_gateway.http_server import LocalHTTPServer
@@ -152,6 +153,7 @@ def watch_stdin(stop: threading.Event) -> None:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     setup_logging(args.name)
+    process_tuning.install()  # the same HTTP and botocore behaviour for less CPU
     stop = threading.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         signal.signal(signum, lambda *_: stop.set())
