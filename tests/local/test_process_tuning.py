@@ -12,8 +12,9 @@ from typing import Any
 import botocore.config
 import botocore.session
 import pytest
+from botocore.httpsession import URLLib3Session
 
-from local_gateway import process_tuning
+from local_gateway import botocore_local_http, process_tuning
 
 PLAIN_LINES = (
     b"Content-Type: application/x-amz-json-1.0\r\n",
@@ -94,11 +95,13 @@ def test_plain_blocks_skip_the_email_parser(monkeypatch: pytest.MonkeyPatch) -> 
 
 def test_install_puts_both_in_place(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(http.client, "parse_headers", http.client.parse_headers)
+    monkeypatch.setattr(URLLib3Session, "send", URLLib3Session.send)
     monkeypatch.setitem(botocore.config.Config.OPTION_DEFAULTS, "max_pool_connections", 10)  # type: ignore[misc]
 
     process_tuning.install()
 
     assert http.client.parse_headers is process_tuning.parse_headers
+    assert URLLib3Session.send is botocore_local_http.send
     client = botocore.session.get_session().create_client(
         "dynamodb", region_name="eu-west-1", aws_access_key_id="x", aws_secret_access_key="x"
     )
