@@ -8,7 +8,8 @@ embedded DynamoDB under load (docs/performance.md):
 - `ConditionExpressionParser.parse`: a condition is parsed twice per conditional write (once to
   validate it, once to apply it) and the project sends the same few conditions all the time
   (~13%). The tree depends only on the expression, its names and its values, and moto never
-  changes it once built: it is kept per (expression, names, values), least recently used out.
+  changes it once built: it is kept, with the values as slots filled per call (moto's parse looks
+  at a value only to make its operand, and in BETWEEN, which keeps the values in its key).
 - `Item.__init__`: every attribute added re-measures the whole item against the 400 KB limit,
   quadratic in the number of attributes (~8%). The running total gives the same checks.
 - `AttributeValue` in and out: moto's generic request parser and response serializer walk its
@@ -19,17 +20,26 @@ embedded DynamoDB under load (docs/performance.md):
 
 from __future__ import annotations
 
+import copy
 import functools
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from botocore.model import Shape
 from moto.core import responses as moto_responses
 from moto.core.parse import BaseJSONParser
 from moto.core.serialize import BaseJSONSerializer
-from moto.dynamodb.comparisons import ConditionExpressionParser, Func, Op
+from moto.dynamodb.comparisons import (
+    AttributeValue,
+    ConditionExpressionParser,
+    Func,
+    FuncBetween,
+    Op,
+    OpDefault,
+)
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.utilities import bytesize
@@ -51,42 +61,138 @@ def method_names_from_class(clazz: object) -> list[str]:
 
 
 class _ParsedConditions:
-    """(expression, names, values) -> the parsed tree and the names and values it used."""
+    """Parsed condition trees, least recently used out. A condition whose values are all plain
+    (one type each) is kept as a template per (expression, names, value placeholders), whose value
+    slots take each call's values: the claim's condition carries a new owner and time on every
+    payment. Anything else is kept per (expression, names, values)."""
 
     def __init__(self, size: int) -> None:
         self._size = size
-        self._kept: OrderedDict[Hashable, tuple[Op | Func, list[str], list[str]]] = OrderedDict()
+        self._kept: OrderedDict[Hashable, _Parsed] = OrderedDict()
         self._lock = threading.Lock()
 
     def parse(self, parser: ConditionExpressionParser) -> Op | Func:
-        if not parser.condition_expression:
+        expression = parser.condition_expression
+        if not expression:
             return _moto_parse(parser)
-        key = (
-            parser.condition_expression,
-            _frozen(parser.expression_attribute_names),
-            _frozen(parser.expression_attribute_values),
-        )
+        values = parser.expression_attribute_values
+        names = _frozen(parser.expression_attribute_names)
+        template_key = (expression, names, tuple(sorted(values or ()))) if _plain(values) else None
+        kept = self._get(template_key) if template_key is not None else None
+        if kept is _NO_TEMPLATE:
+            template_key, kept = None, None
+        if kept is not None:
+            self._found(parser, kept)
+            tree: Op | Func = _bound(kept.tree, values or {}, {})
+            return tree
+        values_key = (expression, names, _frozen(values))
+        kept = self._get(values_key) if template_key is None else None
+        if kept is not None:
+            self._found(parser, kept)
+            return kept.tree
+        names_before, values_before = len(parser.expr_attr_names_found), len(parser.expr_attr_values_found)
+        tree = _moto_parse(parser)  # a malformed expression raises here, every time, as in moto
+        found = (parser.expr_attr_names_found[names_before:], parser.expr_attr_values_found[values_before:])
+        template = _template(parser) if template_key is not None else None
+        if template is not None:
+            self._put(template_key, _Parsed(template, *found))
+            return tree
+        if template_key is not None:  # a value checked while parsing (BETWEEN): kept per values
+            self._put(template_key, _NO_TEMPLATE)
+        self._put(values_key, _Parsed(tree, *found))
+        return tree
+
+    @staticmethod
+    def _found(parser: ConditionExpressionParser, kept: _Parsed) -> None:
+        parser.expr_attr_names_found.extend(kept.names_found)
+        parser.expr_attr_values_found.extend(kept.values_found)
+
+    def _get(self, key: Hashable) -> _Parsed | None:
         with self._lock:
             kept = self._kept.get(key)
             if kept is not None:
                 self._kept.move_to_end(key)
-        if kept is None:
-            names_before, values_before = len(parser.expr_attr_names_found), len(parser.expr_attr_values_found)
-            tree = _moto_parse(parser)  # a malformed expression raises here, every time, as in moto
-            kept = (
-                tree,
-                parser.expr_attr_names_found[names_before:],
-                parser.expr_attr_values_found[values_before:],
-            )
-            with self._lock:
-                self._kept[key] = kept
-                if len(self._kept) > self._size:
-                    self._kept.popitem(last=False)
-            return tree
-        tree, names, values = kept
-        parser.expr_attr_names_found.extend(names)
-        parser.expr_attr_values_found.extend(values)
-        return tree
+            return kept
+
+    def _put(self, key: Hashable, parsed: _Parsed) -> None:
+        with self._lock:
+            self._kept[key] = parsed
+            if len(self._kept) > self._size:
+                self._kept.popitem(last=False)
+
+
+@dataclass(frozen=True)
+class _Parsed:
+    tree: Op | Func  # kept per (expression, names, placeholders): a template, its values slots
+    names_found: list[str]
+    values_found: list[str]
+
+
+# Kept per (expression, names, placeholders): this condition's parse looks at its values.
+_NO_TEMPLATE = _Parsed(OpDefault(None, None), [], [])  # type: ignore[arg-type]
+
+# A template's value slot: a string no request's value is compared with (templates hold only these).
+_SLOT = "\x00local_gateway.moto_speedups slot:"
+_PLAIN_TYPES = {"S": str, "N": str, "BOOL": bool}
+
+
+def _plain(values: Any) -> bool:
+    """Values moto turns into operands without a check that could fail or depend on them."""
+    if values is None:
+        return True
+    if type(values) is not dict:
+        return False
+    for value in values.values():
+        if type(value) is not dict or len(value) != 1:
+            return False
+        ((kind, inner),) = value.items()
+        if type(inner) is not _PLAIN_TYPES.get(kind):
+            return False
+    return True
+
+
+def _template(parser: ConditionExpressionParser) -> Op | Func | None:
+    """The condition parsed again with a slot for each value; None if its parse looks at values."""
+    slots = {name: {"S": _SLOT + name} for name in parser.expression_attribute_values or {}}
+    try:
+        tree = _moto_parse(
+            ConditionExpressionParser(parser.condition_expression, parser.expression_attribute_names, slots)
+        )
+    except Exception:  # moto parsed the real values; were the slots refused, the values' own key is used
+        return None
+    return None if _contains(tree, FuncBetween) else tree
+
+
+def _contains(node: Any, kind: type, seen: set[int] | None = None) -> bool:
+    seen = set() if seen is None else seen
+    if id(node) in seen:
+        return False
+    seen.add(id(node))
+    if isinstance(node, kind):
+        return True
+    if isinstance(node, list | tuple):
+        return any(_contains(child, kind, seen) for child in node)
+    if isinstance(node, Op | Func):
+        return any(_contains(child, kind, seen) for child in vars(node).values())
+    return False
+
+
+def _bound(node: Any, values: Mapping[str, Any], copies: dict[int, Any]) -> Any:
+    """The template with each slot's value operand made from this call's value (a fresh tree)."""
+    if id(node) in copies:
+        return copies[id(node)]
+    if isinstance(node, AttributeValue) and node.type == "S" and str(node.value).startswith(_SLOT):
+        bound: Any = AttributeValue(values[node.value[len(_SLOT) :]])
+    elif isinstance(node, list | tuple):
+        bound = type(node)(_bound(child, values, copies) for child in node)
+    elif isinstance(node, Op | Func):
+        bound = copy.copy(node)
+        for name, child in vars(node).items():
+            setattr(bound, name, _bound(child, values, copies))
+    else:
+        bound = node  # paths, strings: shared, moto never changes them
+    copies[id(node)] = bound
+    return bound
 
 
 def _frozen(value: Any) -> Hashable:

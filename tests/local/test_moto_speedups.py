@@ -64,32 +64,60 @@ def test_a_kept_condition_judges_every_item_as_a_fresh_parse_does(seed: int, mon
         )
 
 
-def test_the_same_condition_is_parsed_once_and_other_values_are_another_condition(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    parses: list[str] = []
+def test_a_condition_is_parsed_once_and_then_takes_each_call_s_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    parses: list[object] = []
 
     def counted(parser: ConditionExpressionParser) -> Any:
-        parses.append(str(parser.expression_attribute_values))
+        parses.append(parser.expression_attribute_values)
         return MOTO_PARSE(parser)
 
     monkeypatch.setattr(moto_speedups, "_moto_parse", counted)
     monkeypatch.setattr(moto_speedups, "PARSED_CONDITIONS", moto_speedups._ParsedConditions(2))
+    item = Item(DynamoType({"S": "k"}), None, {"attempt": {"N": "1"}})
     expression = "attempt = :v"
-    number, text = {":v": {"N": "1"}}, {":v": {"S": "1"}}
     trees = [
-        moto_speedups._parse_condition(ConditionExpressionParser(expression, {}, v)) for v in (number, number, text)
+        moto_speedups._parse_condition(ConditionExpressionParser(expression, {}, values))
+        for values in ({":v": {"N": "1"}}, {":v": {"N": "2"}}, {":v": {"S": "1"}}, {":v": {"N": "1"}})
     ]
-    assert trees[0] is trees[1]
-    assert trees[2] is not trees[0]
-    assert trees[0].expr(Item(DynamoType({"S": "k"}), None, {"attempt": {"N": "1"}}))
-    assert not trees[2].expr(Item(DynamoType({"S": "k"}), None, {"attempt": {"N": "1"}}))
-    assert len(parses) == 2
-    for values in (number, text, number, number):  # the least recently used goes first
-        moto_speedups._parse_condition(ConditionExpressionParser("attempt > :v", {}, values))
-    moto_speedups._parse_condition(ConditionExpressionParser("attempt < :v", {}, number))
-    moto_speedups._parse_condition(ConditionExpressionParser("attempt > :v", {}, number))
-    assert len(parses) == 2 + 2 + 1
+    assert [tree.expr(item) for tree in trees] == [True, False, False, True]
+    assert len(parses) == 2  # the call's own parse, then the template's; the other calls fill its slots
+    assert len({id(tree) for tree in trees}) == 4  # a tree per call: moto may keep it
+
+
+def test_a_between_condition_is_kept_per_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto's BETWEEN looks at its bounds while parsing (a NULL bound is refused there): no slots."""
+    parses: list[object] = []
+
+    def counted(parser: ConditionExpressionParser) -> Any:
+        parses.append(parser.expression_attribute_values)
+        return MOTO_PARSE(parser)
+
+    monkeypatch.setattr(moto_speedups, "_moto_parse", counted)
+    monkeypatch.setattr(moto_speedups, "PARSED_CONDITIONS", moto_speedups._ParsedConditions(8))
+    expression = "attempt BETWEEN :low AND :high"
+    low_high = {":low": {"N": "1"}, ":high": {"N": "3"}}
+    for values in (low_high, low_high, {":low": {"N": "5"}, ":high": {"N": "9"}}):
+        moto_speedups._parse_condition(ConditionExpressionParser(expression, {}, values))
+    assert len(parses) == 1 + 1 + 1  # the first, its template refused, then the other values
+    with pytest.raises(ValueError, match="NULL"):
+        moto_speedups._parse_condition(
+            ConditionExpressionParser(expression, {}, {":low": {"NULL": True}, ":high": {"N": "3"}})
+        )
+
+
+def test_the_least_recently_used_condition_goes_first(monkeypatch: pytest.MonkeyPatch) -> None:
+    parses: list[str] = []
+
+    def counted(parser: ConditionExpressionParser) -> Any:
+        parses.append(str(parser.condition_expression))
+        return MOTO_PARSE(parser)
+
+    monkeypatch.setattr(moto_speedups, "_moto_parse", counted)
+    monkeypatch.setattr(moto_speedups, "PARSED_CONDITIONS", moto_speedups._ParsedConditions(2))
+    for expression in ("attempt > :v", "attempt < :v", "attempt > :v", "attempt = :v", "attempt > :v", "attempt < :v"):
+        moto_speedups._parse_condition(ConditionExpressionParser(expression, {}, {":v": {"N": "1"}}))
+    twice = ["attempt > :v", "attempt < :v", "attempt = :v", "attempt < :v"]  # each: its parse, its template's
+    assert parses == [expression for expression in twice for _ in range(2)]
 
 
 def test_values_equal_in_python_but_not_in_type_are_other_keys() -> None:
