@@ -20,7 +20,6 @@ embedded DynamoDB under load (docs/performance.md):
 
 from __future__ import annotations
 
-import copy
 import functools
 import threading
 from collections import OrderedDict
@@ -77,29 +76,24 @@ class _ParsedConditions:
             return _moto_parse(parser)
         values = parser.expression_attribute_values
         names = _frozen(parser.expression_attribute_names)
+        values_key = (expression, names, _frozen(values))
+        kept = self._get(values_key)
+        if kept is not None:  # the same values again (the transition's): the same tree
+            self._found(parser, kept)
+            return kept.tree
         template_key = (expression, names, tuple(sorted(values or ()))) if _plain(values) else None
         kept = self._get(template_key) if template_key is not None else None
-        if kept is _NO_TEMPLATE:
-            template_key, kept = None, None
-        if kept is not None:
+        if kept is not None and kept is not _NO_TEMPLATE:  # new values (the claim's owner and time)
             self._found(parser, kept)
             tree: Op | Func = _bound(kept.tree, values or {}, {})
             return tree
-        values_key = (expression, names, _frozen(values))
-        kept = self._get(values_key) if template_key is None else None
-        if kept is not None:
-            self._found(parser, kept)
-            return kept.tree
         names_before, values_before = len(parser.expr_attr_names_found), len(parser.expr_attr_values_found)
         tree = _moto_parse(parser)  # a malformed expression raises here, every time, as in moto
         found = (parser.expr_attr_names_found[names_before:], parser.expr_attr_values_found[values_before:])
-        template = _template(parser) if template_key is not None else None
-        if template is not None:
-            self._put(template_key, _Parsed(template, *found))
-            return tree
-        if template_key is not None:  # a value checked while parsing (BETWEEN): kept per values
-            self._put(template_key, _NO_TEMPLATE)
         self._put(values_key, _Parsed(tree, *found))
+        if template_key is not None and kept is None:
+            template = _template(parser)  # None: a value checked while parsing (BETWEEN)
+            self._put(template_key, _NO_TEMPLATE if template is None else _Parsed(template, *found))
         return tree
 
     @staticmethod
@@ -131,6 +125,7 @@ class _Parsed:
 # Kept per (expression, names, placeholders): this condition's parse looks at its values.
 _NO_TEMPLATE = _Parsed(OpDefault(None, None), [], [])  # type: ignore[arg-type]
 
+_TREE_NODES = (Op, Func)
 # A template's value slot: a string no request's value is compared with (templates hold only these).
 _SLOT = "\x00local_gateway.moto_speedups slot:"
 _PLAIN_TYPES = {"S": str, "N": str, "BOOL": bool}
@@ -179,16 +174,17 @@ def _contains(node: Any, kind: type, seen: set[int] | None = None) -> bool:
 
 def _bound(node: Any, values: Mapping[str, Any], copies: dict[int, Any]) -> Any:
     """The template with each slot's value operand made from this call's value (a fresh tree)."""
-    if id(node) in copies:
-        return copies[id(node)]
-    if isinstance(node, AttributeValue) and node.type == "S" and str(node.value).startswith(_SLOT):
-        bound: Any = AttributeValue(values[node.value[len(_SLOT) :]])
-    elif isinstance(node, list | tuple):
-        bound = type(node)(_bound(child, values, copies) for child in node)
-    elif isinstance(node, Op | Func):
-        bound = copy.copy(node)
-        for name, child in vars(node).items():
-            setattr(bound, name, _bound(child, values, copies))
+    bound = copies.get(id(node))
+    if bound is not None:
+        return bound
+    kind = type(node)
+    if kind is AttributeValue and node.type == "S" and str(node.value).startswith(_SLOT):
+        bound = AttributeValue(values[node.value[len(_SLOT) :]])
+    elif kind is list or kind is tuple:
+        bound = kind(_bound(child, values, copies) for child in node)
+    elif isinstance(node, _TREE_NODES):
+        bound = object.__new__(kind)  # moto's nodes: plain objects, their state in __dict__
+        bound.__dict__.update({name: _bound(child, values, copies) for name, child in vars(node).items()})
     else:
         bound = node  # paths, strings: shared, moto never changes them
     copies[id(node)] = bound
