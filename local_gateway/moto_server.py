@@ -14,6 +14,7 @@ local_gateway.moto_speedups and local_gateway.indexed_table).
 
 from __future__ import annotations
 
+import io
 import logging
 import re
 from collections.abc import Callable, Iterable
@@ -21,7 +22,7 @@ from http import HTTPStatus
 from typing import Any
 
 from botocore.exceptions import ClientError
-from moto.core.request import Request
+from moto.core.request import PRESERVED_HEADER_NAMES_ENVIRON_KEY, Request
 from moto.dynamodb.responses import DynamoHandler
 from moto.moto_api import recorder
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -32,7 +33,7 @@ from werkzeug.exceptions import InternalServerError
 from local_gateway.topology import TABLE_REGION
 from local_gateway.wsgi_server import KeepAliveWSGIServer
 
-_CREDENTIAL_SCOPE_REGION = re.compile(r"(Credential=[^/,]+/\d{8}/)[^/]+/")
+_CREDENTIAL_SCOPE_REGION = re.compile(r"(Credential=[^/,]+/\d{8}/)([^/]+)/")
 _USER_AGENT_REGION = re.compile(r"region/[a-z0-9-]+")
 log = logging.getLogger("local_gateway.moto_server")
 DYNAMODB_TARGET_PREFIX = "DynamoDB_20120810."  # X-Amz-Target of every DynamoDB call (not Streams)
@@ -48,12 +49,19 @@ class RegionPinningMiddleware:
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
         authorization = environ.get("HTTP_AUTHORIZATION")
-        if authorization:
+        if authorization and not self._pinned(authorization):
             environ["HTTP_AUTHORIZATION"] = _CREDENTIAL_SCOPE_REGION.sub(rf"\g<1>{self._region}/", authorization)
         user_agent = environ.get("HTTP_USER_AGENT")
-        if user_agent:
+        if user_agent and "region/" in user_agent:  # botocore's own agent names no region
             environ["HTTP_USER_AGENT"] = _USER_AGENT_REGION.sub(f"region/{self._region}", user_agent)
         return self._app(environ, start_response)
+
+    def _pinned(self, authorization: str) -> bool:
+        """One credential scope, already this region's (eu-west-1's calls): nothing to rewrite."""
+        if authorization.count("Credential=") != 1:
+            return False
+        match = _CREDENTIAL_SCOPE_REGION.search(authorization)
+        return match is None or match.group(2) == self._region
 
 
 class DynamoDBFirst:
@@ -88,17 +96,46 @@ class _ServerRequest(Request):
     def of(cls, environ: dict[str, Any]) -> _ServerRequest:
         request = cls(environ)
         if _plain_json_post(environ) and not recorder._user_enabled:  # the recorder reads the body itself
-            body = request.stream.read()  # werkzeug's own stream, left read to its end as werkzeug leaves it
             known = request.__dict__
+            body = _whole_body(environ)
+            if body is None:
+                body = request.stream.read()  # werkzeug's own stream, left read to its end as werkzeug leaves it
+            else:
+                known["stream"] = environ["wsgi.input"]  # read to its end, as werkzeug's would be
             known["form"], known["files"], known["data"] = ImmutableMultiDict(), ImmutableMultiDict(), body
             request._cached_data = body
             known["_plain_url"] = f"http://{environ['HTTP_HOST']}/"
         return request
 
+    def headers_dict(self) -> dict[str, str]:
+        """dict(self.headers), as moto's Flask view passes it, without werkzeug's lookups per header."""
+        if PRESERVED_HEADER_NAMES_ENVIRON_KEY in self.environ:
+            return dict(self.headers)
+        found: dict[str, str] = {}
+        for key, value in self.environ.items():  # werkzeug's EnvironHeaders.__iter__, then its lookups
+            if key.startswith("HTTP_") and key not in ("HTTP_CONTENT_TYPE", "HTTP_CONTENT_LENGTH"):
+                found[key[5:].replace("_", "-").title()] = value
+            elif key in ("CONTENT_TYPE", "CONTENT_LENGTH") and value:
+                found[key.replace("_", "-").title()] = value
+        return found
+
     @property
     def raw_url(self) -> str:
         plain: str | None = self.__dict__.get("_plain_url")
         return plain if plain is not None else super().raw_url
+
+
+def _whole_body(environ: dict[str, Any]) -> bytes | None:
+    """The body from local_gateway.wsgi_server's input (all of it, unread): what werkzeug's stream
+    would read; None for any other input."""
+    stream = environ["wsgi.input"]
+    if type(stream) is not io.BytesIO or stream.tell() != 0:
+        return None
+    body = stream.read()
+    if len(body) != int(environ["CONTENT_LENGTH"]):
+        stream.seek(0)
+        return None
+    return body
 
 
 def _plain_json_post(environ: dict[str, Any]) -> bool:
@@ -131,7 +168,7 @@ class DynamoDBApp:
         request = _ServerRequest.of(environ)
         recorder._record_request(request)
         try:
-            status, headers, body = DynamoHandler.dispatch(request, request.raw_url, dict(request.headers))
+            status, headers, body = DynamoHandler.dispatch(request, request.raw_url, request.headers_dict())
         except ClientError as error:  # as convert_to_flask_response answers it
             status, headers, body = 400, {}, error.response["Error"]["Message"]
         except Exception:  # a bug in moto: werkzeug's 500 page, as moto's server (Flask in debug mode) sends it

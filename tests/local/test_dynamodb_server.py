@@ -16,6 +16,7 @@ import http.client
 import io
 import json
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -27,7 +28,7 @@ import pytest
 from moto.core.request import Request
 
 from handlers.schema import PENDING_INDEX, table_definition
-from local_gateway.moto_server import _ServerRequest
+from local_gateway.moto_server import RegionPinningMiddleware, _ServerRequest
 from local_gateway.topology import TABLE_REGION
 from tests.local import dynamodb_calls as calls
 
@@ -334,6 +335,10 @@ def _read_until_closed(sock: socket.socket) -> bytes:
         ("127.0.0.1:8080", "application/x-amz-json-1.0", "a=1", {}),
         ("127.0.0.1:8080", "", "", {}),
         ("127.0.0.1:8080", "application/x-amz-json-1.0", "", {"HTTP_CONTENT_ENCODING": "gzip"}),
+        ("127.0.0.1:8080", "application/x-amz-json-1.0", "", {"wsgi.input": "buffered"}),
+        ("127.0.0.1:8080", "application/x-amz-json-1.0", "", {"HTTP_X_AMZ_TARGET": "DynamoDB_20120810.PutItem"}),
+        ("127.0.0.1:8080", "application/x-amz-json-1.0", "", {"HTTP_CONTENT_TYPE": "x", "CONTENT_LENGTH": "0"}),
+        ("127.0.0.1:8080", "", "", {"CONTENT_TYPE": ""}),
     ],
 )
 def test_a_request_holds_what_werkzeug_works_out(
@@ -343,7 +348,7 @@ def test_a_request_holds_what_werkzeug_works_out(
     body = b'{"TableName": "t", "ConditionExpression": "a = :b&Action=x"}'
 
     def environ() -> dict[str, Any]:
-        return {
+        values: dict[str, Any] = {
             "REQUEST_METHOD": "POST",
             "SCRIPT_NAME": "",
             "PATH_INFO": "/",
@@ -359,12 +364,36 @@ def test_a_request_holds_what_werkzeug_works_out(
             **({"CONTENT_TYPE": content_type} if content_type else {}),
             **extra,
         }
+        if extra.get("wsgi.input") == "buffered":  # another server's input: werkzeug's own stream reads it
+            values["wsgi.input"] = io.BufferedReader(io.BytesIO(body))  # type: ignore[arg-type]
+        return values
 
     given, worked_out = _ServerRequest.of(environ()), Request(environ())
     for request in (given, worked_out):
         request.from_wsgi_server = True
+    assert given.headers_dict() == dict(worked_out.headers)
     assert given.raw_url == worked_out.raw_url
     assert given.data == worked_out.data
     assert (given.form, given.files, given.values) == (worked_out.form, worked_out.files, worked_out.values)
     assert given.get_data() == worked_out.get_data()
     assert given.stream.read() == worked_out.stream.read()
+
+
+@pytest.mark.parametrize(
+    "authorization",
+    [
+        f"AWS4-HMAC-SHA256 Credential=AK/20260101/{TABLE_REGION}/dynamodb/aws4_request, Signature=x",
+        "AWS4-HMAC-SHA256 Credential=AK/20260101/us-east-1/dynamodb/aws4_request, Signature=x",
+        f"Credential=AK/20260101/{TABLE_REGION}/dynamodb/x Credential=AK/20260101/us-east-1/dynamodb/x",
+        "Bearer something-else",
+    ],
+)
+def test_every_call_reaches_moto_in_the_table_s_region(authorization: str) -> None:
+    seen: list[dict[str, Any]] = []
+    app = RegionPinningMiddleware(lambda environ, start_response: seen.append(dict(environ)) or [])
+    user_agent = "Boto3/1.0 md/x region/us-east-1 cfg/y"
+    app({"HTTP_AUTHORIZATION": authorization, "HTTP_USER_AGENT": user_agent}, lambda *_: None)
+    assert seen[0]["HTTP_AUTHORIZATION"] == re.sub(
+        r"(Credential=[^/,]+/\d{8}/)[^/]+/", rf"\g<1>{TABLE_REGION}/", authorization
+    )
+    assert seen[0]["HTTP_USER_AGENT"] == f"Boto3/1.0 md/x region/{TABLE_REGION} cfg/y"
