@@ -4,6 +4,7 @@ python -m bench                      everything, printed; docs/performance.md is
 python -m bench --write              the same, and rewrite the figures in docs/performance.md
 python -m bench --quick              shorter runs, fewer rounds
 python -m bench --only cold,warm     some of: cold, process, warm, baseline, load, design, dynalite, compute
+python -m bench --only design --baseline REF   the design load on this tree's stack and on commit REF's
 
 Without --write the sections are also kept, as each benchmark ends, in bench/results/performance.md
 (not committed), so a long run that fails late keeps what it measured.
@@ -50,6 +51,11 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--only", default=",".join(BENCHMARKS), help=f"comma-separated subset of {BENCHMARKS}")
     parser.add_argument("--write", action="store_true", help="rewrite the figures in docs/performance.md (tracked)")
     parser.add_argument(
+        "--baseline",
+        metavar="REF",
+        help="design: compare this tree's stack with commit REF's (before/after), not the index with plain moto",
+    )
+    parser.add_argument(
         "--output",
         type=Path,
         help="write the sections into this file instead (default: bench/results/performance.md, "
@@ -94,7 +100,8 @@ def runners(plan: suite.Plan) -> dict[str, Runner]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
     command = "python -m bench " + shlex.join(list(argv) if argv is not None else sys.argv[1:])
-    plan = suite.Plan.quick(command.strip()) if args.quick else suite.Plan(command.strip())
+    options = {"design_baseline": args.baseline}
+    plan = suite.Plan.quick(command.strip(), **options) if args.quick else suite.Plan(command.strip(), **options)
     available = runners(plan)
     sections: dict[str, str] = {}
     for name in BENCHMARKS:

@@ -47,16 +47,21 @@ def running(
     dynamodb_endpoint: str | None = None,
     compute: str | None = None,
     embedded_dynamodb: str | None = None,
+    as_make_run: bool = False,
+    root: Path = launch.REPO_ROOT,
 ) -> Iterator[Stack]:
+    """as_make_run: with `make run`'s output (the access log, the handlers' logs in the stack's log
+    file) instead of --quiet. root: the source tree to run (another checkout's, for a before/after)."""
     merchant_keys = {m.id: m.api_key for m in merchants}
     command = launch.runner_command(
         merchants=merchant_keys,
         dynamodb_endpoint=dynamodb_endpoint,
-        quiet=True,
+        quiet=not as_make_run,
+        verbose=False,
         compute=compute,
         embedded_dynamodb=embedded_dynamodb,
     )
-    with launch.launched(command) as stack:
+    with launch.launched(command, cwd=root) as stack:
         urls = stack.urls
         dynamodb = next((url for label, url in urls.items() if label.startswith("DynamoDB")), "")
         yield Stack(stack.process, urls["global endpoint (Route 53)"], dynamodb, stack.banner)

@@ -5,15 +5,18 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
+import io
 import json
 import shutil
 import subprocess
 import sys
+import tarfile
 import tempfile
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from bench import coldstart, compute, emulators, loadgen, process_cold, profiles, report, stack, warm
 from bench.stats import median, ratio
@@ -47,9 +50,10 @@ class Plan:
     connections: int = 32
     contrast_connections: int = 256
     design_rounds: int = 2  # A/B rounds at the design rate, each variant on a fresh stack per round
+    design_baseline: str | None = None  # a commit whose stack the design benchmark compares with this one
 
     @classmethod
-    def quick(cls, command: str) -> Plan:
+    def quick(cls, command: str, **options: Any) -> Plan:
         return cls(
             command,
             cold_rounds=5,
@@ -60,6 +64,7 @@ class Plan:
             profile_seconds=6.0,
             wrk_seconds=5,
             design_rounds=1,
+            **options,
         )
 
 
@@ -455,20 +460,53 @@ def load_section(plan: Plan, log: Log, emulator: str | None) -> str:
 
 # `make run`'s embedded DynamoDB: moto with the partition index (the default), and moto as it ships.
 EMBEDDED = ("indexed", "moto")
+# With a baseline: this tree's default against another commit's (`--baseline REF`), before/after.
+BASELINE = "baseline"
 DESIGN_MERCHANTS = 1  # a newcomer's `make run --merchant ...`: every payment in one partition
 
 
-def ab_order(rounds: int) -> list[str]:
-    """indexed, moto, then moto, indexed, ...: a busier moment of a shared machine lands on both alike."""
+def design_variants(plan: Plan) -> tuple[str, str]:
+    return ("indexed", BASELINE) if plan.design_baseline else EMBEDDED
+
+
+def ab_order(rounds: int, variants: Sequence[str] = EMBEDDED) -> list[str]:
+    """A, B, then B, A, ...: a busier moment of a shared machine lands on both alike."""
     order: list[str] = []
     for round_ in range(rounds):
-        order += list(EMBEDDED) if round_ % 2 == 0 else list(reversed(EMBEDDED))
+        order += list(variants) if round_ % 2 == 0 else list(reversed(variants))
     return order
+
+
+@contextlib.contextmanager
+def design_stack(plan: Plan, variant: str, merchants: Sequence[loadgen.Merchant]) -> Iterator[stack.Stack]:
+    """A fresh stack as `make run` starts it (its output included): this tree with the variant's
+    embedded DynamoDB, or the baseline commit's tree with its own default."""
+    if variant != BASELINE:
+        with stack.running(merchants, embedded_dynamodb=variant, as_make_run=True) as running:
+            yield running
+        return
+    assert plan.design_baseline is not None
+    with baseline_tree(plan.design_baseline) as root, stack.running(merchants, as_make_run=True, root=root) as running:
+        yield running
+
+
+@contextlib.contextmanager
+def baseline_tree(ref: str) -> Iterator[Path]:
+    """The files of commit `ref` (`git archive`) in a temporary directory, run with this virtualenv."""
+    archive = subprocess.run(
+        ["git", "-C", str(REPO), "archive", "--format=tar", ref],
+        check=True,
+        capture_output=True,
+    ).stdout
+    with tempfile.TemporaryDirectory(prefix="bench-baseline-") as directory:
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(directory, filter="data")
+        yield Path(directory)
 
 
 def design_run(plan: Plan, variant: str, rate: float, seconds: float, *, read_back: bool) -> Step:
     merchants = loadgen.bench_merchants(DESIGN_MERCHANTS)
-    with stack.running(merchants, embedded_dynamodb=variant) as running:
+    with design_stack(plan, variant, merchants) as running:
         return measured_run(
             running.base_url,
             rate,
@@ -484,7 +522,7 @@ def design_run(plan: Plan, variant: str, rate: float, seconds: float, *, read_ba
 def design_peak(plan: Plan, variant: str, log: Log) -> Peak:
     """find_peak on one fresh stack: the table grows from step to step, as it would in use."""
     merchants = loadgen.bench_merchants(DESIGN_MERCHANTS)
-    with stack.running(merchants, embedded_dynamodb=variant) as running:
+    with design_stack(plan, variant, merchants) as running:
         processes = running.processes()
         return find_peak(
             lambda rate: measured_run(
@@ -502,55 +540,91 @@ def design_peak(plan: Plan, variant: str, log: Log) -> Peak:
 
 
 def design_section(plan: Plan, log: Log) -> str:
+    variants = design_variants(plan)
     runs: list[tuple[str, Step]] = []
-    for variant in ab_order(plan.design_rounds):
-        log(f"design: {variant}, {plan.load_rate:.0f} req/s for {plan.load_seconds:.0f} s (fresh stack)")
+    for variant in ab_order(plan.design_rounds, variants):
+        name = design_label(plan, variant)
+        log(f"design: {name}, {plan.load_rate:.0f} req/s for {plan.load_seconds:.0f} s (fresh stack)")
         step = design_run(plan, variant, plan.load_rate, plan.load_seconds, read_back=True)
         log(f"  p99 {step.result.latency().p99:.3f} s, errors {len(step.result.errors)}")
         runs.append((variant, step))
     peaks: dict[str, Peak] = {}
-    for variant in EMBEDDED:
-        log(f"design: peak search, {variant} (fresh stack)")
+    for variant in variants:
+        log(f"design: peak search, {design_label(plan, variant)} (fresh stack)")
         peaks[variant] = design_peak(plan, variant, log)
     return design_report(plan, runs, peaks)
 
 
+def design_label(plan: Plan, variant: str) -> str:
+    return f"before ({plan.design_baseline})" if variant == BASELINE else variant
+
+
 def design_report(plan: Plan, runs: Sequence[tuple[str, Step]], peaks: dict[str, Peak]) -> str:
+    variants = design_variants(plan)
+    compared = (
+        f"this tree's default (`indexed`) and commit {plan.design_baseline}'s (`before`), each from its own "
+        "source tree with this virtualenv, alternating"
+        if plan.design_baseline
+        else "the embedded DynamoDB with the partition index (`indexed`, the default) and as moto ships it "
+        "(`moto`, `--embedded-dynamodb moto`), alternating"
+    )
+    label = functools.partial(design_label, plan)
+    rounds = [(f"{label(variant)}, round {n // len(variants) + 1}", step) for n, (variant, step) in enumerate(runs)]
     parts = [
         report.stamp(plan.command),
         f"**The design load on `make run`'s default**: open loop at {plan.load_rate:.0f} req/s for "
         f"{plan.load_seconds:.0f} s, mix {_mix_text(loadgen.DESIGN_MIX)}, {DESIGN_MERCHANTS} merchant (every "
-        f"payment in one partition), {plan.connections} connections, a fresh stack per run; the embedded "
-        "DynamoDB with the partition index (`indexed`, the default) and as moto ships it (`moto`, "
-        "`--embedded-dynamodb moto`), alternating:",
-        _load_table([(f"{variant}, round {n // len(EMBEDDED) + 1}", step) for n, (variant, step) in enumerate(runs)]),
-        ab_ratio_line(runs),
-        *(f"{variant}: " + _read_back_line(step) for variant, step in runs),
-        *(f"{variant}: " + _cpu_line(step) for variant, step in runs),
+        f"payment in one partition), {plan.connections} connections, a fresh stack per run with `make run`'s "
+        f"output (access log, handlers' log file); {compared}:",
+        _load_table(rounds),
+        ab_ratio_line(runs, variants, label),
+        *(f"{label(variant)}: " + _read_back_line(step) for variant, step in runs),
+        *(f"{label(variant)}: " + _cpu_per_request_line(step) for variant, step in runs),
     ]
     for variant, (peak, steps) in peaks.items():
         parts += [
-            f"**Highest rate with p99 < {P99_LIMIT_SECONDS:.0f} s, no errors, ≥ 95% achieved, {variant}**: "
+            f"**Highest rate with p99 < {P99_LIMIT_SECONDS:.0f} s, no errors, ≥ 95% achieved, {label(variant)}**: "
             + (f"**{peak:.0f} req/s**" if peak else "**none of the steps**")
             + f" ({plan.step_seconds:.0f} s per step on one stack, the table growing):",
             _load_table([(f"{rate:.0f} req/s", step) for rate, step in steps]),
+            "CPU per request at each step (ms): "
+            + "; ".join(f"{rate:.0f}/s: {_cpu_per_request(step)}" for rate, step in steps),
         ]
     return "\n\n".join(parts)
 
 
-def ab_ratio_line(runs: Sequence[tuple[str, Step]]) -> str:
-    """moto against indexed: the median p50 and p99 of each over the rounds, and their ratios."""
-    latencies = {v: [step.result.latency() for name, step in runs if name == v] for v in EMBEDDED}
+def ab_ratio_line(
+    runs: Sequence[tuple[str, Step]], variants: Sequence[str] = EMBEDDED, label: Callable[[str], str] = str
+) -> str:
+    """The second variant against the first: the median p50 and p99 of each over the rounds, and their ratios."""
+    latencies = {v: [step.result.latency() for name, step in runs if name == v] for v in variants}
     if not all(latencies.values()):
         return "_No ratio: a variant has no run._"
     p50 = {v: median([latency.p50 for latency in found]) for v, found in latencies.items()}
     p99 = {v: median([latency.p99 for latency in found]) for v, found in latencies.items()}
+    first, second = variants
     return (
-        f"Median over the rounds: indexed p50 {report.ms(p50['indexed'])}, p99 {report.ms(p99['indexed'])}; "
-        f"moto p50 {report.ms(p50['moto'])}, p99 {report.ms(p99['moto'])}: moto's p99 is "
-        f"**{ratio(p99['moto'], p99['indexed']):.1f}x** the indexed one "
-        f"(p50 {ratio(p50['moto'], p50['indexed']):.1f}x)."
+        f"Median over the rounds: {label(first)} p50 {report.ms(p50[first])}, p99 {report.ms(p99[first])}; "
+        f"{label(second)} p50 {report.ms(p50[second])}, p99 {report.ms(p99[second])}: {label(second)}'s p99 is "
+        f"**{ratio(p99[second], p99[first]):.1f}x** {label(first)}'s (p50 {ratio(p50[second], p50[first]):.1f}x)."
     )
+
+
+def _cpu_per_request(step: Step) -> str:
+    """CPU milliseconds per request sent, the stack's processes summed and each (stable on a shared
+    machine where latency is not: other people's load takes cores, it does not add CPU to ours)."""
+    requests = len(step.result.outcomes) or 1
+    ours = {name: used for name, used in step.cpu_seconds.items() if name not in ("load generator", "other processes")}
+    each = ", ".join(
+        f"{name} {1000 * used / requests:.2f}" for name, used in sorted(ours.items(), key=lambda kv: -kv[1])
+    )
+    return f"{1000 * sum(ours.values()) / requests:.1f} ({each})"
+
+
+def _cpu_per_request_line(step: Step) -> str:
+    others = step.cpu.get("other processes")
+    load = f"; other processes on the machine meanwhile {others:.2f} of a core" if others is not None else ""
+    return f"CPU per request (ms, the stack's processes): {_cpu_per_request(step)}{load}."
 
 
 def _mix_text(mix: Sequence[tuple[str, float]]) -> str:

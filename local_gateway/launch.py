@@ -90,16 +90,16 @@ def runner_command(
 
 @contextlib.contextmanager
 def launched(
-    command: list[str], *, log: Path | None = None, ready_timeout: float = READY_TIMEOUT
+    command: list[str], *, log: Path | None = None, ready_timeout: float = READY_TIMEOUT, cwd: Path = REPO_ROOT
 ) -> Iterator[Launched]:
     """The running stack until the block ends, then stopped (SIGTERM, then SIGKILL if it hangs).
     Its stderr (the access log, and the handlers' JSON logs with --verbose) goes to `log`, or is
-    discarded."""
+    discarded. `cwd`: the source tree it runs from (another checkout's, for a before/after)."""
     with contextlib.ExitStack() as resources:
         stderr = resources.enter_context(log.open("wb")) if log else subprocess.DEVNULL
         process = subprocess.Popen(  # noqa: S603 - our own interpreter and module (runner_command)
             command,
-            cwd=REPO_ROOT,
+            cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=stderr,
             stdin=subprocess.DEVNULL,

@@ -27,6 +27,7 @@ from handlers.contract.routes import AUTHORIZER_CACHE_SECONDS
 from handlers.contract.schema import DEFAULT_TABLE_NAME
 from handlers.domain.errors import BankUnreachable
 from handlers.entrypoints.settings import ConfigurationError, Settings
+from local_gateway import process_tuning
 from local_gateway.global_endpoint import GlobalEndpoint, HealthChecker, HealthTracker, http_probe
 from local_gateway.http_server import LocalHTTPServer
 from local_gateway.logs import setup_logging
@@ -188,6 +189,7 @@ def _merchant(parser: argparse.ArgumentParser, value: str) -> tuple[str, str]:
 def main(argv: Sequence[str] | None = None) -> int:
     options = parse_args(argv)
     setup_logging("stack", logging.INFO)
+    process_tuning.install()  # the same HTTP behaviour for less CPU (the global endpoint)
     # The admin calls below use dummy credentials too; computed before the clear, which it reads.
     environment = local_environment(TABLE_REGION)
     os.environ.clear()

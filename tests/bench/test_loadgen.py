@@ -5,6 +5,7 @@ from collections import Counter
 import pytest
 
 from bench import loadgen
+from handlers import cards
 
 
 class FakeTime:
@@ -197,3 +198,8 @@ def test_a_stack_that_never_drains_cannot_hold_the_read_back_past_its_budget() -
     check, reads = asyncio.run(scenario())
     assert (check.checked, check.errors, check.missing) == (4, 4, 0)
     assert reads < 4 * loadgen.READ_BACK_ATTEMPTS  # retries stopped at the budget, not after all attempts
+
+
+def test_bench_merchants_are_accepted_by_the_stack() -> None:
+    """The runner seeds each merchant with its id as its name, and refuses a name that could hold a card number."""
+    assert not [merchant.id for merchant in loadgen.bench_merchants(20) if cards.contains_pan(merchant.id)]

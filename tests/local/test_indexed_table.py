@@ -22,18 +22,9 @@ from moto.dynamodb.models.table import Table
 from handlers.contract.schema import PENDING_INDEX, PENDING_PARTITION_KEY, table_definition
 from local_gateway import indexed_table
 from local_gateway.indexed_table import IndexedTable
+from tests.local import dynamodb_calls as calls
 
 PLAIN, INDEXED = "plain", "indexed"
-PARTITIONS = ("MERCHANT#a", "MERCHANT#b", "HEARTBEAT")
-SORT_KEYS = (
-    *(f"PAYMENT#{n:02d}" for n in range(24)),
-    *(f"IDEMPOTENCY#{n}" for n in range(6)),
-    "eu-west-1",
-    "us-east-1",
-)
-PENDING = ("PENDING#eu#0", "PENDING#eu#1", "PENDING#us#0")
-PREFIXES = ("PAYMENT#", "PAYMENT#0", "PAYMENT#1", "IDEMPOTENCY#", "P", "PAYMENT#99", "e")
-STATUSES = ("pending", "authorized", "declined")
 Client = Any
 
 
@@ -63,17 +54,17 @@ def test_random_writes_and_queries_answer_as_plain_moto(
     whole_table_reads = _count_whole_table_reads(monkeypatch)
     rng = random.Random(seed)
     operations: list[Callable[[random.Random], dict[str, Any]]] = [
-        _put,
-        _put,
-        _put,
-        _update,
-        _update,
-        _delete,
-        _transaction,
+        calls.put,
+        calls.put,
+        calls.put,
+        calls.update,
+        calls.update,
+        calls.delete,
+        calls.transaction,
     ]
     for step in range(220):
         if rng.random() < 0.45:
-            call = _base_query(rng) if rng.random() < 0.5 else _index_query(rng)
+            call = calls.base_query(rng) if rng.random() < 0.5 else calls.index_query(rng)
             _same_pages(client, call, f"seed {seed} step {step}")
         else:
             arguments = rng.choice(operations)(rng)
@@ -100,7 +91,7 @@ def _count_whole_table_reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 def test_a_query_reads_only_its_partition_and_page(client: Client, monkeypatch: pytest.MonkeyPatch) -> None:
     """The point of the index: moto's whole-table read is never taken, and a page of 3 hands moto 4 items."""
     for n in range(60):
-        pending = {PENDING_PARTITION_KEY: {"S": PENDING[n % 2]}} if n % 3 else {}
+        pending = {PENDING_PARTITION_KEY: {"S": calls.PENDING[n % 2]}} if n % 3 else {}
         client.put_item(TableName=INDEXED, Item={"pk": {"S": "MERCHANT#a"}, "sk": {"S": f"PAYMENT#{n:03d}"}, **pending})
         client.put_item(TableName=INDEXED, Item={"pk": {"S": "MERCHANT#b"}, "sk": {"S": f"PAYMENT#{n:03d}"}})
     whole_table_reads = _count_whole_table_reads(monkeypatch)
@@ -125,7 +116,7 @@ def test_a_query_reads_only_its_partition_and_page(client: Client, monkeypatch: 
         TableName=INDEXED,
         IndexName=PENDING_INDEX,
         KeyConditionExpression="pending_pk = :p",
-        ExpressionAttributeValues={":p": {"S": PENDING[0]}},
+        ExpressionAttributeValues={":p": {"S": calls.PENDING[0]}},
         Select="COUNT",
     )
 
@@ -141,167 +132,29 @@ def test_a_transaction_rolled_back_leaves_the_index_right(client: Client) -> Non
     client.put_item(TableName=INDEXED, Item={"pk": {"S": "MERCHANT#a"}, "sk": {"S": "PAYMENT#01"}})
     refused = {
         "TransactItems": [
-            {"Put": {"TableName": INDEXED, "Item": _item("MERCHANT#a", "PAYMENT#02", PENDING[0])}},
+            {"Put": {"TableName": INDEXED, "Item": calls.item("MERCHANT#a", "PAYMENT#02", calls.PENDING[0])}},
             {
                 "Update": {
                     "TableName": INDEXED,
                     "Key": {"pk": {"S": "MERCHANT#a"}, "sk": {"S": "PAYMENT#01"}},
                     "UpdateExpression": "SET pending_pk = :p",
                     "ConditionExpression": "attribute_not_exists(pk)",
-                    "ExpressionAttributeValues": {":p": {"S": PENDING[0]}},
+                    "ExpressionAttributeValues": {":p": {"S": calls.PENDING[0]}},
                 }
             },
         ]
     }
     with pytest.raises(ClientError):
         client.transact_write_items(**refused)
-    client.put_item(TableName=INDEXED, Item=_item("MERCHANT#a", "PAYMENT#03", PENDING[0]))
+    client.put_item(TableName=INDEXED, Item=calls.item("MERCHANT#a", "PAYMENT#03", calls.PENDING[0]))
 
     answer = client.query(
         TableName=INDEXED,
         IndexName=PENDING_INDEX,
         KeyConditionExpression="pending_pk = :p",
-        ExpressionAttributeValues={":p": {"S": PENDING[0]}},
+        ExpressionAttributeValues={":p": {"S": calls.PENDING[0]}},
     )
     assert [item["sk"]["S"] for item in answer["Items"]] == ["PAYMENT#03"]
-
-
-# --- the random operations ------------------------------------------------------------------------
-
-
-def _item(pk: str, sk: str, pending: str | None, rng: random.Random | None = None) -> dict[str, Any]:
-    item: dict[str, Any] = {"pk": {"S": pk}, "sk": {"S": sk}}
-    if pending:
-        item[PENDING_PARTITION_KEY] = {"S": pending}
-    if rng is not None:
-        item["status"] = {"S": rng.choice(STATUSES)}
-        item["amount"] = {"N": str(rng.randint(1, 900))}
-        if rng.random() < 0.3:
-            item["note"] = {"S": "x" * rng.randint(1, 300)}
-    return item
-
-
-def _key(rng: random.Random) -> dict[str, Any]:
-    return {"pk": {"S": rng.choice(PARTITIONS)}, "sk": {"S": rng.choice(SORT_KEYS)}}
-
-
-def _maybe_pending(rng: random.Random) -> str | None:
-    return rng.choice(PENDING) if rng.random() < 0.6 else None
-
-
-def _put(rng: random.Random) -> dict[str, Any]:
-    key = _key(rng)
-    call: dict[str, Any] = {
-        "_operation": "put_item",
-        "Item": _item(key["pk"]["S"], key["sk"]["S"], _maybe_pending(rng), rng),
-    }
-    if rng.random() < 0.3:
-        call["ConditionExpression"] = "attribute_not_exists(pk)"
-    elif rng.random() < 0.2:
-        call["ConditionExpression"] = "#s = :s"
-        call["ExpressionAttributeNames"] = {"#s": "status"}
-        call["ExpressionAttributeValues"] = {":s": {"S": rng.choice(STATUSES)}}
-    return call
-
-
-def _update(rng: random.Random) -> dict[str, Any]:
-    call: dict[str, Any] = {"_operation": "update_item", "Key": _key(rng)}
-    pending = _maybe_pending(rng)
-    if pending:
-        call["UpdateExpression"] = "SET pending_pk = :p, #s = :s"
-        call["ExpressionAttributeValues"] = {":p": {"S": pending}, ":s": {"S": rng.choice(STATUSES)}}
-    else:
-        call["UpdateExpression"] = "SET #s = :s REMOVE pending_pk"
-        call["ExpressionAttributeValues"] = {":s": {"S": rng.choice(STATUSES)}}
-    call["ExpressionAttributeNames"] = {"#s": "status"}
-    if rng.random() < 0.5:
-        call["ConditionExpression"] = "attribute_exists(pk)"
-    return call
-
-
-def _delete(rng: random.Random) -> dict[str, Any]:
-    call: dict[str, Any] = {"_operation": "delete_item", "Key": _key(rng)}
-    if rng.random() < 0.3:
-        call["ConditionExpression"] = "attribute_exists(pending_pk)"
-    return call
-
-
-def _transaction(rng: random.Random) -> dict[str, Any]:
-    keys: dict[tuple[str, str], dict[str, Any]] = {}
-    while len(keys) < rng.randint(1, 3):
-        key = _key(rng)
-        keys[(key["pk"]["S"], key["sk"]["S"])] = key
-    items = []
-    for (pk, sk), key in keys.items():
-        kind = rng.choice(("Put", "Update", "Delete"))
-        if kind == "Put":
-            operation: dict[str, Any] = {"Item": _item(pk, sk, _maybe_pending(rng), rng)}
-        elif kind == "Update":
-            update = _update(rng)
-            operation = {name: value for name, value in update.items() if name != "_operation"} | {"Key": key}
-        else:
-            operation = {"Key": key}
-        if kind != "Update" and rng.random() < 0.3:
-            operation["ConditionExpression"] = "attribute_not_exists(pk)"
-        items.append({kind: operation})
-    return {"_operation": "transact_write_items", "TransactItems": items}
-
-
-def _sort_condition(rng: random.Random, names: dict[str, str], values: dict[str, Any]) -> str:
-    names["#sk"] = "sk"
-    low, high = sorted(rng.sample(SORT_KEYS, 2))
-    kind = rng.choice(("=", "<", "<=", ">", ">=", "between", "begins_with", "begins_with"))
-    if kind == "between":
-        values[":low"], values[":high"] = {"S": low}, {"S": high}
-        return " AND #sk BETWEEN :low AND :high"
-    if kind == "begins_with":
-        values[":prefix"] = {"S": rng.choice(PREFIXES)}
-        return " AND begins_with(#sk, :prefix)"
-    values[":v"] = {"S": rng.choice((*SORT_KEYS, "PAYMENT#", "PAYMENT#\uffff", "A", "z"))}
-    return f" AND #sk {kind} :v"
-
-
-def _query_options(rng: random.Random, call: dict[str, Any]) -> dict[str, Any]:
-    if rng.random() < 0.7:
-        call["Limit"] = rng.randint(1, 6)
-    call["ScanIndexForward"] = rng.random() < 0.5
-    if rng.random() < 0.2:
-        call["Select"] = "COUNT"
-    elif rng.random() < 0.2:
-        call["ProjectionExpression"] = "#sk, amount"
-        call["ExpressionAttributeNames"]["#sk"] = "sk"
-    if rng.random() < 0.25:
-        call["FilterExpression"] = "#status = :status"
-        call["ExpressionAttributeNames"]["#status"] = "status"
-        call["ExpressionAttributeValues"][":status"] = {"S": rng.choice(STATUSES)}
-    return call
-
-
-def _base_query(rng: random.Random) -> dict[str, Any]:
-    partition = rng.choice(PARTITIONS)
-    names = {"#pk": "pk"}
-    values: dict[str, Any] = {":pk": {"S": partition}}
-    condition = "#pk = :pk" + (_sort_condition(rng, names, values) if rng.random() < 0.8 else "")
-    call = {"KeyConditionExpression": condition, "ExpressionAttributeNames": names, "ExpressionAttributeValues": values}
-    if rng.random() < 0.25:
-        call["ExclusiveStartKey"] = {"pk": {"S": partition}, "sk": {"S": rng.choice(SORT_KEYS)}}
-    return _query_options(rng, call)
-
-
-def _index_query(rng: random.Random) -> dict[str, Any]:
-    partition = rng.choice(PENDING)
-    names = {"#ppk": PENDING_PARTITION_KEY}
-    values: dict[str, Any] = {":ppk": {"S": partition}}
-    condition = "#ppk = :ppk" + (_sort_condition(rng, names, values) if rng.random() < 0.6 else "")
-    call = {
-        "IndexName": PENDING_INDEX,
-        "KeyConditionExpression": condition,
-        "ExpressionAttributeNames": names,
-        "ExpressionAttributeValues": values,
-    }
-    if rng.random() < 0.25:
-        call["ExclusiveStartKey"] = {PENDING_PARTITION_KEY: {"S": partition}, **_key(rng)}
-    return _query_options(rng, call)
 
 
 # --- comparing the two tables ---------------------------------------------------------------------
