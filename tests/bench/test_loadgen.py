@@ -5,7 +5,7 @@ from collections import Counter
 import pytest
 
 from bench import loadgen
-from handlers import cards
+from handlers.domain import cards
 
 
 class FakeTime:
