@@ -64,7 +64,8 @@ def test_a_kept_condition_judges_every_item_as_a_fresh_parse_does(seed: int, mon
         )
 
 
-def test_a_condition_is_parsed_once_and_then_takes_each_call_s_values(monkeypatch: pytest.MonkeyPatch) -> None:
+def _counted_parses(monkeypatch: pytest.MonkeyPatch, kept: int) -> list[object]:
+    """The values of each parse moto does from now on, with a fresh cache of `kept` entries."""
     parses: list[object] = []
 
     def counted(parser: ConditionExpressionParser) -> Any:
@@ -72,7 +73,12 @@ def test_a_condition_is_parsed_once_and_then_takes_each_call_s_values(monkeypatc
         return MOTO_PARSE(parser)
 
     monkeypatch.setattr(moto_speedups, "_moto_parse", counted)
-    monkeypatch.setattr(moto_speedups, "PARSED_CONDITIONS", moto_speedups._ParsedConditions(2))
+    monkeypatch.setattr(moto_speedups, "PARSED_CONDITIONS", moto_speedups._ParsedConditions(kept))
+    return parses
+
+
+def test_a_condition_is_parsed_once_and_then_takes_each_call_s_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    parses = _counted_parses(monkeypatch, kept=2)
     item = Item(DynamoType({"S": "k"}), None, {"attempt": {"N": "1"}})
     expression = "attempt = :v"
     trees = [
@@ -87,14 +93,7 @@ def test_a_condition_is_parsed_once_and_then_takes_each_call_s_values(monkeypatc
 
 def test_a_between_condition_is_kept_per_values(monkeypatch: pytest.MonkeyPatch) -> None:
     """moto's BETWEEN looks at its bounds while parsing (a NULL bound is refused there): no slots."""
-    parses: list[object] = []
-
-    def counted(parser: ConditionExpressionParser) -> Any:
-        parses.append(parser.expression_attribute_values)
-        return MOTO_PARSE(parser)
-
-    monkeypatch.setattr(moto_speedups, "_moto_parse", counted)
-    monkeypatch.setattr(moto_speedups, "PARSED_CONDITIONS", moto_speedups._ParsedConditions(8))
+    parses = _counted_parses(monkeypatch, kept=8)
     expression = "attempt BETWEEN :low AND :high"
     low_high = {":low": {"N": "1"}, ":high": {"N": "3"}}
     for values in (low_high, low_high, {":low": {"N": "5"}, ":high": {"N": "9"}}):
