@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
-from components.common import block_public_access, child_opts, type_token
+from components.common import block_public_access, child_opts, encrypt_with_s3_keys, type_token
 
 CREATE_PROFILE = "create"
 """The `codeSigningProfile` value that makes the stack create its own signing profile."""
@@ -145,21 +145,7 @@ class CodeSigning(pulumi.ComponentResource):
             child_opts(self),
         )
         block_public_access(f"{name}-bucket-public-access", args.region, bucket.id, child_opts(self))
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{name}-bucket-encryption",
-            aws.s3.BucketServerSideEncryptionConfigurationInitArgs(
-                region=args.region,
-                bucket=bucket.id,
-                rules=[
-                    aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                        apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                            sse_algorithm="AES256"
-                        )
-                    )
-                ],
-            ),
-            child_opts(self),
-        )
+        encrypt_with_s3_keys(f"{name}-bucket-encryption", args.region, bucket.id, child_opts(self))
         versioning = aws.s3.BucketVersioning(
             f"{name}-bucket-versioning",
             aws.s3.BucketVersioningInitArgs(

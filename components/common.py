@@ -100,6 +100,28 @@ def block_public_access(
     )
 
 
+def encrypt_with_s3_keys(
+    name: str, region: str, bucket: pulumi.Input[str], opts: pulumi.ResourceOptions
+) -> aws.s3.BucketServerSideEncryptionConfiguration:
+    """SSE-S3 (AES256) by default on a bucket the stack owns: what ELB access logs and code-signing
+    artifacts both take (ELB log delivery supports no KMS key)."""
+    return aws.s3.BucketServerSideEncryptionConfiguration(
+        name,
+        aws.s3.BucketServerSideEncryptionConfigurationInitArgs(
+            region=region,
+            bucket=bucket,
+            rules=[
+                aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
+                    apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
+                        sse_algorithm="AES256"
+                    )
+                )
+            ],
+        ),
+        opts,
+    )
+
+
 def customer_managed_key(
     owner: pulumi.Resource,
     names: tuple[str, str],

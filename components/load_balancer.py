@@ -16,7 +16,7 @@ from typing import Any
 import pulumi
 import pulumi_aws as aws
 
-from components.common import account_context, block_public_access, moved_child_opts, type_token
+from components.common import account_context, block_public_access, encrypt_with_s3_keys, moved_child_opts, type_token
 from components.network import Network
 from components.policies import AccountContext, alb_logs_bucket_policy
 from container import spec
@@ -99,21 +99,7 @@ class LoadBalancer(pulumi.ComponentResource):
             ),
             owned,
         )
-        aws.s3.BucketServerSideEncryptionConfiguration(
-            f"{self._name}-alb-logs-encryption",
-            aws.s3.BucketServerSideEncryptionConfigurationInitArgs(
-                region=args.region,
-                bucket=bucket.id,
-                rules=[
-                    aws.s3.BucketServerSideEncryptionConfigurationRuleArgs(
-                        apply_server_side_encryption_by_default=aws.s3.BucketServerSideEncryptionConfigurationRuleApplyServerSideEncryptionByDefaultArgs(
-                            sse_algorithm="AES256"
-                        )
-                    )
-                ],
-            ),
-            owned,
-        )
+        encrypt_with_s3_keys(f"{self._name}-alb-logs-encryption", args.region, bucket.id, owned)
         aws.s3.BucketLifecycleConfiguration(
             f"{self._name}-alb-logs-lifecycle",
             aws.s3.BucketLifecycleConfigurationArgs(
