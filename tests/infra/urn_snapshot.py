@@ -12,17 +12,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from tests.infra.conftest import DOMAIN, FARGATE
 from tests.infra.program import ProgramRun, run_program
 
 SNAPSHOTS = Path(__file__).resolve().parent / "urns"
-DOMAIN = {"payment-gateway:domainName": "pay.example.com", "payment-gateway:hostedZoneId": "Z0123456789EXAMPLE"}
 VARIANTS: dict[str, tuple[str, dict[str, str]]] = {
     "eu-lambda": ("eu", {}),
     "us-lambda": ("us", {}),
     "eu-lambda-domain": ("eu", DOMAIN),
     "us-lambda-domain": ("us", DOMAIN),
-    "eu-fargate": ("eu", {**DOMAIN, "payment-gateway:compute": "fargate"}),
-    "us-fargate": ("us", {**DOMAIN, "payment-gateway:compute": "fargate"}),
+    "eu-fargate": ("eu", FARGATE),
+    "us-fargate": ("us", FARGATE),
 }
 
 
