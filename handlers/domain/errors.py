@@ -47,6 +47,22 @@ class RequestInProgress(PaymentError):
     pass
 
 
+class InvalidState(PaymentError):
+    """The payment's status does not allow the operation (409 naming the current status)."""
+
+    def __init__(self, message: str, status: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+class AmountTooLarge(PaymentError):
+    """The amount is above what the payment allows now (422 naming `amount` and the maximum)."""
+
+    def __init__(self, message: str, maximum: int) -> None:
+        super().__init__(message)
+        self.maximum = maximum
+
+
 class BankUnavailable(PaymentError):
     """The bank provably did not process the payment; `payment_id` names the stored `failed` payment."""
 
@@ -69,6 +85,14 @@ class BankNotProcessed(BankError):
 
 class BankOutcomeUnknown(BankError):
     """The request may have reached the bank: a timeout after sending, a reset, a 5xx, an unreadable 200."""
+
+
+class BankRefusal(BankError):
+    """The bank explicitly refused a capture, refund or void, with its own error body: nothing moved."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(f"The bank refused the request ({reason}).")
+        self.reason = reason  # the bank's error code, e.g. already_captured
 
 
 class BankUnreachable(BankError):

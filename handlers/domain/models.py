@@ -24,19 +24,28 @@ MAX_REFERENCE_LENGTH = 128
 
 class PaymentStatus(enum.StrEnum):
     PENDING = "pending"  # sent or about to be sent to the bank; the outcome is not known yet
-    AUTHORIZED = "authorized"
+    AUTHORIZED = "authorized"  # the shopper's money is held, not taken (manual capture)
+    CAPTURED = "captured"  # taken: by the authorization itself (automatic) or by a capture
     DECLINED = "declined"
     FAILED = "failed"  # provably not processed by the bank
+    VOIDED = "voided"  # the merchant released the authorization
+    EXPIRED = "expired"  # not captured in time: the resolver released it at the bank
     REVERSED = "reversed"  # authorized at the bank, then reversed by the gateway
+
+
+class CaptureMethod(enum.StrEnum):
+    AUTOMATIC = "automatic"  # one bank message authorizes and captures
+    MANUAL = "manual"  # authorize now; capture, void or let expire later
 
 
 # The only moves a payment may make (Stripe's PaymentIntent table, Kill Bill's state machine):
 # every write of a status is conditioned on this table, so a final status never moves back.
+# A refund does not move the status: it moves `amount_refunded`.
 ALLOWED_MOVES: dict[PaymentStatus, frozenset[PaymentStatus]] = {
-    PaymentStatus.PENDING: frozenset(
-        {PaymentStatus.AUTHORIZED, PaymentStatus.DECLINED, PaymentStatus.FAILED, PaymentStatus.REVERSED}
+    PaymentStatus.PENDING: frozenset(set(PaymentStatus) - {PaymentStatus.PENDING}),
+    PaymentStatus.AUTHORIZED: frozenset(
+        {PaymentStatus.CAPTURED, PaymentStatus.VOIDED, PaymentStatus.EXPIRED, PaymentStatus.REVERSED}
     ),
-    PaymentStatus.AUTHORIZED: frozenset({PaymentStatus.REVERSED}),
 }
 
 
@@ -59,6 +68,7 @@ class PaymentRequest:
     currency: Currency
     card: CardInput
     reference: Reference | None = None
+    capture_method: CaptureMethod = CaptureMethod.AUTOMATIC
 
 
 @attrs.frozen
@@ -89,13 +99,30 @@ class CardSummary:
     expiry_year: int
 
 
-_CODE_REQUIRED = frozenset({PaymentStatus.AUTHORIZED, PaymentStatus.REVERSED})
+# Every status that follows an authorization keeps the authorization's code.
+_CODE_REQUIRED = frozenset(
+    {
+        PaymentStatus.AUTHORIZED,
+        PaymentStatus.CAPTURED,
+        PaymentStatus.VOIDED,
+        PaymentStatus.EXPIRED,
+        PaymentStatus.REVERSED,
+    }
+)
 
 
 def _authorization_code_matches_status(payment: Payment, _: attrs.Attribute[str | None], code: str | None) -> None:
-    # A reversed payment keeps the code of the authorization it reversed.
     if (code is not None) != (payment.status in _CODE_REQUIRED):
-        raise ValueError("authorization_code is set exactly when the payment is authorized or reversed")
+        raise ValueError("authorization_code is set exactly when the payment was authorized")
+
+
+def _amounts_fit(payment: Payment, _: attrs.Attribute[int], refunded: int) -> None:
+    if not 0 <= payment.amount_captured <= payment.amount:
+        raise ValueError("amount_captured is between 0 and amount")
+    if (payment.amount_captured > 0) != (payment.status is PaymentStatus.CAPTURED):
+        raise ValueError("amount_captured is set exactly when the payment is captured")
+    if not 0 <= refunded <= payment.amount_captured:
+        raise ValueError("amount_refunded is between 0 and amount_captured")
 
 
 @attrs.frozen
@@ -110,6 +137,11 @@ class Payment:
     authorization_code: str | None = attrs.field(validator=_authorization_code_matches_status)
     created_at: datetime
     region: str
+    capture_method: CaptureMethod = CaptureMethod.AUTOMATIC
+    amount_captured: int = 0
+    amount_refunded: int = attrs.field(default=0, validator=_amounts_fit)
+    # A manual authorization not captured by then is released at the bank and becomes `expired`.
+    authorization_expires_at: datetime | None = None
 
 
 @attrs.frozen
@@ -136,6 +168,62 @@ class StoredPayment:
         return self.payment.region
 
 
+class OperationKind(enum.StrEnum):
+    CAPTURE = "capture"
+    VOID = "void"
+    REFUND = "refund"
+
+
+class OperationStatus(enum.StrEnum):
+    PENDING = "pending"  # written before the bank is called; the outcome is not known yet
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"  # the bank refused it (or provably did not process it): nothing moved
+
+
+OPERATION_MOVES: dict[OperationStatus, frozenset[OperationStatus]] = {
+    OperationStatus.PENDING: frozenset({OperationStatus.SUCCEEDED, OperationStatus.FAILED}),
+}
+
+
+@attrs.frozen
+class Operation:
+    """A capture, void or refund of a payment: its own item, written `pending` before the bank is
+    called (write-ahead) and only ever by the region that received the request (`region`), so one
+    region writes each item. The payment as merchants see it is folded from its authorization and
+    these (handlers.domain.lifecycle)."""
+
+    id: str  # re_... (refunds), cp_... (captures), vd_... (voids): a ULID, sortable by creation
+    payment_id: str
+    merchant_id: str
+    kind: OperationKind
+    status: OperationStatus
+    amount: int = attrs.field(validator=attrs.validators.and_(attrs.validators.ge(1), attrs.validators.le(MAX_AMOUNT)))
+    created_at: datetime
+    region: str
+    # What the bank is sent: the payment's reference (capture, void) and, for a refund, its own
+    # refund reference; a key's refund reference is the same in every region (bank deduplicates).
+    bank_reference: str
+    refund_reference: str | None = None
+    reason: str | None = None  # the merchant's reason for a refund (checked: no card number)
+    failure_reason: str | None = None  # the bank's refusal, e.g. already_captured
+    attempt: int = 1
+    # Epoch seconds after which the resolver settles it while pending; None once it is final.
+    due_at: float | None = None
+    resolve_failures: int = 0
+
+
+@attrs.frozen
+class PaymentOperation:
+    """The service's command for a capture, void or refund of one payment."""
+
+    merchant_id: str
+    payment_id: str
+    kind: OperationKind
+    amount: int | None = None  # None: the whole amount (capture) or what is left (refund)
+    reason: str | None = None
+    idempotency: IdempotencyKey | None = None
+
+
 @attrs.frozen
 class IdempotencyClaim:
     """Who owns an Idempotency-Key: which request (keyed fingerprint), which payment, until when."""
@@ -149,6 +237,7 @@ class IdempotencyClaim:
     expires_at: int  # epoch seconds; after this the key is forgotten (DynamoDB TTL)
     # Random per request: a write retried by the SDK after a lost answer recognises itself by it.
     owner: str
+    operation_id: str | None = None  # a capture's, void's or refund's key: the operation it made
 
 
 @attrs.frozen
@@ -164,10 +253,12 @@ class Heartbeat:
 class BankDecision:
     authorized: bool
     authorization_code: str | None
+    captured: bool = False  # asked with capture=true and the money was taken too
 
 
 class BankStatus(enum.StrEnum):
     AUTHORIZED = "authorized"
+    CAPTURED = "captured"
     DECLINED = "declined"
     REVERSED = "reversed"
 
@@ -181,6 +272,8 @@ class BankRecord:
     authorization_code: str | None = None
     amount: int | None = None
     currency: str | None = None
+    captured_amount: int = 0
+    refunded_amount: int = 0
 
 
 @attrs.frozen

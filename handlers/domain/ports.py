@@ -13,6 +13,8 @@ from handlers.domain.models import (
     IdempotencyClaim,
     ListQuery,
     Merchant,
+    Operation,
+    OperationStatus,
     Page,
     PaymentRequest,
     PaymentStatus,
@@ -59,10 +61,38 @@ class PaymentRepository(Protocol):
 
     def get_payment(self, merchant_id: str, payment_id: str) -> StoredPayment | None: ...
 
+    def get_payment_with_operations(
+        self, merchant_id: str, payment_id: str
+    ) -> tuple[StoredPayment, tuple[Operation, ...]] | None:
+        """The payment and its captures, voids and refunds (oldest first), read together."""
+
     def list_payments(self, merchant_id: str, query: ListQuery) -> Page: ...
 
     def ping(self) -> None:
         """Answer a read quickly or raise StorageUnavailable."""
+
+
+class OperationRepository(Protocol):
+    """Captures, voids and refunds: one item each, beside their payment, written only by `op.region`."""
+
+    def save_pending_operation(self, operation: Operation) -> None:
+        """Write a new `pending` operation before the bank is called; ConditionFailed if the id exists."""
+
+    def transition_operation(self, operation: Operation, previous: OperationStatus) -> None:
+        """Replace the operation only if it still has `previous` status (pending may be rewritten
+        pending, to reschedule it); ConditionFailed otherwise."""
+
+    def get_operation(self, merchant_id: str, payment_id: str, operation_id: str) -> Operation | None: ...
+
+    def due_operations(self, region: str, now: float, limit: int, *, after: str | None = None) -> Sequence[Operation]:
+        """Pending operations written by `region` with `due_at <= now` (and an id above `after`),
+        oldest first, from the sparse pending index."""
+
+    def pending_operations_summary(self, region: str) -> tuple[int, str | None]:
+        """How many operations `region` wrote that are pending, and the oldest one's id."""
+
+    def due_expiries(self, region: str, now: float, limit: int) -> Sequence[StoredPayment]:
+        """Manual authorizations owned by `region` whose `authorization_expires_at` has passed."""
 
 
 class MerchantDirectory(Protocol):
@@ -79,12 +109,28 @@ class MerchantDirectory(Protocol):
 class Bank(Protocol):
     """The acquirer's protocol (docs/bank.md). The same reference with the same body is never charged twice."""
 
-    def authorize(self, reference: str, request: PaymentRequest) -> BankDecision:
-        """Ask for an authorization. Raise BankNotProcessed when the bank provably did not process it
-        (never sent, or an explicit not-processed answer), BankOutcomeUnknown when it may have."""
+    def authorize(self, reference: str, request: PaymentRequest, *, capture: bool = False) -> BankDecision:
+        """Ask for an authorization (and with `capture`, take the money in the same message). Raise
+        BankNotProcessed when the bank provably did not process it (never sent, or an explicit
+        not-processed answer), BankOutcomeUnknown when it may have."""
 
     def inquire(self, reference: str) -> BankRecord | None:
         """The bank's record of this reference, None if it has none; BankUnreachable on any failure."""
 
     def reverse(self, reference: str) -> BankRecord:
-        """Reverse (idempotently) and block any later authorization of the reference; BankUnreachable."""
+        """Reverse (idempotently) and block any later authorization of the reference: this is also
+        the void. BankRefusal("already_captured") after a capture; BankUnreachable on any failure."""
+
+    def capture(self, reference: str, amount: int) -> int:
+        """Capture `amount` of the reference's authorization (one capture per reference: the same
+        amount again gets the same answer); returns the captured amount. BankRefusal with the bank's
+        error (already_captured, reference_reversed, not_found, ...) when it refused; BankNotProcessed
+        when it provably did not process the request; BankOutcomeUnknown when it may have."""
+
+    def refund(self, reference: str, refund_reference: str, amount: int) -> None:
+        """Refund `amount` of the reference's capture, idempotently per `refund_reference`. Errors as
+        for `capture` (refusals: exceeds_captured, not_captured, refund_reference_reused, ...)."""
+
+    def refund_status(self, reference: str, refund_reference: str) -> int | None:
+        """The amount the bank refunded under `refund_reference`, None if it has no such refund;
+        BankUnreachable on any failure."""
