@@ -15,7 +15,8 @@ from datetime import UTC, datetime, timedelta
 import attrs
 
 from handlers.domain import ids
-from handlers.domain.errors import BankNotProcessed, BankUnreachable, ConditionFailed
+from handlers.domain.errors import BankNotProcessed, BankRefusal, BankUnreachable, ConditionFailed
+from handlers.domain.lifecycle import fold
 from handlers.domain.models import (
     BankDecision,
     BankRecord,
@@ -24,6 +25,8 @@ from handlers.domain.models import (
     IdempotencyClaim,
     ListQuery,
     Merchant,
+    Operation,
+    OperationStatus,
     Page,
     Payment,
     PaymentRequest,
@@ -38,6 +41,7 @@ class MemoryRepository:
         self.claims: dict[tuple[str, str], IdempotencyClaim] = {}
         self.keys: dict[str, Merchant] = {}
         self.beats: dict[str, Heartbeat] = {}
+        self.operations: dict[tuple[str, str, str], Operation] = {}  # (merchant, payment, operation)
         self.writes = 0
         self._lock = threading.Lock()
         self._ids_by_merchant: dict[str, list[str]] = {}  # sorted, like the table's sort key
@@ -136,7 +140,7 @@ class MemoryRepository:
             lower, upper = self._id_range(merchant_ids, query)
             found: list[Payment] = []
             for index in range(upper - 1, lower - 1, -1):
-                payment = self.payments[(merchant_id, merchant_ids[index])].payment
+                payment = self._view(merchant_id, merchant_ids[index])
                 if query.status is None or payment.status is query.status:
                     found.append(payment)
                 if len(found) > query.limit:
@@ -154,6 +158,72 @@ class MemoryRepository:
         if query.created_from is not None:
             lower = bisect.bisect_left(merchant_ids, ids.id_bound(query.created_from, upper=False))
         return lower, upper
+
+    def _view(self, merchant_id: str, payment_id: str) -> Payment:
+        return fold(self.payments[(merchant_id, payment_id)].payment, self._operations_of(merchant_id, payment_id))
+
+    def _operations_of(self, merchant_id: str, payment_id: str) -> tuple[Operation, ...]:
+        found = (op for key, op in self.operations.items() if key[:2] == (merchant_id, payment_id))
+        return tuple(sorted(found, key=lambda op: op.id))
+
+    def get_payment_with_operations(
+        self, merchant_id: str, payment_id: str
+    ) -> tuple[StoredPayment, tuple[Operation, ...]] | None:
+        with self._lock:
+            stored = self.payments.get((merchant_id, payment_id))
+            return None if stored is None else (stored, self._operations_of(merchant_id, payment_id))
+
+    def save_pending_operation(self, operation: Operation) -> None:
+        with self._lock:
+            key = (operation.merchant_id, operation.payment_id, operation.id)
+            if key in self.operations:
+                raise ConditionFailed("operation exists")
+            self.writes += 1
+            self.operations[key] = operation
+
+    def receive_operation(self, operation: Operation) -> None:
+        """An operation as another region wrote it, replicated here (unconditionally)."""
+        with self._lock:
+            self.operations[(operation.merchant_id, operation.payment_id, operation.id)] = operation
+
+    def transition_operation(self, operation: Operation, previous: OperationStatus) -> None:
+        with self._lock:
+            key = (operation.merchant_id, operation.payment_id, operation.id)
+            old = self.operations.get(key)
+            if old is None or old.status is not previous:
+                raise ConditionFailed("status changed")
+            self.writes += 1
+            self.operations[key] = operation
+
+    def get_operation(self, merchant_id: str, payment_id: str, operation_id: str) -> Operation | None:
+        return self.operations.get((merchant_id, payment_id, operation_id))
+
+    def due_operations(self, region: str, now: float, limit: int, *, after: str | None = None) -> list[Operation]:
+        with self._lock:
+            due = [
+                op
+                for op in self.operations.values()
+                if op.region == region and op.due_at is not None and op.due_at <= now and (after or "") < op.id
+            ]
+        return sorted(due, key=lambda op: op.id)[:limit]
+
+    def pending_operations_summary(self, region: str) -> tuple[int, str | None]:
+        with self._lock:
+            pending = [op for op in self.operations.values() if op.region == region and op.due_at is not None]
+        oldest = min(pending, key=lambda op: op.id.split("_", 1)[1], default=None)
+        return len(pending), None if oldest is None else oldest.id
+
+    def due_expiries(self, region: str, now: float, limit: int) -> list[StoredPayment]:
+        with self._lock:
+            due = [
+                stored
+                for stored in self.payments.values()
+                if stored.status is PaymentStatus.AUTHORIZED
+                and stored.owner_region == region
+                and stored.payment.authorization_expires_at is not None
+                and stored.payment.authorization_expires_at.timestamp() <= now
+            ]
+        return sorted(due, key=lambda stored: stored.payment.id)[:limit]
 
     def ping(self) -> None:
         return None
@@ -192,9 +262,15 @@ class ScriptedBank:
     charges: dict[str, int] = attrs.field(factory=dict)  # authorizations actually made, per reference
     inquiries: list[str] = attrs.field(factory=list)
     reversals: list[str] = attrs.field(factory=list)
+    # Captures, voids and refunds: raised before the bank acts, or after it acted (the answer lost).
+    operation_fails_with: Exception | None = None
+    operation_fails_after: Exception | None = None
+    refunds: dict[tuple[str, str], int] = attrs.field(factory=dict)  # (reference, refund reference) -> amount
+    captures_sent: list[tuple[str, int]] = attrs.field(factory=list)
+    refunds_sent: list[tuple[str, str, int]] = attrs.field(factory=list)
     _lock: threading.Lock = attrs.field(factory=threading.Lock)
 
-    def authorize(self, reference: str, request: PaymentRequest) -> BankDecision:
+    def authorize(self, reference: str, request: PaymentRequest, *, capture: bool = False) -> BankDecision:
         self.calls.append((reference, request))
         if self.before_answer:
             self.before_answer()
@@ -207,7 +283,61 @@ class ScriptedBank:
             raise self.fail_after_charge
         if record.status is BankStatus.REVERSED:
             raise BankNotProcessed("The bank refused the reference: it was reversed.")
-        return BankDecision(record.status is BankStatus.AUTHORIZED, record.authorization_code)
+        if capture and record.status is BankStatus.AUTHORIZED:
+            with self._lock:
+                record = self.ledger[reference] = attrs.evolve(
+                    record, status=BankStatus.CAPTURED, captured_amount=request.amount
+                )
+        return BankDecision(
+            record.status in (BankStatus.AUTHORIZED, BankStatus.CAPTURED),
+            record.authorization_code,
+            captured=record.status is BankStatus.CAPTURED,
+        )
+
+    def capture(self, reference: str, amount: int) -> int:
+        self.captures_sent.append((reference, amount))
+        self._operation_may_fail(self.operation_fails_with)
+        with self._lock:
+            found = self.ledger.get(reference)
+            if found is None:
+                raise BankRefusal("not_found")
+            if found.status is BankStatus.CAPTURED and found.captured_amount != amount:
+                raise BankRefusal("already_captured")
+            if found.status in (BankStatus.REVERSED, BankStatus.DECLINED):
+                raise BankRefusal("reference_reversed" if found.status is BankStatus.REVERSED else "declined")
+            if found.amount is not None and amount > found.amount:
+                raise BankRefusal("invalid_amount")
+            self.ledger[reference] = attrs.evolve(found, status=BankStatus.CAPTURED, captured_amount=amount)
+        self._operation_may_fail(self.operation_fails_after)
+        return amount
+
+    def refund(self, reference: str, refund_reference: str, amount: int) -> None:
+        self.refunds_sent.append((reference, refund_reference, amount))
+        self._operation_may_fail(self.operation_fails_with)
+        with self._lock:
+            found = self.ledger.get(reference)
+            if found is None:
+                raise BankRefusal("not_found")
+            held = self.refunds.get((reference, refund_reference))
+            if held is not None and held != amount:
+                raise BankRefusal("refund_reference_reused")
+            if held is None:
+                if found.status is not BankStatus.CAPTURED:
+                    raise BankRefusal("not_captured")
+                if found.refunded_amount + amount > found.captured_amount:
+                    raise BankRefusal("exceeds_captured")
+                self.refunds[(reference, refund_reference)] = amount
+                self.ledger[reference] = attrs.evolve(found, refunded_amount=found.refunded_amount + amount)
+        self._operation_may_fail(self.operation_fails_after)
+
+    def refund_status(self, reference: str, refund_reference: str) -> int | None:
+        if self.unreachable:
+            raise BankUnreachable("The bank could not be reached.")
+        return self.refunds.get((reference, refund_reference))
+
+    def _operation_may_fail(self, error: Exception | None) -> None:
+        if error is not None:
+            raise error
 
     def _record(self, reference: str, request: PaymentRequest) -> BankRecord:
         with self._lock:
@@ -240,6 +370,8 @@ class ScriptedBank:
             raise BankUnreachable("The bank could not be reached.")
         with self._lock:
             found = self.ledger.get(reference)
+            if found is not None and found.status is BankStatus.CAPTURED:
+                raise BankRefusal("already_captured")
             if found is None:
                 record = BankRecord(BankStatus.REVERSED)
             elif found.status is BankStatus.AUTHORIZED:

@@ -69,10 +69,13 @@ def luhn_complete(prefix: str) -> str:
 
 
 def payment_body(number: str = VISA_AUTHORIZED, **overrides: Any) -> dict[str, Any]:
+    """A valid payment. Manual capture: most tests are about the authorization, whose outcome is then
+    the status itself (`authorized`); the lifecycle's tests send `capture_method` as they need it."""
     body: dict[str, Any] = {
         "amount": 1050,
         "currency": "GBP",
         "reference": "order-123",
+        "capture_method": "manual",
         "card": {"number": number, "expiry_month": 4, "expiry_year": 2030, "cvv": CVV},
     }
     for path, value in overrides.items():

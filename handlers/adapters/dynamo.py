@@ -8,15 +8,16 @@ from __future__ import annotations
 import functools
 import itertools
 from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, cast
 
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import ClientError
 
 from handlers.adapters.attribute_values import from_item, to_item
+from handlers.adapters.dynamo_errors import translated_errors
+from handlers.adapters.dynamo_operations import OperationItems, PageFolder
 from handlers.contract import schema
 from handlers.domain import ids
 from handlers.domain.errors import ConditionFailed, StorageUnavailable
@@ -26,7 +27,6 @@ from handlers.domain.models import (
     ListQuery,
     Merchant,
     Page,
-    Payment,
     PaymentStatus,
     StoredPayment,
 )
@@ -35,19 +35,6 @@ from handlers.wire import converter
 if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
-_TRANSIENT = frozenset(
-    {
-        "ProvisionedThroughputExceededException",
-        "ThrottlingException",
-        "RequestLimitExceeded",
-        "InternalServerError",
-        "ServiceUnavailable",
-        "ResourceNotFoundException",  # the table is missing in this region: unavailable, not a bug
-        "TransactionConflictException",
-        # MRSC: another region is writing the same item; botocore retries it, then it is a busy table.
-        "ReplicatedWriteConflictException",
-    }
-)
 _MAX_QUERY_PAGES = 5  # a selective status filter may need several reads to fill one page
 _MAX_PENDING_PAGES = 10
 _MAX_REFERENCE_PAGES = 50  # 1 MB each: a busy merchant's few minutes of payments
@@ -81,21 +68,6 @@ def _session() -> botocore.session.Session:
     return botocore.session.get_session()
 
 
-@contextmanager
-def _translated_errors() -> Iterator[None]:
-    try:
-        yield
-    except ClientError as e:
-        code = e.response.get("Error", {}).get("Code", "")
-        if code == "ConditionalCheckFailedException":
-            raise ConditionFailed(code) from e
-        if code in _TRANSIENT:
-            raise StorageUnavailable(f"DynamoDB is unavailable ({code}).") from e
-        raise
-    except BotoCoreError as e:  # timeouts, refused connections
-        raise StorageUnavailable(f"DynamoDB is unavailable ({type(e).__name__}).") from e
-
-
 def _marshal(item: Mapping[str, Any]) -> dict[str, Any]:
     return to_item(item)
 
@@ -116,8 +88,8 @@ def _claim_keys(claim: IdempotencyClaim) -> dict[str, str]:
     return _key_values(schema.merchant_pk(claim.merchant_id), schema.idempotency_sk(claim.key))
 
 
-class DynamoRepository:
-    """PaymentRepository and MerchantDirectory over one DynamoDB table."""
+class DynamoRepository(OperationItems):
+    """PaymentRepository, OperationRepository and MerchantDirectory over one DynamoDB table."""
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
@@ -132,7 +104,7 @@ class DynamoRepository:
     def claim(self, claim: IdempotencyClaim, now: float) -> IdempotencyClaim | None:
         keys = _claim_keys(claim)
         try:
-            with _translated_errors():
+            with translated_errors():
                 self._client.put_item(
                     TableName=self._table,
                     Item=_marshal(converter.claim_to_item(claim, keys)),
@@ -153,7 +125,7 @@ class DynamoRepository:
 
     def take_over(self, claim: IdempotencyClaim) -> None:
         keys = _claim_keys(claim)
-        with _translated_errors():
+        with translated_errors():
             self._client.put_item(
                 TableName=self._table,
                 Item=_marshal(converter.claim_to_item(claim, keys)),
@@ -169,7 +141,7 @@ class DynamoRepository:
 
     def save_pending(self, stored: StoredPayment) -> None:
         keys = _payment_keys(stored.payment.merchant_id, stored.payment.id)
-        with _translated_errors():
+        with translated_errors():
             self._client.put_item(
                 TableName=self._table,
                 Item=_marshal(converter.payment_to_item(stored, keys)),
@@ -179,7 +151,7 @@ class DynamoRepository:
 
     def transition(self, stored: StoredPayment, previous: PaymentStatus, previous_attempt: int) -> None:
         keys = _payment_keys(stored.payment.merchant_id, stored.payment.id)
-        with _translated_errors():
+        with translated_errors():
             self._client.put_item(
                 TableName=self._table,
                 Item=_marshal(converter.payment_to_item(stored, keys)),
@@ -209,7 +181,7 @@ class DynamoRepository:
         # The filter applies after Limit: keep reading pages, or backed-off payments at the head of
         # a shard would hide the due ones behind them.
         for _ in range(_MAX_PENDING_PAGES):
-            with _translated_errors():
+            with translated_errors():
                 answer = self._client.query(**request, Limit=limit)
             for item in answer.get("Items", []):
                 yield converter.payment_from_item(_unmarshal(item))
@@ -221,7 +193,7 @@ class DynamoRepository:
         count, oldest = 0, None
         for partition in schema.pending_partitions(region):
             request = self._pending_query(partition, schema.PAYMENT_PREFIX + "\uffff")
-            with _translated_errors():
+            with translated_errors():
                 first = self._client.query(**request, Limit=1, ProjectionExpression="#sk")
             count += self._count(request)
             for item in first.get("Items", []):
@@ -233,7 +205,7 @@ class DynamoRepository:
         """Select=COUNT reads at most 1 MB a page: follow the pages (a backlog can be larger)."""
         count, page = 0, dict(request, Select="COUNT")
         for _ in range(_MAX_PENDING_PAGES * 10):
-            with _translated_errors():
+            with translated_errors():
                 answer = self._client.query(**page)
             count += int(answer.get("Count", 0))
             if not answer.get("LastEvaluatedKey"):
@@ -265,11 +237,13 @@ class DynamoRepository:
         request: dict[str, Any] = {
             "TableName": self._table,
             "KeyConditionExpression": "#pk = :pk AND #sk BETWEEN :low AND :high",
-            "FilterExpression": "#reference = :reference",
+            # Operations carry their payment's reference too: only payments' items are wanted.
+            "FilterExpression": "#reference = :reference AND attribute_not_exists(#kind)",
             "ExpressionAttributeNames": {
                 "#pk": schema.PARTITION_KEY,
                 "#sk": schema.SORT_KEY,
                 "#reference": "bank_reference",
+                "#kind": schema.OPERATION_KIND_ATTRIBUTE,
             },
             "ExpressionAttributeValues": {
                 ":pk": {"S": schema.merchant_pk(merchant_id)},
@@ -280,7 +254,7 @@ class DynamoRepository:
         }
         found: list[StoredPayment] = []
         for _ in range(_MAX_REFERENCE_PAGES):
-            with _translated_errors():
+            with translated_errors():
                 answer = self._client.query(**request)
             found.extend(converter.payment_from_item(_unmarshal(item)) for item in answer.get("Items", []))
             if not answer.get("LastEvaluatedKey"):
@@ -290,7 +264,7 @@ class DynamoRepository:
 
     def record_heartbeat(self, region: str, beat: Heartbeat) -> None:
         item = {**_key_values(schema.HEARTBEAT_KEY, region), "at": beat.at, "alive_since": beat.alive_since}
-        with _translated_errors():
+        with translated_errors():
             self._client.put_item(TableName=self._table, Item=_marshal(item))
 
     def heartbeats(self) -> dict[str, Heartbeat]:
@@ -300,7 +274,7 @@ class DynamoRepository:
             "ExpressionAttributeNames": {"#pk": schema.PARTITION_KEY},
             "ExpressionAttributeValues": {":pk": {"S": schema.HEARTBEAT_KEY}},
         }
-        with _translated_errors():
+        with translated_errors():
             answer = self._client.query(**request)
         return {
             str(values[schema.SORT_KEY]): Heartbeat(float(values["at"]), float(values.get("alive_since", values["at"])))
@@ -323,7 +297,8 @@ class DynamoRepository:
                 ":high": {"S": high},
             },
             "ScanIndexForward": False,  # ULID order = creation order: newest first
-            "Limit": query.limit + 1,
+            # Operations are items too (each just before its payment): read a little more per page.
+            "Limit": query.limit * 2 + 2,
         }
         if query.after_id is not None:
             after = schema.payment_sk(query.after_id)
@@ -332,26 +307,32 @@ class DynamoRepository:
             if after <= high:  # DynamoDB refuses a start key outside the key condition
                 request["ExclusiveStartKey"] = _key(schema.merchant_pk(merchant_id), after)
         if query.status is not None:
-            request["FilterExpression"] = "#status = :status"
-            request["ExpressionAttributeNames"]["#status"] = "status"
-            request["ExpressionAttributeValues"][":status"] = {"S": query.status.value}
-        return self._collect_page(request, query.limit)
+            # A payment's status is folded from its item and its operations (handlers.domain.lifecycle):
+            # read the items that can fold to the wanted status, and every operation, then keep the match.
+            stored = _STORED_STATUSES.get(query.status, (query.status,))
+            names = {f":status{i}": {"S": status.value} for i, status in enumerate(stored)}
+            request["FilterExpression"] = f"#status IN ({', '.join(names)}) OR attribute_exists(#kind)"
+            request["ExpressionAttributeNames"] |= {"#status": "status", "#kind": schema.OPERATION_KIND_ATTRIBUTE}
+            request["ExpressionAttributeValues"] |= names
+        return self._collect_page(request, query)
 
-    def _collect_page(self, request: dict[str, Any], limit: int) -> Page:
-        found: list[Payment] = []
+    def _collect_page(self, request: dict[str, Any], query: ListQuery) -> Page:
+        folder = PageFolder(query.status)
         last_key: dict[str, Any] | None = None
         for _ in range(_MAX_QUERY_PAGES):
-            with _translated_errors():
+            with translated_errors():
                 answer = self._client.query(**request)
-            found.extend(converter.payment_from_item(_unmarshal(item)).payment for item in answer.get("Items", []))
+            for item in answer.get("Items", []):
+                folder.add(_unmarshal(item))
             last_key = answer.get("LastEvaluatedKey")
-            if len(found) > limit or not last_key:
+            if len(folder.payments) > query.limit or not last_key:
                 break
             request["ExclusiveStartKey"] = last_key
-        if len(found) > limit:
-            return Page(tuple(found[:limit]), found[limit - 1].id)
-        if last_key:  # the read budget ran out first: the cursor resumes where reading stopped
-            return Page(tuple(found), last_key[schema.SORT_KEY]["S"].removeprefix(schema.PAYMENT_PREFIX))
+        found = folder.payments
+        if len(found) > query.limit:
+            return Page(tuple(found[: query.limit]), found[query.limit - 1].id)
+        if last_key:  # the read budget ran out first: resume after the last payment read whole
+            return Page(tuple(found), folder.last_payment_id or query.after_id)
         return Page(tuple(found), None)
 
     def ping(self) -> None:
@@ -370,13 +351,13 @@ class DynamoRepository:
             "name": merchant.name,
             "active": merchant.active,
         }
-        with _translated_errors():
+        with translated_errors():
             self._client.put_item(
                 TableName=self._table, Item=_marshal(item), ConditionExpression="attribute_not_exists(pk)"
             )
 
     def revoke_key(self, key_hash: str) -> None:
-        with _translated_errors():
+        with translated_errors():
             self._client.update_item(
                 TableName=self._table,
                 Key=_key(schema.api_key_pk(key_hash), schema.API_KEY_SORT),
@@ -403,7 +384,7 @@ class DynamoRepository:
             "ConsistentRead": True,  # a key added or revoked a moment ago is listed as it now is
         }
         while True:
-            with _translated_errors():
+            with translated_errors():
                 answer = self._client.scan(**request)
             for item in answer.get("Items", []):
                 values = _unmarshal(item)
@@ -413,13 +394,20 @@ class DynamoRepository:
             request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
 
     def _get(self, keys: Mapping[str, str], *, consistent: bool = True) -> dict[str, Any]:
-        with _translated_errors():
+        with translated_errors():
             answer = self._client.get_item(
                 TableName=self._table,
                 Key=_key(keys[schema.PARTITION_KEY], keys[schema.SORT_KEY]),
                 ConsistentRead=consistent,
             )
         return answer.get("Item", {})
+
+
+# Which stored statuses can fold into a wanted one: a capture or void moves an `authorized` item.
+_STORED_STATUSES = {
+    PaymentStatus.CAPTURED: (PaymentStatus.CAPTURED, PaymentStatus.AUTHORIZED),
+    PaymentStatus.VOIDED: (PaymentStatus.VOIDED, PaymentStatus.AUTHORIZED),
+}
 
 
 def _merchant(values: Mapping[str, Any]) -> Merchant:

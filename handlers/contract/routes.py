@@ -43,7 +43,39 @@ CREATE_PAYMENT = Function(
     calls_bank=True,
     fingerprints=True,
 )
-GET_PAYMENT = Function("get-payment", "handlers.entrypoints.api.get_payment", ("dynamodb:GetItem",), ("MERCHANT#*",))
+# A payment is read with its captures, voids and refunds: one Query of its sort-key prefix.
+GET_PAYMENT = Function("get-payment", "handlers.entrypoints.api.get_payment", ("dynamodb:Query",), ("MERCHANT#*",))
+# Capture, void and refund: read the payment with its operations (Query), claim the key and write the
+# operation (PutItem), reread a claim or an operation (GetItem). Never the payment's own item: only
+# its owner region's resolver writes that (handlers.domain.lifecycle).
+_OPERATION_ACTIONS = ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query")
+CAPTURE_PAYMENT = Function(
+    "capture-payment",
+    "handlers.entrypoints.lifecycle_api.capture_payment",
+    _OPERATION_ACTIONS,
+    ("MERCHANT#*",),
+    calls_bank=True,
+    fingerprints=True,
+)
+VOID_PAYMENT = Function(
+    "void-payment",
+    "handlers.entrypoints.lifecycle_api.void_payment",
+    _OPERATION_ACTIONS,
+    ("MERCHANT#*",),
+    calls_bank=True,
+    fingerprints=True,
+)
+CREATE_REFUND = Function(
+    "create-refund",
+    "handlers.entrypoints.lifecycle_api.create_refund",
+    _OPERATION_ACTIONS,
+    ("MERCHANT#*",),
+    calls_bank=True,
+    fingerprints=True,
+)
+LIST_REFUNDS = Function(
+    "list-refunds", "handlers.entrypoints.lifecycle_api.list_refunds", ("dynamodb:Query",), ("MERCHANT#*",)
+)
 LIST_PAYMENTS = Function(
     "list-payments", "handlers.entrypoints.api.list_payments", ("dynamodb:Query",), ("MERCHANT#*",)
 )
@@ -56,14 +88,16 @@ BANK_SIMULATOR = Function(
     ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:UpdateItem"),
     ("BANK#*",),
 )
-# Scheduled, not routed: settles pending payments (its own, and a silent region's) from the bank's
-# record. PutItem transitions payments and writes its heartbeat; Query reads the pending index and
-# the heartbeats; GetItem rereads a payment whose transition lost a race.
+# Scheduled, not routed: settles pending payments and operations (its own, and a silent region's)
+# from the bank's record, and expires manual authorizations. PutItem transitions payments and
+# operations and writes its heartbeat; Query reads the pending index (its PENDING#, OPERATION# and
+# EXPIRY# partitions), the heartbeats and a payment with its operations; GetItem rereads an item
+# whose transition lost a race.
 RESOLVER = Function(
     "resolver",
     "handlers.entrypoints.resolver_job.resolve_pending",
     ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"),
-    ("MERCHANT#*", "PENDING#*", "HEARTBEAT"),
+    ("MERCHANT#*", "PENDING#*", "OPERATION#*", "EXPIRY#*", "HEARTBEAT"),
     calls_bank=True,
     indexes=(schema.PENDING_INDEX,),
 )
@@ -74,6 +108,10 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/payments", CREATE_PAYMENT, True),
     Route("GET", "/v1/payments", LIST_PAYMENTS, True),
     Route("GET", "/v1/payments/{id}", GET_PAYMENT, True),
+    Route("POST", "/v1/payments/{id}/capture", CAPTURE_PAYMENT, True),
+    Route("POST", "/v1/payments/{id}/void", VOID_PAYMENT, True),
+    Route("POST", "/v1/payments/{id}/refunds", CREATE_REFUND, True),
+    Route("GET", "/v1/payments/{id}/refunds", LIST_REFUNDS, True),
     Route("GET", "/health", HEALTH, False),
 )
 

@@ -5,6 +5,7 @@ One DynamoDB table holds these kinds of item (single-table design):
 | item              | pk                    | sk                     |
 |-------------------|-----------------------|------------------------|
 | payment           | MERCHANT#<merchant>   | PAYMENT#<payment id>   |
+| capture/void/refund | MERCHANT#<merchant> | PAYMENT#<payment id>#<operation id> |
 | idempotency claim | MERCHANT#<merchant>   | IDEMPOTENCY#<HMAC key> |
 | API key           | APIKEY#<sha256 of key>| APIKEY                 |
 | health probe      | HEALTH                | HEALTH                 |
@@ -18,6 +19,11 @@ A `pending` payment also carries `pending_pk = PENDING#<owner region>#<shard>` a
 the sparse index PENDING_INDEX holds only those items (a settled payment drops both), keyed by
 shard and payment id, so each region's resolver finds its oldest pending payments with a few
 Queries and never a scan. Shards spread the index's writes (two per payment) over partitions.
+The same index holds, under other partition prefixes, pending operations
+(`OPERATION#<region>#<shard>`, by the region that wrote them) and manual authorizations until
+they are captured, voided or expire (`EXPIRY#<owner>#<shard>`, `due_at` = the expiry).
+An operation sorts right after its payment, so one Query of the prefix `PAYMENT#<id>` reads a
+payment with its operations, and a list reads them together.
 Bank ledger entries are the bank simulator's books (handlers.simulator.dynamo_ledger), not the
 gateway's: a test deployment's acquirer keeps them in this table, under its own prefix.
 This module imports nothing: the Pulumi program and the Lambda both load it.
@@ -47,6 +53,10 @@ DUE_ATTRIBUTE = "due_at"
 PENDING_PREFIX = "PENDING#"
 # One partition takes ~1,000 writes/s; 8 shards keep a region's pending writes far below that.
 PENDING_SHARDS = 8
+OPERATION_PENDING_PREFIX = "OPERATION#"
+EXPIRY_PREFIX = "EXPIRY#"
+# Only operation items carry it (the payment's own item never does): it tells the two apart.
+OPERATION_KIND_ATTRIBUTE = "kind"
 
 
 def merchant_pk(merchant_id: str) -> str:
@@ -74,8 +84,12 @@ def pending_shard(payment_id: str) -> int:
     return ord(payment_id[-1]) % PENDING_SHARDS
 
 
-def pending_partitions(region: str) -> tuple[str, ...]:
-    return tuple(pending_pk(region, shard) for shard in range(PENDING_SHARDS))
+def pending_partitions(region: str, prefix: str = PENDING_PREFIX) -> tuple[str, ...]:
+    return tuple(f"{prefix}{region}#{shard}" for shard in range(PENDING_SHARDS))
+
+
+def operation_sk(payment_id: str, operation_id: str) -> str:
+    return f"{PAYMENT_PREFIX}{payment_id}#{operation_id}"
 
 
 def table_definition(table_name: str) -> dict[str, object]:

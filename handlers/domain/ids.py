@@ -22,6 +22,19 @@ def new_merchant_id(now: datetime) -> str:
     return MERCHANT_PREFIX + str(ULID.from_timestamp(now.timestamp()))
 
 
+# A capture's, void's or refund's id: its kind's prefix and a ULID (refunds list oldest first by it).
+OPERATION_PREFIXES = {"capture": "cp_", "void": "vd_", "refund": "re_"}
+
+
+def new_operation_id(kind: str, now: datetime) -> str:
+    return OPERATION_PREFIXES[kind] + str(ULID.from_timestamp(now.timestamp()))
+
+
+def is_operation_id(text: str, kind: str) -> bool:
+    prefix = OPERATION_PREFIXES[kind]
+    return text.startswith(prefix) and is_payment_id(PAYMENT_PREFIX + text.removeprefix(prefix))
+
+
 def is_payment_id(text: str) -> bool:
     ulid = text.removeprefix(PAYMENT_PREFIX)
     return (

@@ -13,6 +13,7 @@ import attrs
 Amount = NewType("Amount", int)
 Currency = NewType("Currency", str)
 Reference = NewType("Reference", str)
+RefundReason = NewType("RefundReason", str)
 CardNumber = NewType("CardNumber", str)
 Cvv = NewType("Cvv", str)
 Month = NewType("Month", int)
@@ -20,6 +21,7 @@ Year = NewType("Year", int)
 
 MAX_AMOUNT = 99_999_999
 MAX_REFERENCE_LENGTH = 128
+MAX_REASON_LENGTH = 500
 
 
 class PaymentStatus(enum.StrEnum):

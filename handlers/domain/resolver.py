@@ -13,16 +13,18 @@ handlers.domain.settlement directly.
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 
 import attrs
 
 from handlers.domain import ids
 from handlers.domain.models import Heartbeat, StoredPayment
-from handlers.domain.ports import Bank, PaymentRepository
+from handlers.domain.operation_settlement import Expiry, OperationSettlement, OperationTally
+from handlers.domain.ports import Bank, OperationRepository, PaymentRepository
 from handlers.domain.settlement import Clock, ResolutionPolicy, Settlement, Tally, utc_now
 
 logger = logging.getLogger(__name__)
@@ -38,6 +40,9 @@ class ResolverReport:
     oldest_pending_age: float | None  # seconds since the oldest pending payment was created
     took_over: tuple[str, ...]  # regions whose payments this run settled too
     peer_heartbeat_ages: Mapping[str, float | None]  # seconds since each other region's heartbeat (None: none)
+    operations_settled: Mapping[str, int] = attrs.Factory(dict)  # "capture.succeeded" -> how many
+    expired: int = 0  # manual authorizations released at the bank this run
+    pending_operations: int = 0  # captures, voids and refunds still pending in this region
 
 
 class PaymentResolver:
@@ -50,8 +55,10 @@ class PaymentResolver:
         policy: ResolutionPolicy,
         clock: Clock = utc_now,
         peers: Sequence[str] = (),
+        operations: OperationRepository | None = None,
     ) -> None:
         self._payments = payments
+        self._operations = operations
         self._bank = bank
         self._region = region
         self._policy = policy
@@ -84,6 +91,11 @@ class PaymentResolver:
             # A taker never reschedules: the owner may be back and write the same payment meanwhile.
             self._settle_due(settlement, region, now, deadline, taking_over=not ours, reschedule=rescheduling and ours)
         count, oldest = self._payments.pending_summary(self._region)
+        operation_tally, pending_operations = OperationTally(), 0
+        if self._operations is not None:
+            self._lifecycle(operation_tally, (self._region, *took_over), rescheduling, now, deadline)
+            pending_operations, oldest_operation = self._operations.pending_operations_summary(self._region)
+            oldest = _older(oldest, oldest_operation)
         oldest_age = None if oldest is None else max(0.0, now - ids.created_at(oldest).timestamp())
         return ResolverReport(
             region=self._region,
@@ -94,7 +106,31 @@ class PaymentResolver:
             oldest_pending_age=oldest_age,
             took_over=took_over,
             peer_heartbeat_ages=ages,
+            operations_settled=dict(operation_tally.settled),
+            expired=operation_tally.expired,
+            pending_operations=pending_operations,
         )
+
+    def _lifecycle(
+        self, tally: OperationTally, regions: Sequence[str], rescheduling: bool, now: float, deadline: float
+    ) -> None:
+        """Pending captures, voids and refunds (this region's, and a silent region's without
+        rescheduling), then this region's manual authorizations past their expiry."""
+        assert self._operations is not None
+        settlement = OperationSettlement(
+            operations=self._operations, bank=self._bank, policy=self._policy, clock=self._clock, tally=tally
+        )
+        for region in regions:
+            reschedule = rescheduling and region == self._region
+            for op in self._operations.due_operations(region, now, self._policy.batch_size):
+                if time.monotonic() >= deadline:
+                    return
+                _guarded(functools.partial(settlement.settle, op, reschedule=reschedule), op.id, tally)
+        expiry = Expiry(payments=self._payments, bank=self._bank, tally=tally)
+        for stored in self._operations.due_expiries(self._region, now, self._policy.batch_size):
+            if time.monotonic() >= deadline:
+                return
+            _guarded(functools.partial(expiry.expire, stored), stored.payment.id, tally)
 
     def _settle_due(
         self, settlement: Settlement, region: str, now: float, deadline: float, *, taking_over: bool, reschedule: bool
@@ -128,3 +164,20 @@ class PaymentResolver:
         # Ids encode creation time: nothing written in the last resolve_after seconds can be due.
         newest = ids.id_bound(datetime.fromtimestamp(now - self._policy.resolve_after_seconds, UTC), upper=True)
         return self._payments.due_payments(region, now, newest, self._policy.batch_size, after=after)
+
+
+def _guarded(settle: Callable[[], object], item_id: str, tally: OperationTally) -> None:
+    """One item's failure is logged and counted; the run goes on."""
+    try:
+        settle()
+    except Exception:
+        logger.exception("resolver_operation_failed", extra={"item_id": item_id})
+        tally.failures += 1
+
+
+def _older(payment_id: str | None, operation_id: str | None) -> str | None:
+    """The older of a payment's and an operation's ids, as a payment id (both are ULIDs)."""
+    if operation_id is None:
+        return payment_id
+    as_payment = ids.PAYMENT_PREFIX + operation_id.split("_", 1)[1]
+    return as_payment if payment_id is None else min(payment_id, as_payment)

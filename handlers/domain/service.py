@@ -22,7 +22,9 @@ from handlers.domain.errors import (
     RequestInProgress,
     StorageUnavailable,
 )
+from handlers.domain.lifecycle import fold
 from handlers.domain.models import (
+    CaptureMethod,
     CardSummary,
     CreatePayment,
     IdempotencyClaim,
@@ -161,7 +163,8 @@ class PaymentService:
         if claim is not None:
             self._require_lease_for_the_bank(claim)
         try:
-            decision = self._bank.authorize(reference, command.request)
+            automatic = command.request.capture_method is CaptureMethod.AUTOMATIC
+            decision = self._bank.authorize(reference, command.request, capture=automatic)
         except BankNotProcessed as e:
             return _final_or_pending(self._settlement.refused(pending, e).payment, cause=e)
         except BankOutcomeUnknown as e:
@@ -201,6 +204,7 @@ class PaymentService:
             authorization_code=None,
             created_at=ids.created_at(payment_id),
             region=self._region,
+            capture_method=request.capture_method,
         )
         due_at = self._clock().timestamp() + self._resolution.resolve_after_seconds
         return StoredPayment(payment, attempt, reference, due_at=due_at)
@@ -241,10 +245,13 @@ class PaymentReader:
 
     def get_payment(self, merchant_id: str, payment_id: str) -> Payment:
         # The key includes the merchant: another merchant's payment is simply absent (same 404).
-        stored = self._payments.get_payment(merchant_id, payment_id) if ids.is_payment_id(payment_id) else None
-        if stored is None:
+        found = None
+        if ids.is_payment_id(payment_id):
+            found = self._payments.get_payment_with_operations(merchant_id, payment_id)
+        if found is None:
             raise NotFound("No payment with this id.")
-        return stored.payment
+        stored, operations = found
+        return fold(stored.payment, operations)
 
     def list_payments(self, merchant_id: str, query: ListQuery) -> Page:
         return self._payments.list_payments(merchant_id, query)

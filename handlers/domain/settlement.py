@@ -34,7 +34,7 @@ from __future__ import annotations
 import logging
 from collections import Counter
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import attrs
 
@@ -69,6 +69,9 @@ class ResolutionPolicy:
     # A run stops taking new payments after this long (the deployed function's timeout is 60 s),
     # and the next run goes on where it stopped.
     run_budget_seconds: float = 40.0
+    # A manual authorization not captured within this is released at the bank (`expired`): card
+    # schemes let an issuer drop the hold after about 7 days.
+    authorization_ttl_seconds: float = 7 * 24 * 3600.0
 
     def silent(self, heartbeat_age: float | None) -> bool:
         """A region whose resolver has not beaten for longer than the takeover bound is out of service.
@@ -80,6 +83,8 @@ def gateway_status(record: BankRecord) -> tuple[PaymentStatus, str | None]:
     """The bank's record as a payment status; the same record gives the same answer in every region."""
     if record.status is BankStatus.AUTHORIZED:
         return PaymentStatus.AUTHORIZED, record.authorization_code
+    if record.status is BankStatus.CAPTURED:
+        return PaymentStatus.CAPTURED, record.authorization_code
     if record.status is BankStatus.DECLINED:
         return PaymentStatus.DECLINED, None
     if record.authorization_code:
@@ -87,10 +92,27 @@ def gateway_status(record: BankRecord) -> tuple[PaymentStatus, str | None]:
     return PaymentStatus.FAILED, None  # reversed before any authorization: nothing was charged
 
 
-def settled(pending: StoredPayment, status: PaymentStatus, code: str | None) -> StoredPayment:
+def settled(
+    pending: StoredPayment,
+    status: PaymentStatus,
+    code: str | None,
+    *,
+    captured: int = 0,
+    expires_at: datetime | None = None,
+) -> StoredPayment:
+    """`pending` moved to `status`. A capture takes `captured` (0: the whole amount, as an automatic
+    capture does); an authorization holds the money until `expires_at`."""
     if not can_move(pending.status, status):
         raise ValueError(f"a {pending.status} payment cannot become {status}")
-    payment = attrs.evolve(pending.payment, status=status, authorization_code=code)
+    amount_captured = (captured or pending.payment.amount) if status is PaymentStatus.CAPTURED else 0
+    expiry = expires_at if status is PaymentStatus.AUTHORIZED else pending.payment.authorization_expires_at
+    payment = attrs.evolve(
+        pending.payment,
+        status=status,
+        authorization_code=code,
+        amount_captured=amount_captured,
+        authorization_expires_at=expiry,
+    )
     return attrs.evolve(pending, payment=payment, due_at=None)
 
 
@@ -130,6 +152,8 @@ class Settlement:
 
     def answered(self, pending: StoredPayment, decision: BankDecision) -> StoredPayment:
         """The bank authorized or declined the request's call: that is the payment's status."""
+        if decision.authorized and decision.captured:
+            return self._write_answer(pending, PaymentStatus.CAPTURED, decision.authorization_code)
         if decision.authorized:
             return self._write_answer(pending, PaymentStatus.AUTHORIZED, decision.authorization_code)
         return self._write_answer(pending, PaymentStatus.DECLINED, None)
@@ -151,7 +175,7 @@ class Settlement:
                 "keyed_refusal_left_pending", extra={"payment_id": pending.payment.id, "reason": str(refusal)}
             )
             return pending
-        return self._write_answer(pending, *gateway_status(record))
+        return self._write_answer(pending, *gateway_status(record), captured=record.captured_amount)
 
     def on_replay(self, stored: StoredPayment) -> Payment:
         """A replay of a pending payment. Its owner settles it, unless the owner's own resolver has
@@ -172,7 +196,7 @@ class Settlement:
                 return stored.payment
         except (BankUnreachable, StorageUnavailable):
             return stored.payment
-        return settled(stored, *gateway_status(record)).payment
+        return self._from_record(stored, record).payment
 
     # --- the bank's record: the resolver, a replay in the owning region, the operator -------------
 
@@ -198,7 +222,7 @@ class Settlement:
             return self._reschedule(stored) if reschedule else stored
         if outcome is None:
             return self._postpone(stored) if reschedule else stored
-        return self._write_record(stored, settled(stored, *outcome))
+        return self._write_record(stored, self._from_record(stored, outcome))
 
     def reversible_at(self, stored: StoredPayment) -> float:
         """When the payment's reference may be reversed (epoch seconds): at once for a payment's own
@@ -210,20 +234,30 @@ class Settlement:
         beat = self._payments.heartbeats().get(self._region)
         return beat is not None and not self._policy.silent(self._clock().timestamp() - beat.at)
 
-    def _ask_bank(self, stored: StoredPayment) -> tuple[PaymentStatus, str | None] | None:
-        """The status the bank's record dictates, or None while it needs a reversal not allowed yet."""
+    def _ask_bank(self, stored: StoredPayment) -> BankRecord | None:
+        """The bank's record that settles it, or None while it needs a reversal not allowed yet."""
         record = self._bank.inquire(stored.bank_reference)
         # No record: it never arrived, or has not yet, so block the reference before calling it failed.
         # A late authorization under the `reverse` policy, of a payment's own reference: unwanted.
         if record is not None and not self._unwanted(record, stored):
             _check_matches(stored, record)
-            return gateway_status(record)
+            return record
         if self._clock().timestamp() < self.reversible_at(stored):
             logger.info("resolver_reversal_not_yet", extra={"payment_id": stored.payment.id})
             return None
         record = self._reverse(stored)
         _check_matches(stored, record)
-        return gateway_status(record)
+        return record
+
+    def _from_record(self, stored: StoredPayment, record: BankRecord) -> StoredPayment:
+        """The payment as the bank's single record dictates (the same in every region that writes it)."""
+        return self._final(stored, *gateway_status(record), captured=record.captured_amount)
+
+    def _final(
+        self, stored: StoredPayment, status: PaymentStatus, code: str | None, *, captured: int = 0
+    ) -> StoredPayment:
+        expires_at = self._clock() + timedelta(seconds=self._policy.authorization_ttl_seconds)
+        return settled(stored, status, code, captured=captured, expires_at=expires_at)
 
     def _unwanted(self, record: BankRecord, stored: StoredPayment) -> bool:
         """A late authorization the `reverse` policy gives back: only under a payment's own reference
@@ -238,10 +272,12 @@ class Settlement:
 
     # --- the writes: conditional on the pending record and its attempt ----------------------------
 
-    def _write_answer(self, pending: StoredPayment, status: PaymentStatus, code: str | None) -> StoredPayment:
+    def _write_answer(
+        self, pending: StoredPayment, status: PaymentStatus, code: str | None, *, captured: int = 0
+    ) -> StoredPayment:
         """pending -> the bank's answer to the request. If the write fails the record stays pending:
         the resolver settles it from the bank's record, and the merchant is told the payment is pending."""
-        final = settled(pending, status, code)
+        final = self._final(pending, status, code, captured=captured)
         try:
             if self._replaced(pending, final):
                 return final

@@ -42,6 +42,8 @@ class Settings:
     unknown_outcome: UnknownOutcome = UnknownOutcome.SETTLE
     takeover_after: float = 300.0
     peer_regions: tuple[str, ...] = ()
+    # A manual authorization not captured within this is released at the bank (`expired`).
+    authorization_ttl: float = attrs.field(default=7 * 24 * 3600.0)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -66,7 +68,13 @@ class Settings:
             unknown_outcome=_unknown_outcome(env.get("UNKNOWN_OUTCOME", "settle")),
             takeover_after=float(env.get("RESOLVER_TAKEOVER_SECONDS", "300")),
             peer_regions=tuple(r.strip() for r in env.get("PEER_REGIONS", "").split(",") if r.strip()),
+            authorization_ttl=float(env.get("AUTHORIZATION_TTL_SECONDS", str(7 * 24 * 3600))),
         )
+
+    @authorization_ttl.validator
+    def _positive_ttl(self, _: attrs.Attribute[float], ttl: float) -> None:
+        if not math.isfinite(ttl) or ttl <= 0:
+            raise ConfigurationError("AUTHORIZATION_TTL_SECONDS must be a positive number of seconds.")
 
     @idempotency_lease.validator
     def _outlives_the_bank_call(self, _: attrs.Attribute[float], lease: float) -> None:
@@ -90,6 +98,7 @@ class Settings:
             resolve_after_seconds=self.idempotency_lease if self.resolve_after is None else self.resolve_after,
             unknown_outcome=self.unknown_outcome,
             takeover_after_seconds=self.takeover_after,
+            authorization_ttl_seconds=self.authorization_ttl,
         )
 
     @property

@@ -9,6 +9,7 @@ import logging
 
 from handlers.adapters.bank import HttpBank
 from handlers.adapters.dynamo import DynamoRepository, make_client
+from handlers.domain.operations import OperationService
 from handlers.domain.resolver import PaymentResolver
 from handlers.domain.service import IdempotencyPolicy, PaymentReader, PaymentService
 from handlers.entrypoints.observability import configure_logging, emit_metric
@@ -54,6 +55,21 @@ def payment_service() -> PaymentService:
 
 
 @functools.cache
+def operation_service() -> OperationService:
+    config = settings()
+    return OperationService(
+        payments=repository(),
+        operations=repository(),
+        bank=bank(),
+        region=config.region,
+        fingerprint_key=config.require_fingerprint_key(),
+        policy=IdempotencyPolicy(lease_seconds=config.idempotency_lease, bank_call_seconds=config.bank_call_seconds),
+        resolution=config.resolution(),
+        on_not_stored=lambda: count("OperationNotStored"),
+    )
+
+
+@functools.cache
 def validation_rules() -> ValidationRules:
     return ValidationRules(allowed_currencies=settings().allowed_currencies)
 
@@ -67,6 +83,7 @@ def payment_resolver() -> PaymentResolver:
         region=config.region,
         policy=config.resolution(),
         peers=config.peer_regions,
+        operations=repository(),
     )
 
 

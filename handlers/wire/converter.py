@@ -28,16 +28,20 @@ from handlers.domain import cards
 from handlers.domain.errors import FieldError
 from handlers.domain.models import (
     MAX_AMOUNT,
+    MAX_REASON_LENGTH,
     MAX_REFERENCE_LENGTH,
     Amount,
+    CaptureMethod,
     CardNumber,
     Currency,
     Cvv,
     IdempotencyClaim,
     Month,
+    Operation,
     Payment,
     PaymentStatus,
     Reference,
+    RefundReason,
     StoredPayment,
     Year,
 )
@@ -87,6 +91,24 @@ def _reference(value: object, _: object) -> Reference:
     if cards.contains_pan(reference):  # it is stored and replicated as given (PCI DSS 3.5.1)
         raise FieldValueError("must not contain a card number")
     return Reference(reference)
+
+
+def _capture_method(value: object, _: object) -> CaptureMethod:
+    text = _require(str, value, "a string")
+    if text not in tuple(CaptureMethod):
+        raise FieldValueError("must be one of " + ", ".join(method.value for method in CaptureMethod))
+    return CaptureMethod(text)
+
+
+def _refund_reason(value: object, _: object) -> RefundReason:
+    reason = _require(str, value, "a string")
+    if len(reason) > MAX_REASON_LENGTH:
+        raise FieldValueError(f"must be at most {MAX_REASON_LENGTH} characters")
+    if not _is_unicode_text(reason):
+        raise FieldValueError("must be valid Unicode text (no unpaired surrogates)")
+    if cards.contains_pan(reason):  # stored, replicated and shown as given (PCI DSS 3.5.1)
+        raise FieldValueError("must not contain a card number")
+    return RefundReason(reason)
 
 
 def _card_number(value: object, _: object) -> CardNumber:
@@ -143,6 +165,8 @@ def _make_converter() -> Converter:
         (Currency, _currency),
         (Reference, _reference),
         (CardNumber, _card_number),
+        (CaptureMethod, _capture_method),
+        (RefundReason, _refund_reason),
         (Cvv, _cvv),
         (Month, _month),
         (Year, _year),
@@ -232,12 +256,16 @@ _CLAIM_KEYS = ("pk", "sk")
 def payment_to_item(stored: StoredPayment, keys: Mapping[str, str]) -> dict[str, Any]:
     item: dict[str, Any] = CONVERTER.unstructure(stored.payment)
     item |= {**keys, "attempt": stored.attempt, "bank_reference": stored.bank_reference}
+    shard = schema.pending_shard(stored.payment.id)
     if stored.status is PaymentStatus.PENDING:
         # Only pending items carry the index's key: a settled payment leaves the sparse index.
-        shard = schema.pending_shard(stored.payment.id)
         item[schema.PENDING_PARTITION_KEY] = schema.pending_pk(stored.owner_region, shard)
         item[schema.DUE_ATTRIBUTE] = stored.due_at
         item["resolve_failures"] = stored.resolve_failures
+    elif stored.status is PaymentStatus.AUTHORIZED and stored.payment.authorization_expires_at is not None:
+        # Until it expires (or its owner records a capture or void): the resolver finds it by this.
+        item[schema.PENDING_PARTITION_KEY] = f"{schema.EXPIRY_PREFIX}{stored.owner_region}#{shard}"
+        item[schema.DUE_ATTRIBUTE] = stored.payment.authorization_expires_at.timestamp()
     return item
 
 
@@ -245,13 +273,51 @@ def payment_from_item(item: Mapping[str, Any]) -> StoredPayment:
     body = {name: value for name, value in item.items() if name not in _PAYMENT_KEYS}
     payment = CONVERTER.structure(body, Payment)
     due = item.get(schema.DUE_ATTRIBUTE)
+    pending = payment.status is PaymentStatus.PENDING
     return StoredPayment(
         payment,
         _stored_int(item.get("attempt", 1), None),
         str(item.get("bank_reference", payment.id)),
-        due_at=None if due is None else _stored_float(due, None),
+        due_at=None if due is None or not pending else _stored_float(due, None),
         resolve_failures=_stored_int(item.get("resolve_failures", 0), None),
     )
+
+
+_OPERATION_KEYS = ("pk", "sk", schema.PENDING_PARTITION_KEY)
+
+
+def operation_to_item(operation: Operation, keys: Mapping[str, str]) -> dict[str, Any]:
+    item: dict[str, Any] = {**CONVERTER.unstructure(operation), **keys}
+    if operation.due_at is not None:  # pending: in the sparse index under its writer's region
+        shard = schema.pending_shard(operation.id)
+        item[schema.PENDING_PARTITION_KEY] = f"{schema.OPERATION_PENDING_PREFIX}{operation.region}#{shard}"
+    return {name: value for name, value in item.items() if value is not None}
+
+
+def operation_from_item(item: Mapping[str, Any]) -> Operation:
+    return CONVERTER.structure({k: v for k, v in item.items() if k not in _OPERATION_KEYS}, Operation)
+
+
+def is_operation_item(item: Mapping[str, Any]) -> bool:
+    return schema.OPERATION_KIND_ATTRIBUTE in item
+
+
+def operation_to_wire(operation: Operation) -> dict[str, Any]:
+    """A refund as the API shows it."""
+    body = {
+        "id": operation.id,
+        "payment_id": operation.payment_id,
+        "amount": operation.amount,
+        "status": _REFUND_STATUS[operation.status.value],
+        "reason": operation.reason,
+        "created_at": format_timestamp(operation.created_at),
+    }
+    if operation.failure_reason is not None:
+        body["failure_reason"] = operation.failure_reason
+    return body
+
+
+_REFUND_STATUS = {"pending": "pending", "succeeded": "succeeded", "failed": "failed"}
 
 
 def claim_to_item(claim: IdempotencyClaim, keys: Mapping[str, str]) -> dict[str, Any]:

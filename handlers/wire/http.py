@@ -12,10 +12,12 @@ from typing import Any
 from handlers.contract.limits import MAX_BODY_BYTES
 from handlers.contract.messages import BODY_TOO_LARGE, INTERNAL_ERROR, NOT_JSON, OUTCOME_UNKNOWN_RETRY_AFTER
 from handlers.domain.errors import (
+    AmountTooLarge,
     BankUnavailable,
     FieldError,
     IdempotencyKeyReused,
     InvalidRequest,
+    InvalidState,
     NotFound,
     PayloadTooLarge,
     PaymentError,
@@ -36,9 +38,11 @@ ERRORS: dict[type[PaymentError], tuple[int, str, int | None]] = {
     Unauthorized: (401, "unauthorized", None),
     NotFound: (404, "not_found", None),
     RequestInProgress: (409, "request_in_progress", 1),
+    InvalidState: (409, "invalid_state", None),
     PayloadTooLarge: (413, "payload_too_large", None),
     UnsupportedMediaType: (415, "unsupported_media_type", None),
     IdempotencyKeyReused: (422, "idempotency_key_reused", None),
+    AmountTooLarge: (422, "amount_too_large", None),
     BankUnavailable: (502, "bank_unavailable", None),
     StorageUnavailable: (503, "service_unavailable", 1),
 }
@@ -122,6 +126,24 @@ def payment_response(payment: Payment, event: Event, *, replayed: bool, retry_af
     return json_response(201, payment_to_wire(payment), event, headers)
 
 
+def operation_response(
+    status: int, body: object, event: Event, *, pending: bool, replayed: bool, retry_after: int
+) -> Response:
+    """A capture's or void's payment (200) or a refund (201); 202 + Retry-After while the bank's
+    answer is not known (the resolver finishes it)."""
+    headers = {"Idempotent-Replayed": "true"} if replayed else {}
+    if pending:
+        return json_response(202, body, event, {**headers, "Retry-After": str(retry_after)})
+    return json_response(status, body, event, headers)
+
+
+def optional_json_body(event: Event) -> object:
+    """The body of a route whose every field is optional: none at all is `{}`."""
+    if not _body_bytes(event):
+        return {}
+    return json_body(event)
+
+
 def error_response(error: Exception, event: Event) -> Response:
     status, kind, retry_after = ERRORS.get(type(error), _INTERNAL) if isinstance(error, PaymentError) else _INTERNAL
     if status >= 500:
@@ -132,6 +154,11 @@ def error_response(error: Exception, event: Event) -> Response:
         detail["fields"] = [{"field": f.field, "message": f.message} for f in error.fields]
     if isinstance(error, BankUnavailable) and error.payment_id:
         detail["payment_id"] = error.payment_id
+    if isinstance(error, InvalidState):
+        detail["status"] = error.status  # the payment's current status
+    if isinstance(error, AmountTooLarge):
+        detail["fields"] = [{"field": "amount", "message": f"must be at most {error.maximum}"}]
+        detail["maximum"] = error.maximum
     headers = {"Retry-After": str(retry_after)} if retry_after else None
     return json_response(status, {"error": detail}, event, headers)
 

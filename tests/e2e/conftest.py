@@ -70,8 +70,10 @@ class Api:
 
 
 def payment_body(card_number: str = "4242424242424291", **changes: Any) -> dict[str, Any]:
+    """Manual capture, as tests/support.payment_body: the lifecycle's tests ask for what they need."""
     card = {"number": card_number, "expiry_month": 4, "expiry_year": 2030, "cvv": "123"}
-    return {"amount": 1050, "currency": "GBP", "reference": "order-123", "card": card, **changes}
+    body = {"amount": 1050, "currency": "GBP", "reference": "order-123", "capture_method": "manual", "card": card}
+    return {**body, **changes}
 
 
 @dataclass
