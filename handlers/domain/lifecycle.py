@@ -71,7 +71,7 @@ def check_allowed(view: Payment, kind: OperationKind) -> None:
     required = PaymentStatus.CAPTURED if kind is OperationKind.REFUND else PaymentStatus.AUTHORIZED
     if view.status is not required:
         raise InvalidState(
-            f"A {view.status.value} payment cannot be {_PAST[kind]}: only a {required.value} one can.",
+            f"{_article(view.status.value)} payment cannot be {_PAST[kind]}: only {_article(required.value).lower()} one can.",
             view.status.value,
         )
 
@@ -90,3 +90,7 @@ def operation_amount(view: Payment, operations: Sequence[Operation], kind: Opera
 
 
 _PAST = {OperationKind.CAPTURE: "captured", OperationKind.VOID: "voided", OperationKind.REFUND: "refunded"}
+
+
+def _article(word: str) -> str:
+    return f"{'An' if word[0] in 'aeiou' else 'A'} {word}"

@@ -109,13 +109,15 @@ class Replica(MemoryRepository):
 
 
 class Outcomes(RuleBasedStateMachine):
+    replica_type: type[Replica] = Replica  # the lifecycle's machine (test_lifecycle_machine.py) queues operations too
+
     def __init__(self) -> None:
         super().__init__()
         self.clock = FakeClock()
         self.bank = ScriptedBank()
         self.outbox: deque[tuple[str, str, Any, Any, int]] = deque()
         stamps = itertools.count()
-        self.replicas = {region: Replica(region, self.outbox, stamps) for region in REGIONS}
+        self.replicas = {region: self.replica_type(region, self.outbox, stamps) for region in REGIONS}
         self.services = {
             region: PaymentService(
                 payments=self.replicas[region],
