@@ -435,3 +435,31 @@ def test_the_fold_applies_operations_only_to_an_authorized_payment() -> None:
     expired = attrs.evolve(payment, status=PaymentStatus.EXPIRED)
     capture = eu.run(OperationKind.CAPTURE, payment.id).operation
     assert fold(expired, (capture,)) == expired
+
+
+def test_a_refund_that_never_reached_the_bank_is_sent_again_under_its_refund_reference(
+    eu: Region, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    payment = eu.pay("automatic")
+    bank.operation_fails_with = BankOutcomeUnknown("timed out before the bank acted")
+    pending = eu.run(OperationKind.REFUND, payment.id, 400).operation
+    bank.operation_fails_with = None
+    assert bank.refunds == {}
+    due(clock)
+    assert eu.resolver.run().operations_settled == {"refund.succeeded": 1}
+    reference = pending.refund_reference
+    assert reference is not None
+    assert [sent[1] for sent in bank.refunds_sent] == [reference, reference]
+    assert bank.refunds == {(payment.id, reference): 400} and eu.view(payment.id).amount_refunded == 400
+
+
+def test_a_void_whose_answer_was_lost_is_settled_from_the_bank(
+    eu: Region, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    payment = eu.pay()
+    bank.unreachable = True  # the reversal's answer never came
+    assert eu.run(OperationKind.VOID, payment.id).operation.status is OperationStatus.PENDING
+    bank.unreachable = False
+    due(clock)
+    assert eu.resolver.run().operations_settled == {"void.succeeded": 1}
+    assert eu.view(payment.id).status is PaymentStatus.VOIDED
