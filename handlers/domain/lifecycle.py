@@ -70,9 +70,9 @@ def check_allowed(view: Payment, kind: OperationKind) -> None:
     """Capture and void only from `authorized`, a refund only from `captured` (409 naming the status)."""
     required = PaymentStatus.CAPTURED if kind is OperationKind.REFUND else PaymentStatus.AUTHORIZED
     if view.status is not required:
+        only = _article(required.value).lower()
         raise InvalidState(
-            f"{_article(view.status.value)} payment cannot be {_PAST[kind]}: only {_article(required.value).lower()} one can.",
-            view.status.value,
+            f"{_article(view.status.value)} payment cannot be {_PAST[kind]}: only {only} one can.", view.status.value
         )
 
 

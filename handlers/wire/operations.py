@@ -28,7 +28,7 @@ class RefundBody:
     reason: RefundReason | None = None
 
 
-_BODIES: dict[OperationKind, type] = {
+_BODIES: dict[OperationKind, type[CaptureBody | VoidBody | RefundBody]] = {
     OperationKind.CAPTURE: CaptureBody,
     OperationKind.VOID: VoidBody,
     OperationKind.REFUND: RefundBody,
@@ -42,7 +42,7 @@ def parse_operation_command(
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     try:
-        parsed = CONVERTER.structure(body, _BODIES[kind])
+        parsed: CaptureBody | VoidBody | RefundBody = CONVERTER.structure(body, _BODIES[kind])
     except ClassValidationError as e:
         errors = list({error.field: error for error in field_errors(e)}.values())
         raise InvalidRequest(_summary(errors), errors) from None
