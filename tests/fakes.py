@@ -203,14 +203,17 @@ class MemoryRepository:
             due = [
                 op
                 for op in self.operations.values()
-                if op.region == region and op.due_at is not None and op.due_at <= now and (after or "") < op.id
+                if op.region == region
+                and op.due_at is not None
+                and op.due_at <= now
+                and (after is None or ids.creation_order(after) < ids.creation_order(op.id))
             ]
-        return sorted(due, key=lambda op: op.id)[:limit]
+        return sorted(due, key=lambda op: ids.creation_order(op.id))[:limit]
 
     def pending_operations_summary(self, region: str) -> tuple[int, str | None]:
         with self._lock:
             pending = [op for op in self.operations.values() if op.region == region and op.due_at is not None]
-        oldest = min(pending, key=lambda op: op.id.split("_", 1)[1], default=None)
+        oldest = min(pending, key=lambda op: ids.creation_order(op.id), default=None)
         return len(pending), None if oldest is None else oldest.id
 
     def due_expiries(self, region: str, now: float, limit: int) -> list[StoredPayment]:

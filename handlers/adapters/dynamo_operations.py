@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Any
 from handlers.adapters.attribute_values import from_item, to_item
 from handlers.adapters.dynamo_errors import translated_errors
 from handlers.contract import schema
+from handlers.domain import ids
 from handlers.domain.lifecycle import fold
 from handlers.domain.models import Operation, OperationStatus, Payment, StoredPayment
 from handlers.wire import converter
@@ -97,7 +98,8 @@ class OperationItems:
             for partition in schema.pending_partitions(region, schema.OPERATION_PENDING_PREFIX)
             for values in self._due_in(partition, now, limit)
         ]
-        return sorted((op for op in found if after is None or op.id > after), key=lambda op: op.id)[:limit]
+        later = (op for op in found if after is None or ids.creation_order(op.id) > ids.creation_order(after))
+        return sorted(later, key=lambda op: ids.creation_order(op.id))[:limit]
 
     def due_expiries(self, region: str, now: float, limit: int) -> list[StoredPayment]:
         found = [
@@ -113,7 +115,7 @@ class OperationItems:
             for partition in schema.pending_partitions(region, schema.OPERATION_PENDING_PREFIX)
             for values in self._query_all(self._index_query(partition), _MAX_PENDING_PAGES)
         ]
-        oldest = min((op.id for op in operations), key=lambda text: text.split("_", 1)[1], default=None)
+        oldest = min((op.id for op in operations), key=ids.creation_order, default=None)
         return len(operations), oldest
 
     def _due_in(self, partition: str, now: float, limit: int) -> Iterator[dict[str, Any]]:

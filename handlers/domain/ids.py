@@ -30,6 +30,11 @@ def new_operation_id(kind: str, now: datetime) -> str:
     return OPERATION_PREFIXES[kind] + str(ULID.from_timestamp(now.timestamp()))
 
 
+def creation_order(text: str) -> str:
+    """A payment's or an operation's id without its prefix: sorts by creation time across kinds."""
+    return text.split("_", 1)[1]
+
+
 def is_operation_id(text: str, kind: str) -> bool:
     prefix = OPERATION_PREFIXES[kind]
     return text.startswith(prefix) and is_payment_id(PAYMENT_PREFIX + text.removeprefix(prefix))

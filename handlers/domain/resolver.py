@@ -179,5 +179,5 @@ def _older(payment_id: str | None, operation_id: str | None) -> str | None:
     """The older of a payment's and an operation's ids, as a payment id (both are ULIDs)."""
     if operation_id is None:
         return payment_id
-    as_payment = ids.PAYMENT_PREFIX + operation_id.split("_", 1)[1]
+    as_payment = ids.PAYMENT_PREFIX + ids.creation_order(operation_id)
     return as_payment if payment_id is None else min(payment_id, as_payment)

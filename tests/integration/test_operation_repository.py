@@ -197,3 +197,15 @@ def test_the_reference_search_finds_payments_not_their_operations(repo: Any) -> 
         "mer_a", stored.bank_reference, T0 - timedelta(minutes=1), T0 + timedelta(minutes=1)
     )
     assert found == [stored]
+
+
+def test_due_operations_come_oldest_first_whatever_their_kind(repo: Any) -> None:
+    stored = authorized(T0)
+    void = operation(stored, OperationKind.VOID, 1000, at=T0, status=OperationStatus.PENDING)
+    refund = operation(stored, OperationKind.REFUND, 5, at=T0 + timedelta(seconds=1), status=OperationStatus.PENDING)
+    capture = operation(stored, OperationKind.CAPTURE, 9, at=T0 + timedelta(seconds=2), status=OperationStatus.PENDING)
+    save(repo, stored, capture, refund, void)
+    now = T0.timestamp() + 60
+    assert repo.due_operations(EU, now, 2) == [void, refund]
+    assert repo.due_operations(EU, now, 5, after=refund.id) == [capture]
+    assert repo.pending_operations_summary(EU) == (3, void.id)
