@@ -10,6 +10,7 @@ One DynamoDB table holds these kinds of item (single-table design):
 | health probe      | HEALTH                | HEALTH                 |
 | resolver heartbeat| HEARTBEAT             | <region>               |
 | bank ledger entry | BANK#<bank reference> | BANK                   |
+| bank refund       | BANK#<bank reference> | REFUND#<refund ref>    |
 
 Payments sort by id and ids are ULIDs, so a descending Query on one merchant's
 partition lists newest first and a creation-time range is a sort-key range.
@@ -18,8 +19,8 @@ A `pending` payment also carries `pending_pk = PENDING#<owner region>#<shard>` a
 the sparse index PENDING_INDEX holds only those items (a settled payment drops both), keyed by
 shard and payment id, so each region's resolver finds its oldest pending payments with a few
 Queries and never a scan. Shards spread the index's writes (two per payment) over partitions.
-Bank ledger entries are the bank simulator's books (handlers.simulator.dynamo_ledger), not the
-gateway's: a test deployment's acquirer keeps them in this table, under its own prefix.
+Bank ledger entries and their refunds are the bank simulator's books (handlers.simulator.dynamo_ledger),
+not the gateway's: a test deployment's acquirer keeps them in this table, under its own prefix.
 This module imports nothing: the Pulumi program and the Lambda both load it.
 """
 
@@ -105,7 +106,12 @@ def table_definition(table_name: str) -> dict[str, object]:
 
 BANK_PREFIX = "BANK#"
 BANK_SORT = "BANK"
+REFUND_PREFIX = "REFUND#"
 
 
 def bank_pk(reference: str) -> str:
     return BANK_PREFIX + reference
+
+
+def bank_refund_sk(refund_reference: str) -> str:
+    return REFUND_PREFIX + refund_reference
