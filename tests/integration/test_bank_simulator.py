@@ -21,7 +21,7 @@ from moto.core.botocore_stubber import BotocoreStubber
 from handlers.adapters.bank import HttpBank
 from handlers.contract import schema
 from handlers.contract.routes import BANK_SIMULATOR
-from handlers.domain.errors import BankNotProcessed, BankOutcomeUnknown
+from handlers.domain.errors import BankNotProcessed, BankOutcomeUnknown, BankRefusal
 from handlers.domain.models import BankDecision, BankRecord, BankStatus
 from handlers.simulator import bank as bank_simulator
 from handlers.simulator.bank import FAULT_CARDS, Answer, Fault, SimulatedBank
@@ -791,6 +791,56 @@ def test_the_client_speaks_the_simulators_protocol(bank_server: str, base: str) 
     with pytest.raises(BankNotProcessed, match="409 reference_reversed"):
         client.authorize("pay_2", REQUEST)
     assert client.authorize("pay_3", request_for(VISA_DECLINED)) == BankDecision(False, None)
+
+
+def refused(call: Callable[[], object]) -> str:
+    with pytest.raises(BankRefusal) as raised:
+        call()
+    return raised.value.reason
+
+
+@pytest.mark.parametrize("base", ["/payments", "/"])
+def test_the_client_captures_refunds_and_voids_through_the_simulator(bank_server: str, base: str) -> None:
+    client = HttpBank(bank_server + base, connect_timeout=1, read_timeout=2)
+    code = client.authorize("pay_1", REQUEST).authorization_code
+    assert client.capture("pay_1", 1000) == 1000
+    assert client.capture("pay_1", 1000) == 1000
+    assert refused(lambda: client.capture("pay_1", 900)) == "already_captured"
+    assert refused(lambda: client.reverse("pay_1")) == "already_captured"
+    client.refund("pay_1", "re_1", 300)
+    client.refund("pay_1", "re_1", 300)
+    assert refused(lambda: client.refund("pay_1", "re_1", 200)) == "refund_reference_reused"
+    assert refused(lambda: client.refund("pay_1", "re_2", 701)) == "exceeds_captured"
+    assert (client.refund_status("pay_1", "re_1"), client.refund_status("pay_1", "re_2")) == (300, None)
+    assert client.inquire("pay_1") == BankRecord(
+        BankStatus.CAPTURED, code, 1050, "GBP", captured_amount=1000, refunded_amount=300
+    )
+    assert client.authorize("pay_2", REQUEST, capture=True).captured
+    record = client.inquire("pay_2")
+    assert record is not None and (record.status, record.captured_amount) == (BankStatus.CAPTURED, 1050)
+    assert refused(lambda: client.capture("pay_3", 100)) == "not_found"
+    assert refused(lambda: client.refund("pay_3", "re_1", 100)) == "not_found"
+    client.authorize("pay_4", REQUEST)
+    assert refused(lambda: client.refund("pay_4", "re_1", 100)) == "not_captured"
+    assert client.reverse("pay_4").status is BankStatus.REVERSED
+    assert refused(lambda: client.capture("pay_4", 100)) == "reference_reversed"
+    assert refused(lambda: client.capture("pay_1", 10_000)) == "refused"  # a 400: no documented code
+
+
+@pytest.mark.parametrize("operation", ["capture", "refund"])
+@pytest.mark.parametrize(("amount", "message"), [(1002, "did not answer within"), (1003, "lost"), (1004, "HTTP 500")])
+def test_an_operations_fault_is_an_unknown_outcome_for_the_client_and_was_done(
+    bank_server: str, operation: str, amount: int, message: str
+) -> None:
+    client = HttpBank(bank_server + "/payments", connect_timeout=1, read_timeout=0.2)  # the late answer: 0.4 s
+    client.authorize("pay_1", parse_payment_request(payment_body(amount=2000), ValidationRules(), date(2026, 11, 26)))
+    if operation == "refund":
+        assert client.capture("pay_1", 2000) == 2000
+    with pytest.raises(BankOutcomeUnknown, match=message):
+        client.capture("pay_1", amount) if operation == "capture" else client.refund("pay_1", "re_1", amount)
+    record = HttpBank(bank_server + "/payments", connect_timeout=1, read_timeout=2).inquire("pay_1")
+    assert record is not None
+    assert (record.captured_amount if operation == "capture" else record.refunded_amount) == amount
 
 
 def test_the_handler_keeps_its_ledger_in_the_table_named_by_table_name(
