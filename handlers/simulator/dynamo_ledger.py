@@ -12,6 +12,7 @@ then fails with a 5xx, as a bank whose own store failed would.
 
 from __future__ import annotations
 
+import threading
 from typing import TYPE_CHECKING, Any
 
 from botocore.exceptions import ClientError
@@ -33,6 +34,7 @@ _REFUNDABLE = "refundable_amount"
 # A refund whose transaction was cancelled while the books allowed it (a TransactionConflict with a
 # concurrent write) is tried again, at most this many times in all.
 _REFUND_ATTEMPTS = 8
+_STRIPES = 64
 
 
 def _key(reference: str) -> dict[str, Any]:
@@ -110,6 +112,15 @@ class DynamoLedger:
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
+        # One write at a time per reference from this process (striped locks). DynamoDB needs no
+        # help, but the local stack's moto checks a condition and writes in separate steps; there
+        # one simulator process serves both regions and is the only writer of BANK# items, so this
+        # makes its writes to one reference atomic too. Deployed, a Lambda instance serves one
+        # request at a time: the locks are never contended.
+        self._stripes = tuple(threading.Lock() for _ in range(_STRIPES))
+
+    def _writing(self, reference: str) -> threading.Lock:
+        return self._stripes[hash(reference) % _STRIPES]
 
     def get(self, reference: str) -> LedgerEntry | None:
         answer = self._client.get_item(TableName=self._table, Key=_key(reference), ConsistentRead=True)
@@ -118,13 +129,14 @@ class DynamoLedger:
 
     def add(self, entry: LedgerEntry) -> LedgerEntry | None:
         try:
-            self._client.put_item(
-                TableName=self._table,
-                Item=to_item(entry),
-                ConditionExpression="attribute_not_exists(#pk)",
-                ExpressionAttributeNames={"#pk": schema.PARTITION_KEY},
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            with self._writing(entry.reference):
+                self._client.put_item(
+                    TableName=self._table,
+                    Item=to_item(entry),
+                    ConditionExpression="attribute_not_exists(#pk)",
+                    ExpressionAttributeNames={"#pk": schema.PARTITION_KEY},
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
         except ClientError as error:
             return self._existing(error, entry.reference)
         return None
@@ -133,27 +145,28 @@ class DynamoLedger:
         # One update covers both moves: a missing item is created as the blocking entry, an
         # authorized one is flipped; created_at keeps the authorization's time if there is one.
         try:
-            answer = self._client.update_item(
-                TableName=self._table,
-                Key=_key(reference),
-                UpdateExpression="SET #status = :reversed, #reference = :reference, "
-                "#created = if_not_exists(#created, :now)",
-                ConditionExpression="attribute_not_exists(#pk) OR #status = :authorized",
-                ExpressionAttributeNames={
-                    "#pk": schema.PARTITION_KEY,
-                    "#status": "status",
-                    "#reference": "reference",
-                    "#created": "created_at",
-                },
-                ExpressionAttributeValues={
-                    ":reversed": {"S": BankStatus.REVERSED.value},
-                    ":authorized": {"S": BankStatus.AUTHORIZED.value},
-                    ":reference": {"S": reference},
-                    ":now": {"S": created_at},
-                },
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            with self._writing(reference):
+                answer = self._client.update_item(
+                    TableName=self._table,
+                    Key=_key(reference),
+                    UpdateExpression="SET #status = :reversed, #reference = :reference, "
+                    "#created = if_not_exists(#created, :now)",
+                    ConditionExpression="attribute_not_exists(#pk) OR #status = :authorized",
+                    ExpressionAttributeNames={
+                        "#pk": schema.PARTITION_KEY,
+                        "#status": "status",
+                        "#reference": "reference",
+                        "#created": "created_at",
+                    },
+                    ExpressionAttributeValues={
+                        ":reversed": {"S": BankStatus.REVERSED.value},
+                        ":authorized": {"S": BankStatus.AUTHORIZED.value},
+                        ":reference": {"S": reference},
+                        ":now": {"S": created_at},
+                    },
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
         except ClientError as error:  # declined, captured or already reversed: returned as it is
             return self._existing(error, reference)
         return from_item(answer["Attributes"])
@@ -162,28 +175,29 @@ class DynamoLedger:
         # One conditional update: of a capture and a reversal racing (both require `authorized`),
         # exactly one changes the entry; the loser gets the winner's entry back.
         try:
-            answer = self._client.update_item(
-                TableName=self._table,
-                Key=_key(reference),
-                UpdateExpression="SET #status = :captured, #captured = :amount, #refunded = :zero, "
-                "#refundable = :amount",
-                ConditionExpression="#status = :authorized AND #amount >= :amount",
-                ExpressionAttributeNames={
-                    "#status": "status",
-                    "#amount": "amount",
-                    "#captured": "captured_amount",
-                    "#refunded": "refunded_amount",
-                    "#refundable": _REFUNDABLE,
-                },
-                ExpressionAttributeValues={
-                    ":captured": {"S": BankStatus.CAPTURED.value},
-                    ":authorized": {"S": BankStatus.AUTHORIZED.value},
-                    ":amount": {"N": str(amount)},
-                    ":zero": {"N": "0"},
-                },
-                ReturnValues="ALL_NEW",
-                ReturnValuesOnConditionCheckFailure="ALL_OLD",
-            )
+            with self._writing(reference):
+                answer = self._client.update_item(
+                    TableName=self._table,
+                    Key=_key(reference),
+                    UpdateExpression="SET #status = :captured, #captured = :amount, #refunded = :zero, "
+                    "#refundable = :amount",
+                    ConditionExpression="#status = :authorized AND #amount >= :amount",
+                    ExpressionAttributeNames={
+                        "#status": "status",
+                        "#amount": "amount",
+                        "#captured": "captured_amount",
+                        "#refunded": "refunded_amount",
+                        "#refundable": _REFUNDABLE,
+                    },
+                    ExpressionAttributeValues={
+                        ":captured": {"S": BankStatus.CAPTURED.value},
+                        ":authorized": {"S": BankStatus.AUTHORIZED.value},
+                        ":amount": {"N": str(amount)},
+                        ":zero": {"N": "0"},
+                    },
+                    ReturnValues="ALL_NEW",
+                    ReturnValuesOnConditionCheckFailure="ALL_OLD",
+                )
         except ClientError as error:  # missing, or not authorized, or too little authorized: unchanged
             old = _old_item(error)
             if old is None:
@@ -194,7 +208,8 @@ class DynamoLedger:
     def refund(self, refund: RefundEntry) -> RefundOutcome:
         for _ in range(_REFUND_ATTEMPTS):
             try:
-                self._client.transact_write_items(TransactItems=self._refund_writes(refund))
+                with self._writing(refund.reference):
+                    self._client.transact_write_items(TransactItems=self._refund_writes(refund))
             except ClientError as error:
                 if error.response.get("Error", {}).get("Code") != _CANCELLED:
                     raise

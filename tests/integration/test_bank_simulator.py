@@ -24,6 +24,7 @@ from handlers.contract.routes import BANK_SIMULATOR
 from handlers.domain.errors import BankNotProcessed, BankOutcomeUnknown, BankRefusal
 from handlers.domain.models import BankDecision, BankRecord, BankStatus
 from handlers.simulator import bank as bank_simulator
+from handlers.simulator import dynamo_ledger
 from handlers.simulator.bank import FAULT_CARDS, Answer, Fault, SimulatedBank
 from handlers.simulator.dynamo_ledger import DynamoLedger, from_item
 from handlers.simulator.ledger import Ledger, MemoryLedger
@@ -725,6 +726,50 @@ def test_concurrent_captures_of_different_amounts_take_one(books: Books) -> None
     [winner] = [answer for answer in answers if answer.status == 200]
     assert sorted(answer.status or 0 for answer in answers) == [200, 409, 409]
     assert (bank.inquire("pay_1").body or {})["captured_amount"] == (winner.body or {})["captured_amount"]
+
+
+def test_the_simulator_writes_one_reference_one_call_at_a_time(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Locally moto is not atomic, and one simulator process serves both regions: its writes to one
+    reference never overlap, so its conditions hold there too (other references are not held up)."""
+    books = dynamo_books(dynamodb)
+    bank = SimulatedBank(books.ledger)
+    captured(bank, 1000, "pay_1")
+    captured(bank, 1000, "pay_2")
+    in_flight: dict[str, int] = {}
+    overlaps: list[str] = []
+    lock = threading.Lock()
+    original = BotocoreStubber.process_request
+
+    def watched(self: BotocoreStubber, request: Any) -> Any:
+        body = request.body.decode() if isinstance(request.body, bytes) else str(request.body or "")
+        target = next((name for name in ("pay_1", "pay_2") if name in body), None)
+        is_write = "GetItem" not in str(request.headers.get("X-Amz-Target", b""))
+        if target is None or not is_write:
+            return original(self, request)
+        with lock:
+            in_flight[target] = in_flight.get(target, 0) + 1
+            if in_flight[target] > 1:
+                overlaps.append(target)
+            if len([name for name, count in in_flight.items() if count]) > 1:
+                overlaps.append("two references at once")
+        time.sleep(0.01)  # widen the window a race would need
+        try:
+            return original(self, request)
+        finally:
+            with lock:
+                in_flight[target] -= 1
+
+    monkeypatch.setattr(BotocoreStubber, "process_request", watched)
+    answers = race(
+        *[lambda index=index: bank.refund("pay_1", refund(f"re_{index}", 300)) for index in range(6)],
+        *[lambda index=index: bank.refund("pay_2", refund(f"re_{index}", 300)) for index in range(6)],
+    )
+    assert [overlap for overlap in overlaps if overlap != "two references at once"] == []
+    same_stripe = len({hash(name) % dynamo_ledger._STRIPES for name in ("pay_1", "pay_2")}) == 1
+    assert "two references at once" in overlaps or same_stripe
+    assert sorted(answer.status or 0 for answer in answers) == [200] * 6 + [409] * 6
+    for reference in ("pay_1", "pay_2"):
+        assert (bank.inquire(reference).body or {})["refunded_amount"] == 900
 
 
 def test_a_refund_that_conflicts_is_tried_again(dynamodb: Any, monkeypatch: pytest.MonkeyPatch) -> None:
