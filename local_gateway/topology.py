@@ -18,13 +18,17 @@ TABLE_REGION = "eu-west-1"
 BANK_PORT_OFFSET = 3
 # The bank simulator as the payments handler calls it (BANK_URL ends in /payments; docs/bank.md),
 # and at the root as a Function URL serves it.
-BANK_ROUTES = (
-    Route("POST", "/payments", BANK_SIMULATOR, False),
-    Route("GET", "/payments/{reference}", BANK_SIMULATOR, False),
-    Route("POST", "/payments/{reference}/reversal", BANK_SIMULATOR, False),
-    Route("POST", "/", BANK_SIMULATOR, False),
-    Route("GET", "/{reference}", BANK_SIMULATOR, False),
-    Route("POST", "/{reference}/reversal", BANK_SIMULATOR, False),
+BANK_ROUTES = tuple(
+    route
+    for base in ("/payments", "")
+    for route in (
+        Route("POST", base or "/", BANK_SIMULATOR, False),
+        Route("GET", base + "/{reference}", BANK_SIMULATOR, False),
+        Route("POST", base + "/{reference}/reversal", BANK_SIMULATOR, False),
+        Route("POST", base + "/{reference}/capture", BANK_SIMULATOR, False),
+        Route("POST", base + "/{reference}/refunds", BANK_SIMULATOR, False),
+        Route("GET", base + "/{reference}/refunds/{refund_reference}", BANK_SIMULATOR, False),
+    )
 )
 # DEV ONLY: the HMAC key for card fingerprints. In AWS the key comes from Secrets Manager.
 LOCAL_DYNAMODB_TIMEOUT_MS = 3000

@@ -6,8 +6,9 @@ payment until the function timeout. Here one deadline bounds the whole answer.
 
 An authorization's failure is classified by how far the request got, because that decides
 whether the bank may have charged: never complete on the wire, or an explicit not-processed
-answer (503, 4xx): BankNotProcessed; sent and no usable answer: BankOutcomeUnknown. Messages
-name what happened, never what was sent.
+answer (503, 4xx): BankNotProcessed; sent and no usable answer: BankOutcomeUnknown. A capture or a
+refund is classified the same way, except that the bank's own error body with a 4xx is a
+BankRefusal naming its documented code. Messages name what happened, never what was sent.
 """
 
 from __future__ import annotations
@@ -23,13 +24,25 @@ from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
-from handlers.domain.errors import BankNotProcessed, BankOutcomeUnknown, BankUnreachable
+from handlers.domain.errors import BankError, BankNotProcessed, BankOutcomeUnknown, BankRefusal, BankUnreachable
 from handlers.domain.models import BankDecision, BankRecord, BankStatus, PaymentRequest
 
 _MAX_ANSWER_BYTES = 64 * 1024
 _IDLE_CONNECTIONS = 16
 # Refusals a message may name: the bank's own error text is not echoed (it is not ours to trust).
 _REFUSALS = frozenset({"reference_reused", "reference_reversed"})
+# A capture's or a refund's refusal names one of these; any other error body is just "refused".
+OPERATION_REFUSALS = frozenset(
+    {
+        "already_captured",
+        "declined",
+        "reference_reversed",
+        "not_found",
+        "not_captured",
+        "exceeds_captured",
+        "refund_reference_reused",
+    }
+)
 _UNREADABLE = object()
 
 
@@ -68,7 +81,7 @@ class HttpBank:
         self._on_latency = on_latency
         self._idle: queue.LifoQueue[http.client.HTTPConnection] = queue.LifoQueue(_IDLE_CONNECTIONS)
 
-    def authorize(self, reference: str, request: PaymentRequest) -> BankDecision:
+    def authorize(self, reference: str, request: PaymentRequest, *, capture: bool = False) -> BankDecision:
         card = request.card
         payload = {
             "card_number": card.number,
@@ -77,6 +90,7 @@ class HttpBank:
             "amount": request.amount,
             "cvv": card.cvv,
             "reference": reference,  # the bank charges a reference once, whatever is resent
+            "capture": capture,
         }
         started = time.monotonic()
         try:
@@ -99,9 +113,61 @@ class HttpBank:
 
     def reverse(self, reference: str) -> BankRecord:
         status, raw = self._idempotent("POST", self._target(f"/{quote(reference, safe='')}/reversal"), b"")
+        if status == 409 and _json(raw) == {"error": "already_captured"}:
+            raise BankRefusal("already_captured")  # a capture came first: nothing was released
         if status != 200:
             raise BankUnreachable(f"The bank answered the reversal with HTTP {status}.")
         return _record(raw)
+
+    def capture(self, reference: str, amount: int) -> int:
+        answer = self._operation(f"/{quote(reference, safe='')}/capture", {"amount": amount})
+        captured = answer.get("captured_amount")
+        if answer.get("status") != "captured" or not _is_amount(captured):
+            raise BankOutcomeUnknown("The bank's answer to the capture was not one we can read.")
+        assert isinstance(captured, int)
+        return captured
+
+    def refund(self, reference: str, refund_reference: str, amount: int) -> None:
+        payload = {"refund_reference": refund_reference, "amount": amount}
+        answer = self._operation(f"/{quote(reference, safe='')}/refunds", payload)
+        if answer.get("status") != "refunded" or answer.get("refund_reference") != refund_reference:
+            raise BankOutcomeUnknown("The bank's answer to the refund was not one we can read.")
+        if not _is_amount(answer.get("amount")) or answer["amount"] != amount:
+            raise BankOutcomeUnknown("The bank's answer to the refund was not one we can read.")
+
+    def refund_status(self, reference: str, refund_reference: str) -> int | None:
+        below = f"/{quote(reference, safe='')}/refunds/{quote(refund_reference, safe='')}"
+        status, raw = self._idempotent("GET", self._target(below))
+        answer = _json(raw)
+        if status == 404 and answer == {"error": "not_found"}:
+            return None
+        if status != 200:
+            raise BankUnreachable(f"The bank answered the refund inquiry with HTTP {status}.")
+        amount = answer.get("amount") if isinstance(answer, dict) else None
+        if not isinstance(answer, dict) or answer.get("status") != "refunded" or not _is_amount(amount):
+            raise BankUnreachable("The bank's refund record was not one we can read.")
+        assert isinstance(amount, int)
+        return amount
+
+    def _operation(self, below: str, payload: dict[str, object]) -> dict[str, Any]:
+        """A capture or a refund: the answer of a 200, or the failure raised. Both are idempotent at
+        the bank (one capture per reference, one refund per refund reference), so a stale pooled
+        connection is replaced and the request sent again as for an inquiry."""
+        started = time.monotonic()
+        try:
+            status, raw = self._exchange("POST", self._target(below), json.dumps(payload).encode(), idempotent=True)
+        except _NotSent as e:
+            raise BankNotProcessed(str(e)) from None
+        except _NoAnswer as e:
+            raise BankOutcomeUnknown(str(e)) from None
+        finally:
+            self._on_latency((time.monotonic() - started) * 1000)
+        answer = _json(raw)
+        if status != 200:
+            raise _operation_failure(status, answer)
+        if not isinstance(answer, dict):
+            raise BankOutcomeUnknown("The bank's answer was not JSON we can read.")
+        return answer
 
     def _target(self, below: str) -> str:
         return (self._base + below or "/") + self._query
@@ -260,6 +326,28 @@ def _json(raw: bytes) -> object:
         return _UNREADABLE
 
 
+def _is_amount(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def _is_sum(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
+
+
+def _operation_failure(status: int, answer: object) -> BankError:
+    """A capture's or a refund's non-200: only the bank's own error body with a 4xx proves a refusal
+    (with a 503, that nothing was processed); a proxy's page or a 5xx may follow a processed request."""
+    error = answer.get("error") if isinstance(answer, dict) else None
+    refusal = status == 503 or 400 <= status < 500
+    if refusal and not isinstance(error, str):
+        return BankOutcomeUnknown(f"The bank's address answered HTTP {status} without the bank's error body.")
+    if status == 503:
+        return BankNotProcessed("The bank was unavailable (HTTP 503) and processed nothing.")
+    if refusal:
+        return BankRefusal(error if error in OPERATION_REFUSALS else "refused")
+    return BankOutcomeUnknown(f"The bank answered HTTP {status}.")
+
+
 def _decision(status: int, raw: bytes) -> BankDecision:
     answer = _json(raw)
     if status == 503 or 400 <= status < 500:
@@ -278,9 +366,12 @@ def _decision(status: int, raw: bytes) -> BankDecision:
         raise BankOutcomeUnknown("The bank's answer was not JSON we can read.")
     authorized = answer.get("authorized") if isinstance(answer, dict) else None
     code = answer.get("authorization_code") if isinstance(answer, dict) else None
+    captured = answer.get("captured", False) if isinstance(answer, dict) else None
     if not isinstance(authorized, bool) or (authorized and not (isinstance(code, str) and code)):
         raise BankOutcomeUnknown("The bank's answer lacked a decision or an authorization code.")
-    return BankDecision(authorized=authorized, authorization_code=code if authorized else None)
+    if not isinstance(captured, bool) or (captured and not authorized):
+        raise BankOutcomeUnknown("The bank's answer had a capture flag we cannot read.")
+    return BankDecision(authorized=authorized, authorization_code=code if authorized else None, captured=captured)
 
 
 def _record(raw: bytes) -> BankRecord:
@@ -290,11 +381,16 @@ def _record(raw: bytes) -> BankRecord:
         raise BankUnreachable("The bank's record was not one we can read.")
     status = BankStatus(answer["status"])
     code, amount, currency = answer.get("authorization_code"), answer.get("amount"), answer.get("currency")
+    captured, refunded = answer.get("captured_amount", 0), answer.get("refunded_amount", 0)
     well_typed = (
         isinstance(code, str | None)
         and isinstance(currency, str | None)
         and (amount is None or (isinstance(amount, int) and not isinstance(amount, bool)))
+        and _is_sum(captured)
+        and _is_sum(refunded)
     )
-    if not well_typed or (status is BankStatus.AUTHORIZED and not code):
+    charged = status in (BankStatus.AUTHORIZED, BankStatus.CAPTURED)
+    if not well_typed or (charged and not code) or (status is BankStatus.CAPTURED and not captured):
         raise BankUnreachable("The bank's record was not one we can read.")
-    return BankRecord(status, code, amount, currency)
+    assert isinstance(captured, int) and isinstance(refunded, int)
+    return BankRecord(status, code, amount, currency, captured_amount=captured, refunded_amount=refunded)

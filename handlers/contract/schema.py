@@ -11,6 +11,7 @@ One DynamoDB table holds these kinds of item (single-table design):
 | health probe      | HEALTH                | HEALTH                 |
 | resolver heartbeat| HEARTBEAT             | <region>               |
 | bank ledger entry | BANK#<bank reference> | BANK                   |
+| bank refund       | BANK#<bank reference> | REFUND#<refund ref>    |
 
 Payments sort by id and ids are ULIDs, so a descending Query on one merchant's
 partition lists newest first and a creation-time range is a sort-key range.
@@ -24,8 +25,8 @@ The same index holds, under other partition prefixes, pending operations
 they are captured, voided or expire (`EXPIRY#<owner>#<shard>`, `due_at` = the expiry).
 An operation sorts right after its payment, so one Query of the prefix `PAYMENT#<id>` reads a
 payment with its operations, and a list reads them together.
-Bank ledger entries are the bank simulator's books (handlers.simulator.dynamo_ledger), not the
-gateway's: a test deployment's acquirer keeps them in this table, under its own prefix.
+Bank ledger entries and their refunds are the bank simulator's books (handlers.simulator.dynamo_ledger),
+not the gateway's: a test deployment's acquirer keeps them in this table, under its own prefix.
 This module imports nothing: the Pulumi program and the Lambda both load it.
 """
 
@@ -119,7 +120,12 @@ def table_definition(table_name: str) -> dict[str, object]:
 
 BANK_PREFIX = "BANK#"
 BANK_SORT = "BANK"
+REFUND_PREFIX = "REFUND#"
 
 
 def bank_pk(reference: str) -> str:
     return BANK_PREFIX + reference
+
+
+def bank_refund_sk(refund_reference: str) -> str:
+    return REFUND_PREFIX + refund_reference

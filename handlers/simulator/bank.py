@@ -5,7 +5,8 @@ is the Lambda proxy adapter over it, served locally by local_gateway and deploye
 Function URL (whose payload 2.0 events it reads too).
 
 Card rules: a card number ending 1/3/5/7/9 is authorized, 2/4/6/8 declined, 0 answers HTTP 503
-(nothing recorded); three fault cards charge and then misbehave (FAULT_CARDS). The ledger is in
+(nothing recorded); three fault cards charge and then misbehave (FAULT_CARDS). Captures and
+refunds misbehave by their amount's last digit (OPERATION_FAULTS). The ledger is in
 DynamoDB when TABLE_NAME is set; boto3 is imported by the first call's factory, not at import, so
 importing the module loads only the standard library, attrs and handlers.domain.models.
 """
@@ -28,7 +29,7 @@ from typing import Any, NamedTuple
 from urllib.parse import unquote
 
 from handlers.domain.models import BankStatus
-from handlers.simulator.ledger import Ledger, LedgerEntry, MemoryLedger
+from handlers.simulator.ledger import Ledger, LedgerEntry, MemoryLedger, RefundEntry
 
 REQUIRED_FIELDS = ("card_number", "expiry_date", "currency", "amount", "cvv", "reference")
 # URL-safe, so inquiry and reversal URLs carry it as it is.
@@ -54,6 +55,13 @@ FAULT_CARDS: Mapping[str, Fault] = {
     "4000000000002099": Fault.DROPPED_CONNECTION,
     "4000000000005001": Fault.ERROR_AFTER_CHARGE,
 }
+# Captures and refunds, by the last digit of the operation's amount: done first, then the fault.
+OPERATION_FAULTS: Mapping[int, Fault] = {
+    2: Fault.LATE_ANSWER,
+    3: Fault.DROPPED_CONNECTION,
+    4: Fault.ERROR_AFTER_CHARGE,
+}
+NOT_FOUND: dict[str, Any] = {"error": "not_found"}
 
 
 class Answer(NamedTuple):
@@ -68,10 +76,12 @@ DROPPED = Answer(None, None)
 
 def body_fingerprint(body: Mapping[str, Any]) -> str:
     """Tells a retry of an authorization from another request reusing its reference, without
-    keeping the card: SHA-256 over amount, currency, expiry, the card's last four and its length.
-    Its limit: two bodies that differ only in the hidden digits or the CVV count as the same."""
+    keeping the card: SHA-256 over amount, currency, expiry, the card's last four, its length and
+    the capture flag. Its limit: two bodies that differ only in the hidden digits or the CVV count
+    as the same."""
     number = str(body["card_number"])
-    parts = [body["amount"], body["currency"], body["expiry_date"], number[-4:], len(number)]
+    capture = body.get("capture", False)
+    parts = [body["amount"], body["currency"], body["expiry_date"], number[-4:], len(number), capture]
     return hashlib.sha256(json.dumps(parts).encode()).hexdigest()
 
 
@@ -107,31 +117,80 @@ class SimulatedBank:
             if existing.fingerprint != entry.fingerprint:
                 return Answer(409, {"error": "reference_reused"})
             entry = existing  # a retry: the first answer again, nothing charged twice
-        return self._after_charge(FAULT_CARDS.get(number), _decision(entry))
+        # The same fingerprint has the same capture flag: a retry answers what the first one did,
+        # even after a later capture of an authorization-only reference.
+        return self._after_charge(FAULT_CARDS.get(number), _decision(entry, captured=body.get("capture") is True))
 
     def inquire(self, reference: str) -> Answer:
         if not REFERENCE.fullmatch(reference):
             return Answer(400, {"error": "invalid reference"})
         entry = self.ledger.get(reference)
-        return Answer(404, {"error": "not_found"}) if entry is None else Answer(200, _record(entry))
+        return Answer(404, NOT_FOUND) if entry is None else Answer(200, _record(entry))
 
     def reverse(self, reference: str) -> Answer:
+        """The reversal, which is also the void: it releases an authorization, never a capture."""
         if not REFERENCE.fullmatch(reference):
             return Answer(400, {"error": "invalid reference"})
-        return Answer(200, _record(self.ledger.reverse(reference, self._now().isoformat())))
+        entry = self.ledger.reverse(reference, self._now().isoformat())
+        if entry.status is BankStatus.CAPTURED:
+            return Answer(409, {"error": "already_captured"})
+        return Answer(200, _record(entry))
+
+    def capture(self, reference: str, body: object) -> Answer:
+        """Capture `amount` of the reference's authorization: at most one capture per reference."""
+        problem = _invalid_operation(reference, body, ("amount",))
+        if problem is not None:
+            return Answer(400, {"error": problem})
+        assert isinstance(body, dict)
+        amount: int = body["amount"]
+        entry = self.ledger.capture(reference, amount)
+        if entry is not None and entry.status is BankStatus.CAPTURED and entry.captured_amount == amount:
+            answer = {"status": "captured", "captured_amount": amount}  # captured now, or a retry
+            return self._after_charge(_operation_fault(amount), Answer(200, answer))
+        return _capture_refused(entry, amount)
+
+    def refund(self, reference: str, body: object) -> Answer:
+        """Refund `amount` of the reference's capture, idempotently per `refund_reference`."""
+        problem = _invalid_operation(reference, body, ("refund_reference", "amount"))
+        if problem is not None:
+            return Answer(400, {"error": problem})
+        assert isinstance(body, dict)
+        asked = RefundEntry(reference, body["refund_reference"], body["amount"], self._now().isoformat())
+        outcome = self.ledger.refund(asked)
+        if outcome.refund is not None:  # this one, or an earlier one under the same refund reference
+            if outcome.refund.amount != asked.amount:
+                return Answer(409, {"error": "refund_reference_reused"})
+            answer = {"status": "refunded", "refund_reference": asked.refund_reference, "amount": asked.amount}
+            return self._after_charge(_operation_fault(asked.amount), Answer(200, answer))
+        if outcome.entry is None:
+            return Answer(404, NOT_FOUND)
+        if outcome.entry.status is not BankStatus.CAPTURED:
+            return Answer(409, {"error": "not_captured"})
+        return Answer(409, {"error": "exceeds_captured"})  # what is left of the capture is less
+
+    def refund_status(self, reference: str, refund_reference: str) -> Answer:
+        if not (REFERENCE.fullmatch(reference) and REFERENCE.fullmatch(refund_reference)):
+            return Answer(400, {"error": "invalid reference"})
+        refund = self.ledger.get_refund(reference, refund_reference)
+        if refund is None:
+            return Answer(404, NOT_FOUND)
+        return Answer(200, {"status": "refunded", "amount": refund.amount})
 
     def _entry(self, body: dict[str, Any]) -> LedgerEntry:
         number: str = body["card_number"]
         authorized = int(number[-1]) % 2 == 1
+        captured = authorized and body.get("capture") is True
+        status = BankStatus.CAPTURED if captured else BankStatus.AUTHORIZED if authorized else BankStatus.DECLINED
         return LedgerEntry(
             reference=body["reference"],
-            status=BankStatus.AUTHORIZED if authorized else BankStatus.DECLINED,
+            status=status,
             authorization_code=secrets.token_hex(6).upper() if authorized else None,
             amount=body["amount"],
             currency=body["currency"],
             card_last4=number[-4:],
             fingerprint=body_fingerprint(body),
             created_at=self._now().isoformat(),
+            captured_amount=body["amount"] if captured else 0,
         )
 
     def _after_charge(self, fault: Fault | None, answer: Answer) -> Answer:
@@ -158,14 +217,54 @@ def _invalid(body: object) -> str | None:
     }
     checks["amount"] = isinstance(amount, int) and not isinstance(amount, bool) and amount > 0
     checks |= {name: isinstance(body[name], str) for name in ("currency", "cvv")}
+    checks["capture"] = isinstance(body.get("capture", False), bool)  # optional
     invalid = [name for name, valid in checks.items() if not valid]
     return "invalid fields: " + ", ".join(invalid) if invalid else None
 
 
-def _decision(entry: LedgerEntry) -> Answer:
-    if entry.status is BankStatus.AUTHORIZED:
-        return Answer(200, {"authorized": True, "authorization_code": entry.authorization_code})
-    return Answer(200, {"authorized": False, "authorization_code": ""})
+def _invalid_operation(reference: str, body: object, required: tuple[str, ...]) -> str | None:
+    """A capture's or a refund's reference and body: `amount` an integer >= 1, `refund_reference`
+    a reference's characters."""
+    if not REFERENCE.fullmatch(reference):
+        return "invalid reference"
+    if not isinstance(body, dict):
+        return "the body must be a JSON object"
+    missing = [name for name in required if name not in body]
+    if missing:
+        return "missing fields: " + ", ".join(missing)
+    checks = {"amount": _is_amount(body["amount"])}
+    if "refund_reference" in required:
+        refund_reference = body["refund_reference"]
+        checks["refund_reference"] = isinstance(refund_reference, str) and bool(REFERENCE.fullmatch(refund_reference))
+    invalid = [name for name in required if not checks[name]]
+    return "invalid fields: " + ", ".join(invalid) if invalid else None
+
+
+def _is_amount(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > 0
+
+
+def _operation_fault(amount: int) -> Fault | None:
+    return OPERATION_FAULTS.get(amount % 10)
+
+
+def _decision(entry: LedgerEntry, *, captured: bool) -> Answer:
+    if entry.status in (BankStatus.AUTHORIZED, BankStatus.CAPTURED):
+        return Answer(200, {"authorized": True, "authorization_code": entry.authorization_code, "captured": captured})
+    return Answer(200, {"authorized": False, "authorization_code": "", "captured": False})
+
+
+def _capture_refused(entry: LedgerEntry | None, amount: int) -> Answer:
+    """Why a capture of `amount` changed nothing, from the entry as the ledger's write found it."""
+    if entry is None:
+        return Answer(404, NOT_FOUND)
+    if entry.status is BankStatus.DECLINED:
+        return Answer(409, {"error": "declined"})
+    if entry.status is BankStatus.REVERSED:
+        return Answer(409, {"error": "reference_reversed"})
+    if entry.amount is not None and amount > entry.amount:
+        return Answer(400, {"error": "invalid fields: amount (above the authorized amount)"})
+    return Answer(409, {"error": "already_captured"})  # captured before, with another amount
 
 
 def _record(entry: LedgerEntry) -> dict[str, Any]:
@@ -174,6 +273,8 @@ def _record(entry: LedgerEntry) -> dict[str, Any]:
         "authorization_code": entry.authorization_code,
         "amount": entry.amount,
         "currency": entry.currency,
+        "captured_amount": entry.captured_amount,
+        "refunded_amount": entry.refunded_amount,
     }
 
 
@@ -189,14 +290,21 @@ def handler(event: dict[str, Any], context: object) -> dict[str, Any]:
 def handle(bank: SimulatedBank, event: Mapping[str, Any]) -> dict[str, Any]:
     """The proxy adapter over a given bank (tests serve an in-memory one through it)."""
     method, segments = _request_line(event)
-    if method == "POST" and len(segments) >= 2 and segments[-1] == "reversal":
+    operation = segments[-1] if len(segments) >= 2 else None
+    if method == "POST" and operation == "reversal":
         answer = bank.reverse(segments[-2])
+    elif method == "POST" and operation == "capture":
+        answer = bank.capture(segments[-2], _json_body(event))
+    elif method == "POST" and operation == "refunds":
+        answer = bank.refund(segments[-2], _json_body(event))
     elif method == "POST":
         answer = bank.authorize(_json_body(event))
+    elif method == "GET" and len(segments) >= 3 and segments[-2] == "refunds":
+        answer = bank.refund_status(segments[-3], segments[-1])
     elif method == "GET" and segments:
         answer = bank.inquire(segments[-1])
     else:
-        answer = Answer(404, {"error": "not_found"})
+        answer = Answer(404, NOT_FOUND)
     return _proxy_result(answer)
 
 

@@ -45,7 +45,7 @@ class _SimulatorHandler(BaseHTTPRequestHandler):
 
     def do_POST(self) -> None:
         body = self.rfile.read(int(self.headers.get("Content-Length", 0))).decode()
-        if not self.path.endswith("/reversal"):  # an authorization
+        if not self.path.rstrip("/").endswith(("/reversal", "/capture", "/refunds")):  # an authorization
             type(self).calls.append(json.loads(body))
             self.gate.arrived.set()
             self.gate.opened.wait(timeout=10)

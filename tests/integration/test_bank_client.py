@@ -20,7 +20,7 @@ import pytest
 
 from handlers.adapters import bank as bank_module
 from handlers.adapters.bank import HttpBank
-from handlers.domain.errors import BankError, BankNotProcessed, BankOutcomeUnknown, BankUnreachable
+from handlers.domain.errors import BankError, BankNotProcessed, BankOutcomeUnknown, BankRefusal, BankUnreachable
 from handlers.domain.models import BankDecision, BankRecord, BankStatus, PaymentRequest, PaymentStatus
 from handlers.domain.service import PaymentService
 from handlers.wire.validation import ValidationRules, parse_payment_request
@@ -193,6 +193,7 @@ def test_an_authorization_is_one_post_of_the_documented_body(serve: Callable[[Be
         "amount": 1050,
         "cvv": CVV,
         "reference": "pay_1",
+        "capture": False,
     }
 
 
@@ -577,3 +578,309 @@ def test_a_500_with_the_banks_error_body_is_an_unknown_outcome_and_the_payment_s
     assert payment.status is PaymentStatus.PENDING
     assert repo.get_payment("mer_a", payment.id).status is PaymentStatus.PENDING  # type: ignore[union-attr]
     assert server.posts == 2  # one authorization per call: never resent
+
+
+# --- captures and refunds ------------------------------------------------------------------------------------
+
+
+def test_an_authorization_that_captures_sends_the_flag_and_reads_the_answers(
+    serve: Callable[[Behaviour], BankServer],
+) -> None:
+    server = serve(answering(200, b'{"authorized": true, "authorization_code": "A1", "captured": true}'))
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    assert bank.authorize("pay_1", REQUEST, capture=True) == BankDecision(True, "A1", captured=True)
+    assert json.loads(server.requests[0][1])["capture"] is True
+    assert server.posts == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"authorized": true, "authorization_code": "A1", "captured": "yes"}',
+        b'{"authorized": true, "authorization_code": "A1", "captured": null}',
+        b'{"authorized": false, "authorization_code": "", "captured": true}',
+    ],
+)
+def test_an_unreadable_capture_flag_is_an_unknown_outcome(
+    serve: Callable[[Behaviour], BankServer], body: bytes
+) -> None:
+    server = serve(answering(200, body))
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    fails(BankOutcomeUnknown, lambda: bank.authorize("pay_1", REQUEST, capture=True), "capture flag")
+    assert server.posts == 1
+
+
+def test_a_capture_a_refund_and_a_refund_inquiry_are_the_documented_requests(
+    serve: Callable[[Behaviour], BankServer],
+) -> None:
+    answers = iter(
+        [
+            response(200, b'{"status": "captured", "captured_amount": 1000}'),
+            response(200, b'{"status": "refunded", "refund_reference": "re_1", "amount": 300}'),
+            response(200, b'{"status": "refunded", "amount": 300}'),
+        ]
+    )
+
+    def behaviour(conn: socket.socket, server: BankServer) -> None:
+        while read_request(conn, server):
+            conn.sendall(next(answers))
+
+    server = serve(behaviour)
+    seen: list[float] = []
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1, on_latency=seen.append)
+    assert bank.capture("pay_1", 1000) == 1000
+    bank.refund("pay_1", "re_1", 300)  # returns nothing: raising is how it fails
+    assert bank.refund_status("pay_1", "re_1") == 300
+    assert [(line, json.loads(body or b"null")) for line, body in server.requests] == [
+        (b"POST /payments/pay_1/capture HTTP/1.1", {"amount": 1000}),
+        (b"POST /payments/pay_1/refunds HTTP/1.1", {"refund_reference": "re_1", "amount": 300}),
+        (b"GET /payments/pay_1/refunds/re_1 HTTP/1.1", None),
+    ]
+    assert server.connections == 1 and len(seen) == 2  # the bank's latency: captures and refunds too
+
+
+OPERATIONS: dict[str, Callable[[HttpBank], object]] = {
+    "capture": lambda bank: bank.capture("pay_1", 1000),
+    "refund": lambda bank: bank.refund("pay_1", "re_1", 300),
+}
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [
+        (409, "already_captured"),
+        (409, "declined"),
+        (409, "reference_reversed"),
+        (404, "not_found"),
+        (409, "not_captured"),
+        (409, "exceeds_captured"),
+        (409, "refund_reference_reused"),
+    ],
+)
+def test_the_banks_documented_refusals_are_named(
+    serve: Callable[[Behaviour], BankServer], operation: str, status: int, error: str
+) -> None:
+    server = serve(answering(status, json.dumps({"error": error}).encode()))
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    refusal = fails(BankRefusal, lambda: OPERATIONS[operation](bank), error)
+    assert isinstance(refusal, BankRefusal) and refusal.reason == error
+    assert server.posts == 1
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (400, b'{"error": "invalid fields: amount (above the authorized amount)"}'),
+        (409, b'{"error": "something_new"}'),
+        (409, json.dumps({"error": f"bad card {VISA_AUTHORIZED}"}).encode()),
+        (422, b'{"error": "unprocessable"}'),
+    ],
+)
+def test_another_refusal_is_just_refused_and_its_text_is_not_echoed(
+    serve: Callable[[Behaviour], BankServer], operation: str, status: int, body: bytes
+) -> None:
+    server = serve(answering(status, body))
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    refusal = fails(BankRefusal, lambda: OPERATIONS[operation](bank), r"\(refused\)")
+    assert isinstance(refusal, BankRefusal) and refusal.reason == "refused"
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+@pytest.mark.parametrize(
+    ("status", "body", "kind", "message"),
+    [
+        (503, b'{"error": "issuer_unavailable"}', BankNotProcessed, "HTTP 503"),
+        (503, b"<html>Service Unavailable</html>", BankOutcomeUnknown, "HTTP 503 without the bank's error body"),
+        (404, b'{"error": {"type": "not_found"}}', BankOutcomeUnknown, "HTTP 404 without the bank's error body"),
+        (409, b"", BankOutcomeUnknown, "HTTP 409 without the bank's error body"),
+        (500, b'{"error": "internal_error"}', BankOutcomeUnknown, "HTTP 500"),
+        (502, b"", BankOutcomeUnknown, "HTTP 502"),
+        (201, b'{"status": "captured", "captured_amount": 1000}', BankOutcomeUnknown, "HTTP 201"),
+        (200, b"<html>ok</html>", BankOutcomeUnknown, "not JSON"),
+        (200, b"[]", BankOutcomeUnknown, "not JSON"),
+        (200, b'{"status": "declined"}', BankOutcomeUnknown, "not one we can read"),
+    ],
+)
+def test_what_a_capture_or_a_refund_may_have_done(
+    serve: Callable[[Behaviour], BankServer],
+    operation: str,
+    status: int,
+    body: bytes,
+    kind: type[BankError],
+    message: str,
+) -> None:
+    server = serve(answering(status, body))
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    fails(kind, lambda: OPERATIONS[operation](bank), message)
+    assert server.posts == 1
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"status": "captured"}',
+        b'{"status": "captured", "captured_amount": "1000"}',
+        b'{"status": "captured", "captured_amount": true}',
+        b'{"status": "captured", "captured_amount": 0}',
+        b'{"status": "refunded", "captured_amount": 1000}',
+    ],
+)
+def test_an_unreadable_capture_answer_is_an_unknown_outcome(
+    serve: Callable[[Behaviour], BankServer], body: bytes
+) -> None:
+    server = serve(answering(200, body))
+    fails(BankOutcomeUnknown, lambda: HttpBank(server.url, connect_timeout=1, read_timeout=1).capture("pay_1", 1000))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"status": "refunded", "refund_reference": "re_2", "amount": 300}',
+        b'{"status": "refunded", "refund_reference": "re_1", "amount": 200}',
+        b'{"status": "refunded", "refund_reference": "re_1", "amount": "300"}',
+        b'{"status": "refunded", "refund_reference": "re_1"}',
+        b'{"status": "captured", "refund_reference": "re_1", "amount": 300}',
+    ],
+)
+def test_an_unreadable_refund_answer_is_an_unknown_outcome(
+    serve: Callable[[Behaviour], BankServer], body: bytes
+) -> None:
+    server = serve(answering(200, body))
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    fails(BankOutcomeUnknown, lambda: bank.refund("pay_1", "re_1", 300))
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+def test_a_capture_or_a_refund_that_was_never_sent_is_not_processed(operation: str) -> None:
+    bank = HttpBank(f"http://127.0.0.1:{free_port()}/payments", connect_timeout=0.2, read_timeout=0.2)
+    fails(BankNotProcessed, lambda: OPERATIONS[operation](bank), "could not be reached")
+
+
+@pytest.mark.parametrize("operation", sorted(OPERATIONS))
+@pytest.mark.parametrize(
+    ("behaviour", "message"),
+    [(never_answer, r"did not answer within 0\.2 s"), (close_after_reading, "answer was lost")],
+)
+def test_a_capture_or_a_refund_sent_without_an_answer_is_an_unknown_outcome(
+    serve: Callable[[Behaviour], BankServer], operation: str, behaviour: Behaviour, message: str
+) -> None:
+    server = serve(behaviour)
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=0.2)
+    fails(BankOutcomeUnknown, lambda: OPERATIONS[operation](bank), message)
+    assert server.posts == 1  # a new connection: nothing is resent
+
+
+def test_a_capture_lost_after_the_send_on_a_pooled_connection_is_sent_again(
+    serve: Callable[[Behaviour], BankServer],
+) -> None:
+    """Unlike an authorization's: the bank takes one capture per reference and answers a repeat as the
+    first, so the request that went out whole and got no answer is sent once more, on a new connection."""
+
+    def first_connection_loses_its_second_answer(conn: socket.socket, server: BankServer) -> None:
+        first = server.connections == 1
+        if read_request(conn, server):
+            conn.sendall(response(200, b'{"status": "captured", "captured_amount": 1000}'))
+        if first and read_request(conn, server):
+            conn.close()
+        while not first and read_request(conn, server):
+            conn.sendall(response(200, b'{"status": "captured", "captured_amount": 1000}'))
+
+    server = serve(first_connection_loses_its_second_answer)
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    assert bank.capture("pay_1", 1000) == 1000
+    assert bank.capture("pay_1", 1000) == 1000
+    assert (server.connections, server.posts) == (2, 3)
+
+
+def test_a_capture_that_timed_out_on_a_pooled_connection_is_not_sent_again(
+    serve: Callable[[Behaviour], BankServer],
+) -> None:
+    def one_answer_then_silence(conn: socket.socket, server: BankServer) -> None:
+        if read_request(conn, server):
+            conn.sendall(response(200, b'{"status": "captured", "captured_amount": 1000}'))
+        if read_request(conn, server):
+            server.finished.wait(timeout=10)
+
+    server = serve(one_answer_then_silence)
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=0.2)
+    bank.capture("pay_1", 1000)
+    fails(BankOutcomeUnknown, lambda: bank.capture("pay_1", 1000), "did not answer")
+    assert (server.connections, server.posts) == (1, 2)  # the deadline is spent: no second try
+
+
+def test_a_void_after_a_capture_is_refused(serve: Callable[[Behaviour], BankServer]) -> None:
+    server = serve(answering(409, b'{"error": "already_captured"}'))
+    refusal = fails(BankRefusal, lambda: HttpBank(server.url, connect_timeout=1, read_timeout=1).reverse("pay_1"))
+    assert isinstance(refusal, BankRefusal) and refusal.reason == "already_captured"
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [(409, b'{"error": "reference_reversed"}'), (409, b'{"error": "already_captured", "x": 1}'), (400, b"{}")],
+)
+def test_a_void_refused_otherwise_is_unreachable(
+    serve: Callable[[Behaviour], BankServer], status: int, body: bytes
+) -> None:
+    server = serve(answering(status, body))
+    fails(BankUnreachable, lambda: HttpBank(server.url, connect_timeout=1, read_timeout=1).reverse("pay_1"))
+
+
+def test_a_captured_record_is_read_with_its_amounts(serve: Callable[[Behaviour], BankServer]) -> None:
+    server = serve(
+        answering(
+            200,
+            b'{"status": "captured", "authorization_code": "A1", "amount": 1050, "currency": "GBP",'
+            b' "captured_amount": 1000, "refunded_amount": 300}',
+        )
+    )
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    expected = BankRecord(BankStatus.CAPTURED, "A1", 1050, "GBP", captured_amount=1000, refunded_amount=300)
+    assert bank.inquire("pay_1") == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"status": "captured", "authorization_code": "A1", "amount": 5, "currency": "GBP"}',  # captured nothing
+        b'{"status": "captured", "authorization_code": null, "amount": 5, "currency": "GBP", "captured_amount": 5}',
+        b'{"status": "authorized", "authorization_code": "A1", "amount": 5, "currency": "GBP", "captured_amount": -1}',
+        b'{"status": "authorized", "authorization_code": "A1", "amount": 5, "currency": "GBP", "refunded_amount": "0"}',
+        b'{"status": "captured", "authorization_code": "A1", "amount": 5, "currency": "GBP", "captured_amount": true}',
+    ],
+)
+def test_an_unusable_captured_record_is_unreachable(serve: Callable[[Behaviour], BankServer], body: bytes) -> None:
+    server = serve(answering(200, body))
+    fails(BankUnreachable, lambda: HttpBank(server.url, connect_timeout=1, read_timeout=1).inquire("pay_1"))
+
+
+def test_a_refund_the_bank_does_not_know_is_none(serve: Callable[[Behaviour], BankServer]) -> None:
+    server = serve(answering(404, b'{"error": "not_found"}'))
+    assert HttpBank(server.url, connect_timeout=1, read_timeout=1).refund_status("pay_1", "re/1") is None
+    assert server.requests[0][0] == b"GET /payments/pay_1/refunds/re%2F1 HTTP/1.1"
+
+
+@pytest.mark.parametrize(
+    ("status", "body"),
+    [
+        (404, b'{"error": {"type": "not_found"}}'),
+        (404, b""),
+        (500, b'{"status": "refunded", "amount": 300}'),
+        (200, b'{"status": "refunded"}'),
+        (200, b'{"status": "refunded", "amount": "300"}'),
+        (200, b'{"status": "pending", "amount": 300}'),
+        (200, b"[]"),
+    ],
+)
+def test_an_unusable_refund_inquiry_answer_is_unreachable(
+    serve: Callable[[Behaviour], BankServer], status: int, body: bytes
+) -> None:
+    server = serve(answering(status, body))
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    fails(BankUnreachable, lambda: bank.refund_status("pay_1", "re_1"))
+
+
+def test_an_unreachable_bank_is_unreachable_for_refund_inquiries() -> None:
+    bank = HttpBank(f"http://127.0.0.1:{free_port()}/payments", connect_timeout=0.2, read_timeout=0.2)
+    fails(BankUnreachable, lambda: bank.refund_status("pay_1", "re_1"), "could not be reached")
