@@ -4,9 +4,12 @@
     make smoke URL="$(pulumi stack output regionalApiUrl -s eu)" KEY=pgw_... ARGS=--read-only  # a real bank
 
 Checks, one line each (`ok`, `FAIL` or `skip`, then what): health (GET /health 200); auth (no key and an
-unknown key: 401 in the error shape); then, on a simulator deployment, a payment with an authorized test card
-(201), its replay (same id, `Idempotent-Replayed: true`), the bank-failure card (502 `bank_unavailable`), GET
-of the payment and the list that holds it. `--read-only`, for a deployment with a real bank: no payment at
+unknown key: 401 in the error shape); then, on a simulator deployment, a manual payment with an authorized test
+card (201 authorized), its replay (same id, `Idempotent-Replayed: true`), the bank-failure card (502
+`bank_unavailable`), GET of the payment and the list that holds it, a partial capture of it (200 captured), a
+partial refund (201 succeeded), and a void of a second manual payment (200 voided): test cards only, each POST
+with its own Idempotency-Key, amounts the simulator never delays (their last digit is not 2, 3 or 4).
+`--read-only`, for a deployment with a real bank: no payment at
 all, only the list and a GET of an unknown id (404). Exit status: 0 every check passed, 1 one failed, 2 a
 usage error. Standard library only; the key may come from `SMOKE_API_KEY` instead of `--key` (what
 `make smoke` does, so the key is not in the process list).
@@ -85,7 +88,11 @@ def _json(raw: bytes) -> Any:
 
 def payment_body(card_number: str) -> dict[str, Any]:
     card = {"number": card_number, "expiry_month": 12, "expiry_year": 2099, "cvv": "123"}
-    return {"amount": 100, "currency": "EUR", "reference": "smoke-test", "card": card}
+    return {"amount": 100, "currency": "EUR", "reference": "smoke-test", "capture_method": "manual", "card": card}
+
+
+CAPTURE_AMOUNT = 60  # of the payment's 100; the rest is released
+REFUND_AMOUNT = 10
 
 
 def unknown_payment_id() -> str:
@@ -177,6 +184,14 @@ class Smoke:
                 self.report.check(name, check)
             else:
                 self.report.skip(name, "no payment to check (see payment)")
+        captured = paid and self.report.check("capture", self.capture)
+        if not paid:
+            self.report.skip("capture", "no payment to capture (see payment)")
+        if captured:
+            self.report.check("refund", self.refund)
+        else:
+            self.report.skip("refund", "no captured payment to refund (see capture)")
+        self.report.check("void", self.void)
 
     def health(self) -> str:
         body = expect(self.client.request("GET", "/health"), 200)
@@ -214,6 +229,30 @@ class Smoke:
         kind = expect_error(answer, 502, "bank_unavailable")
         return f"POST /v1/payments, card ending {FAILING_CARD[-4:]}: {kind} (failed, nothing charged)"
 
+    def capture(self) -> str:
+        answer = self._operation("capture", self.payment_id, {"amount": CAPTURE_AMOUNT})
+        body = expect(answer, 200)
+        expect_payment(body, "captured", self.payment_id)
+        if body.get("amount_captured") != CAPTURE_AMOUNT:
+            raise CheckFailed(f"expected amount_captured {CAPTURE_AMOUNT}, got {body.get('amount_captured')}")
+        return f"POST /v1/payments/{self.payment_id}/capture {CAPTURE_AMOUNT}: 200 captured"
+
+    def refund(self) -> str:
+        body = expect(self._operation("refunds", self.payment_id, {"amount": REFUND_AMOUNT}), 201)
+        refund_id = body.get("id") if isinstance(body, dict) else None
+        if not str(refund_id).startswith("re_") or body.get("status") != "succeeded":
+            raise CheckFailed(f"expected a succeeded refund, got {json.dumps(body)[:200]}")
+        if body.get("amount") != REFUND_AMOUNT or body.get("payment_id") != self.payment_id:
+            raise CheckFailed(
+                f"expected a refund of {REFUND_AMOUNT} of {self.payment_id}, got {json.dumps(body)[:200]}"
+            )
+        return f"POST /v1/payments/{self.payment_id}/refunds {REFUND_AMOUNT}: 201 succeeded ({refund_id})"
+
+    def void(self) -> str:
+        payment_id = expect_payment(expect(self._post(AUTHORIZED_CARD, f"smoke-{uuid.uuid4()}"), 201), "authorized")
+        expect_payment(expect(self._operation("void", payment_id, None), 200), "voided", payment_id)
+        return f"POST /v1/payments/{payment_id}/void (a second manual payment): 200 voided"
+
     def get(self) -> str:
         body = expect(self.client.request("GET", f"/v1/payments/{self.payment_id}", key=self.key), 200)
         expect_payment(body, "authorized", self.payment_id)
@@ -234,6 +273,15 @@ class Smoke:
         payment_id = unknown_payment_id()
         answer = self.client.request("GET", f"/v1/payments/{payment_id}", key=self.key)
         return f"GET /v1/payments/{payment_id}: " + expect_error(answer, 404, "not_found")
+
+    def _operation(self, route: str, payment_id: str | None, body: object) -> Answer:
+        return self.client.request(
+            "POST",
+            f"/v1/payments/{payment_id}/{route}",
+            key=self.key,
+            body=body if body is not None else {},
+            idempotency_key=f"smoke-{route}-{uuid.uuid4()}",
+        )
 
     def _post(self, card_number: str, idempotency_key: str | None) -> Answer:
         return self.client.request(

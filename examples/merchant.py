@@ -3,14 +3,15 @@
     python3 examples/merchant.py --url http://127.0.0.1:8080 --key "$KEY"                         # a tour
     python3 examples/merchant.py --url http://127.0.0.1:8080 --key "$KEY" --card 4000000000001091  # one card
 
-The tour pays with three of the README's test cards (authorized, declined, bank unavailable), replays
-the first payment, then pages through the list with next_cursor. It exits with 1 if an outcome is not
-the one the card stands for.
+The tour pays with three of the README's test cards (captured, declined, bank unavailable), replays
+the first payment, then pages through the list with next_cursor. Then the lifecycle: a manual payment
+(authorized only), a partial capture of it, two partial refunds and the list of its refunds, and a void of
+another manual payment. It exits with 1 if an outcome is not the one expected.
 
 The rules (docs/openapi.yaml, info.description), which `pay` follows:
 - A payment gets one Idempotency-Key, made before its first attempt and sent with every retry of it.
   That is what makes a retry safe: the gateway answers a known key with the same payment.
-- 201: final, `authorized` or `declined`.
+- 201: final: `captured` (automatic capture, the default), `authorized` (manual) or `declined`.
 - 202: `pending`, the bank's answer was lost; the gateway settles it from the bank's record. Never
   resend it as a new payment: replay the same key after Retry-After until the answer is final.
 - 409 (the same key is still being processed), 503, 429, 500: retry with the same key after Retry-After.
@@ -19,6 +20,14 @@ The rules (docs/openapi.yaml, info.description), which `pay` follows:
 - 502 `bank_unavailable`: `failed`, nothing was charged. It is final: trying again is a new payment,
   with a new key.
 - Any other 4xx: the request is wrong; sending it again unchanged gives the same answer.
+
+Captures, voids and refunds (`operate`) follow the same rules, each with an Idempotency-Key of its own:
+- 200 (capture, void) or 201 (refund): final. A refund may be `failed`: the bank refused it, nothing moved.
+- 202: the bank's answer was lost and the gateway finishes it: GET the payment (a refund: its refunds)
+  after Retry-After until the outcome shows; replay the same key later if it has not by then.
+- 409 request_in_progress, 429, 5xx and no answer: the same key again after Retry-After.
+- 409 invalid_state (the payment's status does not allow it) and 422 amount_too_large: final, refused.
+- Without a key, two refund requests are two refunds: this client always sends one.
 """
 
 from __future__ import annotations
@@ -35,7 +44,9 @@ from urllib.parse import urlencode, urlsplit
 
 RETRY_WITH_THE_SAME_KEY = frozenset({202, 409, 429, 500, 502, 503, 504})  # 502: unless bank_unavailable
 TIMEOUT_SECONDS = 35.0  # longer than API Gateway's 29 s
-TOUR = (("authorized", "4242424242424291"), ("declined", "4242424242424242"), ("failed", "4242424242424200"))
+TOUR = (("captured", "4242424242424291"), ("declined", "4242424242424242"), ("failed", "4242424242424200"))
+MANUAL_CARD = "378282246310005"  # American Express, authorized (README, Test cards)
+ROUTE = {"capture": "capture", "void": "void", "refund": "refunds"}
 Log = Callable[[str], None]
 
 
@@ -48,7 +59,7 @@ class Answer:
 
 @dataclass(frozen=True)
 class Outcome:
-    status: str  # authorized, declined, failed, or pending (not final yet when we stopped asking)
+    status: str  # captured, authorized, declined, failed, or pending (not final yet when we stopped asking)
     payment_id: str | None
     key: str  # its Idempotency-Key: replay it to ask again
     answer: Answer | None  # None: the last attempt got no answer at all
@@ -155,10 +166,85 @@ def pay(
     raise Refused(describe(answer))
 
 
+def operate(
+    gateway: Gateway,
+    payment_id: str,
+    kind: str,
+    body: Mapping[str, Any] | None = None,
+    *,
+    key: str | None = None,
+    give_up_after: float = 60.0,
+    log: Log = print,
+) -> Outcome:
+    """A capture, void or refund of a payment, with its own Idempotency-Key (see the rules above).
+    The outcome's status: captured, voided, succeeded, failed, or pending (replay `key` later)."""
+    key = key or f"{kind}-{uuid.uuid4()}"
+    path = f"/v1/payments/{payment_id}/{ROUTE[kind]}"
+    headers = {"Idempotency-Key": key}
+    answer = send(
+        gateway,
+        "POST",
+        path,
+        retry=operation_retry,
+        give_up_after=give_up_after,
+        body=body or {},
+        headers=headers,
+        log=log,
+    )
+    if answer is None:
+        return Outcome("pending", payment_id, key, None)
+    if answer.status == 202:  # recorded, the bank's answer lost: the gateway finishes it
+        return await_outcome(gateway, payment_id, kind, answer, key, give_up_after=give_up_after, log=log)
+    if answer.status in (200, 201):
+        return Outcome(answer.body["status"], payment_id, key, answer)
+    if answer.status == 502 and _error(answer).get("type") == "bank_unavailable":  # final: nothing moved
+        return Outcome("failed", payment_id, key, answer)
+    if answer.status in RETRY_WITH_THE_SAME_KEY:
+        return Outcome("pending", payment_id, key, answer)
+    raise Refused(describe(answer))
+
+
+def await_outcome(
+    gateway: Gateway, payment_id: str, kind: str, accepted: Answer, key: str, *, give_up_after: float, log: Log = print
+) -> Outcome:
+    """After a 202: GET the payment (a refund: the payment's refunds) after Retry-After until it shows
+    the operation's outcome. Never a new request: if it does not show in time, it is pending."""
+    deadline = time.monotonic() + give_up_after
+    refund_id = accepted.body.get("id") if kind == "refund" and isinstance(accepted.body, dict) else None
+    path = f"/v1/payments/{payment_id}" + ("/refunds" if kind == "refund" else "")
+    attempt = 0
+    while True:
+        attempt += 1
+        pause = _pause(accepted if attempt == 1 else None, attempt)
+        if time.monotonic() + pause > deadline:
+            return Outcome("pending", payment_id, key, accepted)
+        log(f"  202: the gateway finishes the {kind}; GET {path} in {pause:g} s")
+        time.sleep(pause)
+        answer = send(gateway, "GET", path, retry=read_retry, give_up_after=30, log=log)
+        status = _shown(kind, answer, refund_id)
+        if status != "pending":
+            return Outcome(status, payment_id, key, answer)
+
+
+def _shown(kind: str, answer: Answer | None, refund_id: str | None) -> str:
+    """What a GET shows of the operation: `pending` while it does not show its outcome yet."""
+    body = answer.body if answer is not None and answer.status == 200 and isinstance(answer.body, dict) else {}
+    if kind == "refund":
+        found = [refund for refund in body.get("data", []) if refund.get("id") == refund_id]
+        return str(found[0]["status"]) if found else "pending"
+    status = str(body.get("status", "authorized"))
+    return "pending" if status == "authorized" else status  # a manual payment stays authorized until then
+
+
 def payment_retry(answer: Answer) -> bool:
     if answer.status == 502:
         return _error(answer).get("type") != "bank_unavailable"
     return answer.status in RETRY_WITH_THE_SAME_KEY
+
+
+def operation_retry(answer: Answer) -> bool:
+    """As a payment's, but a 202 is followed with GET (await_outcome), not by replaying the key."""
+    return answer.status != 202 and payment_retry(answer)
 
 
 def read_retry(answer: Answer) -> bool:
@@ -192,10 +278,19 @@ def _error(answer: Answer) -> dict[str, Any]:
     return error if isinstance(error, dict) else {}
 
 
-def payment_body(number: str, amount: int = 1050, currency: str = "GBP") -> dict[str, Any]:
+def payment_body(
+    number: str, amount: int = 1050, currency: str = "GBP", capture_method: str = "automatic"
+) -> dict[str, Any]:
     cvv = "1234" if number.startswith(("34", "37")) else "123"  # American Express: 4 digits
     card = {"number": number, "expiry_month": 12, "expiry_year": time.gmtime().tm_year + 3, "cvv": cvv}
-    return {"amount": amount, "currency": currency, "reference": f"order-{uuid.uuid4().hex[:12]}", "card": card}
+    reference = f"order-{uuid.uuid4().hex[:12]}"
+    return {
+        "amount": amount,
+        "currency": currency,
+        "reference": reference,
+        "capture_method": capture_method,
+        "card": card,
+    }
 
 
 def _pause(answer: Answer | None, attempt: int) -> float:
@@ -211,8 +306,8 @@ def report(result: Outcome) -> None:
         print(f"  => failed{where}: nothing was charged; trying again would be a new payment, with a new key")
     elif result.status == "pending":
         print(f"  => pending{where}: not final yet; replay key {result.key} later, never a new key")
-    elif result.status == "authorized" and result.answer:
-        print(f"  => authorized{where} (authorization code {result.answer.body['authorization_code']})")
+    elif result.status in ("authorized", "captured") and result.answer and "authorization_code" in result.answer.body:
+        print(f"  => {result.status}{where} (authorization code {result.answer.body['authorization_code']})")
     else:
         print(f"  => {result.status}{where}")
 
@@ -232,7 +327,44 @@ def tour(gateway: Gateway, page_size: int, give_up_after: float) -> int:
     replayed = again.answer is not None and again.answer.headers.get("idempotent-replayed") == "true"
     print(f"  => {again.status} {again.payment_id}, Idempotent-Replayed: {str(replayed).lower()}")
     wrong += again.payment_id != made[0].payment_id or not replayed
-    return wrong + list_since(gateway, made, page_size)
+    wrong += list_since(gateway, made, page_size)
+    return wrong + lifecycle(gateway, give_up_after)
+
+
+def lifecycle(gateway: Gateway, give_up_after: float) -> int:
+    """A manual payment of 1050: capture 800, refund 300 then 200, list the refunds; void another one.
+    Returns how many results were not the expected ones. (The simulator misbehaves on a capture or
+    refund whose amount ends in 2, 3 or 4: these do not.)"""
+    wrong = 0
+    print(f"a manual payment (authorize only), card ending {MANUAL_CARD[-4:]}:")
+    manual = pay(gateway, payment_body(MANUAL_CARD, capture_method="manual"), give_up_after=give_up_after)
+    report(manual)
+    if manual.status != "authorized" or manual.payment_id is None:
+        return 1
+    steps = (
+        ("capture", {"amount": 800}, "captured"),
+        ("refund", {"amount": 300, "reason": "one item returned"}, "succeeded"),
+        ("refund", {"amount": 200}, "succeeded"),
+    )
+    for kind, body, expected in steps:
+        print(f"{kind} {body['amount']} of {manual.payment_id}, {expected} expected:")
+        done = operate(gateway, manual.payment_id, kind, body, give_up_after=give_up_after)
+        print(f"  => {done.status}" + ("" if done.status != "pending" else f": replay key {done.key} later"))
+        wrong += done.status != expected
+    answer = send(gateway, "GET", f"/v1/payments/{manual.payment_id}", retry=read_retry, give_up_after=30)
+    shown = answer.body if answer is not None and answer.status == 200 else {}
+    print(f"  => captured {shown.get('amount_captured')}, refunded {shown.get('amount_refunded')}")
+    wrong += (shown.get("amount_captured"), shown.get("amount_refunded")) != (800, 500)
+    refunds = send(gateway, "GET", f"/v1/payments/{manual.payment_id}/refunds", retry=read_retry, give_up_after=30)
+    amounts = [r["amount"] for r in refunds.body["data"]] if refunds is not None and refunds.status == 200 else []
+    print(f"  => refunds, oldest first: {amounts}")
+    wrong += amounts != [300, 200]
+    print(f"another manual payment, card ending {MANUAL_CARD[-4:]}, then its void, voided expected:")
+    other = pay(gateway, payment_body(MANUAL_CARD, capture_method="manual"), give_up_after=give_up_after)
+    report(other)
+    voided = operate(gateway, other.payment_id, "void", give_up_after=give_up_after) if other.payment_id else None
+    print(f"  => {voided.status if voided else 'no payment to void'}")
+    return wrong + (voided is None or voided.status != "voided")
 
 
 def list_since(gateway: Gateway, made: list[Outcome], page_size: int) -> int:

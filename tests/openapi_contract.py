@@ -20,7 +20,7 @@ def spec() -> dict[str, Any]:
     return loaded
 
 
-def _resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
+def resolve(node: Mapping[str, Any]) -> Mapping[str, Any]:
     while "$ref" in node:
         target: Any = spec()
         for part in node["$ref"].removeprefix("#/").split("/"):
@@ -36,10 +36,10 @@ def assert_conforms(
     operation = spec()["paths"][path][method.lower()]
     documented = operation["responses"]
     assert str(status) in documented, f"{method} {path}: status {status} is not documented"
-    response = _resolve(documented[str(status)])
+    response = resolve(documented[str(status)])
     lower = {k.lower() for k in headers}
     for name, header in response.get("headers", {}).items():
-        if _resolve(header).get("required"):
+        if resolve(header).get("required"):
             assert name.lower() in lower, f"{method} {path} {status}: header {name} missing"
     schema = response["content"]["application/json"]["schema"]
     parsed: dict[str, Any] = json.loads(body)

@@ -28,6 +28,7 @@ class Scripted(ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
         self.answer = answer
         self.seen: list[tuple[str, str]] = []
+        self.posted: list[tuple[str, str | None, Any]] = []  # path, Idempotency-Key, body
 
     @property
     def url(self) -> str:
@@ -39,8 +40,10 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _any(self) -> None:
         length = int(self.headers.get("Content-Length") or 0)
-        self.rfile.read(length)
+        raw = self.rfile.read(length)
         self.server.seen.append((self.command, self.path))
+        if self.command == "POST":
+            self.server.posted.append((self.path, self.headers.get("Idempotency-Key"), json.loads(raw or b"null")))
         status, headers, body = self.server.answer(self.command, self.path, dict(self.headers))
         raw = json.dumps(body).encode() if body is not None else b""
         self.send_response(status)
@@ -83,6 +86,108 @@ def read_only_gateway(method: str, path: str, headers: dict[str, str]) -> tuple[
     if method == "GET" and route == "/v1/payments":
         return 200, {}, {"data": [], "next_cursor": None}
     return 404, {}, {"error": {"type": "not_found", "message": "No payment with this id."}}
+
+
+class SimulatorGateway:
+    """A gateway on the bank simulator as far as the smoke test goes: manual payments by test card,
+    their capture, refund and void, by the API's rules. `capture_status` overrides the capture's answer."""
+
+    def __init__(self, capture_status: int = 200) -> None:
+        self.payments: dict[str, dict[str, Any]] = {}
+        self.by_key: dict[str, str] = {}
+        self.capture_status = capture_status
+
+    def __call__(self, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        route = path.partition("?")[0]
+        if route == "/health" or headers.get("Authorization") != f"Bearer {KEY}" or method == "GET":
+            if method == "GET" and route.startswith("/v1/payments/pay_") and route.count("/") == 3:
+                found = self.payments.get(route.rsplit("/", 1)[1])
+                return (200, {}, found) if found else read_only_gateway(method, path, headers)
+            if method == "GET" and route == "/v1/payments" and headers.get("Authorization") == f"Bearer {KEY}":
+                return 200, {}, {"data": list(self.payments.values())[::-1], "next_cursor": None}
+            return read_only_gateway(method, path, headers)
+        return self._post(route, headers)
+
+    def _post(self, route: str, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        key = headers.get("Idempotency-Key")
+        if route == "/v1/payments":
+            return self._pay(key)
+        payment = self.payments[route.split("/")[3]]
+        operation = route.rsplit("/", 1)[1]
+        if operation == "capture":
+            if self.capture_status != 200:
+                return self.capture_status, {}, {"error": {"type": "internal_error", "message": "boom"}}
+            payment.update(status="captured", amount_captured=60)
+            return 200, {}, payment
+        if operation == "void":
+            payment.update(status="voided")
+            return 200, {}, payment
+        refund = {"id": "re_1", "payment_id": payment["id"], "amount": 10, "status": "succeeded", "reason": None}
+        return 201, {}, refund
+
+    def _pay(self, key: str | None) -> tuple[int, dict[str, str], Any]:
+        if key is None:  # the bank-failure card, sent without a key
+            return 502, {}, {"error": {"type": "bank_unavailable", "message": "nothing charged", "payment_id": "pay_f"}}
+        if key in self.by_key:
+            return 201, {"Idempotent-Replayed": "true"}, self.payments[self.by_key[key]]
+        payment_id = f"pay_{len(self.payments) + 1}"
+        self.by_key[key] = payment_id
+        self.payments[payment_id] = {"id": payment_id, "status": "authorized", "amount": 100, "amount_captured": 0}
+        return 201, {}, self.payments[payment_id]
+
+
+ALL_CHECKS = (
+    "health",
+    "auth, no key",
+    "auth, unknown key",
+    "payment",
+    "bank failure",
+    "replay",
+    "get",
+    "list",
+    "capture",
+    "refund",
+    "void",
+)
+
+
+def test_on_a_simulator_it_captures_refunds_and_voids_with_test_cards_and_keys() -> None:
+    with serving(SimulatorGateway()) as server:
+        status, lines = run_smoke("--url", server.url)
+    assert status == 0, lines
+    assert outcomes(lines) == dict.fromkeys(ALL_CHECKS, "ok")
+    assert lines[-1] == "smoke: 11 of 11 checks ok, 0 failed, 0 skipped"
+    payments = [body for path, _, body in server.posted if path == "/v1/payments"]
+    assert {body["card"]["number"] for body in payments} == {smoke.AUTHORIZED_CARD, smoke.FAILING_CARD}  # test cards
+    assert all(body["capture_method"] == "manual" for body in payments)
+    operations = [(path, key, body) for path, key, body in server.posted if path != "/v1/payments"]
+    assert [path for path, _, _ in operations] == [
+        "/v1/payments/pay_1/capture",
+        "/v1/payments/pay_1/refunds",
+        "/v1/payments/pay_2/void",
+    ]
+    assert [body for _, _, body in operations] == [
+        {"amount": smoke.CAPTURE_AMOUNT},
+        {"amount": smoke.REFUND_AMOUNT},
+        {},
+    ]
+    keys = [key for _, key, _ in server.posted if key is not None]
+    assert len(keys) == len(server.posted) - 1 and len(set(keys)) == len(keys) - 1  # a key each; the replay reuses one
+    for amount in (smoke.CAPTURE_AMOUNT, smoke.REFUND_AMOUNT):
+        assert amount % 10 not in (2, 3, 4)  # the simulator delays, drops or fails those (README, Test cards)
+    assert "ok   capture: POST /v1/payments/pay_1/capture 60: 200 captured" in lines
+    assert "ok   refund: POST /v1/payments/pay_1/refunds 10: 201 succeeded (re_1)" in lines
+    assert "ok   void: POST /v1/payments/pay_2/void (a second manual payment): 200 voided" in lines
+
+
+def test_a_capture_that_fails_fails_the_run_and_skips_the_refund() -> None:
+    with serving(SimulatorGateway(capture_status=500)) as server:
+        status, lines = run_smoke("--url", server.url)
+    assert status == 1
+    found = outcomes(lines)
+    assert (found["capture"], found["refund"], found["void"]) == ("FAIL", "skip", "ok")
+    assert "FAIL capture: expected 200, got 500 internal_error: boom" in lines
+    assert not any(path.endswith("/refunds") for path, _, _ in server.posted)
 
 
 @pytest.fixture
@@ -145,6 +250,9 @@ def test_a_key_that_is_refused_fails_and_skips_what_needs_the_payment(gateway: S
         "replay": "skip",
         "get": "skip",
         "list": "skip",
+        "capture": "skip",
+        "refund": "skip",
+        "void": "FAIL",
     }
     assert "FAIL payment: expected 201, got 401 unauthorized: The API key is not valid." in lines
 

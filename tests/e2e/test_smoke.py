@@ -15,7 +15,19 @@ from tests.e2e.conftest import KEY_A, LocalStack
 pytestmark = pytest.mark.e2e
 
 ROOT = Path(__file__).resolve().parents[2]
-PAYMENT_CHECKS = ("health", "auth, no key", "auth, unknown key", "payment", "bank failure", "replay", "get", "list")
+PAYMENT_CHECKS = (
+    "health",
+    "auth, no key",
+    "auth, unknown key",
+    "payment",
+    "bank failure",
+    "replay",
+    "get",
+    "list",
+    "capture",
+    "refund",
+    "void",
+)
 
 
 def smoke(url: str, key: str, *args: str) -> tuple[int, list[str]]:
@@ -44,9 +56,22 @@ def test_the_smoke_test_passes_on_the_simulator_stack(stack: LocalStack) -> None
     assert failed in lines
     assert f"ok   get: GET /v1/payments/{payment_id}: 200 authorized" in lines
     assert f"ok   list: GET /v1/payments: 200, {payment_id} listed" in lines
-    assert lines[-1] == "smoke: 8 of 8 checks ok, 0 failed, 0 skipped"
-    # What it did is there for the merchant to see: the payment, authorized.
-    assert stack.api(KEY_A).request("GET", f"/v1/payments/{payment_id}").body["status"] == "authorized"
+    assert f"ok   capture: POST /v1/payments/{payment_id}/capture 60: 200 captured" in lines
+    refunded = re.search(
+        rf"^ok +refund: POST /v1/payments/{payment_id}/refunds 10: 201 succeeded \((re_\w+)\)$", "\n".join(lines), re.M
+    )
+    assert refunded, lines
+    voided = re.search(
+        r"^ok +void: POST /v1/payments/(pay_\w+)/void \(a second manual payment\): 200 voided$", "\n".join(lines), re.M
+    )
+    assert voided and voided[1] != payment_id, lines
+    assert lines[-1] == "smoke: 11 of 11 checks ok, 0 failed, 0 skipped"
+    # What it did is there for the merchant to see: the payment captured in part and refunded, the other voided.
+    api = stack.api(KEY_A)
+    shown = api.request("GET", f"/v1/payments/{payment_id}").body
+    assert (shown["status"], shown["amount_captured"], shown["amount_refunded"]) == ("captured", 60, 10)
+    assert [r["id"] for r in api.request("GET", f"/v1/payments/{payment_id}/refunds").body["data"]] == [refunded[1]]
+    assert api.request("GET", f"/v1/payments/{voided[1]}").body["status"] == "voided"
 
 
 def test_read_only_passes_against_each_region_without_a_payment(stack: LocalStack) -> None:
@@ -67,4 +92,5 @@ def test_a_key_the_stack_does_not_know_fails_the_smoke_test(stack: LocalStack) -
         "FAIL payment: expected 201, got 401 unauthorized: The API key is not valid: it is unknown or has been revoked."
     ) in lines
     assert outcomes(lines)["replay"] == "skip"
-    assert lines[-1] == "smoke: 3 of 8 checks ok, 2 failed, 3 skipped"
+    assert (outcomes(lines)["capture"], outcomes(lines)["refund"], outcomes(lines)["void"]) == ("skip", "skip", "FAIL")
+    assert lines[-1] == "smoke: 3 of 11 checks ok, 3 failed, 5 skipped"

@@ -8,16 +8,20 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import attrs
 import pytest
 from openapi_spec_validator import validate
 
 from handlers.contract import gateway_errors, messages, routes
-from handlers.entrypoints import api
+from handlers.domain.errors import BankNotProcessed, BankOutcomeUnknown
+from handlers.domain.models import CaptureMethod, PaymentStatus
+from handlers.entrypoints import api, lifecycle_api, wiring
 from handlers.wire import http
 from local_gateway.global_endpoint import not_sent_response
 from proxy_gateway.gateway_responses import PLATFORM_DEFAULTS
+from tests.fakes import ScriptedBank
 from tests.integration.conftest import TABLE
-from tests.openapi_contract import assert_conforms, spec
+from tests.openapi_contract import assert_conforms, resolve, spec
 from tests.support import VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body, proxy_event
 
 pytestmark = pytest.mark.usefixtures("lambda_env")
@@ -91,6 +95,116 @@ def test_list_and_health_responses_conform(dynamodb: Any) -> None:
     call(api.create_payment, post_event(payment_body()))  # 503 from the claim-less write path
 
 
+@pytest.fixture
+def scripted_bank(monkeypatch: pytest.MonkeyPatch) -> ScriptedBank:
+    """The bank protocol in memory (tests.fakes) behind the real handlers and moto's table. The
+    simulator's capture and refund routes come with the bank branch; the answers' shapes are the API's."""
+    bank = ScriptedBank()
+    monkeypatch.setattr(wiring, "bank", lambda: bank)
+    return bank
+
+
+def _pay(capture_method: str = "manual", amount: int = 1000) -> dict[str, Any]:
+    body = payment_body(capture_method=capture_method, amount=amount)
+    return call(api.create_payment, post_event(body))
+
+
+def _operation(
+    kind: str, payment_id: str, body: object = None, key: str | None = None, *, expect: int, **kwargs: Any
+) -> dict[str, Any]:
+    """The answer's body, once its status is `expect` and it conforms to the spec."""
+    handler = {"capture": lifecycle_api.capture_payment, "void": lifecycle_api.void_payment}
+    resource = f"/v1/payments/{{id}}/{'refunds' if kind == 'refund' else kind}"
+    headers = {"Idempotency-Key": key} if key else {}
+    headers.update(kwargs.pop("headers", {}))
+    event = proxy_event(
+        "POST",
+        resource,
+        path=resource.replace("{id}", payment_id),
+        path_parameters={"id": payment_id},
+        body=body,
+        headers=headers,
+        **kwargs,
+    )
+    response = handler.get(kind, lifecycle_api.create_refund)(event, None)
+    assert response["statusCode"] == expect, response["body"]
+    if expect == 202:
+        assert int(response["headers"]["Retry-After"]) >= 1
+    return assert_conforms("POST", resource, expect, response["headers"], response["body"])
+
+
+def _refunds(payment_id: str, **kwargs: Any) -> dict[str, Any]:
+    path = f"/v1/payments/{payment_id}/refunds"
+    event = proxy_event("GET", "/v1/payments/{id}/refunds", path=path, path_parameters={"id": payment_id}, **kwargs)
+    return call(lifecycle_api.list_refunds, event)
+
+
+def test_capture_void_and_refund_responses_conform(scripted_bank: ScriptedBank) -> None:
+    automatic = _pay("automatic")
+    assert (automatic["status"], automatic["amount_captured"], automatic["authorization_expires_at"]) == (
+        "captured",
+        1000,
+        None,
+    )
+    manual = _pay()
+    assert manual["status"] == "authorized" and manual["authorization_expires_at"]
+    pid = manual["id"]
+    too_much = _operation("capture", pid, {"amount": 5000}, expect=422)["error"]
+    assert (too_much["type"], too_much["maximum"], too_much["fields"][0]["field"]) == (
+        "amount_too_large",
+        1000,
+        "amount",
+    )
+    assert _operation("capture", pid, {"amount": "all"}, expect=400)["error"]["fields"][0]["field"] == "amount"
+    _operation("capture", pid, raw_body="{}", headers={"Content-Type": "text/plain"}, expect=415)
+    assert _operation("capture", pid, {}, query={"expand": "x"}, expect=400)["error"]["fields"][0]["field"] == "expand"
+    _operation("capture", "pay_nope", expect=404)
+    refused = _operation("refund", pid, expect=409)["error"]  # only a captured payment takes refunds
+    assert (refused["type"], refused["status"]) == ("invalid_state", "authorized")
+    captured = _operation("capture", pid, {"amount": 600}, key="cap-1", expect=200)
+    assert (captured["status"], captured["amount_captured"]) == ("captured", 600)
+    assert _operation("capture", pid, {"amount": 600}, key="cap-1", expect=200) == captured  # the replay
+    reused = _operation("capture", pid, {"amount": 500}, key="cap-1", expect=422)
+    assert reused["error"]["type"] == "idempotency_key_reused"
+    assert _operation("void", pid, expect=409)["error"]["status"] == "captured"
+
+    first = _operation("refund", pid, {"amount": 100, "reason": "damaged"}, key="re-1", expect=201)
+    assert (first["status"], first["amount"], first["reason"]) == ("succeeded", 100, "damaged")
+    rest = _operation("refund", pid, expect=201)  # no body: what is left
+    assert (rest["status"], rest["amount"], rest["reason"]) == ("succeeded", 500, None)
+    assert _operation("refund", pid, {"amount": 1}, expect=422)["error"]["maximum"] == 0
+    listed = _refunds(pid)["data"]
+    assert [refund["id"] for refund in listed] == [first["id"], rest["id"]]  # oldest first
+    assert _refunds("pay_nope")["error"]["type"] == "not_found"
+    assert _refunds(pid, query={"limit": "1"})["error"]["fields"][0]["field"] == "limit"
+    get_event = proxy_event("GET", "/v1/payments/{id}", path=f"/v1/payments/{pid}", path_parameters={"id": pid})
+    assert call(api.get_payment, get_event)["amount_refunded"] == 600
+
+    voided = _operation("void", _pay()["id"], key="void-1", expect=200)
+    assert (voided["status"], voided["amount_captured"]) == ("voided", 0)
+
+
+def test_lost_refused_and_unprocessed_operations_conform(scripted_bank: ScriptedBank) -> None:
+    captured = _pay("automatic")
+    manual, other = _pay(), _pay()
+    scripted_bank.operation_fails_after = BankOutcomeUnknown("The bank's answer was lost.")
+    assert _operation("capture", manual["id"], key="cap-lost", expect=202)["status"] == "authorized"  # as it was
+    assert _operation("refund", captured["id"], {"amount": 10}, key="re-lost", expect=202)["status"] == "pending"
+    scripted_bank.operation_fails_after = None
+    scripted_bank.unreachable = True  # the void's message (a reversal) gets no answer
+    assert _operation("void", other["id"], key="void-lost", expect=202)["status"] == "authorized"
+    scripted_bank.unreachable = False
+    scripted_bank.operation_fails_with = BankNotProcessed("The bank answered HTTP 503.")
+    error = _operation("refund", captured["id"], {"amount": 10}, expect=502)["error"]
+    assert (error["type"], error["payment_id"]) == ("bank_unavailable", captured["id"])
+    scripted_bank.operation_fails_with = None
+    record = scripted_bank.ledger[captured["id"]]  # the bank's own books say it is all refunded already
+    scripted_bank.ledger[captured["id"]] = attrs.evolve(record, refunded_amount=record.captured_amount)
+    refused = _operation("refund", captured["id"], {"amount": 20}, expect=201)  # failed: nothing moved
+    assert (refused["status"], refused["failure_reason"]) == ("failed", "exceeds_captured")
+    assert [refund["status"] for refund in _refunds(captured["id"])["data"]] == ["pending", "failed", "failed"]
+
+
 def test_the_checker_rejects_a_drifted_response() -> None:
     with pytest.raises(AssertionError, match="not documented"):
         assert_conforms("GET", "/health", 418, {"X-Request-Id": "r"}, "{}")
@@ -150,10 +264,27 @@ def test_the_table_lists_every_error_the_code_sends_and_nothing_else() -> None:
     assert {kind for _, kind in errors} == set(enum)
 
 
-def test_every_status_in_the_table_is_documented_on_post_payments() -> None:
-    responses = spec()["paths"]["/v1/payments"]["post"]["responses"]
-    statuses = {status for status, kind, _, _ in _answer_table(spec()["info"]["description"])}
-    assert statuses - {"no answer", "200", "403", "404"} <= set(responses)
+POSTS = ("/v1/payments", "/v1/payments/{id}/capture", "/v1/payments/{id}/void", "/v1/payments/{id}/refunds")
+
+
+def test_every_status_in_the_table_is_documented_on_every_post() -> None:
+    """Each POST documents every answer of the table it can get (a 404 only where there is an id), its
+    success, and a 202 whose Retry-After is always sent; each takes an Idempotency-Key."""
+    statuses = {status for status, _, _, _ in _answer_table(spec()["info"]["description"])}
+    for path in POSTS:
+        operation = spec()["paths"][path]["post"]
+        responses = operation["responses"]
+        expected = statuses - {"no answer", "200", "201", "403"} - ({"404"} if path == "/v1/payments" else set())
+        assert expected <= set(responses), path
+        assert ({"200"} if path.endswith(("/capture", "/void")) else {"201"}) <= set(responses), path
+        assert resolve(resolve(responses["202"])["headers"]["Retry-After"]).get("required") is True, path
+        assert "Idempotency-Key" in {resolve(parameter)["name"] for parameter in operation["parameters"]}, path
+
+
+def test_the_statuses_in_the_spec_are_the_domains() -> None:
+    schemas = spec()["components"]["schemas"]
+    assert schemas["PaymentStatus"]["enum"] == [status.value for status in PaymentStatus]
+    assert schemas["CaptureMethod"]["enum"] == [method.value for method in CaptureMethod]
 
 
 def test_an_unknown_outcome_says_retry_with_the_same_key_after_retry_after() -> None:
