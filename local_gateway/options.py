@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -111,7 +112,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "queries read the whole table (for comparison; docs/performance.md)",
     )
     args = parser.parse_args(argv)
-    if args.authorization_ttl is not None and not args.authorization_ttl > 0:
+    if args.authorization_ttl is not None and not 0 < args.authorization_ttl < math.inf:
         parser.error("--authorization-ttl must be a positive number of seconds")
     if not args.resolver_interval > 0:
         parser.error("--resolver-interval must be a positive number of seconds")

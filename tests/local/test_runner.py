@@ -81,6 +81,7 @@ def test_every_option() -> None:
         ["--authorization-ttl", "0"],
         ["--authorization-ttl", "-5"],
         ["--authorization-ttl", "nan"],
+        ["--authorization-ttl", "inf"],
         ["--authorization-ttl", "soon"],
     ],
 )
