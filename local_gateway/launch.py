@@ -59,6 +59,7 @@ def runner_command(
     authorizer_cache_seconds: float | None = None,
     compute: str | None = None,
     embedded_dynamodb: str | None = None,
+    authorization_ttl: float | None = None,
 ) -> list[str]:
     """The command line for these options (merchants: id -> API key).
 
@@ -71,6 +72,7 @@ def runner_command(
         "--resolver-interval": resolver_interval,
         "--resolve-after": resolve_after,
         "--authorizer-cache-seconds": authorizer_cache_seconds,
+        "--authorization-ttl": authorization_ttl,
     }
     for flag, value in valued.items():
         if value is not None:

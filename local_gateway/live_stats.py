@@ -4,7 +4,8 @@ The handlers write their metrics as EMF lines on stdout (handlers/entrypoints/ob
 as in Lambda. `tee_stdout` puts a `MetricsTee` in front of sys.stdout: every line still goes where
 it went, and the EMF ones also feed a `RollingStats`. `RegionStatsApp` wraps the region's gateway
 (either compute option's: local_gateway.gateway, or the container's in container_local.py): it
-times each request and answers `GET /_local/stats` (outage or not) with `RollingStats.snapshot()`.
+times each request, reads the money its answers moved (local_gateway.live_money), and answers
+`GET /_local/stats` (outage or not) with `RollingStats.snapshot()` and the last payments answered.
 
 Cost per record is O(1): a prefix check, for EMF lines one json.loads, then a few dict updates under
 a lock in a ring of one-second slots. Latencies go into log-spaced histogram bins (~4% wide), so
@@ -23,13 +24,14 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol, TextIO, cast
 
+from local_gateway.live_money import MoneySeen
 from proxy_gateway.messages import HttpRequest, HttpResponse, json_response
 
 STATS_PATH = "/_local/stats"
 WINDOW_SECONDS = 60
 BINS_PER_DOUBLING = 16  # bin width 2**(1/16): a percentile is within ~2% of the true value
 # The resolver's levels: each report replaces the last one, they do not add up.
-GAUGES = frozenset({"PaymentsPending", "OldestPendingAge", "HeartbeatAge"})
+GAUGES = frozenset({"PaymentsPending", "OperationsPending", "OldestPendingAge", "HeartbeatAge"})
 _EMF_PREFIX = '{"_aws"'  # emit_metric's json.dumps keeps the "_aws" key first
 
 Clock = Callable[[], float]
@@ -236,11 +238,17 @@ class RegionStatsApp:
     def __init__(self, gateway: RegionApp, stats: RollingStats, *, untimed_user_agents: Iterable[str] = ()) -> None:
         self.gateway = gateway
         self.stats = stats
+        self.money = MoneySeen(stats)  # amounts captured and refunded, the last payments answered
         self._untimed = frozenset(untimed_user_agents)  # the health checks: not traffic
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
         if request.path == STATS_PATH and request.method == "GET":
-            body = {"region": self.gateway.region, "outage": self.gateway.outage.is_set(), **self.stats.snapshot()}
+            body = {
+                "region": self.gateway.region,
+                "outage": self.gateway.outage.is_set(),
+                **self.stats.snapshot(),
+                "payments": self.money.recent(),
+            }
             return json_response(200, body, str(uuid.uuid4()))
         started = time.perf_counter()
         response = self.gateway(request)
@@ -248,4 +256,5 @@ class RegionStatsApp:
             return response
         self.stats.observe("request", (time.perf_counter() - started) * 1000)
         self.stats.count("requests", str(response.status))
+        self.money.observe(request, response)
         return response

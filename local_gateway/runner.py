@@ -7,31 +7,28 @@ in its own process with its own environment, as separate Lambda functions would 
 
 from __future__ import annotations
 
-import argparse
 import functools
 import logging
 import os
-import shlex
 import signal
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TypeVar
 
 from handlers.adapters.bank import HttpBank
 from handlers.contract.resolution import takeover_after
-from handlers.contract.routes import AUTHORIZER_CACHE_SECONDS
-from handlers.contract.schema import DEFAULT_TABLE_NAME
 from handlers.domain.errors import BankUnreachable
 from handlers.entrypoints.settings import ConfigurationError, Settings
 from local_gateway import process_tuning
+from local_gateway.banner import TEST_CARDS_ANCHOR, banner
 from local_gateway.global_endpoint import GlobalEndpoint, HealthChecker, HealthTracker, http_probe
 from local_gateway.http_server import LocalHTTPServer
 from local_gateway.logs import setup_logging
-from local_gateway.supervisor import REPO_ROOT, Child, StartupError, Supervisor
+from local_gateway.options import DEFAULT_LOG_FILE, Options, parse_args
+from local_gateway.supervisor import Child, StartupError, Supervisor
 from local_gateway.topology import (
     BANK_PORT_OFFSET,
     REGIONS,
@@ -48,34 +45,10 @@ from proxy_gateway.messages import HttpRequest, HttpResponse, error_response
 log = logging.getLogger("local_gateway.runner")
 
 CHILD_START_TIMEOUT = 30.0
-# lambda: the Lambda gateway (local_gateway.gateway); container: the image's entry point
-# (container/spec.py COMMAND, see container_region.py), as the ALB + ECS Fargate option serves them.
-COMPUTE_OPTIONS = ("lambda", "container")
-# indexed: moto with local_gateway.indexed_table (a Query reads its partition); moto: moto as it ships,
-# whose every Query reads and sorts the whole table (kept for the benchmark's comparison).
-EMBEDDED_DYNAMODB_OPTIONS = ("indexed", "moto")
 FIRST_HEALTH_TIMEOUT = 30.0
-# The handlers' JSON lines and EMF metrics, rewritten by each run (gitignored).
-DEFAULT_LOG_FILE = REPO_ROOT / ".local" / "stack.log"
-MAX_AUTHORIZER_CACHE_SECONDS = 3600  # API Gateway's maximum
+# Kept importable from here: tests and tools name them as the runner's.
+__all__ = ["DEFAULT_LOG_FILE", "TEST_CARDS_ANCHOR", "Options", "Stack", "banner", "main", "parse_args"]
 T = TypeVar("T")
-
-
-@dataclass(frozen=True)
-class Options:
-    port: int = 8080
-    merchants: tuple[tuple[str, str], ...] = ()
-    dynamodb_endpoint: str | None = None
-    bank_url: str | None = None
-    table_name: str = DEFAULT_TABLE_NAME
-    quiet: bool = False
-    resolver_interval: float = 2.0
-    resolve_after: float | None = None  # None: the handlers derive it from the idempotency lease
-    authorizer_cache_seconds: float = AUTHORIZER_CACHE_SECONDS
-    verbose: bool = False
-    log_file: Path = DEFAULT_LOG_FILE
-    compute: str = "lambda"  # how each region serves the handlers: COMPUTE_OPTIONS
-    embedded_dynamodb: str = "indexed"  # EMBEDDED_DYNAMODB_OPTIONS
 
 
 @dataclass
@@ -95,95 +68,6 @@ class Stack:
         self.server.stop()
         if self.endpoint is not None:
             self.endpoint.close()
-
-
-def parse_args(argv: Sequence[str] | None) -> Options:
-    parser = argparse.ArgumentParser(prog="python -m local_gateway", description=__doc__.splitlines()[0])
-    parser.add_argument(
-        "--port", type=int, default=8080, help="global port N (eu N+1, us N+2, bank N+3); 0: free ports"
-    )
-    parser.add_argument(
-        "--merchant", action="append", default=[], metavar="ID:KEY", help="seed a merchant (repeatable)"
-    )
-    parser.add_argument("--dynamodb-endpoint", metavar="URL", help="use this DynamoDB endpoint, not the embedded one")
-    parser.add_argument("--bank-url", metavar="URL", help="use this bank, not the local simulator")
-    parser.add_argument("--table-name", default=DEFAULT_TABLE_NAME)
-    output = parser.add_mutually_exclusive_group()
-    output.add_argument("--quiet", action="store_true", help="no access log, handler logs discarded (benchmarks)")
-    output.add_argument(
-        "--verbose", action="store_true", help="the handlers' JSON logs and EMF metrics on the console, not in a file"
-    )
-    parser.add_argument(
-        "--log-file",
-        type=Path,
-        default=DEFAULT_LOG_FILE,
-        metavar="PATH",
-        help="where the handlers' JSON logs and EMF metrics go, rewritten each run (default: .local/stack.log)",
-    )
-    parser.add_argument(
-        "--authorizer-cache-seconds",
-        type=float,
-        default=AUTHORIZER_CACHE_SECONDS,
-        metavar="SECONDS",
-        help=f"each region caches the authorizer's answer per API key this long, so a revoked key works up to "
-        f"that long (deployed: authorizerCacheSeconds; default {AUTHORIZER_CACHE_SECONDS}, at most 3600)",
-    )
-    parser.add_argument(
-        "--resolver-interval",
-        type=float,
-        default=2.0,
-        metavar="SECONDS",
-        help="each region runs the resolver this often (deployed: every minute); default 2",
-    )
-    parser.add_argument(
-        "--resolve-after",
-        type=float,
-        default=None,
-        metavar="SECONDS",
-        help="a pending payment becomes due this long after it was written (default: the idempotency lease)",
-    )
-    parser.add_argument(
-        "--compute",
-        choices=COMPUTE_OPTIONS,
-        default="lambda",
-        help="serve each region as Lambda does (default) or through the container's server (gunicorn)",
-    )
-    parser.add_argument(
-        "--embedded-dynamodb",
-        choices=EMBEDDED_DYNAMODB_OPTIONS,
-        default="indexed",
-        help="the embedded DynamoDB: moto with a partition index (default) or moto as it ships, whose "
-        "queries read the whole table (for comparison; docs/performance.md)",
-    )
-    args = parser.parse_args(argv)
-    if not args.resolver_interval > 0:
-        parser.error("--resolver-interval must be a positive number of seconds")
-    if not 0 <= args.authorizer_cache_seconds <= MAX_AUTHORIZER_CACHE_SECONDS:
-        parser.error(f"--authorizer-cache-seconds must be 0 to {MAX_AUTHORIZER_CACHE_SECONDS}")
-    if not (args.port == 0 or 1 <= args.port <= 65535 - BANK_PORT_OFFSET):
-        parser.error("--port must be 0 or leave room for N+3")
-    return Options(
-        port=args.port,
-        merchants=tuple(_merchant(parser, value) for value in args.merchant),
-        dynamodb_endpoint=args.dynamodb_endpoint,
-        bank_url=args.bank_url,
-        table_name=args.table_name,
-        quiet=args.quiet,
-        resolver_interval=args.resolver_interval,
-        resolve_after=args.resolve_after,
-        authorizer_cache_seconds=args.authorizer_cache_seconds,
-        verbose=args.verbose,
-        log_file=args.log_file.resolve(),
-        compute=args.compute,
-        embedded_dynamodb=args.embedded_dynamodb,
-    )
-
-
-def _merchant(parser: argparse.ArgumentParser, value: str) -> tuple[str, str]:
-    merchant_id, separator, key = value.partition(":")
-    if not separator or not merchant_id or not key:
-        parser.error(f"--merchant takes ID:KEY, got {value!r}")
-    return merchant_id, key
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -356,7 +240,8 @@ def _spawn_region(region: Region, options: Options, stack: Stack, supervisor: Su
 
 
 def resolver_environment(options: Options, env: Mapping[str, str]) -> dict[str, str]:
-    """What the deployed resolver gets from the stack, with the local schedule (see takeover_after)."""
+    """What the deployed functions get from the stack config, with the local schedule (see takeover_after):
+    the resolver's, and the authorization TTL that the API stamps and the resolver expires by."""
     lease = float(env.get("IDEMPOTENCY_LEASE_SECONDS", "10"))
     values = {
         "PEER_REGIONS": ",".join(region.name for region in REGIONS),
@@ -364,6 +249,8 @@ def resolver_environment(options: Options, env: Mapping[str, str]) -> dict[str, 
     }
     if options.resolve_after is not None:
         values["RESOLVE_AFTER_SECONDS"] = str(options.resolve_after)
+    if options.authorization_ttl is not None:  # the API's functions stamp it, the resolver expires by it
+        values["AUTHORIZATION_TTL_SECONDS"] = str(options.authorization_ttl)
     return values
 
 
@@ -447,72 +334,3 @@ def _wait_first_health(endpoint: RegionEndpoint) -> None:
         if time.monotonic() > deadline:
             raise StartupError(f"{endpoint.region}: GET /health did not pass within {FIRST_HEALTH_TIMEOUT:.0f} s")
         time.sleep(0.1)
-
-
-def banner(stack: Stack, options: Options) -> str:
-    global_url = stack.server.url
-    rows = [("global endpoint (Route 53)", global_url)]
-    rows.append(("live view (browser)", f"{global_url}/_local/"))
-    rows += [(f"{endpoint.region} API", endpoint.url) for endpoint in stack.regions]
-    rows.append(("bank simulator", stack.bank_url))
-    rows.append(
-        (
-            "DynamoDB" if options.dynamodb_endpoint else "DynamoDB (moto)",
-            f"{stack.dynamodb_url}  table {options.table_name}",
-        )
-    )
-    for merchant_id, api_key in stack.merchants:
-        rows += [("merchant", merchant_id), ("  its API key", api_key)]
-    rows.append(("handler logs (JSON, EMF)", handler_logs(options)))
-    rows.append(("authorizer cache", f"{options.authorizer_cache_seconds:g} s per region: {_revocation(options)}"))
-    key = stack.merchants[0][1]
-    served = "the Lambda handlers" if options.compute == "lambda" else "the container's server (gunicorn)"
-    lines = [f"Local payment gateway: {served} behind both regions, one shared DynamoDB table", ""]
-    lines += [f"  {label:<28}{value}" for label, value in rows]
-    lines += ["", f"Try it (a test card for every outcome: README.md#{TEST_CARDS_ANCHOR}):"]
-    lines += [f"  export KEY={shlex.quote(key)}", *_curl_example(global_url), ""]
-    lines += [
-        f"  curl -s -X POST {global_url}/_local/regions/eu/outage   # take eu-west-1 down (DELETE: back up)",
-        f"  curl -s {global_url}/_local/regions                     # which region is serving",
-        "",
-    ]
-    if not options.quiet:
-        lines.append("Below: one line per request (time, region, method, path, status, latency).")
-    lines.append("Ctrl-C stops everything.")
-    return "\n".join(lines)
-
-
-TEST_CARDS_ANCHOR = "test-cards"
-
-
-def handler_logs(options: Options) -> str:
-    if options.quiet:
-        return "discarded (--quiet)"
-    if options.verbose:
-        return "on this console (--verbose)"
-    try:
-        return str(options.log_file.relative_to(Path.cwd()))
-    except ValueError:
-        return str(options.log_file)
-
-
-def _revocation(options: Options) -> str:
-    if options.authorizer_cache_seconds == 0:
-        return "off, a revoked key stops at once"
-    return "a revoked key keeps working up to that long"
-
-
-def _curl_example(global_url: str) -> list[str]:
-    body = (
-        '{"amount": 1050, "currency": "GBP", "reference": "order-123", '
-        '"card": {"number": "4242424242424291", "expiry_month": 4, "expiry_year": 2030, "cvv": "123"}}'
-    )
-    return [
-        f'  curl -s {global_url}/v1/payments -H "Authorization: Bearer $KEY" \\',
-        "    -H 'Content-Type: application/json' -H 'Idempotency-Key: order-123' \\",
-        f"    -d '{body}'",
-        "  # Again: the same payment comes back (Idempotent-Replayed: true); the bank is called once.",
-        "  # On 409, 503, 202 (pending) or no answer: retry with the same Idempotency-Key, never a new one.",
-        f'  curl -s {global_url}/v1/payments -H "Authorization: Bearer $KEY"',
-        f'  python3 examples/merchant.py --url {global_url} --key "$KEY"   # a client that follows those rules',
-    ]

@@ -1,4 +1,4 @@
-"""Operator commands for merchants and their API keys.
+"""Operator commands for merchants and their API keys, and payments (handlers.ops.payments).
 
   python -m handlers.admin [--table T] [--region R] [--endpoint-url URL] COMMAND [ARGS]
 
@@ -13,10 +13,17 @@
   revoke-key --key-id KEY_ID --merchant-id ID
                                   revoke a key you do not hold, by the key id list-merchants shows: only
                                   if it is that merchant's. Both print the merchant, key id and time
-  pending [--owner-region R]      list the payments whose outcome is not known yet (default: --region's)
-  resolve PAYMENT_ID [--owner-region R] [--bank-url URL] [--unknown-outcome settle|reverse]
+  show PAYMENT_ID --merchant-id ID
+                                  show a payment as its merchant sees it (status, amounts captured and
+                                  refunded, expiry) and its captures, voids and refunds: kind, id,
+                                  status, amount, region, created_at, failure_reason; never card data
+  pending [--owner-region R]      list the payments whose outcome is not known yet (default: --region's),
+                                  then the captures, voids and refunds that region wrote still pending
+  resolve ID [--owner-region R] [--bank-url URL] [--unknown-outcome settle|reverse]
                                   settle one pending payment now: ask the bank by its reference and
-                                  write the bank's answer (no record there: reverse it, then failed)
+                                  write the bank's answer (no record there: reverse it, then failed);
+                                  an operation's id (cp_, vd_, re_): ask the bank, finish it under the
+                                  same reference if the bank has not done it, write the outcome
 
 Only keys' SHA-256 hashes are stored: a key id is the first 12 hex digits of its hash, and a lost
 key cannot be shown again. Without --revoke-old the old keys keep working, so a merchant can switch
@@ -34,9 +41,7 @@ import argparse
 import os
 import re
 import sys
-from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
-from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
@@ -48,25 +53,20 @@ from botocore.exceptions import (
     NoCredentialsError,
 )
 
-from handlers.adapters.bank import HttpBank
 from handlers.adapters.dynamo import DynamoRepository, make_client
 from handlers.contract import schema
-from handlers.contract.resolution import UnknownOutcome
 from handlers.domain import cards, ids
 from handlers.domain.auth import hash_api_key, new_api_key
 from handlers.domain.errors import ConditionFailed, StorageUnavailable
-from handlers.domain.models import Merchant, PaymentStatus, StoredPayment
+from handlers.domain.models import Merchant
 from handlers.domain.ports import MerchantDirectory
-from handlers.domain.settlement import ResolutionPolicy, Settlement
+from handlers.ops.cli import AdminError, Command, argument, default_region
+from handlers.ops.payments import PAYMENT_COMMANDS
 from handlers.wire.converter import format_timestamp
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
 KEY_ID_LENGTH = 12  # hex digits of the key's hash: enough to tell a merchant's keys apart, useless to a thief
 _KEY_ID = re.compile(f"[0-9a-f]{{{KEY_ID_LENGTH}}}")
-
-
-class AdminError(Exception):
-    """An operator's request that cannot be done; the message is the one line the command prints."""
 
 
 class KeyInUse(AdminError):
@@ -90,20 +90,12 @@ class Revoked:
     at: datetime
 
 
-_FAR_FUTURE = 32_503_680_000.0  # year 3000: "due or not"
-_MAX_LISTED = 1000
-
-
-def _region(region: str | None) -> str:
-    return region or os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or "eu-west-1"
-
-
 def _repository(table_name: str, endpoint_url: str | None, region: str | None) -> DynamoRepository:
     if endpoint_url and urlsplit(endpoint_url).hostname in _LOOPBACK and "AWS_ACCESS_KEY_ID" not in os.environ:
         os.environ.update(AWS_ACCESS_KEY_ID="local", AWS_SECRET_ACCESS_KEY="local")  # noqa: S106 - not a secret
     # An operator's command, not on a payment's clock: patient with a slow or distant table, but quick
     # to give up on an endpoint that does not accept connections (3 attempts of 2 s, plus backoff).
-    client = make_client(_region(region), endpoint_url, timeout=5.0, connect_timeout=2.0)
+    client = make_client(default_region(region), endpoint_url, timeout=5.0, connect_timeout=2.0)
     return DynamoRepository(client, table_name)
 
 
@@ -248,73 +240,11 @@ def _revoke_key(repository: DynamoRepository, args: argparse.Namespace) -> None:
     _print_revoked(revoke(repository, key, args.merchant_id))
 
 
-def _pending_payments(repository: DynamoRepository, region: str) -> list[StoredPayment]:
-    # Due or not: every pending payment the region owns, from the sparse index (never a scan).
-    return repository.due_payments(region, _FAR_FUTURE, ids.PAYMENT_PREFIX + "\uffff", _MAX_LISTED)
-
-
-def _pending(repository: DynamoRepository, args: argparse.Namespace) -> None:
-    region = args.owner_region or _region(args.region)
-    found = _pending_payments(repository, region)
-    if not found:
-        print(f"no pending payments owned by {region}")
-        return
-    print("PAYMENT_ID                      MERCHANT_ID  AMOUNT       CREATED                   DUE_IN_S  FAILURES")
-    now = datetime.now(UTC).timestamp()
-    for stored in found:
-        payment = stored.payment
-        amount = f"{payment.amount} {payment.currency}"
-        due_in = f"{(stored.due_at or now) - now:.0f}"
-        created = format_timestamp(payment.created_at)
-        print(f"{payment.id}  {payment.merchant_id}  {amount:<11}  {created}  {due_in:>8}  {stored.resolve_failures}")
-
-
-def _resolve(repository: DynamoRepository, args: argparse.Namespace) -> None:
-    region = args.owner_region or _region(args.region)
-    stored = next((s for s in _pending_payments(repository, region) if s.payment.id == args.payment_id), None)
-    if stored is None:
-        raise AdminError(f"No pending payment {args.payment_id} owned by {region} (see the pending command).")
-    bank_url = args.bank_url or os.environ.get("BANK_URL")
-    if not bank_url:
-        raise AdminError("Give the bank's URL with --bank-url or $BANK_URL (pulumi config get bankUrl).")
-    settlement = Settlement(
-        payments=repository,
-        bank=HttpBank(bank_url, connect_timeout=5.0, read_timeout=10.0),
-        region=region,
-        policy=ResolutionPolicy(unknown_outcome=UnknownOutcome(args.unknown_outcome)),
-    )
-    final = settlement.settle(stored)
-    code = f" (authorization {final.payment.authorization_code})" if final.payment.authorization_code else ""
-    print(f"{final.payment.id}: {final.status.value}{code}")
-    if final.status is PaymentStatus.PENDING:
-        raise AdminError(
-            "The bank could not be reached, or the payment's shared reference (Idempotency-Key) may still be "
-            "sent by a request: the payment stays pending, and the resolver retries it."
-        )
-
-
-@attrs.frozen
-class Argument:
-    flags: tuple[str, ...]
-    options: Mapping[str, Any]  # add_argument's keywords; `help` is required
-
-
-def _argument(*flags: str, help: str, **options: Any) -> Argument:
-    return Argument(flags, {"help": help, **options})
-
-
-@attrs.frozen
-class Command:
-    help: str
-    run: Callable[[DynamoRepository, argparse.Namespace], None]
-    arguments: tuple[Argument, ...] = ()
-
-
 COMMANDS: dict[str, Command] = {
     "create-merchant": Command(
         "create a merchant and print its id and new API key (once)",
         _create_merchant,
-        (_argument("--name", required=True, help="the merchant's name, for operators (not unique)"),),
+        (argument("--name", required=True, help="the merchant's name, for operators (not unique)"),),
     ),
     "list-merchants": Command(
         "list every merchant's keys: merchant id, key id (hash prefix), active/revoked, name (scans the table)",
@@ -324,8 +254,8 @@ COMMANDS: dict[str, Command] = {
         "give an existing merchant (even one whose keys are all revoked) a new API key, printed once",
         _rotate_key,
         (
-            _argument("--merchant-id", required=True, help="the merchant, as list-merchants shows it"),
-            _argument(
+            argument("--merchant-id", required=True, help="the merchant, as list-merchants shows it"),
+            argument(
                 "--revoke-old",
                 action="store_true",
                 help="then revoke the merchant's other keys (by default they keep working: a switch without downtime)",
@@ -336,36 +266,17 @@ COMMANDS: dict[str, Command] = {
         "revoke an API key: the key itself, read from standard input (one line), or --key-id with --merchant-id",
         _revoke_key,
         (
-            _argument(
+            argument(
                 "--key-id",
                 help="revoke the key with this key id (as list-merchants shows it) instead; needs --merchant-id",
             ),
-            _argument(
+            argument(
                 "--merchant-id",
                 help="the merchant whose key it is: required with --key-id, checked against a key from standard input",
             ),
         ),
     ),
-    "pending": Command(
-        "list the payments whose outcome is not known yet, oldest first (from the pending index)",
-        _pending,
-        (_argument("--owner-region", help="the region that owns them (default: --region)"),),
-    ),
-    "resolve": Command(
-        "settle one pending payment now from the bank's record",
-        _resolve,
-        (
-            _argument("payment_id", help="the payment, as the pending command lists it"),
-            _argument("--owner-region", help="the region that owns it (default: --region)"),
-            _argument("--bank-url", help="the acquirer (default: $BANK_URL)"),
-            _argument(
-                "--unknown-outcome",
-                choices=[o.value for o in UnknownOutcome],
-                default=UnknownOutcome.SETTLE.value,
-                help="reverse: reverse an authorization found late, as the stack's unknownOutcome (default settle)",
-            ),
-        ),
-    ),
+    **PAYMENT_COMMANDS,
 }
 
 
@@ -391,8 +302,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     for name, command in COMMANDS.items():
         subcommand = subcommands.add_parser(name, help=command.help, description=command.help)
-        for argument in command.arguments:
-            subcommand.add_argument(*argument.flags, **argument.options)
+        for option in command.arguments:
+            subcommand.add_argument(*option.flags, **option.options)
     return parser
 
 
@@ -412,7 +323,7 @@ def _explain(error: Exception, args: argparse.Namespace) -> str:
             endpoint = str(cause.kwargs.get("endpoint_url") or args.endpoint_url).rstrip("/")
             return f"Cannot reach DynamoDB at {endpoint} (check --endpoint-url, --region and the network)."
         case ClientError() if cause.response.get("Error", {}).get("Code") == "ResourceNotFoundException":
-            where = f"at {args.endpoint_url}" if args.endpoint_url else f"in {_region(args.region)}"
+            where = f"at {args.endpoint_url}" if args.endpoint_url else f"in {default_region(args.region)}"
             return f"No table {args.table!r} {where} (check --table and --region)."
         case ClientError():
             details = cause.response.get("Error", {})

@@ -38,6 +38,39 @@ function pending(gauges) {
   return `${count.value}${age} (resolver, ${count.age_seconds} s ago)`;
 }
 
+// Amounts in minor units by currency, e.g. "GBP 1,050".
+const money = (counts) =>
+  Object.entries(counts || {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([currency, amount]) => `${currency} ${amount.toLocaleString("en")}`)
+    .join(" · ") || "none";
+
+function operations(counts) {
+  const parts = ["Captures", "Voids", "Refunds", "Expiries"]
+    .filter((name) => counts[name])
+    .map((name) => `${name.toLowerCase()} (${byKey(counts[name])})`);
+  return parts.join(" · ") || "none";
+}
+
+function pendingOperations(gauges) {
+  const count = gauges && gauges.OperationsPending;
+  return count ? `${count.value} (resolver, ${count.age_seconds} s ago)` : "not reported yet";
+}
+
+function renderRecent(body, payments) {
+  const rows = (payments || []).map((payment) => {
+    const row = document.createElement("tr");
+    row.dataset.payment = payment.id;
+    for (const value of [payment.id, payment.status, `${payment.currency} ${payment.amount}`, payment.amount_captured, payment.amount_refunded]) {
+      const cell = document.createElement("td");
+      cell.textContent = value;
+      row.append(cell);
+    }
+    return row;
+  });
+  body.replaceChildren(...rows);
+}
+
 function renderRegion(region) {
   const element = card(region);
   const field = (name) => element.querySelector(`[data-field="${name}"]`);
@@ -54,8 +87,9 @@ function renderRegion(region) {
   field("routed-by-status").textContent = `(${byKey(routed)})`;
   field("routed-latency").textContent = latency(region.routed.latency_ms.request);
   if (!own) {
-    for (const name of ["own-total", "own-by-status", "own-latency", "payments", "bank-latency", "pending", "resolved"])
-      field(name).textContent = name === "own-total" ? "–" : "the region does not answer";
+    const fields = ["own-latency", "payments", "bank-latency", "captured", "refunded", "operations", "pending", "pending-operations", "resolved"];
+    field("own-total").textContent = "–";
+    for (const name of ["own-by-status", ...fields]) field(name).textContent = "the region does not answer";
     return;
   }
   field("own-total").textContent = total(own.counts.requests);
@@ -63,8 +97,13 @@ function renderRegion(region) {
   field("own-latency").textContent = latency(own.latency_ms.request);
   field("payments").textContent = byKey(own.counts.Payments);
   field("bank-latency").textContent = latency(own.latency_ms.BankLatency);
+  field("captured").textContent = money(own.counts.AmountCaptured);
+  field("refunded").textContent = money(own.counts.AmountRefunded);
+  field("operations").textContent = operations(own.counts);
   field("pending").textContent = pending(own.gauges);
+  field("pending-operations").textContent = pendingOperations(own.gauges);
   field("resolved").textContent = byKey(own.counts.PaymentsResolved);
+  renderRecent(field("recent"), own.payments);
 }
 
 // One value per second of the window, aligned on the x axis's seconds (null: no sample).

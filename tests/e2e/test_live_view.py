@@ -1,13 +1,15 @@
 """The live view (`/_local/` on the global endpoint) in headless Chromium, against its own local stack.
 
-A dedicated stack, not the session's: these tests take eu-west-1 down, and they count requests from
-zero. Chromium is Debian's (/usr/bin/chromium, installed by `make install`), driven by Playwright,
-which downloads no browser of its own here.
+A dedicated stack, not the session's: these tests take eu-west-1 down, they count requests from
+zero, and its manual authorizations expire after AUTHORIZATION_TTL seconds (--authorization-ttl).
+Chromium is Debian's (/usr/bin/chromium, installed by `make install`), driven by Playwright, which
+downloads no browser of its own here.
 """
 
 from __future__ import annotations
 
 import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -32,12 +34,14 @@ UPDATE_TIMEOUT_MS = 15_000
 FAILOVER_TIMEOUT_MS = 30_000
 EU, US = "eu-west-1", "us-east-1"
 TRAFFIC = 20
+AUTHORIZATION_TTL = 3.0  # seconds: a manual authorization not captured by then expires (the resolver runs every 2 s)
+EXPIRY_TIMEOUT = 30.0
 
 
 @pytest.fixture(scope="module")
 def global_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     log = tmp_path_factory.mktemp("live-view") / "stack.log"
-    command = launch.runner_command(port=0, merchants={"m_a": KEY_A})
+    command = launch.runner_command(port=0, merchants={"m_a": KEY_A}, authorization_ttl=AUTHORIZATION_TTL)
     with launch.launched(command, log=log) as launched:
         yield launched.urls["global endpoint (Route 53)"]
 
@@ -133,6 +137,36 @@ def test_payments_show_by_status_with_the_bank_latency(page: Page, global_url: s
     _wait_for_text(page, "eu", "payments", "authorized: ", "declined: ")
     assert _field(page, "eu", "bank-latency").startswith("p50 ")
     _wait_for_text(page, "eu", "pending", "0 (resolver, ")  # none left pending; the resolver reports every 2 s
+
+
+def test_captured_and_refunded_amounts_show_in_total_and_per_payment(page: Page, global_url: str) -> None:
+    api = Api(global_url, KEY_A)
+    payment = api.create_payment("4242424242424291", capture_method="automatic", amount=1050).body
+    assert (payment["status"], payment["amount_captured"]) == ("captured", 1050)
+    refund = api.request("POST", f"/v1/payments/{payment['id']}/refunds", {"amount": 300})
+    assert (refund.status, refund.body["status"]) == (201, "succeeded")
+
+    _wait_for_text(page, "eu", "captured", "GBP 1,050")
+    _wait_for_text(page, "eu", "refunded", "GBP 300")
+    row = page.locator(f'[data-region="eu"] tr[data-payment="{payment["id"]}"] td')
+    assert row.all_inner_texts() == [payment["id"], "captured", "GBP 1050", "1050", "300"]
+    assert "refunds (succeeded: 1)" in _field(page, "eu", "operations")
+
+
+def test_a_manual_authorization_expires_after_the_stack_s_tiny_ttl(page: Page, global_url: str) -> None:
+    api = Api(global_url, KEY_A)
+    payment = api.create_payment("4242424242424291").body  # manual capture
+    assert payment["status"] == "authorized" and payment["authorization_expires_at"]
+
+    deadline = time.monotonic() + EXPIRY_TIMEOUT
+    status = payment["status"]
+    while status != "expired" and time.monotonic() < deadline:
+        time.sleep(0.5)
+        status = api.request("GET", f"/v1/payments/{payment['id']}").body["status"]
+
+    assert status == "expired"  # voided at the bank by the resolver, AUTHORIZATION_TTL s after
+    assert api.request("POST", f"/v1/payments/{payment['id']}/capture", {}).status == 409  # too late
+    _wait_for_text(page, "eu", "operations", "expiries (total: ")
 
 
 def test_the_outage_button_moves_traffic_to_us_and_back(page: Page, global_url: str) -> None:

@@ -4,7 +4,7 @@ whose outcome is not known yet, and settling one now, over moto and a real local
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
@@ -12,7 +12,16 @@ import pytest
 from handlers.adapters.bank import HttpBank
 from handlers.adapters.dynamo import DynamoRepository
 from handlers.domain import ids
-from handlers.domain.models import CardSummary, Payment, PaymentStatus, StoredPayment
+from handlers.domain.models import (
+    CaptureMethod,
+    CardSummary,
+    Operation,
+    OperationKind,
+    OperationStatus,
+    Payment,
+    PaymentStatus,
+    StoredPayment,
+)
 from handlers.ops import admin
 from handlers.wire.validation import ValidationRules, parse_payment_request
 from tests.integration.conftest import REGION, TABLE
@@ -120,3 +129,163 @@ def test_resolve_fails_clearly_for_an_unknown_payment_or_an_unreachable_bank(
     assert repository.get_payment("mer_a", stored.payment.id) == stored
     code, _, err = run(capsys, "resolve", stored.payment.id)
     assert code == 1 and "--bank-url" in err
+
+
+# --- the lifecycle: a payment's captures, voids and refunds -------------------------------------------
+
+
+def authorized(repository: DynamoRepository, *, captured: int = 0) -> StoredPayment:
+    """A manual authorization (captured: then captured by the authorization, as automatic capture does)."""
+    payment_id = ids.new_payment_id(datetime.now(UTC))
+    payment = Payment(
+        id=payment_id,
+        merchant_id="mer_a",
+        status=PaymentStatus.CAPTURED if captured else PaymentStatus.AUTHORIZED,
+        amount=1050,
+        currency="GBP",
+        reference="order-9",
+        card=CardSummary("visa", VISA_AUTHORIZED[-4:], 4, 2030),
+        authorization_code="A1B2C3",
+        created_at=ids.created_at(payment_id),
+        region=REGION,
+        capture_method=CaptureMethod.AUTOMATIC if captured else CaptureMethod.MANUAL,
+        amount_captured=captured,
+        authorization_expires_at=None if captured else datetime.now(UTC) + timedelta(days=7),
+    )
+    stored = StoredPayment(payment, 1, payment_id)
+    repository.save_pending(stored)
+    return stored
+
+
+def operation(
+    stored: StoredPayment,
+    kind: OperationKind,
+    amount: int,
+    status: OperationStatus = OperationStatus.PENDING,
+    failure_reason: str | None = None,
+) -> Operation:
+    op_id = ids.new_operation_id(kind.value, datetime.now(UTC))
+    return Operation(
+        id=op_id,
+        payment_id=stored.payment.id,
+        merchant_id="mer_a",
+        kind=kind,
+        status=status,
+        amount=amount,
+        created_at=datetime.now(UTC).replace(microsecond=0),
+        region=REGION,
+        bank_reference=stored.bank_reference,
+        refund_reference=f"{op_id}-ref" if kind is OperationKind.REFUND else None,
+        failure_reason=failure_reason,
+        due_at=datetime.now(UTC).timestamp() + 10 if status is OperationStatus.PENDING else None,
+    )
+
+
+def test_show_prints_the_payment_as_folded_and_each_operation_without_card_data(
+    dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repository = DynamoRepository(dynamodb, TABLE)
+    stored = authorized(repository, captured=1050)
+    refunds = [
+        operation(stored, OperationKind.REFUND, 300, OperationStatus.SUCCEEDED),
+        operation(stored, OperationKind.REFUND, 900, OperationStatus.FAILED, "exceeds_captured"),
+        operation(stored, OperationKind.REFUND, 200),
+    ]
+    for op in refunds:
+        repository.save_pending_operation(op)
+
+    code, out, _ = run(capsys, "show", stored.payment.id, "--merchant-id", "mer_a")
+
+    assert code == 0
+    fields = dict(line.split(":", 1) for line in out.split("\n\n")[0].splitlines())
+    assert {name: value.strip() for name, value in fields.items()} == {
+        "payment_id": stored.payment.id,
+        "merchant_id": "mer_a",
+        "status": "captured",
+        "capture_method": "automatic",
+        "amount": "1050 GBP",
+        "amount_captured": "1050",
+        "amount_refunded": "300",  # the succeeded refund only
+        "region": REGION,
+        "created_at": fields["created_at"].strip(),
+        "authorization_expires_at": "-",
+    }
+    header, *rows = out.split("\n\n")[1].splitlines()
+    assert header.split() == ["KIND", "OPERATION_ID", "STATUS", "AMOUNT", "REGION", "CREATED", "FAILURE"]
+    assert [row.split()[:5] for row in rows] == [
+        ["refund", refunds[0].id, "succeeded", "300", REGION],
+        ["refund", refunds[1].id, "failed", "900", REGION],
+        ["refund", refunds[2].id, "pending", "200", REGION],
+    ]
+    assert [row.split()[-1] for row in rows] == ["-", "exceeds_captured", "-"]
+    assert rows[0].split()[5].endswith("Z")  # created_at
+    assert VISA_AUTHORIZED[-4:] not in out and "visa" not in out and "card" not in out
+
+
+def test_show_a_payment_without_operations_or_of_another_merchant(
+    dynamodb: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repository = DynamoRepository(dynamodb, TABLE)
+    stored = authorized(repository)
+    code, out, _ = run(capsys, "show", stored.payment.id, "--merchant-id", "mer_a")
+    assert code == 0 and out.endswith("no captures, voids or refunds\n")
+    assert "status:                   authorized\n" in out and "authorization_expires_at: 20" in out
+    code, out, err = run(capsys, "show", stored.payment.id, "--merchant-id", "mer_b")
+    assert (code, out) == (1, "") and err.startswith(f"error: No payment {stored.payment.id} of merchant mer_b")
+
+
+def test_pending_lists_pending_operations_after_the_payments(dynamodb: Any, capsys: pytest.CaptureFixture[str]) -> None:
+    repository = DynamoRepository(dynamodb, TABLE)
+    stored = authorized(repository, captured=1050)
+    settled = operation(stored, OperationKind.REFUND, 100, OperationStatus.SUCCEEDED)
+    waiting = operation(stored, OperationKind.REFUND, 250)
+    for op in (settled, waiting):
+        repository.save_pending_operation(op)
+
+    code, out, _ = run(capsys, "pending")
+
+    lines = out.splitlines()
+    assert code == 0 and lines[0] == f"no pending payments owned by {REGION}"
+    assert lines[2] == f"pending captures, voids and refunds written by {REGION}:"
+    assert lines[3].split() == ["OPERATION_ID", "KIND", "PAYMENT_ID", "AMOUNT", "CREATED", "DUE_IN_S", "FAILURES"]
+    assert [line.split()[:4] for line in lines[4:]] == [[waiting.id, "refund", stored.payment.id, "250"]]
+    assert run(capsys, "pending", "--owner-region", "us-east-1")[1] == "no pending payments owned by us-east-1\n"
+
+
+def test_resolve_settles_a_pending_void_from_the_bank_under_the_same_reference(
+    dynamodb: Any, bank: FaultBank, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repository = DynamoRepository(dynamodb, TABLE)
+    stored = authorized(repository)
+    charge(bank, stored.bank_reference)  # authorized at the bank; the void's answer was lost before it was sent
+    void = operation(stored, OperationKind.VOID, 1050)
+    repository.save_pending_operation(void)
+
+    code, out, _ = run(capsys, "resolve", void.id, "--bank-url", bank.url)
+
+    assert (code, out) == (0, f"{void.id}: void succeeded\n")
+    assert bank.reversals == [stored.bank_reference]  # released once, under the payment's own reference
+    held = repository.get_operation("mer_a", stored.payment.id, void.id)
+    assert held is not None and (held.status, held.due_at) == (OperationStatus.SUCCEEDED, None)
+    assert "status:                   voided" in run(capsys, "show", stored.payment.id, "--merchant-id", "mer_a")[1]
+
+
+def test_resolve_an_operation_fails_clearly_when_unknown_or_the_bank_is_unreachable(
+    dynamodb: Any, bank: FaultBank, capsys: pytest.CaptureFixture[str]
+) -> None:
+    repository = DynamoRepository(dynamodb, TABLE)
+    code, out, err = run(capsys, "resolve", "vd_01JD2Z3Y4X5W6V7T8S9R0QPNMK", "--bank-url", bank.url)
+    assert (code, out) == (1, "") and err.startswith(
+        "error: No pending payment or operation vd_01JD2Z3Y4X5W6V7T8S9R0QPNMK"
+    )
+    stored = authorized(repository)
+    void = operation(stored, OperationKind.VOID, 1050)
+    repository.save_pending_operation(void)
+    bank.reachable = False
+
+    code, out, err = run(capsys, "resolve", void.id, "--bank-url", bank.url)
+
+    assert code == 1 and out == f"{void.id}: void pending\n" and "stays pending" in err
+    held = repository.get_operation("mer_a", stored.payment.id, void.id)
+    assert held is not None and held.status is OperationStatus.PENDING and held.resolve_failures == 1  # backed off
+    assert bank.reversals == []

@@ -11,18 +11,15 @@ the project's kinds of calls (tests/local/dynamodb_calls.py).
 from __future__ import annotations
 
 import base64
-import contextlib
 import http.client
 import io
 import json
 import random
 import re
 import socket
-import subprocess
-import sys
 import zlib
 from collections.abc import Iterator
-from typing import IO, Any
+from typing import Any
 
 import pytest
 from moto.core.request import Request
@@ -40,46 +37,6 @@ AUTHORIZATION = (
 _TABLE_IDENTITY = ("TableId", "CreationDateTime", "LatestStreamLabel", "LatestStreamArn")
 # Set per answer (a fresh request id, the time) or by the server's framing.
 _PER_ANSWER_HEADERS = {"x-amzn-requestid", "date", "server", "connection", "content-length"}
-# moto as it ships, on its own server (werkzeug + Flask), in a process of its own.
-_MOTO_AS_IT_SHIPS = (
-    "import sys; from moto.server import ThreadedMotoServer; "
-    "server = ThreadedMotoServer(ip_address='127.0.0.1', port=0, verbose=False); server.start(); "
-    "print(server.get_host_and_port()[1], flush=True); sys.stdin.read()"
-)
-
-
-@pytest.fixture(scope="module")
-def embedded() -> Iterator[int]:
-    """The stack's DynamoDB child; it exits when its stdin closes."""
-    command = [sys.executable, "-m", "local_gateway.child", "dynamodb", "--quiet"]
-    with _process(command) as stdout:
-        yield int(json.loads(stdout.readline())["port"])
-
-
-@pytest.fixture(scope="module")
-def reference() -> Iterator[int]:
-    with _process([sys.executable, "-c", _MOTO_AS_IT_SHIPS]) as stdout:
-        yield int(stdout.readline())
-
-
-@contextlib.contextmanager
-def _process(command: list[str]) -> Iterator[IO[str]]:
-    """A server process that prints its port first; stopped by closing its stdin, then killed."""
-    process = subprocess.Popen(
-        command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
-    )
-    assert process.stdout is not None and process.stdin is not None
-    try:
-        yield process.stdout
-    finally:
-        process.stdin.close()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-
-
 Answer = tuple[int, dict[str, str], bytes]
 
 
@@ -174,6 +131,7 @@ def _calls(table: str) -> list[tuple[str, Any]]:
                 "ScanIndexForward": False,
             },
         ),
+        *_lifecycle_calls(table, key),
         (
             "Query",
             {"TableName": table, "KeyConditionExpression": "nope = :m", "ExpressionAttributeValues": {":m": merchant}},
@@ -202,6 +160,64 @@ def _calls(table: str) -> list[tuple[str, Any]]:
         ("GetItem", {"TableName": "no-such-table", "Key": key("PAYMENT#1")}),
         ("NoSuchOperation", {"TableName": table}),
         ("PutItem", "{not json"),
+    ]
+
+
+def _lifecycle_calls(table: str, key: Any) -> list[tuple[str, Any]]:
+    """A payment's operations and the lifecycle's reads (handlers.adapters.dynamo_operations)."""
+    operation = {
+        **key("PAYMENT#1#re_1"),
+        "kind": {"S": "refund"},
+        "status": {"S": "pending"},
+        "due_at": {"N": "5.5"},
+        "pending_pk": {"S": "OPERATION#eu#0"},
+    }
+    expiry = {
+        **key("PAYMENT#3"),
+        "status": {"S": "authorized"},
+        "due_at": {"N": "9"},
+        "pending_pk": {"S": "EXPIRY#eu#0"},
+    }
+    due = {
+        "TableName": table,
+        "IndexName": PENDING_INDEX,
+        "KeyConditionExpression": "#ppk = :ppk",
+        "FilterExpression": "#due <= :now",
+        "ExpressionAttributeNames": {"#ppk": "pending_pk", "#due": "due_at"},
+        "ExpressionAttributeValues": {":ppk": {"S": "OPERATION#eu#0"}, ":now": {"N": "6"}},
+        "Limit": 1,
+    }
+    return [
+        ("PutItem", {"TableName": table, "Item": operation, "ConditionExpression": "attribute_not_exists(pk)"}),
+        ("PutItem", {"TableName": table, "Item": expiry}),
+        (
+            "Query",
+            {
+                "TableName": table,
+                "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
+                "ExpressionAttributeNames": {"#pk": "pk", "#sk": "sk"},
+                "ExpressionAttributeValues": {":pk": {"S": "MERCHANT#m"}, ":prefix": {"S": "PAYMENT#1"}},
+                "ConsistentRead": True,
+            },
+        ),
+        ("Query", due),
+        ("Query", {**due, "ExpressionAttributeValues": {":ppk": {"S": "EXPIRY#eu#0"}, ":now": {"N": "8.5"}}}),
+        (
+            "Query",
+            {
+                "TableName": table,
+                "KeyConditionExpression": "#pk = :pk",
+                "FilterExpression": "#status IN (:status0, :status1) OR attribute_exists(#kind)",
+                "ExpressionAttributeNames": {"#pk": "pk", "#status": "status", "#kind": "kind"},
+                "ExpressionAttributeValues": {
+                    ":pk": {"S": "MERCHANT#m"},
+                    ":status0": {"S": "authorized"},
+                    ":status1": {"S": "captured"},
+                },
+                "ScanIndexForward": False,
+                "Limit": 4,
+            },
+        ),
     ]
 
 
@@ -243,7 +259,7 @@ def test_random_calls_are_answered_as_moto_answers_them(clients: tuple[Client, C
     writes = [calls.put, calls.put, calls.put, calls.update, calls.delete, calls.transaction, calls.get, calls.scan]
     for step in range(150):
         if rng.random() < 0.4:
-            call = calls.base_query(rng) if rng.random() < 0.5 else calls.index_query(rng)
+            call = calls.any_query(rng)
             _same_pages(clients, {**call, "TableName": table}, f"seed {seed} step {step}")
         else:
             call = rng.choice(writes)(rng)

@@ -64,7 +64,7 @@ def test_random_writes_and_queries_answer_as_plain_moto(
     ]
     for step in range(220):
         if rng.random() < 0.45:
-            call = calls.base_query(rng) if rng.random() < 0.5 else calls.index_query(rng)
+            call = calls.any_query(rng)
             _same_pages(client, call, f"seed {seed} step {step}")
         else:
             arguments = rng.choice(operations)(rng)

@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from local_gateway import launch
+from local_gateway.runner import parse_args
 
 BANNER = [
     "Local payment gateway: the Lambda handlers behind both regions, one shared DynamoDB table",
@@ -43,6 +44,13 @@ def test_runner_command_spells_the_documented_options() -> None:
         "-m", "local_gateway", "--port", "9000", "--merchant", "m_a:k1", "--merchant", "m_b:k2",
         "--bank-url", "http://b", "--dynamodb-endpoint", "http://d", "--quiet",
     ]  # fmt: skip
+
+
+def test_runner_command_passes_the_authorization_ttl_the_runner_accepts() -> None:
+    command = launch.runner_command(authorization_ttl=2.5, quiet=True)
+    assert command[command.index("--authorization-ttl") + 1] == "2.5"
+    assert parse_args(command[3:]).authorization_ttl == 2.5
+    assert "--authorization-ttl" not in launch.runner_command()
 
 
 def test_runner_command_asks_for_the_handler_logs_on_stderr_unless_quiet() -> None:

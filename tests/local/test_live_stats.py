@@ -7,6 +7,7 @@ import io
 import json
 import os
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,7 +19,7 @@ from local_gateway.gateway import Gateway
 from local_gateway.live_stats import STATS_PATH, MetricsTee, RegionStatsApp, RollingStats, percentiles, tee_stdout
 from local_gateway.supervisor import Supervisor
 from local_gateway.topology import local_environment
-from proxy_gateway.messages import HttpRequest
+from proxy_gateway.messages import HttpRequest, HttpResponse
 from tests.local import fake_handlers
 from tests.local.conftest import FakeClock
 
@@ -207,3 +208,88 @@ def _request(port: int, method: str, path: str) -> tuple[int, bytes]:
         return response.status, response.read()
     finally:
         connection.close()
+
+
+# --- the money the region's answers moved (local_gateway.live_money) -----------------------------------
+
+
+class ScriptedRegion:
+    """A region whose next answer is given by the test."""
+
+    region = "eu-west-1"
+
+    def __init__(self) -> None:
+        self.outage = threading.Event()
+        self.next: HttpResponse = HttpResponse(200, (), b"{}")
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.next
+
+
+def _answer(region: ScriptedRegion, app: RegionStatsApp, method: str, path: str, status: int, body: object,
+            *, replayed: bool = False) -> None:  # fmt: skip
+    headers = (("Content-Type", "application/json"),) + ((("Idempotent-Replayed", "true"),) if replayed else ())
+    region.next = HttpResponse(status, headers, json.dumps(body).encode())
+    app(HttpRequest(method, path))
+
+
+def _payment(payment_id: str, status: str, captured: int = 0, refunded: int = 0) -> dict[str, object]:
+    return {
+        "id": payment_id,
+        "status": status,
+        "amount": 1000,
+        "currency": "GBP",
+        "amount_captured": captured,
+        "amount_refunded": refunded,
+        "card": {"brand": "visa", "last4": "4291", "expiry_month": 4, "expiry_year": 2030},
+        "capture_method": "manual",
+    }
+
+
+def _refund(payment_id: str, amount: int, status: str = "succeeded") -> dict[str, object]:
+    return {"id": "re_1", "payment_id": payment_id, "amount": amount, "status": status, "reason": None}
+
+
+def test_amounts_captured_and_refunded_come_from_the_region_s_answers(stats: RollingStats, clock: FakeClock) -> None:
+    region = ScriptedRegion()
+    app = RegionStatsApp(region, stats)
+    auto, manual = "pay_01AUTO", "pay_02MANUAL"
+    _answer(region, app, "POST", "/v1/payments", 201, _payment(auto, "captured", captured=1000))  # automatic
+    _answer(region, app, "POST", "/v1/payments", 201, _payment(manual, "authorized"))
+    _answer(region, app, "POST", f"/v1/payments/{manual}/capture", 200, _payment(manual, "captured", captured=600))
+    _answer(region, app, "POST", f"/v1/payments/{manual}/capture", 200, _payment(manual, "captured", captured=600),
+            replayed=True)  # fmt: skip
+    _answer(region, app, "POST", f"/v1/payments/{auto}/refunds", 201, _refund(auto, 300))
+    _answer(region, app, "POST", f"/v1/payments/{auto}/refunds", 201, _refund(auto, 300), replayed=True)
+    _answer(region, app, "POST", f"/v1/payments/{auto}/refunds", 202, _refund(auto, 50, "pending"))
+    _answer(region, app, "POST", f"/v1/payments/{auto}/refunds", 201, _refund(auto, 70, "failed"))
+    _answer(region, app, "POST", "/v1/payments/pay_03ELSEWHERE/refunds", 201, _refund("pay_03ELSEWHERE", 20))
+    _answer(region, app, "GET", f"/v1/payments/{manual}", 200, _payment(manual, "captured", captured=600))
+
+    snapshot = _stats_of(app)
+
+    counts = snapshot["counts"]
+    assert counts["AmountCaptured"] == {"GBP": 1600}  # type: ignore[index]  # a replay and a read move nothing
+    assert counts["AmountRefunded"] == {"GBP": 300, "?": 20}  # type: ignore[index]  # unknown payment: no currency
+    assert snapshot["payments"] == [
+        {"id": manual, "status": "captured", "amount": 1000, "currency": "GBP", "amount_captured": 600,
+         "amount_refunded": 0},
+        {"id": auto, "status": "captured", "amount": 1000, "currency": "GBP", "amount_captured": 1000,
+         "amount_refunded": 300},
+    ]  # fmt: skip  # newest first, no card
+    clock.advance(61)
+    assert "AmountCaptured" not in _stats_of(app)["counts"]  # type: ignore[operator]  # the last minute only
+
+
+def test_only_a_few_recent_payments_are_kept(stats: RollingStats) -> None:
+    region = ScriptedRegion()
+    app = RegionStatsApp(region, stats)
+    for n in range(20):
+        _answer(region, app, "POST", "/v1/payments", 201, _payment(f"pay_{n:02d}", "declined"))
+    _answer(region, app, "GET", "/v1/payments", 200, {"data": [_payment("pay_listed", "captured", 5)]})
+    _answer(region, app, "POST", "/v1/payments", 500, {"error": {}})
+
+    shown = _stats_of(app)["payments"]
+
+    assert [payment["id"] for payment in shown] == [f"pay_{n:02d}" for n in range(19, 11, -1)]  # type: ignore[union-attr,index]
+    assert "AmountCaptured" not in _stats_of(app)["counts"]  # type: ignore[operator]

@@ -30,8 +30,22 @@ CONDITIONS = (
     "attempt = :previous OR #owner = :owner",
     "NOT (#status IN (:previous, :owner)) AND size(#owner) > :attempt",
     "begins_with(#owner, :owner) OR attempt BETWEEN :attempt AND :now",
+    # The lifecycle's filters (handlers.adapters.dynamo, dynamo_operations): a list by status keeps
+    # every operation, the reference search none, the resolver only what is due.
+    "#status IN (:status0, :status1) OR attribute_exists(#kind)",
+    "#status IN (:status0) OR attribute_exists(#kind)",
+    "#reference = :reference AND attribute_not_exists(#kind)",
+    "#due <= :now",
 )
-NAMES = {"#pk": "pk", "#expires": "expires_at", "#owner": "owner", "#status": "status"}
+NAMES = {
+    "#pk": "pk",
+    "#expires": "expires_at",
+    "#owner": "owner",
+    "#status": "status",
+    "#kind": "kind",
+    "#reference": "bank_reference",
+    "#due": "due_at",
+}
 
 
 def test_nothing_was_patched_before_these_tests() -> None:
@@ -270,15 +284,24 @@ def _item(rng: random.Random) -> Item:
         attrs["owner"] = {"S": rng.choice(("o1", "o2", "o"))}
     if rng.random() < 0.8:
         attrs["expires_at"] = {"N": str(rng.randint(0, 9))}
+    if rng.random() < 0.4:  # an operation's item
+        attrs["kind"] = {"S": rng.choice(("capture", "void", "refund"))}
+    if rng.random() < 0.6:
+        attrs["bank_reference"] = {"S": rng.choice(("ref-1", "ref-2"))}
+    if rng.random() < 0.6:
+        attrs["due_at"] = {"N": rng.choice(("3", "4.5", "7.25"))}
     return Item(DynamoType({"S": "MERCHANT#m"}), None, attrs)
 
 
 def _values(rng: random.Random, expression: str) -> dict[str, Any]:
     candidates = {
-        ":now": {"N": str(rng.randint(0, 9))},
+        ":now": {"N": str(rng.randint(0, 9)) + rng.choice(("", ".5"))},
         ":owner": {"S": rng.choice(("o1", "o2", "o"))},
         ":previous": rng.choice(({"S": "pending"}, {"N": "1"})),
         ":attempt": {"N": str(Decimal(rng.randint(0, 3)))},
+        ":status0": {"S": rng.choice(("pending", "authorized", "captured"))},
+        ":status1": {"S": rng.choice(("voided", "authorized"))},
+        ":reference": {"S": rng.choice(("ref-1", "ref-2", "ref-3"))},
     }
     return {name: value for name, value in candidates.items() if name in expression}
 

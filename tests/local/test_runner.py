@@ -10,8 +10,17 @@ from urllib.parse import urlsplit
 
 import pytest
 
+from handlers.entrypoints.settings import Settings
 from local_gateway import launch
-from local_gateway.runner import DEFAULT_LOG_FILE, TEST_CARDS_ANCHOR, Options, Stack, banner, parse_args
+from local_gateway.runner import (
+    DEFAULT_LOG_FILE,
+    TEST_CARDS_ANCHOR,
+    Options,
+    Stack,
+    banner,
+    parse_args,
+    resolver_environment,
+)
 from local_gateway.topology import DEV_FINGERPRINT_KEY, lambda_environment, local_environment, port_for
 
 REPO = Path(__file__).resolve().parents[2]
@@ -69,11 +78,31 @@ def test_every_option() -> None:
         ["--quiet", "--verbose"],
         ["--authorizer-cache-seconds", "-1"],
         ["--authorizer-cache-seconds", "3601"],
+        ["--authorization-ttl", "0"],
+        ["--authorization-ttl", "-5"],
+        ["--authorization-ttl", "nan"],
+        ["--authorization-ttl", "inf"],
+        ["--authorization-ttl", "soon"],
     ],
 )
 def test_bad_arguments_exit(argv: list[str]) -> None:
     with pytest.raises(SystemExit):
         parse_args(argv)
+
+
+def test_the_authorization_ttl_reaches_every_function_and_resolver_of_both_regions() -> None:
+    """One environment per region child: its API functions stamp authorization_expires_at with it,
+    and its resolver loop expires by it (handlers.entrypoints.settings: AUTHORIZATION_TTL_SECONDS)."""
+    options = parse_args(["--authorization-ttl", "2.5"])
+    assert options.authorization_ttl == 2.5
+    for region in ("eu-west-1", "us-east-1"):
+        env = lambda_environment(region, table_name="t", dynamodb_url="http://x:1", bank_url="http://x:2/payments")
+        env.update(resolver_environment(options, env))
+        assert env["AUTHORIZATION_TTL_SECONDS"] == "2.5"
+        assert Settings.from_env(env).authorization_ttl == 2.5
+    # Without the option the handlers keep their own default (7 days, as deployed).
+    assert "AUTHORIZATION_TTL_SECONDS" not in resolver_environment(parse_args([]), {})
+    assert parse_args([]).authorization_ttl is None
 
 
 def test_ports_follow_the_global_port_or_are_all_free() -> None:
@@ -154,6 +183,11 @@ def test_banner_says_where_the_handler_logs_go_and_how_long_a_revoked_key_works(
     assert "on this console (--verbose)" in _banner(Options(verbose=True))
     assert "discarded (--quiet)" in _banner(Options(quiet=True))
     assert "1 s per region: a revoked key keeps working up to that long" in _banner(Options(authorizer_cache_seconds=1))
+
+
+def test_banner_says_when_a_manual_authorization_expires() -> None:
+    assert "authorization TTL           7 days" in _banner(Options())
+    assert "authorization TTL           3 s: a manual authorization" in _banner(Options(authorization_ttl=3))
 
 
 def test_handler_settings_a_payment_would_refuse_stop_the_start(
