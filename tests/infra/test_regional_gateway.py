@@ -652,6 +652,8 @@ def test_the_resolver_runs_on_a_schedule_with_least_privilege_on_its_items_and_i
     assert table["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [
         "MERCHANT#*",
         "PENDING#*",
+        "OPERATION#*",
+        "EXPIRY#*",
         "HEARTBEAT",
     ]
 
