@@ -215,6 +215,7 @@ def test_environment_gives_the_bank_and_the_secret_only_to_the_payments_function
         "UNKNOWN_OUTCOME": "settle",
         "PEER_REGIONS": "",
         "RESOLVER_TAKEOVER_SECONDS": "300",
+        "AUTHORIZATION_TTL_SECONDS": "604800",  # it dates a manual authorization's expiry
     }
     for fn in [*ALL_FUNCTIONS, routes.BANK_SIMULATOR]:
         env = function_by_name(mocks, f"payment-gateway-{fn.name}").plain["environment"]["variables"]
