@@ -116,6 +116,7 @@ def functions_args(
             peer_regions=config.regions,
             takeover_after_seconds=config.takeover_after_seconds,
         ),
+        authorization_ttl_seconds=config.authorization_ttl_seconds,
         alias_moved_by_deployments=deployment_config is not None,
         code_signing=code_signing(config, archive),
         tags=config.tags,

@@ -20,7 +20,7 @@ from components.code_signing import CREATE_PROFILE, valid_profile
 from components.container_service import FARGATE_MEMORY, TaskSettings, valid_recovery_window, valid_task_size
 from components.deployments import DEPLOYMENT_STRATEGIES
 from components.global_store import CONSISTENCY_MODES, validate_topology
-from components.lambda_settings import LOG_RETENTION_DAYS
+from components.lambda_settings import LOG_RETENTION_DAYS, MAX_AUTHORIZATION_TTL_SECONDS
 from components.monitoring import AlarmThresholds
 from components.stack_config import (
     API_GATEWAY_ONLY_KEYS,
@@ -294,6 +294,27 @@ def _fargate(config: pulumi.Config) -> TaskSettings:
     )
 
 
+def _authorization_ttl(config: pulumi.Config) -> int:
+    """Whole seconds, more than 0 and at most 30 days. Parsed here, not with get_int, so "1.5" or
+    "7d" is refused with the key's name and its range rather than a type error."""
+    raw = config.get("authorizationTtl")
+    if raw is None:
+        return int(_default("authorization_ttl_seconds"))
+    text = raw.strip()
+    if not text.lstrip("-").isdigit() or not text.isascii():
+        raise ConfigError(f"authorizationTtl must be a whole number of seconds (e.g. 604800 for 7 days), not {raw!r}")
+    value = int(text)
+    if value <= 0:
+        raise ConfigError(f"authorizationTtl must be more than 0 seconds, not {value}")
+    if value > MAX_AUTHORIZATION_TTL_SECONDS:
+        raise ConfigError(
+            f"authorizationTtl must be at most {MAX_AUTHORIZATION_TTL_SECONDS} seconds (30 days), not {value}: "
+            "no card scheme holds an uncaptured authorization longer, so the payment would stay `authorized` "
+            "after its money was released"
+        )
+    return value
+
+
 def _secret_recovery_window(config: pulumi.Config) -> int:
     value = config.get_int("secretRecoveryWindowDays")
     value = _default("secret_recovery_window_days") if value is None else value
@@ -380,6 +401,7 @@ def load_stack_config() -> StackConfig:
         manage_api_gateway_account=config.get_bool("manageApiGatewayAccount") is not False,
         unknown_outcome=_choice(config, "unknownOutcome", _default("unknown_outcome"), UNKNOWN_OUTCOMES),
         resolver_interval_minutes=_int(config, "resolverIntervalMinutes", _default("resolver_interval_minutes"), 1, 60),
+        authorization_ttl_seconds=_authorization_ttl(config),
         deployment_strategy=_choice(
             config, "deploymentStrategy", _default("deployment_strategy"), tuple(DEPLOYMENT_STRATEGIES)
         ),

@@ -30,6 +30,11 @@ LIVE_ALIAS = "live"
 # Lambda SnapStart (Python 3.12+, arm64 included) is offered in every commercial region but these
 # (Lambda developer guide, "Improving startup performance with Lambda SnapStart": supported Regions).
 SNAP_START_UNSUPPORTED_REGIONS = frozenset({"ap-southeast-6", "ap-east-2"})  # New Zealand, Taipei
+# A manual authorization not captured within this is voided at the bank by the resolver (`expired`):
+# 7 days by default, about when card schemes let an uncaptured hold lapse. At most 30 days: no scheme
+# keeps a hold longer, so a longer TTL would leave `authorized` payments whose money is already released.
+DEFAULT_AUTHORIZATION_TTL_SECONDS = 7 * 24 * 3600
+MAX_AUTHORIZATION_TTL_SECONDS = 30 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -117,11 +122,24 @@ class FunctionsArgs:
     alias where it is. False: Pulumi points it at every new version at once (all-at-once)."""
     code_signing: SignedCode | None = None
     """Deploy the signed copy of `code` from S3, enforced by a code-signing config; None uploads `code`."""
+    authorization_ttl_seconds: int = DEFAULT_AUTHORIZATION_TTL_SECONDS
+    """How long a manual authorization waits for its capture: create-payment writes its
+    `authorization_expires_at`, the resolver expires it (AUTHORIZATION_TTL_SECONDS)."""
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.log_retention_days not in LOG_RETENTION_DAYS:
             raise ValueError(f"log retention {self.log_retention_days} is not one CloudWatch accepts")
+        ttl = self.authorization_ttl_seconds
+        if isinstance(ttl, bool) or not isinstance(ttl, int):
+            raise ValueError(f"authorization TTL must be a whole number of seconds, not {ttl!r}")
+        if not 0 < ttl <= MAX_AUTHORIZATION_TTL_SECONDS:
+            raise ValueError(f"authorization TTL must be 1..{MAX_AUTHORIZATION_TTL_SECONDS} s (30 days), not {ttl}")
+
+    def expires_authorizations(self, spec: routes.Function) -> bool:
+        """Whether `spec` needs the authorization TTL: create-payment dates a manual authorization's
+        expiry, the resolver releases it when due. Captures, voids and refunds never read it."""
+        return spec.name in (routes.CREATE_PAYMENT.name, self.resolver_function.name)
 
     def environment(self, spec: routes.Function, bank_url: pulumi.Input[str]) -> dict[str, pulumi.Input[str]]:
         """The variables `spec` runs with: each function only what it uses (the secrets only where needed)."""
@@ -135,6 +153,8 @@ class FunctionsArgs:
         env["ALLOWED_CURRENCIES"] = self.allowed_currencies
         if spec.fingerprints:
             env["FINGERPRINT_KEY"] = self.fingerprint_key
+        if self.expires_authorizations(spec):
+            env["AUTHORIZATION_TTL_SECONDS"] = str(self.authorization_ttl_seconds)
         if spec.calls_bank:
             env |= {
                 "BANK_URL": bank_url,

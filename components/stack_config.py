@@ -12,6 +12,7 @@ import pulumi
 from components.container_service import DEFAULT_SECRET_RECOVERY_WINDOW_DAYS, TaskSettings
 from components.deployments import DEFAULT_STRATEGY
 from components.global_store import ConsistencyMode
+from components.lambda_settings import DEFAULT_AUTHORIZATION_TTL_SECONDS
 from components.monitoring import AlarmThresholds
 from handlers.contract import routes, schema
 from handlers.contract.resolution import takeover_after
@@ -82,6 +83,7 @@ KEYS = frozenset(
         "drainRegion",
         "unknownOutcome",
         "resolverIntervalMinutes",
+        "authorizationTtl",
         "deploymentStrategy",
         "codeSigningProfile",
         "compute",
@@ -127,6 +129,8 @@ class StackConfig:
     manage_api_gateway_account: bool = True
     unknown_outcome: str = "settle"
     resolver_interval_minutes: int = 1
+    authorization_ttl_seconds: int = DEFAULT_AUTHORIZATION_TTL_SECONDS
+    """authorizationTtl: seconds a manual authorization waits for its capture before the resolver expires it."""
     deployment_strategy: str = DEFAULT_STRATEGY
     code_signing_profile: str | None = None
     compute: str = "lambda"

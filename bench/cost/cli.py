@@ -4,6 +4,7 @@ python -m bench.cost                       the design at 10,000 requests/minute,
 python -m bench.cost --write               also rewrite the figures in docs/cost.md
 python -m bench.cost --rpm 20000 --memory-mb 256 --bank-ms 300
 python -m bench.cost --measured bench/results/warm.json   CPU and log bytes from the last `make bench`
+python -m bench.cost --manual-share 0.5 --refund-share 0.2  the payment lifecycle's what if
 """
 
 from __future__ import annotations
@@ -47,6 +48,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--bank-ms", type=float, default=150.0)
     parser.add_argument("--dynamodb-ms", type=float, default=5.0)
     parser.add_argument("--active-keys", type=int, default=500)
+    parser.add_argument(
+        "--manual-share",
+        type=float,
+        default=Parameters().manual_capture_share,
+        help="payments with capture_method manual",
+    )
+    parser.add_argument("--refund-share", type=float, default=Parameters().refund_share, help="payments refunded once")
     parser.add_argument("--measured", type=Path, help="bench/results/warm.json from `python -m bench --only warm`")
     parser.add_argument("--write", action="store_true", help="rewrite the figures in docs/cost.md")
     parser.add_argument("--output", type=Path, default=DEFAULT_DOC)
@@ -59,6 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         bank_ms=args.bank_ms,
         dynamodb_call_ms=args.dynamodb_ms,
         active_api_keys=args.active_keys,
+        manual_capture_share=args.manual_share,
+        refund_share=args.refund_share,
     )
     if args.measured:
         parameters = load_measured(args.measured, parameters)

@@ -6,7 +6,16 @@ import math
 from datetime import UTC, datetime
 
 from handlers.contract import schema
-from handlers.domain.models import CardSummary, IdempotencyClaim, Payment, PaymentStatus, StoredPayment
+from handlers.domain.models import (
+    CardSummary,
+    IdempotencyClaim,
+    Operation,
+    OperationKind,
+    OperationStatus,
+    Payment,
+    PaymentStatus,
+    StoredPayment,
+)
 from handlers.wire import converter
 
 
@@ -62,4 +71,30 @@ def sample_claim_item() -> dict[str, object]:
         schema.SORT_KEY: schema.idempotency_sk(claim.key),
     }
     item: dict[str, object] = converter.claim_to_item(claim, keys)
+    return item
+
+
+def sample_operation_item() -> dict[str, object]:
+    """A refund as written before the bank is called (pending: with the sparse index's key and due
+    time), the largest an operation item gets: a reason, the refund reference. Under 1 KB: 1 WRU."""
+    merchant, payment_id = "mer_01JBENCH000000000000000000", "pay_01JD2Z3Y4X5W6V7T8S9R0QPNMK"
+    operation = Operation(
+        id="re_01JD2Z3Y4X5W6V7T8S9R0QPNMK",
+        payment_id=payment_id,
+        merchant_id=merchant,
+        kind=OperationKind.REFUND,
+        status=OperationStatus.PENDING,
+        amount=1050,
+        created_at=datetime(2026, 11, 27, 9, 12, 5, 123000, tzinfo=UTC),
+        region="eu-west-1",
+        bank_reference=payment_id,
+        refund_reference="rr_" + "ab" * 20,
+        reason="requested_by_customer",
+        due_at=1795689377.759,
+    )
+    keys = {
+        schema.PARTITION_KEY: schema.merchant_pk(merchant),
+        schema.SORT_KEY: schema.operation_sk(payment_id, operation.id),
+    }
+    item: dict[str, object] = converter.operation_to_item(operation, keys)
     return item

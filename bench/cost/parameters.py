@@ -22,6 +22,17 @@ class Parameters:
     pending_shards: int = 8  # handlers.contract.schema.PENDING_SHARDS (tests/bench/test_cost_model.py checks)
     regions: int = 2
     list_limit: int = 20
+    # The payment lifecycle (bench/cost/lifecycle.py), on top of the mix above: a share of the payments
+    # is authorized with capture_method manual and captured (or voided) later; a share is refunded.
+    manual_capture_share: float = 0.2  # assumed: automatic is the default; marketplaces, travel, ship-then-charge
+    void_share_of_manual: float = 0.05  # manual authorizations voided instead of captured
+    refund_share: float = 0.1  # payments refunded once (issue 17's assumption)
+    operation_with_key_share: float = 1.0  # captures, voids and refunds sent with an Idempotency-Key
+    refund_lists_per_refund: float = 1.0  # GET /v1/payments/{id}/refunds per refund made
+    lifecycle_alarms_per_region: int = 17  # 4 per new function (errors, throttles, p99, 5xx) + operation-not-stored
+    # Responses by FunctionName (+ StatusClass) of 4 functions (16); Captures, Voids, Refunds by 4 Outcomes
+    # (12); Expiries; OperationNotStored.
+    lifecycle_metrics_per_region: int = 30
     # Authorizer: API Gateway caches its answer per Authorization header for the TTL, per region.
     active_api_keys: int = 500
     authorizer_ttl_seconds: float = 300

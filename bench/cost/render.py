@@ -6,6 +6,7 @@ import math
 
 from bench import report
 from bench.cost.items import item_bytes, sample_claim_item, sample_payment_item
+from bench.cost.lifecycle_render import render_lifecycle
 from bench.cost.model import Model, total, usd
 from bench.cost.prices import MILLION, PRICE_NOTES, PRICES_AS_OF, SECONDS_PER_MONTH, Prices
 
@@ -32,6 +33,8 @@ def render(model: Model, command: str) -> str:
         f"Per million requests: {usd(total(design) / (p.requests_per_month / 1e6))}.",
         "### The resolver",
         _resolver(model),
+        "### The payment lifecycle: captures, voids and refunds",
+        render_lifecycle(model),
         "### Alternatives, same traffic",
         _alternatives(model),
         "### `compute: fargate` (ALB + ECS Fargate), same traffic",

@@ -144,12 +144,13 @@ def table_alarms(args: MonitoringArgs) -> list[AlarmSpec]:
 
 
 def outcome_alarms(args: MonitoringArgs) -> list[AlarmSpec]:
-    """Payments whose outcome is not certain yet: none of these may go unnoticed."""
+    """Payments, captures, voids and refunds whose outcome is not certain yet: none may go unnoticed."""
     thresholds, namespace = args.thresholds, args.metrics_namespace
     oldest = AlarmSpec(
         key="oldest-pending",
-        description=f"A payment has been pending for {thresholds.oldest_pending_seconds:.0f} s or more "
-        "(runbook: docs/reliability.md)",
+        # The resolver's OldestPendingAge covers this region's pending payments and pending operations.
+        description=f"A payment or a capture, void or refund has been pending for "
+        f"{thresholds.oldest_pending_seconds:.0f} s or more (runbook: docs/reliability.md)",
         threshold=thresholds.oldest_pending_seconds,
         metric=Metric(namespace, "OldestPendingAge"),
         statistic="Maximum",
@@ -169,6 +170,12 @@ def outcome_alarms(args: MonitoringArgs) -> list[AlarmSpec]:
         )
         for key, metric, description, threshold in (
             ("payment-not-stored", "PaymentNotStored", "a bank answer could not be stored (left pending)", 1.0),
+            (
+                "operation-not-stored",
+                "OperationNotStored",
+                "the bank's answer to a capture, void or refund could not be stored (left pending)",
+                1.0,
+            ),
             (
                 "resolver-failures",
                 "ResolverFailures",

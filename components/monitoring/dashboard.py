@@ -8,7 +8,11 @@ from typing import Any
 
 from components.monitoring.model import PERIOD, MonitoringArgs, Widget
 
-PAYMENT_STATUSES = ("pending", "authorized", "declined", "failed", "reversed")
+# What create-payment answers (handlers/entrypoints/api.py publishes Payments by Status): `captured`
+# with automatic capture, `authorized` with manual.
+PAYMENT_STATUSES = ("pending", "authorized", "captured", "declined", "failed", "reversed")
+# The lifecycle's EMF counts, each by Outcome (handlers/entrypoints/lifecycle_api.py and the resolver).
+LIFECYCLE_METRICS = ("Captures", "Voids", "Refunds", "Expiries")
 # CloudWatch dashboards are 24 units wide: two graphs a row.
 GRID_WIDTH = 24
 COLUMNS = 2
@@ -26,6 +30,7 @@ def shared_widgets(args: MonitoringArgs) -> list[Widget]:
             ("ResolverFailures", "Sum"),
             ("Reversals", "Sum"),
             ("PaymentNotStored", "Sum"),
+            ("OperationNotStored", "Sum"),
         )
     ]
     heartbeats = [[namespace, "HeartbeatAge", "PeerRegion", peer, {"stat": "Maximum"}] for peer in args.replica_regions]
@@ -44,6 +49,26 @@ def shared_widgets(args: MonitoringArgs) -> list[Widget]:
             ],
         ),
         Widget("Payment outcomes (resolver)", [*outcomes, *heartbeats]),
+        *lifecycle_widgets(namespace),
+    ]
+
+
+def lifecycle_widgets(namespace: str) -> list[Widget]:
+    """Captures, voids, refunds and expiries, one graph each, a line per Outcome. A metric search
+    rather than a list of outcomes: every Outcome the handlers publish is graphed, one added later too."""
+    return [
+        Widget(
+            f"{metric} by outcome",
+            [
+                [
+                    {
+                        "expression": f"SEARCH('{{\"{namespace}\",Outcome}} MetricName=\"{metric}\"', 'Sum', {PERIOD})",
+                        "label": "${PROP('Dim.Outcome')}",
+                    }
+                ]
+            ],
+        )
+        for metric in LIFECYCLE_METRICS
     ]
 
 

@@ -5,16 +5,32 @@ import json
 import shlex
 import subprocess
 import sys
+from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from bench.cost.cli import load_measured
-from bench.cost.items import item_bytes, sample_payment_item
-from bench.cost.model import Model, tiered, total
+from bench.cost.items import item_bytes, sample_operation_item, sample_payment_item
+from bench.cost.lifecycle import KINDS, Lifecycle
+from bench.cost.model import Model, tiered, total, usd
 from bench.cost.parameters import Parameters
 from bench.cost.prices import HOURS_PER_MONTH, SECONDS_PER_MONTH, Prices
 from bench.cost.render import render
+from handlers.domain.models import (
+    IdempotencyClaim,
+    IdempotencyKey,
+    Operation,
+    OperationKind,
+    OperationStatus,
+    PaymentOperation,
+)
+from handlers.domain.operations import OperationService
+from handlers.domain.service import PaymentService
+from tests.commands import payment_command
+from tests.fakes import FakeClock, MemoryRepository, ScriptedBank
+from tests.support import payment_body
 
 # Every request priced per request: no health checks (a constant), authorizer on every request.
 # Without the fixed background (health checks, the authorizer's cache, the resolver's schedule).
@@ -221,3 +237,106 @@ def test_the_container_option_pays_for_its_public_ipv4_addresses_whatever_the_tr
     assert quiet.public_ipv4() == Model().public_ipv4() > 0
     lines = {line.part: line.monthly_usd for line in quiet.container_design()}
     assert lines["Public IPv4 addresses"] == quiet.public_ipv4()
+
+
+# --- the payment lifecycle (bench/cost/lifecycle.py) ----------------------------------------------
+
+
+class CountingRepository(MemoryRepository):
+    """The in-memory table, counting the DynamoDB calls the adapter makes for each port method."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls: Counter[str] = Counter()
+
+    def claim(self, claim: IdempotencyClaim, now: float) -> IdempotencyClaim | None:
+        self.calls["PutItem claim"] += 1
+        return super().claim(claim, now)
+
+    def save_pending_operation(self, operation: Operation) -> None:
+        self.calls["PutItem operation"] += 1
+        super().save_pending_operation(operation)
+
+    def transition_operation(self, operation: Operation, previous: OperationStatus) -> None:
+        self.calls["PutItem operation"] += 1
+        super().transition_operation(operation, previous)
+
+    def get_payment_with_operations(self, merchant_id: str, payment_id: str) -> Any:
+        self.calls["Query"] += 1
+        return super().get_payment_with_operations(merchant_id, payment_id)
+
+
+def _run_operation(kind: OperationKind, key: str | None) -> Counter[str]:
+    """One capture or refund through the domain service; the DynamoDB calls it made."""
+    repo, bank, clock = CountingRepository(), ScriptedBank(), FakeClock()
+    payments = PaymentService(payments=repo, bank=bank, region="eu-west-1", fingerprint_key=b"k", clock=clock)
+    operations = OperationService(
+        payments=repo, operations=repo, bank=bank, region="eu-west-1", fingerprint_key=b"k", clock=clock
+    )
+    method = "manual" if kind is OperationKind.CAPTURE else "automatic"
+    payment = payments.create_payment(payment_command("mer_a", payment_body(capture_method=method), None)).payment
+    repo.calls.clear()
+    idempotency = None if key is None else IdempotencyKey(key, "{}")
+    result = operations.run(PaymentOperation("mer_a", payment.id, kind, None, None, idempotency))
+    assert result.operation.status is OperationStatus.SUCCEEDED
+    return repo.calls
+
+
+@pytest.mark.parametrize("kind", [OperationKind.CAPTURE, OperationKind.REFUND])
+def test_the_writes_and_reads_per_operation_are_the_services(kind: OperationKind) -> None:
+    life = Lifecycle(Model())
+    keyed, bare = _run_operation(kind, "key-1"), _run_operation(kind, None)
+    assert keyed["PutItem claim"] + keyed["PutItem operation"] == life.operation_writes(True).table == 3
+    assert bare["PutItem claim"] + bare["PutItem operation"] == life.operation_writes(False).table == 2
+    assert keyed["Query"] == bare["Query"] == life.read_units("refund") == 2  # each under 4 KB: 1 RRU
+    slower = Lifecycle(Model(dataclasses.replace(Parameters(), dynamodb_call_ms=Parameters().dynamodb_call_ms + 1)))
+    assert slower.duration_ms("refund") - life.duration_ms("refund") == pytest.approx(sum(keyed.values()))
+
+
+def test_a_keyed_operation_is_11_write_units_in_two_regions_and_17_in_three() -> None:
+    two, three = Lifecycle(Model()), Lifecycle(Model(dataclasses.replace(Parameters(), regions=3)))
+    keyed = two.operation_writes(True)
+    assert (keyed.table, keyed.index, keyed.replicated) == (3, 2, 6)  # + the claim's replicated TTL deletion
+    assert keyed.total(2) == 11 and three.operation_writes(True).total(3) == 17
+    assert two.operation_writes(False).total(2) == 8
+    assert two.writes("list refunds").total(2) == 0
+    # A capture or void also ends a manual authorization: its EXPIRY# entry and its owner's final write.
+    assert two.writes("capture").total(2) == 11 + two.manual_payment_writes().total(2) == 17
+
+
+def test_refunds_follow_their_share_and_captures_the_manual_share() -> None:
+    base = Parameters(refund_share=0.1, manual_capture_share=0.2, void_share_of_manual=0.05)
+    life = Lifecycle(Model(base))
+    rates = life.rates()
+    assert rates["refund"] == pytest.approx(0.1 * Model(base).route_rps("post")) == pytest.approx(10.0)
+    assert rates["capture"] + rates["void"] == pytest.approx(20.0) and rates["void"] == pytest.approx(1.0)
+    twice = Lifecycle(Model(dataclasses.replace(base, refund_share=0.2)))
+    assert twice.units_per_month("refund")["wru"] == pytest.approx(2 * life.units_per_month("refund")["wru"])
+    assert twice.lines("refund")["DynamoDB writes"] == pytest.approx(2 * life.lines("refund")["DynamoDB writes"])
+    automatic_only = Lifecycle(Model(dataclasses.replace(base, manual_capture_share=0.0)))
+    assert sum(automatic_only.lines("capture").values()) == 0 == automatic_only.rates()["void"]
+
+
+def test_operation_writes_are_replicated_to_each_other_region() -> None:
+    one = Lifecycle(Model(dataclasses.replace(Parameters(), regions=1)))
+    two = Lifecycle(Model())
+    assert one.units_per_month("refund")["rwru"] == 0
+    refunds = two.rates()["refund"] * SECONDS_PER_MONTH
+    local, replicated = (two.units_per_month("refund")[unit] / refunds for unit in ("wru", "rwru"))
+    assert (local, replicated) == (pytest.approx(5), pytest.approx(6))  # and the claim's TTL deletion
+
+
+def test_the_operation_item_fits_one_write_unit() -> None:
+    assert item_bytes(sample_operation_item()) < 1024
+
+
+def test_the_lifecycle_section_renders_with_its_total() -> None:
+    model = Model()
+    text = render(model, "python -m bench.cost")
+    life = Lifecycle(model)
+    assert "### The payment lifecycle: captures, voids and refunds" in text
+    assert f"The lifecycle adds **{usd(life.total())} a month**" in text
+    assert life.total() == pytest.approx(
+        sum(sum(life.lines(kind).values()) for kind in KINDS) + life.monitoring() + life.resolver_usd()
+    )
+    assert 0 < life.container_total() < life.total()  # no API Gateway or Lambda

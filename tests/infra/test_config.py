@@ -126,6 +126,7 @@ DEFAULTS: dict[str, Callable[[StackConfig], Any]] = {
     "alarmDynamoThrottledRequests": lambda c: f"{c.alarms.dynamodb_throttled_requests:g}",
     "alarmDynamoSystemErrors": lambda c: f"{c.alarms.dynamodb_system_errors:g}",
     "alarmReplicationLatencyMs": lambda c: f"{c.alarms.replication_latency_ms:g}",
+    "authorizationTtl": lambda c: c.authorization_ttl_seconds,
     "deploymentStrategy": lambda c: c.deployment_strategy,
     "compute": lambda c: c.compute,
     "fargateCpu": lambda c: c.fargate.cpu,

@@ -55,6 +55,7 @@ def test_expected_alarms_exist(mocks: RecordingMocks) -> None:
         "health-check",
         "oldest-pending",
         "payment-not-stored",
+        "operation-not-stored",
         "resolver-failures",
         "reversals",
         "heartbeat-us-east-1",
@@ -247,6 +248,7 @@ def test_pending_payments_and_silent_regions_alarm_with_missing_data_breaching(m
     assert heartbeat["dimensions"] == {"PeerRegion": "us-east-1"} and heartbeat["treatMissingData"] == "breaching"
     for key, metric in (
         ("payment-not-stored", "PaymentNotStored"),
+        ("operation-not-stored", "OperationNotStored"),
         ("resolver-failures", "ResolverFailures"),
         ("reversals", "Reversals"),
     ):

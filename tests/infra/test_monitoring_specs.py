@@ -169,7 +169,10 @@ def titles(body: dict[str, Any]) -> list[str]:
 
 
 def test_the_dashboard_shows_the_sources_traffic_first_then_every_regions_graphs_then_the_fleet() -> None:
-    shared = ["Payments by status", "Bank latency (ms)", "Lambda errors and throttles", "Payment outcomes (resolver)"]
+    shared = [
+        *["Payments by status", "Bank latency (ms)", "Lambda errors and throttles", "Payment outcomes (resolver)"],
+        *["Captures by outcome", "Voids by outcome", "Refunds by outcome", "Expiries by outcome"],
+    ]
     assert titles(dashboard_body(args(LAMBDA))) == ["Requests", "Latency (ms)", "Error rates (%)", *shared]
     container = dashboard_body(args(CONTAINER))
     assert titles(container) == [
@@ -198,3 +201,31 @@ def test_every_function_and_peer_region_is_graphed() -> None:
     graphed = {m[3] for m in metrics if m[:2] == ["AWS/Lambda", "Errors"]}
     assert graphed == {"pg-create-payment", "pg-authorizer", "pg-resolver"}
     assert {m[3] for m in metrics if m[:2] == ["PaymentGateway", "HeartbeatAge"]} == {"us-east-1", "ap-southeast-2"}
+
+
+# --- the payment lifecycle -----------------------------------------------------------------------
+
+
+def test_captures_voids_refunds_and_expiries_are_graphed_by_every_outcome() -> None:
+    body = dashboard_body(args(metrics_namespace="PG Test"))
+    graphs = {w["properties"]["title"]: w["properties"]["metrics"] for w in body["widgets"]}
+    for metric in ("Captures", "Voids", "Refunds", "Expiries"):
+        [[query]] = graphs[f"{metric} by outcome"]
+        # Every Outcome value the namespace holds for the metric, the namespace quoted (it may hold a space).
+        assert query["expression"] == f"""SEARCH('{{"PG Test",Outcome}} MetricName="{metric}"', 'Sum', 60)"""
+        assert query["label"] == "${PROP('Dim.Outcome')}"
+    statuses = {m[3] for m in graphs["Payments by status"]}
+    assert {"authorized", "captured"} <= statuses  # manual and automatic capture's successes
+    resolver = {m[1] for m in graphs["Payment outcomes (resolver)"]}
+    assert {"OldestPendingAge", "PaymentNotStored", "OperationNotStored"} <= resolver
+
+
+def test_pending_operations_page_like_pending_payments() -> None:
+    specs = by_key(alarm_specs(args()))
+    oldest = specs["oldest-pending"]
+    assert oldest.metric is not None and oldest.metric.name == "OldestPendingAge"
+    assert "capture, void or refund" in oldest.description and "payment" in oldest.description
+    lost = specs["operation-not-stored"]
+    assert lost.metric is not None and (lost.metric.name, lost.threshold) == ("OperationNotStored", 1.0)
+    assert (lost.evaluation_periods, lost.datapoints_to_alarm) == (1, 1)  # the first one pages
+    assert lost.description.endswith("(runbook: docs/reliability.md)")

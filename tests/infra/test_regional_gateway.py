@@ -215,6 +215,7 @@ def test_environment_gives_the_bank_and_the_secret_only_to_the_payments_function
         "UNKNOWN_OUTCOME": "settle",
         "PEER_REGIONS": "",
         "RESOLVER_TAKEOVER_SECONDS": "300",
+        "AUTHORIZATION_TTL_SECONDS": "604800",  # it dates a manual authorization's expiry
     }
     for fn in [*ALL_FUNCTIONS, routes.BANK_SIMULATOR]:
         env = function_by_name(mocks, f"payment-gateway-{fn.name}").plain["environment"]["variables"]
@@ -652,6 +653,8 @@ def test_the_resolver_runs_on_a_schedule_with_least_privilege_on_its_items_and_i
     assert table["Condition"]["ForAllValues:StringLike"]["dynamodb:LeadingKeys"] == [
         "MERCHANT#*",
         "PENDING#*",
+        "OPERATION#*",
+        "EXPIRY#*",
         "HEARTBEAT",
     ]
 

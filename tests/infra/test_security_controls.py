@@ -208,9 +208,14 @@ def test_function_environment_encrypted_with_cmk(any_stack: ProgramRun) -> None:
 
 
 def test_fingerprint_key_is_secret_and_only_where_needed(any_stack: ProgramRun) -> None:
+    hashing = {f"payment-gateway-{fn.name}" for fn in API_FUNCTIONS if fn.fingerprints}
+    assert hashing == {
+        f"payment-gateway-{fn.name}"
+        for fn in (routes.CREATE_PAYMENT, routes.CAPTURE_PAYMENT, routes.VOID_PAYMENT, routes.CREATE_REFUND)
+    }
     for function in any_stack.of_type(FUNCTION):
         variables = function.plain["environment"]["variables"]
-        if function.plain["name"].endswith(routes.CREATE_PAYMENT.name):  # the only one that hashes keys
+        if function.plain["name"] in hashing:  # the POSTs that take an Idempotency-Key
             assert "FINGERPRINT_KEY" in variables
             assert is_secret(function.inputs["environment"])
         else:
