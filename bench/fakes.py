@@ -44,9 +44,9 @@ class BenchBank:
     def __init__(self, url: str = "", **_options: Any) -> None:
         self.url = url
 
-    def authorize(self, payment_id: str, request: PaymentRequest) -> BankDecision:
+    def authorize(self, payment_id: str, request: PaymentRequest, *, capture: bool = False) -> BankDecision:
         if int(request.card.number[-1]) % 2:
-            return BankDecision(authorized=True, authorization_code="A1B2C3")
+            return BankDecision(authorized=True, authorization_code="A1B2C3", captured=capture)
         return BankDecision(authorized=False, authorization_code=None)
 
     def inquire(self, reference: str) -> BankRecord | None:

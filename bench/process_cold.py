@@ -40,7 +40,7 @@ _DYNAMODB_ANSWERS: dict[str, dict[str, object]] = {
     "GetItem": {},
     "Query": {"Items": [], "Count": 0, "ScannedCount": 0},
 }
-_BANK_ANSWER = {"authorized": True, "authorization_code": "BENCH1"}
+_BANK_ANSWER = {"authorized": True, "authorization_code": "BENCH1", "captured": True}
 
 
 class _InstantUpstream(BaseHTTPRequestHandler):

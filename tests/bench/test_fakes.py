@@ -19,7 +19,7 @@ def test_the_fakes_behave_like_the_repository_contract() -> None:
     payments, repository = service()
     first = payments.create_payment(payment_command(events.MERCHANT_ID, events.payment_body(), "key-1"))
     replay = payments.create_payment(payment_command(events.MERCHANT_ID, events.payment_body(), "key-1"))
-    assert first.payment.status is PaymentStatus.AUTHORIZED
+    assert first.payment.status is PaymentStatus.CAPTURED  # automatic capture: the default
     assert replay.replayed and replay.payment.id == first.payment.id
     stored = repository.get_payment(events.MERCHANT_ID, first.payment.id)  # type: ignore[attr-defined]
     with pytest.raises(ConditionFailed):  # written once, ahead of the bank

@@ -24,7 +24,10 @@ def test_the_fake_answers_dynamodb_by_operation_and_the_bank_below_its_path() ->
         assert post(url, "/", {"X-Amz-Target": "DynamoDB_20120810.PutItem"}) == (200, {})
         assert post(url, "/", {"X-Amz-Target": "DynamoDB_20120810.Query"})[1]["Count"] == 0
         assert post(url, "/", {"X-Amz-Target": "DynamoDB_20120810.Scan"})[0] == 400  # unknown: refused, not faked
-        assert post(url, process_cold.BANK_PATH, {}) == (200, {"authorized": True, "authorization_code": "BENCH1"})
+        assert post(url, process_cold.BANK_PATH, {}) == (
+            200,
+            {"authorized": True, "authorization_code": "BENCH1", "captured": True},
+        )
 
 
 def test_both_children_talk_to_the_fake_and_the_payment_is_created() -> None:

@@ -1,5 +1,6 @@
 """A region's process is killed (SIGKILL) between the bank's charge and the payment's write, on the
-local stack, with and without an Idempotency-Key. The runner starts the region again, as Lambda
+local stack, with and without an Idempotency-Key, and between the bank's capture or refund and the
+operation's write. The runner starts the region again, as Lambda
 starts a new instance, and its resolver settles what the dead process left pending: within the
 resolution bound every charge in the simulator's ledger is in the gateway with the bank's status
 and authorization code, nothing stays pending and nothing is charged twice.
@@ -32,6 +33,7 @@ pytestmark = pytest.mark.e2e
 
 KEY = "pgw_e2e-crash-merchant-0123456789abcdefghijklmnopqrstu"
 LATE_CARD = next(card for card, fault in FAULT_CARDS.items() if fault is Fault.LATE_ANSWER)
+PLAIN_CARD = "4242424242424291"  # authorized at once
 RESOLVE_AFTER = 6.0  # must exceed the bank deadline below (0.25 + 5 s)
 RESOLVER_INTERVAL = 0.5
 # A pending payment is due RESOLVE_AFTER after it was written; the restarted region's resolver
@@ -65,14 +67,26 @@ class Stack:
             request["ExclusiveStartKey"] = page["LastEvaluatedKey"]
 
     def ledger(self) -> dict[str, dict[str, Any]]:
+        """The bank's entry per reference (its refunds are items of their own beside it)."""
         return {
-            i[schema.PARTITION_KEY]["S"].removeprefix(schema.BANK_PREFIX): i for i in self.items(schema.BANK_PREFIX)
+            i[schema.PARTITION_KEY]["S"].removeprefix(schema.BANK_PREFIX): i
+            for i in self.items(schema.BANK_PREFIX)
+            if i[schema.SORT_KEY]["S"] == schema.BANK_SORT
         }
 
+    def bank_refunds(self) -> list[dict[str, Any]]:
+        return [i for i in self.items(schema.BANK_PREFIX) if i[schema.SORT_KEY]["S"].startswith(schema.REFUND_PREFIX)]
+
     def payments(self) -> list[dict[str, Any]]:
+        """Payments' own items (captures, voids and refunds sort beside them but carry `kind`)."""
         return [
-            i for i in self.items(schema.MERCHANT_PREFIX) if i[schema.SORT_KEY]["S"].startswith(schema.PAYMENT_PREFIX)
+            i
+            for i in self.items(schema.MERCHANT_PREFIX)
+            if i[schema.SORT_KEY]["S"].startswith(schema.PAYMENT_PREFIX) and schema.OPERATION_KIND_ATTRIBUTE not in i
         ]
+
+    def operations(self) -> list[dict[str, Any]]:
+        return [i for i in self.items(schema.MERCHANT_PREFIX) if schema.OPERATION_KIND_ATTRIBUTE in i]
 
     def region_pid(self, region: str) -> int:
         for pid in launch.descendants(self.launched.process.pid):
@@ -114,9 +128,15 @@ def _post_in_background(api: Api, key: str | None) -> threading.Thread:
     return thread
 
 
-def _body() -> dict[str, Any]:
-    card = {"number": LATE_CARD, "expiry_month": 4, "expiry_year": 2030, "cvv": "123"}
-    return {"amount": 1050, "currency": "GBP", "reference": "crash-test", "card": card}
+def _body(card_number: str = LATE_CARD, capture_method: str = "manual") -> dict[str, Any]:
+    card = {"number": card_number, "expiry_month": 4, "expiry_year": 2030, "cvv": "123"}
+    return {
+        "amount": 1050,
+        "currency": "GBP",
+        "reference": "crash-test",
+        "card": card,
+        "capture_method": capture_method,
+    }
 
 
 def _wait_for(condition: Any, timeout: float, what: str) -> Any:
@@ -130,7 +150,7 @@ def _wait_for(condition: Any, timeout: float, what: str) -> Any:
 
 
 def _settled(stack: Stack, reference: str) -> dict[str, Any] | None:
-    mine = [p for p in stack.payments() if p["bank_reference"]["S"] == reference]
+    mine = [p for p in stack.payments() if p["bank_reference"]["S"] == reference]  # payments' own items only
     return mine[0] if mine and all(p["status"]["S"] != "pending" for p in mine) else None
 
 
@@ -201,6 +221,55 @@ def test_every_charge_in_the_ledger_is_in_the_gateway_and_nothing_stays_pending(
             assert recorded["status"]["S"] == charge["status"]["S"]
             assert recorded["authorization_code"]["S"] == charge["authorization_code"]["S"]
     assert [p["id"]["S"] for p in payments if p["status"]["S"] == "pending"] == []
+
+
+@pytest.mark.parametrize(
+    ("operation", "capture_method", "field", "shown_as"),
+    [
+        ("capture", "manual", "captured_amount", "amount_captured"),
+        ("refunds", "automatic", "refunded_amount", "amount_refunded"),
+    ],
+)
+def test_a_region_killed_between_the_banks_capture_or_refund_and_the_write_is_settled_once(
+    stack: Stack, operation: str, capture_method: str, field: str, shown_as: str
+) -> None:
+    """The operation's amount ends in 2: the simulator does it, then holds the answer (docs/bank.md),
+    and the region waits for it, so the kill lands with the bank done and the operation `pending`."""
+    created = stack.eu.request(
+        "POST", "/v1/payments", _body(PLAIN_CARD, capture_method), {"Idempotency-Key": f"c-{operation}"}
+    )
+    assert created.status == 201, created.body
+    payment_id = created.body["id"]
+    victim = stack.region_pid("eu-west-1")
+    thread = threading.Thread(
+        target=lambda: _quietly(stack.eu, "POST", f"/v1/payments/{payment_id}/{operation}", {"amount": 602}),
+        daemon=True,
+    )
+    thread.start()
+    _wait_for(lambda: int(stack.ledger()[payment_id].get(field, {"N": "0"})["N"]) == 602, 15, f"the bank's {field}")
+    [pending] = [op for op in stack.operations() if op["payment_id"]["S"] == payment_id]
+    assert pending["status"]["S"] == "pending"  # written ahead, the answer not yet in
+    os.kill(victim, signal.SIGKILL)
+    thread.join(10)
+    _wait_for(lambda: _restarted(stack, victim), 30, "the runner restarted eu-west-1")
+    settled = _wait_for(
+        lambda: [
+            op for op in stack.operations() if op["payment_id"]["S"] == payment_id and op["status"]["S"] != "pending"
+        ],
+        RESOLUTION_BOUND,
+        "the resolver settled the operation",
+    )
+    assert [op["status"]["S"] for op in settled] == ["succeeded"]
+    shown = stack.global_api.request("GET", f"/v1/payments/{payment_id}").body
+    entry = stack.ledger()[payment_id]
+    assert shown[shown_as] == int(entry[field]["N"]) == 602  # the books agree
+    if operation == "refunds":
+        assert len([r for r in stack.bank_refunds() if r[schema.PARTITION_KEY]["S"] == schema.bank_pk(payment_id)]) == 1
+
+
+def _quietly(api: Api, method: str, path: str, body: Any) -> None:
+    with contextlib.suppress(OSError):  # the process answering it is killed
+        api.request(method, path, body, {"Idempotency-Key": f"op-{path}"})
 
 
 def _restarted(stack: Stack, old_pid: int) -> int | None:

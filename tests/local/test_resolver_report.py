@@ -59,7 +59,7 @@ def test_the_run_s_operations_expiries_and_pending_operations_are_metrics(capsys
     assert metrics["Captures", (("Outcome", "succeeded"),)] == 2
     assert metrics["Voids", (("Outcome", "succeeded"),)] == 1
     assert metrics["Refunds", (("Outcome", "failed"),)] == 1
-    assert metrics["Expiries", ()] == 4
+    assert metrics["Expiries", (("Outcome", "expired"),)] == 4  # by Outcome, as the dashboard's search graphs it
     assert metrics["OperationsPending", ()] == 5
     assert metrics["PaymentsPending", ()] == 3
     assert metrics["OldestPendingAge", ()] == 42.5  # payments' and operations' oldest: the alarm's metric
@@ -72,7 +72,7 @@ def test_a_quiet_run_still_reports_its_levels_and_no_outcome(capsys: pytest.Capt
     resolver_job.publish_resolver_report(quiet)
 
     metrics = _metrics(capsys.readouterr().out)
-    assert metrics["OperationsPending", ()] == 0 and metrics["Expiries", ()] == 0
+    assert metrics["OperationsPending", ()] == 0 and metrics["Expiries", (("Outcome", "expired"),)] == 0
     assert not [name for name, _ in metrics if name in ("Captures", "Voids", "Refunds")]
 
 
@@ -95,5 +95,5 @@ def test_the_live_view_s_region_stats_count_them(capsys: pytest.CaptureFixture[s
     snapshot = stats.snapshot()
     assert snapshot["counts"]["Captures"] == {"succeeded": 2}
     assert snapshot["counts"]["Refunds"] == {"failed": 1}
-    assert snapshot["counts"]["Expiries"] == {"total": 4}
+    assert snapshot["counts"]["Expiries"] == {"expired": 4}
     assert snapshot["gauges"]["OperationsPending"]["value"] == 5  # a level, not a sum of runs
