@@ -196,8 +196,16 @@ class HttpBank:
             safe = isinstance(failure, _NotSent) or idempotent
             if not (pooled and safe) or failure.timed_out:
                 raise
-        connection, _ = self._connection(reuse=False)
-        return self._send_and_receive(connection, method, target, body, deadline)
+            first_was_sent = isinstance(failure, _NoAnswer)
+        try:
+            connection, _ = self._connection(reuse=False)
+            return self._send_and_receive(connection, method, target, body, deadline)
+        except _NotSent as retry_failure:
+            # The first try was fully sent: whatever the resend did, the bank may have acted on the
+            # first one, so "not sent" would wrongly say nothing moved.
+            if first_was_sent:
+                raise _NoAnswer(str(retry_failure), timed_out=retry_failure.timed_out) from None
+            raise
 
     def _send_and_receive(
         self, connection: http.client.HTTPConnection, method: str, target: str, body: bytes | None, deadline: float

@@ -794,6 +794,30 @@ def test_a_capture_lost_after_the_send_on_a_pooled_connection_is_sent_again(
     assert (server.connections, server.posts) == (2, 3)
 
 
+def test_a_capture_sent_whole_whose_resend_cannot_connect_is_an_unknown_outcome(
+    serve: Callable[[Behaviour], BankServer],
+) -> None:
+    """The first try went out whole (the bank may have captured): a resend that cannot even connect
+    must not turn that into "not processed", which would tell the merchant nothing moved."""
+
+    def first_connection_loses_its_second_answer(conn: socket.socket, server: BankServer) -> None:
+        if read_request(conn, server):
+            conn.sendall(response(200, b'{"status": "captured", "captured_amount": 1000}'))
+        if read_request(conn, server):
+            conn.close()
+
+    class Refused(http.client.HTTPConnection):
+        def connect(self) -> None:
+            raise ConnectionRefusedError
+
+    server = serve(first_connection_loses_its_second_answer)
+    bank = HttpBank(server.url, connect_timeout=1, read_timeout=1)
+    bank.capture("pay_1", 1000)  # leaves its connection in the pool
+    bank._new_connection = lambda: Refused("127.0.0.1", 9)  # type: ignore[method-assign]
+    fails(BankOutcomeUnknown, lambda: bank.capture("pay_1", 1000), "could not be reached")
+    assert server.posts == 2
+
+
 def test_a_capture_that_timed_out_on_a_pooled_connection_is_not_sent_again(
     serve: Callable[[Behaviour], BankServer],
 ) -> None:
