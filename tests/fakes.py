@@ -206,9 +206,9 @@ class MemoryRepository:
                 if op.region == region
                 and op.due_at is not None
                 and op.due_at <= now
-                and (after is None or ids.creation_order(after) < ids.creation_order(op.id))
+                and (after is None or after < f"{op.payment_id}#{op.id}")
             ]
-        return sorted(due, key=lambda op: ids.creation_order(op.id))[:limit]
+        return sorted(due, key=lambda op: f"{op.payment_id}#{op.id}")[:limit]
 
     def pending_operations_summary(self, region: str) -> tuple[int, str | None]:
         with self._lock:
@@ -216,7 +216,7 @@ class MemoryRepository:
         oldest = min(pending, key=lambda op: ids.creation_order(op.id), default=None)
         return len(pending), None if oldest is None else oldest.id
 
-    def due_expiries(self, region: str, now: float, limit: int) -> list[StoredPayment]:
+    def due_expiries(self, region: str, now: float, limit: int, *, after: str | None = None) -> list[StoredPayment]:
         with self._lock:
             due = [
                 stored
@@ -225,6 +225,7 @@ class MemoryRepository:
                 and stored.owner_region == region
                 and stored.payment.authorization_expires_at is not None
                 and stored.payment.authorization_expires_at.timestamp() <= now
+                and (after is None or after < stored.payment.id)
             ]
         return sorted(due, key=lambda stored: stored.payment.id)[:limit]
 

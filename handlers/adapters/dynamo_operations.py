@@ -93,19 +93,21 @@ class OperationItems:
         return stored, tuple(sorted(operations, key=lambda op: op.id))
 
     def due_operations(self, region: str, now: float, limit: int, *, after: str | None = None) -> list[Operation]:
+        """In the index's order (by payment, then operation), from `after` (an operation_key) on."""
+        above = None if after is None else schema.PAYMENT_PREFIX + after
         found = [
             converter.operation_from_item(values)
             for partition in schema.pending_partitions(region, schema.OPERATION_PENDING_PREFIX)
-            for values in self._due_in(partition, now, limit)
+            for values in self._due_in(partition, now, limit, above)
         ]
-        later = (op for op in found if after is None or ids.creation_order(op.id) > ids.creation_order(after))
-        return sorted(later, key=lambda op: ids.creation_order(op.id))[:limit]
+        return sorted(found, key=operation_key)[:limit]
 
-    def due_expiries(self, region: str, now: float, limit: int) -> list[StoredPayment]:
+    def due_expiries(self, region: str, now: float, limit: int, *, after: str | None = None) -> list[StoredPayment]:
+        above = None if after is None else schema.payment_sk(after)
         found = [
             converter.payment_from_item(values)
             for partition in schema.pending_partitions(region, schema.EXPIRY_PREFIX)
-            for values in self._due_in(partition, now, limit)
+            for values in self._due_in(partition, now, limit, above)
         ]
         return sorted(found, key=lambda stored: stored.payment.id)[:limit]
 
@@ -118,8 +120,12 @@ class OperationItems:
         oldest = min((op.id for op in operations), key=ids.creation_order, default=None)
         return len(operations), oldest
 
-    def _due_in(self, partition: str, now: float, limit: int) -> Iterator[dict[str, Any]]:
+    def _due_in(self, partition: str, now: float, limit: int, above: str | None) -> Iterator[dict[str, Any]]:
         request = self._index_query(partition)
+        if above is not None:  # the next batch starts after the last item tried
+            request["KeyConditionExpression"] += " AND #sk > :above"
+            request["ExpressionAttributeNames"]["#sk"] = schema.SORT_KEY
+            request["ExpressionAttributeValues"][":above"] = {"S": above}
         request["FilterExpression"] = "#due <= :now"
         request["ExpressionAttributeNames"]["#due"] = schema.DUE_ATTRIBUTE
         request["ExpressionAttributeValues"][":now"] = {"N": repr(now)}
@@ -145,6 +151,11 @@ class OperationItems:
             "ExpressionAttributeNames": {"#ppk": schema.PENDING_PARTITION_KEY},
             "ExpressionAttributeValues": {":ppk": {"S": partition}},
         }
+
+
+def operation_key(operation: Operation) -> str:
+    """Where an operation sits in the index (its sort key after PAYMENT#): the resolver's cursor."""
+    return schema.operation_sk(operation.payment_id, operation.id).removeprefix(schema.PAYMENT_PREFIX)
 
 
 class PageFolder:

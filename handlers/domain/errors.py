@@ -63,6 +63,11 @@ class AmountTooLarge(PaymentError):
         self.maximum = maximum
 
 
+class OutcomeUnknown(PaymentError):
+    """The request may have moved money and its answer cannot be given now (a 500: retry with the same
+    Idempotency-Key, which finds what was done); never a 503, which says nothing was sent."""
+
+
 class BankUnavailable(PaymentError):
     """The bank provably did not process the payment; `payment_id` names the stored `failed` payment."""
 

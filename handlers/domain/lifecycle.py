@@ -26,16 +26,23 @@ def succeeded(operations: Iterable[Operation], kind: OperationKind) -> list[Oper
 def distinct_refunds(operations: Iterable[Operation]) -> list[Operation]:
     """Refunds, one per refund reference (oldest first). A refund retried with its Idempotency-Key in
     the other region during the replication lag has an item in each region but one bank reference:
-    the bank refunded it once, and it counts once."""
-    seen: dict[str, Operation] = {}
+    the bank refunded it once, and it counts once. Of its items, the one that knows most tells its
+    outcome: `succeeded` (the bank holds it), then `pending`, then `failed` (the other item's request
+    may have been refused while this one's went through); it keeps the oldest item's id."""
+    chosen: dict[str, Operation] = {}
     for op in sorted(operations, key=lambda op: op.id):
-        if op.kind is OperationKind.REFUND:
-            key = op.refund_reference or op.id
-            held = seen.get(key)
-            # Of two items of one bank refund, the settled one tells its outcome.
-            if held is None or (held.status is OperationStatus.PENDING and op.status is not OperationStatus.PENDING):
-                seen[key] = op if held is None else attrs.evolve(op, id=held.id, created_at=held.created_at)
-    return sorted(seen.values(), key=lambda op: op.id)
+        if op.kind is not OperationKind.REFUND:
+            continue
+        key = op.refund_reference or op.id
+        held = chosen.get(key)
+        if held is None:
+            chosen[key] = op
+        elif _RANK[op.status] > _RANK[held.status]:
+            chosen[key] = attrs.evolve(op, id=held.id, created_at=held.created_at)
+    return sorted(chosen.values(), key=lambda op: op.id)
+
+
+_RANK = {OperationStatus.FAILED: 0, OperationStatus.PENDING: 1, OperationStatus.SUCCEEDED: 2}
 
 
 def fold(payment: Payment, operations: Sequence[Operation]) -> Payment:

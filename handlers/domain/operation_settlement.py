@@ -115,13 +115,17 @@ class OperationSettlement:
 
     # --- the resolver: ask the bank, then finish under the same reference ----------------------------
 
-    def settle(self, op: Operation, *, reschedule: bool = True) -> Operation:
+    def settle(self, op: Operation, *, reschedule: bool = True, taking_over: bool = False) -> Operation:
         """Settle one pending operation now; returns what the table holds afterwards. A taker (the
-        operation's region is silent) passes reschedule=False: it writes only the bank's outcome."""
+        operation's region is silent) writes only an outcome the bank already holds: it never sends
+        (its region may have answered the request, e.g. failed, in a write not replicated yet) and
+        never reschedules."""
         if op.status is not OperationStatus.PENDING:
             return op
         try:
             verdict = self._ask_bank(op)
+            if verdict is None and taking_over:
+                return op
             if verdict is None:  # the bank has not done it: finish it, under the same reference
                 self._send(op)
                 verdict = (OperationStatus.SUCCEEDED, None)
@@ -130,7 +134,7 @@ class OperationSettlement:
         except (BankUnreachable, BankOutcomeUnknown, BankNotProcessed) as e:
             logger.warning("operation_bank_unreachable", extra={"operation_id": op.id, "reason": str(e)})
             self.tally.failures += 1
-            return self._reschedule(op) if reschedule else op
+            return self._reschedule(op) if reschedule and not taking_over else op
         final = attrs.evolve(op, status=verdict[0], failure_reason=verdict[1], due_at=None)
         if not self._replaced(op, final):
             return self._held_or(op)

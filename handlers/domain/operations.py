@@ -27,10 +27,11 @@ from handlers.domain.errors import (
     IdempotencyKeyReused,
     InvalidState,
     NotFound,
+    OutcomeUnknown,
     RequestInProgress,
     StorageUnavailable,
 )
-from handlers.domain.lifecycle import check_allowed, distinct_refunds, fold, operation_amount, pending_modification
+from handlers.domain.lifecycle import check_allowed, fold, operation_amount, pending_modification
 from handlers.domain.models import (
     IdempotencyClaim,
     Operation,
@@ -91,11 +92,6 @@ class OperationService:
         """Capture, void or refund; raises what the merchant is answered when it did not happen."""
         return answer(self._run(command))
 
-    def refunds(self, merchant_id: str, payment_id: str) -> tuple[Operation, ...]:
-        """A payment's refunds, oldest first (404 for another merchant's payment)."""
-        _, operations = self._load(merchant_id, payment_id)
-        return tuple(distinct_refunds(operations))
-
     def _run(self, command: PaymentOperation) -> OperationResult:
         now = self._clock()
         if command.idempotency is None:
@@ -127,12 +123,16 @@ class OperationService:
         if op is not None:  # its request ended without the bank's answer: its region finishes it now
             settled = self._settlement.settle(op, reschedule=False) if op.region == self._region else op
             return self._result(settled, replayed=True)
+        # A new operation id: the dead holder's id may yet be written in its region (its write-ahead
+        # in flight, or not replicated), and each item has one writer. The bank reference is the same
+        # (the payment's, or the key's refund reference), so the bank still acts once.
         retry = attrs.evolve(
             held,
             attempt=held.attempt + 1,
             lease_until=fresh.lease_until,
             expires_at=fresh.expires_at,
             owner=fresh.owner,
+            operation_id=fresh.operation_id,
         )
         try:
             self._payments.take_over(retry)
@@ -153,9 +153,13 @@ class OperationService:
         if claim is not None:
             self._require_lease_for_the_bank(claim)
         self._write_ahead(pending)
-        if claim is not None:
-            self._require_lease_for_the_bank(claim)
-        return self._result(self._settlement.execute(pending), replayed=False)
+        # From here the operation is recorded and the resolver finishes it: never a 503 ("not sent").
+        if claim is not None and not self._lease_allows_the_bank(claim):
+            done = pending  # the lease was eaten by slow storage: 202, the resolver sends it
+        else:
+            done = self._settlement.execute(pending)
+        known = (*(op for op in operations if op.id != done.id), done)
+        return OperationResult(fold(stored.payment, known), done, replayed=False)
 
     def _pending(
         self, command: PaymentOperation, stored: StoredPayment, operation_id: str, amount: int, refund_reference: str
@@ -183,10 +187,16 @@ class OperationService:
             found = self._operations.get_operation(pending.merchant_id, pending.payment_id, pending.id)
             if found != pending:
                 raise RequestInProgress("A request with this Idempotency-Key is still being processed.") from None
+        except StorageUnavailable as e:
+            # The write may have landed after all (its answer lost): then the resolver sends it.
+            raise OutcomeUnknown("The operation's record may or may not have been written.") from e
 
     def _require_lease_for_the_bank(self, claim: IdempotencyClaim) -> None:
-        if self._clock().timestamp() + self._policy.bank_call_seconds >= claim.lease_until:
+        if not self._lease_allows_the_bank(claim):
             raise StorageUnavailable("The payment store was too slow to start the operation within its lease.")
+
+    def _lease_allows_the_bank(self, claim: IdempotencyClaim) -> bool:
+        return self._clock().timestamp() + self._policy.bank_call_seconds < claim.lease_until
 
     def _load(self, merchant_id: str, payment_id: str) -> tuple[StoredPayment, tuple[Operation, ...]]:
         loaded = (
@@ -199,7 +209,12 @@ class OperationService:
         return loaded
 
     def _result(self, op: Operation, *, replayed: bool) -> OperationResult:
-        stored, operations = self._load(op.merchant_id, op.payment_id)
+        """A replay's answer; the store failing now is an unknown outcome (500: replay the key again),
+        never a 503: the first request, or this replay's settle, may have moved money."""
+        try:
+            stored, operations = self._load(op.merchant_id, op.payment_id)
+        except StorageUnavailable as e:
+            raise OutcomeUnknown("The payment could not be read back.") from e
         known = (*(o for o in operations if o.id != op.id), op)
         return OperationResult(fold(stored.payment, known), op, replayed)
 

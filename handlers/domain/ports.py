@@ -85,14 +85,15 @@ class OperationRepository(Protocol):
     def get_operation(self, merchant_id: str, payment_id: str, operation_id: str) -> Operation | None: ...
 
     def due_operations(self, region: str, now: float, limit: int, *, after: str | None = None) -> Sequence[Operation]:
-        """Pending operations written by `region` with `due_at <= now` (and an id above `after`),
-        oldest first, from the sparse pending index."""
+        """Pending operations written by `region` with `due_at <= now`, from the sparse pending index,
+        by payment then operation (`"<payment id>#<operation id>"`, the cursor `after` pages on)."""
 
     def pending_operations_summary(self, region: str) -> tuple[int, str | None]:
         """How many operations `region` wrote that are pending, and the oldest one's id."""
 
-    def due_expiries(self, region: str, now: float, limit: int) -> Sequence[StoredPayment]:
-        """Manual authorizations owned by `region` whose `authorization_expires_at` has passed."""
+    def due_expiries(self, region: str, now: float, limit: int, *, after: str | None = None) -> Sequence[StoredPayment]:
+        """Manual authorizations owned by `region` whose `authorization_expires_at` has passed, by
+        payment id (above `after`, to page on)."""
 
 
 class MerchantDirectory(Protocol):

@@ -18,6 +18,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from typing import TypeVar
 
 import attrs
 
@@ -28,6 +29,7 @@ from handlers.domain.ports import Bank, OperationRepository, PaymentRepository
 from handlers.domain.settlement import Clock, ResolutionPolicy, Settlement, Tally, utc_now
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 @attrs.frozen
@@ -114,23 +116,23 @@ class PaymentResolver:
     def _lifecycle(
         self, tally: OperationTally, regions: Sequence[str], rescheduling: bool, now: float, deadline: float
     ) -> None:
-        """Pending captures, voids and refunds (this region's, and a silent region's without
-        rescheduling), then this region's manual authorizations past their expiry."""
+        """Pending captures, voids and refunds (this region's, and a silent region's: only what the bank
+        already holds, never rescheduled), then this region's manual authorizations past their expiry.
+        Batch after batch from the last one tried, as for payments: items left as they were (a taker's,
+        an expiry waiting for a capture) cannot hide the ones behind them."""
         assert self._operations is not None
+        operations = self._operations
         settlement = OperationSettlement(
-            operations=self._operations, bank=self._bank, policy=self._policy, clock=self._clock, tally=tally
+            operations=operations, bank=self._bank, policy=self._policy, clock=self._clock, tally=tally
         )
         for region in regions:
-            reschedule = rescheduling and region == self._region
-            for op in self._operations.due_operations(region, now, self._policy.batch_size):
-                if time.monotonic() >= deadline:
-                    return
-                _guarded(functools.partial(settlement.settle, op, reschedule=reschedule), op.id, tally)
+            ours = region == self._region
+            settle = functools.partial(settlement.settle, reschedule=rescheduling and ours, taking_over=not ours)
+            due = functools.partial(operations.due_operations, region, now, self._policy.batch_size)
+            _in_batches(due, settle, lambda op: f"{op.payment_id}#{op.id}", tally, deadline)
         expiry = Expiry(payments=self._payments, bank=self._bank, tally=tally)
-        for stored in self._operations.due_expiries(self._region, now, self._policy.batch_size):
-            if time.monotonic() >= deadline:
-                return
-            _guarded(functools.partial(expiry.expire, stored), stored.payment.id, tally)
+        due_expiries = functools.partial(operations.due_expiries, self._region, now, self._policy.batch_size)
+        _in_batches(due_expiries, expiry.expire, lambda stored: stored.payment.id, tally, deadline)
 
     def _settle_due(
         self, settlement: Settlement, region: str, now: float, deadline: float, *, taking_over: bool, reschedule: bool
@@ -166,13 +168,29 @@ class PaymentResolver:
         return self._payments.due_payments(region, now, newest, self._policy.batch_size, after=after)
 
 
-def _guarded(settle: Callable[[], object], item_id: str, tally: OperationTally) -> None:
-    """One item's failure is logged and counted; the run goes on."""
-    try:
-        settle()
-    except Exception:
-        logger.exception("resolver_operation_failed", extra={"item_id": item_id})
-        tally.failures += 1
+def _in_batches(
+    due: Callable[..., Sequence[T]],
+    settle: Callable[[T], object],
+    item_id: Callable[[T], str],
+    tally: OperationTally,
+    deadline: float,
+) -> None:
+    """Batch after batch, each after the last item tried, until none is left or the time is up; one
+    item's failure is logged and counted, and the run goes on."""
+    after: str | None = None
+    while time.monotonic() < deadline:
+        batch = due(after=after)
+        if not batch:
+            return
+        for item in batch:
+            if time.monotonic() >= deadline:
+                return
+            after = item_id(item)
+            try:
+                settle(item)
+            except Exception:
+                logger.exception("resolver_operation_failed", extra={"item_id": after})
+                tally.failures += 1
 
 
 def _older(payment_id: str | None, operation_id: str | None) -> str | None:

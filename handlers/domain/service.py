@@ -22,7 +22,7 @@ from handlers.domain.errors import (
     RequestInProgress,
     StorageUnavailable,
 )
-from handlers.domain.lifecycle import fold
+from handlers.domain.lifecycle import distinct_refunds, fold
 from handlers.domain.models import (
     CaptureMethod,
     CardSummary,
@@ -30,6 +30,7 @@ from handlers.domain.models import (
     IdempotencyClaim,
     IdempotencyKey,
     ListQuery,
+    Operation,
     Page,
     Payment,
     PaymentStatus,
@@ -255,6 +256,15 @@ class PaymentReader:
 
     def list_payments(self, merchant_id: str, query: ListQuery) -> Page:
         return self._payments.list_payments(merchant_id, query)
+
+    def refunds(self, merchant_id: str, payment_id: str) -> tuple[Operation, ...]:
+        """A payment's refunds, oldest first (404 for another merchant's payment); reads only."""
+        found = None
+        if ids.is_payment_id(payment_id):
+            found = self._payments.get_payment_with_operations(merchant_id, payment_id)
+        if found is None:
+            raise NotFound("No payment with this id.")
+        return tuple(distinct_refunds(found[1]))
 
 
 def keyed_hash(secret: bytes, purpose: str, text: str) -> str:

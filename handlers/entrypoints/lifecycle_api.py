@@ -43,7 +43,8 @@ def create_refund(event: http.Event) -> http.Response:
 
 @entry_point
 def list_refunds(event: http.Event) -> http.Response:
-    refunds = wiring.operation_service().refunds(http.merchant_id(event), _payment_id(event))
+    # The reader: this function holds no bank URL and no fingerprint key (handlers.contract.routes).
+    refunds = wiring.payment_reader().refunds(http.merchant_id(event), _payment_id(event))
     return http.json_response(200, {"data": [operation_to_wire(refund) for refund in refunds]}, event)
 
 

@@ -19,6 +19,7 @@ from handlers.domain.errors import (
     InvalidRequest,
     InvalidState,
     NotFound,
+    OutcomeUnknown,
     PayloadTooLarge,
     PaymentError,
     RequestInProgress,
@@ -45,6 +46,7 @@ ERRORS: dict[type[PaymentError], tuple[int, str, int | None]] = {
     AmountTooLarge: (422, "amount_too_large", None),
     BankUnavailable: (502, "bank_unavailable", None),
     StorageUnavailable: (503, "service_unavailable", 1),
+    OutcomeUnknown: (500, "internal_error", OUTCOME_UNKNOWN_RETRY_AFTER),
 }
 _INTERNAL = (500, "internal_error", OUTCOME_UNKNOWN_RETRY_AFTER)
 
@@ -164,7 +166,7 @@ def error_response(error: Exception, event: Event) -> Response:
 
 
 def _public_message(error: Exception, status: int) -> str:
-    if type(error) not in ERRORS:
+    if type(error) not in ERRORS or isinstance(error, OutcomeUnknown):
         return INTERNAL_ERROR
     if status == 503:
         return "The payment store is temporarily unavailable. Please retry shortly."

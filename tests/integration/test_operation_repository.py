@@ -12,6 +12,7 @@ import attrs
 import pytest
 
 from handlers.adapters.dynamo import DynamoRepository
+from handlers.adapters.dynamo_operations import operation_key
 from handlers.domain import ids
 from handlers.domain.errors import ConditionFailed
 from handlers.domain.models import (
@@ -199,13 +200,26 @@ def test_the_reference_search_finds_payments_not_their_operations(repo: Any) -> 
     assert found == [stored]
 
 
-def test_due_operations_come_oldest_first_whatever_their_kind(repo: Any) -> None:
-    stored = authorized(T0)
-    void = operation(stored, OperationKind.VOID, 1000, at=T0, status=OperationStatus.PENDING)
-    refund = operation(stored, OperationKind.REFUND, 5, at=T0 + timedelta(seconds=1), status=OperationStatus.PENDING)
-    capture = operation(stored, OperationKind.CAPTURE, 9, at=T0 + timedelta(seconds=2), status=OperationStatus.PENDING)
-    save(repo, stored, capture, refund, void)
+def test_due_operations_page_on_in_the_index_order_and_the_oldest_is_by_creation(repo: Any) -> None:
+    older, newer = authorized(T0), authorized(T0 + timedelta(seconds=1))
+    void = operation(older, OperationKind.VOID, 1000, at=T0, status=OperationStatus.PENDING)
+    refund = operation(newer, OperationKind.REFUND, 5, at=T0 + timedelta(seconds=1), status=OperationStatus.PENDING)
+    capture = operation(older, OperationKind.CAPTURE, 9, at=T0 + timedelta(seconds=2), status=OperationStatus.PENDING)
+    save(repo, older, capture, void)
+    save(repo, newer, refund)
     now = T0.timestamp() + 60
-    assert repo.due_operations(EU, now, 2) == [void, refund]
-    assert repo.due_operations(EU, now, 5, after=refund.id) == [capture]
-    assert repo.pending_operations_summary(EU) == (3, void.id)
+    first = repo.due_operations(EU, now, 2)
+    assert first == [capture, void]  # by payment, then operation
+    assert repo.due_operations(EU, now, 2, after=operation_key(first[-1])) == [refund]
+    assert repo.due_operations(EU, now, 2, after=operation_key(refund)) == []
+    assert repo.pending_operations_summary(EU) == (3, void.id)  # the oldest by creation, whatever its kind
+
+
+def test_due_expiries_page_on_after_the_last_one_tried(repo: Any) -> None:
+    payments = [authorized(T0 + timedelta(seconds=i), expires=T0 + timedelta(hours=1)) for i in range(3)]
+    for stored in payments:
+        save(repo, stored)
+    at = (T0 + timedelta(hours=2)).timestamp()
+    first = repo.due_expiries(EU, at, 2)
+    assert [s.payment.id for s in first] == [s.payment.id for s in payments[:2]]
+    assert [s.payment.id for s in repo.due_expiries(EU, at, 2, after=first[-1].payment.id)] == [payments[2].payment.id]

@@ -3,8 +3,9 @@ expiry, their idempotency, lost answers settled by the resolver, and two regions
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import timedelta
+from typing import Any
 
 import attrs
 import pytest
@@ -17,13 +18,16 @@ from handlers.domain.errors import (
     IdempotencyKeyReused,
     InvalidState,
     NotFound,
+    OutcomeUnknown,
+    StorageUnavailable,
 )
-from handlers.domain.lifecycle import fold
+from handlers.domain.lifecycle import distinct_refunds, fold
 from handlers.domain.models import (
     BankStatus,
     CaptureMethod,
     Heartbeat,
     IdempotencyKey,
+    Operation,
     OperationKind,
     OperationStatus,
     Payment,
@@ -95,6 +99,7 @@ def replicate(source: Region, target: Region) -> None:
         target.repo.receive(stored)
     for operation in source.repo.operations.values():
         target.repo.receive_operation(operation)
+    target.repo.beats |= source.repo.beats
 
 
 @pytest.fixture
@@ -198,7 +203,7 @@ def test_another_merchants_payment_is_not_found(eu: Region) -> None:
         with pytest.raises(NotFound):
             eu.run(kind, payment.id, merchant="mer_b")
     with pytest.raises(NotFound):
-        eu.operations.refunds("mer_b", payment.id)
+        PaymentReader(eu.repo).refunds("mer_b", payment.id)
 
 
 def test_a_capture_the_bank_did_not_process_is_failed_and_answered_502(eu: Region, bank: ScriptedBank) -> None:
@@ -229,7 +234,7 @@ def test_partial_refunds_add_up_to_the_captured_amount_and_no_further(eu: Region
     with pytest.raises(AmountTooLarge):
         eu.run(OperationKind.REFUND, payment.id)
     assert bank.ledger[payment.id].refunded_amount == 1000
-    refunds = eu.operations.refunds(MERCHANT, payment.id)
+    refunds = PaymentReader(eu.repo).refunds(MERCHANT, payment.id)
     assert [r.amount for r in refunds] == [300, 200, 500] and [r.id for r in refunds] == sorted(r.id for r in refunds)
 
 
@@ -299,7 +304,7 @@ def test_a_keyed_refund_retried_in_the_other_region_during_the_lag_is_refunded_o
     replicate(eu, us)
     for side in (eu, us):
         assert side.view(payment.id).amount_refunded == 300
-        assert len(side.operations.refunds(MERCHANT, payment.id)) == 1
+        assert len(PaymentReader(side.repo).refunds(MERCHANT, payment.id)) == 1
 
 
 # --- lost answers: the resolver finishes under the same reference ----------------------------------
@@ -463,3 +468,168 @@ def test_a_void_whose_answer_was_lost_is_settled_from_the_bank(
     due(clock)
     assert eu.resolver.run().operations_settled == {"void.succeeded": 1}
     assert eu.view(payment.id).status is PaymentStatus.VOIDED
+
+
+# --- the store failing around the bank call (review of issue 17) ------------------------------------
+
+
+class FlakyRepository(MemoryRepository):
+    """Fails on demand: reads of a payment with its operations, or a write-ahead whose answer is lost."""
+
+    fail_reads = False
+    lose_write_answers = False
+    during_write: Callable[[], None] | None = None
+
+    def get_payment_with_operations(self, merchant_id: str, payment_id: str) -> Any:
+        if self.fail_reads:
+            raise StorageUnavailable("throttled")
+        return super().get_payment_with_operations(merchant_id, payment_id)
+
+    def save_pending_operation(self, operation: Operation) -> None:
+        super().save_pending_operation(operation)
+        if self.during_write:
+            self.during_write()
+        if self.lose_write_answers:
+            raise StorageUnavailable("the answer was lost")
+
+
+@pytest.fixture
+def flaky(bank: ScriptedBank, clock: FakeClock) -> Region:
+    eu = region(EU, bank, clock)
+    repo = FlakyRepository()
+    return attrs.evolve(
+        eu,
+        repo=repo,
+        payments=PaymentService(
+            payments=repo, bank=bank, region=EU, fingerprint_key=KEY, resolution=POLICY, clock=clock
+        ),
+        operations=OperationService(
+            payments=repo, operations=repo, bank=bank, region=EU, fingerprint_key=KEY, resolution=POLICY, clock=clock
+        ),
+        resolver=PaymentResolver(payments=repo, operations=repo, bank=bank, region=EU, policy=POLICY, clock=clock),
+    )
+
+
+def test_a_refund_the_bank_made_is_answered_even_if_the_store_then_fails(flaky: Region, bank: ScriptedBank) -> None:
+    """Never a 503 ('nothing was sent') after the bank acted: the answer is built from what was read."""
+    payment = flaky.pay("automatic")
+    repo = flaky.repo
+    assert isinstance(repo, FlakyRepository)
+
+    def reads_fail_from_now_on() -> None:
+        repo.fail_reads = True
+
+    repo.during_write = reads_fail_from_now_on
+    result = flaky.run(OperationKind.REFUND, payment.id, 300)
+    assert result.operation.status is OperationStatus.SUCCEEDED and result.payment.amount_refunded == 300
+    assert bank.refunds_sent and len(bank.refunds) == 1
+
+
+def test_a_write_ahead_whose_answer_was_lost_is_an_unknown_outcome_not_a_503(
+    flaky: Region, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    payment = flaky.pay("automatic")
+    assert isinstance(flaky.repo, FlakyRepository)
+    flaky.repo.lose_write_answers = True
+    with pytest.raises(OutcomeUnknown):
+        flaky.run(OperationKind.REFUND, payment.id, 300, key="k1")
+    flaky.repo.lose_write_answers = False
+    due(clock)
+    flaky.resolver.run()  # the record was written: the resolver finishes it, once
+    assert len(bank.refunds) == 1
+    replay = flaky.run(OperationKind.REFUND, payment.id, 300, key="k1")
+    assert replay.replayed and replay.operation.status is OperationStatus.SUCCEEDED
+
+
+def test_a_lease_eaten_by_a_slow_write_ahead_is_a_202_and_the_resolver_sends_it(
+    flaky: Region, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    payment = flaky.pay()
+    assert isinstance(flaky.repo, FlakyRepository)
+    flaky.repo.during_write = lambda: clock.advance(seconds=9.5)  # of the 10 s lease
+    result = flaky.run(OperationKind.CAPTURE, payment.id, 400, key="k1")
+    assert result.operation.status is OperationStatus.PENDING and bank.captures_sent == []
+    flaky.repo.during_write = None
+    due(clock)
+    flaky.resolver.run()
+    assert bank.captures_sent == [(payment.id, 400)] and flaky.view(payment.id).amount_captured == 400
+
+
+def test_a_key_taken_over_gets_a_new_operation_id_and_the_bank_acts_once(
+    eu: Region, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    """The dead holder's id may still be written in its own region: one writer per item."""
+    payment = eu.pay("automatic")
+    dead = eu.operations._new_claim(  # claimed, then the process died before its write-ahead
+        PaymentOperation(
+            MERCHANT, payment.id, OperationKind.REFUND, 300, None, IdempotencyKey("k1", repr([("amount", 300)]))
+        ),
+        clock.now,
+    )
+    assert eu.repo.claim(dead, clock.now.timestamp()) is None
+    clock.advance(seconds=11)  # past its lease
+    taken = eu.run(OperationKind.REFUND, payment.id, 300, key="k1")
+    assert taken.operation.id != dead.operation_id and taken.operation.status is OperationStatus.SUCCEEDED
+    assert len(bank.refunds) == 1
+
+
+def test_of_two_items_of_one_bank_refund_the_succeeded_one_tells_the_outcome(eu: Region, clock: FakeClock) -> None:
+    """eu's request was refused (bank 503, `failed`); us's retry of the key then refunded under the
+    same refund reference: the refund counts, whichever item sorts first."""
+    payment = eu.pay("automatic")
+    first = eu.run(OperationKind.REFUND, payment.id, 400).operation
+    failed = attrs.evolve(first, status=OperationStatus.FAILED, failure_reason="bank_unavailable")
+    clock.advance(seconds=1)
+    later = attrs.evolve(first, id="re_" + "7" + first.id[4:], created_at=clock.now, region=US)
+    stored = eu.repo.payments[(MERCHANT, payment.id)]
+    for items in ((failed, later), (later, failed)):
+        view = fold(stored.payment, items)
+        assert view.amount_refunded == 400
+        assert [r.id for r in distinct_refunds(items)] == [min(failed.id, later.id)]
+
+
+def test_a_region_taking_over_a_silent_one_never_sends_its_operations(
+    eu: Region, us: Region, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    """us may have answered the request (e.g. failed: 502, 'send it with a new key') in a write that
+    has not replicated: eu only writes what the bank already holds."""
+    payment = eu.pay("automatic")
+    replicate(eu, us)
+    us.resolver.run()  # us's heartbeat, then silence
+    bank.operation_fails_with = BankOutcomeUnknown("never reached the bank")
+    never_sent = us.run(OperationKind.REFUND, payment.id, 100).operation
+    bank.operation_fails_with = None
+    bank.operation_fails_after = BankOutcomeUnknown("lost")
+    done_at_the_bank = us.run(OperationKind.REFUND, payment.id, 200).operation
+    bank.operation_fails_after = None
+    replicate(us, eu)
+    clock.advance(seconds=POLICY.takeover_after_seconds + 1)
+    report = eu.resolver.run()
+    assert US in report.took_over and report.operations_settled == {"refund.succeeded": 1}
+    assert len(bank.refunds) == 1  # nothing sent by the taker
+    assert eu.repo.operations[(MERCHANT, payment.id, never_sent.id)].status is OperationStatus.PENDING
+    assert eu.repo.operations[(MERCHANT, payment.id, done_at_the_bank.id)].status is OperationStatus.SUCCEEDED
+
+
+def test_expiries_waiting_for_a_capture_do_not_hide_the_ones_behind_them(
+    us: Region, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    """Three expiries wait for captures us is still settling (its resolver is alive); with batches of
+    two, the run goes on past them to the fourth."""
+    eu = region(EU, bank, clock)
+    small = attrs.evolve(POLICY, batch_size=2)
+    resolver = PaymentResolver(payments=eu.repo, operations=eu.repo, bank=bank, region=EU, policy=small, clock=clock)
+    waiting = [eu.pay() for _ in range(3)]
+    last = eu.pay()
+    replicate(eu, us)
+    bank.operation_fails_with = BankOutcomeUnknown("lost")
+    for payment in waiting:
+        us.run(OperationKind.CAPTURE, payment.id)  # pending in us, replicated to eu
+    bank.operation_fails_with = None
+    replicate(us, eu)
+    clock.advance(seconds=POLICY.authorization_ttl_seconds + 1)
+    us.repo.record_heartbeat(US, Heartbeat(clock.now.timestamp(), clock.now.timestamp()))
+    replicate(us, eu)  # us is alive: eu leaves its captures to it
+    report = resolver.run()
+    assert report.expired == 1 and eu.view(last.id).status is PaymentStatus.EXPIRED
+    assert [eu.view(p.id).status for p in waiting] == [PaymentStatus.AUTHORIZED] * 3
