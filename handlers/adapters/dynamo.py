@@ -36,6 +36,8 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 _MAX_QUERY_PAGES = 5  # a selective status filter may need several reads to fill one page
+_MAX_GROUP_PAGES = 50  # a payment with very many refunds: read on to its own item (a list must progress)
+_MIN_LIST_READ = 50  # items a list page reads at least: a payment's operations are items too
 _MAX_PENDING_PAGES = 10
 _MAX_REFERENCE_PAGES = 50  # 1 MB each: a busy merchant's few minutes of payments
 
@@ -298,7 +300,7 @@ class DynamoRepository(OperationItems):
             },
             "ScanIndexForward": False,  # ULID order = creation order: newest first
             # Operations are items too (each just before its payment): read a little more per page.
-            "Limit": query.limit * 2 + 2,
+            "Limit": max(query.limit * 2 + 2, _MIN_LIST_READ),
         }
         if query.after_id is not None:
             after = schema.payment_sk(query.after_id)
@@ -319,20 +321,22 @@ class DynamoRepository(OperationItems):
     def _collect_page(self, request: dict[str, Any], query: ListQuery) -> Page:
         folder = PageFolder(query.status)
         last_key: dict[str, Any] | None = None
-        for _ in range(_MAX_QUERY_PAGES):
+        for pages in itertools.count(1):
             with translated_errors():
                 answer = self._client.query(**request)
             for item in answer.get("Items", []):
                 folder.add(_unmarshal(item))
             last_key = answer.get("LastEvaluatedKey")
-            if len(folder.payments) > query.limit or not last_key:
+            # Past the budget only to finish a payment whose operations filled it (so a cursor moves on).
+            out_of_budget = pages >= _MAX_QUERY_PAGES and not (folder.mid_payment and pages < _MAX_GROUP_PAGES)
+            if len(folder.payments) > query.limit or not last_key or out_of_budget:
                 break
             request["ExclusiveStartKey"] = last_key
         found = folder.payments
         if len(found) > query.limit:
             return Page(tuple(found[: query.limit]), found[query.limit - 1].id)
-        if last_key:  # the read budget ran out first: resume after the last payment read whole
-            return Page(tuple(found), folder.last_payment_id or query.after_id)
+        if last_key:  # the read budget ran out first: resume where reading stopped
+            return Page(tuple(found), _resume_after(last_key[schema.SORT_KEY]["S"]))
         return Page(tuple(found), None)
 
     def ping(self) -> None:
@@ -421,6 +425,14 @@ def _key_values(pk: str, sk: str) -> dict[str, str]:
 def _old_item(error: ConditionFailed) -> dict[str, Any] | None:
     cause = error.__cause__
     return cause.response.get("Item") if isinstance(cause, ClientError) else None  # type: ignore[return-value]
+
+
+def _resume_after(sort_key: str) -> str:
+    """The list's cursor (continue with payments below this id) for the last item read: after a payment,
+    its id; after an operation of payment X (read before X, newest first), the id just above X, so the
+    next page reads X's remaining operations and X itself."""
+    payment_id, _, operation = sort_key.removeprefix(schema.PAYMENT_PREFIX).partition("#")
+    return ids.successor(payment_id) if operation else payment_id
 
 
 def _sort_key_range(query: ListQuery) -> tuple[str, str]:

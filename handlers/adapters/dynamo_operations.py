@@ -167,7 +167,11 @@ class PageFolder:
         self._operations: list[Operation] = []
         self._operations_of: str | None = None
         self.payments: list[Payment] = []
-        self.last_payment_id: str | None = None  # the last payment read whole (a cursor may resume after it)
+
+    @property
+    def mid_payment(self) -> bool:
+        """Operations were read whose payment's own item has not been yet."""
+        return bool(self._operations)
 
     def add(self, values: dict[str, Any]) -> None:
         if converter.is_operation_item(values):
@@ -179,7 +183,6 @@ class PageFolder:
         payment = converter.payment_from_item(values).payment
         mine = self._operations if self._operations_of == payment.id else []
         self._operations, self._operations_of = [], None
-        self.last_payment_id = payment.id
         view = fold(payment, sorted(mine, key=lambda op: op.id))
         if self._wanted is None or view.status is self._wanted:
             self.payments.append(view)

@@ -55,6 +55,11 @@ def created_at(payment_id: str) -> datetime:
     return ULID.from_str(payment_id.removeprefix(PAYMENT_PREFIX)).datetime
 
 
+def successor(payment_id: str) -> str:
+    """The smallest payment id above this one (a key range's exclusive start just past its items)."""
+    return PAYMENT_PREFIX + str(ULID.from_int(int(ULID.from_str(payment_id.removeprefix(PAYMENT_PREFIX))) + 1))
+
+
 def id_bound(moment: datetime, *, upper: bool) -> str:
     """The smallest (or largest) payment id that can be created at this millisecond."""
     milliseconds = min(max(int(moment.astimezone(UTC).timestamp() * 1000), 0), _MAX_MILLISECONDS)

@@ -40,7 +40,13 @@ import attrs
 
 from handlers.contract.resolution import UnknownOutcome
 from handlers.domain import ids
-from handlers.domain.errors import BankNotProcessed, BankUnreachable, ConditionFailed, StorageUnavailable
+from handlers.domain.errors import (
+    BankNotProcessed,
+    BankRefusal,
+    BankUnreachable,
+    ConditionFailed,
+    StorageUnavailable,
+)
 from handlers.domain.models import BankDecision, BankRecord, BankStatus, Payment, PaymentStatus, StoredPayment, can_move
 from handlers.domain.ports import Bank, PaymentRepository
 
@@ -216,7 +222,7 @@ class Settlement:
             raise ValueError(f"{self._region} does not settle {stored.owner_region}'s payments")
         try:
             outcome = self._ask_bank(stored)
-        except BankUnreachable as e:
+        except (BankUnreachable, BankRefusal) as e:  # a refusal: captured between inquiry and reversal
             logger.warning("resolver_bank_unreachable", extra={"payment_id": stored.payment.id, "reason": str(e)})
             self.tally.failures += 1
             return self._reschedule(stored) if reschedule else stored
@@ -256,7 +262,8 @@ class Settlement:
     def _final(
         self, stored: StoredPayment, status: PaymentStatus, code: str | None, *, captured: int = 0
     ) -> StoredPayment:
-        expires_at = self._clock() + timedelta(seconds=self._policy.authorization_ttl_seconds)
+        # From the authorization's request, not from when it was settled: the hold started then.
+        expires_at = ids.created_at(stored.payment.id) + timedelta(seconds=self._policy.authorization_ttl_seconds)
         return settled(stored, status, code, captured=captured, expires_at=expires_at)
 
     def _unwanted(self, record: BankRecord, stored: StoredPayment) -> bool:

@@ -102,7 +102,9 @@ def _resolve_operation(repository: DynamoRepository, args: argparse.Namespace, r
         raise AdminError(
             f"No pending payment or operation {args.payment_id} written by {region} (see the pending command)."
         )
-    final = OperationSettlement(operations=repository, bank=_bank(args), policy=ResolutionPolicy()).settle(op)
+    # As for payments: the operator writes only an outcome, never a reschedule (the resolver owns those).
+    settlement = OperationSettlement(operations=repository, bank=_bank(args), policy=ResolutionPolicy())
+    final = settlement.settle(op, reschedule=False)
     reason = f" ({final.failure_reason})" if final.failure_reason else ""
     print(f"{final.id}: {final.kind.value} {final.status.value}{reason}")
     if final.status is OperationStatus.PENDING:

@@ -287,5 +287,6 @@ def test_resolve_an_operation_fails_clearly_when_unknown_or_the_bank_is_unreacha
 
     assert code == 1 and out == f"{void.id}: void pending\n" and "stays pending" in err
     held = repository.get_operation("mer_a", stored.payment.id, void.id)
-    assert held is not None and held.status is OperationStatus.PENDING and held.resolve_failures == 1  # backed off
+    # Left as it was: the operator writes only an outcome; backing off is the resolver's (its region's writer).
+    assert held is not None and held.status is OperationStatus.PENDING and held.resolve_failures == 0
     assert bank.reversals == []

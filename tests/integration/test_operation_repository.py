@@ -223,3 +223,37 @@ def test_due_expiries_page_on_after_the_last_one_tried(repo: Any) -> None:
     first = repo.due_expiries(EU, at, 2)
     assert [s.payment.id for s in first] == [s.payment.id for s in payments[:2]]
     assert [s.payment.id for s in repo.due_expiries(EU, at, 2, after=first[-1].payment.id)] == [payments[2].payment.id]
+
+
+def _every_page(repo: Any, query: ListQuery) -> list[Payment]:
+    seen: list[Payment] = []
+    for _ in range(200):  # a list that stops making progress fails here
+        page = repo.list_payments("mer_a", query)
+        seen.extend(page.payments)
+        if page.next_after_id is None:
+            return seen
+        query = attrs.evolve(query, after_id=page.next_after_id)
+    raise AssertionError("the cursor never reached the end")
+
+
+def test_a_filter_with_no_match_in_the_read_budget_still_gives_a_cursor_to_the_match(repo: Any) -> None:
+    voided = authorized(T0)
+    save(repo, voided, operation(voided, OperationKind.VOID, 1000))
+    for i in range(1, 400):  # newer payments the filter drops in DynamoDB, more than five pages' worth
+        newer = authorized(T0 + timedelta(seconds=i))
+        declined = attrs.evolve(newer.payment, status=PaymentStatus.DECLINED, authorization_code=None)
+        save(repo, attrs.evolve(newer, payment=declined))
+    found = _every_page(repo, ListQuery(limit=1, status=PaymentStatus.VOIDED))
+    assert [p.id for p in found] == [voided.payment.id]
+
+
+def test_a_payment_with_more_refunds_than_a_page_holds_does_not_stop_the_list(repo: Any) -> None:
+    older, busy = authorized(T0), authorized(T0 + timedelta(seconds=1))
+    save(repo, older)
+    refunds = [
+        operation(busy, OperationKind.REFUND, 1, at=T0 + timedelta(seconds=2, milliseconds=i)) for i in range(300)
+    ]
+    save(repo, busy, operation(busy, OperationKind.CAPTURE, 1000), *refunds)
+    found = _every_page(repo, ListQuery(limit=1))
+    assert [p.id for p in found] == [busy.payment.id, older.payment.id]
+    assert found[0].amount_refunded == 300

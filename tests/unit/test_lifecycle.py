@@ -633,3 +633,16 @@ def test_expiries_waiting_for_a_capture_do_not_hide_the_ones_behind_them(
     report = resolver.run()
     assert report.expired == 1 and eu.view(last.id).status is PaymentStatus.EXPIRED
     assert [eu.view(p.id).status for p in waiting] == [PaymentStatus.AUTHORIZED] * 3
+
+
+def test_a_manual_payment_settled_late_expires_from_its_request_not_from_the_settling(
+    eu: Region, bank: ScriptedBank, clock: FakeClock
+) -> None:
+    bank.fail_after_charge = BankOutcomeUnknown("lost")
+    payment = eu.pay()
+    bank.fail_after_charge = None
+    clock.advance(seconds=120)
+    eu.resolver.run()
+    settled = eu.view(payment.id)
+    assert settled.status is PaymentStatus.AUTHORIZED
+    assert settled.authorization_expires_at == payment.created_at + timedelta(seconds=POLICY.authorization_ttl_seconds)
