@@ -240,13 +240,14 @@ def test_a_region_killed_between_the_banks_capture_or_refund_and_the_write_is_se
     )
     assert created.status == 201, created.body
     payment_id = created.body["id"]
+    [reference] = [p["bank_reference"]["S"] for p in stack.payments() if p["id"]["S"] == payment_id]
     victim = stack.region_pid("eu-west-1")
     thread = threading.Thread(
         target=lambda: _quietly(stack.eu, "POST", f"/v1/payments/{payment_id}/{operation}", {"amount": 602}),
         daemon=True,
     )
     thread.start()
-    _wait_for(lambda: int(stack.ledger()[payment_id].get(field, {"N": "0"})["N"]) == 602, 15, f"the bank's {field}")
+    _wait_for(lambda: int(stack.ledger()[reference].get(field, {"N": "0"})["N"]) == 602, 15, f"the bank's {field}")
     [pending] = [op for op in stack.operations() if op["payment_id"]["S"] == payment_id]
     assert pending["status"]["S"] == "pending"  # written ahead, the answer not yet in
     os.kill(victim, signal.SIGKILL)
@@ -261,10 +262,10 @@ def test_a_region_killed_between_the_banks_capture_or_refund_and_the_write_is_se
     )
     assert [op["status"]["S"] for op in settled] == ["succeeded"]
     shown = stack.global_api.request("GET", f"/v1/payments/{payment_id}").body
-    entry = stack.ledger()[payment_id]
+    entry = stack.ledger()[reference]
     assert shown[shown_as] == int(entry[field]["N"]) == 602  # the books agree
     if operation == "refunds":
-        assert len([r for r in stack.bank_refunds() if r[schema.PARTITION_KEY]["S"] == schema.bank_pk(payment_id)]) == 1
+        assert len([r for r in stack.bank_refunds() if r[schema.PARTITION_KEY]["S"] == schema.bank_pk(reference)]) == 1
 
 
 def _quietly(api: Api, method: str, path: str, body: Any) -> None:

@@ -166,7 +166,7 @@ def test_a_manual_authorization_expires_after_the_stack_s_tiny_ttl(page: Page, g
 
     assert status == "expired"  # voided at the bank by the resolver, AUTHORIZATION_TTL s after
     assert api.request("POST", f"/v1/payments/{payment['id']}/capture", {}).status == 409  # too late
-    _wait_for_text(page, "eu", "operations", "expiries (total: ")
+    _wait_for_text(page, "eu", "operations", "expiries (expired: ")
 
 
 def test_the_outage_button_moves_traffic_to_us_and_back(page: Page, global_url: str) -> None:

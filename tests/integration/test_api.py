@@ -18,7 +18,10 @@ from tests.integration.conftest import TABLE, BankGate, reset_handler_caches
 from tests.support import AMEX, VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body, proxy_event
 
 pytestmark = pytest.mark.usefixtures("lambda_env")
-PAYMENT_KEYS = {"id", "status", "amount", "currency", "reference", "card", "authorization_code", "created_at", "region"}
+PAYMENT_KEYS = {
+    *("id", "status", "amount", "currency", "reference", "card", "authorization_code", "created_at", "region"),
+    *("capture_method", "amount_captured", "amount_refunded", "authorization_expires_at"),
+}
 
 
 def post(body: object = None, merchant: str = "mer_a", key: str | None = None, **kwargs: Any) -> dict[str, Any]:

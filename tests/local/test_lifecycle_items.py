@@ -178,9 +178,9 @@ def test_a_payment_is_read_with_its_operations_oldest_first(answers: tuple[Scene
 def test_due_operations_come_from_the_writer_region_s_partitions(answers: tuple[Scene, Any, Any]) -> None:
     scene, ours, _ = answers
     assert ours["due_operations_none_yet"] == []  # due at T0 + 50 + n
-    # The pending ones, by id (the adapter's order: by kind's prefix, then age); at most the limit
+    # The pending ones in the index's order (by payment, then operation); at most the limit
     # (which one depends on the shards the ids fall in: each shard is read in sort-key order).
-    assert ours["due_operations"] == [scene.capture.id, scene.refunds[1].id]
+    assert ours["due_operations"] == [scene.refunds[1].id, scene.capture.id]
     assert len(ours["due_operations_limit_1"]) == 1
     assert set(ours["due_operations_limit_1"]) < set(ours["due_operations"])
     assert ours["due_operations_us"] == [scene.us_refund.id]
