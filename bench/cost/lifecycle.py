@@ -92,7 +92,7 @@ class Lifecycle:
         if kind == "list refunds":
             return query
         expiry = query if kind in ("capture", "void") else 0.0  # the resolver's Query at the expiry
-        return 2 * query + expiry
+        return query + expiry  # the request reads once and answers from that read
 
     def units_per_month(self, kind: str) -> dict[str, float]:
         count = self.rates()[kind] * SECONDS_PER_MONTH
@@ -110,13 +110,13 @@ class Lifecycle:
 
     # --- Lambda --------------------------------------------------------------------------------
     def duration_ms(self, kind: str) -> float:
-        """Own CPU as a payment's (key hashing) or a GET's; the DynamoDB calls (2 Queries, the operation
+        """Own CPU as a payment's (key hashing) or a GET's; the DynamoDB calls (1 Query, the operation
         twice, the claim with a key); the bank."""
         model, p = self.model, self.model.p
         if kind == "list refunds":
             cpu, calls, bank = p.cpu_ms["get"], 1.0, 0.0
         else:
-            cpu, calls, bank = p.cpu_ms["post"], 4.0 + p.operation_with_key_share, p.bank_ms
+            cpu, calls, bank = p.cpu_ms["post"], 3.0 + p.operation_with_key_share, p.bank_ms
         speed = p.cpu_speed[p.architecture] / model.cpu_share()
         return cpu * speed + calls * p.dynamodb_call_ms + bank + p.runtime_overhead_ms
 

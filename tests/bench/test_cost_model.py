@@ -288,7 +288,7 @@ def test_the_writes_and_reads_per_operation_are_the_services(kind: OperationKind
     keyed, bare = _run_operation(kind, "key-1"), _run_operation(kind, None)
     assert keyed["PutItem claim"] + keyed["PutItem operation"] == life.operation_writes(True).table == 3
     assert bare["PutItem claim"] + bare["PutItem operation"] == life.operation_writes(False).table == 2
-    assert keyed["Query"] == bare["Query"] == life.read_units("refund") == 2  # each under 4 KB: 1 RRU
+    assert keyed["Query"] == bare["Query"] == life.read_units("refund") == 1  # under 4 KB: 1 RRU
     slower = Lifecycle(Model(dataclasses.replace(Parameters(), dynamodb_call_ms=Parameters().dynamodb_call_ms + 1)))
     assert slower.duration_ms("refund") - life.duration_ms("refund") == pytest.approx(sum(keyed.values()))
 
