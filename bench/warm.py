@@ -189,14 +189,23 @@ class CannedDynamoDB:
             item = self.items.get((key["pk"]["S"], key["sk"]["S"]))
             return {"Item": item} if item else {}
         if operation == "Query":
-            pk = request["ExpressionAttributeValues"][":pk"]["S"]
-            low = request["ExpressionAttributeValues"][":low"]["S"]
-            high = request["ExpressionAttributeValues"][":high"]["S"]
-            keys = self.sort_keys[pk]
-            selected = keys[bisect.bisect_left(keys, low) : bisect.bisect_right(keys, high)]
-            found = [self.items[(pk, sk)] for sk in reversed(selected[-request["Limit"] :])]
-            return {"Items": found, "Count": len(found), "ScannedCount": len(found)}
+            return self._query(request)
         raise NotImplementedError(operation)
+
+    def _query(self, request: dict[str, Any]) -> dict[str, Any]:
+        """A list's key range (newest first, up to Limit), or a GET's sort-key prefix (a payment with
+        its operations, oldest first)."""
+        values = request["ExpressionAttributeValues"]
+        keys = self.sort_keys[values[":pk"]["S"]]
+        if ":prefix" in values:
+            prefix = values[":prefix"]["S"]
+            selected = keys[bisect.bisect_left(keys, prefix) : bisect.bisect_left(keys, prefix + "\uffff")]
+        else:
+            low, high = values[":low"]["S"], values[":high"]["S"]
+            selected = keys[bisect.bisect_left(keys, low) : bisect.bisect_right(keys, high)]
+            selected = list(reversed(selected[-request["Limit"] :]))
+        found = [self.items[(values[":pk"]["S"], sk)] for sk in selected]
+        return {"Items": found, "Count": len(found), "ScannedCount": len(found)}
 
     def __call__(self, request: Any, **_kwargs: Any) -> Any:
         started = time.thread_time_ns()
