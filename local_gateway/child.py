@@ -96,10 +96,11 @@ def make_gateway(args: argparse.Namespace) -> Gateway:
 
 def make_server(args: argparse.Namespace, stats: RollingStats) -> tuple[Server, Gateway | None]:
     if args.role == "dynamodb":
-        from local_gateway import moto_speedups  # noqa: PLC0415 - moto is slow to import
+        from local_gateway import moto_speedups, moto_transactions  # noqa: PLC0415 - moto is slow to import
         from local_gateway.moto_server import make_dynamodb_server  # noqa: PLC0415
 
         moto_speedups.install()  # the same answers, less CPU per call
+        moto_transactions.install()  # a transaction costs its items, not a copy of the table
         if not args.plain_moto:
             from local_gateway.indexed_table import install  # noqa: PLC0415
 

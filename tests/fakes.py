@@ -33,6 +33,7 @@ from handlers.domain.models import (
     PaymentStatus,
     StoredPayment,
 )
+from handlers.domain.webhooks import NewEvent
 
 
 class MemoryRepository:
@@ -42,6 +43,7 @@ class MemoryRepository:
         self.keys: dict[str, Merchant] = {}
         self.beats: dict[str, Heartbeat] = {}
         self.operations: dict[tuple[str, str, str], Operation] = {}  # (merchant, payment, operation)
+        self.events: dict[tuple[str, str], NewEvent] = {}  # (merchant, event id): written with their change
         self.writes = 0
         self._lock = threading.Lock()
         self._ids_by_merchant: dict[str, list[str]] = {}  # sorted, like the table's sort key
@@ -80,14 +82,24 @@ class MemoryRepository:
                 bisect.insort(self._ids_by_merchant.setdefault(stored.payment.merchant_id, []), stored.payment.id)
             self.payments[key] = stored
 
-    def transition(self, stored: StoredPayment, previous: PaymentStatus, previous_attempt: int) -> None:
+    def transition(
+        self, stored: StoredPayment, previous: PaymentStatus, previous_attempt: int, *, event: NewEvent | None = None
+    ) -> None:
         with self._lock:
             key = (stored.payment.merchant_id, stored.payment.id)
             old = self.payments.get(key)
             if old is None or old.payment.status is not previous or old.attempt != previous_attempt:
                 raise ConditionFailed("status or attempt changed")
+            self._add_event(event)
             self.writes += 1
             self.payments[key] = stored
+
+    def _add_event(self, event: NewEvent | None) -> None:
+        """The event of a change, in the same atomic step (DynamoDB: one transaction)."""
+        if event is not None:
+            if (event.merchant_id, event.id) in self.events:
+                raise ConditionFailed("event exists")
+            self.events[(event.merchant_id, event.id)] = event
 
     def due_payments(
         self, region: str, now: float, created_before: str, limit: int, *, after: str | None = None
@@ -186,12 +198,15 @@ class MemoryRepository:
         with self._lock:
             self.operations[(operation.merchant_id, operation.payment_id, operation.id)] = operation
 
-    def transition_operation(self, operation: Operation, previous: OperationStatus) -> None:
+    def transition_operation(
+        self, operation: Operation, previous: OperationStatus, *, event: NewEvent | None = None
+    ) -> None:
         with self._lock:
             key = (operation.merchant_id, operation.payment_id, operation.id)
             old = self.operations.get(key)
             if old is None or old.status is not previous:
                 raise ConditionFailed("status changed")
+            self._add_event(event)
             self.writes += 1
             self.operations[key] = operation
 

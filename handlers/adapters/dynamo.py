@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError
 
 from handlers.adapters.attribute_values import from_item, to_item
 from handlers.adapters.dynamo_errors import translated_errors
+from handlers.adapters.dynamo_events import conditional_put
 from handlers.adapters.dynamo_operations import OperationItems, PageFolder
 from handlers.contract import schema
 from handlers.domain import ids
@@ -30,6 +31,7 @@ from handlers.domain.models import (
     PaymentStatus,
     StoredPayment,
 )
+from handlers.domain.webhooks import NewEvent
 from handlers.wire import converter
 
 if TYPE_CHECKING:
@@ -151,19 +153,18 @@ class DynamoRepository(OperationItems):
                 ExpressionAttributeNames={"#pk": schema.PARTITION_KEY},
             )
 
-    def transition(self, stored: StoredPayment, previous: PaymentStatus, previous_attempt: int) -> None:
+    def transition(
+        self, stored: StoredPayment, previous: PaymentStatus, previous_attempt: int, *, event: NewEvent | None = None
+    ) -> None:
         keys = _payment_keys(stored.payment.merchant_id, stored.payment.id)
-        with translated_errors():
-            self._client.put_item(
-                TableName=self._table,
-                Item=_marshal(converter.payment_to_item(stored, keys)),
-                ConditionExpression="#status = :previous AND attempt = :attempt",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={
-                    ":previous": {"S": previous.value},
-                    ":attempt": {"N": str(previous_attempt)},
-                },
-            )
+        put = {
+            "TableName": self._table,
+            "Item": _marshal(converter.payment_to_item(stored, keys)),
+            "ConditionExpression": "#status = :previous AND attempt = :attempt",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":previous": {"S": previous.value}, ":attempt": {"N": str(previous_attempt)}},
+        }
+        conditional_put(self._client, put, event=event)
 
     def due_payments(
         self, region: str, now: float, created_before: str, limit: int, *, after: str | None = None

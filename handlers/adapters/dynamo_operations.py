@@ -9,10 +9,12 @@ from typing import TYPE_CHECKING, Any
 
 from handlers.adapters.attribute_values import from_item, to_item
 from handlers.adapters.dynamo_errors import translated_errors
+from handlers.adapters.dynamo_events import conditional_put
 from handlers.contract import schema
 from handlers.domain import ids
 from handlers.domain.lifecycle import fold
 from handlers.domain.models import Operation, OperationStatus, Payment, StoredPayment
+from handlers.domain.webhooks import NewEvent
 from handlers.wire import converter
 
 if TYPE_CHECKING:
@@ -48,15 +50,17 @@ class OperationItems:
                 ExpressionAttributeNames={"#pk": schema.PARTITION_KEY},
             )
 
-    def transition_operation(self, operation: Operation, previous: OperationStatus) -> None:
-        with translated_errors():
-            self._client.put_item(
-                TableName=self._table,
-                Item=to_item(converter.operation_to_item(operation, _operation_keys(operation))),
-                ConditionExpression="#status = :previous",
-                ExpressionAttributeNames={"#status": "status"},
-                ExpressionAttributeValues={":previous": {"S": previous.value}},
-            )
+    def transition_operation(
+        self, operation: Operation, previous: OperationStatus, *, event: NewEvent | None = None
+    ) -> None:
+        put = {
+            "TableName": self._table,
+            "Item": to_item(converter.operation_to_item(operation, _operation_keys(operation))),
+            "ConditionExpression": "#status = :previous",
+            "ExpressionAttributeNames": {"#status": "status"},
+            "ExpressionAttributeValues": {":previous": {"S": previous.value}},
+        }
+        conditional_put(self._client, put, event=event)
 
     def get_operation(self, merchant_id: str, payment_id: str, operation_id: str) -> Operation | None:
         with translated_errors():

@@ -7,6 +7,8 @@ One DynamoDB table holds these kinds of item (single-table design):
 | payment           | MERCHANT#<merchant>   | PAYMENT#<payment id>   |
 | capture/void/refund | MERCHANT#<merchant> | PAYMENT#<payment id>#<operation id> |
 | idempotency claim | MERCHANT#<merchant>   | IDEMPOTENCY#<HMAC key> |
+| webhook event     | MERCHANT#<merchant>   | EVENT#<event id>       |
+| webhook endpoint  | MERCHANT#<merchant>   | ENDPOINT#<endpoint id> |
 | API key           | APIKEY#<sha256 of key>| APIKEY                 |
 | health probe      | HEALTH                | HEALTH                 |
 | resolver heartbeat| HEARTBEAT             | <region>               |
@@ -55,6 +57,11 @@ PENDING_PREFIX = "PENDING#"
 # One partition takes ~1,000 writes/s; 8 shards keep a region's pending writes far below that.
 PENDING_SHARDS = 8
 OPERATION_PENDING_PREFIX = "OPERATION#"
+# An event waiting for delivery, under the region that wrote it (its sender): WEBHOOK#<region>#<shard>.
+WEBHOOK_PENDING_PREFIX = "WEBHOOK#"
+EVENT_PREFIX = "EVENT#"
+ENDPOINT_PREFIX = "ENDPOINT#"
+EVENT_RETENTION_SECONDS = 30 * 24 * 3600  # then DynamoDB's TTL deletes it (the events list's 30 days)
 EXPIRY_PREFIX = "EXPIRY#"
 # Only operation items carry it (the payment's own item never does): it tells the two apart.
 OPERATION_KIND_ATTRIBUTE = "kind"
@@ -87,6 +94,14 @@ def pending_shard(payment_id: str) -> int:
 
 def pending_partitions(region: str, prefix: str = PENDING_PREFIX) -> tuple[str, ...]:
     return tuple(f"{prefix}{region}#{shard}" for shard in range(PENDING_SHARDS))
+
+
+def event_sk(event_id: str) -> str:
+    return EVENT_PREFIX + event_id
+
+
+def endpoint_sk(endpoint_id: str) -> str:
+    return ENDPOINT_PREFIX + endpoint_id
 
 
 def operation_sk(payment_id: str, operation_id: str) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import attrs
 
@@ -25,6 +25,7 @@ from handlers.domain.errors import (
     BankRefusal,
     BankUnreachable,
     ConditionFailed,
+    StorageUnavailable,
 )
 from handlers.domain.lifecycle import fold, pending_modification
 from handlers.domain.models import (
@@ -33,11 +34,13 @@ from handlers.domain.models import (
     Operation,
     OperationKind,
     OperationStatus,
+    Payment,
     PaymentStatus,
     StoredPayment,
 )
 from handlers.domain.ports import Bank, OperationRepository, PaymentRepository
 from handlers.domain.settlement import Clock, ResolutionPolicy, settled, utc_now
+from handlers.domain.webhooks import EventType, NewEvent, new_event, operation_event_type
 
 logger = logging.getLogger(__name__)
 
@@ -60,6 +63,7 @@ class OperationSettlement:
         self,
         *,
         operations: OperationRepository,
+        payments: PaymentRepository,
         bank: Bank,
         policy: ResolutionPolicy,
         clock: Clock = utc_now,
@@ -67,6 +71,7 @@ class OperationSettlement:
         tally: OperationTally | None = None,
     ) -> None:
         self._operations = operations
+        self._payments = payments
         self._bank = bank
         self._policy = policy
         self._clock = clock
@@ -165,11 +170,26 @@ class OperationSettlement:
         return later if self._replaced(op, later) else self._held_or(op)
 
     def _replaced(self, pending: Operation, after: Operation) -> bool:
+        """Write `after` if the operation is still pending; a final status with its event (one transaction)."""
         try:
-            self._operations.transition_operation(after, OperationStatus.PENDING)
+            self._operations.transition_operation(after, OperationStatus.PENDING, event=self._event(after))
         except ConditionFailed:
             return False
         return True
+
+    def _event(self, after: Operation) -> NewEvent | None:
+        """A refund's outcome reports the refund; a capture or void the payment it moved, as it is with it."""
+        event_type = operation_event_type(after)
+        if event_type is None:
+            return None
+        subject: Payment | Operation = after
+        if after.kind is not OperationKind.REFUND:
+            loaded = self._payments.get_payment_with_operations(after.merchant_id, after.payment_id)
+            if loaded is None:  # unreachable: an operation is written only for an existing payment
+                raise StorageUnavailable("The operation's payment could not be read.")
+            stored, operations = loaded
+            subject = fold(stored.payment, (*(op for op in operations if op.id != after.id), after))
+        return new_event(event_type, subject, after.region, self._clock())
 
     def _held_or(self, op: Operation) -> Operation:
         found = self._operations.get_operation(op.merchant_id, op.payment_id, op.id)
@@ -201,10 +221,14 @@ class Expiry:
     """Release manual authorizations not captured in time (`expired`). Only the owner region writes
     the payment: it records what its operations or the bank's record say when they moved it."""
 
-    def __init__(self, *, payments: PaymentRepository, bank: Bank, tally: OperationTally) -> None:
+    def __init__(
+        self, *, payments: PaymentRepository, bank: Bank, tally: OperationTally, region: str, clock: Clock = utc_now
+    ) -> None:
         self._payments = payments
         self._bank = bank
         self.tally = tally
+        self._region = region
+        self._clock = clock
 
     def expire(self, stored: StoredPayment) -> StoredPayment:
         loaded = self._payments.get_payment_with_operations(stored.payment.merchant_id, stored.payment.id)
@@ -213,12 +237,12 @@ class Expiry:
         stored, operations = loaded
         view = fold(stored.payment, operations)
         if view.status is not PaymentStatus.AUTHORIZED:  # captured or voided by an operation: record it
-            return self._write(stored, view.status, captured=view.amount_captured)
+            return self._write(stored, view.status, operations, captured=view.amount_captured)
         if pending_modification(operations) is not None:  # a capture or void is being settled: wait for it
             return stored
-        return self._release_at_the_bank(stored)
+        return self._release_at_the_bank(stored, operations)
 
-    def _release_at_the_bank(self, stored: StoredPayment) -> StoredPayment:
+    def _release_at_the_bank(self, stored: StoredPayment, operations: Sequence[Operation]) -> StoredPayment:
         try:
             record = self._release(stored)
         except BankUnreachable as e:
@@ -226,11 +250,11 @@ class Expiry:
             self.tally.failures += 1
             return stored
         if record.status is BankStatus.CAPTURED:
-            return self._write(stored, PaymentStatus.CAPTURED, captured=record.captured_amount)
+            return self._write(stored, PaymentStatus.CAPTURED, operations, captured=record.captured_amount)
         if record.status is not BankStatus.REVERSED:
             logger.error("expiry_unexpected_bank_status", extra={"payment_id": stored.payment.id})
             return stored
-        final = self._write(stored, PaymentStatus.EXPIRED)
+        final = self._write(stored, PaymentStatus.EXPIRED, operations)
         if final.status is PaymentStatus.EXPIRED:
             self.tally.expired += 1
             logger.info("payment_expired", extra={"payment_id": stored.payment.id})
@@ -247,10 +271,18 @@ class Expiry:
                 raise BankUnreachable(f"The bank refused the reversal ({e.reason}).") from e
             return record
 
-    def _write(self, stored: StoredPayment, status: PaymentStatus, *, captured: int = 0) -> StoredPayment:
+    def _write(
+        self, stored: StoredPayment, status: PaymentStatus, operations: Sequence[Operation], *, captured: int = 0
+    ) -> StoredPayment:
         final = settled(stored, status, stored.payment.authorization_code, captured=captured)
+        # Only an expiry is this write's own change: a capture or void recorded here was reported by
+        # the operation's writer (or will be, once its item replicates), in its own transaction.
+        event = None
+        if status is PaymentStatus.EXPIRED:
+            view = fold(final.payment, operations)
+            event = new_event(EventType.PAYMENT_EXPIRED, view, self._region, self._clock())
         try:
-            self._payments.transition(final, PaymentStatus.AUTHORIZED, stored.attempt)
+            self._payments.transition(final, PaymentStatus.AUTHORIZED, stored.attempt, event=event)
         except ConditionFailed:
             found = self._payments.get_payment(stored.payment.merchant_id, stored.payment.id)
             return stored if found is None else found

@@ -85,7 +85,12 @@ class OperationService:
         self._resolution = resolution
         self._clock = clock
         self._settlement = OperationSettlement(
-            operations=operations, bank=bank, policy=resolution, clock=clock, on_not_stored=on_not_stored
+            operations=operations,
+            payments=payments,
+            bank=bank,
+            policy=resolution,
+            clock=clock,
+            on_not_stored=on_not_stored,
         )
 
     def run(self, command: PaymentOperation) -> OperationResult:

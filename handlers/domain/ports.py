@@ -20,6 +20,7 @@ from handlers.domain.models import (
     PaymentStatus,
     StoredPayment,
 )
+from handlers.domain.webhooks import NewEvent
 
 
 class PaymentRepository(Protocol):
@@ -33,9 +34,12 @@ class PaymentRepository(Protocol):
     def save_pending(self, stored: StoredPayment) -> None:
         """Write a new `pending` payment before the bank is called; ConditionFailed if the id exists."""
 
-    def transition(self, stored: StoredPayment, previous: PaymentStatus, previous_attempt: int) -> None:
+    def transition(
+        self, stored: StoredPayment, previous: PaymentStatus, previous_attempt: int, *, event: NewEvent | None = None
+    ) -> None:
         """Replace the payment only if it still has `previous` status and attempt (a pending one may be
-        rewritten pending, to reschedule it); ConditionFailed otherwise."""
+        rewritten pending, to reschedule it); ConditionFailed otherwise. With `event`, the event that
+        reports the change is written in the same transaction: both or neither."""
 
     def due_payments(
         self, region: str, now: float, created_before: str, limit: int, *, after: str | None = None
@@ -78,9 +82,11 @@ class OperationRepository(Protocol):
     def save_pending_operation(self, operation: Operation) -> None:
         """Write a new `pending` operation before the bank is called; ConditionFailed if the id exists."""
 
-    def transition_operation(self, operation: Operation, previous: OperationStatus) -> None:
+    def transition_operation(
+        self, operation: Operation, previous: OperationStatus, *, event: NewEvent | None = None
+    ) -> None:
         """Replace the operation only if it still has `previous` status (pending may be rewritten
-        pending, to reschedule it); ConditionFailed otherwise."""
+        pending, to reschedule it); ConditionFailed otherwise. With `event`: both or neither."""
 
     def get_operation(self, merchant_id: str, payment_id: str, operation_id: str) -> Operation | None: ...
 

@@ -123,14 +123,19 @@ class PaymentResolver:
         assert self._operations is not None
         operations = self._operations
         settlement = OperationSettlement(
-            operations=operations, bank=self._bank, policy=self._policy, clock=self._clock, tally=tally
+            operations=operations,
+            payments=self._payments,
+            bank=self._bank,
+            policy=self._policy,
+            clock=self._clock,
+            tally=tally,
         )
         for region in regions:
             ours = region == self._region
             settle = functools.partial(settlement.settle, reschedule=rescheduling and ours, taking_over=not ours)
             due = functools.partial(operations.due_operations, region, now, self._policy.batch_size)
             _in_batches(due, settle, lambda op: f"{op.payment_id}#{op.id}", tally, deadline)
-        expiry = Expiry(payments=self._payments, bank=self._bank, tally=tally)
+        expiry = Expiry(payments=self._payments, bank=self._bank, tally=tally, region=self._region, clock=self._clock)
         due_expiries = functools.partial(operations.due_expiries, self._region, now, self._policy.batch_size)
         _in_batches(due_expiries, expiry.expire, lambda stored: stored.payment.id, tally, deadline)
 

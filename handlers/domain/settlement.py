@@ -49,6 +49,7 @@ from handlers.domain.errors import (
 )
 from handlers.domain.models import BankDecision, BankRecord, BankStatus, Payment, PaymentStatus, StoredPayment, can_move
 from handlers.domain.ports import Bank, PaymentRepository
+from handlers.domain.webhooks import new_event, payment_event_type
 
 logger = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
@@ -327,9 +328,14 @@ class Settlement:
         return later if self._replaced(stored, later) else self._held_or(stored)
 
     def _replaced(self, pending: StoredPayment, after: StoredPayment) -> bool:
-        """Write `after` if the table still holds `pending` pending at its attempt; False if it does not."""
+        """Write `after` if the table still holds `pending` pending at its attempt; False if it does not.
+        A final status is written with its event (the same transaction)."""
+        event_type = payment_event_type(after.status)
+        # The event belongs to the payment's owner (a taker writes it for the silent owner's sender to
+        # deliver, or its own under the same takeover rule).
+        event = None if event_type is None else new_event(event_type, after.payment, after.owner_region, self._clock())
         try:
-            self._payments.transition(after, PaymentStatus.PENDING, pending.attempt)
+            self._payments.transition(after, PaymentStatus.PENDING, pending.attempt, event=event)
         except ConditionFailed:
             return False
         return True

@@ -103,7 +103,9 @@ def _resolve_operation(repository: DynamoRepository, args: argparse.Namespace, r
             f"No pending payment or operation {args.payment_id} written by {region} (see the pending command)."
         )
     # As for payments: the operator writes only an outcome, never a reschedule (the resolver owns those).
-    settlement = OperationSettlement(operations=repository, bank=_bank(args), policy=ResolutionPolicy())
+    settlement = OperationSettlement(
+        operations=repository, payments=repository, bank=_bank(args), policy=ResolutionPolicy()
+    )
     final = settlement.settle(op, reschedule=False)
     reason = f" ({final.failure_reason})" if final.failure_reason else ""
     print(f"{final.id}: {final.kind.value} {final.status.value}{reason}")

@@ -7,6 +7,7 @@ never echo the value (it may be a card number).
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -45,6 +46,7 @@ from handlers.domain.models import (
     StoredPayment,
     Year,
 )
+from handlers.domain.webhooks import NewEvent
 
 T = TypeVar("T")
 
@@ -318,6 +320,33 @@ def operation_to_wire(operation: Operation) -> dict[str, Any]:
 
 
 _REFUND_STATUS = {"pending": "pending", "succeeded": "succeeded", "failed": "failed"}
+
+
+def event_body(event: NewEvent) -> str:
+    """The delivered body, fixed when the change is written: the payment or refund exactly as the API
+    returns it then. Stored as this text, so every attempt and resend signs the same bytes."""
+    data = payment_to_wire(event.subject) if isinstance(event.subject, Payment) else operation_to_wire(event.subject)
+    body = {"id": event.id, "type": event.type.value, "created_at": format_timestamp(event.created_at), "data": data}
+    return json.dumps(body, separators=(",", ":"))
+
+
+def event_to_item(event: NewEvent) -> dict[str, Any]:
+    """A new event: in the sparse index under its writer's region until delivered (due at once), and
+    deleted by DynamoDB's TTL after the events list's retention."""
+    created = event.created_at.timestamp()
+    return {
+        schema.PARTITION_KEY: schema.merchant_pk(event.merchant_id),
+        schema.SORT_KEY: schema.event_sk(event.id),
+        "id": event.id,
+        "type": event.type.value,
+        "created_at": format_timestamp(event.created_at),
+        "region": event.region,
+        "subject_id": event.subject.id,
+        "body": event_body(event),
+        schema.PENDING_PARTITION_KEY: f"{schema.WEBHOOK_PENDING_PREFIX}{event.region}#{schema.pending_shard(event.id)}",
+        schema.DUE_ATTRIBUTE: created,
+        schema.TTL_ATTRIBUTE: int(created) + schema.EVENT_RETENTION_SECONDS,
+    }
 
 
 def claim_to_item(claim: IdempotencyClaim, keys: Mapping[str, str]) -> dict[str, Any]:

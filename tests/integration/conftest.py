@@ -16,6 +16,10 @@ from handlers.contract import schema
 from handlers.entrypoints import authorizer, wiring
 from handlers.simulator import bank as bank_simulator
 from handlers.simulator.ledger import MemoryLedger
+from local_gateway import moto_transactions
+
+# The state changes' transactions (with their webhook events) cost their items, not a table copy.
+moto_transactions.install()
 
 TABLE = "payments-test"
 REGION = "eu-west-1"

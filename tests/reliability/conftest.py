@@ -22,12 +22,16 @@ from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
 from handlers.entrypoints.observability import JsonFormatter
+from local_gateway import moto_transactions
 from tests.integration.conftest import REGION, TABLE, create_table, reset_handler_caches
 from tests.reliability.audit import AUDIT, FIGURES, CardAudit
 from tests.reliability.dynamo_faults import moto_skipping_faults
 from tests.reliability.faultbank import FaultBank
 from tests.reliability.gateway import Gateway
 from tests.reliability.localstack import LocalStack, running_stack
+
+# The state changes' transactions (with their webhook events) cost their items, not a table copy.
+moto_transactions.install()
 
 FINGERPRINT_KEY = "reliability-fingerprint-key"
 

@@ -69,6 +69,9 @@ def on(operation: str, sort_key_prefix: str = "", condition: str = "") -> Matche
     expression contains `condition`: the take-over write is the claim write 'attempt = ...')."""
 
     def matches(op: str, params: dict[str, Any]) -> bool:
+        if op == "TransactWriteItems" and operation == "PutItem":
+            # A state change written with its webhook event: the transaction's first Put is the change.
+            op, params = "PutItem", params["TransactItems"][0]["Put"]
         keys = params.get("Item") or params.get("Key") or {}
         sort_key = str(keys.get("sk", {}).get("S", ""))
         return (

@@ -71,7 +71,8 @@ def faults(gateway: Gateway, store: Any, retry_sleeps: RetrySleeps, moto_skips_f
     injector = DynamoFaults()
 
     def apply(operation: str, params: dict[str, Any]) -> None:
-        getattr(store, {"PutItem": "put_item", "GetItem": "get_item", "Query": "query"}[operation])(**params)
+        methods = {"PutItem": "put_item", "GetItem": "get_item", "Query": "query"}
+        getattr(store, methods.get(operation, "transact_write_items"))(**params)
 
     injector.install(payments_client(), apply)
     return injector
@@ -126,7 +127,8 @@ def test_one_throttled_write_is_absorbed_by_botocore_retries(
     faults.fail(TRANSITION, "InternalServerError", times=1)
     reply = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
     assert reply.status == 201
-    assert faults.calls["PutItem"] == 5 and len(retry_sleeps.slept) == 2  # 3 writes, 2 of them retried once
+    # 3 writes (the last, the status with its event, a transaction), 2 of them retried once
+    assert faults.calls["PutItem"] + faults.calls["TransactWriteItems"] == 5 and len(retry_sleeps.slept) == 2
     assert_one_final_payment(reply.body["id"], bank, store)
 
 
@@ -276,7 +278,8 @@ def test_a_permanent_store_error_after_authorization_is_202_pending_and_logged(
     assert reply.status == 202
     [lost] = logs.records("payment_not_stored")
     assert lost["payment"]["authorization_code"] == bank.ledger[lost["bank_reference"]].authorization_code
-    assert faults.calls["PutItem"] == 3  # claim + write-ahead + the transition: not retried
+    # claim + write-ahead + the transition (with its event): not retried
+    assert faults.calls["PutItem"] + faults.calls["TransactWriteItems"] == 3
 
 
 def test_a_transition_applied_but_unanswered_is_201_once(

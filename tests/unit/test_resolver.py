@@ -342,10 +342,10 @@ def test_one_payments_storage_failure_does_not_stop_the_run(
     due(clock)
     real = repo.transition
 
-    def flaky(stored: StoredPayment, previous: PaymentStatus, attempt: int) -> None:
+    def flaky(stored: StoredPayment, previous: PaymentStatus, attempt: int, *, event: object = None) -> None:
         if stored.payment.id == first.payment.id:
             raise StorageUnavailable("throttled")
-        real(stored, previous, attempt)
+        real(stored, previous, attempt, event=event)  # type: ignore[arg-type]
 
     repo.transition = flaky  # type: ignore[method-assign]
     report = resolver(repo, bank, clock).run()
@@ -520,10 +520,10 @@ def test_any_failure_of_one_payment_is_counted_and_the_run_goes_on(
     due(clock)
     real = repo.transition
 
-    def broken(stored: StoredPayment, previous: PaymentStatus, attempt: int) -> None:
+    def broken(stored: StoredPayment, previous: PaymentStatus, attempt: int, *, event: object = None) -> None:
         if stored.payment.id == first.payment.id:
             raise RuntimeError("ValidationException: an item the adapter cannot write")
-        real(stored, previous, attempt)
+        real(stored, previous, attempt, event=event)  # type: ignore[arg-type]
 
     repo.transition = broken  # type: ignore[method-assign]
     report = resolver(repo, bank, clock).run()

@@ -52,10 +52,10 @@ def before_the_write(repo: MemoryRepository, other_writer: Callable[[StoredPayme
     """The next payment write loses a race: `other_writer` writes first (once), then the write is tried."""
     real = repo.transition
 
-    def raced(stored: StoredPayment, previous: PaymentStatus, attempt: int) -> None:
+    def raced(stored: StoredPayment, previous: PaymentStatus, attempt: int, *, event: object = None) -> None:
         repo.transition = real  # type: ignore[method-assign]
         other_writer(stored)
-        real(stored, previous, attempt)
+        real(stored, previous, attempt, event=event)  # type: ignore[arg-type]
 
     repo.transition = raced  # type: ignore[method-assign]
 
@@ -119,7 +119,7 @@ def test_a_requests_write_refused_with_nothing_to_read_back_is_left_pending_and_
         on_not_stored=lambda: not_stored.append(1),
     )
 
-    def refused_and_gone(*_: object) -> None:
+    def refused_and_gone(*_: object, **__: object) -> None:
         repo.payments.clear()
         raise ConditionFailed("status or attempt changed")
 

@@ -1,0 +1,229 @@
+"""Webhooks: events, endpoints, signatures (the Standard Webhooks specification) and the URL rules. Plain Python.
+
+An event is written in the same write (a transaction) as the state change it reports, by the region
+that writes that item (handlers.domain.settlement, handlers.domain.operation_settlement): so there is
+no change without its event and no event without its change. That region's sender delivers it
+(handlers.domain.delivery).
+"""
+
+from __future__ import annotations
+
+import base64
+import enum
+import hashlib
+import hmac
+import ipaddress
+import secrets
+from collections.abc import Callable, Iterable, Sequence
+from datetime import datetime
+from urllib.parse import urlsplit
+
+import attrs
+from ulid import ULID
+
+from handlers.domain.models import Operation, OperationKind, OperationStatus, Payment, PaymentStatus
+
+EVENT_PREFIX = "evt_"
+ENDPOINT_PREFIX = "we_"
+SECRET_PREFIX = "whsec_"  # noqa: S105 - the specification's prefix, not a secret
+SECRET_BYTES = 24
+
+
+class EventType(enum.StrEnum):
+    PAYMENT_AUTHORIZED = "payment.authorized"
+    PAYMENT_CAPTURED = "payment.captured"
+    PAYMENT_DECLINED = "payment.declined"
+    PAYMENT_FAILED = "payment.failed"
+    PAYMENT_VOIDED = "payment.voided"
+    PAYMENT_EXPIRED = "payment.expired"
+    PAYMENT_REVERSED = "payment.reversed"
+    REFUND_SUCCEEDED = "refund.succeeded"
+    REFUND_FAILED = "refund.failed"
+
+
+_PAYMENT_EVENTS = {
+    PaymentStatus.AUTHORIZED: EventType.PAYMENT_AUTHORIZED,
+    PaymentStatus.CAPTURED: EventType.PAYMENT_CAPTURED,
+    PaymentStatus.DECLINED: EventType.PAYMENT_DECLINED,
+    PaymentStatus.FAILED: EventType.PAYMENT_FAILED,
+    PaymentStatus.VOIDED: EventType.PAYMENT_VOIDED,
+    PaymentStatus.EXPIRED: EventType.PAYMENT_EXPIRED,
+    PaymentStatus.REVERSED: EventType.PAYMENT_REVERSED,
+}
+
+
+def payment_event_type(status: PaymentStatus) -> EventType | None:
+    """A payment reaching a new status other than `pending` is an event."""
+    return _PAYMENT_EVENTS.get(status)
+
+
+def operation_event_type(operation: Operation) -> EventType | None:
+    """A capture or void that succeeded moves the payment; a refund's every final status is its own event.
+    A capture or void the bank refused moved nothing: no event."""
+    if operation.status is OperationStatus.PENDING:
+        return None
+    if operation.kind is OperationKind.REFUND:
+        succeeded = operation.status is OperationStatus.SUCCEEDED
+        return EventType.REFUND_SUCCEEDED if succeeded else EventType.REFUND_FAILED
+    if operation.status is not OperationStatus.SUCCEEDED:
+        return None
+    return EventType.PAYMENT_CAPTURED if operation.kind is OperationKind.CAPTURE else EventType.PAYMENT_VOIDED
+
+
+@attrs.frozen
+class NewEvent:
+    """An event as the write that makes the change carries it: its body is built from `subject`, the
+    payment or refund exactly as that write commits it (never from a value a later write may change)."""
+
+    id: str
+    merchant_id: str
+    type: EventType
+    created_at: datetime
+    subject: Payment | Operation
+    region: str  # the writer of the change, and the sender of the event
+
+
+def new_event(event_type: EventType, subject: Payment | Operation, region: str, now: datetime) -> NewEvent:
+    return NewEvent(
+        id=EVENT_PREFIX + str(ULID.from_timestamp(now.timestamp())),
+        merchant_id=subject.merchant_id,
+        type=event_type,
+        created_at=now,
+        subject=subject,
+        region=region,
+    )
+
+
+# --- signatures: the Standard Webhooks specification ------------------------------------------------
+
+
+def new_secret() -> str:
+    return SECRET_PREFIX + base64.b64encode(secrets.token_bytes(SECRET_BYTES)).decode()
+
+
+def _secret_bytes(secret: str) -> bytes:
+    return base64.b64decode(secret.removeprefix(SECRET_PREFIX))
+
+
+def signature(secret: str, message_id: str, timestamp: int, body: str) -> str:
+    """`v1,<base64 HMAC-SHA256 of "{id}.{timestamp}.{body}">` under the endpoint's secret."""
+    signed = f"{message_id}.{timestamp}.{body}".encode()
+    digest = hmac.new(_secret_bytes(secret), signed, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(digest).decode()
+
+
+def signature_header(secrets_: Sequence[str], message_id: str, timestamp: int, body: str) -> str:
+    """Every current secret's signature, space-separated (during a rotation: the new and the old)."""
+    return " ".join(signature(secret, message_id, timestamp, body) for secret in secrets_)
+
+
+def headers(secrets_: Sequence[str], message_id: str, timestamp: int, body: str) -> dict[str, str]:
+    return {
+        "content-type": "application/json",
+        "webhook-id": message_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signature_header(secrets_, message_id, timestamp, body),
+    }
+
+
+# --- endpoints ---------------------------------------------------------------------------------------
+
+
+class EndpointStatus(enum.StrEnum):
+    ENABLED = "enabled"
+    DISABLED = "disabled"
+
+
+@attrs.frozen
+class Endpoint:
+    id: str
+    merchant_id: str
+    url: str
+    events: tuple[EventType, ...]  # empty: every type
+    status: EndpointStatus
+    secret: str = attrs.field(repr=False)
+    created_at: datetime
+    # The secret replaced by the last rotation, signed with too until `previous_secret_until`.
+    previous_secret: str | None = attrs.field(default=None, repr=False)
+    previous_secret_until: datetime | None = None
+    disabled_reason: str | None = None
+    failing_since: datetime | None = None  # the first failure of the current series of failures
+
+    def subscribed(self, event_type: EventType) -> bool:
+        return not self.events or event_type in self.events
+
+    def signing_secrets(self, now: datetime) -> tuple[str, ...]:
+        rotating = self.previous_secret is not None and self.previous_secret_until is not None
+        if rotating and now < self.previous_secret_until:  # type: ignore[operator]
+            return (self.secret, self.previous_secret)  # type: ignore[return-value]
+        return (self.secret,)
+
+
+def new_endpoint_id(now: datetime) -> str:
+    return ENDPOINT_PREFIX + str(ULID.from_timestamp(now.timestamp()))
+
+
+# --- URL rules (SSRF) --------------------------------------------------------------------------------
+
+Resolver = Callable[[str], Iterable[str]]  # host -> the addresses it resolves to (DNS)
+
+
+@attrs.frozen
+class UrlPolicy:
+    """Deployed: https to public addresses only. Locally (`allow_loopback`): loopback http too; link-local
+    and the instance-metadata address never."""
+
+    allow_loopback: bool = False
+
+
+_CARRIER_GRADE_NAT = ipaddress.ip_network("100.64.0.0/10")
+Address = ipaddress.IPv4Address | ipaddress.IPv6Address
+# In order: the first that matches names the refusal.
+_REFUSED: tuple[tuple[Callable[[Address], bool], str], ...] = (
+    (lambda ip: ip.is_link_local, "a link-local address (the instance metadata service is one)"),
+    (lambda ip: isinstance(ip, ipaddress.IPv4Address) and ip in _CARRIER_GRADE_NAT, "a carrier-grade NAT address"),
+    (lambda ip: ip.is_multicast, "a multicast address"),
+    (lambda ip: ip.is_private, "a private address"),
+    (lambda ip: not ip.is_global, "an address that is not public"),
+)
+
+
+def refused_address(address: str, policy: UrlPolicy) -> str | None:
+    """Why a delivery may not go to this address (None: it may)."""
+    ip: Address = ipaddress.ip_address(address)
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    if ip.is_loopback:
+        return None if policy.allow_loopback else "a loopback address"
+    return next((reason for refused, reason in _REFUSED if refused(ip)), None)
+
+
+def check_url(url: str, policy: UrlPolicy, resolve: Resolver) -> str | None:
+    """Why this URL may not receive webhooks (None: it may). Checked at registration and again at each
+    delivery: DNS can change between the two."""
+    try:
+        parts = urlsplit(url)
+        host, _ = parts.hostname, parts.port
+    except ValueError:
+        return "is not a URL"
+    if parts.scheme not in ("https", "http") or not host:
+        return "must be an https URL"
+    if parts.username or parts.password:
+        return "must not hold credentials"
+    try:
+        addresses = list(resolve(host))
+    except OSError:
+        addresses = []
+    return _addresses_problem(addresses, policy, https=parts.scheme == "https")
+
+
+def _addresses_problem(addresses: Sequence[str], policy: UrlPolicy, *, https: bool) -> str | None:
+    if not addresses:
+        return "has a host that does not resolve"
+    reasons = [reason for reason in (refused_address(a, policy) for a in addresses) if reason is not None]
+    if reasons:
+        return f"resolves to {reasons[0]}"
+    loopback_only = all(ipaddress.ip_address(a).is_loopback for a in addresses)
+    if not https and not (policy.allow_loopback and loopback_only):
+        return "must be an https URL"
+    return None
