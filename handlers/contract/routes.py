@@ -101,6 +101,17 @@ RESOLVER = Function(
     calls_bank=True,
     indexes=(schema.PENDING_INDEX,),
 )
+# Scheduled, not routed: delivers the webhook events its region wrote (and a silent region's, under
+# the resolver's takeover rule). Query reads the index's WEBHOOK# partitions, the heartbeats and a
+# merchant's endpoints; GetItem rereads an event or endpoint; PutItem writes an event's deliveries and
+# disables an endpoint. It calls merchants' URLs on the internet: Lambda outside any VPC.
+WEBHOOK_SENDER = Function(
+    "webhook-sender",
+    "handlers.entrypoints.webhook_job.deliver",
+    ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"),
+    ("MERCHANT#*", "WEBHOOK#*", "HEARTBEAT"),
+    indexes=(schema.PENDING_INDEX,),
+)
 # Every minute, as EventBridge Scheduler allows at its finest rate.
 RESOLVER_INTERVAL_SECONDS = 60
 

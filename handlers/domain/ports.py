@@ -20,7 +20,7 @@ from handlers.domain.models import (
     PaymentStatus,
     StoredPayment,
 )
-from handlers.domain.webhooks import NewEvent
+from handlers.domain.webhooks import Endpoint, NewEvent, StoredEvent
 
 
 class PaymentRepository(Protocol):
@@ -100,6 +100,33 @@ class OperationRepository(Protocol):
     def due_expiries(self, region: str, now: float, limit: int, *, after: str | None = None) -> Sequence[StoredPayment]:
         """Manual authorizations owned by `region` whose `authorization_expires_at` has passed, by
         payment id (above `after`, to page on)."""
+
+
+class EventRepository(Protocol):
+    """Webhook events (written with their changes: PaymentRepository.transition and the operations')."""
+
+    def due_events(self, region: str, now: float, limit: int, *, after: str | None = None) -> Sequence[StoredEvent]:
+        """Events written by `region` with a delivery due by `now`, from the sparse index (never a scan)."""
+
+    def get_event(self, merchant_id: str, event_id: str) -> StoredEvent | None: ...
+
+    def replace_event(self, event: StoredEvent, previous_version: int) -> None:
+        """Write the event's deliveries; ConditionFailed unless the table holds `previous_version`."""
+
+
+class EndpointRepository(Protocol):
+    def save_endpoint(self, endpoint: Endpoint) -> None:
+        """A new endpoint; ConditionFailed if the id exists."""
+
+    def get_endpoint(self, merchant_id: str, endpoint_id: str) -> Endpoint | None: ...
+
+    def endpoints(self, merchant_id: str) -> Sequence[Endpoint]:
+        """The merchant's endpoints, oldest first."""
+
+    def replace_endpoint(self, endpoint: Endpoint) -> None:
+        """Write an existing endpoint's new state (rotation, disable, enable); ConditionFailed if it is gone."""
+
+    def delete_endpoint(self, merchant_id: str, endpoint_id: str) -> None: ...
 
 
 class MerchantDirectory(Protocol):

@@ -94,6 +94,44 @@ def new_event(event_type: EventType, subject: Payment | Operation, region: str, 
     )
 
 
+@attrs.frozen
+class Attempt:
+    """One delivery attempt of an event to an endpoint (GET /v1/events/{id} lists them)."""
+
+    endpoint_id: str
+    at: datetime
+    status: int | None  # the endpoint's HTTP status; None when no answer came
+    error: str | None  # why there was no usable answer: "timeout", "connection refused", "refused URL ..."
+    duration_ms: int
+
+
+@attrs.frozen
+class Delivery:
+    """An event's delivery to one endpoint: due again at `next_at`, or finished (None)."""
+
+    endpoint_id: str
+    attempts: int = 0
+    next_at: float | None = None
+    delivered: bool = False
+
+
+@attrs.frozen
+class StoredEvent:
+    """An event as the table holds it: its body fixed at the change, and its deliveries so far. Written
+    only by `region` (the writer of the change it reports), or by a region taking over a silent one."""
+
+    id: str
+    merchant_id: str
+    type: EventType
+    created_at: datetime
+    region: str
+    body: str  # the JSON delivered, exactly as signed
+    due_at: float | None  # epoch seconds of the next delivery due; None once every delivery is finished
+    deliveries: tuple[Delivery, ...] = ()  # resolved from the merchant's endpoints at the first attempt
+    attempts: tuple[Attempt, ...] = ()
+    version: int = 0  # every write of the event checks and moves it (one writer, no lost update)
+
+
 # --- signatures: the Standard Webhooks specification ------------------------------------------------
 
 
