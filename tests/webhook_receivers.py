@@ -26,6 +26,7 @@ class Received:
     headers: dict[str, str]
     body: bytes
     at: float  # time.monotonic()
+    status: int  # what the receiver answered
 
 
 class Receiver:
@@ -41,7 +42,7 @@ class Receiver:
                 headers = {name.lower(): value for name, value in self.headers.items()}
                 answer = receiver.next_answer()
                 with receiver.arrived:
-                    receiver.received.append(Received(self.path, headers, body, time.monotonic()))
+                    receiver.received.append(Received(self.path, headers, body, time.monotonic(), answer.status))
                     receiver.arrived.notify_all()
                 if answer.hang_seconds:
                     time.sleep(answer.hang_seconds)
