@@ -4,9 +4,13 @@ the `standardwebhooks` library on a real localhost receiver), the schedule, Retr
 
 from __future__ import annotations
 
+import importlib.util
 import json
+import threading
 from collections.abc import Mapping
 from datetime import UTC, datetime, timedelta
+from http.server import ThreadingHTTPServer
+from pathlib import Path
 
 import attrs
 import pytest
@@ -36,6 +40,7 @@ from handlers.domain.webhooks import (
     new_event,
     new_secret,
 )
+from handlers.domain.webhooks import headers as webhook_headers
 from tests.fakes import FakeClock, MemoryRepository
 from tests.webhook_receivers import Answer, receiving
 
@@ -405,3 +410,38 @@ def test_the_oldest_undelivered_age_is_reported(repo: MemoryRepository, clock: F
     assert report.oldest_undelivered_age == pytest.approx(90, abs=0.01)
     clock.advance(seconds=5)
     assert sender(repo, ScriptedPoster(), clock, retry_delays=(0.0,)).run().oldest_undelivered_age is None
+
+
+def test_the_example_receiver_verifies_prints_one_line_and_ignores_a_duplicate(
+    repo: MemoryRepository, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = Path(__file__).resolve().parents[2] / "examples" / "webhook_receiver.py"
+    spec = importlib.util.spec_from_file_location("webhook_receiver", path)
+    assert spec is not None and spec.loader is not None
+    example = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(example)
+    now = utc_now()
+    secret = new_secret()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), example.make_handler(Webhook(secret), example.SeenIds()))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/webhooks"
+        hook = endpoint(repo, url, now, secret=secret)
+        event = write_event(repo, EventType.PAYMENT_CAPTURED, now)
+        body = stored(repo, event).body
+        signed = webhook_headers
+        poster = HttpPoster()
+        answers = [poster.post(url, "127.0.0.1", signed((hook.secret,), event.id, int(now.timestamp()), body), body, 5)]
+        answers.append(
+            poster.post(url, "127.0.0.1", signed((hook.secret,), event.id, int(now.timestamp()), body), body, 5)
+        )
+        answers.append(
+            poster.post(url, "127.0.0.1", signed((new_secret(),), event.id, int(now.timestamp()), body), body, 5)
+        )
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert [a.status for a in answers] == [200, 200, 400]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split()[1:4] == [event.id, "payment.captured", event.subject.id]
+    assert lines[1] == f"duplicate {event.id} ignored" and lines[2].startswith("refused:")
