@@ -88,13 +88,15 @@ class Stack:
         return str(reply.body["id"])
 
 
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+@pytest.fixture(scope="module", params=["lambda", "container"])
+def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     if not Path("/proc").is_dir():
         pytest.skip("finding a region's process reads Linux's /proc")
     port = _free_port_block(4)
-    log = tmp_path_factory.mktemp("webhooks") / "stack.log"
-    command = launch.runner_command(port=port, merchants={MERCHANT: KEY}, webhook_retry_delays=RETRIES)
+    log = tmp_path_factory.mktemp(f"webhooks-{request.param}") / "stack.log"
+    command = launch.runner_command(
+        port=port, merchants={MERCHANT: KEY}, webhook_retry_delays=RETRIES, compute=request.param
+    )
     with launch.launched(command, log=log) as launched:
         yield Stack(launched, port)
 
