@@ -29,7 +29,7 @@ from local_gateway.lifecycle import announce, watch_stdin
 from local_gateway.live_stats import RegionStatsApp, RollingStats, tee_stdout
 from local_gateway.logs import setup_logging
 from local_gateway.probes import HEALTH_CHECK_USER_AGENT, is_health_check_probe
-from local_gateway.resolver_loop import run_resolver
+from local_gateway.resolver_loop import run_resolver, run_sender
 
 log = logging.getLogger("local_gateway")
 SHUTDOWN_POLL_SECONDS = 0.1
@@ -68,6 +68,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--resolver-interval", type=float, default=0, help="run the resolver every N s, as Lambda's schedule (0: off)"
     )
+    parser.add_argument("--sender-interval", type=float, default=0, help="run the webhook sender every N s (0: off)")
     return parser.parse_args(argv)
 
 
@@ -141,6 +142,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             daemon=True,
         )
         resolver.start()
+    if gateway is not None and args.sender_interval > 0:
+        sender = threading.Thread(
+            target=run_sender,
+            args=(gateway.outage.is_set, args.sender_interval, stop),
+            name="webhook-sender",
+            daemon=True,
+        )
+        sender.start()
     threading.Thread(target=watch_stdin, args=(stop,), name="parent-watchdog", daemon=True).start()
     while not stop.wait(SHUTDOWN_POLL_SECONDS):
         pass

@@ -30,7 +30,7 @@ from handlers.contract.limits import MAX_BODY_BYTES
 from local_gateway.live_stats import RegionStatsApp, RollingStats, tee_stdout
 from local_gateway.logs import access_line, setup_logging
 from local_gateway.probes import HEALTH_CHECK_USER_AGENT, is_health_check_probe
-from local_gateway.resolver_loop import run_resolver
+from local_gateway.resolver_loop import run_resolver, run_sender
 from local_gateway.waf import waf_body_rule
 from proxy_gateway.messages import HttpRequest, HttpResponse
 from proxy_gateway.outage import SimulatedOutage
@@ -50,12 +50,14 @@ class LocalRegionOptions:
     access_log: bool = False
     waf_body_limit: int | None = MAX_BODY_BYTES  # None: no WAF
     resolver_interval: float = 0  # 0: no resolver loop
+    sender_interval: float = 0  # 0: no webhook sender loop
 
     def environment(self) -> dict[str, str]:
         return {
             "LOCAL_ACCESS_LOG": "1" if self.access_log else "0",
             "LOCAL_WAF_BODY_LIMIT": str(self.waf_body_limit or 0),
             "LOCAL_RESOLVER_INTERVAL": str(self.resolver_interval),
+            "LOCAL_SENDER_INTERVAL": str(self.sender_interval),
         }
 
     @classmethod
@@ -65,6 +67,7 @@ class LocalRegionOptions:
             access_log=env.get("LOCAL_ACCESS_LOG") == "1",
             waf_body_limit=limit or None,
             resolver_interval=float(env.get("LOCAL_RESOLVER_INTERVAL", 0)),
+            sender_interval=float(env.get("LOCAL_SENDER_INTERVAL", 0)),
         )
 
 
@@ -116,6 +119,13 @@ def local_app(api: RestApi, env: Mapping[str, str]) -> App:
             args=(region.outage.is_set, options.resolver_interval, threading.Event()),
             name="resolver",
             daemon=True,  # stops with the worker, as the region's Lambda child stops its own
+        ).start()
+    if options.sender_interval > 0:
+        threading.Thread(
+            target=run_sender,
+            args=(region.outage.is_set, options.sender_interval, threading.Event()),
+            name="webhook-sender",
+            daemon=True,
         ).start()
     app: App = RegionStatsApp(region, stats, untimed_user_agents=[HEALTH_CHECK_USER_AGENT])
     return AccessLog(app, is_health_check_probe) if options.access_log else app

@@ -66,6 +66,7 @@ def server_environment(env: Mapping[str, str], fd: int, args: argparse.Namespace
         access_log=args.access_log and not args.quiet,
         waf_body_limit=args.waf_body_limit or None,
         resolver_interval=args.resolver_interval,
+        sender_interval=args.sender_interval,
     )
     server.update(local.environment())
     return server

@@ -60,6 +60,7 @@ def runner_command(
     compute: str | None = None,
     embedded_dynamodb: str | None = None,
     authorization_ttl: float | None = None,
+    webhook_retry_delays: str | None = None,
 ) -> list[str]:
     """The command line for these options (merchants: id -> API key).
 
@@ -73,6 +74,7 @@ def runner_command(
         "--resolve-after": resolve_after,
         "--authorizer-cache-seconds": authorizer_cache_seconds,
         "--authorization-ttl": authorization_ttl,
+        "--webhook-retry-delays": webhook_retry_delays,
     }
     for flag, value in valued.items():
         if value is not None:

@@ -22,6 +22,7 @@ EMBEDDED_DYNAMODB_OPTIONS = ("indexed", "moto")
 # The handlers' JSON lines and EMF metrics, rewritten by each run (gitignored).
 DEFAULT_LOG_FILE = REPO_ROOT / ".local" / "stack.log"
 MAX_AUTHORIZER_CACHE_SECONDS = 3600  # API Gateway's maximum
+DEFAULT_LOCAL_RETRY_DELAYS = (2.0, 5.0, 10.0, 30.0, 60.0)  # the last attempt 107 s after the first
 DESCRIPTION = "`python -m local_gateway`: start the whole local stack in the foreground until Ctrl-C."
 
 
@@ -43,6 +44,9 @@ class Options:
     # A manual authorization not captured this long expires (deployed: authorizationTtl); None: the
     # handlers' default (7 days).
     authorization_ttl: float | None = None
+    # The webhook sender's retries, in seconds after the previous attempt (the first is at once):
+    # replaces the deployed schedule (at once, 5 s, 5 min, ... over 3 days) with a demo's.
+    webhook_retry_delays: tuple[float, ...] = DEFAULT_LOCAL_RETRY_DELAYS
 
 
 def parse_args(argv: Sequence[str] | None) -> Options:
@@ -111,6 +115,14 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         help="the embedded DynamoDB: moto with a partition index (default) or moto as it ships, whose "
         "queries read the whole table (for comparison; docs/performance.md)",
     )
+    parser.add_argument(
+        "--webhook-retry-delays",
+        type=_delays,
+        default=DEFAULT_LOCAL_RETRY_DELAYS,
+        metavar="S1,S2,...",
+        help="the webhook sender retries a failed delivery this many seconds after the previous attempt "
+        "(deployed: at once, 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 10 h, daily twice); default 2,5,10,30,60",
+    )
     args = parser.parse_args(argv)
     if args.authorization_ttl is not None and not 0 < args.authorization_ttl < math.inf:
         parser.error("--authorization-ttl must be a positive number of seconds")
@@ -135,6 +147,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         compute=args.compute,
         embedded_dynamodb=args.embedded_dynamodb,
         authorization_ttl=args.authorization_ttl,
+        webhook_retry_delays=args.webhook_retry_delays,
     )
 
 
@@ -143,3 +156,14 @@ def _merchant(parser: argparse.ArgumentParser, value: str) -> tuple[str, str]:
     if not separator or not merchant_id or not key:
         parser.error(f"--merchant takes ID:KEY, got {value!r}")
     return merchant_id, key
+
+
+def _delays(value: str) -> tuple[float, ...]:
+    """ "1,2,4": positive seconds, comma-separated."""
+    try:
+        delays = tuple(float(part) for part in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected seconds separated by commas, got {value!r}") from None
+    if not all(0 < delay < math.inf for delay in delays):
+        raise argparse.ArgumentTypeError("each delay must be a positive number of seconds")
+    return delays

@@ -1,4 +1,4 @@
-"""The scheduled resolver function, run on a timer inside a local region's process.
+"""The scheduled resolver and webhook sender functions, each run on a timer inside a local region's process.
 
 A leaf: a Lambda region runs it in its child (child.py), a container region in its server's
 worker (container_local.py), as each compute option's region would run it beside its API.
@@ -25,3 +25,17 @@ def run_resolver(is_down: Callable[[], bool], interval: float, stop: threading.E
             resolve_pending(None, None)
         except Exception:
             log.exception("the resolver run failed")
+
+
+def run_sender(is_down: Callable[[], bool], interval: float, stop: threading.Event) -> None:
+    """The webhook sender (handlers.entrypoints.webhook_job), every `interval` seconds until `stop`;
+    paused by a simulated outage like the resolver (the other region takes its events over)."""
+    from handlers.entrypoints.webhook_job import deliver  # noqa: PLC0415 - as the resolver's
+
+    while not stop.wait(interval):
+        if is_down():
+            continue
+        try:
+            deliver(None, None)
+        except Exception:
+            log.exception("the webhook sender run failed")

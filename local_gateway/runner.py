@@ -46,6 +46,8 @@ log = logging.getLogger("local_gateway.runner")
 
 CHILD_START_TIMEOUT = 30.0
 FIRST_HEALTH_TIMEOUT = 30.0
+# Each region's webhook sender runs this often (deployed: every minute), so a 1 s retry is on time.
+SENDER_INTERVAL = 0.5
 # Kept importable from here: tests and tools name them as the runner's.
 __all__ = ["DEFAULT_LOG_FILE", "TEST_CARDS_ANCHOR", "Options", "Stack", "banner", "main", "parse_args"]
 T = TypeVar("T")
@@ -232,6 +234,7 @@ def _spawn_region(region: Region, options: Options, stack: Stack, supervisor: Su
     port = port_for(options.port, region.port_offset)
     args = [  # the child's role is the compute option's name
         *(options.compute, "--port", str(port), "--resolver-interval", str(options.resolver_interval)),
+        *("--sender-interval", str(SENDER_INTERVAL)),
         *("--authorizer-cache-seconds", str(options.authorizer_cache_seconds)),
         *_access_log(options),
         *_handler_output(options),
@@ -247,6 +250,9 @@ def resolver_environment(options: Options, env: Mapping[str, str]) -> dict[str, 
         "PEER_REGIONS": ",".join(region.name for region in REGIONS),
         "RESOLVER_TAKEOVER_SECONDS": str(takeover_after(options.resolver_interval, 0.0, lease)),
     }
+    # Webhooks to the loopback receivers of a demo (never deployed), retried on the local schedule.
+    values["WEBHOOK_ALLOW_LOOPBACK"] = "true"
+    values["WEBHOOK_RETRY_DELAYS"] = ",".join(f"{delay:g}" for delay in options.webhook_retry_delays)
     if options.resolve_after is not None:
         values["RESOLVE_AFTER_SECONDS"] = str(options.resolve_after)
     if options.authorization_ttl is not None:  # the API's functions stamp it, the resolver expires by it

@@ -34,10 +34,12 @@ from handlers.domain.models import (
     StoredPayment,
 )
 from handlers.domain.webhooks import NewEvent
+from tests.fake_deliveries import MemoryDeliveries
 
 
-class MemoryRepository:
+class MemoryRepository(MemoryDeliveries):
     def __init__(self) -> None:
+        super().__init__()  # the webhook events as stored, and the endpoints (tests/fake_deliveries.py)
         self.payments: dict[tuple[str, str], StoredPayment] = {}
         self.claims: dict[tuple[str, str], IdempotencyClaim] = {}
         self.keys: dict[str, Merchant] = {}
@@ -100,6 +102,7 @@ class MemoryRepository:
             if (event.merchant_id, event.id) in self.events:
                 raise ConditionFailed("event exists")
             self.events[(event.merchant_id, event.id)] = event
+            self._store_event(event)
 
     def due_payments(
         self, region: str, now: float, created_before: str, limit: int, *, after: str | None = None

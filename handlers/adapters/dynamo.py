@@ -16,6 +16,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 from handlers.adapters.attribute_values import from_item, to_item
+from handlers.adapters.dynamo_deliveries import DeliveryItems
 from handlers.adapters.dynamo_errors import translated_errors
 from handlers.adapters.dynamo_events import conditional_put
 from handlers.adapters.dynamo_operations import OperationItems, PageFolder
@@ -92,7 +93,7 @@ def _claim_keys(claim: IdempotencyClaim) -> dict[str, str]:
     return _key_values(schema.merchant_pk(claim.merchant_id), schema.idempotency_sk(claim.key))
 
 
-class DynamoRepository(OperationItems):
+class DynamoRepository(OperationItems, DeliveryItems):
     """PaymentRepository, OperationRepository and MerchantDirectory over one DynamoDB table."""
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:

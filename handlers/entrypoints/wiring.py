@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 
 from handlers.adapters.bank import HttpBank
 from handlers.adapters.dynamo import DynamoRepository, make_client
+from handlers.adapters.webhook_http import HttpPoster, resolve_host
+from handlers.domain.delivery import DEFAULT_RETRY_DELAYS, DeliveryPolicy, WebhookSender, schedule_from_retries
 from handlers.domain.operations import OperationService
 from handlers.domain.resolver import PaymentResolver
 from handlers.domain.service import IdempotencyPolicy, PaymentReader, PaymentService
+from handlers.domain.webhooks import UrlPolicy
 from handlers.entrypoints.observability import configure_logging, emit_metric
 from handlers.entrypoints.settings import Settings
 from handlers.wire.validation import ValidationRules
@@ -84,6 +88,33 @@ def payment_resolver() -> PaymentResolver:
         policy=config.resolution(),
         peers=config.peer_regions,
         operations=repository(),
+    )
+
+
+def webhook_url_policy() -> UrlPolicy:
+    """Loopback http URLs only on the local stack (WEBHOOK_ALLOW_LOOPBACK=true); never deployed."""
+    return UrlPolicy(allow_loopback=os.environ.get("WEBHOOK_ALLOW_LOOPBACK", "").lower() == "true")
+
+
+def webhook_delivery_policy() -> DeliveryPolicy:
+    """The retry schedule: the default (handlers.domain.delivery), or locally WEBHOOK_RETRY_DELAYS
+    ("1,2,4": retries 1, 2 and 4 s after the previous attempt, the first attempt at once)."""
+    delays = os.environ.get("WEBHOOK_RETRY_DELAYS", "")
+    schedule = schedule_from_retries([float(d) for d in delays.split(",")]) if delays.strip() else DEFAULT_RETRY_DELAYS
+    return DeliveryPolicy(retry_delays=schedule, url_policy=webhook_url_policy())
+
+
+@functools.cache
+def webhook_sender() -> WebhookSender:
+    config = settings()
+    return WebhookSender(
+        store=repository(),
+        poster=HttpPoster(),
+        resolve=resolve_host,
+        region=config.region,
+        policy=webhook_delivery_policy(),
+        resolution=config.resolution(),
+        peers=config.peer_regions,
     )
 
 
