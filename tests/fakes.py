@@ -33,10 +33,11 @@ from handlers.domain.models import (
     PaymentStatus,
     StoredPayment,
 )
-from handlers.domain.webhooks import NewEvent
+from handlers.domain.webhooks import Endpoint, NewEvent, StoredEvent
+from tests.fake_webhooks import WebhookMemory
 
 
-class MemoryRepository:
+class MemoryRepository(WebhookMemory):
     def __init__(self) -> None:
         self.payments: dict[tuple[str, str], StoredPayment] = {}
         self.claims: dict[tuple[str, str], IdempotencyClaim] = {}
@@ -44,6 +45,9 @@ class MemoryRepository:
         self.beats: dict[str, Heartbeat] = {}
         self.operations: dict[tuple[str, str, str], Operation] = {}  # (merchant, payment, operation)
         self.events: dict[tuple[str, str], NewEvent] = {}  # (merchant, event id): written with their change
+        self.webhook_endpoints: dict[tuple[str, str], Endpoint] = {}  # (merchant, endpoint id)
+        # An event's state once written after its creation (deliveries, attempts, version), by a resend here.
+        self.stored_events: dict[tuple[str, str], StoredEvent] = {}
         self.writes = 0
         self._lock = threading.Lock()
         self._ids_by_merchant: dict[str, list[str]] = {}  # sorted, like the table's sort key

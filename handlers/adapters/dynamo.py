@@ -19,6 +19,7 @@ from handlers.adapters.attribute_values import from_item, to_item
 from handlers.adapters.dynamo_errors import translated_errors
 from handlers.adapters.dynamo_events import conditional_put
 from handlers.adapters.dynamo_operations import OperationItems, PageFolder
+from handlers.adapters.dynamo_webhooks import WebhookItems
 from handlers.contract import schema
 from handlers.domain import ids
 from handlers.domain.errors import ConditionFailed, StorageUnavailable
@@ -92,8 +93,9 @@ def _claim_keys(claim: IdempotencyClaim) -> dict[str, str]:
     return _key_values(schema.merchant_pk(claim.merchant_id), schema.idempotency_sk(claim.key))
 
 
-class DynamoRepository(OperationItems):
-    """PaymentRepository, OperationRepository and MerchantDirectory over one DynamoDB table."""
+class DynamoRepository(OperationItems, WebhookItems):
+    """PaymentRepository, OperationRepository, EndpointRepository, the webhook API's EventLog and
+    MerchantDirectory over one DynamoDB table."""
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client
