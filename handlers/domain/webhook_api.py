@@ -19,9 +19,12 @@ from typing import Protocol
 
 import attrs
 
+from handlers.domain import ids
 from handlers.domain.errors import ConditionFailed, FieldError, InvalidRequest, NotFound, RequestInProgress
 from handlers.domain.ports import EndpointRepository
 from handlers.domain.webhooks import (
+    ENDPOINT_PREFIX,
+    EVENT_PREFIX,
     Delivery,
     Endpoint,
     EndpointStatus,
@@ -121,7 +124,9 @@ class WebhookApi:
         return self.lister.list_endpoints(merchant_id, query)
 
     def get_endpoint(self, merchant_id: str, endpoint_id: str) -> Endpoint:
-        endpoint = self.endpoints.get_endpoint(merchant_id, endpoint_id)
+        endpoint = None
+        if is_id(endpoint_id, ENDPOINT_PREFIX):  # anything else is no key of the table's
+            endpoint = self.endpoints.get_endpoint(merchant_id, endpoint_id)
         if endpoint is None:
             raise NotFound("No such webhook endpoint.")
         return endpoint
@@ -129,6 +134,8 @@ class WebhookApi:
     def delete_endpoint(self, merchant_id: str, endpoint_id: str) -> None:
         """Its deliveries still due are dropped by the sender (the endpoint is gone)."""
         try:
+            if not is_id(endpoint_id, ENDPOINT_PREFIX):
+                raise ConditionFailed("not an endpoint id")
             self.endpoints.delete_endpoint(merchant_id, endpoint_id)  # ConditionFailed: there is none
         except ConditionFailed:
             raise NotFound("No such webhook endpoint.") from None
@@ -174,7 +181,7 @@ class WebhookApi:
         return self.events.list_events(merchant_id, query, self.clock() - EVENT_RETENTION)
 
     def get_event(self, merchant_id: str, event_id: str) -> StoredEvent:
-        event = self.events.get_event(merchant_id, event_id)
+        event = self.events.get_event(merchant_id, event_id) if is_id(event_id, EVENT_PREFIX) else None
         if event is None or event.created_at < self.clock() - EVENT_RETENTION:
             raise NotFound("No such event.")
         return event
@@ -206,7 +213,9 @@ class WebhookApi:
             if not targets:
                 raise InvalidRequest(f"No enabled webhook endpoint is subscribed to {event.type.value}.")
             return targets
-        endpoint = self.endpoints.get_endpoint(merchant_id, endpoint_id)
+        endpoint = (
+            self.endpoints.get_endpoint(merchant_id, endpoint_id) if is_id(endpoint_id, ENDPOINT_PREFIX) else None
+        )
         problem = None
         if endpoint is None:
             problem = "is not one of your webhook endpoints"
@@ -217,3 +226,8 @@ class WebhookApi:
         if problem is not None or endpoint is None:
             raise InvalidRequest("The event cannot be resent there.", [FieldError("endpoint_id", str(problem))])
         return [endpoint]
+
+
+def is_id(text: str, prefix: str) -> bool:
+    """A webhook endpoint's or event's id: its prefix and a ULID."""
+    return text.startswith(prefix) and ids.is_payment_id(ids.PAYMENT_PREFIX + text.removeprefix(prefix))

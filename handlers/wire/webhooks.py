@@ -16,9 +16,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from handlers.contract import schema
-from handlers.domain import ids
 from handlers.domain.errors import FieldError, InvalidRequest
-from handlers.domain.webhook_api import CreateEndpoint, EndpointQuery, EventQuery
+from handlers.domain.webhook_api import CreateEndpoint, EndpointQuery, EventQuery, is_id
 from handlers.domain.webhooks import (
     ENDPOINT_PREFIX,
     EVENT_PREFIX,
@@ -89,7 +88,7 @@ def parse_resend(body: object) -> str | None:
         raise InvalidRequest("The request body must be a JSON object.")
     errors = _unknown(body, _RESEND_FIELDS, "field")
     endpoint_id = body.get("endpoint_id")
-    if endpoint_id is not None and not (isinstance(endpoint_id, str) and _is_id(endpoint_id, ENDPOINT_PREFIX)):
+    if endpoint_id is not None and not (isinstance(endpoint_id, str) and is_id(endpoint_id, ENDPOINT_PREFIX)):
         errors.append(FieldError("endpoint_id", "must be a webhook endpoint's id (we_...)"))
     _refuse(errors)
     return endpoint_id
@@ -100,10 +99,6 @@ def parse_no_fields(body: object) -> None:
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
     _refuse(_unknown(body, (), "field"))
-
-
-def _is_id(text: str, prefix: str) -> bool:
-    return text.startswith(prefix) and ids.is_payment_id(ids.PAYMENT_PREFIX + text.removeprefix(prefix))
 
 
 # --- query parameters -------------------------------------------------------------------------------
@@ -118,7 +113,7 @@ def _cursor(text: str, prefix: str) -> str:
         decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
     except (binascii.Error, UnicodeDecodeError, ValueError):
         decoded = ""
-    if not _is_id(decoded, prefix):
+    if not is_id(decoded, prefix):
         raise ValueError("is not a cursor returned by this API")
     return decoded
 

@@ -152,6 +152,7 @@ REFUSED = [
     "ftp://hooks.example.com/",
     "https://user:pass@hooks.example.com/",
     "not a url",
+    "https://" + "a" * 70 + ".example.com/",  # a label too long to be a name
 ]
 
 
@@ -218,6 +219,10 @@ def test_delete() -> None:
     endpoint_call(webhooks_api.delete_endpoint, "DELETE", "", created["id"], 404)
     endpoint_call(webhooks_api.rotate_secret, "POST", "/rotate_secret", created["id"], 404)
     endpoint_call(webhooks_api.enable_endpoint, "POST", "/enable", created["id"], 404)
+    for junk in ("x" * 2000, "we_nope", created["id"].lower()):  # never a key of the table's: no read at all
+        endpoint_call(webhooks_api.get_endpoint, "GET", "", junk, 404)
+        endpoint_call(webhooks_api.delete_endpoint, "DELETE", "", junk, 404)
+        event_call(webhooks_api.get_event, "GET", "", junk.replace("we_", "evt_"), 404)
 
 
 def test_a_merchant_has_at_most_16_endpoints() -> None:
