@@ -33,11 +33,12 @@ from handlers.domain.models import (
     PaymentStatus,
     StoredPayment,
 )
-from handlers.domain.webhooks import NewEvent
+from handlers.domain.webhooks import Endpoint, NewEvent, StoredEvent
 from tests.fake_deliveries import MemoryDeliveries
+from tests.fake_webhooks import WebhookMemory
 
 
-class MemoryRepository(MemoryDeliveries):
+class MemoryRepository(WebhookMemory, MemoryDeliveries):
     def __init__(self) -> None:
         super().__init__()  # the webhook events as stored, and the endpoints (tests/fake_deliveries.py)
         self.payments: dict[tuple[str, str], StoredPayment] = {}
@@ -46,6 +47,9 @@ class MemoryRepository(MemoryDeliveries):
         self.beats: dict[str, Heartbeat] = {}
         self.operations: dict[tuple[str, str, str], Operation] = {}  # (merchant, payment, operation)
         self.events: dict[tuple[str, str], NewEvent] = {}  # (merchant, event id): written with their change
+        self.webhook_endpoints: dict[tuple[str, str], Endpoint] = {}  # (merchant, endpoint id)
+        # An event's state once written after its creation (deliveries, attempts, version), by a resend here.
+        self.stored_events: dict[tuple[str, str], StoredEvent] = {}
         self.writes = 0
         self._lock = threading.Lock()
         self._ids_by_merchant: dict[str, list[str]] = {}  # sorted, like the table's sort key

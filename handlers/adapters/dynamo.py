@@ -20,6 +20,7 @@ from handlers.adapters.dynamo_deliveries import DeliveryItems
 from handlers.adapters.dynamo_errors import translated_errors
 from handlers.adapters.dynamo_events import conditional_put
 from handlers.adapters.dynamo_operations import OperationItems, PageFolder
+from handlers.adapters.dynamo_webhooks import WebhookItems
 from handlers.contract import schema
 from handlers.domain import ids
 from handlers.domain.errors import ConditionFailed, StorageUnavailable
@@ -93,8 +94,9 @@ def _claim_keys(claim: IdempotencyClaim) -> dict[str, str]:
     return _key_values(schema.merchant_pk(claim.merchant_id), schema.idempotency_sk(claim.key))
 
 
-class DynamoRepository(OperationItems, DeliveryItems):
-    """PaymentRepository, OperationRepository and MerchantDirectory over one DynamoDB table."""
+class DynamoRepository(OperationItems, WebhookItems, DeliveryItems):
+    """PaymentRepository, OperationRepository, EndpointRepository, EventRepository, the webhook API's
+    EventLog and MerchantDirectory over one DynamoDB table."""
 
     def __init__(self, client: DynamoDBClient, table_name: str) -> None:
         self._client = client

@@ -112,6 +112,43 @@ WEBHOOK_SENDER = Function(
     ("MERCHANT#*", "WEBHOOK#*", "HEARTBEAT"),
     indexes=(schema.PENDING_INDEX,),
 )
+# The merchant's webhook API (handlers.entrypoints.webhooks_api): endpoints and events are items of the
+# merchant's own partition. Creating an endpoint counts the merchant's endpoints (Query) then writes it
+# (PutItem); rotating a secret and enabling an endpoint read it (GetItem) and update its fields
+# (UpdateItem); a resend reads the event and the endpoints (GetItem, Query) and requeues the event with
+# a version-conditioned UpdateItem of its deliveries, which also puts it back in its writer's WEBHOOK#
+# partition of the pending index (an index's key is an attribute of the item: the table's LeadingKeys
+# condition is on the item's own key, MERCHANT#).
+_WEBHOOKS = "handlers.entrypoints.webhooks_api."
+CREATE_WEBHOOK_ENDPOINT = Function(
+    "create-webhook-endpoint", _WEBHOOKS + "create_endpoint", ("dynamodb:PutItem", "dynamodb:Query"), ("MERCHANT#*",)
+)
+LIST_WEBHOOK_ENDPOINTS = Function(
+    "list-webhook-endpoints", _WEBHOOKS + "list_endpoints", ("dynamodb:Query",), ("MERCHANT#*",)
+)
+GET_WEBHOOK_ENDPOINT = Function(
+    "get-webhook-endpoint", _WEBHOOKS + "get_endpoint", ("dynamodb:GetItem",), ("MERCHANT#*",)
+)
+DELETE_WEBHOOK_ENDPOINT = Function(
+    "delete-webhook-endpoint", _WEBHOOKS + "delete_endpoint", ("dynamodb:DeleteItem",), ("MERCHANT#*",)
+)
+ROTATE_WEBHOOK_SECRET = Function(
+    "rotate-webhook-secret", _WEBHOOKS + "rotate_secret", ("dynamodb:GetItem", "dynamodb:UpdateItem"), ("MERCHANT#*",)
+)
+ENABLE_WEBHOOK_ENDPOINT = Function(
+    "enable-webhook-endpoint",
+    _WEBHOOKS + "enable_endpoint",
+    ("dynamodb:GetItem", "dynamodb:UpdateItem"),
+    ("MERCHANT#*",),
+)
+LIST_EVENTS = Function("list-events", _WEBHOOKS + "list_events", ("dynamodb:Query",), ("MERCHANT#*",))
+GET_EVENT = Function("get-event", _WEBHOOKS + "get_event", ("dynamodb:GetItem",), ("MERCHANT#*",))
+RESEND_EVENT = Function(
+    "resend-event",
+    _WEBHOOKS + "resend_event",
+    ("dynamodb:GetItem", "dynamodb:Query", "dynamodb:UpdateItem"),
+    ("MERCHANT#*",),
+)
 # Every minute, as EventBridge Scheduler allows at its finest rate.
 RESOLVER_INTERVAL_SECONDS = 60
 
@@ -123,6 +160,15 @@ ROUTES: tuple[Route, ...] = (
     Route("POST", "/v1/payments/{id}/void", VOID_PAYMENT, True),
     Route("POST", "/v1/payments/{id}/refunds", CREATE_REFUND, True),
     Route("GET", "/v1/payments/{id}/refunds", LIST_REFUNDS, True),
+    Route("POST", "/v1/webhook_endpoints", CREATE_WEBHOOK_ENDPOINT, True),
+    Route("GET", "/v1/webhook_endpoints", LIST_WEBHOOK_ENDPOINTS, True),
+    Route("GET", "/v1/webhook_endpoints/{id}", GET_WEBHOOK_ENDPOINT, True),
+    Route("DELETE", "/v1/webhook_endpoints/{id}", DELETE_WEBHOOK_ENDPOINT, True),
+    Route("POST", "/v1/webhook_endpoints/{id}/rotate_secret", ROTATE_WEBHOOK_SECRET, True),
+    Route("POST", "/v1/webhook_endpoints/{id}/enable", ENABLE_WEBHOOK_ENDPOINT, True),
+    Route("GET", "/v1/events", LIST_EVENTS, True),
+    Route("GET", "/v1/events/{id}", GET_EVENT, True),
+    Route("POST", "/v1/events/{id}/resend", RESEND_EVENT, True),
     Route("GET", "/health", HEALTH, False),
 )
 

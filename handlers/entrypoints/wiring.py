@@ -8,6 +8,7 @@ import functools
 import logging
 import os
 
+from handlers.adapters import dns
 from handlers.adapters.bank import HttpBank
 from handlers.adapters.dynamo import DynamoRepository, make_client
 from handlers.adapters.webhook_http import HttpPoster, resolve_host
@@ -15,6 +16,8 @@ from handlers.domain.delivery import DEFAULT_RETRY_DELAYS, DeliveryPolicy, Webho
 from handlers.domain.operations import OperationService
 from handlers.domain.resolver import PaymentResolver
 from handlers.domain.service import IdempotencyPolicy, PaymentReader, PaymentService
+from handlers.domain.settlement import utc_now
+from handlers.domain.webhook_api import WebhookApi
 from handlers.domain.webhooks import UrlPolicy
 from handlers.entrypoints.observability import configure_logging, emit_metric
 from handlers.entrypoints.settings import Settings
@@ -121,6 +124,20 @@ def webhook_sender() -> WebhookSender:
 @functools.cache
 def payment_reader() -> PaymentReader:
     return PaymentReader(repository())
+
+
+@functools.cache
+def url_policy() -> UrlPolicy:
+    """Loopback URLs only where WEBHOOK_ALLOW_LOOPBACK=true: the local stack sets it, a deployment never."""
+    return UrlPolicy(allow_loopback=os.environ.get("WEBHOOK_ALLOW_LOOPBACK", "").lower() == "true")
+
+
+@functools.cache
+def webhook_api() -> WebhookApi:
+    store = repository()
+    return WebhookApi(
+        endpoints=store, lister=store, events=store, policy=url_policy(), resolve=dns.resolve, clock=utc_now
+    )
 
 
 @functools.cache
