@@ -43,8 +43,13 @@ STATE_WRITERS = (
 )
 ALL_FUNCTIONS = tuple(
     dict.fromkeys(
-        [*(r.function for r in routes.ROUTES), routes.AUTHORIZER, routes.BANK_SIMULATOR, routes.RESOLVER]
-        + [routes.WEBHOOK_SENDER]
+        [
+            *(r.function for r in routes.ROUTES),
+            routes.AUTHORIZER,
+            routes.BANK_SIMULATOR,
+            routes.RESOLVER,
+            routes.WEBHOOK_SENDER,
+        ]
     )
 )
 CTX = AccountContext(partition="aws", dns_suffix="amazonaws.com", account_id="111122223333", region="eu-west-1")
