@@ -40,8 +40,9 @@ from components.regional_gateway import (
 from handlers.contract import routes
 
 PROJECT_ROOT = Path(__file__).resolve().parent
-# What the API serves; the resolver runs on a schedule in both options.
+# What the API serves; the resolver and the webhook sender run on a schedule in both options.
 SERVED = [*route_functions(routes.ROUTES), routes.AUTHORIZER]
+SCHEDULED = [routes.RESOLVER, routes.WEBHOOK_SENDER]
 
 
 @dataclass(frozen=True)
@@ -264,9 +265,9 @@ monitoring = Monitoring(
         responding_functions=front.responding_functions,
         rejecting_functions=[routes.AUTHORIZER.name],
         function_timeout_seconds=config.lambda_timeout_seconds,
-        function_timeouts={routes.RESOLVER.name: ResolverSettings().timeout_seconds},
+        function_timeouts={fn.name: ResolverSettings().timeout_seconds for fn in SCHEDULED},
         table_name=store.table_name,
-        table_operations=table_operations([*SERVED, routes.RESOLVER]),
+        table_operations=table_operations([*SERVED, *SCHEDULED]),
         replica_regions=config.other_regions,
         health_check_id=front.health_check_id,
         alarm_email=config.alarm_email,

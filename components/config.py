@@ -139,6 +139,7 @@ def _alarms(config: pulumi.Config) -> AlarmThresholds:
         dynamodb_system_errors=number("alarmDynamoSystemErrors", defaults.dynamodb_system_errors),
         replication_latency_ms=number("alarmReplicationLatencyMs", defaults.replication_latency_ms),
         oldest_pending_seconds=number("alarmOldestPendingSeconds", defaults.oldest_pending_seconds),
+        oldest_undelivered_seconds=number("alarmOldestUndeliveredSeconds", defaults.oldest_undelivered_seconds),
         resolver_failures=number("alarmResolverFailures", defaults.resolver_failures),
         heartbeat_age_seconds=number("alarmHeartbeatAgeSeconds", defaults.heartbeat_age_seconds),
         fargate_cpu_percent=percent("alarmFargateCpuPercent", defaults.fargate_cpu_percent),

@@ -1,5 +1,6 @@
 """LambdaFunctions: a region's Lambda functions, each with its own role and encrypted log group, and the
-key for their logs and environment: the functions that serve the API, the scheduled resolver and,
+key for their logs and environment: the functions that serve the API, the scheduled resolver and webhook
+sender and,
 without a real bank, the bank simulator behind a Function URL. What they are built from is
 components/lambda_settings.py.
 
@@ -92,7 +93,7 @@ class LambdaFunctionsArgs:
 
 
 class LambdaFunctions(pulumi.ComponentResource):
-    """The `served` functions, the scheduled resolver and, without a real bank, the simulator."""
+    """The `served` functions, the scheduled resolver and webhook sender and, without a real bank, the simulator."""
 
     key_arn: pulumi.Output[str]
     """Encrypts the log groups and the functions' environment (the owner's other log groups too)."""
@@ -122,7 +123,14 @@ class LambdaFunctions(pulumi.ComponentResource):
         self.bank_endpoint = bank_url
         for spec in args.served:
             self.functions[spec.name] = self._function(spec, shared.environment(spec, bank_url))
-        self.functions[shared.resolver_function.name] = self._scheduled_resolver(bank_url)
+        self.functions[shared.resolver_function.name] = self._scheduled(
+            shared.resolver_function,
+            bank_url,
+            "Settle pending payments from the bank's record (docs/reliability.md)",
+        )
+        self.functions[shared.webhook_sender.name] = self._scheduled(
+            shared.webhook_sender, bank_url, "Deliver this region's webhook events (docs/reliability.md)"
+        )
         self.key_arn = self._key.arn
         self.function_names = {role: deployed.function.name for role, deployed in self.functions.items()}
         self.register_outputs(
@@ -259,10 +267,12 @@ class LambdaFunctions(pulumi.ComponentResource):
             self._opts(ignore_changes=moved_elsewhere),
         )
 
-    def _scheduled_resolver(self, bank_url: pulumi.Input[str]) -> DeployedFunction:
-        """The resolver, invoked by an EventBridge rule (Scheduler needs a role of its own; a rule
-        needs only this function's resource policy). No retries: the next run comes anyway."""
-        spec, settings = self._args.resolver_function, self._args.resolver
+    def _scheduled(self, spec: routes.Function, bank_url: pulumi.Input[str], description: str) -> DeployedFunction:
+        """The resolver or the webhook sender, invoked by an EventBridge rule at the resolver's interval
+        (Scheduler needs a role of its own; a rule needs only this function's resource policy), with the
+        resolver's timeout. No retries: the next run comes anyway. Like every function here it has no
+        VPC configuration: the sender reaches merchants' URLs on the internet through Lambda's own egress."""
+        settings = self._args.resolver
         deployed = self._function(spec, self._args.environment(spec, bank_url), timeout=settings.timeout_seconds)
         minutes = settings.interval_minutes
         rule = aws.cloudwatch.EventRule(
@@ -270,7 +280,7 @@ class LambdaFunctions(pulumi.ComponentResource):
             aws.cloudwatch.EventRuleArgs(
                 region=self._region,
                 name=f"{self._args.name_prefix}-{spec.name}",
-                description="Settle pending payments from the bank's record (docs/reliability.md)",
+                description=description,
                 schedule_expression=f"rate({minutes} minute{'s' if minutes > 1 else ''})",
                 tags=dict(self._args.tags),
             ),
@@ -338,8 +348,8 @@ class LambdaFunctions(pulumi.ComponentResource):
 
 
 class RegionalResolver(pulumi.ComponentResource):
-    """What the container option keeps on Lambda: the scheduled resolver and, without a real bank,
-    the simulator, with the key for their logs and environment (the container's log groups and
+    """What the container option keeps on Lambda: the scheduled resolver and webhook sender and, without
+    a real bank, the simulator, with the key for their logs and environment (the container's log groups and
     secrets use it too)."""
 
     key_arn: pulumi.Output[str]

@@ -113,6 +113,8 @@ class FunctionsArgs:
     bank_simulator: routes.Function = routes.BANK_SIMULATOR
     resolver_function: routes.Function = routes.RESOLVER
     resolver: ResolverSettings = field(default_factory=ResolverSettings)
+    webhook_sender: routes.Function = routes.WEBHOOK_SENDER
+    """Scheduled like the resolver (its interval, its timeout), in both compute options, outside any VPC."""
     lambda_settings: LambdaSettings = field(default_factory=LambdaSettings)
     log_retention_days: int = 365
     allowed_currencies: str = "GBP,EUR,USD"
@@ -155,6 +157,12 @@ class FunctionsArgs:
             env["FINGERPRINT_KEY"] = self.fingerprint_key
         if self.expires_authorizations(spec):
             env["AUTHORIZATION_TTL_SECONDS"] = str(self.authorization_ttl_seconds)
+        if spec.name == self.webhook_sender.name:
+            # The heartbeats it reads and when a silent region's events are taken over: the resolver's rule.
+            env |= {
+                "PEER_REGIONS": ",".join(self.resolver.peer_regions),
+                "RESOLVER_TAKEOVER_SECONDS": f"{self.resolver.takeover_after_seconds:g}",
+            }
         if spec.calls_bank:
             env |= {
                 "BANK_URL": bank_url,

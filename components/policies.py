@@ -18,14 +18,10 @@ Statement = dict[str, Any]
 
 VERSION = "2012-10-17"
 # DynamoDB actions that write items: a function with one of these may also encrypt with the table key.
+# No `dynamodb:TransactWriteItems`: IAM has no such action. Each item of a transaction is authorized as
+# its own PutItem/UpdateItem/DeleteItem/ConditionCheckItem (docs/operator-permissions.md).
 DYNAMODB_WRITE_ACTIONS = frozenset(
-    {
-        "dynamodb:PutItem",
-        "dynamodb:UpdateItem",
-        "dynamodb:DeleteItem",
-        "dynamodb:BatchWriteItem",
-        "dynamodb:TransactWriteItems",
-    }
+    {"dynamodb:PutItem", "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"}
 )
 KMS_READ_ACTIONS = ("kms:Decrypt",)
 KMS_WRITE_ACTIONS = ("kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey")

@@ -46,6 +46,7 @@ ALARM_KEYS = (
     "alarmDynamoSystemErrors",
     "alarmReplicationLatencyMs",
     "alarmOldestPendingSeconds",
+    "alarmOldestUndeliveredSeconds",
     "alarmResolverFailures",
     "alarmHeartbeatAgeSeconds",
 )

@@ -9,6 +9,7 @@ from bench.cost.items import item_bytes, sample_claim_item, sample_payment_item
 from bench.cost.lifecycle_render import render_lifecycle
 from bench.cost.model import Model, total, usd
 from bench.cost.prices import MILLION, PRICE_NOTES, PRICES_AS_OF, SECONDS_PER_MONTH, Prices
+from bench.cost.webhooks import render_webhooks
 
 
 def render(model: Model, command: str) -> str:
@@ -35,6 +36,8 @@ def render(model: Model, command: str) -> str:
         _resolver(model),
         "### The payment lifecycle: captures, voids and refunds",
         render_lifecycle(model),
+        "### Webhooks: events, their transactions and the sender",
+        render_webhooks(model),
         "### Alternatives, same traffic",
         _alternatives(model),
         "### `compute: fargate` (ALB + ECS Fargate), same traffic",

@@ -199,7 +199,26 @@ def outcome_alarms(args: MonitoringArgs) -> list[AlarmSpec]:
         )
         for peer in args.replica_regions
     ]
-    return [oldest, *counted, *heartbeats]
+    return [oldest, *counted, *heartbeats, webhook_alarm(args)]
+
+
+def webhook_alarm(args: MonitoringArgs) -> AlarmSpec:
+    """The oldest webhook event due and not delivered (the sender publishes OldestUndeliveredAge every
+    run, 0 when none is due): a receiver failing for long, a disabled sender, a silent region not yet
+    taken over. The sender's own errors, throttles and duration are the per-function alarms."""
+    seconds = args.thresholds.oldest_undelivered_seconds
+    return AlarmSpec(
+        key="oldest-undelivered",
+        description=f"A webhook event has been waiting for its delivery for {seconds:.0f} s or more "
+        "(runbook: docs/reliability.md, Webhooks)",
+        threshold=seconds,
+        metric=Metric(args.metrics_namespace, "OldestUndeliveredAge"),
+        statistic="Maximum",
+        # Published every minute by the sender: silence means it is not running.
+        treat_missing_data="breaching",
+        evaluation_periods=3,
+        datapoints_to_alarm=3,
+    )
 
 
 def health_check_alarms(args: MonitoringArgs) -> list[AlarmSpec]:

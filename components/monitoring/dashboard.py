@@ -20,7 +20,8 @@ WIDGET_HEIGHT = 6
 
 
 def shared_widgets(args: MonitoringArgs) -> list[Widget]:
-    """What every region shows whatever serves its API: payments, the bank, the functions, the resolver."""
+    """What every region shows whatever serves its API: payments, the bank, the functions, the resolver,
+    the lifecycle and the webhooks."""
     namespace = args.metrics_namespace
     outcomes = [
         [namespace, name, {"stat": stat, "label": name}]
@@ -50,6 +51,25 @@ def shared_widgets(args: MonitoringArgs) -> list[Widget]:
         ),
         Widget("Payment outcomes (resolver)", [*outcomes, *heartbeats]),
         *lifecycle_widgets(namespace),
+        *webhook_widgets(args),
+    ]
+
+
+def webhook_widgets(args: MonitoringArgs) -> list[Widget]:
+    """The sender's EMF metrics: deliveries by every Outcome it publishes (a metric search), the oldest
+    undelivered event's age against its alarm, and endpoints disabled."""
+    namespace = args.metrics_namespace
+    deliveries = f"SEARCH('{{\"{namespace}\",Outcome}} MetricName=\"WebhookDeliveries\"', 'Sum', {PERIOD})"
+    return [
+        Widget("Webhook deliveries by outcome", [[{"expression": deliveries, "label": "${PROP('Dim.Outcome')}"}]]),
+        Widget(
+            "Webhooks: oldest undelivered (s), endpoints disabled",
+            [
+                [namespace, "OldestUndeliveredAge", {"stat": "Maximum", "label": "OldestUndeliveredAge"}],
+                [namespace, "EndpointsDisabled", {"stat": "Sum", "label": "EndpointsDisabled", "yAxis": "right"}],
+            ],
+            annotations={"horizontal": [{"label": "alarm", "value": args.thresholds.oldest_undelivered_seconds}]},
+        ),
     ]
 
 

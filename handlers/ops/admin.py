@@ -24,6 +24,13 @@
                                   write the bank's answer (no record there: reverse it, then failed);
                                   an operation's id (cp_, vd_, re_): ask the bank, finish it under the
                                   same reference if the bank has not done it, write the outcome
+  endpoints --merchant-id ID      list a merchant's webhook endpoints: id, status, URL, event types,
+                                  created_at, why disabled; never a secret
+  event EVENT_ID --merchant-id ID show a webhook event, its deliveries and every attempt (endpoint,
+                                  time, HTTP status or error, duration)
+  resend EVENT_ID --merchant-id ID [--endpoint-id WE_ID]
+                                  requeue the event, due now: its region's sender delivers it at its
+                                  next run, with the same webhook-id
 
 Only keys' SHA-256 hashes are stored: a key id is the first 12 hex digits of its hash, and a lost
 key cannot be shown again. Without --revoke-old the old keys keep working, so a merchant can switch
@@ -62,6 +69,7 @@ from handlers.domain.models import Merchant
 from handlers.domain.ports import MerchantDirectory
 from handlers.ops.cli import AdminError, Command, argument, default_region
 from handlers.ops.payments import PAYMENT_COMMANDS
+from handlers.ops.webhooks import WEBHOOK_COMMANDS
 from handlers.wire.converter import format_timestamp
 
 _LOOPBACK = frozenset({"127.0.0.1", "localhost", "::1"})
@@ -277,6 +285,7 @@ COMMANDS: dict[str, Command] = {
         ),
     ),
     **PAYMENT_COMMANDS,
+    **WEBHOOK_COMMANDS,
 }
 
 

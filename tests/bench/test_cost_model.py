@@ -18,6 +18,7 @@ from bench.cost.model import Model, tiered, total, usd
 from bench.cost.parameters import Parameters
 from bench.cost.prices import HOURS_PER_MONTH, SECONDS_PER_MONTH, Prices
 from bench.cost.render import render
+from bench.cost.webhooks import Webhooks, sample_event_item
 from handlers.domain.models import (
     IdempotencyClaim,
     IdempotencyKey,
@@ -257,9 +258,9 @@ class CountingRepository(MemoryRepository):
         self.calls["PutItem operation"] += 1
         super().save_pending_operation(operation)
 
-    def transition_operation(self, operation: Operation, previous: OperationStatus) -> None:
-        self.calls["PutItem operation"] += 1
-        super().transition_operation(operation, previous)
+    def transition_operation(self, operation: Operation, previous: OperationStatus, **kwargs: Any) -> None:
+        self.calls["PutItem operation"] += 1  # with its event (a transaction): counted in bench/cost/webhooks.py
+        super().transition_operation(operation, previous, **kwargs)
 
     def get_payment_with_operations(self, merchant_id: str, payment_id: str) -> Any:
         self.calls["Query"] += 1
@@ -288,9 +289,13 @@ def test_the_writes_and_reads_per_operation_are_the_services(kind: OperationKind
     keyed, bare = _run_operation(kind, "key-1"), _run_operation(kind, None)
     assert keyed["PutItem claim"] + keyed["PutItem operation"] == life.operation_writes(True).table == 3
     assert bare["PutItem claim"] + bare["PutItem operation"] == life.operation_writes(False).table == 2
-    assert keyed["Query"] == bare["Query"] == life.read_units("refund") == 1  # under 4 KB: 1 RRU
+    # A capture's (or void's) event reports the payment as it is with it: one more Query, counted by
+    # bench/cost/webhooks.py (Webhooks.event_reads_per_month); a refund's event is the refund itself.
+    event_read = Webhooks(Model()).event_reads_per_operation(kind.value)
+    assert keyed["Query"] == bare["Query"] == life.read_units("refund") + event_read
+    assert life.read_units("refund") == 1 and event_read == (kind is OperationKind.CAPTURE)  # under 4 KB: 1 RRU
     slower = Lifecycle(Model(dataclasses.replace(Parameters(), dynamodb_call_ms=Parameters().dynamodb_call_ms + 1)))
-    assert slower.duration_ms("refund") - life.duration_ms("refund") == pytest.approx(sum(keyed.values()))
+    assert slower.duration_ms("refund") - life.duration_ms("refund") == pytest.approx(sum(keyed.values()) - event_read)
 
 
 def test_a_keyed_operation_is_11_write_units_in_two_regions_and_17_in_three() -> None:
@@ -340,3 +345,37 @@ def test_the_lifecycle_section_renders_with_its_total() -> None:
         sum(sum(life.lines(kind).values()) for kind in KINDS) + life.monitoring() + life.resolver_usd()
     )
     assert 0 < life.container_total() < life.total()  # no API Gateway or Lambda
+
+
+# --- webhooks (bench/cost/webhooks.py) ------------------------------------------------------------
+
+
+def test_events_are_one_per_final_status_change() -> None:
+    base = Parameters(manual_capture_share=0.2, refund_share=0.1)
+    hooks = Webhooks(Model(base))
+    payments = Model(base).route_rps("post")
+    assert hooks.events_per_second() == pytest.approx(payments * (1 + 0.2 + 0.1))
+    none = Webhooks(Model(dataclasses.replace(base, manual_capture_share=0.0, refund_share=0.0)))
+    assert none.events_per_second() == pytest.approx(payments)  # automatic payments: one event each
+
+
+def test_a_transaction_costs_twice_the_units_of_its_two_items() -> None:
+    hooks = Webhooks(Model())
+    assert item_bytes(sample_event_item()) < 1024  # 1 unit; 2 in a transaction
+    assert hooks.transaction_units() == (4.0, 1.0)
+    local, replicated = hooks.write_units_per_event()
+    one_region = Webhooks(Model(dataclasses.replace(Parameters(), regions=1)))
+    assert local == one_region.write_units_per_event()[0] and replicated > 0
+    lines = one_region.lines()
+    assert lines["DynamoDB writes (transactions, the sender)"] == pytest.approx(
+        one_region.events_per_month() * local / 1e6 * one_region.model.prices.dynamodb_wru_per_million
+    )
+
+
+def test_the_cost_grows_with_the_events_and_the_sender_must_deliver_in_parallel() -> None:
+    hooks = Webhooks(Model())
+    more = Webhooks(Model(dataclasses.replace(Parameters(), refund_share=0.5)))
+    assert more.total() > hooks.total() > 0
+    assert hooks.events_per_run() * hooks.load.receiver_ms / 1000 > 60  # one at a time overruns the timeout
+    assert hooks.parallel_deliveries() * 30 >= hooks.events_per_run() * hooks.load.receiver_ms / 1000
+    assert "### Webhooks" in render(Model(), "python -m bench.cost")

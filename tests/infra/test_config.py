@@ -224,6 +224,8 @@ def test_snap_start_is_on_unless_turned_off(mocks: RecordingMocks) -> None:
         ({"alarmDurationPercentOfTimeout": "120"}, "alarmDurationPercentOfTimeout"),  # Lambda stops at 100%
         ({"alarmLambdaErrors": "0"}, "alarmLambdaErrors"),
         ({"alarmLatencyP99Ms": "-5"}, "alarmLatencyP99Ms"),
+        ({"alarmOldestUndeliveredSeconds": "0"}, "alarmOldestUndeliveredSeconds"),  # always fires
+        ({"alarmOldestUndeliveredSeconds": "-60"}, "alarmOldestUndeliveredSeconds"),
         ({"deploymentStrategy": "blue-green"}, "deploymentStrategy"),
         ({"deploymentStrategy": "CodeDeployDefault.LambdaCanary10Percent5Minutes"}, "deploymentStrategy"),
         ({"deploymentStrategy": "canary-10-percent-7-minutes"}, "deploymentStrategy"),  # no such preset

@@ -42,7 +42,7 @@ from tests.infra.helpers import (
 from tests.infra.mocks import ACCOUNT, RecordingMocks
 from tests.infra.program import ProgramRun, run_program
 
-PUBLISHED = [*route_functions(routes.ROUTES), routes.AUTHORIZER, routes.RESOLVER]
+PUBLISHED = [*route_functions(routes.ROUTES), routes.AUTHORIZER, routes.RESOLVER, routes.WEBHOOK_SENDER]
 ROUTE_ROLES = {fn.name for fn in route_functions(routes.ROUTES)}
 STRATEGY = "payment-gateway:deploymentStrategy"
 SIGNING = "payment-gateway:codeSigningProfile"
@@ -88,7 +88,7 @@ def test_invoke_permissions_are_granted_on_the_alias(any_stack: ProgramRun) -> N
     permissions = [p.plain for p in any_stack.of_type(PERMISSION) if p.plain["function"] in published]
     principals = {p["principal"] for p in permissions}
     assert principals == {"apigateway.amazonaws.com", "events.amazonaws.com"}
-    assert len(permissions) == len(routes.ROUTES) + 2  # one per route, the authorizer, the schedule
+    assert len(permissions) == len(routes.ROUTES) + 3  # one per route, the authorizer, the two schedules
     assert {p.get("qualifier") for p in permissions} == {"live"}
     granted = {p["function"] for p in permissions}
     assert granted == published

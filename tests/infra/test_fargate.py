@@ -136,6 +136,8 @@ def test_physical_names_do_not_clash_between_the_stacks(eu_fargate: ProgramRun, 
         names = []
         for r in run.custom():
             name = r.plain.get("name") or r.plain.get("dashboardName") or r.plain.get("family")
+            if r.typ == LAMBDA_ALIAS:  # an alias is named within its function: `live` of each one
+                name = f"{r.plain['functionName']}:{name}"
             if isinstance(name, str) and not r.plain.get("allowOverwrite"):
                 names.append((r.typ, r.region, f"{name}|{r.plain.get('setIdentifier', '')}"))
         return names
@@ -153,7 +155,11 @@ def test_exports_name_the_regional_and_the_shared_host(fargate_stack: ProgramRun
 def test_no_api_gateway_but_the_resolver_keeps_its_schedule(fargate_stack: ProgramRun) -> None:
     assert fargate_stack.of_type(REST_API) == [] and fargate_stack.of_type(STAGE) == []
     functions = {f.plain["name"] for f in fargate_stack.of_type(FUNCTION)}
-    assert functions == {"payment-gateway-resolver", "payment-gateway-bank-simulator"}
+    assert functions == {
+        "payment-gateway-resolver",
+        "payment-gateway-webhook-sender",
+        "payment-gateway-bank-simulator",
+    }
     rule = fargate_stack.one("aws:cloudwatch/eventRule:EventRule", "functions-resolver-schedule").plain
     assert rule["scheduleExpression"] == "rate(1 minute)"
     alias = live_alias(fargate_stack, "payment-gateway-resolver")
@@ -166,13 +172,19 @@ def test_no_api_gateway_but_the_resolver_keeps_its_schedule(fargate_stack: Progr
 
 
 def test_the_resolver_is_published_behind_its_alias_and_rolled_out_by_codedeploy(fargate_stack: ProgramRun) -> None:
-    """The only published function here; the container rolls out by the service's circuit breaker instead."""
+    """The published functions here, with the webhook sender; the container rolls out by the service's
+    circuit breaker instead."""
     resolver = function_by_name(fargate_stack, "payment-gateway-resolver")
     assert resolver.plain["publish"] is True
-    assert [a.plain["functionName"] for a in fargate_stack.of_type(LAMBDA_ALIAS)] == ["payment-gateway-resolver"]
+    assert sorted(a.plain["functionName"] for a in fargate_stack.of_type(LAMBDA_ALIAS)) == [
+        "payment-gateway-resolver",
+        "payment-gateway-webhook-sender",
+    ]
     assert live_alias(fargate_stack, "payment-gateway-resolver").ignore_changes  # CodeDeploy moves it
     assert fargate_stack.one(CODEDEPLOY_APP).plain["computePlatform"] == "Lambda"
-    [group] = fargate_stack.of_type(DEPLOYMENT_GROUP)
+    groups = {g.plain["deploymentGroupName"]: g for g in fargate_stack.of_type(DEPLOYMENT_GROUP)}
+    assert set(groups) == {routes.RESOLVER.name, routes.WEBHOOK_SENDER.name}
+    group = groups[routes.RESOLVER.name]
     prefix = f"payment-gateway-{fargate_stack.region}"
     assert group.plain["deploymentGroupName"] == routes.RESOLVER.name
     # Its own errors, and the API (here the load balancer) answering errors or slowly.
@@ -183,7 +195,7 @@ def test_the_resolver_is_published_behind_its_alias_and_rolled_out_by_codedeploy
     ]
     assert set(group.plain["alarmConfiguration"]["alarms"]) <= {a.plain["name"] for a in fargate_stack.of_type(ALARM)}
     deployment = fargate_stack.exports["deployment"]
-    assert set(deployment["functions"]) == {routes.RESOLVER.name}
+    assert set(deployment["functions"]) == {routes.RESOLVER.name, routes.WEBHOOK_SENDER.name}
     assert deployment["functions"][routes.RESOLVER.name]["deploymentGroup"] == routes.RESOLVER.name
 
 

@@ -59,6 +59,7 @@ def test_expected_alarms_exist(mocks: RecordingMocks) -> None:
         "resolver-failures",
         "reversals",
         "heartbeat-us-east-1",
+        "oldest-undelivered",
     } | {f"{role}-{kind}" for role in FUNCTIONS for kind in ("errors", "throttles", "duration-p99")}
     assert set(alarms(mocks)) == expected
     names = [a["name"] for a in alarms(mocks).values()]
@@ -77,11 +78,12 @@ def test_every_alarm_notifies_a_topic_of_its_own_region_on_alarm_and_ok(mocks: R
 def test_only_the_health_check_alarm_takes_missing_data_for_a_failure(mocks: RecordingMocks) -> None:
     """API Gateway, Lambda and DynamoDB publish these metrics only while there is traffic (or, for
     ReplicationLatency, replication): no data is a quiet period, not a fault. Route 53 measures its
-    health check all the time, and the resolver publishes the oldest pending payment's age and each
-    peer's heartbeat age every run: no data there means the check or the resolver stopped."""
+    health check all the time, the resolver publishes the oldest pending payment's age and each
+    peer's heartbeat age every run and the webhook sender the oldest undelivered event's: no data
+    there means the check, the resolver or the sender stopped."""
     deploy(mocks, health_check_id="hc-123")
     treatment = {key: alarm["treatMissingData"] for key, alarm in alarms(mocks).items()}
-    always_measured = {"health-check", "oldest-pending", "heartbeat-us-east-1"}
+    always_measured = {"health-check", "oldest-pending", "heartbeat-us-east-1", "oldest-undelivered"}
     assert treatment == dict.fromkeys(treatment, "notBreaching") | dict.fromkeys(always_measured, "breaching")
 
 

@@ -172,6 +172,7 @@ def test_the_dashboard_shows_the_sources_traffic_first_then_every_regions_graphs
     shared = [
         *["Payments by status", "Bank latency (ms)", "Lambda errors and throttles", "Payment outcomes (resolver)"],
         *["Captures by outcome", "Voids by outcome", "Refunds by outcome", "Expiries by outcome"],
+        *["Webhook deliveries by outcome", "Webhooks: oldest undelivered (s), endpoints disabled"],
     ]
     assert titles(dashboard_body(args(LAMBDA))) == ["Requests", "Latency (ms)", "Error rates (%)", *shared]
     container = dashboard_body(args(CONTAINER))

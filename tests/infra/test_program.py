@@ -197,8 +197,8 @@ def test_config_overrides_reach_the_resources() -> None:
     ] == [300]
     assert "loggingFilter" not in run.one("aws:wafv2/webAclLoggingConfiguration:WebAclLoggingConfiguration").plain
     duration = {a.name: a.plain["threshold"] for a in run.of_type(ALARM) if a.name.endswith("duration-p99")}
-    resolver = duration.pop("monitoring-resolver-duration-p99")
-    assert set(duration.values()) == {6400} and resolver == 48000  # 80% of 8 s; of the resolver's 60 s
+    scheduled = {duration.pop(f"monitoring-{role}-duration-p99") for role in ("resolver", "webhook-sender")}
+    assert set(duration.values()) == {6400} and scheduled == {48000}  # 80% of 8 s; of the resolver's 60 s
     assert run.one("aws:sns/topicSubscription:TopicSubscription").plain["endpoint"] == "ops@example.com"
 
 

@@ -72,7 +72,7 @@ from tests.infra.mocks import GLOBAL_TYPES, RecordingMocks, is_secret
 
 TABLE_ARN = "arn:aws:dynamodb:eu-west-1:123456789012:table/payment-gateway"
 TABLE_KEY_ARN = "arn:aws:kms:eu-west-1:123456789012:key/table-key"
-ALL_FUNCTIONS = [*route_functions(routes.ROUTES), routes.AUTHORIZER, routes.RESOLVER]
+ALL_FUNCTIONS = [*route_functions(routes.ROUTES), routes.AUTHORIZER, routes.RESOLVER, routes.WEBHOOK_SENDER]
 
 
 def gateway_args(**overrides: Any) -> RegionalGatewayArgs:
@@ -142,8 +142,9 @@ def test_functions_are_arm64_traced_current_runtime_sized_from_args(mocks: Recor
         assert f["architectures"] == ["arm64"]
         assert f["runtime"] in {"python3.12", "python3.13", "python3.14"}
         assert f["tracingConfig"] == {"mode": "Active"}
-        # The resolver settles a batch per run: its own timeout, not the API's.
-        timeout = ResolverSettings().timeout_seconds if f["name"].endswith(routes.RESOLVER.name) else 7
+        # The resolver and the webhook sender work through a batch per run: their own timeout, not the API's.
+        scheduled = f["name"].endswith((routes.RESOLVER.name, routes.WEBHOOK_SENDER.name))
+        timeout = ResolverSettings().timeout_seconds if scheduled else 7
         assert (f["memorySize"], f["timeout"], f["reservedConcurrentExecutions"]) == (1024, timeout, 20)
         assert f["kmsKeyArn"] == key_arn
         assert f["sourceCodeHash"] == "aGFzaA=="
@@ -630,15 +631,17 @@ def test_the_resolver_runs_on_a_schedule_with_least_privilege_on_its_items_and_i
         "140",
     )
     assert "FINGERPRINT_KEY" not in env and env["BANK_URL"]
-    rule = mocks.one("aws:cloudwatch/eventRule:EventRule").plain
+    rule = mocks.one("aws:cloudwatch/eventRule:EventRule", f"gateway-{routes.RESOLVER.name}-schedule").plain
     assert rule["scheduleExpression"] == "rate(2 minutes)" and rule["region"] == "eu-west-1"
-    target = mocks.one("aws:cloudwatch/eventTarget:EventTarget").plain
+    sender_rule = mocks.one("aws:cloudwatch/eventRule:EventRule", f"gateway-{routes.WEBHOOK_SENDER.name}-schedule")
+    assert sender_rule.plain["scheduleExpression"] == "rate(2 minutes)"  # at the resolver's interval
+    target = mocks.one("aws:cloudwatch/eventTarget:EventTarget", f"gateway-{routes.RESOLVER.name}-target").plain
     assert target["arn"] == live_alias(mocks, resolver.plain["name"]).outputs["arn"]
     assert target["retryPolicy"]["maximumRetryAttempts"] == 0
     permission = next(
         p.plain
         for p in mocks.of_type("aws:lambda/permission:Permission")
-        if p.plain["principal"] == "events.amazonaws.com"
+        if p.plain["principal"] == "events.amazonaws.com" and p.plain["function"] == resolver.plain["name"]
     )
     assert permission["function"] == resolver.plain["name"] and permission["sourceArn"]
     assert permission["qualifier"] == "live"
