@@ -37,6 +37,7 @@ BANK_PATH = "/bank"
 _DYNAMODB_ANSWERS: dict[str, dict[str, object]] = {
     "PutItem": {},
     "UpdateItem": {},
+    "TransactWriteItems": {},  # a status written with its webhook event
     "GetItem": {},
     "Query": {"Items": [], "Count": 0, "ScannedCount": 0},
 }

@@ -184,6 +184,10 @@ class CannedDynamoDB:
         if operation == "PutItem":
             self.put(request["Item"])
             return {}
+        if operation == "TransactWriteItems":  # a status written with its webhook event
+            for write in request["TransactItems"]:
+                self.put(write["Put"]["Item"])
+            return {}
         if operation == "GetItem":
             key = request["Key"]
             item = self.items.get((key["pk"]["S"], key["sk"]["S"]))
