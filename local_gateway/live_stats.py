@@ -31,7 +31,7 @@ STATS_PATH = "/_local/stats"
 WINDOW_SECONDS = 60
 BINS_PER_DOUBLING = 16  # bin width 2**(1/16): a percentile is within ~2% of the true value
 # The resolver's levels: each report replaces the last one, they do not add up.
-GAUGES = frozenset({"PaymentsPending", "OperationsPending", "OldestPendingAge", "HeartbeatAge"})
+GAUGES = frozenset({"PaymentsPending", "OperationsPending", "OldestPendingAge", "HeartbeatAge", "OldestUndeliveredAge"})
 _EMF_PREFIX = '{"_aws"'  # emit_metric's json.dumps keeps the "_aws" key first
 
 Clock = Callable[[], float]

@@ -14,16 +14,15 @@ BankRefusal naming its documented code. Messages name what happened, never what 
 from __future__ import annotations
 
 import http.client
-import io
 import json
 import queue
 import select
-import socket
 import time
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote, urlsplit
 
+from handlers.adapters.deadline_socket import Deadline as _Deadline
 from handlers.domain.errors import BankError, BankNotProcessed, BankOutcomeUnknown, BankRefusal, BankUnreachable
 from handlers.domain.models import BankDecision, BankRecord, BankStatus, PaymentRequest
 
@@ -272,51 +271,6 @@ class HttpBank:
             self._idle.put_nowait(connection)
         except queue.Full:
             connection.close()
-
-
-class _Deadline:
-    """A socket whose reads and writes share one deadline instead of restarting a timeout each time.
-
-    Like socket.socket it defers close() while a reader made by makefile() is open: http.client
-    closes a connection that will not be kept alive before the response body has been read.
-    """
-
-    def __init__(self, sock: Any, deadline: float) -> None:
-        self.raw = sock
-        self._deadline = deadline
-        self._readers = 0
-        self._closing = False
-
-    def _arm(self) -> None:
-        remaining = self._deadline - time.monotonic()
-        if remaining <= 0:
-            raise TimeoutError("deadline passed")
-        self.raw.settimeout(remaining)
-
-    def recv_into(self, buffer: Any, nbytes: int = 0, flags: int = 0) -> int:
-        self._arm()
-        return int(self.raw.recv_into(buffer, nbytes, flags))
-
-    def sendall(self, data: Any, flags: int = 0) -> None:
-        self._arm()
-        self.raw.sendall(data, flags)
-
-    def makefile(self, mode: str = "rb", *args: Any, **kwargs: Any) -> io.BufferedReader:
-        self._readers += 1
-        return io.BufferedReader(socket.SocketIO(self, "rb"))  # type: ignore[arg-type]
-
-    def _decref_socketios(self) -> None:  # called by SocketIO.close()
-        self._readers -= 1
-        if self._closing and self._readers == 0:
-            self.raw.close()
-
-    def close(self) -> None:
-        self._closing = True
-        if self._readers == 0:
-            self.raw.close()
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.raw, name)
 
 
 def _dropped(connection: http.client.HTTPConnection) -> bool:

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from urllib.parse import urlsplit
 
+from handlers.adapters.deadline_socket import Deadline
 from handlers.domain.delivery import PostResult
 
 _MAX_ANSWER_BYTES = 64 * 1024  # a receiver's answer is read (to reuse nothing) only this far
@@ -69,7 +70,10 @@ class HttpPoster:
             else _PinnedConnection(host, port, address, timeout)
         )
         started = time.perf_counter()
+        deadline = time.monotonic() + timeout  # the whole attempt's, however slowly the answer drips
         try:
+            connection.connect()
+            connection.sock = Deadline(connection.sock, deadline)
             connection.request("POST", path, body=body.encode(), headers={**headers, "user-agent": USER_AGENT})
             answer = connection.getresponse()
             answer.read(_MAX_ANSWER_BYTES)
@@ -82,6 +86,8 @@ class HttpPoster:
             return PostResult(None, f"TLS error: {error.reason or error}", duration_ms=_since(started))
         except (OSError, http.client.HTTPException) as error:
             return PostResult(None, f"connection failed: {type(error).__name__}", duration_ms=_since(started))
+        except Exception as error:  # an attempt never stops the sender: it is a failed attempt, retried
+            return PostResult(None, f"request failed: {type(error).__name__}", duration_ms=_since(started))
         finally:
             connection.close()
         return PostResult(status, None, retry_after, _since(started))

@@ -194,7 +194,10 @@ class WebhookApi:
         now = self.clock().timestamp()
         fresh = {endpoint.id: Delivery(endpoint.id, attempts=0, next_at=now) for endpoint in targets}
         kept = tuple(delivery for delivery in event.deliveries if delivery.endpoint_id not in fresh)
-        requeued = attrs.evolve(event, deliveries=kept + tuple(fresh.values()), due_at=now, version=event.version + 1)
+        # Never attempted yet: the sender picks every subscribed endpoint at the first attempt (the one
+        # asked for among them); naming only that one here would drop the others.
+        deliveries = kept + tuple(fresh.values()) if event.deliveries else ()
+        requeued = attrs.evolve(event, deliveries=deliveries, due_at=now, version=event.version + 1)
         try:
             self.events.requeue_event(requeued, event.version)
         except ConditionFailed:

@@ -239,6 +239,8 @@ def refused_address(address: str, policy: UrlPolicy) -> str | None:
 def check_url(url: str, policy: UrlPolicy, resolve: Resolver) -> str | None:
     """Why this URL may not receive webhooks (None: it may). Checked at registration and again at each
     delivery: DNS can change between the two."""
+    if not url.isascii() or any(char.isspace() or ord(char) < 32 for char in url):
+        return "must be ASCII without spaces (percent-encode the rest, and use the host's punycode form)"
     try:
         parts = urlsplit(url)
         host, _ = parts.hostname, parts.port
@@ -250,7 +252,7 @@ def check_url(url: str, policy: UrlPolicy, resolve: Resolver) -> str | None:
         return "must not hold credentials"
     try:
         addresses = list(resolve(host))
-    except OSError:
+    except (OSError, UnicodeError, ValueError):  # a name DNS cannot even be asked about
         addresses = []
     return _addresses_problem(addresses, policy, https=parts.scheme == "https")
 

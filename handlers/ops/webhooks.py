@@ -75,8 +75,8 @@ def requeued(event: StoredEvent, now: datetime, endpoint_id: str | None = None) 
     deliveries = list(event.deliveries)
     if endpoint_id is not None and event.deliveries and all(d.endpoint_id != endpoint_id for d in deliveries):
         deliveries.append(Delivery(endpoint_id=endpoint_id))
-    if endpoint_id is not None and not event.deliveries:
-        deliveries = [Delivery(endpoint_id=endpoint_id)]
+    # Never attempted yet: the sender picks every subscribed endpoint at the first attempt; naming only
+    # `endpoint_id` here would drop the others.
     again = [
         attrs.evolve(d, delivered=False, next_at=at) if endpoint_id in (None, d.endpoint_id) else d for d in deliveries
     ]

@@ -52,6 +52,13 @@ function operations(counts) {
   return parts.join(" · ") || "none";
 }
 
+// The region's sender: attempts by outcome (delivered, retrying, exhausted, gone, skipped) and the oldest waiting.
+function webhooks(counts, gauges) {
+  const attempts = counts.WebhookDeliveries ? byKey(counts.WebhookDeliveries) : "none yet";
+  const oldest = gauges && gauges.OldestUndeliveredAge;
+  return oldest ? `${attempts}; oldest waiting ${oldest.value.toFixed(1)} s` : attempts;
+}
+
 function pendingOperations(gauges) {
   const count = gauges && gauges.OperationsPending;
   return count ? `${count.value} (resolver, ${count.age_seconds} s ago)` : "not reported yet";
@@ -87,7 +94,7 @@ function renderRegion(region) {
   field("routed-by-status").textContent = `(${byKey(routed)})`;
   field("routed-latency").textContent = latency(region.routed.latency_ms.request);
   if (!own) {
-    const fields = ["own-latency", "payments", "bank-latency", "captured", "refunded", "operations", "pending", "pending-operations", "resolved"];
+    const fields = ["own-latency", "payments", "bank-latency", "captured", "refunded", "operations", "pending", "pending-operations", "webhooks", "resolved"];
     field("own-total").textContent = "–";
     for (const name of ["own-by-status", ...fields]) field(name).textContent = "the region does not answer";
     return;
@@ -102,6 +109,7 @@ function renderRegion(region) {
   field("operations").textContent = operations(own.counts);
   field("pending").textContent = pending(own.gauges);
   field("pending-operations").textContent = pendingOperations(own.gauges);
+  field("webhooks").textContent = webhooks(own.counts, own.gauges);
   field("resolved").textContent = byKey(own.counts.PaymentsResolved);
   renderRecent(field("recent"), own.payments);
 }

@@ -18,6 +18,7 @@ from playwright.sync_api import Browser, Page, sync_playwright
 
 from local_gateway import launch
 from tests.e2e.conftest import KEY_A, Api
+from tests.webhook_receivers import receiving
 
 pytestmark = pytest.mark.e2e
 
@@ -197,3 +198,13 @@ def test_the_outage_button_moves_traffic_to_us_and_back(page: Page, global_url: 
         )
     finally:
         control.request("DELETE", "/_local/regions/eu/outage")
+
+
+def test_each_region_shows_its_webhook_deliveries(page: Page, global_url: str) -> None:
+    with receiving() as receiver:
+        api = Api(global_url, KEY_A)
+        created = api.request("POST", "/v1/webhook_endpoints", {"url": receiver.url})
+        assert created.status == 201, created.body
+        api.create_payment("4242424242424291")
+        receiver.wait_for(1, 30)
+        _wait_for_text(page, "eu", "webhooks", "delivered: ")

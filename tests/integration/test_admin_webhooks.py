@@ -175,6 +175,8 @@ def test_resend_to_one_endpoint_leaves_the_others_alone(store: WebhookStore) -> 
     assert added.deliveries[-1].next_at == NOW.timestamp() and added.deliveries[0].delivered
     fresh = webhooks.requeued(event(deliveries=(), attempts=()), NOW)
     assert fresh.deliveries == () and fresh.due_at == NOW.timestamp()  # the sender picks the endpoints
+    # Even when one endpoint is named: the others subscribed must still get their first delivery.
+    assert webhooks.requeued(event(deliveries=(), attempts=()), NOW, "we_ok").deliveries == ()
 
 
 def test_resend_refuses_to_overwrite_what_the_sender_wrote_meanwhile(store: WebhookStore) -> None:

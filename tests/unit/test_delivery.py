@@ -18,7 +18,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from handlers.adapters.webhook_http import HttpPoster, parse_retry_after
-from handlers.domain.delivery import DeliveryPolicy, PostResult, WebhookSender, schedule_from_retries
+from handlers.domain.delivery import DeliveryPolicy, Outcome, PostResult, WebhookSender, schedule_from_retries
 from handlers.domain.errors import ConditionFailed
 from handlers.domain.models import (
     CardSummary,
@@ -37,6 +37,7 @@ from handlers.domain.webhooks import (
     NewEvent,
     StoredEvent,
     UrlPolicy,
+    check_url,
     new_event,
     new_secret,
 )
@@ -445,3 +446,29 @@ def test_the_example_receiver_verifies_prints_one_line_and_ignores_a_duplicate(
     lines = capsys.readouterr().out.splitlines()
     assert lines[0].split()[1:4] == [event.id, "payment.captured", event.subject.id]
     assert lines[1] == f"duplicate {event.id} ignored" and lines[2].startswith("refused:")
+
+
+# --- what a receiver cannot do to the sender (review of issue 18) ------------------------------------
+
+
+def test_events_of_a_batch_are_delivered_at_once_not_one_after_another(
+    repo: MemoryRepository, clock: FakeClock
+) -> None:
+    """Three posts meet at a barrier that only opens when all three are in flight together."""
+    endpoint(repo, "http://127.0.0.1:9/hook", clock.now)
+    for _ in range(3):
+        write_event(repo, EventType.PAYMENT_CAPTURED, clock.now)
+    together = threading.Barrier(3, timeout=10)
+
+    class Meeting(ScriptedPoster):
+        def post(self, url: str, address: str, headers: Mapping[str, str], body: str, timeout: float) -> PostResult:
+            together.wait()  # BrokenBarrierError if the sender posts one at a time
+            return super().post(url, address, headers, body, timeout)
+
+    report = sender(repo, Meeting(), clock).run()
+    assert report.outcomes[Outcome.DELIVERED] == 3 and report.failures == 0
+
+
+def test_a_url_that_is_not_ascii_is_refused_at_registration() -> None:
+    for url in ("https://hooks.example.com/wébhook", "https://hooks.example.com/a b", "https://hooks.example.com/\n"):
+        assert check_url(url, UrlPolicy(), lambda _: ["93.184.216.34"]) is not None
