@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 
+from components.policies import DYNAMODB_WRITE_ACTIONS
 from components.regional_gateway import GATEWAY_ERRORS
 from handlers.contract import routes
 from tests.infra.helpers import (
@@ -256,7 +257,7 @@ def test_least_privilege_kms(any_stack: ProgramRun) -> None:
         document = function_policy(any_stack, function_by_name(any_stack, f"payment-gateway-{fn.name}"))
         kms = statement(document, "TableKeyThroughDynamoDb")
         assert kms is not None
-        writes = "dynamodb:PutItem" in fn.table_actions
+        writes = bool(DYNAMODB_WRITE_ACTIONS & set(fn.table_actions))  # PutItem, UpdateItem or DeleteItem
         assert ("kms:Encrypt" in kms["Action"]) is writes
         assert kms["Condition"]["StringEquals"]["kms:ViaService"] == f"dynamodb.{any_stack.region}.amazonaws.com"
 
