@@ -252,6 +252,7 @@ def resolver_environment(options: Options, env: Mapping[str, str]) -> dict[str, 
     }
     # Webhooks to the loopback receivers of a demo (never deployed), retried on the local schedule.
     values["WEBHOOK_ALLOW_LOOPBACK"] = "true"
+    values["WEBHOOK_PARALLEL"] = "2"  # the sender shares the region's process with the API here
     values["WEBHOOK_RETRY_DELAYS"] = ",".join(f"{delay:g}" for delay in options.webhook_retry_delays)
     if options.resolve_after is not None:
         values["RESOLVE_AFTER_SECONDS"] = str(options.resolve_after)

@@ -98,6 +98,10 @@ class SenderStore(Protocol):
     def heartbeats(self) -> Mapping[str, Heartbeat]: ...
 
 
+# Events delivered at once by a run: at the design load a region writes ~65 events/s (docs/cost.md).
+DEFAULT_PARALLEL = 32
+
+
 @attrs.frozen
 class DeliveryPolicy:
     retry_delays: tuple[float, ...] = DEFAULT_RETRY_DELAYS
@@ -106,7 +110,7 @@ class DeliveryPolicy:
     url_policy: UrlPolicy = attrs.Factory(UrlPolicy)
     batch_size: int = 50
     # Events delivered at once: at the design load a region writes ~65 events/s (docs/cost.md).
-    parallel: int = 32
+    parallel: int = DEFAULT_PARALLEL
     # A run stops taking new events after this long (the function's timeout is longer by one attempt).
     run_budget_seconds: float = 40.0
 

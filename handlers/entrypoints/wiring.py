@@ -12,7 +12,13 @@ from handlers.adapters import dns
 from handlers.adapters.bank import HttpBank
 from handlers.adapters.dynamo import DynamoRepository, make_client
 from handlers.adapters.webhook_http import HttpPoster, resolve_host
-from handlers.domain.delivery import DEFAULT_RETRY_DELAYS, DeliveryPolicy, WebhookSender, schedule_from_retries
+from handlers.domain.delivery import (
+    DEFAULT_PARALLEL,
+    DEFAULT_RETRY_DELAYS,
+    DeliveryPolicy,
+    WebhookSender,
+    schedule_from_retries,
+)
 from handlers.domain.operations import OperationService
 from handlers.domain.resolver import PaymentResolver
 from handlers.domain.service import IdempotencyPolicy, PaymentReader, PaymentService
@@ -104,7 +110,10 @@ def webhook_delivery_policy() -> DeliveryPolicy:
     ("1,2,4": retries 1, 2 and 4 s after the previous attempt, the first attempt at once)."""
     delays = os.environ.get("WEBHOOK_RETRY_DELAYS", "")
     schedule = schedule_from_retries([float(d) for d in delays.split(",")]) if delays.strip() else DEFAULT_RETRY_DELAYS
-    return DeliveryPolicy(retry_delays=schedule, url_policy=webhook_url_policy())
+    # WEBHOOK_PARALLEL: deployed, the sender is a function of its own (the default); locally it shares each
+    # region's process with the API, whose requests those threads would slow down.
+    parallel = int(os.environ.get("WEBHOOK_PARALLEL", str(DEFAULT_PARALLEL)))
+    return DeliveryPolicy(retry_delays=schedule, url_policy=webhook_url_policy(), parallel=parallel)
 
 
 @functools.cache
