@@ -102,17 +102,7 @@ def replicate(source: Region, target: Region) -> None:
     target.repo.beats |= source.repo.beats
 
 
-@pytest.fixture
-def bank() -> ScriptedBank:
-    return ScriptedBank()
-
-
-@pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock()
-
-
-@pytest.fixture
+@pytest.fixture  # `bank` and `clock` are tests/unit/conftest.py's
 def eu(bank: ScriptedBank, clock: FakeClock) -> Region:
     return region(EU, bank, clock)
 
