@@ -164,8 +164,7 @@ class OperationSettlement:
 
     def _reschedule(self, op: Operation) -> Operation:
         failures = op.resolve_failures + 1
-        doublings = min(failures - 1, self._policy.max_backoff_doublings)
-        delay = min(self._policy.retry_base_seconds * 2**doublings, self._policy.retry_max_seconds)
+        delay = self._policy.retry_delay(failures)
         later = attrs.evolve(op, due_at=self._clock().timestamp() + delay, resolve_failures=failures)
         return later if self._replaced(op, later) else self._held_or(op)
 

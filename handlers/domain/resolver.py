@@ -130,36 +130,35 @@ class PaymentResolver:
             clock=self._clock,
             tally=tally,
         )
+
+        def failed(item_id: str) -> None:
+            logger.exception("resolver_operation_failed", extra={"item_id": item_id})
+            tally.failures += 1
+
         for region in regions:
             ours = region == self._region
             settle = functools.partial(settlement.settle, reschedule=rescheduling and ours, taking_over=not ours)
             due = functools.partial(operations.due_operations, region, now, self._policy.batch_size)
-            _in_batches(due, settle, lambda op: f"{op.payment_id}#{op.id}", tally, deadline)
+            _in_batches(due, settle, lambda op: f"{op.payment_id}#{op.id}", failed, deadline)
         expiry = Expiry(payments=self._payments, bank=self._bank, tally=tally, region=self._region, clock=self._clock)
         due_expiries = functools.partial(operations.due_expiries, self._region, now, self._policy.batch_size)
-        _in_batches(due_expiries, expiry.expire, lambda stored: stored.payment.id, tally, deadline)
+        _in_batches(due_expiries, expiry.expire, lambda stored: stored.payment.id, failed, deadline)
 
     def _settle_due(
         self, settlement: Settlement, region: str, now: float, deadline: float, *, taking_over: bool, reschedule: bool
     ) -> None:
-        """Batch after batch until none is left or the run's time is up. Each batch starts after the
-        last payment tried, so payments left pending (a taker and a region just back from a silence
-        never reschedule) cannot hide the ones behind them. Any failure of one payment is logged and
-        counted, and the run goes on: one payment must never stop a region's resolver."""
-        after: str | None = None
-        while time.monotonic() < deadline:
-            batch = self._due(region, now, after)
-            if not batch:
-                return
-            for stored in batch:
-                if time.monotonic() >= deadline:
-                    return
-                after = stored.payment.id
-                try:
-                    settlement.settle(stored, taking_over=taking_over, reschedule=reschedule)
-                except Exception:
-                    logger.exception("resolver_payment_failed", extra={"payment_id": stored.payment.id})
-                    settlement.tally.failures += 1
+        """Batch after batch until none is left or the run's time is up (`_in_batches`). Each batch starts
+        after the last payment tried, so payments left pending (a taker and a region just back from a
+        silence never reschedule) cannot hide the ones behind them. One payment must never stop a
+        region's resolver."""
+
+        def failed(payment_id: str) -> None:
+            logger.exception("resolver_payment_failed", extra={"payment_id": payment_id})
+            settlement.tally.failures += 1
+
+        due = functools.partial(self._due, region, now)
+        settle = functools.partial(settlement.settle, taking_over=taking_over, reschedule=reschedule)
+        _in_batches(due, settle, lambda stored: stored.payment.id, failed, deadline)
 
     def _beat(self, previous: Heartbeat | None, now: float) -> float:
         unbroken = previous is not None and now - previous.at <= self._policy.takeover_after_seconds
@@ -177,11 +176,12 @@ def _in_batches(
     due: Callable[..., Sequence[T]],
     settle: Callable[[T], object],
     item_id: Callable[[T], str],
-    tally: OperationTally,
+    failed: Callable[[str], None],
     deadline: float,
 ) -> None:
-    """Batch after batch, each after the last item tried, until none is left or the time is up; one
-    item's failure is logged and counted, and the run goes on."""
+    """Batch after batch (`due(after=...)`), each after the last item tried, until none is left or the
+    time is up; one item's failure goes to `failed` (called while its exception is handled), and the
+    run goes on."""
     after: str | None = None
     while time.monotonic() < deadline:
         batch = due(after=after)
@@ -194,8 +194,7 @@ def _in_batches(
             try:
                 settle(item)
             except Exception:
-                logger.exception("resolver_operation_failed", extra={"item_id": after})
-                tally.failures += 1
+                failed(after)
 
 
 def _older(payment_id: str | None, operation_id: str | None) -> str | None:

@@ -80,6 +80,11 @@ class ResolutionPolicy:
     # schemes let an issuer drop the hold after about 7 days.
     authorization_ttl_seconds: float = 7 * 24 * 3600.0
 
+    def retry_delay(self, failures: int) -> float:
+        """Seconds until the next try after `failures` unanswered ones: doubling, capped (its exponent too)."""
+        doublings = min(failures - 1, self.max_backoff_doublings)
+        return float(min(self.retry_base_seconds * 2**doublings, self.retry_max_seconds))
+
     def silent(self, heartbeat_age: float | None) -> bool:
         """A region whose resolver has not beaten for longer than the takeover bound is out of service.
         One with no heartbeat yet is not judged: its beat may still be replicating."""
@@ -315,8 +320,7 @@ class Settlement:
 
     def _reschedule(self, stored: StoredPayment) -> StoredPayment:
         failures = stored.resolve_failures + 1
-        doublings = min(failures - 1, self._policy.max_backoff_doublings)
-        delay = min(self._policy.retry_base_seconds * 2**doublings, self._policy.retry_max_seconds)
+        delay = self._policy.retry_delay(failures)
         return self._due_again(stored, self._clock().timestamp() + delay, failures)
 
     def _postpone(self, stored: StoredPayment) -> StoredPayment:
