@@ -165,24 +165,20 @@ class GlobalStore(pulumi.ComponentResource):
                 hash_key=schema.PARTITION_KEY,
                 range_key=schema.SORT_KEY,
                 attributes=[
-                    aws.dynamodb.TableAttributeArgs(name=attribute, type=kind)
-                    for attribute, kind in dict(schema.KEY_ATTRIBUTES + schema.PENDING_INDEX_KEYS).items()
+                    aws.dynamodb.TableAttributeArgs(name=name, type=kind) for name, kind in schema.index_attributes()
                 ],
-                # Sparse: only pending payments carry its key. An index added to a global table is
-                # created in every replica by DynamoDB itself.
+                # Sparse: only pending payments and undelivered events carry their keys. An index added
+                # to a global table is created in every replica by DynamoDB itself.
                 global_secondary_indexes=[
                     aws.dynamodb.TableGlobalSecondaryIndexArgs(
-                        name=schema.PENDING_INDEX,
+                        name=index,
                         key_schemas=[
-                            aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(
-                                attribute_name=schema.PENDING_PARTITION_KEY, key_type="HASH"
-                            ),
-                            aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(
-                                attribute_name=schema.SORT_KEY, key_type="RANGE"
-                            ),
+                            aws.dynamodb.TableGlobalSecondaryIndexKeySchemaArgs(attribute_name=key, key_type=kind)
+                            for (key, _), kind in zip(keys, ("HASH", "RANGE"), strict=True)
                         ],
                         projection_type="ALL",
                     )
+                    for index, keys in schema.SECONDARY_INDEXES
                 ],
                 ttl=aws.dynamodb.TableTtlArgs(attribute_name=schema.TTL_ATTRIBUTE, enabled=True),
                 # Global tables replicate through the stream; replicas fail to update without it.

@@ -61,6 +61,7 @@ def runner_command(
     embedded_dynamodb: str | None = None,
     authorization_ttl: float | None = None,
     webhook_retry_delays: str | None = None,
+    bank_ledger: str | None = None,
 ) -> list[str]:
     """The command line for these options (merchants: id -> API key).
 
@@ -75,6 +76,7 @@ def runner_command(
         "--authorizer-cache-seconds": authorizer_cache_seconds,
         "--authorization-ttl": authorization_ttl,
         "--webhook-retry-delays": webhook_retry_delays,
+        "--bank-ledger": bank_ledger,
     }
     for flag, value in valued.items():
         if value is not None:

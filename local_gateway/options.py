@@ -19,6 +19,8 @@ COMPUTE_OPTIONS = ("lambda", "container")
 # indexed: moto with local_gateway.indexed_table (a Query reads its partition); moto: moto as it ships,
 # whose every Query reads and sorts the whole table (kept for the benchmark's comparison).
 EMBEDDED_DYNAMODB_OPTIONS = ("indexed", "moto")
+# Where the bank simulator keeps its books: its own memory (default) or the table, as deployed.
+BANK_LEDGER_OPTIONS = ("memory", "table")
 # The handlers' JSON lines and EMF metrics, rewritten by each run (gitignored).
 DEFAULT_LOG_FILE = REPO_ROOT / ".local" / "stack.log"
 MAX_AUTHORIZER_CACHE_SECONDS = 3600  # API Gateway's maximum
@@ -41,6 +43,7 @@ class Options:
     log_file: Path = DEFAULT_LOG_FILE
     compute: str = "lambda"  # how each region serves the handlers: COMPUTE_OPTIONS
     embedded_dynamodb: str = "indexed"  # EMBEDDED_DYNAMODB_OPTIONS
+    bank_ledger: str = "memory"  # BANK_LEDGER_OPTIONS
     # A manual authorization not captured this long expires (deployed: authorizationTtl); None: the
     # handlers' default (7 days).
     authorization_ttl: float | None = None
@@ -116,6 +119,13 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "queries read the whole table (for comparison; docs/performance.md)",
     )
     parser.add_argument(
+        "--bank-ledger",
+        choices=BANK_LEDGER_OPTIONS,
+        default="memory",
+        help="where the bank simulator keeps its books: its process's memory (default; a DynamoDB write "
+        "per charge less, forgotten if the simulator restarts) or the table, as a deployed simulator does",
+    )
+    parser.add_argument(
         "--webhook-retry-delays",
         type=_delays,
         default=DEFAULT_LOCAL_RETRY_DELAYS,
@@ -146,6 +156,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         log_file=args.log_file.resolve(),
         compute=args.compute,
         embedded_dynamodb=args.embedded_dynamodb,
+        bank_ledger=args.bank_ledger,
         authorization_ttl=args.authorization_ttl,
         webhook_retry_delays=args.webhook_retry_delays,
     )

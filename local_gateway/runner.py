@@ -47,7 +47,7 @@ log = logging.getLogger("local_gateway.runner")
 CHILD_START_TIMEOUT = 30.0
 FIRST_HEALTH_TIMEOUT = 30.0
 # Each region's webhook sender runs this often (deployed: every minute), so a 1 s retry is on time.
-SENDER_INTERVAL = 0.5
+SENDER_INTERVAL = 1.0
 # Kept importable from here: tests and tools name them as the runner's.
 __all__ = ["DEFAULT_LOG_FILE", "TEST_CARDS_ANCHOR", "Options", "Stack", "banner", "main", "parse_args"]
 T = TypeVar("T")
@@ -216,7 +216,12 @@ def _start_bank(options: Options, supervisor: Supervisor, dynamodb_url: str) -> 
     port = port_for(options.port, BANK_PORT_OFFSET)
     args = ["lambda", "--port", str(port), "--routes", "local_gateway.topology:BANK_ROUTES", "--authorizer", "none"]
     args += ["--waf-body-limit", "0"]  # a Lambda function URL: no WAF in front
-    env = bank_environment(table_name=options.table_name, dynamodb_url=dynamodb_url, log_level=_log_level(options))
+    env = bank_environment(
+        table_name=options.table_name,
+        dynamodb_url=dynamodb_url,
+        log_level=_log_level(options),
+        ledger_in_table=options.bank_ledger == "table",
+    )
     child = supervisor.spawn("bank", [*args, *_access_log(options), *_handler_output(options)], env)
     return lambda: _local_url(supervisor.wait_ready(child, CHILD_START_TIMEOUT)) + "/payments"
 

@@ -96,11 +96,16 @@ def lambda_environment(
     return env
 
 
-def bank_environment(*, table_name: str, dynamodb_url: str, log_level: str = "INFO") -> dict[str, str]:
-    """The bank simulator's: its ledger's table, as deployed, and nothing of the gateway's (no
+def bank_environment(
+    *, table_name: str, dynamodb_url: str, log_level: str = "INFO", ledger_in_table: bool = True
+) -> dict[str, str]:
+    """The bank simulator's: its ledger's table, as deployed (`ledger_in_table`; otherwise no
+    TABLE_NAME, and the simulator keeps its books in memory), and nothing of the gateway's (no
     BANK_URL, no FINGERPRINT_KEY). BANK_SIMULATOR_LATE_SECONDS passes through when exported."""
     env = local_environment(TABLE_REGION)
-    env.update(TABLE_NAME=table_name, DYNAMODB_ENDPOINT_URL=dynamodb_url)
+    env.update(DYNAMODB_ENDPOINT_URL=dynamodb_url)
+    if ledger_in_table:
+        env["TABLE_NAME"] = table_name
     env.pop("BANK_URL", None)
     env.pop("FINGERPRINT_KEY", None)
     env["LOG_LEVEL"] = log_level

@@ -30,22 +30,14 @@ class MemoryDeliveries:
             due_at=event.created_at.timestamp(),
         )
 
-    def due_events(self, region: str, now: float, limit: int, *, after: str | None = None) -> list[StoredEvent]:
+    def due_events(self, region: str, now: float, limit: int) -> list[StoredEvent]:
         with self._lock:
             due = [
                 event
                 for event in self.stored_events.values()
-                if event.region == region
-                and event.due_at is not None
-                and event.due_at <= now
-                and (after is None or event.id > after)
+                if event.region == region and event.due_at is not None and event.due_at <= now
             ]
-        return sorted(due, key=lambda event: event.id)[:limit]
-
-    def oldest_undelivered(self, region: str) -> str | None:
-        with self._lock:
-            waiting = [e.id for e in self.stored_events.values() if e.region == region and e.due_at is not None]
-        return min(waiting, default=None)
+        return sorted(due, key=lambda event: (event.due_at or 0.0, event.id))[:limit]
 
     def get_event(self, merchant_id: str, event_id: str) -> StoredEvent | None:
         return self.stored_events.get((merchant_id, event_id))

@@ -42,11 +42,12 @@ class WebhookMemory:
             return EndpointPage(tuple(found[: query.limit]), found[query.limit - 1].id)
         return EndpointPage(tuple(found), None)
 
-    def replace_endpoint(self, endpoint: Endpoint) -> None:
+    def replace_endpoint(self, endpoint: Endpoint, previous: Endpoint) -> None:
         with self._lock:
             key = (endpoint.merchant_id, endpoint.id)
-            if key not in self.webhook_endpoints:
-                raise ConditionFailed("no such endpoint")
+            held = self.webhook_endpoints.get(key)
+            if held is None or (held.secret, held.status) != (previous.secret, previous.status):
+                raise ConditionFailed("no such endpoint, or changed since it was read")
             self.webhook_endpoints[key] = endpoint
 
     def delete_endpoint(self, merchant_id: str, endpoint_id: str) -> None:

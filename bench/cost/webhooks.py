@@ -2,8 +2,9 @@
 
 The choice built (issue 18): a sparse index swept on a schedule. Each event is written by the item's
 writer in the same TransactWriteItems as the state change it reports; while undelivered it carries
-`pending_pk = WEBHOOK#<region>#<shard>` and `due_at`, so its region's sender (every minute, like the
-resolver) finds it with one Query per shard, never a scan. Counted from handlers/adapters/dynamo_events.py
+`webhook_pk = WEBHOOK#<region>#<shard>` and `webhook_due_at`, the keys of its own sparse index sorted by due
+time, so its region's sender (every minute, like the resolver) finds it with one Query per shard, never a
+scan. Counted from handlers/adapters/dynamo_events.py
 and handlers/wire/converter.py:
 - events: one per status change other than pending. An automatic payment 1 (captured, declined or
   failed), a manual one 2 (authorized, then captured, voided or expired), a refund 1;
@@ -161,10 +162,10 @@ def render_webhooks(model: Model) -> str:
         [
             "**The choice: a sparse index swept on a schedule** (what is built). An event is written in the "
             "same TransactWriteItems as the change it reports, by the item's writer; while undelivered it is in "
-            "the pending index's `WEBHOOK#<region>#<shard>` partitions, and its region's sender (every minute, "
-            "like the resolver) finds it with one Query per shard. Nothing scans the table, no queue or stream "
-            "has to be kept in step with the table, and the takeover of a silent region is the resolver's "
-            "heartbeat rule over the same index.",
+            "its own sparse index (`webhooks-due`: `WEBHOOK#<region>#<shard>` partitions sorted by due time), and "
+            "its region's sender (every minute, like the resolver) finds the due ones with one Query per shard. "
+            "Nothing scans the table, no queue or stream has to be kept in step with the table, and the takeover "
+            "of a silent region is the resolver's heartbeat rule over the same index.",
             f"At the design load: {hooks.events_per_second():.1f} events/s ({hooks.events_per_month() / 1e6:.0f}M "
             f"a month): one per payment, one more for each manual one ({p.manual_capture_share:.0%}), one per "
             f"refund ({p.refund_share:.0%} of payments); {load.endpoints_per_event:g} endpoint per event, "

@@ -203,13 +203,15 @@ def outcome_alarms(args: MonitoringArgs) -> list[AlarmSpec]:
 
 
 def webhook_alarm(args: MonitoringArgs) -> AlarmSpec:
-    """The oldest webhook event due and not delivered (the sender publishes OldestUndeliveredAge every
-    run, 0 when none is due): a receiver failing for long, a disabled sender, a silent region not yet
-    taken over. The sender's own errors, throttles and duration are the per-function alarms."""
+    """How long the most overdue webhook delivery has waited past its due time (the sender publishes
+    OldestUndeliveredAge every run, 0 when none is due): a sender falling behind, a disabled sender, a
+    silent region not yet taken over. A receiver that keeps failing is not overdue (its events wait for
+    their retries); it is the merchant's (the endpoint is disabled after 5 days). The sender's own
+    errors, throttles and duration are the per-function alarms."""
     seconds = args.thresholds.oldest_undelivered_seconds
     return AlarmSpec(
         key="oldest-undelivered",
-        description=f"A webhook event has been waiting for its delivery for {seconds:.0f} s or more "
+        description=f"A webhook delivery has been overdue for {seconds:.0f} s or more "
         "(runbook: docs/reliability.md, Webhooks)",
         threshold=seconds,
         metric=Metric(args.metrics_namespace, "OldestUndeliveredAge"),

@@ -33,7 +33,7 @@ class AlarmThresholds:
     replication_latency_ms: float = 10000.0
     oldest_pending_seconds: float = 900.0
     oldest_undelivered_seconds: float = 900.0
-    """A webhook event due and not delivered for this long (the sender's OldestUndeliveredAge) pages."""
+    """A webhook delivery overdue this long past its due time (the sender's OldestUndeliveredAge) pages."""
     resolver_failures: float = 1.0
     heartbeat_age_seconds: float = 300.0
     fargate_cpu_percent: float = 80.0

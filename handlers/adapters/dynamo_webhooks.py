@@ -107,8 +107,9 @@ class WebhookItems:
                 return
             request["ExclusiveStartKey"] = last
 
-    def replace_endpoint(self, endpoint: Endpoint) -> None:
-        """Its fields (set or removed), never its keys, id or creation; ConditionFailed if it is gone."""
+    def replace_endpoint(self, endpoint: Endpoint, previous: Endpoint) -> None:
+        """Its fields (set or removed), never its keys, id or creation; ConditionFailed if it is gone or
+        its secret or status is no longer `previous`'s (the sender's health writes hold the same check)."""
         values = wire.endpoint_to_item(endpoint)
         present = [name for name in _MUTABLE_ENDPOINT_FIELDS if name in values]
         absent = [name for name in _MUTABLE_ENDPOINT_FIELDS if name not in values]
@@ -121,9 +122,10 @@ class WebhookItems:
                 TableName=self._table,
                 Key=_key(wire.endpoint_keys(endpoint.merchant_id, endpoint.id)),
                 UpdateExpression=expression,
-                ConditionExpression="attribute_exists(#pk)",
+                ConditionExpression="attribute_exists(#pk) AND #secret = :read_secret AND #status = :read_status",
                 ExpressionAttributeNames=names,
-                ExpressionAttributeValues={f":{name}": to_attribute(values[name]) for name in present},
+                ExpressionAttributeValues={f":{name}": to_attribute(values[name]) for name in present}
+                | {":read_secret": {"S": previous.secret}, ":read_status": {"S": previous.status.value}},
             )
 
     def delete_endpoint(self, merchant_id: str, endpoint_id: str) -> None:
@@ -193,7 +195,7 @@ class WebhookItems:
         return EventPage(tuple(found), None)
 
     def requeue_event(self, event: StoredEvent, previous_version: int) -> None:
-        """The event's deliveries and due time, and its writer's WEBHOOK# partition of the pending index
+        """The event's deliveries and due time, and its writer's WEBHOOK# partition of the webhooks index
         (the writer's sender delivers it); its body, type and region are never touched. Conditioned on
         the version read (absent: 0), so a sender's write in between makes this ConditionFailed."""
         with translated_errors():
@@ -210,8 +212,8 @@ class WebhookItems:
                 ExpressionAttributeNames={
                     "#pk": schema.PARTITION_KEY,
                     "#deliveries": "deliveries",
-                    "#due": schema.DUE_ATTRIBUTE,
-                    "#pending": schema.PENDING_PARTITION_KEY,
+                    "#due": schema.WEBHOOK_DUE_ATTRIBUTE,
+                    "#pending": schema.WEBHOOK_PARTITION_KEY,
                     "#version": "version",
                 },
                 ExpressionAttributeValues={

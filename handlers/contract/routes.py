@@ -102,15 +102,15 @@ RESOLVER = Function(
     indexes=(schema.PENDING_INDEX,),
 )
 # Scheduled, not routed: delivers the webhook events its region wrote (and a silent region's, under
-# the resolver's takeover rule). Query reads the index's WEBHOOK# partitions, the heartbeats and a
-# merchant's endpoints; GetItem rereads an event or endpoint; PutItem writes an event's deliveries and
-# disables an endpoint. It calls merchants' URLs on the internet: Lambda outside any VPC.
+# the resolver's takeover rule). Query reads the webhooks index's WEBHOOK# partitions, the heartbeats
+# and a merchant's endpoints; GetItem rereads an event or endpoint; PutItem writes an event's deliveries
+# and an endpoint's health. It calls merchants' URLs on the internet: Lambda outside any VPC.
 WEBHOOK_SENDER = Function(
     "webhook-sender",
     "handlers.entrypoints.webhook_job.deliver",
     ("dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Query"),
     ("MERCHANT#*", "WEBHOOK#*", "HEARTBEAT"),
-    indexes=(schema.PENDING_INDEX,),
+    indexes=(schema.WEBHOOK_INDEX,),
 )
 # The merchant's webhook API (handlers.entrypoints.webhooks_api): endpoints and events are items of the
 # merchant's own partition. Creating an endpoint counts the merchant's endpoints (Query) then writes it

@@ -57,8 +57,23 @@ PENDING_PREFIX = "PENDING#"
 # One partition takes ~1,000 writes/s; 8 shards keep a region's pending writes far below that.
 PENDING_SHARDS = 8
 OPERATION_PENDING_PREFIX = "OPERATION#"
-# An event waiting for delivery, under the region that wrote it (its sender): WEBHOOK#<region>#<shard>.
+# An event waiting for delivery is in its own sparse index, under the region that wrote it (its
+# sender), `webhook_pk = WEBHOOK#<region>#<shard>`, sorted by `webhook_due_at`: the sender's Query reads
+# exactly the due events, most overdue first (a filter after Limit could hide them behind events
+# waiting for a retry days away). A delivered event drops both attributes.
+WEBHOOK_INDEX = "webhooks-due"
+WEBHOOK_PARTITION_KEY = "webhook_pk"
+# Its own name, not `due_at`: an index key's type is checked on every item that has the attribute,
+# and a payment's or operation's `due_at` may be written empty (NULL).
+WEBHOOK_DUE_ATTRIBUTE = "webhook_due_at"
+WEBHOOK_INDEX_KEYS: tuple[tuple[str, str], ...] = ((WEBHOOK_PARTITION_KEY, "S"), (WEBHOOK_DUE_ATTRIBUTE, "N"))
 WEBHOOK_PENDING_PREFIX = "WEBHOOK#"
+# Every secondary index (name, hash and range keys with their types): the infrastructure and the
+# local stack create them from this.
+SECONDARY_INDEXES: tuple[tuple[str, tuple[tuple[str, str], ...]], ...] = (
+    (PENDING_INDEX, PENDING_INDEX_KEYS),
+    (WEBHOOK_INDEX, WEBHOOK_INDEX_KEYS),
+)
 EVENT_PREFIX = "EVENT#"
 ENDPOINT_PREFIX = "ENDPOINT#"
 EVENT_RETENTION_SECONDS = 30 * 24 * 3600  # then DynamoDB's TTL deletes it (the events list's 30 days)
@@ -96,6 +111,19 @@ def pending_partitions(region: str, prefix: str = PENDING_PREFIX) -> tuple[str, 
     return tuple(f"{prefix}{region}#{shard}" for shard in range(PENDING_SHARDS))
 
 
+def webhook_partition(region: str, event_id: str) -> str:
+    """The writer's partition of the webhooks index: that region's sender delivers the event."""
+    return f"{WEBHOOK_PENDING_PREFIX}{region}#{pending_shard(event_id)}"
+
+
+def index_attributes() -> tuple[tuple[str, str], ...]:
+    """The table's and every index's key attributes, each once, with its type."""
+    found = dict(KEY_ATTRIBUTES)
+    for _, keys in SECONDARY_INDEXES:
+        found.update(keys)
+    return tuple(found.items())
+
+
 def event_sk(event_id: str) -> str:
     return EVENT_PREFIX + event_id
 
@@ -109,25 +137,25 @@ def operation_sk(payment_id: str, operation_id: str) -> str:
 
 
 def table_definition(table_name: str) -> dict[str, object]:
-    """CreateTable's arguments for an on-demand table with the pending index, as the infrastructure
+    """CreateTable's arguments for an on-demand table with its secondary indexes, as the infrastructure
     declares it: the local stack and the tests create their tables from this."""
-    attributes = dict(KEY_ATTRIBUTES) | dict(PENDING_INDEX_KEYS)
     return {
         "TableName": table_name,
         "KeySchema": [
             {"AttributeName": PARTITION_KEY, "KeyType": "HASH"},
             {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
         ],
-        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": kind} for name, kind in attributes.items()],
+        "AttributeDefinitions": [{"AttributeName": name, "AttributeType": kind} for name, kind in index_attributes()],
         "GlobalSecondaryIndexes": [
             {
-                "IndexName": PENDING_INDEX,
+                "IndexName": index,
                 "KeySchema": [
-                    {"AttributeName": PENDING_PARTITION_KEY, "KeyType": "HASH"},
-                    {"AttributeName": SORT_KEY, "KeyType": "RANGE"},
+                    {"AttributeName": keys[0][0], "KeyType": "HASH"},
+                    {"AttributeName": keys[1][0], "KeyType": "RANGE"},
                 ],
-                "Projection": {"ProjectionType": "ALL"},  # the resolver needs the whole record
+                "Projection": {"ProjectionType": "ALL"},  # the resolver and the sender need whole items
             }
+            for index, keys in SECONDARY_INDEXES
         ],
         "BillingMode": "PAY_PER_REQUEST",
     }

@@ -26,16 +26,17 @@ stale event. A delivery is posted before it is written: a crash in between posts
 from __future__ import annotations
 
 import collections
+import itertools
 import logging
+import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 from urllib.parse import urlsplit
 
 import attrs
-from ulid import ULID
 
 from handlers.domain import webhooks
 from handlers.domain.errors import ConditionFailed
@@ -82,12 +83,11 @@ class Poster(Protocol):
 class SenderStore(Protocol):
     """What the sender reads and writes (handlers.adapters.dynamo_deliveries implements it)."""
 
-    def due_events(self, region: str, now: float, limit: int, *, after: str | None = None) -> Sequence[StoredEvent]: ...
+    def due_events(self, region: str, now: float, limit: int) -> Sequence[StoredEvent]:
+        """At most `limit` of `region`'s events due by `now`, the most overdue first (due_at, then id).
+        Events left out are the less overdue ones of their own shard: none is passed over for good."""
 
     def replace_event(self, event: StoredEvent, previous_version: int) -> None: ...
-
-    def oldest_undelivered(self, region: str) -> str | None:
-        """The id of `region`'s oldest event still in the index (ids sort by creation time)."""
 
     def endpoints(self, merchant_id: str) -> Sequence[Endpoint]: ...
 
@@ -142,7 +142,9 @@ class SenderReport:
     lost_writes: int = 0  # a version condition lost: another writer had the event (read again next run)
     failures: int = 0  # an event that could not be handled at all (logged)
     took_over: tuple[str, ...] = ()
-    oldest_undelivered_age: float | None = None  # seconds since this region's oldest undelivered event
+    # Seconds the most overdue delivery of this region has waited past its due time (None: none due).
+    # A delivery waiting for a retry later on the schedule is not late: it does not count.
+    oldest_undelivered_age: float | None = None
 
     def merge(self, other: SenderReport) -> None:
         """Add what one event's delivery did (run on another thread) to the run's report."""
@@ -185,43 +187,66 @@ class WebhookSender:
         )
         deadline = time.monotonic() + self._policy.run_budget_seconds
         for region in (self._region, *report.took_over):
-            self._deliver_region(region, report, deadline)
-        oldest = self._store.oldest_undelivered(self._region)
-        if oldest is not None:
-            report.oldest_undelivered_age = max(
-                0.0, self._clock().timestamp() - ULID.from_str(oldest.removeprefix(webhooks.EVENT_PREFIX)).timestamp
-            )
+            most_overdue = self._deliver_region(region, report, deadline)
+            if region == self._region and most_overdue is not None:
+                report.oldest_undelivered_age = max(0.0, now - most_overdue)
         return report
 
-    def _deliver_region(self, region: str, report: SenderReport, deadline: float) -> None:
-        """Batch after batch, each after the last event tried (one whose write was lost cannot hide the
-        ones behind it), until none is due or the run's time is up. One event's failure is logged and
-        counted; the run goes on."""
-        after: str | None = None
+    def _deliver_region(self, region: str, report: SenderReport, deadline: float) -> float | None:
+        """Batch after batch, most overdue first, until none is due or the run's time is up; the due
+        time of the most overdue event (None: none was due). An event tried in this pass that is still
+        due (its write lost, or failed) is not taken again: it cannot hide the ones behind it, and the
+        next run tries it again. One event's failure is logged and counted; the run goes on."""
+        now = self._clock().timestamp()
+        still_due: set[str] = set()
+        most_overdue: float | None = None
         while time.monotonic() < deadline:
-            batch = self._store.due_events(region, self._clock().timestamp(), self._policy.batch_size, after=after)
+            read = self._store.due_events(region, now, self._policy.batch_size + len(still_due))
+            batch = [event for event in read if event.id not in still_due][: self._policy.batch_size]
             if not batch:
-                return
-            after = batch[-1].id
+                return most_overdue
+            if most_overdue is None:
+                most_overdue = batch[0].due_at
             # Events at once (each event's endpoints one after another): a batch of slow receivers takes
-            # about one attempt's timeout, not one per event. Each task reports apart, merged after.
+            # about one attempt's timeout, not one per event. The batch reads each merchant's endpoints
+            # once. Each task reports apart, merged after.
+            endpoints = _EndpointBook(self._store, report)
             with ThreadPoolExecutor(max_workers=self._policy.parallel) as pool:
-                for part in pool.map(lambda event: self._deliver_one(event, deadline), batch):
+                tried = pool.map(self._deliver_one, batch, itertools.repeat(endpoints), itertools.repeat(deadline))
+                for event, (part, written) in zip(batch, tried, strict=True):
                     report.merge(part)
+                    if written is None or (written.due_at is not None and written.due_at <= now):
+                        still_due.add(event.id)
+        return most_overdue
 
-    def _deliver_one(self, event: StoredEvent, deadline: float) -> SenderReport:
+    def _deliver_one(
+        self, event: StoredEvent, endpoints: _EndpointBook, deadline: float
+    ) -> tuple[SenderReport, StoredEvent | None]:
         part = SenderReport(self._region)
         try:
-            self.deliver(event, part, deadline=deadline)
+            return part, self.deliver(event, part, deadline=deadline, endpoints=endpoints)
         except Exception:
             logger.exception("webhook_event_failed", extra={"event_id": event.id})
             part.failures += 1
-        return part
+            return part, None
 
-    def deliver(self, event: StoredEvent, report: SenderReport, *, deadline: float | None = None) -> StoredEvent | None:
+    def deliver(
+        self,
+        event: StoredEvent,
+        report: SenderReport,
+        *,
+        deadline: float | None = None,
+        endpoints: _EndpointBook | None = None,
+    ) -> StoredEvent | None:
         """Post each due delivery of `event` and write what happened; the event as written (None: the
-        write lost its condition). Past `deadline` (monotonic) no attempt starts: the rest stay due."""
-        endpoints = _Endpoints(self._store, event.merchant_id, report)
+        write lost its condition). Past `deadline` (monotonic) no attempt starts: the rest stay due.
+        `endpoints`: the batch's book of endpoints (None: the merchant's are read now)."""
+        book = endpoints or _EndpointBook(self._store, report)
+        return self._deliver_with(event, book.of(event.merchant_id), report, deadline)
+
+    def _deliver_with(
+        self, event: StoredEvent, endpoints: _Endpoints, report: SenderReport, deadline: float | None
+    ) -> StoredEvent | None:
         now = self._clock()
         deliveries = event.deliveries or tuple(
             Delivery(endpoint.id, next_at=now.timestamp())
@@ -270,13 +295,13 @@ class WebhookSender:
         made = delivery.attempts + 1
         if result.status is not None and 200 <= result.status < 300:
             report.outcomes[Outcome.DELIVERED] += 1
-            endpoints.succeeded(endpoint)
+            endpoints.succeeded(endpoint.id)
             return Delivery(endpoint.id, attempts=made, next_at=None, delivered=True)
         if result.status == GONE:
             report.outcomes[Outcome.GONE] += 1
-            endpoints.disable(endpoint, "the endpoint answered 410 Gone")
+            endpoints.disable(endpoint.id, "the endpoint answered 410 Gone")
             return Delivery(endpoint.id, attempts=made, next_at=None)
-        endpoints.failed(endpoint, started, self._policy.disable_after_seconds)
+        endpoints.failed(endpoint.id, started, self._policy.disable_after_seconds)
         delay = self._policy.next_delay(made, result.retry_after)
         if delay is None:
             report.outcomes[Outcome.EXHAUSTED] += 1
@@ -299,35 +324,71 @@ class WebhookSender:
         return self._poster.post(endpoint.url, addresses[0], signed, event.body, self._policy.timeout_seconds)
 
 
-class _Endpoints:
-    """One merchant's endpoints, read once per event, and their health written as it changes."""
+class _EndpointBook:
+    """A batch's endpoints: each merchant's read once (not once per event), shared by the batch's threads.
+    A health change (failing_since, disabled) is written once and seen by the rest of the batch."""
 
-    def __init__(self, store: SenderStore, merchant_id: str, report: SenderReport) -> None:
+    def __init__(self, store: SenderStore, report: SenderReport) -> None:
         self._store = store
         self._report = report
+        self._lock = threading.Lock()
+        self._merchants: dict[str, _Endpoints] = {}
+
+    def of(self, merchant_id: str) -> _Endpoints:
+        with self._lock:
+            if merchant_id not in self._merchants:
+                self._merchants[merchant_id] = _Endpoints(self._store, merchant_id, self._disabled)
+            return self._merchants[merchant_id]
+
+    def _disabled(self) -> None:
+        with self._lock:
+            self._report.endpoints_disabled += 1
+
+
+class _Endpoints:
+    """One merchant's endpoints, read once, and their health written as it changes. One lock: a check
+    and the write it decides (first failure, disable) are one step for the batch's threads."""
+
+    def __init__(self, store: SenderStore, merchant_id: str, disabled: Callable[[], None]) -> None:
+        self._store = store
+        self._disabled = disabled
+        self._lock = threading.RLock()
         self._by_id = {endpoint.id: endpoint for endpoint in store.endpoints(merchant_id)}
 
     def all(self) -> list[Endpoint]:
-        return list(self._by_id.values())
+        with self._lock:
+            return list(self._by_id.values())
 
     def get(self, endpoint_id: str) -> Endpoint | None:
-        return self._by_id.get(endpoint_id)
+        with self._lock:
+            return self._by_id.get(endpoint_id)
 
-    def succeeded(self, endpoint: Endpoint) -> None:
-        if endpoint.failing_since is not None:
-            self._write(endpoint, attrs.evolve(endpoint, failing_since=None))
+    def succeeded(self, endpoint_id: str) -> None:
+        with self._lock:
+            endpoint = self._by_id.get(endpoint_id)
+            if endpoint is not None and endpoint.failing_since is not None:
+                self._write(endpoint, attrs.evolve(endpoint, failing_since=None))
 
-    def failed(self, endpoint: Endpoint, at: datetime, disable_after: float) -> None:
-        if endpoint.failing_since is None:
-            self._write(endpoint, attrs.evolve(endpoint, failing_since=at))
-        elif at - endpoint.failing_since >= timedelta(seconds=disable_after):
-            since = endpoint.failing_since.astimezone(UTC).isoformat(timespec="seconds")
-            self.disable(endpoint, f"every delivery attempt failed since {since} ({_days(disable_after)})")
+    def failed(self, endpoint_id: str, at: datetime, disable_after: float) -> None:
+        with self._lock:
+            endpoint = self._by_id.get(endpoint_id)
+            if endpoint is None or endpoint.status is not EndpointStatus.ENABLED:
+                return
+            if endpoint.failing_since is None:
+                self._write(endpoint, attrs.evolve(endpoint, failing_since=at))
+            elif at - endpoint.failing_since >= timedelta(seconds=disable_after):
+                since = endpoint.failing_since.astimezone(UTC).isoformat(timespec="seconds")
+                self.disable(endpoint_id, f"every delivery attempt failed since {since} ({_days(disable_after)})")
 
-    def disable(self, endpoint: Endpoint, reason: str) -> None:
-        if self._write(endpoint, attrs.evolve(endpoint, status=EndpointStatus.DISABLED, disabled_reason=reason)):
-            self._report.endpoints_disabled += 1
-            logger.warning("webhook_endpoint_disabled", extra={"endpoint_id": endpoint.id, "reason": reason})
+    def disable(self, endpoint_id: str, reason: str) -> None:
+        with self._lock:
+            endpoint = self._by_id.get(endpoint_id)
+            if endpoint is None or endpoint.status is not EndpointStatus.ENABLED:
+                return  # another event of the batch disabled it first: once
+            changed = attrs.evolve(endpoint, status=EndpointStatus.DISABLED, disabled_reason=reason)
+            if self._write(endpoint, changed):
+                self._disabled()
+                logger.warning("webhook_endpoint_disabled", extra={"endpoint_id": endpoint.id, "reason": reason})
 
     def _write(self, previous: Endpoint, endpoint: Endpoint) -> bool:
         try:

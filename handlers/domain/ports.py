@@ -105,8 +105,9 @@ class OperationRepository(Protocol):
 class EventRepository(Protocol):
     """Webhook events (written with their changes: PaymentRepository.transition and the operations')."""
 
-    def due_events(self, region: str, now: float, limit: int, *, after: str | None = None) -> Sequence[StoredEvent]:
-        """Events written by `region` with a delivery due by `now`, from the sparse index (never a scan)."""
+    def due_events(self, region: str, now: float, limit: int) -> Sequence[StoredEvent]:
+        """At most `limit` events written by `region` with a delivery due by `now`, the most overdue
+        first (by due_at, then id), from the webhooks index (never a scan)."""
 
     def get_event(self, merchant_id: str, event_id: str) -> StoredEvent | None: ...
 
@@ -123,8 +124,9 @@ class EndpointRepository(Protocol):
     def endpoints(self, merchant_id: str) -> Sequence[Endpoint]:
         """The merchant's endpoints, oldest first."""
 
-    def replace_endpoint(self, endpoint: Endpoint) -> None:
-        """Write an existing endpoint's new state (rotation, disable, enable); ConditionFailed if it is gone."""
+    def replace_endpoint(self, endpoint: Endpoint, previous: Endpoint) -> None:
+        """Write an existing endpoint's new state (rotation, enable) over `previous`, as read; ConditionFailed
+        if it is gone or its secret or status changed since (another rotation, the sender's disable)."""
 
     def delete_endpoint(self, merchant_id: str, endpoint_id: str) -> None: ...
 

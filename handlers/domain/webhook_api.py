@@ -38,6 +38,7 @@ from handlers.domain.webhooks import (
 )
 
 ROTATION_OVERLAP = timedelta(hours=24)  # the old secret still signs for this long after a rotation
+_CHANGE_ATTEMPTS = 3  # reads of an endpoint another writer keeps changing, before a 409
 EVENT_RETENTION = timedelta(days=30)  # GET /v1/events shows this much (DynamoDB's TTL deletes the rest)
 MAX_ENDPOINTS = 16  # per merchant: the sender reads them all for each event
 
@@ -143,32 +144,42 @@ class WebhookApi:
     def rotate_secret(self, merchant_id: str, endpoint_id: str) -> Endpoint:
         """A new secret; the one it replaces still signs every delivery for ROTATION_OVERLAP (a second
         rotation within it drops the oldest)."""
-        endpoint = self.get_endpoint(merchant_id, endpoint_id)
-        rotated = attrs.evolve(
-            endpoint,
-            secret=new_secret(),
-            previous_secret=endpoint.secret,
-            previous_secret_until=self.clock() + ROTATION_OVERLAP,
-        )
-        self._replace(rotated)
-        return rotated
+
+        def rotated(endpoint: Endpoint) -> Endpoint:
+            until = self.clock() + ROTATION_OVERLAP
+            return attrs.evolve(
+                endpoint, secret=new_secret(), previous_secret=endpoint.secret, previous_secret_until=until
+            )
+
+        return self._change(merchant_id, endpoint_id, rotated)
 
     def enable_endpoint(self, merchant_id: str, endpoint_id: str) -> Endpoint:
         """A disabled endpoint (410, or failing for days) takes deliveries again, of new events; its URL
         is checked again first. Events created while it was disabled are kept: resend them."""
-        endpoint = self.get_endpoint(merchant_id, endpoint_id)
-        if endpoint.status is EndpointStatus.ENABLED:
-            return endpoint
-        self._check_url(endpoint.url)
-        enabled = attrs.evolve(endpoint, status=EndpointStatus.ENABLED, disabled_reason=None, failing_since=None)
-        self._replace(enabled)
-        return enabled
 
-    def _replace(self, endpoint: Endpoint) -> None:
-        try:
-            self.endpoints.replace_endpoint(endpoint)
-        except ConditionFailed:
-            raise NotFound("No such webhook endpoint.") from None  # deleted meanwhile
+        def enabled(endpoint: Endpoint) -> Endpoint | None:
+            if endpoint.status is EndpointStatus.ENABLED:
+                return None
+            self._check_url(endpoint.url)
+            return attrs.evolve(endpoint, status=EndpointStatus.ENABLED, disabled_reason=None, failing_since=None)
+
+        return self._change(merchant_id, endpoint_id, enabled)
+
+    def _change(self, merchant_id: str, endpoint_id: str, change: Callable[[Endpoint], Endpoint | None]) -> Endpoint:
+        """Read, change (None: nothing to change), write under a condition on what was read. A change
+        made meanwhile (another rotation, the sender's disable) makes it read and change again, so no
+        rotation drops another's secret and no rotation enables what the sender disabled."""
+        for _ in range(_CHANGE_ATTEMPTS):
+            endpoint = self.get_endpoint(merchant_id, endpoint_id)  # NotFound once deleted
+            changed = change(endpoint)
+            if changed is None:
+                return endpoint
+            try:
+                self.endpoints.replace_endpoint(changed, endpoint)
+            except ConditionFailed:
+                continue
+            return changed
+        raise RequestInProgress("The webhook endpoint is being changed by another request; try again.")
 
     def _check_url(self, url: str) -> None:
         problem = check_url(url, self.policy, self.resolve)

@@ -215,22 +215,40 @@ class UrlPolicy:
 
 
 _CARRIER_GRADE_NAT = ipaddress.ip_network("100.64.0.0/10")
+_IETF_PROTOCOL = ipaddress.ip_network("192.0.0.0/24")  # Python calls only parts of it private
+_SITE_LOCAL = ipaddress.ip_network("fec0::/10")  # deprecated, still routed inside some networks
+_NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: a network's own translator
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address in the last 32 bits
+_IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 # In order: the first that matches names the refusal.
 _REFUSED: tuple[tuple[Callable[[Address], bool], str], ...] = (
     (lambda ip: ip.is_link_local, "a link-local address (the instance metadata service is one)"),
-    (lambda ip: isinstance(ip, ipaddress.IPv4Address) and ip in _CARRIER_GRADE_NAT, "a carrier-grade NAT address"),
+    (lambda ip: ip in _CARRIER_GRADE_NAT, "a carrier-grade NAT address"),
     (lambda ip: ip.is_multicast, "a multicast address"),
-    (lambda ip: ip.is_private, "a private address"),
+    (lambda ip: ip in _SITE_LOCAL or ip in _NAT64_LOCAL, "a site-local address"),
+    (lambda ip: ip.is_private or ip in _IETF_PROTOCOL, "a private address"),
     (lambda ip: not ip.is_global, "an address that is not public"),
 )
+
+
+def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 one carries (mapped, 6to4, NAT64, IPv4-compatible): it is what a
+    translator or tunnel would reach, so the IPv4 rules judge it."""
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1):  # not :: nor ::1
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
 
 
 def refused_address(address: str, policy: UrlPolicy) -> str | None:
     """Why a delivery may not go to this address (None: it may)."""
     ip: Address = ipaddress.ip_address(address)
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
+    if isinstance(ip, ipaddress.IPv6Address):
+        ip = _embedded_ipv4(ip) or ip
     if ip.is_loopback:
         return None if policy.allow_loopback else "a loopback address"
     return next((reason for refused, reason in _REFUSED if refused(ip)), None)

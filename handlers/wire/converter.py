@@ -343,8 +343,8 @@ def event_to_item(event: NewEvent) -> dict[str, Any]:
         "region": event.region,
         "subject_id": event.subject.id,
         "body": event_body(event),
-        schema.PENDING_PARTITION_KEY: f"{schema.WEBHOOK_PENDING_PREFIX}{event.region}#{schema.pending_shard(event.id)}",
-        schema.DUE_ATTRIBUTE: created,
+        schema.WEBHOOK_PARTITION_KEY: schema.webhook_partition(event.region, event.id),
+        schema.WEBHOOK_DUE_ATTRIBUTE: created,
         schema.TTL_ATTRIBUTE: int(created) + schema.EVENT_RETENTION_SECONDS,
     }
 

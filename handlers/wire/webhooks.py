@@ -242,10 +242,35 @@ def attempts_to_item(attempts: tuple[Attempt, ...]) -> list[dict[str, Any]]:
     return [CONVERTER.unstructure(attempt) for attempt in attempts]
 
 
+def stored_event_to_item(event: StoredEvent) -> dict[str, Any]:
+    """The whole event item as the sender rewrites it: what the change's transaction wrote (the body as
+    it was signed, the TTL) with its deliveries, attempts, version and, while a delivery is due, its
+    place in the webhooks index."""
+    created = event.created_at.timestamp()
+    item: dict[str, Any] = {
+        schema.PARTITION_KEY: schema.merchant_pk(event.merchant_id),
+        schema.SORT_KEY: schema.event_sk(event.id),
+        "id": event.id,
+        "type": event.type.value,
+        "created_at": format_timestamp(event.created_at),
+        "region": event.region,
+        "subject_id": json.loads(event.body)["data"]["id"],
+        "body": event.body,
+        "deliveries": deliveries_to_item(event.deliveries),
+        "attempts": attempts_to_item(event.attempts),
+        "version": event.version,
+        schema.TTL_ATTRIBUTE: int(created) + schema.EVENT_RETENTION_SECONDS,
+    }
+    if event.due_at is not None:
+        item[schema.WEBHOOK_PARTITION_KEY] = schema.webhook_partition(event.region, event.id)
+        item[schema.WEBHOOK_DUE_ATTRIBUTE] = event.due_at
+    return item
+
+
 def stored_event_from_item(item: Mapping[str, Any]) -> StoredEvent:
     """An event item (handlers.wire.converter.event_to_item, then its sender's or a resend's writes):
     `deliveries` and `attempts` lists of maps, `version` (absent: 0), `due_at` only while in the index."""
-    due = item.get(schema.DUE_ATTRIBUTE) if schema.PENDING_PARTITION_KEY in item else None
+    due = item.get(schema.WEBHOOK_DUE_ATTRIBUTE) if schema.WEBHOOK_PARTITION_KEY in item else None
     return StoredEvent(
         id=str(item["id"]),
         merchant_id=str(item[schema.PARTITION_KEY]).removeprefix(schema.MERCHANT_PREFIX),
@@ -282,5 +307,5 @@ def _attempt(value: Mapping[str, Any]) -> Attempt:
 
 
 def event_pending_partition(event: StoredEvent) -> str:
-    """Its writer's WEBHOOK# partition of the pending index: that region's sender delivers it."""
-    return f"{schema.WEBHOOK_PENDING_PREFIX}{event.region}#{schema.pending_shard(event.id)}"
+    """Its writer's WEBHOOK# partition of the webhooks index: that region's sender delivers it."""
+    return schema.webhook_partition(event.region, event.id)

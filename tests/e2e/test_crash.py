@@ -102,7 +102,11 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     port = _free_port_block(4)
     log = tmp_path_factory.mktemp("crash") / "stack.log"
     command = launch.runner_command(
-        port=port, merchants={"m_crash": KEY}, resolver_interval=RESOLVER_INTERVAL, resolve_after=RESOLVE_AFTER
+        port=port,
+        merchants={"m_crash": KEY},
+        resolver_interval=RESOLVER_INTERVAL,
+        resolve_after=RESOLVE_AFTER,
+        bank_ledger="table",  # the test reads the simulator's books from the table
     )
     saved = {name: os.environ.get(name) for name in TUNING}
     os.environ.update(TUNING)  # the runner passes the caller's handler tunables to the regions

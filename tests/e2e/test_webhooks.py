@@ -21,9 +21,9 @@ import pytest
 from standardwebhooks import Webhook
 
 from handlers.adapters.attribute_values import to_item
-from handlers.adapters.dynamo_deliveries import endpoint_to_item
 from handlers.contract import schema
 from handlers.domain.webhooks import Endpoint, EndpointStatus, new_secret
+from handlers.wire.webhooks import endpoint_to_item
 from local_gateway import launch
 from tests.e2e.conftest import Api, _free_port_block
 from tests.webhook_receivers import Answer, Receiver, receiving
@@ -72,7 +72,7 @@ class Stack:
             },
             ConsistentRead=True,
         )
-        return [item["id"]["S"] for item in answer["Items"] if schema.PENDING_PARTITION_KEY in item]
+        return [item["id"]["S"] for item in answer["Items"] if schema.WEBHOOK_PARTITION_KEY in item]
 
     def region_pid(self, region: str) -> int:
         for pid in launch.descendants(self.launched.process.pid):

@@ -25,17 +25,28 @@ def test_owner_creates_one_table_with_the_shared_key_schema(mocks: RecordingMock
     assert table["region"] == "eu-west-1"
     assert table["hashKey"] == schema.PARTITION_KEY
     assert table["rangeKey"] == schema.SORT_KEY
-    expected = (*schema.KEY_ATTRIBUTES, (schema.PENDING_PARTITION_KEY, "S"))
+    expected = (
+        *schema.KEY_ATTRIBUTES,
+        (schema.PENDING_PARTITION_KEY, "S"),
+        (schema.WEBHOOK_PARTITION_KEY, "S"),
+        (schema.WEBHOOK_DUE_ATTRIBUTE, "N"),
+    )
     assert tuple((a["name"], a["type"]) for a in table["attributes"]) == expected
-    [index] = table["globalSecondaryIndexes"]
-    assert index["name"] == schema.PENDING_INDEX and index["projectionType"] == "ALL"
-    assert [(k["attributeName"], k["keyType"]) for k in index["keySchemas"]] == [
+    pending, webhooks = table["globalSecondaryIndexes"]
+    assert pending["name"] == schema.PENDING_INDEX and pending["projectionType"] == "ALL"
+    assert [(k["attributeName"], k["keyType"]) for k in pending["keySchemas"]] == [
         (schema.PENDING_PARTITION_KEY, "HASH"),
         (schema.SORT_KEY, "RANGE"),
     ]
-    # The same index the handlers and the local stack create their tables with.
-    [local] = schema.table_definition("t")["GlobalSecondaryIndexes"]  # type: ignore[misc]
-    assert [k["AttributeName"] for k in local["KeySchema"]] == [k["attributeName"] for k in index["keySchemas"]]
+    assert webhooks["name"] == schema.WEBHOOK_INDEX and webhooks["projectionType"] == "ALL"
+    assert [(k["attributeName"], k["keyType"]) for k in webhooks["keySchemas"]] == [
+        (schema.WEBHOOK_PARTITION_KEY, "HASH"),
+        (schema.WEBHOOK_DUE_ATTRIBUTE, "RANGE"),
+    ]
+    # The same indexes the handlers and the local stack create their tables with.
+    local = schema.table_definition("t")["GlobalSecondaryIndexes"]
+    deployed = [[k["attributeName"] for k in index["keySchemas"]] for index in (pending, webhooks)]
+    assert [[k["AttributeName"] for k in index["KeySchema"]] for index in local] == deployed  # type: ignore[attr-defined]
     assert table["billingMode"] == "PAY_PER_REQUEST"
     assert table["ttl"] == {"attributeName": schema.TTL_ATTRIBUTE, "enabled": True}
     assert (table["streamEnabled"], table["streamViewType"]) == (True, "NEW_AND_OLD_IMAGES")

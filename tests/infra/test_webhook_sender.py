@@ -83,7 +83,7 @@ def test_its_iam_is_exactly_the_function_row(stack: ProgramRun) -> None:
     assert sorted(table["Action"]) == sorted(SENDER.table_actions)
     assert table["Condition"] == {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": list(SENDER.leading_keys)}}
     assert {"MERCHANT#*", "WEBHOOK#*", "HEARTBEAT"} == set(SENDER.leading_keys)
-    assert [r.rsplit("/", 1)[-1] for r in table["Resource"][1:]] == [schema.PENDING_INDEX]
+    assert [r.rsplit("/", 1)[-1] for r in table["Resource"][1:]] == [schema.WEBHOOK_INDEX]  # its own index only
     assert not {"dynamodb:Scan", "dynamodb:DeleteItem", "dynamodb:UpdateItem"} & set(table["Action"])
     log = statement(policy, "OwnLogGroup")
     assert log is not None and [r.rsplit(":", 2)[-2] for r in log["Resource"]] == [f"/aws/lambda/{NAME}"]

@@ -42,9 +42,9 @@ class WebhookStore:
             raise ConditionFailed()
         self.events[(event.merchant_id, event.id)] = event
 
-    def due_events(self, region: str, now: float, limit: int, *, after: str | None = None) -> Sequence[StoredEvent]:
+    def due_events(self, region: str, now: float, limit: int) -> Sequence[StoredEvent]:
         due = [e for e in self.events.values() if e.region == region and e.due_at is not None and e.due_at <= now]
-        return sorted(due, key=lambda e: e.id)[:limit]
+        return sorted(due, key=lambda e: (e.due_at or 0.0, e.id))[:limit]
 
     def endpoints(self, merchant_id: str) -> Sequence[Endpoint]:
         return list(self.merchant_endpoints.get(merchant_id, []))

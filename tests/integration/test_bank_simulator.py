@@ -31,6 +31,7 @@ from handlers.simulator.ledger import Ledger, MemoryLedger
 from handlers.wire.validation import ValidationRules, parse_payment_request
 from local_gateway.gateway import Gateway
 from local_gateway.http_server import LocalHTTPServer
+from local_gateway.options import parse_args
 from local_gateway.topology import BANK_ROUTES, bank_environment
 from proxy_gateway import lambda_proxy
 from tests.integration.conftest import REGION, TABLE
@@ -975,6 +976,19 @@ def test_the_bank_child_gets_its_ledgers_table_and_nothing_of_the_gateways(monke
     assert (env["TABLE_NAME"], env["DYNAMODB_ENDPOINT_URL"], env["AWS_REGION"]) == ("t", "http://127.0.0.1:1", REGION)
     assert (env["LOG_LEVEL"], env["BANK_SIMULATOR_LATE_SECONDS"]) == ("WARNING", "1.5")
     assert "BANK_URL" not in env and "FINGERPRINT_KEY" not in env
+
+
+def test_the_local_simulator_keeps_its_books_in_memory_unless_asked_for_the_table() -> None:
+    """make run's default: no TABLE_NAME, so the simulator's ledger is its process's memory (a DynamoDB
+    write per charge less on the shared emulator); --bank-ledger table gives it the table, as deployed."""
+    default = parse_args([])
+    assert default.bank_ledger == "memory"
+    in_memory = bank_environment(table_name="t", dynamodb_url="http://127.0.0.1:1", ledger_in_table=False)
+    assert "TABLE_NAME" not in in_memory
+    assert isinstance(bank_simulator._ledger(in_memory), MemoryLedger)
+    assert parse_args(["--bank-ledger", "table"]).bank_ledger == "table"
+    with pytest.raises(SystemExit):
+        parse_args(["--bank-ledger", "disk"])
 
 
 def test_the_deployed_simulator_may_touch_only_its_ledgers_items() -> None:

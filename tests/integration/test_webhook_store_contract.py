@@ -101,17 +101,19 @@ def test_endpoints_round_trip_and_isolation(store: Any) -> None:
     rest = store.list_endpoints("mer_a", EndpointQuery(limit=1, after_id=first.id))
     assert (rest.endpoints, rest.next_after_id) == ((second,), None)
     rotated = attrs.evolve(first, secret="whsec_" + "B" * 32, previous_secret=first.secret, previous_secret_until=NOW)
-    store.replace_endpoint(rotated)
+    store.replace_endpoint(rotated, first)
     assert store.get_endpoint("mer_a", first.id) == rotated
+    with pytest.raises(ConditionFailed):  # a write over a stale read (the secret changed since)
+        store.replace_endpoint(attrs.evolve(first, status=EndpointStatus.DISABLED), first)
     back = attrs.evolve(rotated, previous_secret=None, previous_secret_until=None)
-    store.replace_endpoint(back)  # unset fields are removed
+    store.replace_endpoint(back, rotated)  # unset fields are removed
     assert store.get_endpoint("mer_a", first.id) == back
     store.delete_endpoint("mer_a", first.id)
     assert store.get_endpoint("mer_a", first.id) is None
     with pytest.raises(ConditionFailed):
         store.delete_endpoint("mer_a", first.id)
     with pytest.raises(ConditionFailed):
-        store.replace_endpoint(back)
+        store.replace_endpoint(back, back)
 
 
 def test_the_event_log(store: Any) -> None:

@@ -197,7 +197,7 @@ def test_a_disabled_endpoint_is_enabled_again_by_its_route() -> None:
     disabled = attrs.evolve(
         stored, status=EndpointStatus.DISABLED, disabled_reason="answered 410 Gone", failing_since=datetime.now(UTC)
     )
-    table().replace_endpoint(disabled)  # as the sender disables it
+    table().replace_endpoint(disabled, stored)  # as the sender disables it
     read = endpoint_call(webhooks_api.get_endpoint, "GET", "", created["id"], 200)
     assert (read["status"], read["disabled_reason"]) == ("disabled", "answered 410 Gone")
     enabled = endpoint_call(webhooks_api.enable_endpoint, "POST", "/enable", created["id"], 200)
@@ -206,7 +206,8 @@ def test_a_disabled_endpoint_is_enabled_again_by_its_route() -> None:
     assert (stored.status, stored.failing_since, stored.secret) == (EndpointStatus.ENABLED, None, created["secret"])
     assert endpoint_call(webhooks_api.enable_endpoint, "POST", "/enable", created["id"], 200) == enabled  # no-op
     # A URL that is refused now (its DNS changed) is not enabled again.
-    table().replace_endpoint(attrs.evolve(disabled, url="https://ten.example.com/"))
+    now = table().get_endpoint("mer_a", created["id"])
+    table().replace_endpoint(attrs.evolve(disabled, url="https://ten.example.com/", secret=now.secret), now)
     refused = endpoint_call(webhooks_api.enable_endpoint, "POST", "/enable", created["id"], 400)
     assert refused["error"]["fields"][0]["field"] == "url"
     assert table().get_endpoint("mer_a", created["id"]).status is EndpointStatus.DISABLED
@@ -344,7 +345,7 @@ def test_resend_requeues_the_event_in_its_writers_partition(events: list[str]) -
     table().client.update_item(  # delivered since, and out of the pending index
         TableName=TABLE,
         Key={"pk": {"S": schema.merchant_pk("mer_a")}, "sk": {"S": schema.event_sk(events[0])}},
-        UpdateExpression="REMOVE pending_pk, due_at",
+        UpdateExpression="REMOVE webhook_pk, due_at",
     )
     before = datetime.now(UTC).timestamp()
     resent = event_call(webhooks_api.resend_event, "POST", "/resend", events[0], 202)
@@ -355,7 +356,7 @@ def test_resend_requeues_the_event_in_its_writers_partition(events: list[str]) -
     assert stored.due_at is not None and before <= stored.due_at <= datetime.now(UTC).timestamp()
     assert stored.version == 3
     item = _events_of("mer_a")[-1]
-    assert item["pending_pk"]["S"] == f"WEBHOOK#{stored.region}#{schema.pending_shard(events[0])}"
+    assert item[schema.WEBHOOK_PARTITION_KEY]["S"] == f"WEBHOOK#{stored.region}#{schema.pending_shard(events[0])}"
     assert json.loads(item["body"]["S"])["id"] == events[0]  # the body as written
 
     one = event_call(
@@ -375,7 +376,7 @@ def test_resend_refusals_and_a_lost_race(events: list[str], monkeypatch: pytest.
     unsubscribed = event_call(webhooks_api.resend_event, "POST", "/resend", events[0], 400, body=body)
     assert unsubscribed["error"]["fields"][0]["field"] == "endpoint_id"
     stored = table().get_endpoint("mer_a", declines["id"])
-    table().replace_endpoint(attrs.evolve(stored, status=EndpointStatus.DISABLED, disabled_reason="410"))
+    table().replace_endpoint(attrs.evolve(stored, status=EndpointStatus.DISABLED, disabled_reason="410"), stored)
     disabled = event_call(webhooks_api.resend_event, "POST", "/resend", events[3], 400, body=body)
     assert "enable it first" in disabled["error"]["fields"][0]["message"]
     missing = {"endpoint_id": "we_01JAAAAAAAAAAAAAAAAAAAAAAA"}
@@ -453,7 +454,7 @@ def test_each_function_uses_exactly_its_table_actions(events: list[str], table_a
     rotate = lambda: endpoint_call(webhooks_api.rotate_secret, "POST", "/rotate_secret", eid, 200)  # noqa: E731
     run(routes.ROTATE_WEBHOOK_SECRET, rotate)
     stored = table().get_endpoint("mer_a", eid)
-    table().replace_endpoint(attrs.evolve(stored, status=EndpointStatus.DISABLED, disabled_reason="410"))
+    table().replace_endpoint(attrs.evolve(stored, status=EndpointStatus.DISABLED, disabled_reason="410"), stored)
     run(
         routes.ENABLE_WEBHOOK_ENDPOINT, lambda: endpoint_call(webhooks_api.enable_endpoint, "POST", "/enable", eid, 200)
     )

@@ -9,7 +9,16 @@ from collections.abc import Iterator
 import pytest
 from botocore.exceptions import ClientError
 
-from handlers.contract.schema import KEY_ATTRIBUTES, PENDING_INDEX, PENDING_PARTITION_KEY, SORT_KEY, TTL_ATTRIBUTE
+from handlers.contract.schema import (
+    KEY_ATTRIBUTES,
+    PENDING_INDEX,
+    PENDING_PARTITION_KEY,
+    SORT_KEY,
+    TTL_ATTRIBUTE,
+    WEBHOOK_DUE_ATTRIBUTE,
+    WEBHOOK_INDEX,
+    WEBHOOK_PARTITION_KEY,
+)
 from local_gateway.dynamodb import create_table, dynamodb_client
 from local_gateway.moto_server import make_dynamodb_server
 from local_gateway.runner import Options, prepare_table
@@ -32,13 +41,23 @@ def test_the_table_follows_the_schema(endpoint: str) -> None:
 
     table = client.describe_table(TableName="schema-table")["Table"]
     attributes = [(a["AttributeName"], a["AttributeType"]) for a in table["AttributeDefinitions"]]
-    assert attributes == [*KEY_ATTRIBUTES, (PENDING_PARTITION_KEY, "S")]
+    assert attributes == [
+        *KEY_ATTRIBUTES,
+        (PENDING_PARTITION_KEY, "S"),
+        (WEBHOOK_PARTITION_KEY, "S"),
+        (WEBHOOK_DUE_ATTRIBUTE, "N"),
+    ]
     assert [k["KeyType"] for k in table["KeySchema"]] == ["HASH", "RANGE"]
-    [index] = table["GlobalSecondaryIndexes"]
-    assert index["IndexName"] == PENDING_INDEX and index["Projection"] == {"ProjectionType": "ALL"}
-    assert [(k["AttributeName"], k["KeyType"]) for k in index["KeySchema"]] == [
+    pending, webhooks = table["GlobalSecondaryIndexes"]
+    assert pending["IndexName"] == PENDING_INDEX and pending["Projection"] == {"ProjectionType": "ALL"}
+    assert [(k["AttributeName"], k["KeyType"]) for k in pending["KeySchema"]] == [
         (PENDING_PARTITION_KEY, "HASH"),
         (SORT_KEY, "RANGE"),
+    ]
+    assert webhooks["IndexName"] == WEBHOOK_INDEX and webhooks["Projection"] == {"ProjectionType": "ALL"}
+    assert [(k["AttributeName"], k["KeyType"]) for k in webhooks["KeySchema"]] == [
+        (WEBHOOK_PARTITION_KEY, "HASH"),
+        (WEBHOOK_DUE_ATTRIBUTE, "RANGE"),
     ]
     assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
     ttl = client.describe_time_to_live(TableName="schema-table")["TimeToLiveDescription"]

@@ -403,14 +403,21 @@ def test_a_write_lost_to_another_writer_is_dropped(repo: MemoryRepository, clock
         repo.replace_event(first, 0)
 
 
-def test_the_oldest_undelivered_age_is_reported(repo: MemoryRepository, clock: FakeClock) -> None:
+def test_the_oldest_undelivered_age_is_how_late_the_most_overdue_delivery_is(
+    repo: MemoryRepository, clock: FakeClock
+) -> None:
     endpoint(repo, "https://hooks.example.com/h", clock.now)
     write_event(repo, EventType.PAYMENT_CAPTURED, clock.now)
     clock.advance(seconds=90)
-    report = sender(repo, ScriptedPoster([PostResult(500)]), clock).run()
+    report = sender(repo, ScriptedPoster([PostResult(500)]), clock, retry_delays=(0.0, 60.0, 60.0)).run()
     assert report.oldest_undelivered_age == pytest.approx(90, abs=0.01)
-    clock.advance(seconds=5)
-    assert sender(repo, ScriptedPoster(), clock, retry_delays=(0.0,)).run().oldest_undelivered_age is None
+    # Waiting for its retry a minute away is not late: nothing is due, nothing is overdue.
+    clock.advance(seconds=30)
+    assert sender(repo, ScriptedPoster(), clock, retry_delays=(0.0, 60.0, 60.0)).run().oldest_undelivered_age is None
+    clock.advance(seconds=40)
+    late = sender(repo, ScriptedPoster([PostResult(200)]), clock, retry_delays=(0.0, 60.0, 60.0)).run()
+    assert late.oldest_undelivered_age == pytest.approx(10, abs=0.01)
+    assert sender(repo, ScriptedPoster(), clock).run().oldest_undelivered_age is None  # delivered
 
 
 def test_the_example_receiver_verifies_prints_one_line_and_ignores_a_duplicate(
@@ -472,3 +479,124 @@ def test_events_of_a_batch_are_delivered_at_once_not_one_after_another(
 def test_a_url_that_is_not_ascii_is_refused_at_registration() -> None:
     for url in ("https://hooks.example.com/wébhook", "https://hooks.example.com/a b", "https://hooks.example.com/\n"):
         assert check_url(url, UrlPolicy(), lambda _: ["93.184.216.34"]) is not None
+
+
+# --- one batch, one read of a merchant's endpoints ------------------------------------------------------
+
+
+class CountingRepository(MemoryRepository):
+    def __init__(self) -> None:
+        super().__init__()
+        self.endpoint_reads = 0
+
+    def endpoints(self, merchant_id: str) -> list[Endpoint]:
+        self.endpoint_reads += 1
+        return super().endpoints(merchant_id)
+
+
+def test_a_batch_reads_a_merchants_endpoints_once_not_once_per_event(clock: FakeClock) -> None:
+    repo = CountingRepository()
+    endpoint(repo, "https://hooks.example.com/h", clock.now)
+    for _ in range(12):
+        write_event(repo, EventType.PAYMENT_CAPTURED, clock.now)
+    poster = ScriptedPoster()
+    report = sender(repo, poster, clock, batch_size=50).run()
+    assert report.outcomes[Outcome.DELIVERED] == 12 and len(poster.posts) == 12
+    assert repo.endpoint_reads == 1
+
+
+def test_events_of_one_batch_failing_at_one_endpoint_record_its_first_failure_once(clock: FakeClock) -> None:
+    repo = CountingRepository()
+    endpoint(repo, "https://hooks.example.com/h", clock.now)
+    writes: list[Endpoint] = []
+    update = repo.update_endpoint
+
+    def counted(changed: Endpoint, previous: Endpoint) -> None:
+        writes.append(changed)
+        update(changed, previous)
+
+    repo.update_endpoint = counted  # type: ignore[method-assign]
+    for _ in range(6):
+        write_event(repo, EventType.PAYMENT_CAPTURED, clock.now)
+    report = sender(repo, ScriptedPoster([PostResult(500)]), clock).run()
+    assert report.outcomes[Outcome.RETRYING] == 6 and report.lost_writes == 0
+    assert len(writes) == 1 and writes[0].failing_since == clock.now  # not one write per event
+    assert repo.endpoint("m1", "we_0").failing_since == clock.now
+
+
+def test_a_410_seen_by_several_events_of_a_batch_disables_the_endpoint_once(clock: FakeClock) -> None:
+    repo = CountingRepository()
+    endpoint(repo, "https://hooks.example.com/h", clock.now)
+    written = [write_event(repo, EventType.PAYMENT_CAPTURED, clock.now) for _ in range(5)]
+    report = sender(repo, ScriptedPoster([PostResult(410)]), clock, parallel=5).run()
+    assert report.endpoints_disabled == 1 and report.outcomes[Outcome.GONE] >= 1
+    assert repo.endpoint("m1", "we_0").status is EndpointStatus.DISABLED
+    assert all(stored(repo, event).due_at is None for event in written)  # kept, resendable, not due
+
+
+def test_the_most_overdue_event_is_sent_first_and_a_later_retry_hides_nothing(clock: FakeClock) -> None:
+    """Events waiting for a retry hours away, written first, do not stand in front of due ones."""
+    repo = CountingRepository()
+    endpoint(repo, "https://hooks.example.com/h", clock.now)
+    waiting = [write_event(repo, EventType.PAYMENT_CAPTURED, clock.now) for _ in range(6)]
+    sender(repo, ScriptedPoster([PostResult(500)]), clock, retry_delays=(0.0, 3600.0), batch_size=2).run()
+    assert all(stored(repo, event).due_at == clock.now.timestamp() + 3600 for event in waiting)
+    clock.advance(seconds=10)
+    late = write_event(repo, EventType.PAYMENT_VOIDED, clock.now)
+    clock.advance(seconds=10)
+    fresh = write_event(repo, EventType.PAYMENT_AUTHORIZED, clock.now)
+    poster = ScriptedPoster()
+    sender(repo, poster, clock, retry_delays=(0.0, 3600.0), batch_size=1).run()
+    sent = [json.loads(body)["id"] for *_, body in poster.posts]
+    assert sent == [late.id, fresh.id]  # most overdue first; the six waiting ones are not due
+
+
+def test_an_event_whose_write_is_lost_is_not_taken_again_in_the_same_run(clock: FakeClock) -> None:
+    repo = CountingRepository()
+    endpoint(repo, "https://hooks.example.com/h", clock.now)
+    first, second = (write_event(repo, EventType.PAYMENT_CAPTURED, clock.now) for _ in range(2))
+    replace = repo.replace_event
+
+    def lose_the_first(event: StoredEvent, previous_version: int) -> None:
+        if event.id == first.id:
+            raise ConditionFailed("a resend wrote it meanwhile")
+        replace(event, previous_version)
+
+    repo.replace_event = lose_the_first  # type: ignore[method-assign]
+    poster = ScriptedPoster()
+    report = sender(repo, poster, clock, batch_size=1).run()
+    assert report.lost_writes == 1 and report.events_written == 1
+    assert sorted(json.loads(body)["id"] for *_, body in poster.posts) == sorted([first.id, second.id])
+
+
+# --- addresses an IPv6 form or a special block hides (review of issue 18) --------------------------------
+
+
+@pytest.mark.parametrize(
+    "address",
+    [
+        "::10.0.0.1",  # IPv4-compatible
+        "::127.0.0.1",
+        "::169.254.169.254",
+        "64:ff9b::10.0.0.1",  # NAT64, well-known prefix
+        "64:ff9b::a9fe:a9fe",  # NAT64 of the instance metadata address
+        "64:ff9b:1::a00:1",  # NAT64, local-use prefix
+        "2002:a00:1::",  # 6to4 of 10.0.0.1
+        "2002:7f00:1::",  # 6to4 of 127.0.0.1
+        "2002:a9fe:a9fe::",  # 6to4 of 169.254.169.254
+        "fec0::1",  # site-local
+        "192.0.0.9",  # IETF protocol assignments
+        "192.0.0.200",
+        "::ffff:10.0.0.1",  # IPv4-mapped
+        "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo
+    ],
+)
+def test_an_address_hidden_in_an_ipv6_form_or_a_special_block_is_refused(address: str) -> None:
+    url = f"https://[{address}]/" if ":" in address else f"https://{address}/"
+    assert check_url(url, UrlPolicy(), lambda _: [address]) is not None
+
+
+@pytest.mark.parametrize("address", ["64:ff9b::808:808", "2002:808:808::", "8.8.8.8", "2606:4700::1111"])
+def test_a_public_address_in_any_form_is_allowed(address: str) -> None:
+    url = f"https://[{address}]/" if ":" in address else f"https://{address}/"
+    assert check_url(url, UrlPolicy(), lambda _: [address]) is None
