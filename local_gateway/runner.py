@@ -46,7 +46,7 @@ log = logging.getLogger("local_gateway.runner")
 
 CHILD_START_TIMEOUT = 30.0
 FIRST_HEALTH_TIMEOUT = 30.0
-# Each region's webhook sender runs this often (deployed: every minute), so a 1 s retry is on time.
+# Each region's webhook sender runs this often (deployed: every minute): a retry is at most a second late.
 SENDER_INTERVAL = 1.0
 # Kept importable from here: tests and tools name them as the runner's.
 __all__ = ["DEFAULT_LOG_FILE", "TEST_CARDS_ANCHOR", "Options", "Stack", "banner", "main", "parse_args"]

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import threading
 
+from handlers.domain.delivery import DueCursor, DuePage
 from handlers.domain.errors import ConditionFailed
 from handlers.domain.webhooks import Endpoint, NewEvent, StoredEvent
 from handlers.wire import converter
@@ -30,14 +31,22 @@ class MemoryDeliveries:
             due_at=event.created_at.timestamp(),
         )
 
-    def due_events(self, region: str, now: float, limit: int) -> list[StoredEvent]:
+    def due_events(self, region: str, now: float, limit: int, cursor: DueCursor | None = None) -> DuePage:
+        """One partition, in due order, after the cursor's (due_at, id): the adapter's reading forward."""
+        after = cursor["after"] if cursor is not None else None
         with self._lock:
             due = [
                 event
                 for event in self.stored_events.values()
                 if event.region == region and event.due_at is not None and event.due_at <= now
             ]
-        return sorted(due, key=lambda event: (event.due_at or 0.0, event.id))[:limit]
+        due = sorted(
+            (event for event in due if after is None or (event.due_at, event.id) > after),
+            key=lambda event: (event.due_at or 0.0, event.id),
+        )
+        page = due[:limit]
+        more = len(due) > limit
+        return DuePage(tuple(page), {"after": (page[-1].due_at, page[-1].id)} if more else None)
 
     def get_event(self, merchant_id: str, event_id: str) -> StoredEvent | None:
         return self.stored_events.get((merchant_id, event_id))

@@ -43,12 +43,19 @@ class WebhookMemory:
         return EndpointPage(tuple(found), None)
 
     def replace_endpoint(self, endpoint: Endpoint, previous: Endpoint) -> None:
+        changed = {
+            field.name: getattr(endpoint, field.name)
+            for field in attrs.fields(Endpoint)
+            if getattr(endpoint, field.name) != getattr(previous, field.name)
+        }
+        if not changed:
+            return  # nothing to write, as the adapter
         with self._lock:
             key = (endpoint.merchant_id, endpoint.id)
             held = self.webhook_endpoints.get(key)
             if held is None or (held.secret, held.status) != (previous.secret, previous.status):
                 raise ConditionFailed("no such endpoint, or changed since it was read")
-            self.webhook_endpoints[key] = endpoint
+            self.webhook_endpoints[key] = attrs.evolve(held, **changed)  # only what this change touched
 
     def delete_endpoint(self, merchant_id: str, endpoint_id: str) -> None:
         with self._lock:

@@ -94,7 +94,10 @@ class Webhooks:
         transaction, plain = self.transaction_units()
         event = self.model.write_units(sample_event_item())
         written = transaction - plain + 1  # the transaction's extra, the event into the index
-        sender = (1 + self.load.retry_share * self.load.endpoints_per_event) * (event + 1)  # the event, the index
+        retries = self.load.retry_share * self.load.endpoints_per_event
+        # Each sender write rewrites the event; a retry moves its index entry (the sort key is the due
+        # time: a delete and a put), the last write takes it out (a delete).
+        sender = (1 + retries) * event + 2 * retries + 1
         replicated = event + 1 + sender  # the event and its index entry, then each sender write
         return written + sender, replicated
 

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from handlers.adapters.attribute_values import from_item, to_item
 from handlers.adapters.dynamo_errors import translated_errors
 from handlers.contract import schema
+from handlers.domain.delivery import DueCursor, DuePage
 from handlers.domain.webhooks import Endpoint, StoredEvent
 from handlers.wire import webhooks as wire
 
@@ -23,6 +24,7 @@ if TYPE_CHECKING:
     from mypy_boto3_dynamodb.client import DynamoDBClient
 
 VERSION_ATTRIBUTE = "version"
+_INDEX_NAMES = {"#wpk": schema.WEBHOOK_PARTITION_KEY, "#due": schema.WEBHOOK_DUE_ATTRIBUTE}
 
 
 def _key(pk: str, sk: str) -> dict[str, Any]:
@@ -37,30 +39,34 @@ class DeliveryItems:
 
     # --- events ------------------------------------------------------------------------------------
 
-    def due_events(self, region: str, now: float, limit: int) -> list[StoredEvent]:
-        """Up to `limit` of the region's events due by `now`: the head of each shard (an equal share of
-        `limit`; the index sorts a shard by due_at, so it reads only due ones), the most overdue first.
-        Each shard's share keeps a run's reads near `limit` items, not `limit` per shard, and lets no
-        shard wait behind another."""
+    def due_events(self, region: str, now: float, limit: int, cursor: DueCursor | None = None) -> DuePage:
+        """The region's events due by `now`: from each shard an equal share of `limit`, in due order (the
+        index sorts a shard by due time, so it reads only due ones), after where `cursor` left it. The
+        cursor holds each shard's LastEvaluatedKey; a shard read to its end is left out of it."""
         share = -(-limit // schema.PENDING_SHARDS)
         found: list[StoredEvent] = []
+        left: dict[str, Any] = {}
         for partition in schema.pending_partitions(region, schema.WEBHOOK_PENDING_PREFIX):
+            if cursor is not None and partition not in cursor:
+                continue  # read to its end in this pass
+            request: dict[str, Any] = {
+                "TableName": self._table,
+                "IndexName": schema.WEBHOOK_INDEX,
+                "KeyConditionExpression": "#wpk = :wpk AND #due <= :now",
+                "ExpressionAttributeNames": _INDEX_NAMES,
+                "ExpressionAttributeValues": {":wpk": {"S": partition}, ":now": {"N": repr(float(now))}},
+                "ScanIndexForward": True,
+                "Limit": share,
+            }
+            if cursor is not None:
+                request["ExclusiveStartKey"] = cursor[partition]
             with translated_errors():
-                answer = self._client.query(
-                    TableName=self._table,
-                    IndexName=schema.WEBHOOK_INDEX,
-                    KeyConditionExpression="#wpk = :wpk AND #due <= :now",
-                    ExpressionAttributeNames={
-                        "#wpk": schema.WEBHOOK_PARTITION_KEY,
-                        "#due": schema.WEBHOOK_DUE_ATTRIBUTE,
-                    },
-                    ExpressionAttributeValues={":wpk": {"S": partition}, ":now": {"N": repr(float(now))}},
-                    ScanIndexForward=True,
-                    Limit=share,
-                )
+                answer = self._client.query(**request)
             found.extend(wire.stored_event_from_item(from_item(item)) for item in answer.get("Items", []))
+            if answer.get("LastEvaluatedKey"):
+                left[partition] = answer["LastEvaluatedKey"]
         found.sort(key=lambda event: (event.due_at or 0.0, event.id))
-        return found[:limit]
+        return DuePage(tuple(found), left or None)
 
     def get_event(self, merchant_id: str, event_id: str) -> StoredEvent | None:
         with translated_errors():

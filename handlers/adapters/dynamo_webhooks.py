@@ -34,6 +34,7 @@ _MUTABLE_ENDPOINT_FIELDS = (
     "previous_secret_until",
     "disabled_reason",
     "failing_since",
+    "last_failure_at",
 )
 
 
@@ -108,20 +109,23 @@ class WebhookItems:
             request["ExclusiveStartKey"] = last
 
     def replace_endpoint(self, endpoint: Endpoint, previous: Endpoint) -> None:
-        """Its fields (set or removed), never its keys, id or creation; ConditionFailed if it is gone or
-        its secret or status is no longer `previous`'s (the sender's health writes hold the same check)."""
-        values = wire.endpoint_to_item(endpoint)
-        present = [name for name in _MUTABLE_ENDPOINT_FIELDS if name in values]
-        absent = [name for name in _MUTABLE_ENDPOINT_FIELDS if name not in values]
-        names = {f"#{name}": name for name in _MUTABLE_ENDPOINT_FIELDS} | {"#pk": schema.PARTITION_KEY}
-        expression = "SET " + ", ".join(f"#{name} = :{name}" for name in present)
-        if absent:
-            expression += " REMOVE " + ", ".join(f"#{name}" for name in absent)
+        """The fields that differ from `previous` (set or removed), never its keys, id or creation, nor
+        a field this change did not touch (the sender's health notes stay the sender's); ConditionFailed
+        if it is gone or its secret or status is no longer `previous`'s (the sender checks the same)."""
+        values, before = wire.endpoint_to_item(endpoint), wire.endpoint_to_item(previous)
+        changed = [name for name in _MUTABLE_ENDPOINT_FIELDS if values.get(name) != before.get(name)]
+        if not changed:
+            return
+        present = [name for name in changed if name in values]
+        absent = [name for name in changed if name not in values]
+        clauses = [f"SET {', '.join(f'#{name} = :{name}' for name in present)}"] if present else []
+        clauses += [f"REMOVE {', '.join(f'#{name}' for name in absent)}"] if absent else []
+        names = {f"#{name}": name for name in {*changed, "secret", "status"}} | {"#pk": schema.PARTITION_KEY}
         with translated_errors():
             self._client.update_item(
                 TableName=self._table,
                 Key=_key(wire.endpoint_keys(endpoint.merchant_id, endpoint.id)),
-                UpdateExpression=expression,
+                UpdateExpression=" ".join(clauses),
                 ConditionExpression="attribute_exists(#pk) AND #secret = :read_secret AND #status = :read_status",
                 ExpressionAttributeNames=names,
                 ExpressionAttributeValues={f":{name}": to_attribute(values[name]) for name in present}
@@ -198,6 +202,8 @@ class WebhookItems:
         """The event's deliveries and due time, and its writer's WEBHOOK# partition of the webhooks index
         (the writer's sender delivers it); its body, type and region are never touched. Conditioned on
         the version read (absent: 0), so a sender's write in between makes this ConditionFailed."""
+        if event.due_at is None:  # an index key is never written empty: DynamoDB refuses the write
+            raise ValueError("a requeued event is due at some time")
         with translated_errors():
             self._client.update_item(
                 TableName=self._table,

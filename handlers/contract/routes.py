@@ -117,7 +117,7 @@ WEBHOOK_SENDER = Function(
 # (PutItem); rotating a secret and enabling an endpoint read it (GetItem) and update its fields
 # (UpdateItem); a resend reads the event and the endpoints (GetItem, Query) and requeues the event with
 # a version-conditioned UpdateItem of its deliveries, which also puts it back in its writer's WEBHOOK#
-# partition of the pending index (an index's key is an attribute of the item: the table's LeadingKeys
+# partition of the webhooks index (an index's key is an attribute of the item: the table's LeadingKeys
 # condition is on the item's own key, MERCHANT#).
 _WEBHOOKS = "handlers.entrypoints.webhooks_api."
 CREATE_WEBHOOK_ENDPOINT = Function(

@@ -30,10 +30,10 @@ import itertools
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 from urllib.parse import urlsplit
 
 import attrs
@@ -54,6 +54,8 @@ DISABLE_AFTER_SECONDS = 5 * 24 * 3600.0
 ATTEMPT_TIMEOUT_SECONDS = 10.0
 MAX_STORED_ATTEMPTS = 200  # an event's attempts listed by GET /v1/events/{id}: the newest are kept
 GONE = 410
+# An endpoint's last failure is written at most this often (not once per failed attempt).
+FAILURE_NOTED_EVERY = timedelta(hours=1)
 
 
 class Outcome:
@@ -80,12 +82,23 @@ class Poster(Protocol):
         a redirect; any failure is a PostResult with `error`, never an exception."""
 
 
+# Where a pass left each of the store's partitions: the store's own (the domain only hands it back).
+DueCursor = Mapping[str, Any]
+
+
+@attrs.frozen
+class DuePage:
+    events: Sequence[StoredEvent]  # the most overdue first
+    cursor: DueCursor | None = None  # None: every partition is read to its end
+
+
 class SenderStore(Protocol):
     """What the sender reads and writes (handlers.adapters.dynamo_deliveries implements it)."""
 
-    def due_events(self, region: str, now: float, limit: int) -> Sequence[StoredEvent]:
-        """At most `limit` of `region`'s events due by `now`, the most overdue first (due_at, then id).
-        Events left out are the less overdue ones of their own shard: none is passed over for good."""
+    def due_events(self, region: str, now: float, limit: int, cursor: DueCursor | None = None) -> DuePage:
+        """About `limit` of `region`'s events due by `now`, each partition read in due order after
+        `cursor` (the previous page's): a pass reads forward, so an event it cannot settle never stands
+        in front of the others, and an index's stale copy of one it settled is not read again."""
 
     def replace_event(self, event: StoredEvent, previous_version: int) -> None: ...
 
@@ -113,6 +126,10 @@ class DeliveryPolicy:
     parallel: int = DEFAULT_PARALLEL
     # A run stops taking new events after this long (the function's timeout is longer by one attempt).
     run_budget_seconds: float = 40.0
+
+    def series_gap(self) -> timedelta:
+        """Longer than this between two failures, the endpoint was idle: a new series of failures."""
+        return timedelta(seconds=max(self.retry_delays)) + FAILURE_NOTED_EVERY
 
     def next_delay(self, attempts_made: int, retry_after: float | None) -> float | None:
         """Seconds until the next attempt after `attempts_made` attempts (None: the schedule is over).
@@ -193,42 +210,43 @@ class WebhookSender:
         return report
 
     def _deliver_region(self, region: str, report: SenderReport, deadline: float) -> float | None:
-        """Batch after batch, most overdue first, until none is due or the run's time is up; the due
-        time of the most overdue event (None: none was due). An event tried in this pass that is still
-        due (its write lost, or failed) is not taken again: it cannot hide the ones behind it, and the
-        next run tries it again. One event's failure is logged and counted; the run goes on."""
+        """Page after page of the events due when the pass began, read forward, until none is left or
+        the run's time is up; the due time of the most overdue one (None: none was due). An event the
+        pass could not settle (its write lost, or failed) is tried again by the next run; one the pass
+        tried is never tried twice in it. One event's failure is logged and counted; the run goes on."""
         now = self._clock().timestamp()
-        still_due: set[str] = set()
+        tried: set[str] = set()
         most_overdue: float | None = None
+        cursor: DueCursor | None = None
         while time.monotonic() < deadline:
-            read = self._store.due_events(region, now, self._policy.batch_size + len(still_due))
-            batch = [event for event in read if event.id not in still_due][: self._policy.batch_size]
-            if not batch:
-                return most_overdue
-            if most_overdue is None:
-                most_overdue = batch[0].due_at
-            # Events at once (each event's endpoints one after another): a batch of slow receivers takes
-            # about one attempt's timeout, not one per event. The batch reads each merchant's endpoints
-            # once. Each task reports apart, merged after.
-            endpoints = _EndpointBook(self._store, report)
-            with ThreadPoolExecutor(max_workers=self._policy.parallel) as pool:
-                tried = pool.map(self._deliver_one, batch, itertools.repeat(endpoints), itertools.repeat(deadline))
-                for event, (part, written) in zip(batch, tried, strict=True):
-                    report.merge(part)
-                    if written is None or (written.due_at is not None and written.due_at <= now):
-                        still_due.add(event.id)
+            page = self._store.due_events(region, now, self._policy.batch_size, cursor)
+            batch = [event for event in page.events if event.id not in tried]
+            if batch:
+                most_overdue = batch[0].due_at if most_overdue is None else most_overdue
+                tried.update(event.id for event in batch)
+                self._deliver_batch(batch, report, deadline)
+            if page.cursor is None:
+                break
+            cursor = page.cursor
         return most_overdue
 
-    def _deliver_one(
-        self, event: StoredEvent, endpoints: _EndpointBook, deadline: float
-    ) -> tuple[SenderReport, StoredEvent | None]:
+    def _deliver_batch(self, batch: Sequence[StoredEvent], report: SenderReport, deadline: float) -> None:
+        """Events at once (each event's endpoints one after another): a batch of slow receivers takes
+        about one attempt's timeout, not one per event. The batch reads each merchant's endpoints once.
+        Each task reports apart, merged after."""
+        endpoints = _EndpointBook(self._store)
+        with ThreadPoolExecutor(max_workers=self._policy.parallel) as pool:
+            for part in pool.map(self._deliver_one, batch, itertools.repeat(endpoints), itertools.repeat(deadline)):
+                report.merge(part)
+
+    def _deliver_one(self, event: StoredEvent, endpoints: _EndpointBook, deadline: float) -> SenderReport:
         part = SenderReport(self._region)
         try:
-            return part, self.deliver(event, part, deadline=deadline, endpoints=endpoints)
+            self.deliver(event, part, deadline=deadline, endpoints=endpoints)
         except Exception:
             logger.exception("webhook_event_failed", extra={"event_id": event.id})
             part.failures += 1
-            return part, None
+        return part
 
     def deliver(
         self,
@@ -241,7 +259,7 @@ class WebhookSender:
         """Post each due delivery of `event` and write what happened; the event as written (None: the
         write lost its condition). Past `deadline` (monotonic) no attempt starts: the rest stay due.
         `endpoints`: the batch's book of endpoints (None: the merchant's are read now)."""
-        book = endpoints or _EndpointBook(self._store, report)
+        book = endpoints or _EndpointBook(self._store)
         return self._deliver_with(event, book.of(event.merchant_id), report, deadline)
 
     def _deliver_with(
@@ -299,9 +317,9 @@ class WebhookSender:
             return Delivery(endpoint.id, attempts=made, next_at=None, delivered=True)
         if result.status == GONE:
             report.outcomes[Outcome.GONE] += 1
-            endpoints.disable(endpoint.id, "the endpoint answered 410 Gone")
+            endpoints.disable(endpoint.id, "the endpoint answered 410 Gone", report)
             return Delivery(endpoint.id, attempts=made, next_at=None)
-        endpoints.failed(endpoint.id, started, self._policy.disable_after_seconds)
+        endpoints.failed(endpoint.id, started, self._policy, report)
         delay = self._policy.next_delay(made, result.retry_after)
         if delay is None:
             report.outcomes[Outcome.EXHAUSTED] += 1
@@ -325,78 +343,87 @@ class WebhookSender:
 
 
 class _EndpointBook:
-    """A batch's endpoints: each merchant's read once (not once per event), shared by the batch's threads.
-    A health change (failing_since, disabled) is written once and seen by the rest of the batch."""
+    """A batch's endpoints: each merchant's read once (not once per event), shared by the batch's threads."""
 
-    def __init__(self, store: SenderStore, report: SenderReport) -> None:
+    def __init__(self, store: SenderStore) -> None:
         self._store = store
-        self._report = report
         self._lock = threading.Lock()
         self._merchants: dict[str, _Endpoints] = {}
 
     def of(self, merchant_id: str) -> _Endpoints:
-        with self._lock:
-            if merchant_id not in self._merchants:
-                self._merchants[merchant_id] = _Endpoints(self._store, merchant_id, self._disabled)
-            return self._merchants[merchant_id]
-
-    def _disabled(self) -> None:
-        with self._lock:
-            self._report.endpoints_disabled += 1
+        with self._lock:  # only the dictionary: each merchant's read happens under its own lock
+            found = self._merchants.get(merchant_id)
+            if found is None:
+                found = self._merchants[merchant_id] = _Endpoints(self._store, merchant_id)
+            return found
 
 
 class _Endpoints:
-    """One merchant's endpoints, read once, and their health written as it changes. One lock: a check
-    and the write it decides (first failure, disable) are one step for the batch's threads."""
+    """One merchant's endpoints, read at first use, and their health written as it changes. One lock:
+    a check and the write it decides (first failure, disable) are one step for the batch's threads, so
+    a change is written once and seen by the rest of the batch. A write that finds the merchant changed
+    the endpoint meanwhile reads them all again: the fresh copy, not a stale one nor none, serves on."""
 
-    def __init__(self, store: SenderStore, merchant_id: str, disabled: Callable[[], None]) -> None:
+    def __init__(self, store: SenderStore, merchant_id: str) -> None:
         self._store = store
-        self._disabled = disabled
+        self._merchant_id = merchant_id
         self._lock = threading.RLock()
-        self._by_id = {endpoint.id: endpoint for endpoint in store.endpoints(merchant_id)}
+        self._by_id: dict[str, Endpoint] | None = None
 
     def all(self) -> list[Endpoint]:
         with self._lock:
-            return list(self._by_id.values())
+            return list(self._read().values())
 
     def get(self, endpoint_id: str) -> Endpoint | None:
         with self._lock:
-            return self._by_id.get(endpoint_id)
+            return self._read().get(endpoint_id)
 
     def succeeded(self, endpoint_id: str) -> None:
         with self._lock:
-            endpoint = self._by_id.get(endpoint_id)
-            if endpoint is not None and endpoint.failing_since is not None:
-                self._write(endpoint, attrs.evolve(endpoint, failing_since=None))
+            endpoint = self._read().get(endpoint_id)
+            if endpoint is not None and (endpoint.failing_since or endpoint.last_failure_at) is not None:
+                self._write(endpoint, attrs.evolve(endpoint, failing_since=None, last_failure_at=None))
 
-    def failed(self, endpoint_id: str, at: datetime, disable_after: float) -> None:
+    def failed(self, endpoint_id: str, at: datetime, policy: DeliveryPolicy, report: SenderReport) -> None:
+        """A failed attempt: the first of a series starts it; one after `disable_after_seconds` of them
+        disables the endpoint. A series ends when the endpoint was not tried for longer than the
+        schedule's longest wait (an idle endpoint is not failing); the last failure is noted hourly."""
         with self._lock:
-            endpoint = self._by_id.get(endpoint_id)
+            endpoint = self._read().get(endpoint_id)
             if endpoint is None or endpoint.status is not EndpointStatus.ENABLED:
                 return
-            if endpoint.failing_since is None:
-                self._write(endpoint, attrs.evolve(endpoint, failing_since=at))
-            elif at - endpoint.failing_since >= timedelta(seconds=disable_after):
+            last = endpoint.last_failure_at
+            if endpoint.failing_since is None or (last is not None and at - last > policy.series_gap()):
+                self._write(endpoint, attrs.evolve(endpoint, failing_since=at, last_failure_at=at))
+            elif at - endpoint.failing_since >= timedelta(seconds=policy.disable_after_seconds):
                 since = endpoint.failing_since.astimezone(UTC).isoformat(timespec="seconds")
-                self.disable(endpoint_id, f"every delivery attempt failed since {since} ({_days(disable_after)})")
+                days = _days(policy.disable_after_seconds)
+                self.disable(endpoint_id, f"every delivery attempt failed since {since} ({days})", report)
+            elif last is None or at - last >= FAILURE_NOTED_EVERY:
+                self._write(endpoint, attrs.evolve(endpoint, last_failure_at=at))
 
-    def disable(self, endpoint_id: str, reason: str) -> None:
+    def disable(self, endpoint_id: str, reason: str, report: SenderReport) -> None:
         with self._lock:
-            endpoint = self._by_id.get(endpoint_id)
+            endpoint = self._read().get(endpoint_id)
             if endpoint is None or endpoint.status is not EndpointStatus.ENABLED:
                 return  # another event of the batch disabled it first: once
             changed = attrs.evolve(endpoint, status=EndpointStatus.DISABLED, disabled_reason=reason)
             if self._write(endpoint, changed):
-                self._disabled()
+                report.endpoints_disabled += 1  # this task's own report: merged after the batch
                 logger.warning("webhook_endpoint_disabled", extra={"endpoint_id": endpoint.id, "reason": reason})
+
+    def _read(self) -> dict[str, Endpoint]:
+        if self._by_id is None:
+            self._by_id = {endpoint.id: endpoint for endpoint in self._store.endpoints(self._merchant_id)}
+        return self._by_id
 
     def _write(self, previous: Endpoint, endpoint: Endpoint) -> bool:
         try:
             self._store.update_endpoint(endpoint, previous)
-        except ConditionFailed:  # the merchant changed or deleted it meanwhile: theirs wins
-            self._by_id.pop(endpoint.id, None)
+        except ConditionFailed:  # the merchant changed or deleted it meanwhile: theirs wins, read again
+            self._by_id = None
             return False
-        self._by_id[endpoint.id] = endpoint
+        self._read()[endpoint.id] = endpoint
         return True
 
 

@@ -105,10 +105,6 @@ class OperationRepository(Protocol):
 class EventRepository(Protocol):
     """Webhook events (written with their changes: PaymentRepository.transition and the operations')."""
 
-    def due_events(self, region: str, now: float, limit: int) -> Sequence[StoredEvent]:
-        """At most `limit` events written by `region` with a delivery due by `now`, the most overdue
-        first (by due_at, then id), from the webhooks index (never a scan)."""
-
     def get_event(self, merchant_id: str, event_id: str) -> StoredEvent | None: ...
 
     def replace_event(self, event: StoredEvent, previous_version: int) -> None:

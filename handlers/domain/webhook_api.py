@@ -157,13 +157,14 @@ class WebhookApi:
         """A disabled endpoint (410, or failing for days) takes deliveries again, of new events; its URL
         is checked again first. Events created while it was disabled are kept: resend them."""
 
-        def enabled(endpoint: Endpoint) -> Endpoint | None:
+        def turned_on(endpoint: Endpoint) -> Endpoint | None:
             if endpoint.status is EndpointStatus.ENABLED:
                 return None
             self._check_url(endpoint.url)
-            return attrs.evolve(endpoint, status=EndpointStatus.ENABLED, disabled_reason=None, failing_since=None)
+            enabled = attrs.evolve(endpoint, status=EndpointStatus.ENABLED, disabled_reason=None)
+            return attrs.evolve(enabled, failing_since=None, last_failure_at=None)
 
-        return self._change(merchant_id, endpoint_id, enabled)
+        return self._change(merchant_id, endpoint_id, turned_on)
 
     def _change(self, merchant_id: str, endpoint_id: str, change: Callable[[Endpoint], Endpoint | None]) -> Endpoint:
         """Read, change (None: nothing to change), write under a condition on what was read. A change

@@ -186,6 +186,7 @@ class Endpoint:
     previous_secret_until: datetime | None = None
     disabled_reason: str | None = None
     failing_since: datetime | None = None  # the first failure of the current series of failures
+    last_failure_at: datetime | None = None  # the series' latest failure, noted hourly
 
     def subscribed(self, event_type: EventType) -> bool:
         return not self.events or event_type in self.events
@@ -220,6 +221,9 @@ _SITE_LOCAL = ipaddress.ip_network("fec0::/10")  # deprecated, still routed insi
 _NAT64_LOCAL = ipaddress.ip_network("64:ff9b:1::/48")  # RFC 8215: a network's own translator
 _NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the IPv4 address in the last 32 bits
 _IPV4_COMPATIBLE = ipaddress.ip_network("::/96")  # deprecated ::a.b.c.d
+_IPV4_TRANSLATED = ipaddress.ip_network("::ffff:0:0:0/96")  # SIIT (RFC 2765): ::ffff:0:a.b.c.d
+_GLOBAL_UNICAST = ipaddress.ip_network("2000::/3")  # the only IPv6 block the internet routes today
+_DOCUMENTATION6 = ipaddress.ip_network("3fff::/20")  # RFC 9637, newer than Python 3.11's tables
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 # In order: the first that matches names the refusal.
 _REFUSED: tuple[tuple[Callable[[Address], bool], str], ...] = (
@@ -228,18 +232,22 @@ _REFUSED: tuple[tuple[Callable[[Address], bool], str], ...] = (
     (lambda ip: ip.is_multicast, "a multicast address"),
     (lambda ip: ip in _SITE_LOCAL or ip in _NAT64_LOCAL, "a site-local address"),
     (lambda ip: ip.is_private or ip in _IETF_PROTOCOL, "a private address"),
-    (lambda ip: not ip.is_global, "an address that is not public"),
+    (lambda ip: not ip.is_global or _outside_global_unicast(ip), "an address that is not public"),
 )
 
 
+def _outside_global_unicast(ip: Address) -> bool:
+    return ip.version == 6 and (ip not in _GLOBAL_UNICAST or ip in _DOCUMENTATION6)
+
+
 def _embedded_ipv4(ip: ipaddress.IPv6Address) -> ipaddress.IPv4Address | None:
-    """The IPv4 address an IPv6 one carries (mapped, 6to4, NAT64, IPv4-compatible): it is what a
+    """The IPv4 address an IPv6 one carries (mapped, translated, 6to4, NAT64, IPv4-compatible): it is what a
     translator or tunnel would reach, so the IPv4 rules judge it."""
     if ip.ipv4_mapped is not None:
         return ip.ipv4_mapped
     if ip.sixtofour is not None:
         return ip.sixtofour
-    if ip in _NAT64 or (ip in _IPV4_COMPATIBLE and int(ip) > 1):  # not :: nor ::1
+    if ip in _NAT64 or ip in _IPV4_TRANSLATED or (ip in _IPV4_COMPATIBLE and int(ip) > 1):  # not :: nor ::1
         return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
     return None
 

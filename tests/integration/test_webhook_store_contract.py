@@ -113,7 +113,7 @@ def test_endpoints_round_trip_and_isolation(store: Any) -> None:
     with pytest.raises(ConditionFailed):
         store.delete_endpoint("mer_a", first.id)
     with pytest.raises(ConditionFailed):
-        store.replace_endpoint(back, back)
+        store.replace_endpoint(attrs.evolve(back, url="https://hooks.example.com/gone"), back)
 
 
 def test_the_event_log(store: Any) -> None:

@@ -345,7 +345,7 @@ def test_resend_requeues_the_event_in_its_writers_partition(events: list[str]) -
     table().client.update_item(  # delivered since, and out of the pending index
         TableName=TABLE,
         Key={"pk": {"S": schema.merchant_pk("mer_a")}, "sk": {"S": schema.event_sk(events[0])}},
-        UpdateExpression="REMOVE webhook_pk, due_at",
+        UpdateExpression="REMOVE webhook_pk, webhook_due_at",
     )
     before = datetime.now(UTC).timestamp()
     resent = event_call(webhooks_api.resend_event, "POST", "/resend", events[0], 202)

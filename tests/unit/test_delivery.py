@@ -18,7 +18,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from handlers.adapters.webhook_http import HttpPoster, parse_retry_after
-from handlers.domain.delivery import DeliveryPolicy, Outcome, PostResult, WebhookSender, schedule_from_retries
+from handlers.domain.delivery import DeliveryPolicy, DuePage, Outcome, PostResult, WebhookSender, schedule_from_retries
 from handlers.domain.errors import ConditionFailed
 from handlers.domain.models import (
     CardSummary,
@@ -588,6 +588,10 @@ def test_an_event_whose_write_is_lost_is_not_taken_again_in_the_same_run(clock: 
         "192.0.0.9",  # IETF protocol assignments
         "192.0.0.200",
         "::ffff:10.0.0.1",  # IPv4-mapped
+        "::ffff:0:10.0.0.1",  # IPv4-translated (SIIT)
+        "::ffff:0:a9fe:a9fe",
+        "5f00::1",  # outside 2000::/3, though Python 3.11 calls it global
+        "3fff::1",  # IPv6 documentation (RFC 9637)
         "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo
     ],
 )
@@ -596,7 +600,106 @@ def test_an_address_hidden_in_an_ipv6_form_or_a_special_block_is_refused(address
     assert check_url(url, UrlPolicy(), lambda _: [address]) is not None
 
 
-@pytest.mark.parametrize("address", ["64:ff9b::808:808", "2002:808:808::", "8.8.8.8", "2606:4700::1111"])
+@pytest.mark.parametrize(
+    "address", ["64:ff9b::808:808", "2002:808:808::", "::ffff:0:8.8.8.8", "8.8.8.8", "2606:4700::1111"]
+)
 def test_a_public_address_in_any_form_is_allowed(address: str) -> None:
     url = f"https://[{address}]/" if ":" in address else f"https://{address}/"
     assert check_url(url, UrlPolicy(), lambda _: [address]) is None
+
+
+# --- the review of the shared endpoint book and the pass's cursor ---------------------------------------
+
+
+def test_a_health_write_lost_to_the_merchant_drops_no_delivery_of_the_batch(clock: FakeClock) -> None:
+    """The merchant rotates the secret while the batch's first failure is being written: the write is
+    lost, the batch reads the endpoints again, and every event keeps its delivery (none skipped)."""
+    repo = CountingRepository()
+    hook = endpoint(repo, "https://hooks.example.com/h", clock.now)
+    written = [write_event(repo, EventType.PAYMENT_CAPTURED, clock.now) for _ in range(5)]
+    update = repo.update_endpoint
+    rotated: list[bool] = []
+
+    def rotation_meanwhile(changed: Endpoint, previous: Endpoint) -> None:
+        if not rotated:
+            rotated.append(True)
+            repo.webhook_endpoints[("m1", hook.id)] = attrs.evolve(hook, secret=new_secret())
+        update(changed, previous)
+
+    repo.update_endpoint = rotation_meanwhile  # type: ignore[method-assign]
+    report = sender(repo, ScriptedPoster([PostResult(500)]), clock, parallel=5).run()
+    assert report.outcomes[Outcome.RETRYING] == 5 and report.outcomes[Outcome.SKIPPED] == 0
+    assert all(len(stored(repo, event).deliveries) == 1 for event in written)
+    assert all(stored(repo, event).due_at is not None for event in written)  # still to deliver
+
+
+def test_a_pass_posts_each_event_once_though_the_index_hands_back_stale_copies(clock: FakeClock) -> None:
+    """A GSI read is eventually consistent: a page may repeat an event the pass already settled."""
+    repo = CountingRepository()
+    endpoint(repo, "https://hooks.example.com/h", clock.now)
+    for _ in range(6):
+        write_event(repo, EventType.PAYMENT_CAPTURED, clock.now)
+    due_events = repo.due_events
+    seen: list[StoredEvent] = []
+
+    def stale(region: str, now: float, limit: int, cursor: object = None) -> DuePage:
+        page = due_events(region, now, limit, cursor)  # type: ignore[arg-type]
+        repeated = DuePage((*seen, *page.events), page.cursor)
+        seen.extend(page.events)
+        return repeated
+
+    repo.due_events = stale  # type: ignore[method-assign]
+    poster = ScriptedPoster()
+    sender(repo, poster, clock, batch_size=2).run()
+    posted = [json.loads(body)["id"] for *_, body in poster.posts]
+    assert len(posted) == 6 == len(set(posted))
+
+
+def test_events_that_cannot_be_settled_never_stop_the_pass_behind_them(clock: FakeClock) -> None:
+    repo = CountingRepository()
+    endpoint(repo, "https://hooks.example.com/h", clock.now)
+    stuck = {write_event(repo, EventType.PAYMENT_CAPTURED, clock.now).id for _ in range(12)}
+    clock.advance(seconds=1)
+    behind = {write_event(repo, EventType.PAYMENT_VOIDED, clock.now).id for _ in range(3)}
+    replace = repo.replace_event
+
+    def losing(event: StoredEvent, previous_version: int) -> None:
+        if event.id in stuck:
+            raise ConditionFailed("another writer, every time")
+        replace(event, previous_version)
+
+    repo.replace_event = losing  # type: ignore[method-assign]
+    poster = ScriptedPoster()
+    report = sender(repo, poster, clock, batch_size=4).run()
+    assert {json.loads(body)["id"] for *_, body in poster.posts} == stuck | behind
+    assert report.lost_writes == 12 and report.events_written == 3
+
+
+def test_an_idle_endpoint_starts_a_new_series_of_failures_and_is_not_disabled_by_one(clock: FakeClock) -> None:
+    """Its schedule exhausted, the endpoint got nothing for six days: its next failure is a first one."""
+    repo = CountingRepository()
+    endpoint(repo, "https://hooks.example.com/h", clock.now)
+    run = sender(repo, ScriptedPoster([PostResult(500)]), clock, retry_delays=(0.0, 3600.0))
+    write_event(repo, EventType.PAYMENT_CAPTURED, clock.now)
+    run.run()
+    first = clock.now
+    clock.advance(seconds=3600)
+    run.run()  # the last attempt: the schedule is over
+    assert repo.endpoint("m1", "we_0").failing_since == first
+    clock.advance(days=6)
+    write_event(repo, EventType.PAYMENT_CAPTURED, clock.now)
+    report = run.run()
+    idle_then_failed = repo.endpoint("m1", "we_0")
+    assert report.endpoints_disabled == 0 and idle_then_failed.status is EndpointStatus.ENABLED
+    assert idle_then_failed.failing_since == clock.now  # a new series
+
+
+def test_failures_without_a_pause_still_disable_after_five_days(clock: FakeClock) -> None:
+    repo = CountingRepository()
+    endpoint(repo, "https://hooks.example.com/h", clock.now)
+    run = sender(repo, ScriptedPoster([PostResult(500)]), clock, retry_delays=(0.0, 43200.0, 43200.0))
+    for _ in range(11):  # an event every 12 hours, each failing: never idle longer than the schedule's wait
+        write_event(repo, EventType.PAYMENT_CAPTURED, clock.now)
+        run.run()
+        clock.advance(hours=12)
+    assert repo.endpoint("m1", "we_0").status is EndpointStatus.DISABLED

@@ -84,3 +84,18 @@ def test_an_enable_racing_a_change_reads_again_and_one_that_never_settles_is_a_4
         api(repo).enable_endpoint("m1", created.id)
     repo.meanwhile.clear()
     assert api(repo).enable_endpoint("m1", created.id).status is EndpointStatus.ENABLED
+
+
+def test_a_rotation_keeps_the_health_the_sender_noted_meanwhile() -> None:
+    repo = Interleaving()
+    created = api(repo).create_endpoint(CreateEndpoint("m1", "https://hooks.example.com/h"))
+
+    def sender_notes_a_failure() -> None:
+        held = repo.endpoint("m1", created.id)
+        repo.update_endpoint(attrs.evolve(held, failing_since=NOW, last_failure_at=NOW), held)
+
+    repo.meanwhile.append(sender_notes_a_failure)
+    api(repo).rotate_secret("m1", created.id)
+    stored = repo.endpoint("m1", created.id)
+    assert (stored.failing_since, stored.last_failure_at) == (NOW, NOW)  # the rotation wrote its fields only
+    assert stored.previous_secret == created.secret
