@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import os
 from collections import Counter
+from collections.abc import Mapping
 from typing import Any
 
 from hypothesis import settings
 from hypothesis import strategies as st
 from hypothesis.stateful import invariant, precondition, rule
 
+from handlers.domain.delivery import DeliveryPolicy, PostResult, WebhookSender
 from handlers.domain.errors import BankOutcomeUnknown, PaymentError
 from handlers.domain.lifecycle import fold
 from handlers.domain.models import (
@@ -35,7 +37,14 @@ from handlers.domain.models import (
 )
 from handlers.domain.operations import OperationService
 from handlers.domain.resolver import PaymentResolver
-from handlers.domain.webhooks import EventType, operation_event_type, payment_event_type
+from handlers.domain.webhooks import (
+    Endpoint,
+    EndpointStatus,
+    EventType,
+    new_secret,
+    operation_event_type,
+    payment_event_type,
+)
 from tests.commands import payment_command
 from tests.reliability.test_outcome_machine import (
     MERCHANT,
@@ -70,11 +79,24 @@ class LifecycleReplica(Replica):
             self._sent("event", (event.merchant_id, event.id), event)
 
     def apply(self, kind: str, key: Any, value: Any, stamp: int) -> None:
+        if kind == "event" and key not in self.stored_events:
+            self._store_event(value)  # replicated with its index keys: the region it names delivers it
         if kind not in ("operation",):
             super().apply(kind, key, value, stamp)
         elif self.versions.get((kind, key), -1) < stamp:
             self.versions[(kind, key)] = stamp
             self.operations[key] = value
+
+
+class _Receiver:
+    """Answers 200 to every post and keeps each one's webhook-id."""
+
+    def __init__(self, posted: list[str]) -> None:
+        self._posted = posted
+
+    def post(self, url: str, address: str, headers: Mapping[str, str], body: str, timeout: float) -> PostResult:
+        self._posted.append(headers["webhook-id"])
+        return PostResult(200)
 
 
 class Lifecycle(Outcomes):
@@ -226,6 +248,7 @@ class Lifecycle(Outcomes):
         assert views[0] == views[1]
         assert self.replicas[REGIONS[0]].operations == self.replicas[REGIONS[1]].operations
         self._every_final_change_has_its_event()
+        self._the_receiver_gets_every_event()
         for replica in self.replicas.values():  # the payments' own quiescence check, on authorizations
             assert all(s.status is not PaymentStatus.PENDING for s in replica.payments.values())
             agreeing = {
@@ -268,6 +291,37 @@ class Lifecycle(Outcomes):
         for event in replica.events.values():  # built from the state its write committed
             if isinstance(event.subject, Payment):
                 assert payment_event_type(event.subject.status) in (event.type, None), event
+
+    def _the_receiver_gets_every_event(self) -> None:
+        """Each region's sender delivers the events its region wrote, to an endpoint registered now (it
+        subscribes to every type): the receiver gets every event of the run, under its own id."""
+        posted: list[str] = []
+        for region, replica in self.replicas.items():
+            replica.save_endpoint(
+                Endpoint(
+                    id="we_machine",
+                    merchant_id=MERCHANT,
+                    url="https://hooks.example.com/machine",
+                    events=(),
+                    status=EndpointStatus.ENABLED,
+                    secret=new_secret(),
+                    created_at=self.clock(),
+                )
+            )
+            sender = WebhookSender(
+                store=replica,
+                poster=_Receiver(posted),
+                resolve=lambda _: ["93.184.216.34"],
+                region=region,
+                policy=DeliveryPolicy(parallel=1),
+                resolution=POLICY,
+                clock=self.clock,
+            )
+            report = sender.run()
+            assert report.failures == 0 and report.lost_writes == 0, report
+        everything = {event.id for event in self.replicas[REGIONS[0]].events.values()}
+        assert set(posted) == everything, everything ^ set(posted)
+        assert len(posted) == len(everything)  # each once: no pass posts an event twice
 
     def _every_bank_movement_has_its_record(self, replica: LifecycleReplica) -> None:
         refunds = {op.refund_reference: op for op in replica.operations.values() if op.kind is OperationKind.REFUND}
