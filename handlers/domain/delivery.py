@@ -128,8 +128,9 @@ class DeliveryPolicy:
     run_budget_seconds: float = 40.0
 
     def series_gap(self) -> timedelta:
-        """Longer than this between two failures, the endpoint was idle: a new series of failures."""
-        return timedelta(seconds=max(self.retry_delays)) + FAILURE_NOTED_EVERY
+        """Longer than this between two failures, the endpoint was idle: a new series of failures. The
+        last failure is noted up to an hour late, and a run may start late: two hours of margin."""
+        return timedelta(seconds=max(self.retry_delays)) + 2 * FAILURE_NOTED_EVERY
 
     def next_delay(self, attempts_made: int, retry_after: float | None) -> float | None:
         """Seconds until the next attempt after `attempts_made` attempts (None: the schedule is over).
@@ -220,8 +221,8 @@ class WebhookSender:
         cursor: DueCursor | None = None
         while time.monotonic() < deadline:
             page = self._store.due_events(region, now, self._policy.batch_size, cursor)
-            batch = [event for event in page.events if event.id not in tried]
-            if batch:
+            batch = list({event.id: event for event in page.events if event.id not in tried}.values())
+            if batch:  # each event once, though the index may hand one back twice
                 most_overdue = batch[0].due_at if most_overdue is None else most_overdue
                 tried.update(event.id for event in batch)
                 self._deliver_batch(batch, report, deadline)
@@ -392,7 +393,7 @@ class _Endpoints:
             endpoint = self._read().get(endpoint_id)
             if endpoint is None or endpoint.status is not EndpointStatus.ENABLED:
                 return
-            last = endpoint.last_failure_at
+            last = endpoint.last_failure_at or endpoint.failing_since  # an endpoint written before the note
             if endpoint.failing_since is None or (last is not None and at - last > policy.series_gap()):
                 self._write(endpoint, attrs.evolve(endpoint, failing_since=at, last_failure_at=at))
             elif at - endpoint.failing_since >= timedelta(seconds=policy.disable_after_seconds):
@@ -422,6 +423,9 @@ class _Endpoints:
             self._store.update_endpoint(endpoint, previous)
         except ConditionFailed:  # the merchant changed or deleted it meanwhile: theirs wins, read again
             self._by_id = None
+            return False
+        except Exception:  # health is a note: a storage failure must not cost the event its write
+            logger.exception("webhook_endpoint_health_not_written", extra={"endpoint_id": endpoint.id})
             return False
         self._read()[endpoint.id] = endpoint
         return True

@@ -703,3 +703,39 @@ def test_failures_without_a_pause_still_disable_after_five_days(clock: FakeClock
         run.run()
         clock.advance(hours=12)
     assert repo.endpoint("m1", "we_0").status is EndpointStatus.DISABLED
+
+
+def test_an_endpoint_failing_since_long_ago_without_a_noted_last_failure_is_not_disabled_by_one(
+    clock: FakeClock,
+) -> None:
+    """An endpoint written before last_failure_at existed: its failing_since is its last known failure."""
+    repo = CountingRepository()
+    endpoint(repo, "https://hooks.example.com/h", clock.now, failing_since=clock.now - timedelta(days=6))
+    write_event(repo, EventType.PAYMENT_CAPTURED, clock.now)
+    report = sender(repo, ScriptedPoster([PostResult(500)]), clock).run()
+    assert report.endpoints_disabled == 0 and repo.endpoint("m1", "we_0").failing_since == clock.now
+
+
+def test_a_series_noted_an_hour_late_and_a_late_run_is_still_one_series(clock: FakeClock) -> None:
+    repo = CountingRepository()
+    started = clock.now - timedelta(days=4)
+    noted = clock.now - timedelta(minutes=59, seconds=59)  # the note is up to an hour late
+    endpoint(repo, "https://hooks.example.com/h", clock.now, failing_since=started, last_failure_at=noted)
+    clock.advance(seconds=86400 + 60)  # the schedule's longest wait, and the run a minute late
+    write_event(repo, EventType.PAYMENT_CAPTURED, clock.now)
+    sender(repo, ScriptedPoster([PostResult(500)]), clock, retry_delays=(0.0, 86400.0)).run()
+    assert repo.endpoint("m1", "we_0").failing_since == started  # not a new series
+
+
+def test_a_health_write_that_fails_does_not_cost_the_event_its_write(clock: FakeClock) -> None:
+    repo = CountingRepository()
+    endpoint(repo, "https://hooks.example.com/h", clock.now)
+    event = write_event(repo, EventType.PAYMENT_CAPTURED, clock.now)
+
+    def throttled(changed: Endpoint, previous: Endpoint) -> None:
+        raise RuntimeError("ProvisionedThroughputExceeded")
+
+    repo.update_endpoint = throttled  # type: ignore[method-assign]
+    report = sender(repo, ScriptedPoster([PostResult(500)]), clock).run()
+    assert report.failures == 0 and report.events_written == 1
+    assert stored(repo, event).deliveries[0].attempts == 1  # recorded: not posted again as new
