@@ -88,11 +88,32 @@ def json_body(event: Event) -> object:
     if content_type != "application/json":
         raise UnsupportedMediaType(NOT_JSON)
     try:
-        return json.loads(raw.decode("utf-8"))
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=_once_each)
     except UnicodeDecodeError:
         raise InvalidRequest("The request body must be UTF-8 encoded JSON.") from None
+    except _RepeatedKey as repeated:  # {"amount":1050,"amount":2000}: which one was meant is not ours to guess
+        field = FieldError(echoable(repeated.key), "is given more than once")
+        raise InvalidRequest("The request body repeats a key.", [field]) from None
     except (ValueError, RecursionError):  # includes JSONDecodeError and over-long integers
         raise InvalidRequest("The request body is not valid JSON.") from None
+
+
+class _RepeatedKey(Exception):
+    def __init__(self, key: str) -> None:
+        super().__init__(key)
+        self.key = key
+
+
+def _once_each(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose keys are each given once (json.loads keeps the last of a repeated one)."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        for key, _ in pairs:
+            if key in seen:
+                raise _RepeatedKey(key)
+            seen.add(key)
+    return found
 
 
 def _body_bytes(event: Event) -> bytes:

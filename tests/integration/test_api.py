@@ -103,6 +103,19 @@ def test_validation_errors_list_every_field_and_touch_nothing(dynamodb: Any, ban
     assert bank_calls == [] and stored_items(dynamodb) == []
 
 
+def test_a_repeated_key_is_refused_naming_it_and_charges_nothing(dynamodb: Any, bank_calls: list[Any]) -> None:
+    """`{"amount":1050,"amount":2000}` was charged 2000: the body is refused before any read or write."""
+    body = json.dumps(payment_body(amount=1050))
+    raw = body.replace('"amount": 1050', '"amount": 1050, "amount": 2000')
+    assert raw != body
+    response = post(raw_body=raw, key="twice")
+    error = error_of(response)
+    assert (response["statusCode"], error["type"]) == (400, "invalid_request")
+    assert error["fields"] == [{"field": "amount", "message": "is given more than once"}]
+    assert bank_calls == [] and stored_items(dynamodb) == []
+    assert post(payment_body(amount=1050), key="twice")["statusCode"] == 201  # the key was not taken
+
+
 @pytest.mark.parametrize("written", ["4242 4242 4242 4291", "4242-4242-4242-4291", "4242.4242.4242.4291"])
 def test_a_card_number_in_groups_in_the_reference_is_refused_and_not_echoed(
     written: str, dynamodb: Any, bank_calls: list[Any], capsys: pytest.CaptureFixture[str]
