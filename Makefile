@@ -57,7 +57,7 @@ deploy: $(STAMP)
 # KEY reaches the tool through the environment, so its arguments never hold it, and `@` keeps make from echoing
 # it; `export KEY=...` before `make smoke URL=...` keeps it off make's own command line too.
 smoke: $(STAMP)
-	@test -n "$(URL)" -a -n "$(KEY)" || { echo "usage: make smoke URL=<regionalApiUrl> KEY=<API key> [ARGS=--read-only]" >&2; exit 2; }
+	@test -n "$(URL)" -a -n "$(KEY)" || { echo "usage: make smoke URL=<regionalApiUrl> KEY=<API key> [ARGS=--pay (a bank simulator only)]" >&2; exit 2; }
 	@SMOKE_API_KEY='$(KEY)' $(PY) -m deploy.smoke --url '$(URL)' $(ARGS)
 
 clean:

@@ -1,16 +1,17 @@
-"""`python -m deploy.smoke --url URL [--key KEY] [--read-only]`: does a deployed (or the local) gateway answer?
+"""`python -m deploy.smoke --url URL [--key KEY] [--pay]`: does a deployed (or the local) gateway answer?
 
-    make smoke URL="$(pulumi stack output regionalApiUrl -s eu)" KEY=pgw_...                   # bankSimulator: true
-    make smoke URL="$(pulumi stack output regionalApiUrl -s eu)" KEY=pgw_... ARGS=--read-only  # a real bank
+    make smoke URL="$(pulumi stack output regionalApiUrl -s eu)" KEY=pgw_...             # any bank: no payment
+    make smoke URL="$(pulumi stack output regionalApiUrl -s eu)" KEY=pgw_... ARGS=--pay  # bankSimulator: true
 
 Checks, one line each (`ok`, `FAIL` or `skip`, then what): health (GET /health 200); auth (no key and an
-unknown key: 401 in the error shape); then, on a simulator deployment, a manual payment with an authorized test
+unknown key: 401 in the error shape); then, by default, for any bank: no payment at all, only the list and a
+GET of an unknown id (404). With `--pay`, for a simulator deployment only, a manual payment with an authorized test
 card (201 authorized), its replay (same id, `Idempotent-Replayed: true`), the bank-failure card (502
 `bank_unavailable`), GET of the payment and the list that holds it, a partial capture of it (200 captured), a
 partial refund (201 succeeded), and a void of a second manual payment (200 voided): test cards only, each POST
-with its own Idempotency-Key, amounts the simulator never delays (their last digit is not 2, 3 or 4).
-`--read-only`, for a deployment with a real bank: no payment at
-all, only the list and a GET of an unknown id (404). Exit status: 0 every check passed, 1 one failed, 2 a
+with its own Idempotency-Key, amounts the simulator never delays (their last digit is not 2, 3 or 4):
+forgetting a flag never sends test cards to a real acquirer. `--read-only` (the default) may be given to
+say so. Exit status: 0 every check passed, 1 one failed, 2 a
 usage error. Standard library only; the key may come from `SMOKE_API_KEY` instead of `--key` (what
 `make smoke` does, so the key is not in the process list).
 """
@@ -300,7 +301,13 @@ def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m deploy.smoke", description=(__doc__ or "").splitlines()[0])
     p.add_argument("--url", required=True, help="the API's base URL, e.g. the stack output regionalApiUrl")
     p.add_argument("--key", help=f"a merchant's API key (default: ${KEY_ENV})")
-    p.add_argument("--read-only", action="store_true", help="no payment: for a deployment with a real bank")
+    mode = p.add_mutually_exclusive_group()
+    mode.add_argument(
+        "--pay",
+        action="store_true",
+        help="make payments with test cards, then capture, refund and void: only for a bank simulator",
+    )
+    mode.add_argument("--read-only", action="store_true", help="no payment (the default): for any bank")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_SECONDS, help="seconds per request")
     return p
 
@@ -317,7 +324,7 @@ def main(argv: Sequence[str] | None = None, write: Callable[[str], None] = print
         print(f"smoke: {e}", file=sys.stderr)
         return USAGE_ERROR
     report = Report(write)
-    Smoke(client, key, report).run(read_only=args.read_only)
+    Smoke(client, key, report).run(read_only=not args.pay)
     counts = report.counts
     total = sum(counts.values())
     write(f"smoke: {counts['ok']} of {total} checks ok, {counts['FAIL']} failed, {counts['skip']} skipped")

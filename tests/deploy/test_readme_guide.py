@@ -113,9 +113,9 @@ def test_the_smoke_test_checks_each_regions_own_url_and_reads_only_on_a_real_ban
     smokes = [c.line for c in commands("make") if c.words[1] == "smoke"]
     urls = [re.search(r'URL="\$\(pulumi stack output regionalApiUrl -s (eu|us)\)"', line) for line in smokes]
     assert all(urls), smokes
-    plain = [u[1] for u, line in zip(urls, smokes, strict=True) if u and "--read-only" not in line]
-    read_only = [u[1] for u, line in zip(urls, smokes, strict=True) if u and "ARGS=--read-only" in line]
-    assert sorted(plain) == sorted(read_only) == ["eu", "us"]
+    paying = [u[1] for u, line in zip(urls, smokes, strict=True) if u and "ARGS=--pay" in line]
+    read_only = [u[1] for u, line in zip(urls, smokes, strict=True) if u and "--pay" not in line]
+    assert sorted(paying) == sorted(read_only) == ["eu", "us"]
 
 
 def _block_with(section: str, text: str) -> list[str]:

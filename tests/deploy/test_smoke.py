@@ -153,7 +153,7 @@ ALL_CHECKS = (
 
 def test_on_a_simulator_it_captures_refunds_and_voids_with_test_cards_and_keys() -> None:
     with serving(SimulatorGateway()) as server:
-        status, lines = run_smoke("--url", server.url)
+        status, lines = run_smoke("--url", server.url, "--pay")
     assert status == 0, lines
     assert outcomes(lines) == dict.fromkeys(ALL_CHECKS, "ok")
     assert lines[-1] == "smoke: 11 of 11 checks ok, 0 failed, 0 skipped"
@@ -182,7 +182,7 @@ def test_on_a_simulator_it_captures_refunds_and_voids_with_test_cards_and_keys()
 
 def test_a_capture_that_fails_fails_the_run_and_skips_the_refund() -> None:
     with serving(SimulatorGateway(capture_status=500)) as server:
-        status, lines = run_smoke("--url", server.url)
+        status, lines = run_smoke("--url", server.url, "--pay")
     assert status == 1
     found = outcomes(lines)
     assert (found["capture"], found["refund"], found["void"]) == ("FAIL", "skip", "ok")
@@ -208,8 +208,12 @@ def outcomes(lines: list[str]) -> dict[str, str]:
     return {m[2]: m[1] for m in found if m}
 
 
-def test_read_only_passes_on_a_healthy_gateway_and_never_pays(gateway: Scripted) -> None:
-    status, lines = run_smoke("--url", gateway.url, "--read-only")
+@pytest.mark.parametrize("flags", [(), ("--read-only",)])
+def test_read_only_is_the_default_passes_on_a_healthy_gateway_and_never_pays(
+    gateway: Scripted, flags: tuple[str, ...]
+) -> None:
+    """A forgotten flag never sends test cards to a real acquirer: paying takes --pay."""
+    status, lines = run_smoke("--url", gateway.url, *flags)
     assert status == 0, lines
     assert outcomes(lines) == {
         "health": "ok",
@@ -239,7 +243,7 @@ def test_a_health_check_answering_500_fails_the_run() -> None:
 
 
 def test_a_key_that_is_refused_fails_and_skips_what_needs_the_payment(gateway: Scripted) -> None:
-    status, lines = run_smoke("--url", gateway.url, key="pgw_not-this-gateways-key")
+    status, lines = run_smoke("--url", gateway.url, "--pay", key="pgw_not-this-gateways-key")
     assert status == 1
     assert outcomes(lines) == {
         "health": "ok",
@@ -314,3 +318,9 @@ def test_python_m_deploy_smoke_runs_as_a_module(gateway: Scripted) -> None:
     done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, check=False, timeout=60)
     assert done.returncode == 0, done.stdout + done.stderr
     assert done.stdout.splitlines()[0] == "ok   health: GET /health 200 (region eu-west-1)"
+
+
+def test_pay_and_read_only_together_are_a_usage_error(gateway: Scripted) -> None:
+    with pytest.raises(SystemExit) as refused:
+        run_smoke("--url", gateway.url, "--pay", "--read-only")
+    assert refused.value.code == 2 and gateway.seen == []

@@ -45,7 +45,7 @@ def outcomes(lines: list[str]) -> dict[str, str]:
 
 
 def test_the_smoke_test_passes_on_the_simulator_stack(stack: LocalStack) -> None:
-    status, lines = smoke(stack.global_url, KEY_A)
+    status, lines = smoke(stack.global_url, KEY_A, "--pay")
     assert status == 0, "\n".join(lines)
     assert outcomes(lines) == dict.fromkeys(PAYMENT_CHECKS, "ok")
     paid = re.fullmatch(r"ok +payment: POST /v1/payments, card ending 4291: 201 authorized \((pay_\w+)\)", lines[3])
@@ -85,7 +85,7 @@ def test_read_only_passes_against_each_region_without_a_payment(stack: LocalStac
 
 
 def test_a_key_the_stack_does_not_know_fails_the_smoke_test(stack: LocalStack) -> None:
-    status, lines = smoke(stack.global_url, "pgw_e2e-unknown-0123456789abcdefghijklmnopqrstuvwx")
+    status, lines = smoke(stack.global_url, "pgw_e2e-unknown-0123456789abcdefghijklmnopqrstuvwx", "--pay")
     assert status == 1
     assert outcomes(lines)["health"] == "ok"
     assert (
