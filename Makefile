@@ -15,7 +15,8 @@ $(STAMP): requirements.txt requirements-dev.txt handlers/requirements.txt contai
 	touch $(STAMP)
 
 # Debian's Chromium, for the live view's browser test (tests/e2e/test_live_view.py): Playwright drives it and
-# downloads no browser of its own. A no-op once installed; without apt-get that test is skipped.
+# downloads no browser of its own. Only the test target installs it (a deploying machine needs no browser).
+# A no-op once installed; without apt-get that test is skipped.
 CHROMIUM := /usr/bin/chromium
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -26,7 +27,7 @@ $(CHROMIUM):
 		echo "no apt-get here: install Chromium as $(CHROMIUM) yourself; until then the live-view browser test is skipped"; \
 	fi
 
-install: $(STAMP) $(CHROMIUM)
+install: $(STAMP)
 
 run: $(STAMP)
 	$(PY) -m local_gateway $(ARGS)

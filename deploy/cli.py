@@ -21,6 +21,17 @@ from deploy.rollout import Alarms, Aliases, Deployments, Plan, Rollout, RolloutE
 
 USAGE_ERROR = 2
 INTERRUPTED = 130
+NOT_INSTALLED = 127  # the shell's status for a command it cannot find
+PULUMI_MISSING = (
+    "the Pulumi CLI is not installed (no `pulumi` on PATH): install it with "
+    "`curl -fsSL https://get.pulumi.com | sh` (https://www.pulumi.com/docs/install/), open a new shell, run again"
+)
+
+
+class ToolMissing(Exception):
+    """A command the deploy runs is not installed."""
+
+
 DEFAULT_BAKE_MINUTES = 10
 
 
@@ -33,10 +44,16 @@ class Shell(Protocol):
 
 class Subprocess:
     def run(self, command: Sequence[str]) -> int:
-        return subprocess.run(list(command), check=False).returncode  # noqa: S603 - our own fixed pulumi command
+        try:
+            return subprocess.run(list(command), check=False).returncode  # noqa: S603 - our own fixed pulumi command
+        except FileNotFoundError:
+            raise ToolMissing(command[0]) from None
 
     def output(self, command: Sequence[str]) -> str:
-        return subprocess.run(list(command), check=True, capture_output=True, text=True).stdout  # noqa: S603
+        try:
+            return subprocess.run(list(command), check=True, capture_output=True, text=True).stdout  # noqa: S603
+        except FileNotFoundError:
+            raise ToolMissing(command[0]) from None
 
 
 Clients = Callable[[str], tuple[Deployments, Aliases, Alarms]]
@@ -68,9 +85,22 @@ def main(
     clock: Callable[[], float] = time.monotonic,
 ) -> int:
     args = parser().parse_args(argv)
-    shell = shell or Subprocess()
     if args.bake_minutes < 0 or args.poll_seconds <= 0:
         return _fail("--bake-minutes must be 0 or more and --poll-seconds more than 0")
+    try:
+        return _deploy(args, shell or Subprocess(), clients, sleep, clock)
+    except ToolMissing:
+        print(f"deploy: {PULUMI_MISSING}", file=sys.stderr)
+        return NOT_INSTALLED
+
+
+def _deploy(
+    args: argparse.Namespace,
+    shell: Shell,
+    clients: Clients,
+    sleep: Callable[[float], None],
+    clock: Callable[[], float],
+) -> int:
     if not args.skip_up:
         status = shell.run(["pulumi", "up", "--stack", args.stack, *(["--yes"] if args.yes else [])])
         if status != 0:

@@ -166,3 +166,15 @@ def test_the_tool_needs_neither_pulumi_nor_the_handlers() -> None:
 def test_make_deploy_runs_the_tool_for_the_named_stack() -> None:
     makefile = (ROOT / "Makefile").read_text()
     assert "$(PY) -m deploy --stack $(STACK)" in makefile
+
+
+@pytest.mark.parametrize("skip_up", [False, True])
+def test_without_the_pulumi_cli_one_line_says_what_is_missing_and_how_to_get_it(skip_up: bool, tmp_path: Path) -> None:
+    """A real process on a PATH without pulumi: no traceback, one line, the shell's 127."""
+    command = [sys.executable, "-m", "deploy", "--stack", "eu", *(["--skip-up"] if skip_up else [])]
+    env = {"PATH": str(tmp_path), "HOME": str(tmp_path)}  # an empty directory: no pulumi on it
+    ran = subprocess.run(command, capture_output=True, text=True, env=env, cwd=Path(__file__).parents[2], check=False)
+    assert ran.returncode == cli.NOT_INSTALLED
+    assert ran.stdout == "" and ran.stderr.count("\n") == 1, ran.stderr
+    assert "Pulumi CLI is not installed" in ran.stderr and "get.pulumi.com" in ran.stderr
+    assert "Traceback" not in ran.stderr

@@ -2,7 +2,7 @@
 
 A dedicated stack, not the session's: these tests take eu-west-1 down, they count requests from
 zero, and its manual authorizations expire after AUTHORIZATION_TTL seconds (--authorization-ttl).
-Chromium is Debian's (/usr/bin/chromium, installed by `make install`), driven by Playwright, which
+Chromium is Debian's (/usr/bin/chromium, installed by `make test`), driven by Playwright, which
 downloads no browser of its own here.
 """
 
@@ -51,7 +51,7 @@ def global_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 def browser() -> Iterator[Browser]:
     if not CHROMIUM.exists():
         if shutil.which("apt-get"):
-            pytest.fail(f"{CHROMIUM} is missing: `make install` installs Debian's chromium package")
+            pytest.fail(f"{CHROMIUM} is missing: `make test` installs Debian's chromium package")
         pytest.skip(f"no {CHROMIUM} and no apt-get to install it (not a Debian machine)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True, args=CHROMIUM_ARGS)
