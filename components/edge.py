@@ -30,12 +30,12 @@ from components.waf import (
     web_acl_rules,
 )
 from handlers.contract.gateway_errors import WAF_RATE_LIMITED, WafError, waf_body_too_large
-from handlers.contract.limits import MAX_BODY_BYTES
+from handlers.contract.limits import (
+    API_GATEWAY_BODY_INSPECTION_BYTES,
+    LOAD_BALANCER_BODY_INSPECTION_BYTES,
+    MAX_BODY_BYTES,
+)
 
-# How much of a body WAF sees (and inspects) in front of each kind of origin: API Gateway's default
-# (16 KB, raised only for a fee, not here) and an ALB's fixed 8 KB. A larger body is "oversize".
-API_GATEWAY_BODY_INSPECTION_BYTES = 16 * 1024
-LOAD_BALANCER_BODY_INSPECTION_BYTES = 8 * 1024
 HEALTH_CHECK_INTERVAL_SECONDS = 10
 HEALTH_CHECK_FAILURES = 3
 

@@ -19,6 +19,7 @@ from dataclasses import dataclass, field
 from typing import TypeVar
 
 from handlers.adapters.bank import HttpBank
+from handlers.contract.limits import LOAD_BALANCER_BODY_INSPECTION_BYTES, MAX_BODY_BYTES
 from handlers.contract.resolution import takeover_after
 from handlers.domain.errors import BankUnreachable
 from handlers.entrypoints.settings import ConfigurationError, Settings
@@ -241,10 +242,17 @@ def _spawn_region(region: Region, options: Options, stack: Stack, supervisor: Su
         *(options.compute, "--port", str(port), "--resolver-interval", str(options.resolver_interval)),
         *("--sender-interval", str(SENDER_INTERVAL)),
         *("--authorizer-cache-seconds", str(options.authorizer_cache_seconds)),
+        *("--waf-body-limit", str(waf_body_limit(options.compute))),
         *_access_log(options),
         *_handler_output(options),
     ]
     return supervisor.spawn(region.name, args, env)
+
+
+def waf_body_limit(compute: str) -> int:
+    """What WAF lets through in front of a region, as deployed: API Gateway's 16 KiB (Lambda) or the
+    8 KB WAF inspects in front of an ALB (Fargate); a larger body is a 413 before the API."""
+    return LOAD_BALANCER_BODY_INSPECTION_BYTES if compute == "container" else MAX_BODY_BYTES
 
 
 def resolver_environment(options: Options, env: Mapping[str, str]) -> dict[str, str]:

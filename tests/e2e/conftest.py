@@ -85,6 +85,7 @@ class LocalStack:
     bank_url: str
     banner: list[str]
     log: Path
+    compute: str = "lambda"
 
     @property
     def dynamodb_url(self) -> str:
@@ -109,7 +110,7 @@ def stack(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFacto
     with launch.launched(command, log=log) as launched:
         children = launch.descendants(launched.process.pid)
         urls = [f"http://127.0.0.1:{port + offset}" for offset in range(4)]
-        yield LocalStack(launched.process, *urls, banner=launched.banner, log=log)
+        yield LocalStack(launched.process, *urls, banner=launched.banner, log=log, compute=request.param)
     assert launched.process.returncode == 0, f"the stack exited with {launched.process.returncode}; see {log}"
     _assert_all_gone(children, log)
 

@@ -94,9 +94,26 @@ def test_a_body_over_16_kib_is_413_payload_too_large(
     stack: LocalStack, method: str, target: str, authorization: str | None
 ) -> None:
     reply = exchange(stack, method, target, b"{" + b" " * limits.MAX_BODY_BYTES + b"}", authorization)
-    assert_compact_error(reply, 413, "payload_too_large", messages.BODY_TOO_LARGE)
+    assert_compact_error(reply, 413, "payload_too_large", messages.body_too_large(edge_limit(stack)))
     assert "x-request-id" not in reply.headers  # the firewall answers before API Gateway
     assert_conforms(method, "/v1/payments" if method == "POST" else "/v1/payments/{id}", 413, reply.headers, reply.body)
+
+
+def edge_limit(stack: LocalStack) -> int:
+    """As deployed: 16 KiB in front of API Gateway, the 8 KB WAF inspects in front of Fargate's ALB."""
+    return limits.LOAD_BALANCER_BODY_INSPECTION_BYTES if stack.compute == "container" else limits.MAX_BODY_BYTES
+
+
+def test_a_9000_byte_body_is_what_the_deployed_edge_makes_it(stack: LocalStack) -> None:
+    """Deployed, 9,000 bytes is over the ALB's 8 KB and under API Gateway's 16 KiB: the local stack agrees."""
+    body = json.dumps(payment_body(metadata={"note": "x" * 8_900})).encode()
+    assert 8_192 < len(body) < limits.MAX_BODY_BYTES
+    reply = exchange(stack, "POST", "/v1/payments", body, BEARER_A)
+    if stack.compute == "container":
+        assert_compact_error(reply, 413, "payload_too_large", messages.body_too_large(8_192))
+        assert "x-request-id" not in reply.headers  # the firewall's answer
+    else:
+        assert reply.status != 413 and "x-request-id" in reply.headers  # the API's own answer
 
 
 # --- 400: unknown query parameters on every route ------------------------------------------------
