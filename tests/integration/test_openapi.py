@@ -47,6 +47,21 @@ def test_the_error_types_in_the_schema_are_exactly_those_the_api_emits() -> None
     assert set(enum) == handlers | platform
 
 
+def test_every_operation_lists_what_the_edge_answers_before_the_api() -> None:
+    """The firewall's 403 (managed rules) and 413 (body size) can meet any operation."""
+    edge = {"403": "Forbidden", "413": "PayloadTooLarge"}
+    for path, item in spec()["paths"].items():
+        for method, operation in item.items():
+            for status, name in edge.items():
+                assert operation["responses"].get(status) == {"$ref": f"#/components/responses/{name}"}, (
+                    method,
+                    path,
+                    status,
+                )
+    forbidden = resolve({"$ref": "#/components/responses/Forbidden"})
+    assert "forbidden" in forbidden["description"]
+
+
 def call(handler: Handler, event: dict[str, Any]) -> dict[str, Any]:
     response = handler(event, None)
     return assert_conforms(
