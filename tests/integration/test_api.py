@@ -380,3 +380,23 @@ def test_a_timestamp_whose_plus_became_a_space_says_to_percent_encode_it() -> No
     assert response["statusCode"] == 400
     assert "percent-encode + as %2B" in fields["created_from"]
     assert fields["created_to"].startswith("must be an RFC 3339 date-time with an offset")
+
+
+def test_a_filtered_page_may_be_short_or_empty_with_a_cursor_and_only_null_ends_the_list() -> None:
+    """As docs/openapi.yaml says: a filter is applied to what one bounded read covers. Two declined payments
+    lie behind 260 newer authorized ones: the first pages of `status=declined` are empty, with a cursor, and
+    following the cursors to null gives both."""
+    declined = [body_of(post(payment_body(VISA_DECLINED), key=f"declined-{n}"))["id"] for n in range(2)]
+    for n in range(260):
+        assert post(payment_body(), key=f"authorized-{n}")["statusCode"] == 201
+    pages: list[list[str]] = []
+    cursor: str | None = None
+    for _ in range(20):
+        page = body_of(listing(status="declined", limit="2", **({"cursor": cursor} if cursor else {})))
+        pages.append([p["id"] for p in page["data"]])
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert cursor is None and sorted(pid for page in pages for pid in page) == sorted(declined)
+    assert pages[0] == [] and len(pages) > 1  # an empty page that is not the end
+    assert all(len(page) <= 2 for page in pages)
