@@ -31,6 +31,12 @@ from components.stack_config import (
     PROJECT,
     StackConfig,
 )
+from components.validation import (
+    LOG_LEVELS,
+    MAX_THROTTLE_RATE,
+    MIN_FINGERPRINT_KEY_BYTES,
+    PAYMENT_WRITE_BUDGET_MS,
+)
 from handlers.contract.resolution import UnknownOutcome
 
 # StackConfig and its keys are components/stack_config.py; its readers import them from here too.
@@ -49,15 +55,7 @@ __all__ = [
     "load_stack_config",
 ]
 
-# The handlers' payment write after the bank: 3 attempts x (0.5 s connect + 0.5 s read), the
-# defaults of handlers.adapters.dynamo.make_client and DYNAMODB_TIMEOUT_MS (tests/infra/test_config.py checks).
-PAYMENT_WRITE_BUDGET_MS = 3000
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 UNKNOWN_OUTCOMES = tuple(outcome.value for outcome in UnknownOutcome)
-# HMAC-SHA256 keys shorter than the hash's 32 bytes weaken it (RFC 2104); `openssl rand -base64 48` gives 64.
-MIN_FINGERPRINT_KEY_BYTES = 32
-# API Gateway's default account quota per region: a stage limit above it is capped by the account's.
-MAX_THROTTLE_RATE = 10_000.0
 # PCI DSS 4.0.1 10.5.1: audit log history kept for at least 12 months.
 PCI_LOG_RETENTION_DAYS = 365
 MAX_TASKS = 1000

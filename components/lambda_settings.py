@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 import pulumi
 import pulumi_aws as aws
 
+from components import validation
 from components.code_signing import SignedCode
 from handlers.contract import routes
 
@@ -50,10 +51,11 @@ class LambdaSettings:
     snap_start: bool = True
 
     def __post_init__(self) -> None:
-        if not 128 <= self.memory_mb <= 10240:
-            raise ValueError(f"Lambda memory must be 128..10240 MB, not {self.memory_mb}")
-        if not 1 <= self.timeout_seconds <= MAX_TIMEOUT_SECONDS:
-            raise ValueError(f"Lambda timeout must be 1..{MAX_TIMEOUT_SECONDS} s (API Gateway's limit)")
+        validation.whole_number("memory_mb", self.memory_mb, 128, 10240)
+        validation.whole_number("timeout_seconds", self.timeout_seconds, 1, MAX_TIMEOUT_SECONDS)  # API Gateway's
+        if self.reserved_concurrency is not None:  # 0 would throttle every function, /health included
+            validation.whole_number("reserved_concurrency", self.reserved_concurrency, 1, 10000)
+        validation.one_of("log_level", self.log_level, validation.LOG_LEVELS)
 
 
 @dataclass(frozen=True)
@@ -70,6 +72,10 @@ class BankSettings:
         # that approves cards by their last digit.
         if (self.url is None) == (not self.simulator):
             raise ValueError("BankSettings needs exactly one of url (the acquirer) or simulator=True")
+        validation.whole_number(
+            "connect_timeout_ms", self.connect_timeout_ms, 1, validation.MAX_BANK_CONNECT_TIMEOUT_MS
+        )
+        validation.whole_number("read_timeout_ms", self.read_timeout_ms, 1, validation.MAX_BANK_READ_TIMEOUT_MS)
 
 
 @dataclass(frozen=True)
@@ -130,8 +136,14 @@ class FunctionsArgs:
     tags: Mapping[str, str] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
+        validation.aws_region("region", self.region)
+        validation.aws_region_list("resolver.peer_regions", list(self.resolver.peer_regions))
+        validation.currency_list("allowed_currencies", self.allowed_currencies)
+        validation.secret_of_at_least("fingerprint_key", self.fingerprint_key, validation.MIN_FINGERPRINT_KEY_BYTES)
+        bank_ms = self.bank.connect_timeout_ms + self.bank.read_timeout_ms
+        validation.bank_call_within_function(bank_ms, self.lambda_settings.timeout_seconds)
         if self.log_retention_days not in LOG_RETENTION_DAYS:
-            raise ValueError(f"log retention {self.log_retention_days} is not one CloudWatch accepts")
+            raise ValueError(f"log_retention_days {self.log_retention_days} is not one CloudWatch accepts")
         ttl = self.authorization_ttl_seconds
         if isinstance(ttl, bool) or not isinstance(ttl, int):
             raise ValueError(f"authorization TTL must be a whole number of seconds, not {ttl!r}")

@@ -22,6 +22,7 @@ from typing import Any, Protocol
 import pulumi
 import pulumi_aws as aws
 
+from components import validation
 from components.common import EncryptedLogs, account_context, moved_child_opts, policy_json, type_token
 from components.lambda_functions import DeployedFunction, invoke_permission
 from components.policies import api_gateway_logging_policy, assume_role_policy
@@ -84,6 +85,8 @@ class ApiSettings:
     def __post_init__(self) -> None:
         if not 0 <= self.authorizer_cache_seconds <= MAX_AUTHORIZER_TTL:
             raise ValueError(f"authorizer cache must be 0..{MAX_AUTHORIZER_TTL} s")
+        validation.number_between("throttle_rate_limit", self.throttle_rate_limit, 0.0, validation.MAX_THROTTLE_RATE)
+        validation.whole_number("throttle_burst_limit", self.throttle_burst_limit, 0, 5000)
 
 
 @dataclass(frozen=True)

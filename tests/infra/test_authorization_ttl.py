@@ -46,7 +46,7 @@ def functions_args(**overrides: Any) -> FunctionsArgs:
         table_key_arn="arn:aws:kms:eu-west-1:123456789012:key/k",
         code=pulumi.AssetArchive({}),
         source_code_hash="aGFzaA==",
-        fingerprint_key="hmac-key",
+        fingerprint_key="hmac-key-" + "k" * 32,
         bank=BankSettings(simulator=True),
         **overrides,
     )
