@@ -191,7 +191,9 @@ def source_only_warning(built_with: tuple[int, int], runtime: tuple[int, int]) -
     return (
         f"The Lambda archive is built by Python {running}, not the functions' runtime Python {wanted}: it carries "
         f"source only, so every cold start compiles every module (about 1.3x slower imports, docs/performance.md). "
-        f"Deploy from Python {wanted}: make clean && make install PYTHON=python{wanted}"
+        f"Run `pulumi up` from a Python {wanted} virtualenv (the one Pulumi.yaml's runtime points at): "
+        f"python{wanted} -m venv .venv && .venv/bin/pip install -r <your requirements>; in the gateway's own "
+        f"repository: make clean && make install PYTHON=python{wanted}"
     )
 
 

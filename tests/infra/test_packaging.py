@@ -200,6 +200,7 @@ def test_a_source_only_archive_is_warned_about_with_the_fix(source: Path, tmp_pa
     assert len(warnings) == 1
     assert f"built by Python {running}, not the functions' runtime Python {wanted}" in warnings[0]
     assert "source only" in warnings[0]
+    assert f"python{wanted} -m venv .venv" in warnings[0]  # in a package user's own terms first
     assert warnings[0].endswith(f"make clean && make install PYTHON=python{wanted}")
 
 
