@@ -25,6 +25,7 @@ from components.packaging import build_lambda_archive, handlers_source_root
 from components.regional_gateway import (
     RUNTIME_VERSION,
     BankSettings,
+    LambdaSettings,
     RegionalGateway,
     RegionalGatewayArgs,
     ResolverSettings,
@@ -63,6 +64,10 @@ gateway = RegionalGateway(
         name_prefix=NAME_PREFIX,
         bank=BankSettings(url=config.require_secret("bankUrl")),
         resolver=ResolverSettings(peer_regions=PEER_REGIONS),
+        # All-at-once, chosen: this program runs no gradual deployment (the gateway's own stacks add
+        # SafeDeployments and `make deploy`), so Pulumi points each function's `live` alias at the
+        # version every `pulumi up` publishes. With True and no deployment, new code would never go live.
+        alias_moved_by_deployments=False,
         tags=tags,
     ),
 )
@@ -74,8 +79,13 @@ monitoring = Monitoring(
         source=LambdaMetrics(api_name=gateway.rest_api_name, stage_name=gateway.stage_name),
         functions=gateway.function_names,
         rejecting_functions=[routes.AUTHORIZER.name],
-        function_timeout_seconds=10,
-        function_timeouts={routes.RESOLVER.name: ResolverSettings().timeout_seconds},
+        # The functions' own timeouts (LambdaSettings' 5 s; the scheduled ones the resolver's 60 s): a
+        # duration alarm is a share of them, so a larger figure here would make it unreachable.
+        function_timeout_seconds=LambdaSettings().timeout_seconds,
+        function_timeouts={
+            routes.RESOLVER.name: ResolverSettings().timeout_seconds,
+            routes.WEBHOOK_SENDER.name: ResolverSettings().timeout_seconds,
+        },
         table_name=store.table_name,
         table_operations=table_operations([*route_functions(routes.ROUTES), routes.AUTHORIZER, routes.RESOLVER]),
         replica_regions=[r for r in PEER_REGIONS if r != region],

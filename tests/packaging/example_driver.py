@@ -18,6 +18,7 @@ import mocks_harness  # type: ignore[import-not-found]  # tests/infra/mocks.py, 
 import pulumi
 
 PROJECT = "payments-apac"
+FUNCTION = "aws:lambda/function:Function"
 SECRETS = {
     f"{PROJECT}:fingerprintKey": "apac-test-fingerprint-key-32-bytes!",
     f"{PROJECT}:bankUrl": "https://bank.test/p",
@@ -53,6 +54,19 @@ def main(out: Path, program: Path) -> None:
         "function_names": [r.plain.get("name") for r in recording.of_type("aws:lambda/function:Function")],
         "calls": [[token, args.get("name"), args.get("region")] for token, args in recording.calls],
         "exports": sorted(resolved),
+        "aliases": [
+            [r.plain.get("functionName"), r.plain.get("functionVersion"), r.ignore_changes]
+            for r in recording.of_type("aws:lambda/alias:Alias")
+        ],
+        "deployment_groups": len(recording.of_type("aws:codedeploy/deploymentGroup:DeploymentGroup")),
+        "timeouts": {
+            r.plain.get("name"): r.plain.get("timeout") for r in recording.of_type("aws:lambda/function:Function")
+        },
+        "duration_alarms": [
+            [(r.plain.get("dimensions") or {}).get("FunctionName"), r.plain.get("threshold")]
+            for r in recording.of_type("aws:cloudwatch/metricAlarm:MetricAlarm")
+            if r.plain.get("metricName") == "Duration"
+        ],
         "sys_path": sys.path,
     }
     out.write_text(json.dumps(report))

@@ -115,6 +115,14 @@ def test_another_teams_program_deploys_a_third_region_from_the_installed_package
         r[0] for r in report["resources"]
     }
     assert report["exports"] == ["dashboardUrl", "regionalApiUrl"]
+    # New code goes live: with no gradual deployment (no CodeDeploy group), no alias may leave its version
+    # to one, so each `live` alias follows the version every `pulumi up` publishes (the mock's "7").
+    assert report["aliases"] and report["deployment_groups"] == 0
+    assert all(version == "7" and "functionVersion" not in ignored for _, version, ignored in report["aliases"])
+    # Every duration alarm can fire: its threshold is under its function's timeout.
+    assert report["duration_alarms"]
+    for function_name, threshold in report["duration_alarms"]:
+        assert threshold < 1000 * report["timeouts"][function_name], (function_name, threshold)
     # The installed handlers make the very archive this repository's program deploys.
     assert not report["archive"]["path"].startswith(site)
     from_tree = build_lambda_archive(ROOT, tmp_path / "tree", bytecode_for=RUNTIME_VERSION)
