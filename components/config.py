@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Callable
 from dataclasses import MISSING, fields
 from typing import Any
 
 import pulumi
 
-from components import sizing
+from components import sizing, validation
 from components.code_signing import CREATE_PROFILE, valid_profile
 from components.container_service import FARGATE_MEMORY, TaskSettings, valid_recovery_window, valid_task_size
 from components.deployments import DEPLOYMENT_STRATEGIES
@@ -107,6 +108,7 @@ def _regions(config: pulumi.Config, region: str) -> tuple[str, ...]:
     if not isinstance(raw, list) or not all(isinstance(r, str) and r for r in raw):
         raise ConfigError("regions must be a list of AWS region names")
     regions = tuple(raw)
+    _checked(validation.aws_region_list, "regions", regions)
     if len(set(regions)) != len(regions):
         raise ConfigError(f"regions {regions} lists a region twice")
     if region not in regions:
@@ -189,6 +191,19 @@ def _optional_int(config: pulumi.Config, key: str, low: int, high: int) -> int |
     value = config.get_int(key)
     if value is not None and not low <= value <= high:
         raise ConfigError(f"{key} must be between {low} and {high}, not {value}")
+    return value
+
+
+def _currencies(config: pulumi.Config) -> str:
+    return config.get("allowedCurrencies") or str(_default("allowed_currencies"))
+
+
+def _checked(check: Callable[[str, Any], None], key: str, value: Any) -> Any:
+    """The components' own check of a value (components.validation), refused under the stack key's name."""
+    try:
+        check(key, value)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     return value
 
 
@@ -347,7 +362,7 @@ def load_stack_config() -> StackConfig:
     """Read and validate this stack's configuration (`payment-gateway:*` and `aws:region`)."""
     _refuse_unknown_keys()  # first: a misspelt key may be what makes a later check fail
     config = _DeclaredConfig(PROJECT)
-    region = pulumi.Config("aws").require("region")
+    region = _checked(validation.aws_region, "aws:region", pulumi.Config("aws").require("region"))
     regions = _regions(config, region)
     primary = config.get_bool("primary") or False
     domain_name = config.get("domainName")
@@ -383,7 +398,11 @@ def load_stack_config() -> StackConfig:
         log_retention_days=_retention(config),
         log_level=_choice(config, "logLevel", _default("log_level"), LOG_LEVELS),
         metrics_namespace=config.get("metricsNamespace") or _default("metrics_namespace"),
-        allowed_currencies=config.get("allowedCurrencies") or _default("allowed_currencies"),
+        allowed_currencies=_checked(
+            validation.currency_list,
+            "allowedCurrencies",
+            config.get("allowedCurrencies") or _default("allowed_currencies"),
+        ),
         bank_connect_timeout_ms=_int(config, "bankConnectTimeoutMs", _default("bank_connect_timeout_ms"), 1, 10000),
         bank_read_timeout_ms=_int(config, "bankReadTimeoutMs", _default("bank_read_timeout_ms"), 1, 28000),
         authorizer_cache_seconds=_int(config, "authorizerCacheSeconds", _default("authorizer_cache_seconds"), 0, 3600),

@@ -137,7 +137,7 @@ class FunctionsArgs:
 
     def __post_init__(self) -> None:
         validation.aws_region("region", self.region)
-        validation.aws_region_list("resolver.peer_regions", list(self.resolver.peer_regions))
+        validation.aws_region_list("resolver.peer_regions", self.resolver.peer_regions)
         validation.currency_list("allowed_currencies", self.allowed_currencies)
         validation.secret_of_at_least("fingerprint_key", self.fingerprint_key, validation.MIN_FINGERPRINT_KEY_BYTES)
         bank_ms = self.bank.connect_timeout_ms + self.bank.read_timeout_ms

@@ -85,8 +85,9 @@ class ApiSettings:
     def __post_init__(self) -> None:
         if not 0 <= self.authorizer_cache_seconds <= MAX_AUTHORIZER_TTL:
             raise ValueError(f"authorizer cache must be 0..{MAX_AUTHORIZER_TTL} s")
-        validation.number_between("throttle_rate_limit", self.throttle_rate_limit, 0.0, validation.MAX_THROTTLE_RATE)
-        validation.whole_number("throttle_burst_limit", self.throttle_burst_limit, 0, 5000)
+        # 0 would throttle every request, /health included: Route 53 would drop the region.
+        validation.positive_at_most("throttle_rate_limit", self.throttle_rate_limit, validation.MAX_THROTTLE_RATE)
+        validation.whole_number("throttle_burst_limit", self.throttle_burst_limit, 1, validation.MAX_THROTTLE_BURST)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,8 @@ import re
 from collections.abc import Collection
 from typing import Any
 
+import pulumi_aws as aws
+
 # The handlers' payment write after the bank: 3 attempts x (0.5 s connect + 0.5 s read), the
 # defaults of handlers.adapters.dynamo.make_client and DYNAMODB_TIMEOUT_MS (tests/infra/test_config.py checks).
 PAYMENT_WRITE_BUDGET_MS = 3000
@@ -17,6 +19,7 @@ LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 MIN_FINGERPRINT_KEY_BYTES = 32
 # API Gateway's default account quota per region: a stage limit above it is capped by the account's.
 MAX_THROTTLE_RATE = 10_000.0
+MAX_THROTTLE_BURST = 5_000
 MAX_BANK_CONNECT_TIMEOUT_MS = 10_000
 MAX_BANK_READ_TIMEOUT_MS = 28_000
 _CURRENCY = re.compile(r"[A-Z]{3}")
@@ -32,6 +35,11 @@ def number_between(field: str, value: Any, low: float, high: float) -> None:
         raise ValueError(f"{field} must be a number from {low:g} to {high:g}, not {value!r}")
 
 
+def positive_at_most(field: str, value: Any, high: float) -> None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value <= high:
+        raise ValueError(f"{field} must be more than 0 and at most {high:g}, not {value!r}")
+
+
 def one_of(field: str, value: Any, choices: Collection[str]) -> None:
     if value not in choices:
         raise ValueError(f"{field} must be one of {', '.join(choices)}, not {value!r}")
@@ -39,15 +47,9 @@ def one_of(field: str, value: Any, choices: Collection[str]) -> None:
 
 @functools.cache
 def aws_regions() -> frozenset[str]:
-    """Every region botocore's endpoint data knows, in every partition (commercial, China, GovCloud)."""
-    import botocore.session  # noqa: PLC0415 - only a program that builds the components pays for it
-
-    session = botocore.session.get_session()
-    return frozenset(
-        region
-        for partition in session.get_available_partitions()
-        for region in session.get_available_regions("lambda", partition)
-    )
+    """The regions the installed pulumi-aws provider knows (a base dependency): a region it does not
+    know cannot be deployed to with it anyway, and a newer pulumi-aws brings a new region."""
+    return frozenset(region.value for region in aws.Region)
 
 
 def aws_region(field: str, value: Any) -> None:
@@ -63,8 +65,9 @@ def aws_region_list(field: str, values: Any) -> None:
 
 
 def currency_list(field: str, value: Any) -> None:
-    """`GBP,EUR,USD`: ISO 4217 codes, upper case, comma-separated, each once."""
-    codes = value.split(",") if isinstance(value, str) else None
+    """`GBP,EUR,USD`: ISO 4217 codes, upper case, comma-separated (spaces around them allowed, as the
+    handlers read them), each once."""
+    codes = [code.strip() for code in value.split(",")] if isinstance(value, str) else None
     if not codes or not all(_CURRENCY.fullmatch(code) for code in codes) or len(set(codes)) != len(codes):
         raise ValueError(f"{field} must be comma-separated ISO 4217 codes, each once, e.g. GBP,EUR,USD, not {value!r}")
 

@@ -9,7 +9,7 @@ from typing import Any
 import pulumi
 import pytest
 
-from components.lambda_settings import BankSettings, FunctionsArgs, LambdaSettings
+from components.lambda_settings import BankSettings, FunctionsArgs, LambdaSettings, ResolverSettings
 from components.regional_gateway import RegionalGatewayArgs
 from components.rest_api import ApiSettings
 
@@ -33,6 +33,7 @@ def base(**overrides: Any) -> dict[str, Any]:
 def test_the_defaults_and_plain_good_values_pass() -> None:
     FunctionsArgs(**base())
     RegionalGatewayArgs(**base(region="us-east-1", allowed_currencies="GBP", throttle_rate_limit=0.5))
+    FunctionsArgs(**base(region="mx-central-1", allowed_currencies="GBP, EUR"))  # any region pulumi-aws knows
     FunctionsArgs(
         **base(bank=BankSettings(simulator=True, read_timeout_ms=1000), fingerprint_key=pulumi.Output.secret("x"))
     )
@@ -51,6 +52,9 @@ def test_the_defaults_and_plain_good_values_pass() -> None:
         (lambda: FunctionsArgs(**base(allowed_currencies=["GBP"])), "allowed_currencies"),
         (lambda: RegionalGatewayArgs(**base(throttle_rate_limit=-5)), "throttle_rate_limit"),
         (lambda: ApiSettings(throttle_burst_limit=-1), "throttle_burst_limit"),
+        (lambda: ApiSettings(throttle_rate_limit=0), "throttle_rate_limit"),  # would refuse /health too
+        (lambda: ApiSettings(throttle_burst_limit=0), "throttle_burst_limit"),
+        (lambda: FunctionsArgs(**base(resolver=ResolverSettings(peer_regions="eu-west-1"))), "peer_regions"),
         (lambda: LambdaSettings(log_level="LOUD"), "log_level"),
         (lambda: LambdaSettings(reserved_concurrency=0), "reserved_concurrency"),
         (lambda: LambdaSettings(timeout_seconds=30), "timeout_seconds"),

@@ -521,3 +521,15 @@ def test_a_reason_that_overrides_nothing_is_refused(mocks: RecordingMocks, days:
 def test_a_year_or_more_needs_no_reason(mocks: RecordingMocks) -> None:
     assert (load().log_retention_days, load(logRetentionDays="365").log_retention_days) == (365, 365)
     assert load(logRetentionDays="731").log_retention_days == 731
+
+
+def test_the_components_checks_are_refused_under_the_stack_keys_names(mocks: RecordingMocks) -> None:
+    """components.validation judges the values; the stack config names its own keys in the refusal."""
+    assert load(allowedCurrencies="GBP, EUR").allowed_currencies == "GBP, EUR"  # spaces, as the handlers read it
+    with pytest.raises(ConfigError, match="allowedCurrencies"):
+        load(allowedCurrencies="gbp;xx")
+    with pytest.raises(ConfigError, match="regions"):
+        load(regions=json.dumps(["eu-west-1", "eu-wset-1"]))
+    pulumi.runtime.set_all_config({**BASE, "aws:region": "eu-wset-1", "payment-gateway:bankSimulator": "true"})
+    with pytest.raises(ConfigError, match="aws:region"):
+        load_stack_config()
