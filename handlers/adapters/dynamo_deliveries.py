@@ -98,26 +98,7 @@ class DeliveryItems:
             )
 
     # --- endpoints, as the sender needs them ---------------------------------------------------------
-
-    def endpoints(self, merchant_id: str) -> list[Endpoint]:
-        request: dict[str, Any] = {
-            "TableName": self._table,
-            "KeyConditionExpression": "#pk = :pk AND begins_with(#sk, :prefix)",
-            "ExpressionAttributeNames": {"#pk": schema.PARTITION_KEY, "#sk": schema.SORT_KEY},
-            "ExpressionAttributeValues": {
-                ":pk": {"S": schema.merchant_pk(merchant_id)},
-                ":prefix": {"S": schema.ENDPOINT_PREFIX},
-            },
-            "ConsistentRead": True,
-        }
-        found: list[Endpoint] = []
-        while True:
-            with translated_errors():
-                answer = self._client.query(**request)
-            found.extend(wire.endpoint_from_item(from_item(item)) for item in answer.get("Items", []))
-            if not answer.get("LastEvaluatedKey"):
-                return found
-            request["ExclusiveStartKey"] = answer["LastEvaluatedKey"]
+    # endpoints(merchant_id): WebhookItems' (handlers.adapters.dynamo_webhooks), on the same repository.
 
     def update_endpoint(self, endpoint: Endpoint, previous: Endpoint) -> None:
         """PutItem conditioned on what the merchant can change: a
