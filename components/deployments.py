@@ -76,6 +76,14 @@ class SafeDeploymentsArgs:
 
 
 class SafeDeployments(pulumi.ComponentResource):
+    """One CodeDeploy application per region and a deployment group per function (`args.functions`:
+    role -> its function, `live` alias and alarms), each stopped and rolled back by its alarms, shifting
+    traffic as `args.deployment_config` says. It starts nothing:
+    `python -m deploy` submits the AppSpec after `pulumi up` published new versions. Use it with
+    FunctionsArgs(alias_moved_by_deployments=True) (the default), so Pulumi leaves the aliases to it.
+
+    Outputs: `application_name`, `group_names` (role -> deployment group name)."""
+
     application_name: pulumi.Output[str]
     group_names: dict[str, pulumi.Output[str]]
 

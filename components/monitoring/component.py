@@ -43,6 +43,13 @@ def _query_args(query: Query) -> aws.cloudwatch.MetricAlarmMetricQueryArgs:
 
 
 class Monitoring(pulumi.ComponentResource):
+    """One region's alarms (Lambda or Fargate, API, table, replication, resolver, webhooks, the health
+    check), its dashboard, and the encrypted topics they notify (MonitoringArgs: what to watch and the
+    thresholds, components.monitoring.model.AlarmThresholds). Subscribe to `topic_arn`.
+
+    Outputs: `topic_arn`, `health_topic_arn` (us-east-1's, when this region is elsewhere), `dashboard_name`,
+    `dashboard_url`."""
+
     topic_arn: pulumi.Output[str]
     health_topic_arn: pulumi.Output[str] | None
     dashboard_name: pulumi.Output[str]
