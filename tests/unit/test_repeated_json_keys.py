@@ -34,3 +34,10 @@ def test_a_body_without_repeats_reads_as_before() -> None:
     body = {"amount": 1050, "card": {"number": "4242424242424242", "cvv": "123"}, "metadata": {"amount": 1}}
     assert http.json_body({**EVENT, "body": json.dumps(body)}) == body  # a key repeated at another level is fine
     assert http.optional_json_body({**EVENT, "body": ""}) == {}
+
+
+def test_a_repeated_key_that_is_a_card_number_is_named_without_it() -> None:
+    body = '{"4242424242424242":1,"4242424242424242":2}'
+    with pytest.raises(InvalidRequest) as refused:
+        http.json_body({**EVENT, "body": body})
+    assert "4242424242424242" not in repr(refused.value.fields) and "4242424242424242" not in str(refused.value)
