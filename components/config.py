@@ -398,11 +398,7 @@ def load_stack_config() -> StackConfig:
         log_retention_days=_retention(config),
         log_level=_choice(config, "logLevel", _default("log_level"), LOG_LEVELS),
         metrics_namespace=config.get("metricsNamespace") or _default("metrics_namespace"),
-        allowed_currencies=_checked(
-            validation.currency_list,
-            "allowedCurrencies",
-            config.get("allowedCurrencies") or _default("allowed_currencies"),
-        ),
+        allowed_currencies=_checked(validation.currency_list, "allowedCurrencies", _currencies(config)),
         bank_connect_timeout_ms=_int(config, "bankConnectTimeoutMs", _default("bank_connect_timeout_ms"), 1, 10000),
         bank_read_timeout_ms=_int(config, "bankReadTimeoutMs", _default("bank_read_timeout_ms"), 1, 28000),
         authorizer_cache_seconds=_int(config, "authorizerCacheSeconds", _default("authorizer_cache_seconds"), 0, 3600),

@@ -47,8 +47,9 @@ class Monitoring(pulumi.ComponentResource):
     check), its dashboard, and the encrypted topics they notify (MonitoringArgs: what to watch and the
     thresholds, components.monitoring.model.AlarmThresholds). Subscribe to `topic_arn`.
 
-    Outputs: `topic_arn`, `health_topic_arn` (us-east-1's, when this region is elsewhere), `dashboard_name`,
-    `dashboard_url`."""
+    Outputs: `topic_arn`; `health_topic_arn` (us-east-1's, when this region is elsewhere and watches a
+    health check, else None); `alarm_names` and `alarm_names_by_key` (alarm key -> name);
+    `dashboard_name`, `dashboard_url`."""
 
     topic_arn: pulumi.Output[str]
     health_topic_arn: pulumi.Output[str] | None

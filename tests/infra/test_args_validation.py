@@ -54,7 +54,10 @@ def test_the_defaults_and_plain_good_values_pass() -> None:
         (lambda: ApiSettings(throttle_burst_limit=-1), "throttle_burst_limit"),
         (lambda: ApiSettings(throttle_rate_limit=0), "throttle_rate_limit"),  # would refuse /health too
         (lambda: ApiSettings(throttle_burst_limit=0), "throttle_burst_limit"),
-        (lambda: FunctionsArgs(**base(resolver=ResolverSettings(peer_regions="eu-west-1"))), "peer_regions"),
+        (
+            lambda: FunctionsArgs(**base(resolver=ResolverSettings(peer_regions="eu-west-1"))),
+            "peer_regions must be a list",
+        ),
         (lambda: LambdaSettings(log_level="LOUD"), "log_level"),
         (lambda: LambdaSettings(reserved_concurrency=0), "reserved_concurrency"),
         (lambda: LambdaSettings(timeout_seconds=30), "timeout_seconds"),

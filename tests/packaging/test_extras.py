@@ -1,7 +1,9 @@
 """Each documented use of the installed distribution imports with the base dependencies and its extra:
-`container` (compute: fargate's image build and server), `admin` (python -m handlers.admin). The imports
-of the modules each use needs are read from the source (ast), mapped to the distributions that provide
-them, and must be among the base dependencies, the extra and what those require in turn."""
+`container` (compute: fargate's image build and server), `admin` (python -m handlers.admin), and the
+components with the base dependencies alone. The third-party imports of the files each use lists are
+read from the source (ast; what those files import of `handlers.*` is not followed: the container's
+image pins are checked apart), mapped to the distributions that provide them, and must be among the
+base dependencies, the extra and what those require in turn."""
 
 from __future__ import annotations
 
