@@ -18,13 +18,7 @@ def run_resolver(is_down: Callable[[], bool], interval: float, stop: threading.E
     runs nothing: its heartbeat goes stale and the other region takes over."""
     from handlers.entrypoints.resolver_job import resolve_pending  # noqa: PLC0415 - what it uses is preloaded already
 
-    while not stop.wait(interval):
-        if is_down():
-            continue
-        try:
-            resolve_pending(None, None)
-        except Exception:
-            log.exception("the resolver run failed")
+    _every(interval, stop, is_down, lambda: resolve_pending(None, None), "the resolver run failed")
 
 
 def run_sender(is_down: Callable[[], bool], interval: float, stop: threading.Event) -> None:
@@ -32,10 +26,18 @@ def run_sender(is_down: Callable[[], bool], interval: float, stop: threading.Eve
     paused by a simulated outage like the resolver (the other region takes its events over)."""
     from handlers.entrypoints.webhook_job import deliver  # noqa: PLC0415 - as the resolver's
 
+    _every(interval, stop, is_down, lambda: deliver(None, None), "the webhook sender run failed")
+
+
+def _every(
+    interval: float, stop: threading.Event, is_down: Callable[[], bool], job: Callable[[], object], failure: str
+) -> None:
+    """`job` every `interval` seconds until `stop`, skipped while the region is down; a failed run is
+    logged and the next one comes anyway, as the deployed schedule's would."""
     while not stop.wait(interval):
         if is_down():
             continue
         try:
-            deliver(None, None)
+            job()
         except Exception:
-            log.exception("the webhook sender run failed")
+            log.exception(failure)
