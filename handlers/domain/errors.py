@@ -69,11 +69,13 @@ class OutcomeUnknown(PaymentError):
 
 
 class BankUnavailable(PaymentError):
-    """The bank provably did not process the payment; `payment_id` names the stored `failed` payment."""
+    """The bank provably did not process the payment; `payment_id` names the stored `failed` payment.
+    `replayed`: the answer of an earlier request with the same Idempotency-Key, given again."""
 
-    def __init__(self, message: str, payment_id: str | None = None) -> None:
+    def __init__(self, message: str, payment_id: str | None = None, *, replayed: bool = False) -> None:
         super().__init__(message)
         self.payment_id = payment_id
+        self.replayed = replayed
 
 
 class StorageUnavailable(PaymentError):

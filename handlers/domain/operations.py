@@ -49,6 +49,7 @@ from handlers.domain.service import (
     IdempotencyPolicy,
     idempotency_key_digest,
     keyed_hash,
+    try_again,
 )
 from handlers.domain.settlement import Clock, ResolutionPolicy, utc_now
 
@@ -95,7 +96,7 @@ class OperationService:
 
     def run(self, command: PaymentOperation) -> OperationResult:
         """Capture, void or refund; raises what the merchant is answered when it did not happen."""
-        return answer(self._run(command))
+        return answer(self._run(command), keyed=command.idempotency is not None)
 
     def _run(self, command: PaymentOperation) -> OperationResult:
         now = self._clock()
@@ -252,7 +253,7 @@ class OperationService:
             self._payments.take_over(attrs.evolve(claim, lease_until=0.0))
 
 
-def answer(result: OperationResult) -> OperationResult:
+def answer(result: OperationResult, *, keyed: bool) -> OperationResult:
     """The merchant's answer, the same first time and on every replay: a capture or void the bank
     refused is a 409 naming the status the bank's refusal shows; one the bank provably did not
     process is a 502 (nothing moved); a refund the bank refused is a `failed` refund."""
@@ -262,8 +263,9 @@ def answer(result: OperationResult) -> OperationResult:
     if op.failure_reason == NOT_PROCESSED:
         raise BankUnavailable(
             f"The acquiring bank did not process the {op.kind.value}, so nothing moved. It is recorded as failed: "
-            "to try again, send it with a new Idempotency-Key.",
+            f"to try again, {try_again(keyed)}.",
             op.payment_id,
+            replayed=result.replayed,
         )
     if op.kind is OperationKind.REFUND:
         return result

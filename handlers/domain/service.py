@@ -103,7 +103,7 @@ class PaymentService:
         held = self._payments.claim(fresh, now.timestamp())
         attempt = fresh if held is None else self._resolve(held, fresh, reference, now.timestamp())
         if isinstance(attempt, Payment):
-            return Created(_final_or_pending(attempt), replayed=True)
+            return Created(_final_or_pending(attempt, keyed=True, replayed=True), replayed=True)
         payment = self._process(command, attempt.payment_id, reference, attempt=attempt.attempt, claim=attempt)
         return Created(payment, replayed=False)
 
@@ -167,7 +167,8 @@ class PaymentService:
             automatic = command.request.capture_method is CaptureMethod.AUTOMATIC
             decision = self._bank.authorize(reference, command.request, capture=automatic)
         except BankNotProcessed as e:
-            return _final_or_pending(self._settlement.refused(pending, e).payment, cause=e)
+            failed = self._settlement.refused(pending, e).payment
+            return _final_or_pending(failed, cause=e, keyed=claim is not None, replayed=False)
         except BankOutcomeUnknown as e:
             # Charged or not, nobody knows yet: the record stays pending and the resolver asks the bank.
             logger.warning("bank_outcome_unknown", extra={"payment_id": payment_id, "reason": str(e)})
@@ -227,15 +228,21 @@ class PaymentService:
         return keyed_hash(self._fingerprint_key, "body", canonical_body)
 
 
-def _final_or_pending(payment: Payment, cause: Exception | None = None) -> Payment:
+def _final_or_pending(payment: Payment, cause: Exception | None = None, *, keyed: bool, replayed: bool) -> Payment:
     """A `failed` payment is answered as the 502 that names it, first time and on every replay."""
     if payment.status is PaymentStatus.FAILED:
         raise BankUnavailable(
             "The acquiring bank did not process the payment, so nothing was charged. It is recorded as failed: "
-            "to try again, send it with a new Idempotency-Key.",
+            f"to try again, {try_again(keyed)}.",
             payment.id,
+            replayed=replayed,
         ) from cause
     return payment
+
+
+def try_again(keyed: bool) -> str:
+    """How to try again after a 502: a request without a key is a new one each time it is sent."""
+    return "send it with a new Idempotency-Key" if keyed else "send the request again"
 
 
 class PaymentReader:

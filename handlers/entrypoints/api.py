@@ -30,7 +30,7 @@ def create_payment(event: http.Event) -> http.Response:
         try:
             created = service.create_payment(command)
         except BankUnavailable as e:
-            if not _replayed_failure(e):
+            if not e.replayed:
                 _count_payment("failed")
             raise
         payment = created.payment
@@ -40,10 +40,6 @@ def create_payment(event: http.Event) -> http.Response:
             _count_payment(payment.status.value)
             logger.info("payment_processed", extra={"payment_id": payment.id, "status": payment.status.value})
         return http.payment_response(payment, event, replayed=created.replayed, retry_after=_retry_after())
-
-
-def _replayed_failure(error: BankUnavailable) -> bool:
-    return error.__cause__ is None  # a first failure carries the bank's error as its cause
 
 
 def _retry_after() -> int:

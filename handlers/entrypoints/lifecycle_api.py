@@ -57,8 +57,12 @@ def _run(kind: OperationKind, event: http.Event) -> OperationResult:
         command = parse_operation_command(kind, merchant, _payment_id(event), body, key)
         try:
             result = service.run(command)
-        except (BankUnavailable, InvalidState) as e:
-            _count(kind, "failed" if isinstance(e, BankUnavailable) else "refused")
+        except BankUnavailable as e:
+            if not e.replayed:  # a replay repeats the answer of a failure already counted
+                _count(kind, "failed")
+            raise
+        except InvalidState:
+            _count(kind, "refused")
             raise
         if not result.replayed:
             _count(kind, result.operation.status.value)

@@ -182,7 +182,9 @@ def error_response(error: Exception, event: Event) -> Response:
     if isinstance(error, AmountTooLarge):
         detail["fields"] = [{"field": "amount", "message": f"must be at most {error.maximum}"}]
         detail["maximum"] = error.maximum
-    headers = {"Retry-After": str(retry_after)} if retry_after else None
+    headers = {"Retry-After": str(retry_after)} if retry_after else {}
+    if isinstance(error, BankUnavailable) and error.replayed:  # as a replayed 201 says it
+        headers["Idempotent-Replayed"] = "true"
     return json_response(status, {"error": detail}, event, headers)
 
 

@@ -128,6 +128,12 @@ def _operation(
     kind: str, payment_id: str, body: object = None, key: str | None = None, *, expect: int, **kwargs: Any
 ) -> dict[str, Any]:
     """The answer's body, once its status is `expect` and it conforms to the spec."""
+    return _operation_reply(kind, payment_id, body, key, expect=expect, **kwargs)[1]
+
+
+def _operation_reply(
+    kind: str, payment_id: str, body: object = None, key: str | None = None, *, expect: int, **kwargs: Any
+) -> tuple[dict[str, str], dict[str, Any]]:
     handler = {"capture": lifecycle_api.capture_payment, "void": lifecycle_api.void_payment}
     resource = f"/v1/payments/{{id}}/{'refunds' if kind == 'refund' else kind}"
     headers = {"Idempotency-Key": key} if key else {}
@@ -145,7 +151,7 @@ def _operation(
     assert response["statusCode"] == expect, response["body"]
     if expect == 202:
         assert int(response["headers"]["Retry-After"]) >= 1
-    return assert_conforms("POST", resource, expect, response["headers"], response["body"])
+    return response["headers"], assert_conforms("POST", resource, expect, response["headers"], response["body"])
 
 
 def _refunds(payment_id: str, **kwargs: Any) -> dict[str, Any]:
@@ -212,12 +218,22 @@ def test_lost_refused_and_unprocessed_operations_conform(scripted_bank: Scripted
     scripted_bank.operation_fails_with = BankNotProcessed("The bank answered HTTP 503.")
     error = _operation("refund", captured["id"], {"amount": 10}, expect=502)["error"]
     assert (error["type"], error["payment_id"]) == ("bank_unavailable", captured["id"])
+    assert "send the request again" in error["message"]  # it had no Idempotency-Key
+    first_headers, keyed = _operation_reply("refund", captured["id"], {"amount": 10}, key="re-down", expect=502)
+    replay_headers, replay = _operation_reply("refund", captured["id"], {"amount": 10}, key="re-down", expect=502)
+    assert "new Idempotency-Key" in keyed["error"]["message"] and replay == keyed
+    assert "Idempotent-Replayed" not in first_headers and replay_headers["Idempotent-Replayed"] == "true"
     scripted_bank.operation_fails_with = None
     record = scripted_bank.ledger[captured["id"]]  # the bank's own books say it is all refunded already
     scripted_bank.ledger[captured["id"]] = attrs.evolve(record, refunded_amount=record.captured_amount)
     refused = _operation("refund", captured["id"], {"amount": 20}, expect=201)  # failed: nothing moved
     assert (refused["status"], refused["failure_reason"]) == ("failed", "exceeds_captured")
-    assert [refund["status"] for refund in _refunds(captured["id"])["data"]] == ["pending", "failed", "failed"]
+    assert [refund["status"] for refund in _refunds(captured["id"])["data"]] == [
+        "pending",
+        "failed",
+        "failed",
+        "failed",
+    ]
 
 
 def test_the_checker_rejects_a_drifted_response() -> None:

@@ -139,6 +139,9 @@ def test_the_banks_503_is_failed_and_final(gateway: Gateway, bank: FaultBank, st
     keyless = gateway.post(card_body(VISA_AUTHORIZED))
     assert (keyless.status, keyless.kind) == (502, "bank_unavailable")
     assert "nothing was charged" in keyless.error["message"]
+    # No key was sent: the way to try again is to send it again, and this is no replay
+    assert "send the request again" in keyless.error["message"] and "Idempotency-Key" not in keyless.error["message"]
+    assert "Idempotent-Replayed" not in keyless.headers
     assert the_payment(store)["status"]["S"] == "failed" and bank.charges == {}
     # With a key the reference is shared by both regions: pending until the resolver may reverse it
     bank.then(Fault.HTTP_503)
@@ -147,7 +150,8 @@ def test_the_banks_503_is_failed_and_final(gateway: Gateway, bank: FaultBank, st
     assert gateway.resolve().settled == {"failed": 1}
     replay = gateway.post(card_body(VISA_AUTHORIZED), key="k1")
     assert (replay.status, replay.kind, replay.error["payment_id"]) == (502, "bank_unavailable", first.body["id"])
-    assert "nothing was charged" in replay.error["message"]
+    assert "nothing was charged" in replay.error["message"] and "new Idempotency-Key" in replay.error["message"]
+    assert replay.headers["Idempotent-Replayed"] == "true"  # the stored answer, as a replayed 201 says it
     assert len(bank.calls) == 2  # failed is final: a new attempt takes a new key
     assert gateway.resolve().settled == {}
 
