@@ -10,7 +10,7 @@ def body_too_large(limit: int) -> str:
 
 
 BODY_TOO_LARGE = body_too_large(MAX_BODY_BYTES)
-NOT_JSON = "Send the request body as JSON with 'Content-Type: application/json'."
+NOT_JSON = "Send the request body as UTF-8 JSON with 'Content-Type: application/json'."
 # A failure after the request reached the code that runs it (a crash, a timeout, an unexpected error):
 # a payment may have been charged, or not. Retrying with the same Idempotency-Key is safe either way
 # (a replay returns the payment if there is one); a new key could charge twice.

@@ -8,6 +8,7 @@ never echo the value (it may be a card number).
 from __future__ import annotations
 
 import json
+import unicodedata
 from collections.abc import Callable, Iterator, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -84,15 +85,22 @@ def _is_unicode_text(text: str) -> bool:
     return True
 
 
-def _reference(value: object, _: object) -> Reference:
-    reference = _require(str, value, "a string")
-    if len(reference) > MAX_REFERENCE_LENGTH:
-        raise FieldValueError(f"must be at most {MAX_REFERENCE_LENGTH} characters")
-    if not _is_unicode_text(reference):  # JSON's "\ud800" escape: DynamoDB stores only UTF-8 text
+def _merchant_text(value: object, maximum: int) -> str:
+    """Free text a merchant sends, that is stored, replicated and shown as given."""
+    text: str = _require(str, value, "a string")
+    if len(text) > maximum:
+        raise FieldValueError(f"must be at most {maximum} characters")
+    if not _is_unicode_text(text):  # JSON's "\ud800" escape: DynamoDB stores only UTF-8 text
         raise FieldValueError("must be valid Unicode text (no unpaired surrogates)")
-    if cards.contains_pan(reference):  # it is stored and replicated as given (PCI DSS 3.5.1)
+    if any(unicodedata.category(char) == "Cc" for char in text):  # NUL, newlines, escapes: break logs, CSVs
+        raise FieldValueError("must not contain control characters")
+    if cards.contains_pan(text):  # PCI DSS 3.5.1
         raise FieldValueError("must not contain a card number")
-    return Reference(reference)
+    return text
+
+
+def _reference(value: object, _: object) -> Reference:
+    return Reference(_merchant_text(value, MAX_REFERENCE_LENGTH))
 
 
 def _capture_method(value: object, _: object) -> CaptureMethod:
@@ -103,14 +111,7 @@ def _capture_method(value: object, _: object) -> CaptureMethod:
 
 
 def _refund_reason(value: object, _: object) -> RefundReason:
-    reason = _require(str, value, "a string")
-    if len(reason) > MAX_REASON_LENGTH:
-        raise FieldValueError(f"must be at most {MAX_REASON_LENGTH} characters")
-    if not _is_unicode_text(reason):
-        raise FieldValueError("must be valid Unicode text (no unpaired surrogates)")
-    if cards.contains_pan(reason):  # stored, replicated and shown as given (PCI DSS 3.5.1)
-        raise FieldValueError("must not contain a card number")
-    return RefundReason(reason)
+    return RefundReason(_merchant_text(value, MAX_REASON_LENGTH))
 
 
 def _card_number(value: object, _: object) -> CardNumber:

@@ -84,18 +84,44 @@ def json_body(event: Event) -> object:
     raw = _body_bytes(event)
     if len(raw) > MAX_BODY_BYTES:  # whatever its type: every oversized body is a 413, as WAF answers it
         raise PayloadTooLarge(BODY_TOO_LARGE)
-    content_type = (header(event, "Content-Type") or "").split(";")[0].strip().lower()
-    if content_type != "application/json":
+    if not _is_utf8_json(header(event, "Content-Type")):
         raise UnsupportedMediaType(NOT_JSON)
     try:
-        return json.loads(raw.decode("utf-8"), object_pairs_hook=_once_each)
+        return json.loads(raw.decode("utf-8"), object_pairs_hook=_once_each, parse_int=_bounded_int)
     except UnicodeDecodeError:
         raise InvalidRequest("The request body must be UTF-8 encoded JSON.") from None
     except _RepeatedKey as repeated:  # {"amount":1050,"amount":2000}: which one was meant is not ours to guess
         field = FieldError(echoable(repeated.key), "is given more than once")
         raise InvalidRequest("The request body repeats a key.", [field]) from None
-    except (ValueError, RecursionError):  # includes JSONDecodeError and over-long integers
+    except (ValueError, RecursionError):  # includes JSONDecodeError
         raise InvalidRequest("The request body is not valid JSON.") from None
+
+
+def _is_utf8_json(content_type: str | None) -> bool:
+    """application/json, whose text is UTF-8 (RFC 8259): a charset parameter, if any, must say so."""
+    media_type, *parameters = (content_type or "").split(";")
+    if media_type.strip().lower() != "application/json":
+        return False
+    for parameter in parameters:
+        name, _, value = parameter.partition("=")
+        if name.strip().lower() == "charset" and value.strip().strip('"').lower() not in ("utf-8", "utf8"):
+            return False
+    return True
+
+
+# Longer integers than any field takes (amounts are at most 12 digits) are not converted: Python
+# refuses over 4,300 digits, and the field's own check should name it whatever its length.
+_MAX_INTEGER_DIGITS = 40
+
+
+class _OutOfRange(int):
+    """A JSON integer too long to convert: a value past every field's range, with its sign."""
+
+
+def _bounded_int(text: str) -> int:
+    if len(text.lstrip("-")) <= _MAX_INTEGER_DIGITS:
+        return int(text)
+    return _OutOfRange(-(10**_MAX_INTEGER_DIGITS) if text.startswith("-") else 10**_MAX_INTEGER_DIGITS)
 
 
 class _RepeatedKey(Exception):

@@ -116,6 +116,57 @@ def test_a_repeated_key_is_refused_naming_it_and_charges_nothing(dynamodb: Any, 
     assert post(payment_body(amount=1050), key="twice")["statusCode"] == 201  # the key was not taken
 
 
+@pytest.mark.parametrize(
+    ("field", "digits", "message"),
+    [
+        ("amount", "9" * 5000, "must be between 1 and"),  # past Python's 4,300-digit conversion limit
+        ("amount", "-" + "9" * 5000, "must be between 1 and"),
+        ("card__expiry_month", "1" * 41, "must be between 1 and 12"),
+    ],
+    ids=["amount", "negative-amount", "month"],
+)
+def test_an_integer_too_long_to_read_is_named_by_its_field(
+    field: str, digits: str, message: str, dynamodb: Any, bank_calls: list[Any]
+) -> None:
+    """A 5,000-digit amount was reported as "not valid JSON": it is valid JSON, and out of its field's range."""
+    raw = json.dumps(payment_body(**{field: "PLACEHOLDER"})).replace('"PLACEHOLDER"', digits)
+    response = post(raw_body=raw, key="long")
+    error = error_of(response)
+    assert (response["statusCode"], error["type"]) == (400, "invalid_request"), error
+    assert [f["field"] for f in error["fields"]] == [field.replace("__", ".")]
+    assert error["fields"][0]["message"].startswith(message)
+    assert bank_calls == [] and stored_items(dynamodb) == []
+
+
+@pytest.mark.parametrize("text", ["order\x00123", "order\n123", "order\x7f", "order\x85"])
+def test_a_control_character_in_the_reference_is_refused(text: str, bank_calls: list[Any]) -> None:
+    response = post(payment_body(reference=text), key="ctl")
+    error = error_of(response)
+    assert (response["statusCode"], error["fields"]) == (
+        400,
+        [{"field": "reference", "message": "must not contain control characters"}],
+    )
+    assert bank_calls == []
+
+
+@pytest.mark.parametrize(
+    ("content_type", "status"),
+    [
+        ("application/json; charset=latin-1", 415),
+        ("application/json; charset=ISO-8859-1", 415),
+        ("application/json;charset=utf-16", 415),
+        ("application/json; charset=UTF-8", 201),
+        ('application/json; charset="utf-8"', 201),
+        ("application/json", 201),
+    ],
+)
+def test_a_charset_other_than_utf8_is_415(content_type: str, status: int, bank_calls: list[Any]) -> None:
+    response = post(payment_body(), key=f"cs-{content_type}", headers={"Content-Type": content_type})
+    assert response["statusCode"] == status, response["body"]
+    if status == 415:
+        assert error_of(response)["type"] == "unsupported_media_type" and bank_calls == []
+
+
 @pytest.mark.parametrize("written", ["4242 4242 4242 4291", "4242-4242-4242-4291", "4242.4242.4242.4291"])
 def test_a_card_number_in_groups_in_the_reference_is_refused_and_not_echoed(
     written: str, dynamodb: Any, bank_calls: list[Any], capsys: pytest.CaptureFixture[str]

@@ -41,3 +41,12 @@ def test_a_repeated_key_that_is_a_card_number_is_named_without_it() -> None:
     with pytest.raises(InvalidRequest) as refused:
         http.json_body({**EVENT, "body": body})
     assert "4242424242424242" not in repr(refused.value.fields) and "4242424242424242" not in str(refused.value)
+
+
+def test_integers_are_read_exactly_up_to_forty_digits_and_past_every_range_beyond() -> None:
+    """Python refuses to convert over 4,300 digits ("not valid JSON" was the answer): longer integers
+    than any field takes read as a value past its range, so the field's own check names it."""
+    forty, long, longest = "9" * 40, "9" * 41, "9" * 5000
+    body = f'{{"a":{forty},"b":-{forty},"c":{long},"d":-{longest}}}'
+    read = http.json_body({**EVENT, "body": body})
+    assert read == {"a": int("9" * 40), "b": -int("9" * 40), "c": 10**40, "d": -(10**40)}
