@@ -14,7 +14,7 @@ from tests import support
 
 REGION = "eu-west-1"
 MERCHANT_ID = "mer_01JBENCH000000000000000000"
-API_KEY = "pgw_bench-key-0123456789abcdefghijklmnopqrstuvwxyz"  # local benchmarks only
+API_KEY = "sk_test_bench-key-0123456789abcdefghijklmnopqrstuvwxyz"  # local benchmarks only
 AUTHORIZED_CARD = "4242424242424291"  # ends in 1: the simulators authorize it
 METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/live/POST/v1/payments"
 

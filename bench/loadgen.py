@@ -226,7 +226,7 @@ class Merchant:
 def bench_merchants(count: int) -> list[Merchant]:
     """Merchant ids and keys for the local stack's --merchant flags (benchmark-only secrets)."""
     # No long run of digits: the stack refuses a merchant name (here its id) that could be a card number.
-    return [Merchant(f"mer_01JBENCH{n:04d}{'X' * 14}", f"pgw_bench-{n:04d}-{'k' * 40}") for n in range(count)]
+    return [Merchant(f"mer_01JBENCH{n:04d}{'X' * 14}", f"sk_test_bench-{n:04d}-{'k' * 40}") for n in range(count)]
 
 
 class Workload:

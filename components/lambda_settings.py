@@ -150,6 +150,12 @@ class FunctionsArgs:
         if not 0 < ttl <= MAX_AUTHORIZATION_TTL_SECONDS:
             raise ValueError(f"authorization TTL must be 1..{MAX_AUTHORIZATION_TTL_SECONDS} s (30 days), not {ttl}")
 
+    @property
+    def api_key_mode(self) -> str:
+        """The keys the authorizer takes, from the acquirer: sk_test_ behind the simulator, sk_live_
+        behind a real bank, so a test key never reaches a real acquirer."""
+        return "test" if self.bank.simulator else "live"
+
     def expires_authorizations(self, spec: routes.Function) -> bool:
         """Whether `spec` needs the authorization TTL: create-payment dates a manual authorization's
         expiry, the resolver releases it when due. Captures, voids and refunds never read it."""
@@ -165,6 +171,8 @@ class FunctionsArgs:
         if spec.name == self.bank_simulator.name:
             return env  # its ledger's table; never the gateway's bank URL or secret
         env["ALLOWED_CURRENCIES"] = self.allowed_currencies
+        if spec.authenticates:
+            env["API_KEY_MODE"] = self.api_key_mode
         if spec.fingerprints:
             env["FINGERPRINT_KEY"] = self.fingerprint_key
         if self.expires_authorizations(spec):

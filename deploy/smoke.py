@@ -1,7 +1,7 @@
 """`python -m deploy.smoke --url URL [--key KEY] [--pay]`: does a deployed (or the local) gateway answer?
 
-    make smoke URL="$(pulumi stack output regionalApiUrl -s eu)" KEY=pgw_...             # any bank: no payment
-    make smoke URL="$(pulumi stack output regionalApiUrl -s eu)" KEY=pgw_... ARGS=--pay  # bankSimulator: true
+    make smoke URL="$(pulumi stack output regionalApiUrl -s eu)" KEY=sk_live_...                 # any bank: no payment
+    make smoke URL="$(pulumi stack output regionalApiUrl -s eu)" KEY=sk_test_... ARGS=--pay  # bankSimulator: true
 
 Checks, one line each (`ok`, `FAIL` or `skip`, then what): health (GET /health 200); auth (no key and an
 unknown key: 401 in the error shape); then, by default, for any bank: no payment at all, only the list and a
@@ -10,10 +10,10 @@ card (201 authorized), its replay (same id, `Idempotent-Replayed: true`), the ba
 `bank_unavailable`), GET of the payment and the list that holds it, a partial capture of it (200 captured), a
 partial refund (201 succeeded), and a void of a second manual payment (200 voided): test cards only, each POST
 with its own Idempotency-Key, amounts the simulator never delays (their last digit is not 2, 3 or 4):
-forgetting a flag never sends test cards to a real acquirer. `--read-only` (the default) may be given to
-say so. Exit status: 0 every check passed, 1 one failed, 2 a
-usage error. Standard library only; the key may come from `SMOKE_API_KEY` instead of `--key` (what
-`make smoke` does, so the key is not in the process list).
+forgetting a flag never sends test cards to a real acquirer. `--pay` takes only a test key (`sk_test_`),
+which only a simulator stack accepts. `--read-only` (the default) may be given to say so. Exit status: 0
+every check passed, 1 one failed, 2 a usage error. Standard library only; the key may come from
+`SMOKE_API_KEY` instead of `--key` (what `make smoke` does, so the key is not in the process list).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ KEY_ENV = "SMOKE_API_KEY"
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 DEFAULT_TIMEOUT_SECONDS = 35.0  # longer than API Gateway's 29 s
 USAGE_ERROR = 2
+TEST_KEY_PREFIX, LIVE_KEY_PREFIX = "sk_test_", "sk_live_"  # handlers.domain.auth.KeyMode (stdlib only here)
 
 
 @dataclass(frozen=True)
@@ -206,7 +207,9 @@ class Smoke:
         )
 
     def unknown_key(self) -> str:
-        made_up = "pgw_smoke-" + secrets.token_urlsafe(32)
+        # Of the key's own kind: a key of the other kind is refused for that, before any lookup
+        prefix = LIVE_KEY_PREFIX if self.key.startswith(LIVE_KEY_PREFIX) else TEST_KEY_PREFIX
+        made_up = prefix + "smoke-" + secrets.token_urlsafe(32)
         return "GET /v1/payments with a made-up key: " + expect_error(
             self.client.request("GET", "/v1/payments", key=made_up), 401, "unauthorized"
         )
@@ -317,6 +320,9 @@ def main(argv: Sequence[str] | None = None, write: Callable[[str], None] = print
     key = args.key or os.environ.get(KEY_ENV)
     if not key:
         print(f"smoke: no API key: pass --key or set {KEY_ENV}", file=sys.stderr)
+        return USAGE_ERROR
+    if args.pay and not key.startswith(TEST_KEY_PREFIX):
+        print(f"smoke: --pay sends test cards: it takes a test key ({TEST_KEY_PREFIX}...) only", file=sys.stderr)
         return USAGE_ERROR
     try:
         client = Client(args.url, args.timeout)

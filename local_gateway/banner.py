@@ -48,7 +48,8 @@ def banner(stack: RunningStack, options: Options) -> str:
         )
     )
     for merchant_id, api_key in stack.merchants:
-        rows += [("merchant", merchant_id), ("  its API key", api_key)]
+        rows += [("merchant", merchant_id), ("  its API key", f"{api_key}  (a test key: sk_test_)")]
+    rows.append(("data", _lifetime(options)))
     rows.append(("handler logs (JSON, EMF)", handler_logs(options)))
     rows.append(("authorizer cache", f"{options.authorizer_cache_seconds:g} s per region: {_revocation(options)}"))
     rows.append(("authorization TTL", _authorization_ttl(options)))
@@ -81,6 +82,13 @@ def handler_logs(options: Options) -> str:
         return str(options.log_file.relative_to(Path.cwd()))
     except ValueError:
         return str(options.log_file)
+
+
+def _lifetime(options: Options) -> str:
+    """What survives a restart: a newcomer's payments and key do not."""
+    stored = "in your DynamoDB" if options.dynamodb_endpoint else "in memory, gone when the stack stops"
+    key = "kept as given (--merchant)" if options.merchants else "new each run (--merchant ID:KEY keeps one)"
+    return f"{stored}; the merchant's key: {key}"
 
 
 def _revocation(options: Options) -> str:

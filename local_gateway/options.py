@@ -10,6 +10,7 @@ from pathlib import Path
 
 from handlers.contract.routes import AUTHORIZER_CACHE_SECONDS
 from handlers.contract.schema import DEFAULT_TABLE_NAME
+from handlers.domain.auth import KeyMode, key_mode
 from local_gateway.supervisor import REPO_ROOT
 from local_gateway.topology import BANK_PORT_OFFSET
 
@@ -58,7 +59,11 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         "--port", type=int, default=8080, help="global port N (eu N+1, us N+2, bank N+3); 0: free ports"
     )
     parser.add_argument(
-        "--merchant", action="append", default=[], metavar="ID:KEY", help="seed a merchant (repeatable)"
+        "--merchant",
+        action="append",
+        default=[],
+        metavar="ID:KEY",
+        help="seed a merchant with a test key, KEY starting sk_test_ (repeatable)",
     )
     parser.add_argument("--dynamodb-endpoint", metavar="URL", help="use this DynamoDB endpoint, not the embedded one")
     parser.add_argument("--bank-url", metavar="URL", help="use this bank, not the local simulator")
@@ -166,6 +171,10 @@ def _merchant(parser: argparse.ArgumentParser, value: str) -> tuple[str, str]:
     merchant_id, separator, key = value.partition(":")
     if not separator or not merchant_id or not key:
         parser.error(f"--merchant takes ID:KEY, got {value!r}")
+    if key_mode(key) is not KeyMode.TEST:  # the local acquirer, simulator or --bank-url, is a test one
+        parser.error(
+            f"--merchant {merchant_id}: the local stack takes test keys only: KEY must start {KeyMode.TEST.prefix}"
+        )
     return merchant_id, key
 
 

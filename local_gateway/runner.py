@@ -326,11 +326,13 @@ def prepare_table(options: Options, dynamodb_url: str) -> list[tuple[str, str]]:
     from local_gateway.dynamodb import create_table, dynamodb_client  # noqa: PLC0415
 
     create_table(dynamodb_client(dynamodb_url, TABLE_REGION), options.table_name)
-    where = {"table_name": options.table_name, "endpoint_url": dynamodb_url, "region": TABLE_REGION}
+    create = functools.partial(
+        create_merchant, table_name=options.table_name, endpoint_url=dynamodb_url, region=TABLE_REGION
+    )
     if not options.merchants:
-        return [create_merchant("Demo merchant", **where)]
+        return [create("Demo merchant")]  # a test key: the local acquirer is a test one
     for merchant_id, key in options.merchants:
-        create_merchant(merchant_id, merchant_id=merchant_id, api_key=key, **where)  # a no-op if already seeded
+        create(merchant_id, merchant_id=merchant_id, api_key=key)  # a no-op if already seeded
     return list(options.merchants)
 
 

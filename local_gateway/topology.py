@@ -88,6 +88,8 @@ def lambda_environment(
     """
     env = local_environment(region)
     env.update(TABLE_NAME=table_name, DYNAMODB_ENDPOINT_URL=dynamodb_url, BANK_URL=bank_url)
+    # Its acquirer, the simulator or any --bank-url, is a test one: test keys only, whatever the caller exported.
+    env["API_KEY_MODE"] = "test"
     env.setdefault("FINGERPRINT_KEY", DEV_FINGERPRINT_KEY)
     env.setdefault("LOG_LEVEL", log_level)
     env.setdefault("METRICS_NAMESPACE", "PaymentGateway/Local")

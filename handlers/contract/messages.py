@@ -27,3 +27,12 @@ INTERNAL_ERROR = "An internal error occurred; it has been logged. " + OUTCOME_UN
 MISSING_HEADER = "The Authorization header is missing: send 'Authorization: Bearer <your API key>'."
 MALFORMED_HEADER = "The Authorization header is malformed: send 'Authorization: Bearer <your API key>'."
 INVALID_KEY = "The API key is not valid: it is unknown or has been revoked."
+# Told from the key's prefix alone, before any lookup: it says nothing of whether the key exists.
+TEST_KEY_ON_LIVE = (
+    "This is a test API key (sk_test_): this gateway sends payments to a real acquirer and takes only "
+    "live keys (sk_live_)."
+)
+LIVE_KEY_ON_TEST = (
+    "This is a live API key (sk_live_): this gateway is a test one (its acquirer is a simulator) and takes "
+    "only test keys (sk_test_)."
+)

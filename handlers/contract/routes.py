@@ -26,6 +26,8 @@ class Function(NamedTuple):
     fingerprints: bool = False
     # Secondary indexes (handlers.contract.schema) it queries; IAM grants exactly these index ARNs.
     indexes: tuple[str, ...] = ()
+    # Checks API keys: only it receives API_KEY_MODE (test keys behind the simulator, live behind a real bank).
+    authenticates: bool = False
 
 
 class Route(NamedTuple):
@@ -80,7 +82,9 @@ LIST_PAYMENTS = Function(
     "list-payments", "handlers.entrypoints.api.list_payments", ("dynamodb:Query",), ("MERCHANT#*",)
 )
 HEALTH = Function("health", "handlers.entrypoints.api.health", ("dynamodb:GetItem",), ("HEALTH",))
-AUTHORIZER = Function("authorizer", "handlers.entrypoints.authorizer.handler", ("dynamodb:GetItem",), ("APIKEY#*",))
+AUTHORIZER = Function(
+    "authorizer", "handlers.entrypoints.authorizer.handler", ("dynamodb:GetItem",), ("APIKEY#*",), authenticates=True
+)
 # Its ledger lives in the table under its own prefix (handlers.simulator.dynamo_ledger).
 BANK_SIMULATOR = Function(
     "bank-simulator",

@@ -2,24 +2,54 @@
 
 A plain (unsalted, fast) hash is right here: the keys carry 256 random bits, so there is nothing
 to brute-force, and the authorizer must look a key up by its hash in one read.
+
+A key says what it is for: `sk_test_` keys work only where the acquirer is a test one (the bank
+simulator, the local stack), `sk_live_` keys only where it is real. A gateway refuses the other kind
+before any lookup, so a test integration never reaches a real acquirer by mistake, and a live key
+pasted into a test setup is refused instead of quietly working.
 """
 
 from __future__ import annotations
 
+import enum
 import hashlib
 import secrets
 
-from handlers.contract.messages import INVALID_KEY, MALFORMED_HEADER, MISSING_HEADER
+from handlers.contract.messages import (
+    INVALID_KEY,
+    LIVE_KEY_ON_TEST,
+    MALFORMED_HEADER,
+    MISSING_HEADER,
+    TEST_KEY_ON_LIVE,
+)
 from handlers.domain.errors import Unauthorized
 from handlers.domain.models import Merchant
 from handlers.domain.ports import MerchantDirectory
 
-KEY_PREFIX = "pgw_"
 _MAX_HEADER_LENGTH = 512
 
 
-def new_api_key() -> str:
-    return KEY_PREFIX + secrets.token_urlsafe(32)
+class KeyMode(enum.StrEnum):
+    """What an API key is for, and what a gateway takes: test (a test acquirer) or live (a real one)."""
+
+    TEST = "test"
+    LIVE = "live"
+
+    @property
+    def prefix(self) -> str:
+        return f"sk_{self.value}_"
+
+
+_REFUSED = {KeyMode.LIVE: TEST_KEY_ON_LIVE, KeyMode.TEST: LIVE_KEY_ON_TEST}  # by the gateway's mode
+
+
+def new_api_key(mode: KeyMode) -> str:
+    return mode.prefix + secrets.token_urlsafe(32)
+
+
+def key_mode(api_key: str) -> KeyMode | None:
+    """The mode a key's prefix names; None for a key of neither kind (an older `pgw_` key, a typo)."""
+    return next((mode for mode in KeyMode if api_key.startswith(mode.prefix)), None)
 
 
 def hash_api_key(api_key: str) -> str:
@@ -34,8 +64,15 @@ def bearer_key(authorization: str | None) -> str:
     return key
 
 
-def authenticate(directory: MerchantDirectory, authorization: str | None) -> Merchant:
-    merchant = directory.merchant_for_key(hash_api_key(bearer_key(authorization)))
+def authenticate(directory: MerchantDirectory, authorization: str | None, accepted: KeyMode) -> Merchant:
+    """The merchant of a key of the `accepted` mode; a key of the other mode is refused unread."""
+    key = bearer_key(authorization)
+    mode = key_mode(key)
+    if mode is None:
+        raise Unauthorized(INVALID_KEY)
+    if mode is not accepted:
+        raise Unauthorized(_REFUSED[accepted])
+    merchant = directory.merchant_for_key(hash_api_key(key))
     if merchant is None or not merchant.active:
         raise Unauthorized(INVALID_KEY)
     return merchant

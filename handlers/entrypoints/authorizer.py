@@ -17,7 +17,7 @@ from typing import Any
 
 from handlers.adapters.dynamo import DynamoRepository, make_client
 from handlers.contract.gateway_errors import AUTHORIZER_MESSAGE_KEY
-from handlers.domain.auth import authenticate
+from handlers.domain.auth import KeyMode, authenticate
 from handlers.domain.errors import Unauthorized
 from handlers.entrypoints.observability import configure_logging, log_context
 from handlers.entrypoints.settings import Settings
@@ -28,18 +28,19 @@ UNAUTHENTICATED = "unauthenticated"  # the principal of a Deny (access logs show
 
 
 @functools.cache
-def _directory() -> DynamoRepository:
+def _directory() -> tuple[DynamoRepository, KeyMode]:
     config = Settings.from_env()
     configure_logging(config.log_level)
+    accepted = config.require_api_key_mode()
     client = make_client(config.region, config.dynamodb_endpoint, timeout=config.dynamodb_timeout)
-    return DynamoRepository(client, config.table_name)
+    return DynamoRepository(client, config.table_name), accepted
 
 
 def handler(event: http.Event, context: Any) -> dict[str, Any]:
-    directory = _directory()
+    directory, accepted = _directory()
     with log_context(request_id=http.request_id(event)):
         try:
-            merchant = authenticate(directory, http.header(event, "Authorization"))
+            merchant = authenticate(directory, http.header(event, "Authorization"), accepted)
         except Unauthorized as e:
             logger.info("unauthorized", extra={"reason": str(e)})  # never the key itself
             return _policy(event, "Deny", UNAUTHENTICATED, {AUTHORIZER_MESSAGE_KEY: str(e)})

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 import attrs
 
 from handlers.contract.resolution import UnknownOutcome
+from handlers.domain.auth import KeyMode
 from handlers.domain.errors import PaymentError
 from handlers.domain.settlement import ResolutionPolicy
 from handlers.wire.validation import DEFAULT_CURRENCIES
@@ -44,6 +45,8 @@ class Settings:
     peer_regions: tuple[str, ...] = ()
     # A manual authorization not captured within this is released at the bank (`expired`).
     authorization_ttl: float = attrs.field(default=7 * 24 * 3600.0)
+    # The API keys the authorizer takes: test where the acquirer is a test one, live where it is real.
+    api_key_mode: KeyMode | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] = os.environ) -> Settings:
@@ -69,6 +72,7 @@ class Settings:
             takeover_after=float(env.get("RESOLVER_TAKEOVER_SECONDS", "300")),
             peer_regions=tuple(r.strip() for r in env.get("PEER_REGIONS", "").split(",") if r.strip()),
             authorization_ttl=float(env.get("AUTHORIZATION_TTL_SECONDS", str(7 * 24 * 3600))),
+            api_key_mode=_key_mode(env.get("API_KEY_MODE")),
         )
 
     @authorization_ttl.validator
@@ -111,10 +115,25 @@ class Settings:
             raise ConfigurationError("BANK_URL must be set for the functions that call the bank.")
         return self.bank_url
 
+    def require_api_key_mode(self) -> KeyMode:
+        # No default: a gateway that guessed would take test keys in front of a real acquirer, or the reverse.
+        if self.api_key_mode is None:
+            raise ConfigurationError("API_KEY_MODE must be set (test or live) for the authorizer.")
+        return self.api_key_mode
+
     def require_fingerprint_key(self) -> bytes:
         if not self.fingerprint_key:
             raise ConfigurationError("FINGERPRINT_KEY must be set for the payments function.")
         return self.fingerprint_key
+
+
+def _key_mode(value: str | None) -> KeyMode | None:
+    if not value:
+        return None
+    try:
+        return KeyMode(value)
+    except ValueError:
+        raise ConfigurationError(f"API_KEY_MODE must be test or live, not {value!r}.") from None
 
 
 def _unknown_outcome(value: str) -> UnknownOutcome:

@@ -2,9 +2,11 @@
 
   python -m handlers.admin [--table T] [--region R] [--endpoint-url URL] COMMAND [ARGS]
 
-  create-merchant --name NAME     create a merchant; prints its id and its new API key, once
+  create-merchant --name NAME [--live]
+                                  create a merchant; prints its id and its new API key, once: a test key
+                                  (sk_test_), or with --live a live one (sk_live_) for a real acquirer
   list-merchants                  list every merchant's keys: merchant id, key id, active/revoked, name
-  rotate-key --merchant-id ID [--revoke-old]
+  rotate-key --merchant-id ID [--live] [--revoke-old]
                                   give an existing merchant a new key, printed once (also a merchant whose
                                   keys are all revoked); --revoke-old then revokes its other keys
   revoke-key < key.txt [--merchant-id ID]
@@ -63,7 +65,7 @@ from botocore.exceptions import (
 from handlers.adapters.dynamo import DynamoRepository, make_client
 from handlers.contract import schema
 from handlers.domain import cards, ids
-from handlers.domain.auth import hash_api_key, new_api_key
+from handlers.domain.auth import KeyMode, hash_api_key, key_mode, new_api_key
 from handlers.domain.errors import ConditionFailed, StorageUnavailable
 from handlers.domain.models import Merchant
 from handlers.domain.ports import MerchantDirectory
@@ -115,13 +117,20 @@ def key_id(key_hash: str) -> str:
 
 
 def add_merchant(
-    directory: MerchantDirectory, name: str, merchant_id: str | None = None, api_key: str | None = None
+    directory: MerchantDirectory,
+    name: str,
+    merchant_id: str | None = None,
+    api_key: str | None = None,
+    mode: KeyMode = KeyMode.TEST,
 ) -> tuple[str, str]:
-    """Store a merchant's key hash; return (merchant id, API key). The key is not recoverable later."""
+    """Store a merchant's key hash; return (merchant id, API key). The key is not recoverable later.
+    A new key is a test one unless `mode` says live; a given key must be of either kind."""
     if cards.contains_pan(name):  # free text, stored and listed as given (PCI DSS 3.5.1)
         raise AdminError("A merchant's name must not contain a card number: it is stored as given.")
+    if api_key is not None and key_mode(api_key) is None:
+        raise AdminError("An API key starts sk_test_ (a test acquirer) or sk_live_ (a real one).")
     merchant = Merchant(id=merchant_id or ids.new_merchant_id(datetime.now(UTC)), name=name)
-    key = api_key or new_api_key()
+    key = api_key or new_api_key(mode)
     try:
         directory.add_key(hash_api_key(key), merchant)
     except ConditionFailed:
@@ -167,7 +176,7 @@ def revoke_by_id(directory: MerchantDirectory, merchant_id: str, wanted: str) ->
     return _revoke_hash(directory, mine[0], merchant_id)
 
 
-def rotate(directory: MerchantDirectory, merchant_id: str) -> tuple[str, list[str]]:
+def rotate(directory: MerchantDirectory, merchant_id: str, mode: KeyMode = KeyMode.TEST) -> tuple[str, list[str]]:
     """Add a new key for an existing merchant; return it and the hashes of the merchant's other active keys.
 
     A merchant exists only as its key items, revoked ones included: they carry its name."""
@@ -175,7 +184,7 @@ def rotate(directory: MerchantDirectory, merchant_id: str) -> tuple[str, list[st
     if not keys:
         raise UnknownMerchant(f"No merchant {merchant_id!r} (list-merchants shows them).")
     name = next((merchant.name for _, merchant in keys if merchant.active), keys[0][1].name)
-    key = new_api_key()
+    key = new_api_key(mode)
     directory.add_key(hash_api_key(key), Merchant(id=merchant_id, name=name))
     return key, [key_hash for key_hash, merchant in keys if merchant.active]
 
@@ -191,8 +200,9 @@ def create_merchant(
     region: str | None = None,
     merchant_id: str | None = None,
     api_key: str | None = None,
+    mode: KeyMode = KeyMode.TEST,
 ) -> tuple[str, str]:
-    return add_merchant(_repository(table_name, endpoint_url, region), name, merchant_id, api_key)
+    return add_merchant(_repository(table_name, endpoint_url, region), name, merchant_id, api_key, mode)
 
 
 def revoke_key(api_key: str, *, table_name: str, endpoint_url: str | None = None, region: str | None = None) -> Revoked:
@@ -204,11 +214,22 @@ def revoke_key(api_key: str, *, table_name: str, endpoint_url: str | None = None
 
 def _print_new_key(merchant_id: str, key: str) -> None:
     print(f"merchant_id: {merchant_id}\napi_key: {key}\nkey_id: {key_id(hash_api_key(key))}")
+    print(f"mode: {key_mode(key)} ({_MODE_USE[key_mode(key) or KeyMode.TEST]})")
     print("(store the key now: only its hash is kept)", flush=True)
 
 
+_MODE_USE = {
+    KeyMode.TEST: "works only on a stack whose acquirer is the simulator; --live for a real acquirer's",
+    KeyMode.LIVE: "works only on a stack with a real acquirer (bankUrl)",
+}
+
+
+def _mode(args: argparse.Namespace) -> KeyMode:
+    return KeyMode.LIVE if args.live else KeyMode.TEST
+
+
 def _create_merchant(repository: DynamoRepository, args: argparse.Namespace) -> None:
-    _print_new_key(*add_merchant(repository, args.name))
+    _print_new_key(*add_merchant(repository, args.name, mode=_mode(args)))
 
 
 def _list_merchants(repository: DynamoRepository, _: argparse.Namespace) -> None:
@@ -224,7 +245,7 @@ def _list_merchants(repository: DynamoRepository, _: argparse.Namespace) -> None
 
 
 def _rotate_key(repository: DynamoRepository, args: argparse.Namespace) -> None:
-    key, old_keys = rotate(repository, args.merchant_id)
+    key, old_keys = rotate(repository, args.merchant_id, _mode(args))
     _print_new_key(args.merchant_id, key)  # before revoking: a failure there must not lose the new key
     for key_hash in old_keys if args.revoke_old else ():
         repository.revoke_key(key_hash)
@@ -248,11 +269,18 @@ def _revoke_key(repository: DynamoRepository, args: argparse.Namespace) -> None:
     _print_revoked(revoke(repository, key, args.merchant_id))
 
 
+_LIVE = argument(
+    "--live",
+    action="store_true",
+    help="a live key (sk_live_), for a stack with a real acquirer; by default a test key (sk_test_), which only "
+    "a stack with the bank simulator (and the local stack) takes",
+)
+
 COMMANDS: dict[str, Command] = {
     "create-merchant": Command(
         "create a merchant and print its id and new API key (once)",
         _create_merchant,
-        (argument("--name", required=True, help="the merchant's name, for operators (not unique)"),),
+        (argument("--name", required=True, help="the merchant's name, for operators (not unique)"), _LIVE),
     ),
     "list-merchants": Command(
         "list every merchant's keys: merchant id, key id (hash prefix), active/revoked, name (scans the table)",
@@ -263,6 +291,7 @@ COMMANDS: dict[str, Command] = {
         _rotate_key,
         (
             argument("--merchant-id", required=True, help="the merchant, as list-merchants shows it"),
+            _LIVE,
             argument(
                 "--revoke-old",
                 action="store_true",

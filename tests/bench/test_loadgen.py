@@ -189,7 +189,7 @@ def test_a_stack_that_never_drains_cannot_hold_the_read_back_past_its_budget() -
 
         server = await asyncio.start_server(always_busy, "127.0.0.1", 0)
         port = server.sockets[0].getsockname()[1]
-        merchant = loadgen.Merchant("mer_1", "pgw_key")
+        merchant = loadgen.Merchant("mer_1", "sk_test_key")
         created = [outcome("post", 201, payment_id=f"pay_{i}", merchant_id="mer_1") for i in range(4)]
         check = await loadgen.read_back(f"http://127.0.0.1:{port}", created, [merchant], pause=0.2, budget=0.5)
         server.close()

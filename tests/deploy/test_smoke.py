@@ -19,7 +19,7 @@ import pytest
 from deploy import smoke
 
 ROOT = Path(__file__).resolve().parents[2]
-KEY = "pgw_smoke-test-key"
+KEY = "sk_test_smoke-test-key"
 Answerer = Callable[[str, str, dict[str, str]], tuple[int, dict[str, str], Any]]
 
 
@@ -243,7 +243,7 @@ def test_a_health_check_answering_500_fails_the_run() -> None:
 
 
 def test_a_key_that_is_refused_fails_and_skips_what_needs_the_payment(gateway: Scripted) -> None:
-    status, lines = run_smoke("--url", gateway.url, "--pay", key="pgw_not-this-gateways-key")
+    status, lines = run_smoke("--url", gateway.url, "--pay", key="sk_test_not-this-gateways-key")
     assert status == 1
     assert outcomes(lines) == {
         "health": "ok",
@@ -324,3 +324,25 @@ def test_pay_and_read_only_together_are_a_usage_error(gateway: Scripted) -> None
     with pytest.raises(SystemExit) as refused:
         run_smoke("--url", gateway.url, "--pay", "--read-only")
     assert refused.value.code == 2 and gateway.seen == []
+
+
+@pytest.mark.parametrize("key", ["sk_live_" + "k" * 43, "pgw_" + "k" * 43])
+def test_pay_takes_a_test_key_only(gateway: Scripted, key: str, capsys: pytest.CaptureFixture[str]) -> None:
+    """`--pay` sends test cards: a live key would send them to a real acquirer (its stack takes only live keys)."""
+    assert run_smoke("--url", gateway.url, "--pay", key=key) == (2, [])
+    assert gateway.seen == [] and "takes a test key (sk_test_...) only" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("key", ["sk_live_" + "k" * 43, KEY])
+def test_the_made_up_key_is_of_the_keys_own_kind(key: str) -> None:
+    """A key of the other kind is refused for its kind, unread: only one of the same kind tests the lookup."""
+    sent: list[str] = []
+
+    def answer(method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str], Any]:
+        sent.append(headers.get("Authorization", ""))
+        return read_only_gateway(method, path, headers)
+
+    with serving(answer) as server:
+        run_smoke("--url", server.url, key=key)
+    made_up = [value for value in sent if value and value != f"Bearer {key}"]
+    assert made_up and all(value.startswith(f"Bearer {key[:8]}") for value in made_up)

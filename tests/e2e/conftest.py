@@ -24,8 +24,8 @@ import pytest
 
 from local_gateway import launch
 
-KEY_A = "pgw_e2e-merchant-a-0123456789abcdefghijklmnopqrstuv"
-KEY_B = "pgw_e2e-merchant-b-0123456789abcdefghijklmnopqrstuv"
+KEY_A = "sk_test_e2e-merchant-a-0123456789abcdefghijklmnopqrstuv"
+KEY_B = "sk_test_e2e-merchant-b-0123456789abcdefghijklmnopqrstuv"
 AUTHORIZER_CACHE_SECONDS = 1.0
 
 

@@ -44,7 +44,7 @@ def test_every_route_answers_in_the_documented_shape(stack: LocalStack) -> None:
     created = _check(stack, "POST", "/v1/payments", "/v1/payments", payment_body())
     _check(stack, "POST", "/v1/payments", "/v1/payments", payment_body(amount=0))
     _check(stack, "POST", "/v1/payments", "/v1/payments", payment_body("4242424242424200"))
-    _check(stack, "POST", "/v1/payments", "/v1/payments", payment_body(), key="pgw_wrong")
+    _check(stack, "POST", "/v1/payments", "/v1/payments", payment_body(), key="sk_test_wrong")
     _check(stack, "GET", "/v1/payments/{id}", f"/v1/payments/{created['id']}")
     _check(stack, "GET", "/v1/payments/{id}", "/v1/payments/pay_nope")
     _check(stack, "GET", "/v1/payments", "/v1/payments?limit=1")

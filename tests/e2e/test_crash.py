@@ -31,7 +31,7 @@ from tests.e2e.conftest import Api, Reply, _free_port_block
 
 pytestmark = pytest.mark.e2e
 
-KEY = "pgw_e2e-crash-merchant-0123456789abcdefghijklmnopqrstu"
+KEY = "sk_test_e2e-crash-merchant-0123456789abcdefghijklmnopqrstu"
 LATE_CARD = next(card for card, fault in FAULT_CARDS.items() if fault is Fault.LATE_ANSWER)
 PLAIN_CARD = "4242424242424291"  # authorized at once
 RESOLVE_AFTER = 6.0  # must exceed the bank deadline below (0.25 + 5 s)

@@ -232,7 +232,7 @@ def test_against_the_local_stack_each_card_has_its_outcome_and_the_list_is_paged
 
 
 def test_retries_keep_the_key_honour_retry_after_and_stop_at_a_502(scripted: Scripted) -> None:
-    run = _run(f"http://127.0.0.1:{scripted.server_port}", "pgw_scripted")
+    run = _run(f"http://127.0.0.1:{scripted.server_port}", "sk_test_scripted")
 
     assert run.returncode == 0, run.stdout + run.stderr
     posts = [seen for seen in scripted.seen if seen.method == "POST"]
@@ -254,7 +254,7 @@ def test_retries_keep_the_key_honour_retry_after_and_stop_at_a_502(scripted: Scr
 
 def test_an_answer_that_never_comes_is_pending_with_its_key_never_a_new_payment(scripted: Scripted) -> None:
     url = f"http://127.0.0.1:{scripted.server_port}"
-    run = _run(url, "pgw_scripted", "--card", "4111111111111129", "--give-up-after", "2")
+    run = _run(url, "sk_test_scripted", "--card", "4111111111111129", "--give-up-after", "2")
 
     assert run.returncode == 0, run.stdout + run.stderr
     posts = [seen for seen in scripted.seen if seen.method == "POST"]
@@ -263,7 +263,7 @@ def test_an_answer_that_never_comes_is_pending_with_its_key_never_a_new_payment(
 
 
 def test_captures_refunds_and_voids_keep_their_keys_and_poll_a_202s_outcome(scripted: Scripted) -> None:
-    run = _run(f"http://127.0.0.1:{scripted.server_port}", "pgw_scripted")
+    run = _run(f"http://127.0.0.1:{scripted.server_port}", "sk_test_scripted")
 
     assert run.returncode == 0, run.stdout + run.stderr
     posts = [seen for seen in scripted.seen if seen.method == "POST"]

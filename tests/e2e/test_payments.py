@@ -111,7 +111,7 @@ def test_merchants_cannot_see_each_others_payments(api_a: Api, api_b: Api) -> No
     assert mine in a_ids and theirs not in a_ids
 
 
-@pytest.mark.parametrize("key", [None, "pgw_not-a-real-key"])
+@pytest.mark.parametrize("key", [None, "sk_test_not-a-real-key"])
 def test_requests_without_a_valid_key_are_401(stack: LocalStack, key: str | None) -> None:
     api = stack.api(key)
 

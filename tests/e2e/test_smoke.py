@@ -85,7 +85,7 @@ def test_read_only_passes_against_each_region_without_a_payment(stack: LocalStac
 
 
 def test_a_key_the_stack_does_not_know_fails_the_smoke_test(stack: LocalStack) -> None:
-    status, lines = smoke(stack.global_url, "pgw_e2e-unknown-0123456789abcdefghijklmnopqrstuvwx", "--pay")
+    status, lines = smoke(stack.global_url, "sk_test_e2e-unknown-0123456789abcdefghijklmnopqrstuvwx", "--pay")
     assert status == 1
     assert outcomes(lines)["health"] == "ok"
     assert (

@@ -28,7 +28,7 @@ from local_gateway import launch
 from tests.e2e.conftest import Api, _free_port_block
 from tests.webhook_receivers import Answer, Receiver, receiving
 
-KEY = "pgw_e2e-webhooks-0123456789abcdefghijklmnopqrstuvwxyz"
+KEY = "sk_test_e2e-webhooks-0123456789abcdefghijklmnopqrstuvwxyz"
 MERCHANT = "m_hooks"
 RETRIES = "1,2,2,2,5,5,10,10"  # 37 s of retries: a killed region's restart fits well within
 

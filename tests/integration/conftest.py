@@ -116,6 +116,7 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch, dynamodb: Any, bank_url: str) ->
         "AWS_REGION": REGION,
         "BANK_URL": bank_url,
         "FINGERPRINT_KEY": "test-fingerprint-key",
+        "API_KEY_MODE": "test",  # the simulator is the bank here
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
     }.items():

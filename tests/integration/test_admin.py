@@ -105,15 +105,15 @@ def test_help_describes_every_option_and_subcommand(capsys: pytest.CaptureFixtur
 @pytest.mark.parametrize(
     ("args", "stdin", "expected"),
     [
-        (["revoke-key"], "pgw_never_issued\n", "No such API key"),
+        (["revoke-key"], "sk_test_never_issued\n", "No such API key"),
         (["revoke-key"], "", "No API key on standard input"),
         (["revoke-key"], "\n", "No API key on standard input"),
         (["revoke-key", "--key-id", "0123456789ab"], "", "--key-id needs --merchant-id"),
-        (["revoke-key", "--key-id", "pgw_x", "--merchant-id", "mer_x"], "", "--key-id must be the 12 hex digits"),
+        (["revoke-key", "--key-id", "sk_test_x", "--merchant-id", "mer_x"], "", "--key-id must be the 12 hex digits"),
         (["revoke-key", "--key-id", "0123456789ab", "--merchant-id", "mer_x"], "", "No key 0123456789ab: nothing"),
         (["rotate-key", "--merchant-id", "mer_nobody"], "", "No merchant 'mer_nobody'"),
         (["--table", "missing", "list-merchants"], "", "No table 'missing' in eu-west-1"),
-        (["--table", "missing", "revoke-key"], "pgw_x\n", "No table 'missing' in eu-west-1"),
+        (["--table", "missing", "revoke-key"], "sk_test_x\n", "No table 'missing' in eu-west-1"),
         (["--table", "missing", "create-merchant", "--name", "acme"], "", "No table 'missing'"),
         (["--table", "missing", "rotate-key", "--merchant-id", "mer_x"], "", "No table 'missing'"),
     ],
@@ -205,6 +205,19 @@ def test_listing_keys_reads_every_page_of_the_scan(dynamodb: Any) -> None:
 
 
 # --- rotate-key ----------------------------------------------------------------------------------------
+
+
+@pytest.mark.usefixtures("lambda_env")
+@pytest.mark.parametrize(("flags", "prefix", "mode"), [((), "sk_test_", "test"), (("--live",), "sk_live_", "live")])
+def test_create_merchant_and_rotate_key_make_a_test_key_unless_told_live(
+    cli: Cli, flags: tuple[str, ...], prefix: str, mode: str
+) -> None:
+    """A forgotten --live gives a key a real acquirer's stack refuses: never one that reaches it."""
+    code, out, _ = cli("create-merchant", "--name", "acme", *flags)
+    created = printed(out)
+    assert code == 0 and created["api_key"].startswith(prefix) and created["mode"].startswith(mode + " (")
+    code, out, _ = cli("rotate-key", "--merchant-id", created["merchant_id"], *flags)
+    assert code == 0 and printed(out)["api_key"].startswith(prefix) and printed(out)["mode"].startswith(mode)
 
 
 @pytest.mark.usefixtures("lambda_env")

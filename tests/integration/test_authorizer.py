@@ -8,11 +8,19 @@ from typing import Any
 
 import pytest
 
-from handlers.contract.messages import INVALID_KEY, MALFORMED_HEADER, MISSING_HEADER
-from handlers.domain.auth import hash_api_key
+from handlers.contract.messages import (
+    INVALID_KEY,
+    LIVE_KEY_ON_TEST,
+    MALFORMED_HEADER,
+    MISSING_HEADER,
+    TEST_KEY_ON_LIVE,
+)
+from handlers.domain.auth import KeyMode, hash_api_key
+from handlers.domain.models import Merchant
 from handlers.entrypoints import authorizer
+from handlers.entrypoints.settings import ConfigurationError
 from handlers.ops import admin
-from tests.integration.conftest import REGION, TABLE
+from tests.integration.conftest import REGION, TABLE, reset_handler_caches
 
 pytestmark = pytest.mark.usefixtures("lambda_env")
 METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/live/POST/v1/payments"
@@ -59,7 +67,15 @@ def denial(result: dict[str, Any]) -> str:
 
 @pytest.mark.parametrize(
     "authorization",
-    ["Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "pgw_abc", "bearer:pgw_abc", "Bearer " + "x" * 600, "Bearer pgw_é"],
+    [
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "sk_test_abc",
+        "bearer:sk_test_abc",
+        "Bearer " + "x" * 600,
+        "Bearer sk_test_é",
+    ],
 )
 def test_a_malformed_header_is_denied_saying_how_to_send_the_key(authorization: str) -> None:
     new_merchant()
@@ -82,10 +98,63 @@ def test_an_unknown_and_a_revoked_key_are_denied_identically() -> None:
     assert denial(revoked) == INVALID_KEY
 
 
-def test_the_three_messages_differ_and_need_no_json_escaping() -> None:
+def _in_mode(monkeypatch: pytest.MonkeyPatch, mode: str | None) -> None:
+    if mode is None:
+        monkeypatch.delenv("API_KEY_MODE")
+    else:
+        monkeypatch.setenv("API_KEY_MODE", mode)
+    reset_handler_caches()
+
+
+@pytest.mark.parametrize(
+    ("gateway", "key_kind", "message"),
+    [("live", KeyMode.TEST, TEST_KEY_ON_LIVE), ("test", KeyMode.LIVE, LIVE_KEY_ON_TEST)],
+)
+def test_a_key_of_the_other_kind_is_denied_saying_which_kind_the_gateway_takes(
+    gateway: str, key_kind: KeyMode, message: str, monkeypatch: pytest.MonkeyPatch, dynamodb: Any
+) -> None:
+    """A test key never reaches a real acquirer, a live key never works on a test stack: refused before any
+    read (a key of the other kind, valid or not, gets the same answer, so it tells nothing of what exists)."""
+    merchant_id, key = admin.create_merchant("acme", table_name=TABLE, region=REGION, mode=key_kind)
+    assert key.startswith(key_kind.prefix)
+    _in_mode(monkeypatch, gateway)
+    reads: list[str] = []
+    authorizer._directory()[0]._client.meta.events.register(
+        "before-call.dynamodb.*", lambda model, **_: reads.append(model.name)
+    )
+    assert denial(authorizer.handler(authorizer_event(f"Bearer {key}"), None)) == message
+    made_up = authorizer.handler(authorizer_event(f"Bearer {key_kind.prefix}made-up"), None)
+    assert denial(made_up) == message and reads == []
+    _in_mode(monkeypatch, key_kind.value)
+    assert authorizer.handler(authorizer_event(f"Bearer {key}"), None)["principalId"] == merchant_id
+
+
+@pytest.mark.parametrize("mode", ["test", "live"])
+def test_a_key_of_the_old_format_is_denied_in_either_mode(mode: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`pgw_` keys name no mode: the README says to give each merchant a new key before deploying."""
+    old = "pgw_" + "k" * 43
+    admin._repository(TABLE, None, REGION).add_key(hash_api_key(old), Merchant(id="mer_old", name="issued before"))
+    with pytest.raises(admin.AdminError, match="sk_test_"):  # nor can one be issued now
+        admin.create_merchant("acme", table_name=TABLE, region=REGION, api_key="pgw_" + "j" * 43)
+    _in_mode(monkeypatch, mode)
+    assert denial(authorizer.handler(authorizer_event(f"Bearer {old}"), None)) == INVALID_KEY
+
+
+@pytest.mark.parametrize("mode", [None, "", "production", "TEST"])
+def test_an_authorizer_without_a_valid_key_mode_fails_rather_than_guess(
+    mode: str | None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _in_mode(monkeypatch, None)
+    if mode is not None:
+        monkeypatch.setenv("API_KEY_MODE", mode)
+    with pytest.raises(ConfigurationError, match="API_KEY_MODE"):
+        authorizer.handler(authorizer_event("Bearer sk_test_x"), None)
+
+
+def test_the_messages_differ_and_need_no_json_escaping() -> None:
     """ACCESS_DENIED's template pastes the message into JSON as it is (API Gateway does not escape it)."""
-    messages = {MISSING_HEADER, MALFORMED_HEADER, INVALID_KEY}
-    assert len(messages) == 3
+    messages = {MISSING_HEADER, MALFORMED_HEADER, INVALID_KEY, TEST_KEY_ON_LIVE, LIVE_KEY_ON_TEST}
+    assert len(messages) == 5
     assert all(json.dumps(message) == f'"{message}"' for message in messages)
 
 

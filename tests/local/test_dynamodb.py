@@ -120,12 +120,12 @@ def test_seeding_the_same_merchants_twice_keeps_them(endpoint: str, monkeypatch:
     """An external table outlives the stack; starting again with the same --merchant must work."""
     for name, value in local_environment("eu-west-1").items():
         monkeypatch.setenv(name, value)
-    options = Options(merchants=(("m_seed", "pgw_seed-key"),), table_name="seeded")
+    options = Options(merchants=(("m_seed", "sk_test_seed-key"),), table_name="seeded")
 
     first = prepare_table(options, endpoint)
     second = prepare_table(options, endpoint)
 
-    assert first == second == [("m_seed", "pgw_seed-key")]
+    assert first == second == [("m_seed", "sk_test_seed-key")]
 
 
 def test_dynamodb_calls_go_straight_to_moto_s_dynamodb_app(endpoint: str, monkeypatch: pytest.MonkeyPatch) -> None:

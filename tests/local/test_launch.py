@@ -18,7 +18,7 @@ BANNER = [
     "  bank simulator              http://127.0.0.1:40169/payments",
     "  DynamoDB (moto)             http://127.0.0.1:33801  table payment-gateway",
     "  merchant                    mer_01M8BXZWF9R651V38YQN6JQGE0",
-    "  curl -s http://127.0.0.1:45373/v1/payments -H 'Authorization: Bearer pgw_x'",
+    "  curl -s http://127.0.0.1:45373/v1/payments -H 'Authorization: Bearer sk_test_x'",
 ]
 
 

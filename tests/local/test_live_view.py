@@ -148,7 +148,7 @@ def test_the_banner_links_the_live_view() -> None:
         url = "http://127.0.0.1:8080"
 
     stack = Stack(FakeServer(), bank_url="http://127.0.0.1:8083/payments", dynamodb_url="http://127.0.0.1:5000")  # type: ignore[arg-type]
-    stack.merchants = [("m_a", "pgw_key")]
+    stack.merchants = [("m_a", "sk_test_key")]
 
     lines = banner(stack, Options()).splitlines()
 

@@ -50,9 +50,9 @@ def test_every_option() -> None:
             "--port",
             "0",
             "--merchant",
-            "m_a:key:with:colons",
+            "m_a:sk_test_key:with:colons",
             "--merchant",
-            "m_b:k2",
+            "m_b:sk_test_k2",
             "--dynamodb-endpoint",
             "http://127.0.0.1:8000",
             "--bank-url",
@@ -62,7 +62,7 @@ def test_every_option() -> None:
     )
 
     assert options.port == 0
-    assert options.merchants == (("m_a", "key:with:colons"), ("m_b", "k2"))
+    assert options.merchants == (("m_a", "sk_test_key:with:colons"), ("m_b", "sk_test_k2"))
     assert options.dynamodb_endpoint == "http://127.0.0.1:8000"
     assert options.bank_url == "http://127.0.0.1:9/payments"
     assert options.quiet
@@ -72,7 +72,9 @@ def test_every_option() -> None:
     "argv",
     [
         ["--merchant", "no-key"],
-        ["--merchant", ":k"],
+        ["--merchant", ":sk_test_k"],
+        ["--merchant", "m_a:sk_live_k"],  # the local acquirer is a test one: live keys are refused
+        ["--merchant", "m_a:pgw_k"],
         ["--port", "65534"],
         ["--port", "-1"],
         ["--quiet", "--verbose"],
@@ -115,6 +117,7 @@ def test_the_lambdas_get_local_wiring_and_no_real_aws_credentials(monkeypatch: p
     monkeypatch.setenv("AWS_SESSION_TOKEN", "real")
     monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
     monkeypatch.setenv("BANK_READ_TIMEOUT_MS", "900")
+    monkeypatch.setenv("API_KEY_MODE", "live")  # whatever is exported: the local acquirer is a test one
 
     env = lambda_environment(
         "us-east-1", table_name="t", dynamodb_url="http://127.0.0.1:1", bank_url="http://127.0.0.1:2/payments"
@@ -128,6 +131,7 @@ def test_the_lambdas_get_local_wiring_and_no_real_aws_credentials(monkeypatch: p
     )
     assert env["FINGERPRINT_KEY"] == DEV_FINGERPRINT_KEY
     assert env["BANK_READ_TIMEOUT_MS"] == "900"  # the handlers' tunables pass through
+    assert env["API_KEY_MODE"] == "test"
     assert "AWS_PROFILE" not in env and "AWS_SESSION_TOKEN" not in env and "HTTPS_PROXY" not in env
     assert env["AWS_ACCESS_KEY_ID"] == "local"
 
@@ -138,7 +142,7 @@ def test_local_environment_drops_every_aws_variable() -> None:
     assert env["PATH"] == "/bin" and "AWS_ENDPOINT_URL" not in env
 
 
-def _banner(options: Options, key: str = "pgw_key") -> str:
+def _banner(options: Options, key: str = "sk_test_key") -> str:
     class FakeServer:
         url = "http://127.0.0.1:8080"
 
@@ -151,16 +155,26 @@ def test_banner_lists_urls_merchants_and_a_curl_example() -> None:
     text = _banner(Options())
 
     assert "http://127.0.0.1:8080" in text and "http://127.0.0.1:8083/payments" in text
-    assert "m_a" in text and "pgw_key" in text
+    assert "m_a" in text and "sk_test_key" in text
     assert "curl" in text and "/_local/regions/eu/outage" in text
     assert "ready" not in text.splitlines()
 
 
+def test_banner_says_the_data_is_in_memory_and_the_demo_key_is_new_each_run() -> None:
+    """A newcomer would otherwise look for yesterday's payments, or paste yesterday's key."""
+    [default] = [line for line in _banner(Options()).splitlines() if line.strip().startswith("data")]
+    assert "in memory, gone when the stack stops" in default and "new each run" in default
+    seeded = Options(merchants=(("m_a", "sk_test_key"),), dynamodb_endpoint="http://127.0.0.1:8000")
+    [kept] = [line for line in _banner(seeded).splitlines() if line.strip().startswith("data")]
+    assert "in your DynamoDB" in kept and "kept as given" in kept
+    assert "sk_test_key  (a test key: sk_test_)" in _banner(Options())
+
+
 def test_banner_exports_the_key_and_the_curl_line_uses_it() -> None:
-    lines = _banner(Options(), key="pgw_a b'c").splitlines()
+    lines = _banner(Options(), key="sk_test_a b'c").splitlines()
 
     export = next(line.strip() for line in lines if line.strip().startswith("export KEY="))
-    assert shlex.split(export) == ["export", "KEY=pgw_a b'c"]  # pastes into a shell as it is
+    assert shlex.split(export) == ["export", "KEY=sk_test_a b'c"]  # pastes into a shell as it is
     assert any('-H "Authorization: Bearer $KEY"' in line for line in lines)
 
 
@@ -217,7 +231,7 @@ def _call(base_url: str, method: str, path: str, key: str | None = None) -> int:
 def test_the_console_has_one_readable_line_per_event_and_the_handlers_json_is_in_the_log_file(
     tmp_path: Path, compute: str
 ) -> None:
-    console, handler_log, key = tmp_path / "console.log", tmp_path / "handlers.log", "pgw_console-test-key"
+    console, handler_log, key = tmp_path / "console.log", tmp_path / "handlers.log", "sk_test_console-test-key"
     command = [
         *launch.runner_command(merchants={"m_a": key}, verbose=False, compute=compute),
         *("--log-file", str(handler_log)),

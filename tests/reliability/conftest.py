@@ -122,6 +122,7 @@ def lambda_settings() -> dict[str, str]:
         "TABLE_NAME": TABLE,
         "AWS_REGION": REGION,
         "FINGERPRINT_KEY": FINGERPRINT_KEY,
+        "API_KEY_MODE": "test",  # the bank is a test one here
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "BANK_CONNECT_TIMEOUT_MS": "250",
@@ -187,10 +188,10 @@ def moto_skips_faults(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 STACK_MERCHANTS = {
-    "mer_alpha": "pgw_" + secrets.token_urlsafe(32),
-    "mer_beta": "pgw_" + secrets.token_urlsafe(32),
-    "mer_revoked": "pgw_" + secrets.token_urlsafe(32),  # revoked by the security suite before first use
-    "mer_failover": "pgw_" + secrets.token_urlsafe(32),  # only the failover suite's traffic
+    "mer_alpha": "sk_test_" + secrets.token_urlsafe(32),
+    "mer_beta": "sk_test_" + secrets.token_urlsafe(32),
+    "mer_revoked": "sk_test_" + secrets.token_urlsafe(32),  # revoked by the security suite before first use
+    "mer_failover": "sk_test_" + secrets.token_urlsafe(32),  # only the failover suite's traffic
 }
 
 

@@ -97,7 +97,16 @@ test_only_the_exact_key_authorizes, test_only_the_exact_key_authorizes_soak = pr
 
 @pytest.mark.parametrize(
     "header",
-    [None, "", "Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "pgw_abc", "Bearer pgw_" + "x" * 43, "Bearer " + "k" * 600],
+    [
+        None,
+        "",
+        "Bearer",
+        "Bearer ",
+        "Basic dXNlcjpwYXNz",
+        "sk_test_abc",
+        "Bearer sk_test_" + "x" * 43,
+        "Bearer " + "k" * 600,
+    ],
 )
 def test_missing_malformed_and_unknown_keys_are_refused(merchant: tuple[str, str], header: str | None) -> None:
     assert authorize(header) is None
@@ -131,7 +140,7 @@ def test_a_storage_failure_in_the_authorizer_is_an_error_not_a_decision(
     """Throttled key lookups fail the authorizer (API Gateway answers 500) rather than allow or deny."""
     _, key = merchant
     faults = DynamoFaults().fail(on("GetItem"), "ProvisionedThroughputExceededException")
-    faults.install(authorizer._directory()._client)
+    faults.install(authorizer._directory()[0]._client)
     with pytest.raises(StorageUnavailable):
         authorizer.handler({"methodArn": METHOD_ARN, "headers": {"Authorization": f"Bearer {key}"}}, None)
 
@@ -295,7 +304,15 @@ ROUTES = [("POST", "/v1/payments"), ("GET", "/v1/payments"), ("GET", "/v1/paymen
 @pytest.mark.parametrize(("method", "path"), ROUTES)
 @pytest.mark.parametrize(
     "header",
-    [None, "", "Bearer", "Basic dXNlcjpwYXNz", "pgw_only", "Bearer pgw_unknown_" + "x" * 40, "Bearer " + "x" * 600],
+    [
+        None,
+        "",
+        "Bearer",
+        "Basic dXNlcjpwYXNz",
+        "sk_test_only",
+        "Bearer sk_test_unknown_" + "x" * 40,
+        "Bearer " + "x" * 600,
+    ],
 )
 def test_the_stack_refuses_bad_keys_with_401(
     local_stack: LocalStack, method: str, path: str, header: str | None
