@@ -49,23 +49,31 @@ def signed_location(
 
 @dataclass(frozen=True)
 class SignedCode:
-    """Where the signed archive is, and the config every function must carry."""
+    """Where the signed archive is, and the config every function must carry (CodeSigning.code)."""
 
     s3_bucket: pulumi.Input[str]
+    """The bucket holding the signed archive: each function's `s3_bucket`."""
     s3_key: pulumi.Input[str]
+    """The signed archive's key, `signed/<job id>.zip`: each function's `s3_key`."""
     config_arn: pulumi.Input[str]
+    """The code-signing config (policy `Enforce`) each function carries: unsigned code is refused."""
 
 
 @dataclass(frozen=True)
 class CodeSigningArgs:
+    """The archive to sign and the Signer profile that signs it. Fields: docs/components.md."""
+
     region: str
+    """The region of the bucket, the signing job and the code-signing config: the functions' region."""
     archive: pulumi.Asset
     """The built zip (a FileAsset: uploaded byte for byte)."""
     profile: str
     """`create`: a profile owned by this stack; otherwise the name of an existing profile in `region`
     (e.g. one a security team owns, so that deploying credentials alone cannot create a trusted signer)."""
     name_prefix: str = "payment-gateway"
+    """The bucket's name prefix (`<prefix>-code-`) and the created profile's (non-alphanumerics as `_`)."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on the bucket, the archive object, the profile and the code-signing config."""
 
     def __post_init__(self) -> None:
         if not valid_profile(self.profile):
@@ -75,6 +83,10 @@ class CodeSigningArgs:
 
 
 class CodeSigning(pulumi.ComponentResource):
+    """The archive uploaded to a private, versioned bucket, signed by a Signer profile (this stack's own or
+    an existing one), and a code-signing config (`Enforce`) admitting only that profile's signatures.
+    Pass `code` to FunctionsArgs.code_signing."""
+
     code: SignedCode
     bucket_name: pulumi.Output[str]
     profile_name: pulumi.Output[str]

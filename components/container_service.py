@@ -58,13 +58,21 @@ TLS_POLICY = "ELBSecurityPolicy-TLS13-1-2-2021-06"
 
 @dataclass(frozen=True)
 class ContainerServiceArgs:
+    """The image, its access and environment, the edge and the task settings of the container option.
+    Fields: docs/components.md."""
+
     region: str
+    """The region of everything it creates: an AWS region name."""
     network: Network
+    """The VPC: the load balancer in its public subnets, the tasks in its private ones."""
     image_ref: pulumi.Input[str]
     """`<repository>@sha256:...` (components.image)."""
     repository_arn: pulumi.Input[str]
+    """The ECR repository the execution role may pull the image from."""
     table_arn: pulumi.Input[str]
+    """This region's table (replica) ARN, for the task role."""
     table_key_arn: pulumi.Input[str]
+    """This region's table KMS key ARN, for the task role (through DynamoDB only)."""
     table_access: TableAccess
     """What the served functions may do to the table (TableAccess.union of their routes.Function)."""
     key_arn: pulumi.Input[str]
@@ -72,13 +80,19 @@ class ContainerServiceArgs:
     environment: Mapping[str, pulumi.Input[str]]
     """The handlers' variables; SECRET_VARIABLES among them go to Secrets Manager."""
     edge: EdgeSettings
+    """WAF, DNS and drain, as for the Lambda option; `domain` is required (the HTTPS listener's certificate)."""
     task: TaskSettings = field(default_factory=TaskSettings)
+    """Task size, task counts and auto scaling targets."""
     alb_deletion_protection: bool = True
+    """The load balancer's deletion protection; set False and apply it before destroying the stack."""
     name_prefix: str = "payment-gateway"
+    """Names the WAF resources, the cluster, service, log group and secrets (see FargateServiceArgs)."""
     log_retention_days: int = 365
+    """Retention of the log groups (container, WAF) and of the ALB's access logs, days."""
     secret_recovery_window_days: int = DEFAULT_SECRET_RECOVERY_WINDOW_DAYS
-    """How long a deleted secret stays recoverable (and its name taken): 0, or 7-30."""
+    """How long a deleted secret stays recoverable (and its name taken), days: 0, or 7-30."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on every resource created."""
 
     def __post_init__(self) -> None:
         require_recovery_window(self.secret_recovery_window_days)
@@ -88,6 +102,9 @@ class ContainerServiceArgs:
 
 
 class ContainerService(pulumi.ComponentResource):
+    """The API on Fargate in one region: a LoadBalancer, its RegionalEdge, the listeners (HTTPS with the
+    edge's certificate, HTTP redirected), the security groups and a FargateService."""
+
     regional_url: pulumi.Output[str]
     global_url: pulumi.Output[str]
     health_check_id: pulumi.Output[str]

@@ -43,21 +43,31 @@ MAX_ALARMS = 10  # CodeDeploy's limit per deployment group
 
 @dataclass(frozen=True)
 class LiveFunction:
+    """A published function CodeDeploy deploys: its alias and the alarms that roll it back."""
+
     function_name: pulumi.Input[str]
+    """The Lambda function's name (the service role may update only these functions' aliases)."""
     alias_name: str
+    """The alias CodeDeploy shifts (`live`); the same for every function of one SafeDeployments."""
     alarms: Sequence[pulumi.Input[str]]
-    """Alarm names that stop this function's deployment and shift its traffic back."""
+    """Alarm names that stop this function's deployment and shift its traffic back (1-10)."""
 
 
 @dataclass(frozen=True)
 class SafeDeploymentsArgs:
+    """The functions to deploy gradually, their alarms and the traffic-shifting config.
+    Fields: docs/components.md."""
+
     region: str
+    """The region of the CodeDeploy application and its groups: an AWS region name."""
     deployment_config: str
-    """A CodeDeploy predefined Lambda config (a value of DEPLOYMENT_STRATEGIES)."""
+    """A CodeDeploy predefined Lambda config (a value of DEPLOYMENT_STRATEGIES): a canary or linear one."""
     functions: Mapping[str, LiveFunction]
     """Role (e.g. `create-payment`) -> its function; the role names the deployment group. At least one."""
     name_prefix: str = "payment-gateway"
+    """The CodeDeploy application's name."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on the application, its groups and the service role."""
 
     def __post_init__(self) -> None:
         if not self.functions:

@@ -42,9 +42,13 @@ HEALTH_CHECK_FAILURES = 3
 
 @dataclass(frozen=True)
 class CustomDomainArgs:
+    """The API's own domain name and its Route 53 zone: a certificate, DNS records and a health check."""
+
     domain_name: str
     """The shared name (api.example.com); this region also gets `<region>.<domain_name>`."""
     hosted_zone_id: pulumi.Input[str]
+    """The Route 53 hosted zone of `domain_name`: the certificate's validation records, the regional alias
+    record and the latency record go into it."""
 
 
 @dataclass(frozen=True)
@@ -52,12 +56,14 @@ class EdgeSettings:
     """The edge's configuration, the same for both compute options."""
 
     domain: CustomDomainArgs | None = None
+    """A custom domain: certificate, DNS, health check and latency record. None: no DNS failover."""
     waf_rate_limit: int = 100_000
-    """Requests per client IP per 5 minutes before WAF blocks it."""
+    """Requests per client IP per 5 minutes before WAF blocks it (at least 10)."""
     waf_log_all_requests: bool = False
     """Log every request WAF inspects, not only those it blocks or counts (costs ingestion per request)."""
     drain: bool = False
-    """Planned failover: withdraw this region's latency record (the origin keeps running)."""
+    """Planned failover: withdraw this region's latency record (the origin keeps running); without `domain`
+    there is none to withdraw."""
 
     def __post_init__(self) -> None:
         if self.waf_rate_limit < 10:
@@ -95,8 +101,11 @@ class ApiGatewayOrigin:
     """A REST API stage: each host gets an API Gateway custom domain name (TLS 1.2) mapped to it."""
 
     rest_api_id: pulumi.Input[str]
+    """The REST API each host's base path mapping points at."""
     stage_name: pulumi.Input[str]
+    """The stage each host's base path mapping serves."""
     stage_arn: pulumi.Input[str]
+    """What the web ACL is associated with."""
 
     @property
     def protected_arn(self) -> pulumi.Input[str]:
@@ -137,8 +146,11 @@ class LoadBalancerOrigin:
     """An application load balancer: it terminates TLS itself, for every host."""
 
     arn: pulumi.Input[str]
+    """The load balancer's ARN: what the web ACL is associated with."""
     dns_name: pulumi.Input[str]
+    """Its DNS name: the target of the regional and latency alias records."""
     zone_id: pulumi.Input[str]
+    """Its canonical hosted zone, for those alias records."""
 
     @property
     def protected_arn(self) -> pulumi.Input[str]:
@@ -158,21 +170,37 @@ class MovedFrom:
     its old URN (`<prefix>-<role>` under `parent`), so existing stacks keep them instead of replacing them."""
 
     parent: pulumi.Resource
+    """The component the children were declared under (RegionalGateway)."""
     prefix: str
+    """The name their old resource names began with (`<prefix>-<role>`)."""
 
 
 @dataclass(frozen=True)
 class RegionalEdgeArgs:
+    """What the edge fronts and how: the origin, the key for WAF's logs and the edge's settings.
+    Fields: docs/components.md."""
+
     region: str
+    """The region of the web ACL, the certificate and the latency record: an AWS region name."""
     origin: EdgeOrigin
+    """What serves the region: ApiGatewayOrigin (a REST API stage) or LoadBalancerOrigin (an ALB). WAF is
+    associated with it, and it limits the body size WAF lets through to what WAF can inspect in front of it."""
     logs_key_arn: pulumi.Input[str]
     """Encrypts the WAF log group (the key's policy admits this region's log groups)."""
     settings: EdgeSettings = field(default_factory=EdgeSettings)
+    """Domain, WAF rate limit and logging, drain."""
     name_prefix: str = "payment-gateway"
+    """Names the web ACL's metric (`<prefix>-waf`), its log group (`aws-waf-logs-<prefix>`) and the health
+    check (its Name tag, `<prefix>-<region>`)."""
     log_retention_days: int = 365
+    """Retention of the WAF log group, days (one of the values CloudWatch accepts)."""
     health_path: str = "/health"
+    """The path Route 53's health check requests over HTTPS on `<region>.<domain>`, every 10 s; 3 failures
+    take the region out of DNS."""
     moved_from: MovedFrom | None = None
+    """Where the edge's children were before it was a component (each aliased); None for a new edge."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on the web ACL, log group, certificate, custom domain names and health check."""
 
 
 def body_limit(origin: EdgeOrigin) -> int:

@@ -69,11 +69,19 @@ def require_recovery_window(days: int) -> None:
 
 @dataclass(frozen=True)
 class TaskSettings:
+    """The size of a task and how many run: the service's desired count and its auto scaling."""
+
     cpu: int = sizing.TASK_CPU_UNITS
+    """CPU units of a task (256, 512, 1024, 2048, 4096; 1024 = one vCPU)."""
     memory_mb: int = sizing.TASK_MEMORY_MB
+    """Memory of a task, MB: a size Fargate offers with `cpu` (512 CPU units: 1024-4096 in steps of 1024)."""
     min_tasks: int = sizing.DEFAULT_MIN_TASKS
+    """Tasks at least (at least 2, at most `max_tasks`): the desired count at creation and auto scaling's
+    minimum. The default carries the whole design load in one region after a failover (components.sizing)."""
     max_tasks: int = sizing.DEFAULT_MAX_TASKS
+    """Tasks at most: auto scaling's maximum (three times the design load in one region by default)."""
     cpu_target_percent: float = sizing.TARGET_CPU_PERCENT
+    """Auto scaling keeps the service's average CPU near this, %."""
     requests_per_target: int = sizing.DEFAULT_REQUESTS_PER_TARGET
     """ALBRequestCountPerTarget's target: requests per task per minute."""
 
@@ -123,14 +131,22 @@ def container_definitions(
 
 @dataclass(frozen=True)
 class FargateServiceArgs:
+    """What the tasks run, where, with which access, behind which target group. Fields: docs/components.md."""
+
     region: str
+    """The region of the cluster, service, secrets and log group: an AWS region name."""
     network: Network
+    """The VPC: the tasks run in its private subnets and wait for its NAT routes."""
     security_group_id: pulumi.Input[str]
+    """The tasks' security group (ContainerService's: in from the load balancer only, out on 443)."""
     image_ref: pulumi.Input[str]
     """`<repository>@sha256:...` (components.image)."""
     repository_arn: pulumi.Input[str]
+    """The ECR repository the execution role may pull the image from."""
     table_arn: pulumi.Input[str]
+    """This region's table (replica) ARN, for the task role."""
     table_key_arn: pulumi.Input[str]
+    """This region's table KMS key ARN, for the task role (through DynamoDB only)."""
     table_access: TableAccess
     """What the served functions may do to the table (TableAccess.union of their routes.Function)."""
     key_arn: pulumi.Input[str]
@@ -138,15 +154,22 @@ class FargateServiceArgs:
     environment: Mapping[str, pulumi.Input[str]]
     """The handlers' variables; SECRET_VARIABLES among them go to Secrets Manager."""
     target_group_arn: pulumi.Input[str]
+    """The load balancer's target group the service registers its tasks in (by IP)."""
     request_count_label: pulumi.Input[str]
     """ALBRequestCountPerTarget's resource label (LoadBalancer.request_count_label)."""
     listener: pulumi.Resource
     """The listener that forwards to the target group: a service can use a target group only behind one."""
     task: TaskSettings = field(default_factory=TaskSettings)
+    """Task size, task counts and auto scaling targets."""
     name_prefix: str = "payment-gateway"
+    """Names the cluster, the service and task family (`<prefix>-api`), the log group and the secrets
+    (`<prefix>/<variable>`)."""
     log_retention_days: int = 365
+    """Retention of the container's log group, days (one of the values CloudWatch accepts)."""
     secret_recovery_window_days: int = DEFAULT_SECRET_RECOVERY_WINDOW_DAYS
+    """How long a deleted secret stays recoverable (and its name taken), days: 0, or 7-30."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on every resource created; the service propagates them to its tasks."""
     former_parent: pulumi.Resource | None = None
     """The component its resources were children of before this one existed (ContainerService): each
     gets an alias to its URN there, so `pulumi up` keeps them (the secrets' versions and the roles'
@@ -157,6 +180,9 @@ class FargateServiceArgs:
 
 
 class FargateService(pulumi.ComponentResource):
+    """The ECS cluster, the task definition and its roles, the secrets, the log group, the service in the
+    private subnets behind the target group, and its auto scaling on CPU and requests per target."""
+
     cluster_name: pulumi.Output[str]
     service_name: pulumi.Output[str]
     log_group_name: pulumi.Output[str]

@@ -79,18 +79,28 @@ def validate_topology(
 
 @dataclass(frozen=True)
 class GlobalStoreArgs:
+    """The table's regions and consistency, and whether this stack owns the table or attaches to a replica.
+    Fields: docs/components.md."""
+
     region: str
     """This stack's region: the table's home (owner) or the replica to attach to."""
     replica_regions: Sequence[str] = ()
-    """Owner only: the other regions that get a replica (and a KMS key)."""
+    """Owner only: the other regions that get a replica (and a KMS key); distinct, without `region`."""
     table_name: str = schema.DEFAULT_TABLE_NAME
+    """The table's name (in every region), and its keys' alias `alias/<table_name>-table`."""
     attach: bool = False
+    """Create nothing: look up this region's replica and key, which the owner stack created (the lookup
+    fails at preview until it has). Refuses `replica_regions` and `witness_region`."""
     deletion_protection: pulumi.Input[bool] = True
+    """DynamoDB deletion protection on the table and every replica (owner only)."""
     consistency_mode: ConsistencyMode = "EVENTUAL"
     """EVENTUAL (MREC, last writer wins) or STRONG (MRSC: 3 regions, or 2 + `witness_region`)."""
     witness_region: str | None = None
+    """STRONG with one replica: the region of the MRSC witness, not one of the table's, in their region set."""
     key_deletion_window_days: pulumi.Input[int] = 30
+    """Days a deleted table key waits before KMS deletes it (KMS accepts 7-30; not checked here)."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on the keys and the table; replicas copy the table's, with `region` renamed `primary-region`."""
 
     def __post_init__(self) -> None:
         if self.attach:

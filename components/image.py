@@ -164,15 +164,23 @@ def build_locations(context: Path, dockerfile: str, cwd: Path) -> tuple[str, str
 
 @dataclass(frozen=True)
 class ContainerImageArgs:
+    """What the image is built from and the repository it is pushed to. Fields: docs/components.md."""
+
     region: str
+    """The region of the ECR repository: an AWS region name."""
     context: Path
     """The build context: the project root (the Dockerfile copies handlers/ and container/)."""
     repository_name: str
+    """The ECR repository's name; the image is pushed there as `ctx-<hash of the build context>`."""
     kms_key_arn: pulumi.Input[str]
     """Encrypts the repository's images (the stack's customer-managed key, not ECR's AES256 default)."""
     dockerfile: str = spec.DOCKERFILE
+    """The Dockerfile, relative to `context`; it and the files it copies make the tag's hash."""
     keep_images: int = KEEP_IMAGES
+    """Images the repository keeps (its lifecycle policy expires older ones): at least 2, the running one
+    and the one a rollback returns to."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on the repository."""
 
     def __post_init__(self) -> None:
         if self.keep_images < 2:
@@ -195,6 +203,9 @@ def lifecycle_policy(keep: int) -> str:
 
 
 class ContainerImage(pulumi.ComponentResource):
+    """The ECR repository (KMS-encrypted, scan on push, immutable tags, the last `keep_images` kept) and the
+    linux/arm64 image built at `pulumi up` and pushed as `ctx-<hash of the build context>`."""
+
     repository_arn: pulumi.Output[str]
     repository_url: pulumi.Output[str]
     tag: str

@@ -44,10 +44,16 @@ from handlers.contract import routes
 
 @dataclass(frozen=True)
 class DeployedFunction:
+    """One deployed function and the resources that go with it (LambdaFunctions.functions)."""
+
     spec: routes.Function
+    """What it was built from: name, handler, table actions, keys and indexes (handlers.contract.routes)."""
     function: aws.lambda_.Function
+    """The Lambda function, `<name_prefix>-<spec.name>`."""
     role: aws.iam.Role
+    """Its own execution role: only its routes' table actions, its log group and the keys."""
     log_group: aws.cloudwatch.LogGroup
+    """Its encrypted log group, `/aws/lambda/<function name>`."""
     alias: aws.lambda_.Alias | None = None
     """The `live` alias every caller invokes (published functions only)."""
 
@@ -84,6 +90,8 @@ def invoke_permission(
 
 @dataclass(frozen=True)
 class LambdaFunctionsArgs:
+    """The region's shared function settings and which functions serve the API. Fields: docs/components.md."""
+
     shared: FunctionsArgs
     """What every function of the region is built from."""
     served: Sequence[routes.Function] = ()

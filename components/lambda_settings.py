@@ -40,15 +40,25 @@ MAX_AUTHORIZATION_TTL_SECONDS = 30 * 24 * 3600
 
 @dataclass(frozen=True)
 class LambdaSettings:
+    """The runtime settings every function of the region shares (the scheduled ones take the resolver's
+    timeout instead)."""
+
     # 512 MB: Lambda allocates CPU in proportion to memory, so cold starts (imports) are ~2x faster
     # than at 256 MB for a few cents; 5 s covers a cold start plus the 0.85 s bank budget.
     memory_mb: int = 512
+    """Memory of every function, MB (128-10240); Lambda gives CPU in proportion to it."""
     timeout_seconds: int = 5
+    """Timeout of every function but the resolver and the webhook sender, s (1-29: API Gateway's integration
+    limit). The idempotency lease is twice this; the bank's timeouts and the payment write must fit in it."""
     reserved_concurrency: int | None = None
+    """Reserved concurrent executions of each function (1-10000); None leaves them unreserved. 0 is refused:
+    it would throttle every function, /health included."""
     log_level: str = "INFO"
-    # SnapStart on the published versions behind `live`, where the region offers it: a new execution
-    # environment resumes from a snapshot of the init (docs/performance.md, docs/cost.md).
+    """LOG_LEVEL of every function: DEBUG, INFO, WARNING or ERROR."""
     snap_start: bool = True
+    """SnapStart on the published versions behind `live` where the region offers it (not ap-southeast-6 or
+    ap-east-2): a new execution environment resumes from a snapshot of the init (docs/performance.md,
+    docs/cost.md). False turns it off."""
 
     def __post_init__(self) -> None:
         validation.whole_number("memory_mb", self.memory_mb, 128, 10240)
@@ -60,12 +70,20 @@ class LambdaSettings:
 
 @dataclass(frozen=True)
 class BankSettings:
+    """Where the functions that call the bank send payments: the acquirer's URL, or the simulator instead
+    (exactly one of the two), and the call's timeouts."""
+
     url: pulumi.Input[str] | None = None
-    """The acquiring bank's URL (a secret)."""
+    """The acquiring bank's URL, BANK_URL of the functions that call the bank (a secret: pass a secret Output).
+    None only with `simulator=True`."""
     connect_timeout_ms: int = 250
+    """BANK_CONNECT_TIMEOUT_MS: the bank call's connect timeout, ms (1-10000)."""
     read_timeout_ms: int = 600
+    """BANK_READ_TIMEOUT_MS: the bank call's read timeout, ms (1-28000). Connect + read + the payment write's
+    3000 ms must end within LambdaSettings.timeout_seconds (FunctionsArgs refuses otherwise)."""
     simulator: bool = False
-    """Deploy the bank simulator and point BANK_URL at it: a test deployment, where no money moves."""
+    """Deploy the bank simulator and point BANK_URL at it: a test deployment, where no money moves. True only
+    without `url`."""
 
     def __post_init__(self) -> None:
         # Opt-in on purpose: a forgotten URL must not send real merchants' payments to a simulator
@@ -80,16 +98,23 @@ class BankSettings:
 
 @dataclass(frozen=True)
 class ResolverSettings:
-    """The scheduled resolver that settles pending payments (handlers.domain.resolver)."""
+    """The scheduled resolver that settles pending payments (handlers.domain.resolver); the webhook sender
+    runs on its schedule and timeout too."""
 
     unknown_outcome: str = "settle"
-    """settle: record an authorization found late; reverse: reverse it (the shopper was told it failed)."""
+    """UNKNOWN_OUTCOME, for an authorization found late for a payment whose answer was lost: `settle` records
+    it; `reverse` reverses it at the bank (the shopper was told it failed). One of the two."""
     interval_minutes: int = routes.RESOLVER_INTERVAL_SECONDS // 60
+    """How often the resolver and the webhook sender run, minutes (1-60): their EventBridge rules' rate."""
     peer_regions: Sequence[str] = ()
-    """Every region of the gateway: their heartbeats are read, and their payments taken over when silent."""
+    """Every region of the gateway (AWS region names): their heartbeats are read, and their payments and
+    webhook events taken over when silent (PEER_REGIONS)."""
     takeover_after_seconds: float = 300.0
+    """RESOLVER_TAKEOVER_SECONDS: a peer region whose heartbeat is older than this, s, is silent; this region
+    takes over its pending payments and its webhook events."""
     timeout_seconds: int = 60
-    """A run settles a batch with a bank inquiry (and maybe a reversal) each."""
+    """The resolver's and the webhook sender's Lambda timeout, s (10-900): a run settles a batch with a bank
+    inquiry (and maybe a reversal) each."""
 
     def __post_init__(self) -> None:
         if self.unknown_outcome not in ("settle", "reverse"):
@@ -102,38 +127,57 @@ class ResolverSettings:
 
 @dataclass(frozen=True)
 class FunctionsArgs:
-    """What every Lambda function of a region is built from, whichever compute option serves the API."""
+    """What every Lambda function of a region is built from, whichever compute option serves the API: the
+    table, the code, the secrets, the bank, the resolver and the runtime settings. Fields: docs/components.md."""
 
     region: str
+    """The region every function (and its log group, schedule and key) is created in: an AWS region name."""
     table_name: pulumi.Input[str]
+    """The payment table's name: TABLE_NAME of every function."""
     table_arn: pulumi.Input[str]
-    """This region's table (replica) ARN."""
+    """This region's table (replica) ARN: each function's role may use only its routes' actions on it."""
     table_key_arn: pulumi.Input[str]
-    """This region's table KMS key ARN."""
+    """This region's table KMS key ARN: the roles may use it for the table."""
     code: pulumi.Archive
+    """The Lambda archive every function runs (components.packaging.build_lambda_archive); with
+    `code_signing`, its signed copy is deployed instead."""
     source_code_hash: pulumi.Input[str]
+    """The archive's base64 SHA-256 (LambdaArchive.sha256_base64): a new hash updates the code and
+    publishes new versions."""
     fingerprint_key: pulumi.Input[str]
+    """FINGERPRINT_KEY of the functions that fingerprint cards: the HMAC key, the same in every region. A
+    secret: pass a secret Output (a plain string must be at least 32 bytes; an Output is not checked)."""
     bank: BankSettings
     """Where payments are authorized: a real acquirer, or (explicitly) the simulator."""
     name_prefix: str = "payment-gateway"
+    """Names the functions (`<prefix>-<function>`), their schedules and the key alias (`alias/<prefix>-gateway`)."""
     bank_simulator: routes.Function = routes.BANK_SIMULATOR
+    """The simulator's handler, deployed behind a public Function URL only with `bank.simulator`."""
     resolver_function: routes.Function = routes.RESOLVER
+    """The resolver's handler and table access, scheduled every `resolver.interval_minutes`."""
     resolver: ResolverSettings = field(default_factory=ResolverSettings)
+    """The resolver's and the webhook sender's schedule, timeout and takeover of silent regions."""
     webhook_sender: routes.Function = routes.WEBHOOK_SENDER
     """Scheduled like the resolver (its interval, its timeout), in both compute options, outside any VPC."""
     lambda_settings: LambdaSettings = field(default_factory=LambdaSettings)
+    """Memory, timeout, reserved concurrency, log level and SnapStart of every function."""
     log_retention_days: int = 365
+    """Retention of every log group, days: one of the values CloudWatch accepts (1, 3, 5, 7, 14, 30, 60, 90,
+    120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922, 3288, 3653)."""
     allowed_currencies: str = "GBP,EUR,USD"
+    """ALLOWED_CURRENCIES: comma-separated ISO 4217 codes in upper case, each once."""
     metrics_namespace: str = "PaymentGateway"
+    """METRICS_NAMESPACE: the CloudWatch namespace of the handlers' metrics (Monitoring must read the same)."""
     alias_moved_by_deployments: bool = True
     """CodeDeploy shifts each function's `live` alias to a new version (gradually); Pulumi leaves the
     alias where it is. False: Pulumi points it at every new version at once (all-at-once)."""
     code_signing: SignedCode | None = None
     """Deploy the signed copy of `code` from S3, enforced by a code-signing config; None uploads `code`."""
     authorization_ttl_seconds: int = DEFAULT_AUTHORIZATION_TTL_SECONDS
-    """How long a manual authorization waits for its capture: create-payment writes its
-    `authorization_expires_at`, the resolver expires it (AUTHORIZATION_TTL_SECONDS)."""
+    """How long a manual authorization waits for its capture, s (1-2592000, 30 days; 7 days by default):
+    create-payment writes its `authorization_expires_at`, the resolver expires it (AUTHORIZATION_TTL_SECONDS)."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on every resource created (functions, roles, log groups, schedules, the key)."""
 
     def __post_init__(self) -> None:
         validation.aws_region("region", self.region)

@@ -28,13 +28,20 @@ DEREGISTRATION_DELAY_SECONDS = 30
 
 @dataclass(frozen=True)
 class LoadBalancerArgs:
+    """Where the load balancer goes and what guards it. Fields: docs/components.md."""
+
     region: str
+    """The region of the load balancer and its access-log bucket: an AWS region name."""
     network: Network
+    """The VPC: the load balancer takes its public subnets, the target group its VPC."""
     security_group_id: pulumi.Input[str]
+    """The load balancer's security group (ContainerService's: internet in on 443 and 80, out to the tasks)."""
     deletion_protection: bool = True
+    """ELB deletion protection; set False and apply it before destroying the stack."""
     log_retention_days: int = 365
-    """How long access logs (and their overwritten versions) are kept."""
+    """How long access logs (and their overwritten versions) are kept, days."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on the load balancer, its bucket and the target group."""
     former_parent: pulumi.Resource | None = None
     """The component its resources were children of before this one existed (ContainerService): each
     gets an alias to its URN there, so `pulumi up` keeps them (the bucket's own children follow: the
@@ -42,6 +49,9 @@ class LoadBalancerArgs:
 
 
 class LoadBalancer(pulumi.ComponentResource):
+    """The internet-facing ALB in the public subnets, its access-log bucket, and the target group (tasks by
+    IP, shallow liveness check). Its listeners are ContainerService's."""
+
     arn: pulumi.Output[str]
     arn_suffix: pulumi.Output[str]
     dns_name: pulumi.Output[str]

@@ -29,13 +29,24 @@ GATEWAY_ENDPOINTS = ("dynamodb", "s3")
 
 @dataclass(frozen=True)
 class NetworkArgs:
+    """The VPC's address block, zones and flow logs. Fields: docs/components.md."""
+
     region: str
+    """The region of the VPC: an AWS region name."""
     logs_key_arn: pulumi.Input[str]
+    """Encrypts the flow-log group (the key's policy admits this region's log groups)."""
     cidr_block: str = "10.20.0.0/16"
+    """The VPC's IPv4 block, a /18 or larger: a public /24 per zone from its start, a private /20 per zone
+    after its first /20."""
     availability_zones: int = 2
+    """Zones used (at least 2), the region's first available ones: a public and a private subnet and a NAT
+    gateway in each."""
     name_prefix: str = "payment-gateway"
+    """The `Name` tag of each resource (`<prefix>-<region>-<role>`) and the flow-log group's name."""
     log_retention_days: int = 365
+    """Retention of the flow-log group, days (one of the values CloudWatch accepts)."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on every resource created."""
 
     def __post_init__(self) -> None:
         if self.availability_zones < 2:
@@ -56,6 +67,9 @@ def subnet_cidrs(cidr_block: str, zones: int) -> tuple[list[str], list[str]]:
 
 
 class Network(pulumi.ComponentResource):
+    """The VPC: per zone a public subnet (ALB, NAT gateway) and a private one (tasks), DynamoDB and S3
+    gateway endpoints, the default security group emptied, flow logs to an encrypted log group."""
+
     vpc_id: pulumi.Output[str]
     public_subnet_ids: list[pulumi.Output[str]]
     private_subnet_ids: list[pulumi.Output[str]]

@@ -183,8 +183,12 @@ class TableAccess:
     """The table access of several functions served by one process (the container serves them all)."""
 
     actions: tuple[str, ...]
+    """DynamoDB actions (`dynamodb:GetItem`...) the task role may take on this region's table."""
     leading_keys: tuple[str, ...]
+    """Partition-key patterns the actions are limited to (`dynamodb:LeadingKeys`, StringLike); empty: the
+    whole table."""
     indexes: tuple[str, ...]
+    """Secondary indexes the actions also apply to."""
 
     @classmethod
     def union(cls, accesses: Sequence[tuple[Sequence[str], Sequence[str], Sequence[str]]]) -> TableAccess:

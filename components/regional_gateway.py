@@ -89,19 +89,32 @@ _EDGE = EdgeSettings()
 
 @dataclass(frozen=True)
 class RegionalGatewayArgs(FunctionsArgs):
+    """FunctionsArgs (the functions: table, code, secrets, bank, resolver, runtime) plus the REST API's and
+    the edge's settings, spelt out flat: RegionalGateway passes them on as ApiSettings and EdgeSettings
+    (`api`, `edge`). Fields: docs/components.md."""
+
     stage_name: str = _API.stage_name
+    """The REST API stage's name: the first segment of the execute-api URL's path."""
     route_table: Sequence[routes.Route] = _API.route_table
+    """The API's routes (method, path, function, authorized): a function per distinct route function."""
     authorizer: routes.Function = _API.authorizer
+    """The REQUEST authorizer's function: it checks the `Authorization` header of every authorized route."""
     authorizer_cache_seconds: int = _API.authorizer_cache_seconds
+    """How long API Gateway caches an authorizer's answer per `Authorization` header, s (0-3600; 0: none)."""
     throttle_rate_limit: float = _API.throttle_rate_limit
+    """Steady-state rate limit of each method, requests/s over all clients (more than 0, at most 10000)."""
     throttle_burst_limit: int = _API.throttle_burst_limit
+    """Burst limit of each method, requests (1-5000)."""
     waf_rate_limit: int = _EDGE.waf_rate_limit
-    """Requests per client IP per 5 minutes before WAF blocks it."""
+    """Requests per client IP per 5 minutes before WAF blocks it (at least 10)."""
     waf_log_all_requests: bool = _EDGE.waf_log_all_requests
     """Log every request WAF inspects, not only those it blocks or counts (costs ingestion per request)."""
     domain: CustomDomainArgs | None = None
+    """A custom domain: certificate, DNS, health check and latency record; the execute-api endpoint is then
+    disabled. None: clients use the stage's invoke URL, and nothing fails over by DNS."""
     drain: bool = _EDGE.drain
-    """Planned failover: withdraw this region's latency record (the API keeps running)."""
+    """Planned failover: withdraw this region's latency record (the API keeps running); without `domain`
+    there is none to withdraw."""
     manage_api_gateway_account: bool = _API.manage_api_gateway_account
     """Set API Gateway's (account-wide, per-region) CloudWatch role; needed once per account and region."""
 

@@ -71,12 +71,22 @@ class ApiShape(Protocol):
 
 @dataclass(frozen=True)
 class ApiSettings:
+    """The REST API's shape and limits: its stage, routes, authorizer and throttling."""
+
     stage_name: str = "live"
+    """The stage's name: the first segment of the execute-api URL's path."""
     route_table: Sequence[routes.Route] = routes.ROUTES
+    """The routes (method, path, function, authorized): a resource per path segment, a method, a Lambda
+    proxy integration to the function's `live` alias and an invoke permission per route."""
     authorizer: routes.Function = routes.AUTHORIZER
+    """The REQUEST authorizer's function: it checks the `Authorization` header of every authorized route."""
     authorizer_cache_seconds: int = routes.AUTHORIZER_CACHE_SECONDS
+    """How long API Gateway caches an authorizer's answer per `Authorization` header, s (0-3600; 0: none)."""
     throttle_rate_limit: float = 500.0
+    """Steady-state rate limit of each method, requests/s over all clients (more than 0, at most 10000: the
+    account's default quota per region). 0 is refused: it would throttle /health too."""
     throttle_burst_limit: int = 1000
+    """Burst limit of each method, requests (1-5000: the account's default burst)."""
     execute_api_endpoint_disabled: bool = False
     """With a custom domain, clients (and the health check) must come through it."""
     manage_api_gateway_account: bool = True
@@ -92,17 +102,25 @@ class ApiSettings:
 
 @dataclass(frozen=True)
 class RestApiArgs:
+    """What RestApi builds the API from: the functions it invokes, the key for its logs and its settings.
+    Fields: docs/components.md."""
+
     region: str
+    """The region of the API, its stage and its log groups: an AWS region name."""
     functions: Mapping[str, DeployedFunction]
     """By role: every function the routes name, and the authorizer (each invoked through its `live` alias)."""
     logs_key_arn: pulumi.Input[str]
     """Encrypts the access and execution log groups (the key's policy admits this region's log groups)."""
     settings: ApiSettings = field(default_factory=ApiSettings)
+    """Stage, routes, authorizer and throttling."""
     name_prefix: str = "payment-gateway"
+    """The API's name, and the prefix of its authorizer's and access log group's names."""
     log_retention_days: int = 365
+    """Retention of the access and execution log groups, days (one of the values CloudWatch accepts)."""
     former_parent: pulumi.Resource | None = None
     """Where the API's resources were declared before this component existed (they are aliased)."""
     tags: Mapping[str, str] = field(default_factory=dict)
+    """Tags on the API, its stage, log groups and CloudWatch role."""
 
 
 def path_slug(path: str) -> str:

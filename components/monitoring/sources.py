@@ -46,7 +46,9 @@ class LambdaMetrics:
     """The REST API and stage serving the payment API."""
 
     api_name: pulumi.Input[str]
+    """The REST API's name: the ApiName dimension of its metrics."""
     stage_name: pulumi.Input[str]
+    """Its stage's name: the Stage dimension."""
 
     def _dimensions(self) -> dict[str, pulumi.Input[str]]:
         return {"ApiName": self.api_name, "Stage": self.stage_name}
@@ -114,10 +116,15 @@ class ContainerMetrics:
     """The container option's dimensions: the ALB and target group (ARN suffixes), cluster and service."""
 
     load_balancer: pulumi.Input[str]
+    """The load balancer's ARN suffix: the LoadBalancer dimension."""
     target_group: pulumi.Input[str]
+    """The target group's ARN suffix: the TargetGroup dimension."""
     cluster_name: pulumi.Input[str]
+    """The ECS cluster's name: the ClusterName dimension."""
     service_name: pulumi.Input[str]
+    """The ECS service's name: the ServiceName dimension."""
     min_tasks: int
+    """Fewer running tasks than this fire the running-tasks alarm (TaskSettings.min_tasks)."""
 
     def _targets(self) -> Mapping[str, pulumi.Input[str]]:
         return {"LoadBalancer": self.load_balancer, "TargetGroup": self.target_group}
