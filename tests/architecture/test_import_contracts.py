@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("handlers", "components", "proxy_gateway", "container", "local_gateway", "deploy", "bench")
+PACKAGES = ("handlers", "components", "proxy_gateway", "container", "local_gateway", "deploy", "bench", "tools")
 CONTRACTS = {
     contract["id"]: contract["name"]
     for contract in tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
