@@ -98,6 +98,7 @@ def create_api(env: Mapping[str, str] = os.environ) -> RestApi:
     config = settings()
     config.require_bank_url()
     config.require_fingerprint_key()
+    config.require_api_key_mode()  # the authorizer runs in this process
     api = RestApi(
         region=config.region,
         routes=routes.ROUTES,

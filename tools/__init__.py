@@ -1,1 +1,2 @@
-"""The repository's own tools: generators of checked-in pages. Not in the distribution."""
+"""The repository's own tools, run as `python -m tools.<name>`: generators of checked-in pages
+(docs/components.md, docs/api.html). Not in the distribution, not deployed."""

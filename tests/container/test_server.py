@@ -47,6 +47,7 @@ def task_environment(dynamodb_url: str, port: int, **changes: str) -> dict[str, 
         "DYNAMODB_ENDPOINT_URL": dynamodb_url,
         "BANK_URL": "http://127.0.0.1:9/payments",  # never called by these tests
         "FINGERPRINT_KEY": "container-test-key",
+        "API_KEY_MODE": "test",
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "WEB_CONCURRENCY": "2",
@@ -129,13 +130,14 @@ def test_the_entry_point_serves_the_api_and_logs_json_without_query_or_card(dyna
 
 
 @pytest.mark.parametrize("local_control", ["", "1"], ids=["image", "local"])
-def test_a_task_without_its_secrets_stops_at_startup(dynamodb_url: str, local_control: str) -> None:
+@pytest.mark.parametrize("missing", ["FINGERPRINT_KEY", "API_KEY_MODE"])
+def test_a_task_without_its_settings_stops_at_startup(dynamodb_url: str, local_control: str, missing: str) -> None:
     # Locally the worker loads the app: its failure to boot must stop gunicorn too.
-    env = task_environment(dynamodb_url, free_port(), FINGERPRINT_KEY="", LOCAL_CONTROL=local_control)
+    env = task_environment(dynamodb_url, free_port(), **{missing: ""}, LOCAL_CONTROL=local_control)
     process = subprocess.run(list(spec.COMMAND), cwd=ROOT, env=env, capture_output=True, timeout=60, check=False)
 
     assert process.returncode != 0
-    assert b"FINGERPRINT_KEY must be set" in process.stdout + process.stderr
+    assert f"{missing} must be set".encode() in process.stdout + process.stderr
 
 
 def test_the_server_settings_follow_the_environment_with_the_spec_defaults() -> None:

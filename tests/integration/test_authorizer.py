@@ -21,6 +21,7 @@ from handlers.entrypoints import authorizer
 from handlers.entrypoints.settings import ConfigurationError
 from handlers.ops import admin
 from tests.integration.conftest import REGION, TABLE, reset_handler_caches
+from tests.openapi_contract import spec
 
 pytestmark = pytest.mark.usefixtures("lambda_env")
 METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/live/POST/v1/payments"
@@ -196,3 +197,9 @@ def test_reseeding_the_same_merchant_and_key_is_a_no_op_but_stealing_a_key_fails
     with pytest.raises(admin.KeyInUse):
         admin.create_merchant("mallory", table_name=TABLE, region=REGION, merchant_id="mer_other", api_key=key)
     assert authorizer.handler(authorizer_event(f"Bearer {key}"), None)["principalId"] == merchant_id
+
+
+def test_the_spec_shows_every_answer_the_authorizer_gives() -> None:
+    examples = spec()["components"]["responses"]["Unauthorized"]["content"]["application/json"]["examples"]
+    shown = {example["value"]["error"]["message"] for example in examples.values()}
+    assert shown == {MISSING_HEADER, MALFORMED_HEADER, INVALID_KEY, TEST_KEY_ON_LIVE, LIVE_KEY_ON_TEST}
