@@ -35,7 +35,7 @@ CONTAINER_NAME = "api"
 # Numeric, so it needs no /etc/passwd entry; the placeholder Dockerfile's USER is the same.
 CONTAINER_USER = "10001:10001"
 # Variables the task gets from Secrets Manager, never as plain environment values.
-SECRET_VARIABLES = ("FINGERPRINT_KEY", "BANK_URL")
+SECRET_VARIABLES = ("FINGERPRINT_KEY", "BANK_URL", "CURSOR_KEY")
 # Fargate's CPU units and the memory each allows (MB).
 FARGATE_MEMORY: dict[int, range] = {
     256: range(512, 2049, 512),

@@ -6,6 +6,8 @@ RegionalGatewayArgs (components/regional_gateway.py) adds the API's and the edge
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
@@ -219,6 +221,8 @@ class FunctionsArgs:
             env["API_KEY_MODE"] = self.api_key_mode
         if spec.fingerprints:
             env["FINGERPRINT_KEY"] = self.fingerprint_key
+        if spec.pages:
+            env["CURSOR_KEY"] = cursor_key(self.fingerprint_key)
         if self.expires_authorizations(spec):
             env["AUTHORIZATION_TTL_SECONDS"] = str(self.authorization_ttl_seconds)
         if spec.name == self.webhook_sender.name:
@@ -239,6 +243,16 @@ class FunctionsArgs:
                 "RESOLVER_TAKEOVER_SECONDS": f"{self.resolver.takeover_after_seconds:g}",
             }
         return env
+
+
+def cursor_key(fingerprint_key: pulumi.Input[str]) -> pulumi.Output[str]:
+    """The key that signs list cursors (handlers.wire.cursors), derived from the fingerprint key: the
+    same in every region (a page's cursor works in either), with no new secret to configure, and one-way,
+    so the list functions that hold it never hold the key that fingerprints card data."""
+    derived = pulumi.Output.from_input(fingerprint_key).apply(
+        lambda key: hmac.new(key.encode(), b"list-cursor", hashlib.sha256).hexdigest()
+    )
+    return pulumi.Output.secret(derived)
 
 
 def route_functions(route_table: Sequence[routes.Route]) -> list[routes.Function]:

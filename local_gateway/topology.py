@@ -33,6 +33,7 @@ BANK_ROUTES = tuple(
 # DEV ONLY: the HMAC key for card fingerprints. In AWS the key comes from Secrets Manager.
 LOCAL_DYNAMODB_TIMEOUT_MS = 3000
 DEV_FINGERPRINT_KEY = "local-dev-only-fingerprint-key--never-use-outside-localhost"
+DEV_CURSOR_KEY = "local-dev-only-cursor-key--never-use-outside-localhost"
 LOCAL_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local", "AWS_SECRET_ACCESS_KEY": "local"}
 # Nothing the stack starts may reach a real AWS account or a proxy: these are dropped.
 _DROPPED_PREFIXES = ("AWS_",)
@@ -91,6 +92,7 @@ def lambda_environment(
     # Its acquirer, the simulator or any --bank-url, is a test one: test keys only, whatever the caller exported.
     env["API_KEY_MODE"] = "test"
     env.setdefault("FINGERPRINT_KEY", DEV_FINGERPRINT_KEY)
+    env.setdefault("CURSOR_KEY", DEV_CURSOR_KEY)
     env.setdefault("LOG_LEVEL", log_level)
     env.setdefault("METRICS_NAMESPACE", "PaymentGateway/Local")
     # The embedded emulator answers a 100-item Query in hundreds of ms under load (DynamoDB: tens).
@@ -103,13 +105,14 @@ def bank_environment(
 ) -> dict[str, str]:
     """The bank simulator's: its ledger's table, as deployed (`ledger_in_table`; otherwise no
     TABLE_NAME, and the simulator keeps its books in memory), and nothing of the gateway's (no
-    BANK_URL, no FINGERPRINT_KEY). BANK_SIMULATOR_LATE_SECONDS passes through when exported."""
+    BANK_URL, no FINGERPRINT_KEY or CURSOR_KEY). BANK_SIMULATOR_LATE_SECONDS passes through when exported."""
     env = local_environment(TABLE_REGION)
     env.update(DYNAMODB_ENDPOINT_URL=dynamodb_url)
     if ledger_in_table:
         env["TABLE_NAME"] = table_name
     env.pop("BANK_URL", None)
     env.pop("FINGERPRINT_KEY", None)
+    env.pop("CURSOR_KEY", None)
     env["LOG_LEVEL"] = log_level
     env.setdefault("DYNAMODB_TIMEOUT_MS", str(LOCAL_DYNAMODB_TIMEOUT_MS))
     return env

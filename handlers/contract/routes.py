@@ -28,6 +28,8 @@ class Function(NamedTuple):
     indexes: tuple[str, ...] = ()
     # Checks API keys: only it receives API_KEY_MODE (test keys behind the simulator, live behind a real bank).
     authenticates: bool = False
+    # Answers pages of a list: only such functions receive the CURSOR_KEY secret that signs their cursors.
+    pages: bool = False
 
 
 class Route(NamedTuple):
@@ -79,7 +81,7 @@ LIST_REFUNDS = Function(
     "list-refunds", "handlers.entrypoints.lifecycle_api.list_refunds", ("dynamodb:Query",), ("MERCHANT#*",)
 )
 LIST_PAYMENTS = Function(
-    "list-payments", "handlers.entrypoints.api.list_payments", ("dynamodb:Query",), ("MERCHANT#*",)
+    "list-payments", "handlers.entrypoints.api.list_payments", ("dynamodb:Query",), ("MERCHANT#*",), pages=True
 )
 HEALTH = Function("health", "handlers.entrypoints.api.health", ("dynamodb:GetItem",), ("HEALTH",))
 AUTHORIZER = Function(
@@ -128,7 +130,7 @@ CREATE_WEBHOOK_ENDPOINT = Function(
     "create-webhook-endpoint", _WEBHOOKS + "create_endpoint", ("dynamodb:PutItem", "dynamodb:Query"), ("MERCHANT#*",)
 )
 LIST_WEBHOOK_ENDPOINTS = Function(
-    "list-webhook-endpoints", _WEBHOOKS + "list_endpoints", ("dynamodb:Query",), ("MERCHANT#*",)
+    "list-webhook-endpoints", _WEBHOOKS + "list_endpoints", ("dynamodb:Query",), ("MERCHANT#*",), pages=True
 )
 GET_WEBHOOK_ENDPOINT = Function(
     "get-webhook-endpoint", _WEBHOOKS + "get_endpoint", ("dynamodb:GetItem",), ("MERCHANT#*",)
@@ -145,7 +147,7 @@ ENABLE_WEBHOOK_ENDPOINT = Function(
     ("dynamodb:GetItem", "dynamodb:UpdateItem"),
     ("MERCHANT#*",),
 )
-LIST_EVENTS = Function("list-events", _WEBHOOKS + "list_events", ("dynamodb:Query",), ("MERCHANT#*",))
+LIST_EVENTS = Function("list-events", _WEBHOOKS + "list_events", ("dynamodb:Query",), ("MERCHANT#*",), pages=True)
 GET_EVENT = Function("get-event", _WEBHOOKS + "get_event", ("dynamodb:GetItem",), ("MERCHANT#*",))
 RESEND_EVENT = Function(
     "resend-event",

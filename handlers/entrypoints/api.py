@@ -14,7 +14,7 @@ from handlers.entrypoints.http_handler import entry_point, query_entry_point
 from handlers.entrypoints.observability import emit_metric, log_context
 from handlers.wire import http
 from handlers.wire.converter import payment_to_wire
-from handlers.wire.validation import encode_cursor, parse_idempotency_key, parse_list_query, parse_payment_command
+from handlers.wire.validation import parse_idempotency_key, parse_list_query, parse_payment_command
 
 logger = logging.getLogger("handlers.api")
 
@@ -56,9 +56,11 @@ def get_payment(event: http.Event) -> http.Response:
 
 @query_entry_point
 def list_payments(event: http.Event) -> http.Response:
-    query = parse_list_query(http.query_parameters(event))
-    page = wiring.payment_reader().list_payments(http.merchant_id(event), query)
-    cursor = encode_cursor(page.next_after_id) if page.next_after_id else None
+    merchant = http.merchant_id(event)
+    cursors = wiring.cursors(merchant, "payments")
+    query = parse_list_query(http.query_parameters(event), cursors)
+    page = wiring.payment_reader().list_payments(merchant, query)
+    cursor = cursors.encode(page.next_after_id) if page.next_after_id else None
     body = {"data": [payment_to_wire(p) for p in page.payments], "next_cursor": cursor}
     return http.json_response(200, body, event)
 

@@ -34,6 +34,8 @@ class Settings:
     idempotency_lease: float = attrs.field(default=10.0)
     allowed_currencies: frozenset[str] = DEFAULT_CURRENCIES
     fingerprint_key: bytes | None = attrs.field(default=None, repr=False)
+    # Signs list cursors (handlers.wire.cursors): the same in every region, never the fingerprint key.
+    cursor_key: bytes | None = attrs.field(default=None, repr=False)
     log_level: str = "INFO"
     metrics_namespace: str = "PaymentGateway"
     # The resolver (handlers.domain.resolver, handlers.domain.settlement): when a pending payment
@@ -65,6 +67,7 @@ class Settings:
             if currencies
             else DEFAULT_CURRENCIES,
             fingerprint_key=key.encode() if key else None,
+            cursor_key=env["CURSOR_KEY"].encode() if env.get("CURSOR_KEY") else None,
             log_level=env.get("LOG_LEVEL", "INFO"),
             metrics_namespace=env.get("METRICS_NAMESPACE", "PaymentGateway"),
             resolve_after=float(env["RESOLVE_AFTER_SECONDS"]) if env.get("RESOLVE_AFTER_SECONDS") else None,
@@ -120,6 +123,11 @@ class Settings:
         if self.api_key_mode is None:
             raise ConfigurationError("API_KEY_MODE must be set (test or live) for the authorizer.")
         return self.api_key_mode
+
+    def require_cursor_key(self) -> bytes:
+        if not self.cursor_key:
+            raise ConfigurationError("CURSOR_KEY must be set for the functions that list.")
+        return self.cursor_key
 
     def require_fingerprint_key(self) -> bytes:
         if not self.fingerprint_key:

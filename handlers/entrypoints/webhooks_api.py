@@ -33,9 +33,11 @@ def create_endpoint(event: http.Event) -> http.Response:
 
 @query_entry_point
 def list_endpoints(event: http.Event) -> http.Response:
-    query = wire.parse_endpoint_query(http.query_parameters(event))
-    page = wiring.webhook_api().list_endpoints(http.merchant_id(event), query)
-    cursor = wire.encode_cursor(page.next_after_id) if page.next_after_id else None
+    merchant = http.merchant_id(event)
+    cursors = wiring.cursors(merchant, "webhook-endpoints")
+    query = wire.parse_endpoint_query(http.query_parameters(event), cursors)
+    page = wiring.webhook_api().list_endpoints(merchant, query)
+    cursor = cursors.encode(page.next_after_id) if page.next_after_id else None
     body = {"data": [wire.endpoint_to_wire(endpoint) for endpoint in page.endpoints], "next_cursor": cursor}
     return http.json_response(200, body, event)
 
@@ -83,9 +85,11 @@ def enable_endpoint(event: http.Event) -> http.Response:
 
 @query_entry_point
 def list_events(event: http.Event) -> http.Response:
-    query = wire.parse_event_query(http.query_parameters(event))
-    page = wiring.webhook_api().list_events(http.merchant_id(event), query)
-    cursor = wire.encode_cursor(page.next_after_id) if page.next_after_id else None
+    merchant = http.merchant_id(event)
+    cursors = wiring.cursors(merchant, "events")
+    query = wire.parse_event_query(http.query_parameters(event), cursors)
+    page = wiring.webhook_api().list_events(merchant, query)
+    cursor = cursors.encode(page.next_after_id) if page.next_after_id else None
     body = {"data": [wire.event_to_wire(stored) for stored in page.events], "next_cursor": cursor}
     return http.json_response(200, body, event)
 

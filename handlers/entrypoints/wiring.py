@@ -27,6 +27,7 @@ from handlers.domain.webhook_api import WebhookApi
 from handlers.domain.webhooks import UrlPolicy
 from handlers.entrypoints.observability import configure_logging, emit_metric
 from handlers.entrypoints.settings import Settings
+from handlers.wire.cursors import Cursors
 from handlers.wire.validation import ValidationRules
 
 logger = logging.getLogger("handlers.api")  # the name the API functions' log lines carry
@@ -83,6 +84,11 @@ def operation_service() -> OperationService:
 
 
 @functools.cache
+def cursors(merchant_id: str, listing: str) -> Cursors:
+    """The cursors of a merchant's list (payments, endpoints, events), signed with CURSOR_KEY."""
+    return Cursors(settings().require_cursor_key(), merchant_id, listing)
+
+
 def validation_rules() -> ValidationRules:
     return ValidationRules(allowed_currencies=settings().allowed_currencies)
 

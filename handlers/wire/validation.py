@@ -7,11 +7,9 @@ so a request gets one message per bad field.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
 import re
-from collections.abc import Collection, Iterator, Mapping
+from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC, date, datetime
 
 import attrs
@@ -22,6 +20,7 @@ from handlers.domain.errors import FieldError, InvalidRequest
 from handlers.domain.ids import is_payment_id
 from handlers.domain.models import CreatePayment, IdempotencyKey, ListQuery, PaymentRequest, PaymentStatus
 from handlers.wire.converter import CONVERTER, echoable, field_errors
+from handlers.wire.cursors import Cursors
 
 DEFAULT_CURRENCIES = frozenset({"GBP", "EUR", "USD"})
 MAX_PAGE_SIZE = 100
@@ -119,20 +118,6 @@ def parse_idempotency_key(value: str | None) -> str | None:
 # --- listing ------------------------------------------------------------------------------------
 
 
-def encode_cursor(payment_id: str) -> str:
-    return base64.urlsafe_b64encode(payment_id.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> str:
-    try:
-        payment_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        payment_id = ""
-    if not is_payment_id(payment_id):
-        raise ValueError("is not a cursor returned by this API")
-    return payment_id
-
-
 def _limit(text: str) -> int:
     if not (cards.is_ascii_digits(text) and len(text) <= 3 and 1 <= int(text) <= MAX_PAGE_SIZE):
         raise ValueError(f"must be an integer from 1 to {MAX_PAGE_SIZE}")
@@ -182,7 +167,7 @@ def _end_timestamp(text: str) -> datetime:
     return moment
 
 
-_PARSERS = {"limit": _limit, "cursor": _decode_cursor, "status": _status, "created_from": _timestamp}
+_PARSERS: dict[str, Callable[[str], object]] = {"limit": _limit, "status": _status, "created_from": _timestamp}
 _PARSERS["created_to"] = _end_timestamp
 _FIELD_NAMES = {"cursor": "after_id"}
 
@@ -198,10 +183,16 @@ def refuse_query_parameters(params: Mapping[str, str]) -> None:
         raise InvalidRequest(_summary(errors), _one_per_field(errors))
 
 
-def parse_list_query(params: Mapping[str, str]) -> ListQuery:
+def parse_list_query(params: Mapping[str, str], cursors: Cursors) -> ListQuery:
+    """The list's parameters; a `cursor` only as this merchant's payments list returned it."""
+
+    def cursor(text: str) -> str:
+        return cursors.decode(text, is_payment_id)
+
+    parsers = {**_PARSERS, "cursor": cursor}
     values: dict[str, object] = {}
-    errors = _unknown_parameters(params, _PARSERS)
-    for name, parse in _PARSERS.items():
+    errors = _unknown_parameters(params, parsers)
+    for name, parse in parsers.items():
         if name in params:
             try:
                 values[_FIELD_NAMES.get(name, name)] = parse(params[name])

@@ -8,10 +8,8 @@ no card data beyond it), with its deliveries and attempts on `GET /v1/events/{id
 
 from __future__ import annotations
 
-import base64
-import binascii
 import json
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -28,6 +26,7 @@ from handlers.domain.webhooks import (
     StoredEvent,
 )
 from handlers.wire.converter import CONVERTER, echoable, format_timestamp
+from handlers.wire.cursors import Cursors
 from handlers.wire.validation import MAX_PAGE_SIZE
 
 MAX_URL_LENGTH = 2048
@@ -104,20 +103,6 @@ def parse_no_fields(body: object) -> None:
 # --- query parameters -------------------------------------------------------------------------------
 
 
-def encode_cursor(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
-
-
-def _cursor(text: str, prefix: str) -> str:
-    try:
-        decoded = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4)).decode("ascii")
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        decoded = ""
-    if not is_id(decoded, prefix):
-        raise ValueError("is not a cursor returned by this API")
-    return decoded
-
-
 def _limit(text: str) -> int:
     if not (text.isascii() and text.isdigit() and len(text) <= 3 and 1 <= int(text) <= MAX_PAGE_SIZE):
         raise ValueError(f"must be an integer from 1 to {MAX_PAGE_SIZE}")
@@ -144,15 +129,19 @@ def _parse_query(params: Mapping[str, str], parsers: Mapping[str, Any]) -> dict[
     return values
 
 
-def parse_event_query(params: Mapping[str, str]) -> EventQuery:
-    """`limit` (1-100, default 20), `cursor` (a `next_cursor`), `type` (one event type)."""
-    parsers = {"limit": _limit, "cursor": lambda text: _cursor(text, EVENT_PREFIX), "type": _type}
+def parse_event_query(params: Mapping[str, str], cursors: Cursors) -> EventQuery:
+    """`limit` (1-100, default 20), `cursor` (a `next_cursor` of this list), `type` (one event type)."""
+    parsers = {"limit": _limit, "cursor": lambda text: cursors.decode(text, _is(EVENT_PREFIX)), "type": _type}
     return EventQuery(**_parse_query(params, parsers))
 
 
-def parse_endpoint_query(params: Mapping[str, str]) -> EndpointQuery:
-    parsers = {"limit": _limit, "cursor": lambda text: _cursor(text, ENDPOINT_PREFIX)}
+def parse_endpoint_query(params: Mapping[str, str], cursors: Cursors) -> EndpointQuery:
+    parsers = {"limit": _limit, "cursor": lambda text: cursors.decode(text, _is(ENDPOINT_PREFIX))}
     return EndpointQuery(**_parse_query(params, parsers))
+
+
+def _is(prefix: str) -> Callable[[str], bool]:
+    return lambda text: is_id(text, prefix)
 
 
 # --- rendering --------------------------------------------------------------------------------------

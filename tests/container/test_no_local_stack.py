@@ -41,6 +41,7 @@ def loaded_packages(root: Path) -> set[str]:
         "BANK_URL": "http://127.0.0.1:9/payments",  # never called: the app is only built
         "FINGERPRINT_KEY": "no-local-stack-test-key",
         "API_KEY_MODE": "test",
+        "CURSOR_KEY": "cursor-key-of-the-tests",
         "LOCAL_CONTROL": "1",  # the local stack's setting: it must not bring the local stack in either
     }
     run = subprocess.run(

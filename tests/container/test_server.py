@@ -48,6 +48,7 @@ def task_environment(dynamodb_url: str, port: int, **changes: str) -> dict[str, 
         "BANK_URL": "http://127.0.0.1:9/payments",  # never called by these tests
         "FINGERPRINT_KEY": "container-test-key",
         "API_KEY_MODE": "test",
+        "CURSOR_KEY": "cursor-key-of-the-tests",
         "HOST": "127.0.0.1",
         "PORT": str(port),
         "WEB_CONCURRENCY": "2",

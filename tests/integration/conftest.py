@@ -117,6 +117,7 @@ def lambda_env(monkeypatch: pytest.MonkeyPatch, dynamodb: Any, bank_url: str) ->
         "BANK_URL": bank_url,
         "FINGERPRINT_KEY": "test-fingerprint-key",
         "API_KEY_MODE": "test",  # the simulator is the bank here
+        "CURSOR_KEY": "cursor-key-of-the-tests",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
     }.items():

@@ -3,6 +3,7 @@ simulator on a real localhost HTTP server."""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from concurrent.futures import ThreadPoolExecutor
@@ -14,6 +15,7 @@ import pytest
 from handlers.contract import schema
 from handlers.domain import ids
 from handlers.entrypoints import api
+from handlers.wire.cursors import NOT_OURS
 from tests.integration.conftest import TABLE, BankGate, reset_handler_caches
 from tests.support import AMEX, VISA_AUTHORIZED, VISA_BANK_DOWN, VISA_DECLINED, payment_body, proxy_event
 
@@ -268,6 +270,23 @@ def test_list_pages_through_a_merchants_payments() -> None:
     assert [p["id"] for p in first["data"] + second["data"]] == list(reversed(made))
     assert second["next_cursor"] is None
     assert [p["id"] for p in body_of(listing(status="declined"))["data"]] == [made[1]]
+
+
+def test_a_cursor_works_only_for_the_merchant_and_list_it_was_given_to() -> None:
+    """A cursor is the last id with a keyed MAC: another merchant's, an edited one or one made from an id
+    (the old, unsigned form) is a 400 naming `cursor`, and nothing of the other merchant is read."""
+    for body in (payment_body(), payment_body(VISA_DECLINED)):
+        post(body, merchant="mer_a")
+    post(payment_body(), merchant="mer_b")
+    cursor = body_of(listing(limit="1"))["next_cursor"]
+    assert body_of(listing(limit="1", cursor=cursor))["data"]  # its own merchant's next page
+    last_id = body_of(listing(limit="1"))["data"][0]["id"]
+    unsigned = base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
+    edited = cursor[:-2] + ("AA" if cursor[-2:] != "AA" else "BB")
+    for merchant, sent in (("mer_b", cursor), ("mer_a", unsigned), ("mer_a", edited)):
+        response = listing(merchant=merchant, cursor=sent)
+        assert response["statusCode"] == 400, (merchant, sent)
+        assert error_of(response)["fields"] == [{"field": "cursor", "message": NOT_OURS}]
 
 
 def test_bad_list_query_is_400_with_fields() -> None:

@@ -113,6 +113,11 @@ def test_an_endpoint_shows_its_secret_only_when_created() -> None:
     )
     assert [e["id"] for e in rest["data"]] == [every["id"]] and rest["next_cursor"] is None
     assert all("secret" not in e for e in first["data"] + rest["data"])
+    # bound to its merchant and its list: another merchant's, or the events list's, is a 400 naming it
+    for merchant, handler in (("mer_b", webhooks_api.list_endpoints), ("mer_a", webhooks_api.list_events)):
+        path = "/v1/webhook_endpoints" if handler is webhooks_api.list_endpoints else "/v1/events"
+        refused = call(handler, "GET", path, 400, query={"cursor": first["next_cursor"]}, merchant=merchant)
+        assert [f["field"] for f in refused["error"]["fields"]] == ["cursor"]
     assert table().get_endpoint("mer_a", created["id"]).secret == created["secret"]  # stored to sign with
 
 

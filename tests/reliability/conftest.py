@@ -123,6 +123,7 @@ def lambda_settings() -> dict[str, str]:
         "AWS_REGION": REGION,
         "FINGERPRINT_KEY": FINGERPRINT_KEY,
         "API_KEY_MODE": "test",  # the bank is a test one here
+        "CURSOR_KEY": "cursor-key-of-the-tests",
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "BANK_CONNECT_TIMEOUT_MS": "250",

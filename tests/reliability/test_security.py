@@ -192,11 +192,20 @@ class TwoMerchants(RuleBasedStateMachine):
 
     @rule(payment_id=consumes(payments), who=st.integers(0, 1))
     def cursor_from_the_other(self, payment_id: str, who: int) -> None:
-        """A cursor made from another merchant's payment id pages through one's own payments only."""
-        cursor = base64.urlsafe_b64encode(payment_id.encode()).decode().rstrip("=")
-        page = self.gateway.list_payments(self.merchants[who], cursor=cursor, limit="100")
-        assert page.status == 200
-        assert all(self.owned.get(p["id"]) == self.merchants[who] for p in page.body["data"])
+        """A cursor works only for the merchant it was given to: one made from a payment id, or one another
+        merchant was given, is a 400 naming `cursor`; the owner's own pages through its payments only."""
+        owner, merchant = self.owned[payment_id], self.merchants[who]
+        forged = base64.urlsafe_b64encode(payment_id.encode()).decode().rstrip("=")
+        given = self.gateway.list_payments(owner, limit="1").body["next_cursor"]
+        for cursor in (forged, given):
+            if cursor is None:  # the owner's only payment: no next page, no cursor to carry
+                continue
+            page = self.gateway.list_payments(merchant, cursor=cursor, limit="100")
+            if cursor is given and merchant == owner:
+                assert page.status == 200
+                assert all(self.owned.get(p["id"]) == merchant for p in page.body["data"])
+            else:
+                assert (page.status, [f["field"] for f in page.error["fields"]]) == (400, ["cursor"])
 
     @invariant()
     def each_lists_exactly_its_own(self) -> None:

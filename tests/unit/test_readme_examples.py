@@ -8,9 +8,12 @@ import subprocess
 from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
+from handlers.wire.cursors import Cursors
 from handlers.wire.validation import parse_list_query
 
 README = Path(__file__).resolve().parents[2] / "README.md"
+
+CURSORS = Cursors(b"cursor-key-of-the-unit-tests", "mer_a", "payments")
 
 
 def _list_calls() -> list[str]:
@@ -34,4 +37,4 @@ def test_the_computed_dates_are_what_the_api_accepts() -> None:
             url,
         )
         query = {name: values[0] for name, values in parse_qs(urlsplit(expanded).query).items()}
-        parse_list_query(query)  # raises InvalidRequest on a date the API refuses
+        parse_list_query(query, CURSORS)  # raises InvalidRequest on a date the API refuses

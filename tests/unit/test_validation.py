@@ -7,9 +7,9 @@ from hypothesis import strategies as st
 
 from handlers.domain import cards, ids
 from handlers.domain.errors import InvalidRequest
+from handlers.wire.cursors import Cursors
 from handlers.wire.validation import (
     ValidationRules,
-    encode_cursor,
     parse_idempotency_key,
     parse_list_query,
     parse_payment_command,
@@ -20,6 +20,8 @@ from tests.support import AMEX, UNNAMED_BRAND_WRITINGS, VISA_AUTHORIZED, luhn_co
 
 TODAY = date(2026, 11, 26)
 RULES = ValidationRules()
+
+CURSORS = Cursors(b"cursor-key-of-the-unit-tests", "mer_a", "payments")
 
 
 def fields_of(body: object, rules: ValidationRules = RULES) -> dict[str, str]:
@@ -160,10 +162,10 @@ def test_idempotency_keys_rejected(key: str) -> None:
 
 
 def test_list_query_defaults_and_values() -> None:
-    assert parse_list_query({}).limit == 20
-    cursor = encode_cursor("pay_01KAZRHEFVFQT8HGSFMMKKJWWB")
+    assert parse_list_query({}, CURSORS).limit == 20
+    cursor = CURSORS.encode("pay_01KAZRHEFVFQT8HGSFMMKKJWWB")
     query = parse_list_query(
-        {"limit": "100", "cursor": cursor, "status": "declined", "created_from": "2026-11-01T00:00:00Z"}
+        {"limit": "100", "cursor": cursor, "status": "declined", "created_from": "2026-11-01T00:00:00Z"}, CURSORS
     )
     assert (query.limit, query.after_id, query.status and query.status.value) == (
         100,
@@ -175,19 +177,21 @@ def test_list_query_defaults_and_values() -> None:
 
 def test_list_query_reports_every_bad_parameter() -> None:
     with pytest.raises(InvalidRequest) as raised:
-        parse_list_query({"limit": "0", "cursor": "nope", "status": "paid", "created_from": "yesterday", "sort": "asc"})
+        parse_list_query(
+            {"limit": "0", "cursor": "nope", "status": "paid", "created_from": "yesterday", "sort": "asc"}, CURSORS
+        )
     assert {f.field for f in raised.value.fields} == {"limit", "cursor", "status", "created_from", "sort"}
 
 
 @pytest.mark.parametrize("limit", ["101", "-1", "1.5", "", "１０", "9" * 400])
 def test_list_limit_bounds(limit: str) -> None:
     with pytest.raises(InvalidRequest):
-        parse_list_query({"limit": limit})
+        parse_list_query({"limit": limit}, CURSORS)
 
 
 def test_created_to_must_follow_created_from() -> None:
     with pytest.raises(InvalidRequest) as raised:
-        parse_list_query({"created_from": "2026-11-02T00:00:00Z", "created_to": "2026-11-01T00:00:00Z"})
+        parse_list_query({"created_from": "2026-11-02T00:00:00Z", "created_to": "2026-11-01T00:00:00Z"}, CURSORS)
     assert [f.field for f in raised.value.fields] == ["created_to"]
 
 
@@ -240,7 +244,7 @@ def test_an_unknown_field_is_named_in_the_error_but_never_as_a_card_number() -> 
 
 def test_an_unknown_query_parameter_is_never_echoed_as_a_card_number() -> None:
     with pytest.raises(InvalidRequest) as raised:
-        parse_list_query({VISA_AUTHORIZED: "1"})
+        parse_list_query({VISA_AUTHORIZED: "1"}, CURSORS)
     assert [f.field for f in raised.value.fields] == ["[card]"]
 
 
@@ -250,7 +254,7 @@ def test_unknown_names_written_as_grouped_card_numbers_are_never_echoed() -> Non
     body["card"]["pan 4242-4242-4242-4291"] = 2
     assert fields_of(body) == {"[card]": "is not a known field", "card.pan [card]": "is not a known field"}
     with pytest.raises(InvalidRequest) as raised:
-        parse_list_query({"4242.4242.4242.4291": "1"})
+        parse_list_query({"4242.4242.4242.4291": "1"}, CURSORS)
     assert [f.field for f in raised.value.fields] == ["[card]"]
 
 
@@ -263,7 +267,7 @@ def test_idempotency_keys_may_hold_any_digits_because_they_are_stored_hashed() -
 )
 def test_list_timestamps_must_be_representable(moment: str) -> None:
     with pytest.raises(InvalidRequest) as raised:
-        parse_list_query({"created_from": moment})
+        parse_list_query({"created_from": moment}, CURSORS)
     assert [f.field for f in raised.value.fields] == ["created_from"]
 
 
@@ -273,7 +277,7 @@ def test_list_timestamps_must_be_representable(moment: str) -> None:
 def test_list_timestamps_must_be_rfc_3339_date_times_with_an_offset(moment: str) -> None:
     """OpenAPI's `format: date-time`: a date alone or a time without an offset is not read as UTC."""
     with pytest.raises(InvalidRequest) as raised:
-        parse_list_query({"created_to": moment})
+        parse_list_query({"created_to": moment}, CURSORS)
     assert [(f.field, f.message) for f in raised.value.fields] == [
         ("created_to", "must be an RFC 3339 date-time with an offset (Z or +hh:mm), e.g. 2026-11-26T10:00:00Z")
     ]
@@ -282,7 +286,7 @@ def test_list_timestamps_must_be_rfc_3339_date_times_with_an_offset(moment: str)
 @pytest.mark.parametrize("moment", ["2026-11-01T00:00:00 01:00", "2026-11-01T00:00:00.250 00:00"])
 def test_a_plus_that_became_a_space_is_told_to_be_percent_encoded(moment: str) -> None:
     with pytest.raises(InvalidRequest) as raised:
-        parse_list_query({"created_from": moment})
+        parse_list_query({"created_from": moment}, CURSORS)
     [error] = raised.value.fields
     assert error.field == "created_from" and "percent-encode + as %2B" in error.message
 
@@ -296,7 +300,7 @@ def test_a_plus_that_became_a_space_is_told_to_be_percent_encoded(moment: str) -
     ],
 )
 def test_list_timestamps_take_every_rfc_3339_form(moment: str, utc: str) -> None:
-    query = parse_list_query({"created_from": moment})
+    query = parse_list_query({"created_from": moment}, CURSORS)
     assert query.created_from is not None and query.created_from.isoformat() == utc
 
 
@@ -312,13 +316,13 @@ def test_routes_without_query_parameters_refuse_each_one_through_the_mask() -> N
 
 
 def test_list_timestamps_are_normalised_to_utc() -> None:
-    query = parse_list_query({"created_from": "2026-11-26T12:00:00+02:00"})
+    query = parse_list_query({"created_from": "2026-11-26T12:00:00+02:00"}, CURSORS)
     assert query.created_from is not None and query.created_from.isoformat() == "2026-11-26T10:00:00+00:00"
 
 
 def test_created_to_at_the_epoch_is_refused_and_bounds_clamp() -> None:
     with pytest.raises(InvalidRequest):
-        parse_list_query({"created_to": "1970-01-01T00:00:00Z"})
+        parse_list_query({"created_to": "1970-01-01T00:00:00Z"}, CURSORS)
     assert ids.id_bound(datetime(1969, 1, 1, tzinfo=UTC), upper=False) == "pay_" + "0" * 26
 
 
