@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,8 +23,17 @@ COMPUTE_OPTIONS = ("lambda", "container")
 EMBEDDED_DYNAMODB_OPTIONS = ("indexed", "moto")
 # Where the bank simulator keeps its books: its own memory (default) or the table, as deployed.
 BANK_LEDGER_OPTIONS = ("memory", "table")
-# The handlers' JSON lines and EMF metrics, rewritten by each run (gitignored).
-DEFAULT_LOG_FILE = REPO_ROOT / ".local" / "stack.log"
+# The handlers' JSON lines and EMF metrics, rewritten by each run (gitignored), one file per stack: named
+# by its global port, which no two running stacks share (a second one fails to bind it before touching
+# the file); with --port 0 (free ports) by the runner's process id.
+LOG_DIRECTORY = REPO_ROOT / ".local"
+
+
+def default_log_file(port: int) -> Path:
+    return LOG_DIRECTORY / (f"stack-{port}.log" if port else f"stack-pid{os.getpid()}.log")
+
+
+DEFAULT_LOG_FILE = default_log_file(8080)
 MAX_AUTHORIZER_CACHE_SECONDS = 3600  # API Gateway's maximum
 DEFAULT_LOCAL_RETRY_DELAYS = (2.0, 5.0, 10.0, 30.0, 60.0)  # the last attempt 107 s after the first
 DESCRIPTION = "`python -m local_gateway`: start the whole local stack in the foreground until Ctrl-C."
@@ -76,9 +86,10 @@ def parse_args(argv: Sequence[str] | None) -> Options:
     parser.add_argument(
         "--log-file",
         type=Path,
-        default=DEFAULT_LOG_FILE,
+        default=None,
         metavar="PATH",
-        help="where the handlers' JSON logs and EMF metrics go, rewritten each run (default: .local/stack.log)",
+        help="where the handlers' JSON logs and EMF metrics go, rewritten each run (default: .local/stack-N.log, "
+        "N the global port, so two stacks never share one)",
     )
     parser.add_argument(
         "--authorizer-cache-seconds",
@@ -158,7 +169,7 @@ def parse_args(argv: Sequence[str] | None) -> Options:
         resolve_after=args.resolve_after,
         authorizer_cache_seconds=args.authorizer_cache_seconds,
         verbose=args.verbose,
-        log_file=args.log_file.resolve(),
+        log_file=(args.log_file or default_log_file(args.port)).resolve(),
         compute=args.compute,
         embedded_dynamodb=args.embedded_dynamodb,
         bank_ledger=args.bank_ledger,

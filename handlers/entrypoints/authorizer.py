@@ -30,7 +30,7 @@ UNAUTHENTICATED = "unauthenticated"  # the principal of a Deny (access logs show
 @functools.cache
 def _directory() -> tuple[DynamoRepository, KeyMode]:
     config = Settings.from_env()
-    configure_logging(config.log_level)
+    configure_logging(config.log_level, config.region)
     accepted = config.require_api_key_mode()
     client = make_client(config.region, config.dynamodb_endpoint, timeout=config.dynamodb_timeout)
     return DynamoRepository(client, config.table_name), accepted

@@ -23,6 +23,9 @@ from handlers.domain.cards import mask_pans
 _context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
     "log_context", default=MappingProxyType({})
 )
+# Fields of every line and metric record of this process: its region, so logs gathered from both
+# regions (a central log account, the local stack's one file) still say which one wrote each line.
+_process_fields: dict[str, str] = {}
 _STANDARD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 _BEYOND_ASCII = re.compile(r"[^\x00-\x7e]")  # what ensure_ascii escapes that ensure_ascii=False leaves (DEL too)
 
@@ -34,6 +37,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
             "message": record.getMessage(),
+            **_process_fields,
             **_context.get(),
         }
         entry.update((k, v) for k, v in record.__dict__.items() if k not in _STANDARD_ATTRIBUTES)
@@ -52,8 +56,12 @@ def _ascii_json(text: str) -> str:
     return _BEYOND_ASCII.sub(lambda char: json.dumps(char.group())[1:-1], text)
 
 
-def configure_logging(level: str = "INFO") -> None:
-    """Replace whatever handler the runtime installed with one JSON line per record on stdout."""
+def configure_logging(level: str = "INFO", region: str | None = None) -> None:
+    """Replace whatever handler the runtime installed with one JSON line per record on stdout; with
+    `region`, every line and metric record of the process names it."""
+    _process_fields.clear()
+    if region:
+        _process_fields["region"] = region
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
@@ -91,6 +99,7 @@ def emit_metric(
             ],
         },
         name: value,
+        **_process_fields,
         **dimensions,
         **_context.get(),
     }

@@ -36,7 +36,7 @@ logger = logging.getLogger("handlers.api")  # the name the API functions' log li
 @functools.cache
 def settings() -> Settings:
     loaded = Settings.from_env()
-    configure_logging(loaded.log_level)
+    configure_logging(loaded.log_level, loaded.region)
     return loaded
 
 

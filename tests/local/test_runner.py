@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.client
+import os
 import re
 import shlex
 from pathlib import Path
@@ -30,8 +31,16 @@ def test_defaults() -> None:
     options = parse_args([])
     assert options == Options(port=8080)
     assert options.authorizer_cache_seconds == 300  # handlers.contract.routes.AUTHORIZER_CACHE_SECONDS, as deployed
-    assert options.log_file == DEFAULT_LOG_FILE == REPO / ".local" / "stack.log"
+    assert options.log_file == DEFAULT_LOG_FILE == REPO / ".local" / "stack-8080.log"
     assert not options.verbose and not options.quiet
+
+
+def test_two_stacks_never_share_a_log_file_by_default() -> None:
+    """Each run rewrites its file: a second stack on other ports must not empty the first one's."""
+    first, second = parse_args([]).log_file, parse_args(["--port", "9000"]).log_file
+    free = parse_args(["--port", "0"]).log_file
+    assert len({first, second, free}) == 3 and second.name == "stack-9000.log"
+    assert free.name == f"stack-pid{os.getpid()}.log"  # free ports: named by the runner's process
 
 
 def test_the_default_log_file_is_gitignored() -> None:

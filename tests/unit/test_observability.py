@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from handlers.entrypoints.observability import JsonFormatter, log_context
+from handlers.entrypoints.observability import JsonFormatter, configure_logging, emit_metric, log_context
 from tests.support import UNNAMED_BRAND_WRITINGS, VISA_AUTHORIZED
 
 NOTATIONS = {
@@ -66,3 +66,25 @@ def test_a_card_number_after_a_non_ascii_character_is_masked_and_the_line_stays_
 def test_numbers_of_brands_the_gateway_does_not_name_are_masked(written: str) -> None:
     entry = json.loads(format_record("reference %s", written, extra={"reference": written}))
     assert (entry["message"], entry["reference"]) == ("reference [card]", "[card]")
+
+
+def test_every_line_and_metric_record_names_the_region_it_was_configured_with(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Logs gathered from both regions (the local stack's one file, a central log account) say who wrote them."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure_logging("INFO", "us-east-1")
+        logging.getLogger("tests.observability").info("hello", extra={"payment_id": "pay_1"})
+        emit_metric("Test", "Things", 1, "Count", {"Outcome": "ok"})
+        lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+        assert [line["region"] for line in lines] == ["us-east-1", "us-east-1"]
+        assert lines[0]["payment_id"] == "pay_1" and lines[1]["Outcome"] == "ok"
+        configure_logging("INFO")  # none given: none written
+        emit_metric("Test", "Things", 1, "Count", {})
+        assert "region" not in json.loads(capsys.readouterr().out)
+    finally:
+        configure_logging("INFO")
+        root.handlers[:] = handlers
+        root.setLevel(level)
