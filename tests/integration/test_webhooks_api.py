@@ -17,6 +17,7 @@ from ulid import ULID
 from handlers.adapters import dns
 from handlers.adapters.attribute_values import to_attribute
 from handlers.contract import routes, schema
+from handlers.domain.errors import ConditionFailed
 from handlers.domain.webhooks import Attempt, Delivery, EndpointStatus
 from handlers.entrypoints import api, webhooks_api, wiring
 from handlers.wire import webhooks as wire
@@ -474,3 +475,22 @@ def test_each_function_uses_exactly_its_table_actions(events: list[str], table_a
     webhook_functions = {route.function for route in routes.ROUTES if "webhook" in route.path or "events" in route.path}
     assert {function.name: set(function.table_actions) for function in webhook_functions} == used
     assert all(function.leading_keys == ("MERCHANT#*",) and not function.calls_bank for function in webhook_functions)
+
+
+@pytest.mark.parametrize(("suffix", "handler"), [("/rotate_secret", "rotate_secret"), ("/enable", "enable_endpoint")])
+def test_a_change_that_keeps_losing_its_race_is_the_documented_409(
+    suffix: str, handler: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another change wins each of the three tries: a 409 request_in_progress with Retry-After, as specified,
+    and the endpoint as the other changes left it."""
+    created = create()
+    if handler == "enable_endpoint":  # an enabled endpoint has nothing to change
+        stored = table().get_endpoint("mer_a", created["id"])
+        table().replace_endpoint(attrs.evolve(stored, status=EndpointStatus.DISABLED, disabled_reason="gone"), stored)
+
+    def lost(*_: Any) -> None:
+        raise ConditionFailed
+
+    monkeypatch.setattr(type(table()), "replace_endpoint", lost)
+    refused = endpoint_call(getattr(webhooks_api, handler), "POST", suffix, created["id"], 409, body={})
+    assert refused["error"]["type"] == "request_in_progress"
