@@ -188,6 +188,8 @@ def _parsers() -> dict[str, Callable[[object], object]]:
         "createRefund": operation(OperationKind.REFUND),
         "createWebhookEndpoint": lambda body: webhooks.parse_create_endpoint("mer_x", body),
         "resendEvent": webhooks.parse_resend,
+        "rotateWebhookSecret": webhooks.parse_no_fields,
+        "enableWebhookEndpoint": webhooks.parse_no_fields,
     }
 
 
