@@ -98,6 +98,7 @@ def functions_args(
         bank=BankSettings(
             url=config.bank_url,
             simulator=config.bank_simulator,
+            sandbox=config.bank_sandbox,
             connect_timeout_ms=config.bank_connect_timeout_ms,
             read_timeout_ms=config.bank_read_timeout_ms,
         ),

@@ -18,7 +18,13 @@ import pulumi
 
 from components import sizing, validation
 from components.code_signing import CREATE_PROFILE, valid_profile
-from components.container_service import FARGATE_MEMORY, TaskSettings, valid_recovery_window, valid_task_size
+from components.container_service import (
+    FARGATE_MEMORY,
+    TaskSettings,
+    allowed_memory,
+    valid_recovery_window,
+    valid_task_size,
+)
 from components.deployments import DEPLOYMENT_STRATEGIES
 from components.global_store import CONSISTENCY_MODES, validate_topology
 from components.lambda_settings import LOG_RETENTION_DAYS, MAX_AUTHORIZATION_TTL_SECONDS
@@ -290,13 +296,9 @@ def _fargate(config: pulumi.Config) -> TaskSettings:
     cpu = _int(config, "fargateCpu", defaults.cpu, min(FARGATE_MEMORY), max(FARGATE_MEMORY))
     if cpu not in FARGATE_MEMORY:
         raise ConfigError(f"fargateCpu must be one of {sorted(FARGATE_MEMORY)} (CPU units, 1024 = 1 vCPU), not {cpu}")
-    memory = _int(config, "fargateMemoryMb", max(defaults.memory_mb, FARGATE_MEMORY[cpu].start), 512, 30720)
+    memory = _int(config, "fargateMemoryMb", max(defaults.memory_mb, FARGATE_MEMORY[cpu][0]), 512, 30720)
     if not valid_task_size(cpu, memory):
-        allowed = FARGATE_MEMORY[cpu]
-        raise ConfigError(
-            f"fargateMemoryMb must be {allowed.start}-{allowed.stop - 1} in steps of {allowed.step} "
-            f"with fargateCpu {cpu}, not {memory}"
-        )
+        raise ConfigError(f"fargateMemoryMb must be {allowed_memory(cpu)} with fargateCpu {cpu}, not {memory}")
     min_tasks = _int(config, "fargateMinTasks", defaults.min_tasks, sizing.MIN_TASKS, MAX_TASKS)
     return TaskSettings(
         cpu=cpu,
@@ -345,17 +347,21 @@ def _topology(region: str, regions: tuple[str, ...], mode: str, witness_region: 
         raise ConfigError(f"regions, consistencyMode and witnessRegion: {e}") from e
 
 
-def _bank(config: pulumi.Config) -> tuple[pulumi.Output[str] | None, bool]:
+def _bank(config: pulumi.Config) -> tuple[pulumi.Output[str] | None, bool, bool]:
     """Exactly one of a real acquirer (the bankUrl secret) or, explicitly, the simulator: a stack
-    that forgot its bankUrl must not send merchants' payments to a simulator that approves them."""
+    that forgot its bankUrl must not send merchants' payments to a simulator that approves them.
+    bankSandbox: the acquirer at bankUrl is its test environment (the stack then takes test keys)."""
     url = config.get_secret("bankUrl")
     simulator = config.get_bool("bankSimulator") or False
+    sandbox = config.get_bool("bankSandbox") or False
     if (url is None) == (not simulator):
         raise ConfigError(
             "set bankUrl (a secret: the acquirer's URL) or, for a test deployment where no money moves, "
             "bankSimulator: true; not both"
         )
-    return url, simulator
+    if sandbox and url is None:
+        raise ConfigError("bankSandbox: true says the acquirer at bankUrl is a test one: it needs bankUrl")
+    return url, simulator, sandbox
 
 
 def load_stack_config() -> StackConfig:
@@ -373,7 +379,7 @@ def load_stack_config() -> StackConfig:
     compute = _choice(config, "compute", _default("compute"), COMPUTE_OPTIONS)
     _refuse_other_computes_settings(config, compute, domain_name)
     _require_bank_call_within_function(config)
-    bank_url, bank_simulator = _bank(config)
+    bank_url, bank_simulator, bank_sandbox = _bank(config)
     consistency_mode = _choice(config, "consistencyMode", _default("consistency_mode"), CONSISTENCY_MODES)
     witness_region = config.get("witnessRegion")
     if primary:
@@ -385,6 +391,7 @@ def load_stack_config() -> StackConfig:
         fingerprint_key=_fingerprint_key(config),
         bank_url=bank_url,
         bank_simulator=bank_simulator,
+        bank_sandbox=bank_sandbox,
         name_prefix=config.get("namePrefix") or _default("name_prefix"),
         table_name=config.get("tableName") or _default("table_name"),
         deletion_protection=config.get_bool("deletionProtection") is not False,

@@ -32,6 +32,7 @@ from components.fargate_service import (
     FargateService,
     FargateServiceArgs,
     TaskSettings,
+    allowed_memory,
     require_recovery_window,
     valid_recovery_window,
     valid_task_size,
@@ -49,6 +50,7 @@ __all__ = [
     "ContainerService",
     "ContainerServiceArgs",
     "TaskSettings",
+    "allowed_memory",
     "valid_recovery_window",
     "valid_task_size",
 ]

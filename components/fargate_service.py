@@ -6,7 +6,8 @@
 - The container runs as a non-root user on a read-only root filesystem (a scratch /tmp).
 - Roles: the task role has exactly the table access of the functions it serves (the union of their
   `handlers.contract.routes` actions and leading keys); the execution role pulls this image, reads these secrets
-  and writes this log group. FINGERPRINT_KEY and BANK_URL come from Secrets Manager, never the environment.
+  and writes this log group. FINGERPRINT_KEY, BANK_URL and CURSOR_KEY come from Secrets Manager, never the
+  environment.
 """
 
 from __future__ import annotations
@@ -36,18 +37,27 @@ CONTAINER_NAME = "api"
 CONTAINER_USER = "10001:10001"
 # Variables the task gets from Secrets Manager, never as plain environment values.
 SECRET_VARIABLES = ("FINGERPRINT_KEY", "BANK_URL", "CURSOR_KEY")
-# Fargate's CPU units and the memory each allows (MB).
-FARGATE_MEMORY: dict[int, range] = {
-    256: range(512, 2049, 512),
-    512: range(1024, 4097, 1024),
-    1024: range(2048, 8193, 1024),
-    2048: range(4096, 16385, 1024),
-    4096: range(8192, 30721, 1024),
+# Fargate's CPU units and the memory each allows (MB), as RegisterTaskDefinition's reference lists them:
+# 256 takes 512, 1024 or 2048 (not 1536); the others a range in steps of 1024.
+FARGATE_MEMORY: dict[int, tuple[int, ...]] = {
+    256: (512, 1024, 2048),
+    512: tuple(range(1024, 4097, 1024)),
+    1024: tuple(range(2048, 8193, 1024)),
+    2048: tuple(range(4096, 16385, 1024)),
+    4096: tuple(range(8192, 30721, 1024)),
 }
 
 
+def allowed_memory(cpu: int) -> str:
+    """The memory sizes Fargate allows with `cpu`, in words, for a refusal's message."""
+    sizes = FARGATE_MEMORY[cpu]
+    if len(sizes) <= 4:
+        return ", ".join(map(str, sizes))
+    return f"{sizes[0]}-{sizes[-1]} in steps of {sizes[1] - sizes[0]}"
+
+
 def valid_task_size(cpu: int, memory_mb: int) -> bool:
-    return memory_mb in FARGATE_MEMORY.get(cpu, range(0))
+    return memory_mb in FARGATE_MEMORY.get(cpu, ())
 
 
 # What Secrets Manager allows for a deleted secret: 7-30 days of recovery, or 0 to delete at once.
@@ -192,6 +202,10 @@ class FargateService(pulumi.ComponentResource):
         self._name = name
         self._args = args
         self._ctx = account_context(self, args.region)
+        # What a task needs before it starts: its secrets' values and its roles' policies. The task
+        # definition names only the secrets' and roles' ARNs, which exist before them (and a role's ARN
+        # does not change with its policy), so the engine must be told to wait for them.
+        self._task_prerequisites: list[pulumi.Resource] = []
         cluster = aws.ecs.Cluster(
             f"{name}-cluster",
             aws.ecs.ClusterArgs(
@@ -233,7 +247,7 @@ class FargateService(pulumi.ComponentResource):
                 ),
                 self._opts(),
             )
-            aws.secretsmanager.SecretVersion(
+            value = aws.secretsmanager.SecretVersion(
                 f"{self._name}-{slug}-value",
                 aws.secretsmanager.SecretVersionArgs(
                     region=args.region,
@@ -242,6 +256,7 @@ class FargateService(pulumi.ComponentResource):
                 ),
                 pulumi.ResourceOptions(parent=secret),
             )
+            self._task_prerequisites.append(value)
             arns[variable] = secret.arn
         return arns
 
@@ -257,11 +272,12 @@ class FargateService(pulumi.ComponentResource):
             ),
             self._opts(),
         )
-        aws.iam.RolePolicy(
+        granted = aws.iam.RolePolicy(
             f"{self._name}-{role}-policy",
             aws.iam.RolePolicyArgs(role=resource.id, policy=policy),
             pulumi.ResourceOptions(parent=resource),
         )
+        self._task_prerequisites.append(granted)
         return resource
 
     def _task_role(self) -> aws.iam.Role:
@@ -335,7 +351,7 @@ class FargateService(pulumi.ComponentResource):
                 volumes=[aws.ecs.TaskDefinitionVolumeArgs(name="scratch")],
                 tags=dict(args.tags),
             ),
-            self._opts(),
+            self._opts(depends_on=self._task_prerequisites),
         )
         return task_definition, log_group
 

@@ -86,12 +86,17 @@ class BankSettings:
     simulator: bool = False
     """Deploy the bank simulator and point BANK_URL at it: a test deployment, where no money moves. True only
     without `url`."""
+    sandbox: bool = False
+    """The acquirer at `url` is its test (sandbox) environment, where no money moves: the authorizer takes test
+    keys (sk_test_), as with the simulator, instead of live ones (API_KEY_MODE). True only with `url`."""
 
     def __post_init__(self) -> None:
         # Opt-in on purpose: a forgotten URL must not send real merchants' payments to a simulator
         # that approves cards by their last digit.
         if (self.url is None) == (not self.simulator):
             raise ValueError("BankSettings needs exactly one of url (the acquirer) or simulator=True")
+        if self.sandbox and self.url is None:
+            raise ValueError("BankSettings.sandbox says the acquirer at url is a test one: it needs url")
         validation.whole_number(
             "connect_timeout_ms", self.connect_timeout_ms, 1, validation.MAX_BANK_CONNECT_TIMEOUT_MS
         )
@@ -198,9 +203,9 @@ class FunctionsArgs:
 
     @property
     def api_key_mode(self) -> str:
-        """The keys the authorizer takes, from the acquirer: sk_test_ behind the simulator, sk_live_
-        behind a real bank, so a test key never reaches a real acquirer."""
-        return "test" if self.bank.simulator else "live"
+        """The keys the authorizer takes, from the acquirer: sk_test_ behind the simulator or an acquirer's
+        sandbox, sk_live_ behind a real bank, so a test key never reaches a real acquirer."""
+        return "test" if self.bank.simulator or self.bank.sandbox else "live"
 
     def expires_authorizations(self, spec: routes.Function) -> bool:
         """Whether `spec` needs the authorization TTL: create-payment dates a manual authorization's

@@ -63,6 +63,7 @@ KEYS = frozenset(
         "fingerprintKey",
         "bankUrl",
         "bankSimulator",
+        "bankSandbox",
         "namePrefix",
         "tableName",
         "lambdaMemoryMb",
@@ -100,6 +101,7 @@ class StackConfig:
     fingerprint_key: pulumi.Output[str]
     bank_url: pulumi.Output[str] | None = None
     bank_simulator: bool = False
+    bank_sandbox: bool = False
     name_prefix: str = PROJECT
     table_name: str = schema.DEFAULT_TABLE_NAME
     deletion_protection: bool = True

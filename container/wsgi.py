@@ -99,6 +99,7 @@ def create_api(env: Mapping[str, str] = os.environ) -> RestApi:
     config.require_bank_url()
     config.require_fingerprint_key()
     config.require_api_key_mode()  # the authorizer runs in this process
+    config.require_cursor_key()  # and the lists
     api = RestApi(
         region=config.region,
         routes=routes.ROUTES,

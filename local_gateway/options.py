@@ -182,7 +182,7 @@ def _merchant(parser: argparse.ArgumentParser, value: str) -> tuple[str, str]:
     merchant_id, separator, key = value.partition(":")
     if not separator or not merchant_id or not key:
         parser.error(f"--merchant takes ID:KEY, got {value!r}")
-    if key_mode(key) is not KeyMode.TEST:  # the local acquirer, simulator or --bank-url, is a test one
+    if key_mode(key) is not KeyMode.TEST or key == KeyMode.TEST.prefix:  # the local acquirer is a test one
         parser.error(
             f"--merchant {merchant_id}: the local stack takes test keys only: KEY must start {KeyMode.TEST.prefix}"
         )

@@ -11,6 +11,8 @@ from typing import Any
 import yaml
 from jsonschema import Draft202012Validator, FormatChecker
 
+# The API's own headers that tell a client what to do next.
+ANSWER_HEADERS = ("Idempotent-Replayed", "Retry-After")
 SPEC_PATH = Path(__file__).resolve().parent.parent / "docs" / "openapi.yaml"
 
 
@@ -38,9 +40,13 @@ def assert_conforms(
     assert str(status) in documented, f"{method} {path}: status {status} is not documented"
     response = resolve(documented[str(status)])
     lower = {k.lower() for k in headers}
-    for name, header in response.get("headers", {}).items():
+    declared = response.get("headers", {})
+    for name, header in declared.items():
         if resolve(header).get("required"):
             assert name.lower() in lower, f"{method} {path} {status}: header {name} missing"
+    for name in ANSWER_HEADERS:  # what a client acts on must be in the contract it reads
+        if name.lower() in lower:
+            assert name.lower() in {d.lower() for d in declared}, f"{method} {path} {status}: {name} undeclared"
     schema = response["content"]["application/json"]["schema"]
     parsed: dict[str, Any] = json.loads(body)
     validator = Draft202012Validator({**schema, "components": spec()["components"]}, format_checker=FormatChecker())

@@ -109,7 +109,7 @@ def args_class(component: type[pulumi.ComponentResource]) -> type[Any]:
 
 @functools.cache
 def _module_tree(path: str) -> ast.Module:
-    return ast.parse(Path(path).read_text())
+    return ast.parse(Path(path).read_text(encoding="utf-8"))
 
 
 def class_node(cls: type[Any]) -> ast.ClassDef:
@@ -415,10 +415,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     text = render()
     if args.write:
-        TARGET.write_text(text)
+        TARGET.write_text(text, encoding="utf-8")
         print(f"wrote {TARGET.relative_to(ROOT)}")
         return 0
-    if not TARGET.is_file() or TARGET.read_text() != text:
+    if not TARGET.is_file() or TARGET.read_text(encoding="utf-8") != text:
         print(f"{TARGET.relative_to(ROOT)} is out of date: run `{COMMAND}`", file=sys.stderr)
         return 1
     return 0

@@ -99,7 +99,7 @@ class Parameters:
     alb_log_bytes_per_request: float = 50  # an access-log line gzipped in S3
     container_insights_month_per_region: float = 6.0  # unsure: a service's metrics and performance events
     container_alarms_per_region: int = 8
-    container_secrets_per_region: int = 2
+    container_secrets_per_region: int = 3  # FINGERPRINT_KEY, BANK_URL, CURSOR_KEY
 
     @property
     def requests_per_second(self) -> float:

@@ -122,7 +122,7 @@ PRICE_NOTES: dict[str, tuple[str, str]] = {
     "nat_gb": ("per GB through a NAT gateway", ""),
     "interface_endpoint_hour": ("per interface endpoint per AZ-hour", "the alternative to the NAT for AWS APIs"),
     "interface_endpoint_gb": ("per GB through an interface endpoint", ""),
-    "secret_month": ("per Secrets Manager secret per month", "FINGERPRINT_KEY and BANK_URL for the tasks"),
+    "secret_month": ("per Secrets Manager secret per month", "FINGERPRINT_KEY, BANK_URL and CURSOR_KEY for the tasks"),
     "public_ipv4_hour": (
         "per public IPv4 address-hour, in use or idle",
         "since February 2024 (Amazon VPC pricing, Public IPv4 Address): NAT Elastic IPs, ALB addresses",

@@ -358,6 +358,7 @@ class DynamoRepository(OperationItems, WebhookItems, DeliveryItems):
             "merchant_id": merchant.id,
             "name": merchant.name,
             "active": merchant.active,
+            **({"key_mode": merchant.key_mode} if merchant.key_mode else {}),
         }
         with translated_errors():
             self._client.put_item(
@@ -380,13 +381,14 @@ class DynamoRepository(OperationItems, WebhookItems, DeliveryItems):
         request: dict[str, Any] = {
             "TableName": self._table,
             "FilterExpression": "#sk = :sk",
-            "ProjectionExpression": "#pk, #merchant, #name, #active",
+            "ProjectionExpression": "#pk, #merchant, #name, #active, #mode",
             "ExpressionAttributeNames": {
                 "#pk": schema.PARTITION_KEY,
                 "#sk": schema.SORT_KEY,
                 "#merchant": "merchant_id",
                 "#name": "name",
                 "#active": "active",
+                "#mode": "key_mode",
             },
             "ExpressionAttributeValues": {":sk": {"S": schema.API_KEY_SORT}},
             "ConsistentRead": True,  # a key added or revoked a moment ago is listed as it now is
@@ -419,7 +421,9 @@ _STORED_STATUSES = {
 
 
 def _merchant(values: Mapping[str, Any]) -> Merchant:
-    return Merchant(id=values["merchant_id"], name=values["name"], active=values["active"])
+    return Merchant(
+        id=values["merchant_id"], name=values["name"], active=values["active"], key_mode=values.get("key_mode")
+    )
 
 
 def _key_values(pk: str, sk: str) -> dict[str, str]:

@@ -32,6 +32,7 @@ TEST_KEY_ON_LIVE = (
     "This is a test API key (sk_test_): this gateway sends payments to a real acquirer and takes only "
     "live keys (sk_live_)."
 )
+RETIRED_KEY = "This API key has a retired format (pgw_): ask for a new key, which starts sk_live_ or sk_test_."
 LIVE_KEY_ON_TEST = (
     "This is a live API key (sk_live_): this gateway is a test one (its acquirer is a simulator) and takes "
     "only test keys (sk_test_)."

@@ -20,6 +20,7 @@ from handlers.contract.messages import (
     LIVE_KEY_ON_TEST,
     MALFORMED_HEADER,
     MISSING_HEADER,
+    RETIRED_KEY,
     TEST_KEY_ON_LIVE,
 )
 from handlers.domain.errors import Unauthorized
@@ -27,6 +28,7 @@ from handlers.domain.models import Merchant
 from handlers.domain.ports import MerchantDirectory
 
 _MAX_HEADER_LENGTH = 512
+RETIRED_PREFIX = "pgw_"  # keys made before keys had kinds: no gateway takes them, and the answer says so
 
 
 class KeyMode(enum.StrEnum):
@@ -68,8 +70,8 @@ def authenticate(directory: MerchantDirectory, authorization: str | None, accept
     """The merchant of a key of the `accepted` mode; a key of the other mode is refused unread."""
     key = bearer_key(authorization)
     mode = key_mode(key)
-    if mode is None:
-        raise Unauthorized(INVALID_KEY)
+    if mode is None:  # told from the format alone, like the kinds: nothing about whether the key exists
+        raise Unauthorized(RETIRED_KEY if key.startswith(RETIRED_PREFIX) else INVALID_KEY)
     if mode is not accepted:
         raise Unauthorized(_REFUSED[accepted])
     merchant = directory.merchant_for_key(hash_api_key(key))

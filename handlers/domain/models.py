@@ -298,3 +298,6 @@ class Merchant:
     id: str
     name: str
     active: bool = True
+    # The kind of the key this is the merchant of (handlers.domain.auth.KeyMode's value); None for a
+    # key made before keys had kinds (`pgw_...`), which no gateway takes any more.
+    key_mode: str | None = None

@@ -83,12 +83,12 @@ def operation_service() -> OperationService:
     )
 
 
-@functools.cache
 def cursors(merchant_id: str, listing: str) -> Cursors:
     """The cursors of a merchant's list (payments, endpoints, events), signed with CURSOR_KEY."""
     return Cursors(settings().require_cursor_key(), merchant_id, listing)
 
 
+@functools.cache
 def validation_rules() -> ValidationRules:
     return ValidationRules(allowed_currencies=settings().allowed_currencies)
 

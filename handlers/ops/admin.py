@@ -5,7 +5,8 @@
   create-merchant --name NAME [--live]
                                   create a merchant; prints its id and its new API key, once: a test key
                                   (sk_test_), or with --live a live one (sk_live_) for a real acquirer
-  list-merchants                  list every merchant's keys: merchant id, key id, active/revoked, name
+  list-merchants                  list every merchant's keys: merchant id, key id, kind (test, live, or old:
+                                  a pgw_ key no gateway takes any more), active/revoked, name
   rotate-key --merchant-id ID [--live] [--revoke-old]
                                   give an existing merchant a new key, printed once (also a merchant whose
                                   keys are all revoked); --revoke-old then revokes its other keys
@@ -129,8 +130,11 @@ def add_merchant(
         raise AdminError("A merchant's name must not contain a card number: it is stored as given.")
     if api_key is not None and key_mode(api_key) is None:
         raise AdminError("An API key starts sk_test_ (a test acquirer) or sk_live_ (a real one).")
-    merchant = Merchant(id=merchant_id or ids.new_merchant_id(datetime.now(UTC)), name=name)
     key = api_key or new_api_key(mode)
+    kind = key_mode(key)
+    merchant = Merchant(
+        id=merchant_id or ids.new_merchant_id(datetime.now(UTC)), name=name, key_mode=kind and kind.value
+    )
     try:
         directory.add_key(hash_api_key(key), merchant)
     except ConditionFailed:
@@ -185,7 +189,7 @@ def rotate(directory: MerchantDirectory, merchant_id: str, mode: KeyMode = KeyMo
         raise UnknownMerchant(f"No merchant {merchant_id!r} (list-merchants shows them).")
     name = next((merchant.name for _, merchant in keys if merchant.active), keys[0][1].name)
     key = new_api_key(mode)
-    directory.add_key(hash_api_key(key), Merchant(id=merchant_id, name=name))
+    directory.add_key(hash_api_key(key), Merchant(id=merchant_id, name=name, key_mode=mode.value))
     return key, [key_hash for key_hash, merchant in keys if merchant.active]
 
 
@@ -238,10 +242,11 @@ def _list_merchants(repository: DynamoRepository, _: argparse.Namespace) -> None
         print("no merchants")
         return
     width = max(len("MERCHANT_ID"), *(len(merchant.id) for _, merchant in rows))
-    print(f"{'MERCHANT_ID':<{width}}  {'KEY_ID':<{KEY_ID_LENGTH}}  STATE    NAME")
+    print(f"{'MERCHANT_ID':<{width}}  {'KEY_ID':<{KEY_ID_LENGTH}}  KIND  STATE    NAME")
     for key_hash, merchant in rows:
         state = "active" if merchant.active else "revoked"
-        print(f"{merchant.id:<{width}}  {key_id(key_hash)}  {state:<7}  {merchant.name}")
+        kind = merchant.key_mode or "old"  # made before kinds (pgw_...): refused since; rotate-key replaces it
+        print(f"{merchant.id:<{width}}  {key_id(key_hash)}  {kind:<4}  {state:<7}  {merchant.name}")
 
 
 def _rotate_key(repository: DynamoRepository, args: argparse.Namespace) -> None:
@@ -283,7 +288,8 @@ COMMANDS: dict[str, Command] = {
         (argument("--name", required=True, help="the merchant's name, for operators (not unique)"), _LIVE),
     ),
     "list-merchants": Command(
-        "list every merchant's keys: merchant id, key id (hash prefix), active/revoked, name (scans the table)",
+        "list every merchant's keys: merchant id, key id (hash prefix), kind (test/live/old), active/revoked, name "
+        "(scans the table)",
         _list_merchants,
     ),
     "rotate-key": Command(

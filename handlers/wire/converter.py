@@ -92,11 +92,21 @@ def _merchant_text(value: object, maximum: int) -> str:
         raise FieldValueError(f"must be at most {maximum} characters")
     if not _is_unicode_text(text):  # JSON's "\ud800" escape: DynamoDB stores only UTF-8 text
         raise FieldValueError("must be valid Unicode text (no unpaired surrogates)")
-    if any(unicodedata.category(char) == "Cc" for char in text):  # NUL, newlines, escapes: break logs, CSVs
+    if any(_is_control(char) for char in text):
         raise FieldValueError("must not contain control characters")
     if cards.contains_pan(text):  # PCI DSS 3.5.1
         raise FieldValueError("must not contain a card number")
     return text
+
+
+# Bidirectional embeddings, overrides and isolates: text that reads differently from what it holds.
+_BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _is_control(char: str) -> bool:
+    """NUL, line breaks (U+2028/U+2029 too), escapes and bidi overrides: they break or disguise the logs,
+    exports and dashboards that show a merchant's text. Joiners and marks (emoji, scripts) are text."""
+    return unicodedata.category(char) in ("Cc", "Zl", "Zp") or char in _BIDI_CONTROLS
 
 
 def _reference(value: object, _: object) -> Reference:

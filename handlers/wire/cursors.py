@@ -12,10 +12,12 @@ import base64
 import binascii
 import hashlib
 import hmac
+import re
 from collections.abc import Callable
 
 import attrs
 
+_URL_SAFE = re.compile(r"[A-Za-z0-9_-]+")
 _TAG_BYTES = 16  # 128 bits: forging one takes 2**128 guesses, each a request
 NOT_OURS = "is not a cursor this list returned to you"
 
@@ -35,6 +37,8 @@ class Cursors:
     def decode(self, cursor: str, is_id: Callable[[str], bool]) -> str:
         """The id a cursor carries, once its MAC is this merchant's and this list's; else ValueError."""
         try:
+            if not _URL_SAFE.fullmatch(cursor):  # exactly what encode wrote: no stray characters, no + or /
+                raise ValueError
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
             tag, last_id = raw[:_TAG_BYTES], raw[_TAG_BYTES:].decode("ascii")
         except (binascii.Error, UnicodeDecodeError, ValueError):

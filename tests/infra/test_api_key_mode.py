@@ -4,8 +4,11 @@ container runs the authorizer in its own process), and the handlers read it back
 
 from __future__ import annotations
 
+import pulumi
 import pytest
 
+from components.config import ConfigError, load_stack_config
+from components.lambda_settings import BankSettings
 from handlers.contract import routes
 from handlers.domain.auth import KeyMode
 from handlers.entrypoints.settings import Settings
@@ -38,3 +41,25 @@ def test_the_container_takes_the_keys_of_its_acquirer(bank: dict[str, str], mode
     [definition] = run.one(TASK_DEFINITION).json("containerDefinitions")
     environment = {e["name"]: e["value"] for e in definition["environment"]}
     assert environment["API_KEY_MODE"] == mode
+
+
+def test_an_acquirers_sandbox_takes_test_keys() -> None:
+    """A staging stack in front of an acquirer's test environment must not need live keys."""
+    run = run_program("eu", {**REAL_BANK, "payment-gateway:bankSandbox": "true"})
+    assert _lambda_environments(run)[AUTHORIZER]["API_KEY_MODE"] == "test"
+
+
+def test_a_sandbox_needs_an_acquirer() -> None:
+    with pytest.raises(ValueError, match="needs url"):
+        BankSettings(simulator=True, sandbox=True)
+    pulumi.runtime.set_all_config(
+        {
+            "aws:region": "eu-west-1",
+            "payment-gateway:fingerprintKey": "k" * 32,
+            "payment-gateway:bankSimulator": "true",
+            "payment-gateway:bankSandbox": "true",
+        },
+        ["payment-gateway:fingerprintKey"],
+    )
+    with pytest.raises(ConfigError, match="bankSandbox"):
+        load_stack_config()

@@ -386,6 +386,7 @@ def test_api_gateway_keys_on_a_fargate_stack_are_refused(mocks: RecordingMocks, 
         ({"fargateCpu": "768"}, "fargateCpu"),
         ({"fargateMemoryMb": "512"}, "fargateMemoryMb"),  # 512 CPU units need 1024-4096 MB
         ({"fargateCpu": "2048", "fargateMemoryMb": "2048"}, "fargateMemoryMb"),
+        ({"fargateCpu": "256", "fargateMemoryMb": "1536"}, "fargateMemoryMb"),  # 256: 512, 1024 or 2048 only
         ({"fargateMinTasks": "1"}, "fargateMinTasks"),  # one AZ down would take the region with it
         ({"fargateMinTasks": "4", "fargateMaxTasks": "3"}, "fargateMaxTasks"),
         ({"fargateCpuTargetPercent": "95"}, "fargateCpuTargetPercent"),

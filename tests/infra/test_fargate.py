@@ -52,6 +52,8 @@ from tests.infra.helpers import (
     RECORD,
     REPOSITORY,
     REST_API,
+    ROLE,
+    ROLE_POLICY,
     ROUTE,
     ROUTE_TABLE_ASSOCIATION,
     SCALING_POLICY,
@@ -560,6 +562,21 @@ def test_secrets_come_from_secrets_manager_never_the_environment(fargate_stack: 
     fingerprint = next(s for s in secrets.values() if s.name.endswith("fingerprint-key"))
     version = versions[resource_id(fingerprint)]
     assert is_secret(version.inputs["secretString"]) and version.plain["secretString"] == TEST_FINGERPRINT_KEY
+
+
+def test_the_task_definition_waits_for_its_secrets_values_and_its_roles_policies(fargate_stack: ProgramRun) -> None:
+    """It names only the secrets' and roles' ARNs, which exist first: on an upgrade that adds a secret, tasks
+    started before its value or the grant to read it would fail to boot and roll the deployment back."""
+    task = fargate_stack.one(TASK_DEFINITION)
+    versions = fargate_stack.of_type(SECRET_VERSION)
+    assert len(versions) == len(SECRET_VARIABLES)
+    for version in versions:
+        assert task.depends_on(SECRET_VERSION, version.name), version.name
+    roles = {resource_id(role): role.name for role in fargate_stack.of_type(ROLE) if role.name.startswith("service-")}
+    policies = [p for p in fargate_stack.of_type(ROLE_POLICY) if p.plain["role"] in roles]
+    assert {roles[p.plain["role"]] for p in policies} == {"service-execution-role", "service-task-role"}
+    for policy in policies:
+        assert task.depends_on(ROLE_POLICY, policy.name), policy.name
 
 
 def test_the_secrets_recovery_window_is_the_stacks_setting(fargate_stack: ProgramRun) -> None:

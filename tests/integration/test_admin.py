@@ -17,7 +17,7 @@ import pytest
 
 from handlers.adapters.dynamo import DynamoRepository
 from handlers.contract import schema
-from handlers.domain.auth import hash_api_key
+from handlers.domain.auth import KeyMode, hash_api_key
 from handlers.domain.models import Merchant
 from handlers.entrypoints import authorizer
 from handlers.ops import admin
@@ -65,8 +65,8 @@ def authorized_merchant(key: str) -> str | None:
 
 def listed(out: str) -> list[list[str]]:
     header, *rows = out.splitlines()
-    assert header.split() == ["MERCHANT_ID", "KEY_ID", "STATE", "NAME"]
-    return [row.split(maxsplit=3) for row in rows]
+    assert header.split() == ["MERCHANT_ID", "KEY_ID", "KIND", "STATE", "NAME"]
+    return [row.split(maxsplit=4) for row in rows]
 
 
 def assert_one_line_failure(code: int, out: str, err: str, expected: str) -> None:
@@ -157,8 +157,10 @@ def test_an_unreachable_endpoint_is_one_line_that_names_it(tmp_path: Path, comma
 @pytest.mark.usefixtures("lambda_env")
 def test_list_merchants_shows_every_key_with_its_state_but_never_a_key(cli: Cli, dynamodb: Any) -> None:
     acme_id, acme_key = admin.create_merchant("acme corp", table_name=TABLE, region=REGION)
-    gone_id, gone_key = admin.create_merchant("gone", table_name=TABLE, region=REGION)
+    gone_id, gone_key = admin.create_merchant("gone", table_name=TABLE, region=REGION, mode=KeyMode.LIVE)
     admin.revoke_key(gone_key, table_name=TABLE, region=REGION)
+    old_key = "pgw_" + "o" * 43  # made before keys had kinds: the item holds none
+    DynamoRepository(dynamodb, TABLE).add_key(hash_api_key(old_key), Merchant(id="mer_old", name="old one"))
     payment = {schema.PARTITION_KEY: {"S": schema.merchant_pk(acme_id)}, schema.SORT_KEY: {"S": "PAYMENT#p1"}}
     dynamodb.put_item(TableName=TABLE, Item=payment)  # other items in the table are not merchants
 
@@ -166,8 +168,9 @@ def test_list_merchants_shows_every_key_with_its_state_but_never_a_key(cli: Cli,
     assert (code, err) == (0, "")
     assert sorted(listed(out)) == sorted(
         [
-            [acme_id, hash_api_key(acme_key)[:12], "active", "acme corp"],
-            [gone_id, hash_api_key(gone_key)[:12], "revoked", "gone"],
+            [acme_id, hash_api_key(acme_key)[:12], "test", "active", "acme corp"],
+            [gone_id, hash_api_key(gone_key)[:12], "live", "revoked", "gone"],
+            ["mer_old", hash_api_key(old_key)[:12], "old", "active", "old one"],
         ]
     )
     assert acme_key not in out and gone_key not in out

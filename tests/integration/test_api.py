@@ -140,7 +140,9 @@ def test_an_integer_too_long_to_read_is_named_by_its_field(
     assert bank_calls == [] and stored_items(dynamodb) == []
 
 
-@pytest.mark.parametrize("text", ["order\x00123", "order\n123", "order\x7f", "order\x85"])
+@pytest.mark.parametrize(
+    "text", ["order\x00123", "order\n123", "order\x7f", "order\x85", "order\u2028", "order\u2029", "gro\u202eredro"]
+)
 def test_a_control_character_in_the_reference_is_refused(text: str, bank_calls: list[Any]) -> None:
     response = post(payment_body(reference=text), key="ctl")
     error = error_of(response)
@@ -470,3 +472,9 @@ def test_a_filtered_page_may_be_short_or_empty_with_a_cursor_and_only_null_ends_
     assert cursor is None and sorted(pid for page in pages for pid in page) == sorted(declined)
     assert pages[0] == [] and len(pages) > 1  # an empty page that is not the end
     assert all(len(page) <= 2 for page in pages)
+
+
+@pytest.mark.parametrize("text", ["café 👩‍👩‍👧 order", "طلب-١٢٣", "order\u200d1", "עברית"])
+def test_text_of_any_script_emoji_and_joiners_is_kept_as_given(text: str) -> None:
+    response = post(payment_body(reference=text), key=f"text-{text.encode().hex()}")
+    assert response["statusCode"] == 201 and body_of(response)["reference"] == text

@@ -13,6 +13,7 @@ from handlers.contract.messages import (
     LIVE_KEY_ON_TEST,
     MALFORMED_HEADER,
     MISSING_HEADER,
+    RETIRED_KEY,
     TEST_KEY_ON_LIVE,
 )
 from handlers.domain.auth import KeyMode, hash_api_key
@@ -138,7 +139,7 @@ def test_a_key_of_the_old_format_is_denied_in_either_mode(mode: str, monkeypatch
     with pytest.raises(admin.AdminError, match="sk_test_"):  # nor can one be issued now
         admin.create_merchant("acme", table_name=TABLE, region=REGION, api_key="pgw_" + "j" * 43)
     _in_mode(monkeypatch, mode)
-    assert denial(authorizer.handler(authorizer_event(f"Bearer {old}"), None)) == INVALID_KEY
+    assert denial(authorizer.handler(authorizer_event(f"Bearer {old}"), None)) == RETIRED_KEY
 
 
 @pytest.mark.parametrize("mode", [None, "", "production", "TEST"])
@@ -154,8 +155,8 @@ def test_an_authorizer_without_a_valid_key_mode_fails_rather_than_guess(
 
 def test_the_messages_differ_and_need_no_json_escaping() -> None:
     """ACCESS_DENIED's template pastes the message into JSON as it is (API Gateway does not escape it)."""
-    messages = {MISSING_HEADER, MALFORMED_HEADER, INVALID_KEY, TEST_KEY_ON_LIVE, LIVE_KEY_ON_TEST}
-    assert len(messages) == 5
+    messages = {MISSING_HEADER, MALFORMED_HEADER, INVALID_KEY, TEST_KEY_ON_LIVE, LIVE_KEY_ON_TEST, RETIRED_KEY}
+    assert len(messages) == 6
     assert all(json.dumps(message) == f'"{message}"' for message in messages)
 
 
@@ -202,4 +203,4 @@ def test_reseeding_the_same_merchant_and_key_is_a_no_op_but_stealing_a_key_fails
 def test_the_spec_shows_every_answer_the_authorizer_gives() -> None:
     examples = spec()["components"]["responses"]["Unauthorized"]["content"]["application/json"]["examples"]
     shown = {example["value"]["error"]["message"] for example in examples.values()}
-    assert shown == {MISSING_HEADER, MALFORMED_HEADER, INVALID_KEY, TEST_KEY_ON_LIVE, LIVE_KEY_ON_TEST}
+    assert shown == {MISSING_HEADER, MALFORMED_HEADER, INVALID_KEY, TEST_KEY_ON_LIVE, LIVE_KEY_ON_TEST, RETIRED_KEY}

@@ -84,6 +84,7 @@ def test_every_option() -> None:
         ["--merchant", ":sk_test_k"],
         ["--merchant", "m_a:sk_live_k"],  # the local acquirer is a test one: live keys are refused
         ["--merchant", "m_a:pgw_k"],
+        ["--merchant", "m_a:sk_test_"],  # the prefix alone is no key
         ["--port", "65534"],
         ["--port", "-1"],
         ["--quiet", "--verbose"],

@@ -52,6 +52,7 @@ def test_any_changed_byte_is_refused() -> None:
         "é",
         "=" * 8,
         "A" * 4000,
+        MINE.encode(PAYMENT_ID) + "!",  # stray characters that a lenient decoder drops
     ],
 )
 def test_what_no_list_returned_is_refused(cursor: str) -> None:
@@ -67,3 +68,12 @@ def test_a_signed_id_of_the_wrong_shape_is_refused() -> None:
 
 def test_the_key_is_not_in_the_repr() -> None:
     assert KEY.decode() not in repr(MINE)
+
+
+def test_the_standard_alphabet_is_not_taken_for_the_url_safe_one() -> None:
+    """One cursor, one spelling: `+` and `/` for `-` and `_` decode to the same bytes, and are refused."""
+    lists = (Cursors(KEY, f"mer_{n}", "payments") for n in range(100))
+    cursors, cursor = next((c, text) for c in lists if set(text := c.encode(PAYMENT_ID)) & set("-_"))
+    assert cursors.decode(cursor, is_payment_id) == PAYMENT_ID
+    with pytest.raises(ValueError, match=NOT_OURS):
+        cursors.decode(cursor.replace("-", "+").replace("_", "/"), is_payment_id)

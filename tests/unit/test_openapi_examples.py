@@ -4,6 +4,7 @@ where it happens, and no answer shows a card number."""
 
 from __future__ import annotations
 
+import ast
 import itertools
 import json
 import re
@@ -15,6 +16,7 @@ from typing import Any
 import pytest
 from jsonschema import Draft202012Validator, FormatChecker
 
+from handlers.contract import gateway_errors, messages
 from handlers.domain import cards, ids
 from handlers.domain.models import OperationKind, Payment
 from handlers.wire import operations, webhooks
@@ -22,7 +24,8 @@ from handlers.wire.converter import CONVERTER
 from handlers.wire.validation import ValidationRules, parse_payment_request
 from tests.openapi_contract import resolve, spec
 
-README = Path(__file__).resolve().parents[2] / "README.md"
+ROOT = Path(__file__).resolve().parents[2]
+README = ROOT / "README.md"
 METHODS = ("get", "put", "post", "delete", "patch")
 ANSWER_TABLE_HEADER = "| Status | Error type | Money moved? | What to do next |"
 # A run of digits as long as a card number (13-19), however it is grouped or in whatever script.
@@ -292,3 +295,38 @@ def test_the_card_number_check_finds_one_however_it_is_written(written: object) 
 
 def test_the_card_number_check_passes_what_an_answer_holds() -> None:
     assert not _card_numbers_in(json.loads('{"amount": 99999999, "created_at": "2026-11-26T10:15:30.123Z"}'))
+
+
+def _answer_templates() -> list[re.Pattern[str]]:
+    """Every message the API's code can write: its string literals, and its f-strings with any value
+    in their holes (the handlers' and the gateway's, whose responses API Gateway and WAF also give)."""
+    patterns: list[re.Pattern[str]] = []
+    for root in ("handlers", "proxy_gateway"):
+        for source in sorted((ROOT / root).rglob("*.py")):
+            for node in ast.walk(ast.parse(source.read_text())):
+                if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) > 10:
+                    patterns.append(re.compile(re.escape(node.value)))
+                elif isinstance(node, ast.JoinedStr) and _literal_length(node) > 10:  # not f"{a}: {b}"
+                    parts = [re.escape(part.value) if isinstance(part, ast.Constant) else ".*?" for part in node.values]
+                    patterns.append(re.compile("".join(parts)))
+    # and the module constants built by concatenation (INTERNAL_ERROR = "..." + OUTCOME_UNKNOWN)
+    for module in (messages, gateway_errors):
+        patterns += [re.compile(re.escape(v)) for v in vars(module).values() if isinstance(v, str) and len(v) > 10]
+    return patterns
+
+
+def _literal_length(node: ast.JoinedStr) -> int:
+    return sum(len(str(part.value)) for part in node.values if isinstance(part, ast.Constant))
+
+
+def test_every_error_example_says_what_the_api_really_says() -> None:
+    """An example's message is one the code writes (a changed message fails here until the spec follows)."""
+    templates = _answer_templates()
+    written = {
+        example["value"]["error"]["message"]
+        for _, _, _, schema, example in _response_examples()
+        if schema == {"$ref": "#/components/schemas/Error"}
+    }
+    assert written
+    unknown = sorted(m for m in written if not any(t.fullmatch(m) for t in templates))
+    assert not unknown, f"messages no code writes: {unknown}"
