@@ -10,8 +10,10 @@ card (201 authorized), its replay (same id, `Idempotent-Replayed: true`), the ba
 `bank_unavailable`), GET of the payment and the list that holds it, a partial capture of it (200 captured), a
 partial refund (201 succeeded), and a void of a second manual payment (200 voided): test cards only, each POST
 with its own Idempotency-Key, amounts the simulator never delays (their last digit is not 2, 3 or 4):
-forgetting a flag never sends test cards to a real acquirer. `--pay` takes only a test key (`sk_test_`),
-which only a simulator stack accepts. `--read-only` (the default) may be given to say so. Exit status: 0
+forgetting a flag never sends test cards to a real acquirer. `--pay` takes only a test key (`sk_test_`), which
+no live stack accepts; it is for a `bankSimulator` stack only, as its checks expect the simulator's answers (an
+acquirer's sandbox, `bankSandbox`, answers its own way: give it the read-only checks). `--read-only` (the
+default) may be given to say so. Exit status: 0
 every check passed, 1 one failed, 2 a usage error. Standard library only; the key may come from
 `SMOKE_API_KEY` instead of `--key` (what `make smoke` does, so the key is not in the process list).
 """

@@ -184,7 +184,7 @@ def _merchant(parser: argparse.ArgumentParser, value: str) -> tuple[str, str]:
         parser.error(f"--merchant takes ID:KEY, got {value!r}")
     if key_mode(key) is not KeyMode.TEST or key == KeyMode.TEST.prefix:  # the local acquirer is a test one
         parser.error(
-            f"--merchant {merchant_id}: the local stack takes test keys only: KEY must start {KeyMode.TEST.prefix}"
+            f"--merchant {merchant_id}: the local stack takes test keys only: KEY is {KeyMode.TEST.prefix} then the key"
         )
     return merchant_id, key
 

@@ -363,7 +363,7 @@ class Model:
             Line(
                 "Secrets Manager",
                 self.p.regions * self.p.container_secrets_per_region * self.prices.secret_month,
-                "FINGERPRINT_KEY, BANK_URL",
+                "FINGERPRINT_KEY, BANK_URL, CURSOR_KEY",
             ),
             shared["Route 53"],
             shared["KMS"],

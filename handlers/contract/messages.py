@@ -34,6 +34,6 @@ TEST_KEY_ON_LIVE = (
 )
 RETIRED_KEY = "This API key has a retired format (pgw_): ask for a new key, which starts sk_live_ or sk_test_."
 LIVE_KEY_ON_TEST = (
-    "This is a live API key (sk_live_): this gateway is a test one (its acquirer is a simulator) and takes "
-    "only test keys (sk_test_)."
+    "This is a live API key (sk_live_): this gateway is a test one (its acquirer is a simulator or a sandbox) "
+    "and takes only test keys (sk_test_)."
 )

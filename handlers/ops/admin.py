@@ -128,8 +128,8 @@ def add_merchant(
     A new key is a test one unless `mode` says live; a given key must be of either kind."""
     if cards.contains_pan(name):  # free text, stored and listed as given (PCI DSS 3.5.1)
         raise AdminError("A merchant's name must not contain a card number: it is stored as given.")
-    if api_key is not None and key_mode(api_key) is None:
-        raise AdminError("An API key starts sk_test_ (a test acquirer) or sk_live_ (a real one).")
+    if api_key is not None and (key_mode(api_key) is None or api_key in (m.prefix for m in KeyMode)):
+        raise AdminError("An API key starts sk_test_ (a test acquirer) or sk_live_ (a real one), then the key.")
     key = api_key or new_api_key(mode)
     kind = key_mode(key)
     merchant = Merchant(

@@ -37,13 +37,15 @@ class Cursors:
     def decode(self, cursor: str, is_id: Callable[[str], bool]) -> str:
         """The id a cursor carries, once its MAC is this merchant's and this list's; else ValueError."""
         try:
-            if not _URL_SAFE.fullmatch(cursor):  # exactly what encode wrote: no stray characters, no + or /
+            if not _URL_SAFE.fullmatch(cursor):  # no stray characters, no + or /
                 raise ValueError
             raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
             tag, last_id = raw[:_TAG_BYTES], raw[_TAG_BYTES:].decode("ascii")
         except (binascii.Error, UnicodeDecodeError, ValueError):
             raise ValueError(NOT_OURS) from None
         if not (hmac.compare_digest(tag, self._tag(last_id)) and is_id(last_id)):
+            raise ValueError(NOT_OURS)
+        if self.encode(last_id) != cursor:  # one spelling: base64's unused last bits must be as written
             raise ValueError(NOT_OURS)
         return last_id
 

@@ -131,7 +131,7 @@ def test_the_entry_point_serves_the_api_and_logs_json_without_query_or_card(dyna
 
 
 @pytest.mark.parametrize("local_control", ["", "1"], ids=["image", "local"])
-@pytest.mark.parametrize("missing", ["FINGERPRINT_KEY", "API_KEY_MODE"])
+@pytest.mark.parametrize("missing", ["FINGERPRINT_KEY", "API_KEY_MODE", "CURSOR_KEY"])
 def test_a_task_without_its_settings_stops_at_startup(dynamodb_url: str, local_control: str, missing: str) -> None:
     # Locally the worker loads the app: its failure to boot must stop gunicorn too.
     env = task_environment(dynamodb_url, free_port(), **{missing: ""}, LOCAL_CONTROL=local_control)

@@ -267,8 +267,8 @@ def test_a_revoked_merchant_gets_a_key_again_under_its_name(cli: Cli) -> None:
     rows = listed(cli("list-merchants")[1])
     assert sorted(rows) == sorted(
         [
-            [merchant_id, hash_api_key(new_key)[:12], "active", "acme corp"],
-            [merchant_id, hash_api_key(old_key)[:12], "revoked", "acme corp"],
+            [merchant_id, hash_api_key(new_key)[:12], "test", "active", "acme corp"],
+            [merchant_id, hash_api_key(old_key)[:12], "test", "revoked", "acme corp"],
         ]
     )
 

@@ -249,6 +249,14 @@ def test_api_keys_resolve_and_revoke(repo: Any) -> None:
     assert repo.merchant_for_key("h1") == Merchant("mer_a", "Acme", active=False)
 
 
+def test_a_keys_kind_is_kept_and_a_key_without_one_reads_as_none(repo: Any) -> None:
+    repo.add_key("h-live", Merchant("mer_a", "Acme", key_mode="live"))
+    repo.add_key("h-old", Merchant("mer_a", "Acme"))  # made before keys had kinds
+    assert repo.merchant_for_key("h-live").key_mode == "live"
+    assert repo.merchant_for_key("h-old").key_mode is None
+    assert {key_hash: merchant.key_mode for key_hash, merchant in repo.api_keys()} == {"h-live": "live", "h-old": None}
+
+
 def test_api_keys_lists_every_key_revoked_ones_too_and_no_other_item(repo: Any) -> None:
     repo.add_key("h1", Merchant("mer_a", "Acme"))
     repo.add_key("h2", Merchant("mer_b", "Other"))

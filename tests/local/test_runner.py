@@ -22,7 +22,13 @@ from local_gateway.runner import (
     parse_args,
     resolver_environment,
 )
-from local_gateway.topology import DEV_FINGERPRINT_KEY, lambda_environment, local_environment, port_for
+from local_gateway.topology import (
+    DEV_FINGERPRINT_KEY,
+    RegionEndpoint,
+    lambda_environment,
+    local_environment,
+    port_for,
+)
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -152,12 +158,13 @@ def test_local_environment_drops_every_aws_variable() -> None:
     assert env["PATH"] == "/bin" and "AWS_ENDPOINT_URL" not in env
 
 
-def _banner(options: Options, key: str = "sk_test_key") -> str:
+def _banner(options: Options, key: str = "sk_test_key", regions: list[RegionEndpoint] | None = None) -> str:
     class FakeServer:
         url = "http://127.0.0.1:8080"
 
     stack = Stack(FakeServer(), bank_url="http://127.0.0.1:8083/payments", dynamodb_url="http://127.0.0.1:5000")  # type: ignore[arg-type]
     stack.merchants = [("m_a", key)]
+    stack.regions = regions or []
     return banner(stack, options)
 
 
@@ -264,3 +271,16 @@ def test_the_console_has_one_readable_line_per_event_and_the_handlers_json_is_in
     handler_lines = handler_log.read_text().splitlines()
     assert any('"message": "authorized"' in line for line in handler_lines)
     assert all(line.startswith("{") for line in handler_lines)
+
+
+def test_docs_local_shows_every_line_the_banner_prints() -> None:
+    """The sample in docs/local.md is the banner's rows: a row added to one and not the other fails."""
+    docs = (REPO / "docs" / "local.md").read_text()
+    sample = docs[docs.index("  global endpoint (Route 53)") :].split("\n\n", 1)[0]
+    regions = [RegionEndpoint("eu", "eu-west-1", 8081), RegionEndpoint("us", "us-east-1", 8082)]
+    printed = _banner(Options(), regions=regions).split("\n\n")[1]
+    assert _labels(sample) == _labels(printed)
+
+
+def _labels(rows: str) -> set[str]:
+    return {line[2:30].strip() for line in rows.splitlines() if not line.startswith("```")}

@@ -77,3 +77,19 @@ def test_the_standard_alphabet_is_not_taken_for_the_url_safe_one() -> None:
     assert cursors.decode(cursor, is_payment_id) == PAYMENT_ID
     with pytest.raises(ValueError, match=NOT_OURS):
         cursors.decode(cursor.replace("-", "+").replace("_", "/"), is_payment_id)
+
+
+def test_the_unused_bits_of_the_last_character_must_be_as_written() -> None:
+    """Base64 ignores the last character's spare bits: another letter there would decode the same."""
+    cursor = MINE.encode(PAYMENT_ID)
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_"
+    same = [
+        c
+        for c in alphabet
+        if c != cursor[-1]
+        and base64.urlsafe_b64decode(cursor[:-1] + c + "==") == base64.urlsafe_b64decode(cursor + "==")
+    ]
+    assert same, "this cursor's last character has spare bits"
+    for other in same:
+        with pytest.raises(ValueError, match=NOT_OURS):
+            MINE.decode(cursor[:-1] + other, is_payment_id)

@@ -19,6 +19,7 @@ from jsonschema import Draft202012Validator, FormatChecker
 from handlers.contract import gateway_errors, messages
 from handlers.domain import cards, ids
 from handlers.domain.models import OperationKind, Payment
+from handlers.domain.service import try_again
 from handlers.wire import operations, webhooks
 from handlers.wire.converter import CONVERTER
 from handlers.wire.validation import ValidationRules, parse_payment_request
@@ -307,12 +308,24 @@ def _answer_templates() -> list[re.Pattern[str]]:
                 if isinstance(node, ast.Constant) and isinstance(node.value, str) and len(node.value) > 10:
                     patterns.append(re.compile(re.escape(node.value)))
                 elif isinstance(node, ast.JoinedStr) and _literal_length(node) > 10:  # not f"{a}: {b}"
-                    parts = [re.escape(part.value) if isinstance(part, ast.Constant) else ".*?" for part in node.values]
-                    patterns.append(re.compile("".join(parts)))
+                    patterns.append(re.compile("".join(map(_hole_or_text, node.values))))
     # and the module constants built by concatenation (INTERNAL_ERROR = "..." + OUTCOME_UNKNOWN)
     for module in (messages, gateway_errors):
         patterns += [re.compile(re.escape(v)) for v in vars(module).values() if isinstance(v, str) and len(v) > 10]
     return patterns
+
+
+# Holes whose every value is known: the example must show one of them, not anything.
+_KNOWN_HOLES = {"try_again": (try_again(keyed=True), try_again(keyed=False))}
+
+
+def _hole_or_text(part: ast.expr) -> str:
+    if isinstance(part, ast.Constant):
+        return re.escape(str(part.value))
+    called = part.value if isinstance(part, ast.FormattedValue) else None
+    if isinstance(called, ast.Call) and isinstance(called.func, ast.Name) and called.func.id in _KNOWN_HOLES:
+        return "(" + "|".join(map(re.escape, _KNOWN_HOLES[called.func.id])) + ")"
+    return ".*?"
 
 
 def _literal_length(node: ast.JoinedStr) -> int:
