@@ -81,6 +81,15 @@ def test_every_component_of_the_package_is_on_the_page() -> None:
     assert defined == {component.cls for component in reference.COMPONENTS}
 
 
+def test_infrastructure_md_lists_every_component_with_its_type_token() -> None:
+    """Its table of components (docs/infrastructure.md) once said three and listed nine; now it is checked."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "infrastructure.md").read_text()
+    table = text[text.index("## Components") :].split("\n\n")[2]
+    listed = {line.split("`")[1]: line.split("|")[2].strip() for line in table.splitlines()[2:]}
+    tokens = {c.cls.__name__: f"`{reference.component_type_token(c.cls)}`" for c in reference.COMPONENTS}
+    assert listed == tokens
+
+
 # --- rendering, on a tiny Args class -----------------------------------------------------------------
 
 
