@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import threading
 
-from handlers.domain.delivery import DueCursor, DuePage
 from handlers.domain.errors import ConditionFailed
+from handlers.domain.webhook_pages import DueCursor, DuePage
 from handlers.domain.webhooks import Endpoint, NewEvent, StoredEvent
 from handlers.wire import converter
 

@@ -9,7 +9,7 @@ from datetime import datetime
 import attrs
 
 from handlers.domain.errors import ConditionFailed
-from handlers.domain.webhook_api import EndpointPage, EndpointQuery, EventPage, EventQuery
+from handlers.domain.webhook_pages import EndpointPage, EndpointQuery, EventPage, EventQuery
 from handlers.domain.webhooks import Endpoint, NewEvent, StoredEvent
 from handlers.wire.converter import event_body
 

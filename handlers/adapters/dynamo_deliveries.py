@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 from handlers.adapters.attribute_values import from_item, to_item
 from handlers.adapters.dynamo_errors import translated_errors
 from handlers.contract import schema
-from handlers.domain.delivery import DueCursor, DuePage
+from handlers.domain.webhook_pages import DueCursor, DuePage
 from handlers.domain.webhooks import Endpoint, StoredEvent
 from handlers.wire import webhooks as wire
 

@@ -14,7 +14,7 @@ from handlers.adapters.attribute_values import from_item, to_attribute, to_item
 from handlers.adapters.dynamo_errors import translated_errors
 from handlers.contract import schema
 from handlers.domain import ids
-from handlers.domain.webhook_api import EndpointPage, EndpointQuery, EventPage, EventQuery
+from handlers.domain.webhook_pages import EndpointPage, EndpointQuery, EventPage, EventQuery
 from handlers.domain.webhooks import EVENT_PREFIX, Endpoint, StoredEvent
 from handlers.wire import webhooks as wire
 

@@ -33,7 +33,7 @@ import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 from urllib.parse import urlsplit
 
 import attrs
@@ -42,6 +42,7 @@ from handlers.domain import webhooks
 from handlers.domain.errors import ConditionFailed
 from handlers.domain.models import Heartbeat
 from handlers.domain.settlement import Clock, ResolutionPolicy, utc_now
+from handlers.domain.webhook_pages import DueCursor, DuePage
 from handlers.domain.webhooks import Attempt, Delivery, Endpoint, EndpointStatus, StoredEvent, UrlPolicy
 
 logger = logging.getLogger(__name__)
@@ -80,16 +81,6 @@ class Poster(Protocol):
     def post(self, url: str, address: str, headers: Mapping[str, str], body: str, timeout: float) -> PostResult:
         """POST `body` to `url`, connecting to `address` (the one check_url accepted), never following
         a redirect; any failure is a PostResult with `error`, never an exception."""
-
-
-# Where a pass left each of the store's partitions: the store's own (the domain only hands it back).
-DueCursor = Mapping[str, Any]
-
-
-@attrs.frozen
-class DuePage:
-    events: Sequence[StoredEvent]  # the most overdue first
-    cursor: DueCursor | None = None  # None: every partition is read to its end
 
 
 class SenderStore(Protocol):

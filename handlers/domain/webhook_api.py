@@ -19,16 +19,22 @@ from typing import Protocol
 
 import attrs
 
-from handlers.domain import ids
 from handlers.domain.errors import ConditionFailed, FieldError, InvalidRequest, NotFound, RequestInProgress
 from handlers.domain.ports import EndpointRepository
+from handlers.domain.webhook_pages import (
+    CreateEndpoint,
+    EndpointPage,
+    EndpointQuery,
+    EventPage,
+    EventQuery,
+    is_id,
+)
 from handlers.domain.webhooks import (
     ENDPOINT_PREFIX,
     EVENT_PREFIX,
     Delivery,
     Endpoint,
     EndpointStatus,
-    EventType,
     Resolver,
     StoredEvent,
     UrlPolicy,
@@ -41,31 +47,6 @@ ROTATION_OVERLAP = timedelta(hours=24)  # the old secret still signs for this lo
 _CHANGE_ATTEMPTS = 3  # reads of an endpoint another writer keeps changing, before a 409
 EVENT_RETENTION = timedelta(days=30)  # GET /v1/events shows this much (DynamoDB's TTL deletes the rest)
 MAX_ENDPOINTS = 16  # per merchant: the sender reads them all for each event
-
-
-@attrs.frozen
-class EventQuery:
-    limit: int = 20
-    after_id: str | None = None  # the last event of the previous page (newest first: older ones follow)
-    type: EventType | None = None
-
-
-@attrs.frozen
-class EventPage:
-    events: tuple[StoredEvent, ...]
-    next_after_id: str | None  # None: no more events
-
-
-@attrs.frozen
-class EndpointQuery:
-    limit: int = 20
-    after_id: str | None = None
-
-
-@attrs.frozen
-class EndpointPage:
-    endpoints: tuple[Endpoint, ...]
-    next_after_id: str | None
 
 
 class EventLog(Protocol):
@@ -84,13 +65,6 @@ class EventLog(Protocol):
 class EndpointLister(Protocol):
     def list_endpoints(self, merchant_id: str, query: EndpointQuery) -> EndpointPage:
         """The merchant's endpoints, oldest first."""
-
-
-@attrs.frozen
-class CreateEndpoint:
-    merchant_id: str
-    url: str
-    events: tuple[EventType, ...] = ()  # empty: every type
 
 
 @attrs.frozen
@@ -241,8 +215,3 @@ class WebhookApi:
         if problem is not None or endpoint is None:
             raise InvalidRequest("The event cannot be resent there.", [FieldError("endpoint_id", str(problem))])
         return [endpoint]
-
-
-def is_id(text: str, prefix: str) -> bool:
-    """A webhook endpoint's or event's id: its prefix and a ULID."""
-    return text.startswith(prefix) and ids.is_payment_id(ids.PAYMENT_PREFIX + text.removeprefix(prefix))

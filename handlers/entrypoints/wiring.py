@@ -7,28 +7,26 @@ from __future__ import annotations
 import functools
 import logging
 import os
+from typing import TYPE_CHECKING
 
-from handlers.adapters import dns
 from handlers.adapters.bank import HttpBank
 from handlers.adapters.dynamo import DynamoRepository, make_client
-from handlers.adapters.webhook_http import HttpPoster, resolve_host
-from handlers.domain.delivery import (
-    DEFAULT_PARALLEL,
-    DEFAULT_RETRY_DELAYS,
-    DeliveryPolicy,
-    WebhookSender,
-    schedule_from_retries,
-)
-from handlers.domain.operations import OperationService
-from handlers.domain.resolver import PaymentResolver
 from handlers.domain.service import IdempotencyPolicy, PaymentReader, PaymentService
-from handlers.domain.settlement import utc_now
-from handlers.domain.webhook_api import WebhookApi
 from handlers.domain.webhooks import UrlPolicy
 from handlers.entrypoints.observability import configure_logging, emit_metric
 from handlers.entrypoints.settings import Settings
 from handlers.wire.cursors import Cursors
 from handlers.wire.validation import ValidationRules
+
+if TYPE_CHECKING:
+    from handlers.domain.delivery import DeliveryPolicy, WebhookSender
+    from handlers.domain.operations import OperationService
+    from handlers.domain.resolver import PaymentResolver
+    from handlers.domain.webhook_api import WebhookApi
+
+# The builders of the other functions' services import their modules when first called: each function
+# loads what it serves, and a payment's cold start none of the sender's, resolver's or webhook API's.
+# ruff: noqa: PLC0415
 
 logger = logging.getLogger("handlers.api")  # the name the API functions' log lines carry
 
@@ -70,6 +68,8 @@ def payment_service() -> PaymentService:
 
 @functools.cache
 def operation_service() -> OperationService:
+    from handlers.domain.operations import OperationService
+
     config = settings()
     return OperationService(
         payments=repository(),
@@ -95,6 +95,8 @@ def validation_rules() -> ValidationRules:
 
 @functools.cache
 def payment_resolver() -> PaymentResolver:
+    from handlers.domain.resolver import PaymentResolver
+
     config = settings()
     return PaymentResolver(
         payments=repository(),
@@ -114,6 +116,8 @@ def webhook_url_policy() -> UrlPolicy:
 def webhook_delivery_policy() -> DeliveryPolicy:
     """The retry schedule: the default (handlers.domain.delivery), or locally WEBHOOK_RETRY_DELAYS
     ("1,2,4": retries 1, 2 and 4 s after the previous attempt, the first attempt at once)."""
+    from handlers.domain.delivery import DEFAULT_PARALLEL, DEFAULT_RETRY_DELAYS, DeliveryPolicy, schedule_from_retries
+
     delays = os.environ.get("WEBHOOK_RETRY_DELAYS", "")
     schedule = schedule_from_retries([float(d) for d in delays.split(",")]) if delays.strip() else DEFAULT_RETRY_DELAYS
     # WEBHOOK_PARALLEL: deployed, the sender is a function of its own (the default); locally it shares each
@@ -124,6 +128,9 @@ def webhook_delivery_policy() -> DeliveryPolicy:
 
 @functools.cache
 def webhook_sender() -> WebhookSender:
+    from handlers.adapters.webhook_http import HttpPoster, resolve_host
+    from handlers.domain.delivery import WebhookSender
+
     config = settings()
     return WebhookSender(
         store=repository(),
@@ -149,6 +156,10 @@ def url_policy() -> UrlPolicy:
 
 @functools.cache
 def webhook_api() -> WebhookApi:
+    from handlers.adapters import dns
+    from handlers.domain.settlement import utc_now
+    from handlers.domain.webhook_api import WebhookApi
+
     store = repository()
     return WebhookApi(
         endpoints=store, lister=store, events=store, policy=url_policy(), resolve=dns.resolve, clock=utc_now

@@ -15,7 +15,7 @@ from typing import Any
 
 from handlers.contract import schema
 from handlers.domain.errors import FieldError, InvalidRequest
-from handlers.domain.webhook_api import CreateEndpoint, EndpointQuery, EventQuery, is_id
+from handlers.domain.webhook_pages import CreateEndpoint, EndpointQuery, EventQuery, is_id
 from handlers.domain.webhooks import (
     ENDPOINT_PREFIX,
     EVENT_PREFIX,

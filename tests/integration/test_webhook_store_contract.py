@@ -15,7 +15,7 @@ from handlers.adapters.dynamo import DynamoRepository
 from handlers.adapters.dynamo_events import conditional_put
 from handlers.domain.errors import ConditionFailed
 from handlers.domain.models import CaptureMethod, CardSummary, Payment, PaymentStatus
-from handlers.domain.webhook_api import EndpointQuery, EventQuery
+from handlers.domain.webhook_pages import EndpointQuery, EventQuery
 from handlers.domain.webhooks import (
     Delivery,
     Endpoint,

@@ -18,7 +18,7 @@ from standardwebhooks import Webhook
 from standardwebhooks.webhooks import WebhookVerificationError
 
 from handlers.adapters.webhook_http import HttpPoster, parse_retry_after
-from handlers.domain.delivery import DeliveryPolicy, DuePage, Outcome, PostResult, WebhookSender, schedule_from_retries
+from handlers.domain.delivery import DeliveryPolicy, Outcome, PostResult, WebhookSender, schedule_from_retries
 from handlers.domain.errors import ConditionFailed
 from handlers.domain.models import (
     CardSummary,
@@ -30,6 +30,7 @@ from handlers.domain.models import (
     PaymentStatus,
 )
 from handlers.domain.settlement import ResolutionPolicy, utc_now
+from handlers.domain.webhook_pages import DuePage
 from handlers.domain.webhooks import (
     Endpoint,
     EndpointStatus,

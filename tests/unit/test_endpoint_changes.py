@@ -10,7 +10,8 @@ import attrs
 import pytest
 
 from handlers.domain.errors import RequestInProgress
-from handlers.domain.webhook_api import CreateEndpoint, WebhookApi
+from handlers.domain.webhook_api import WebhookApi
+from handlers.domain.webhook_pages import CreateEndpoint
 from handlers.domain.webhooks import Endpoint, EndpointStatus, UrlPolicy
 from tests.fakes import MemoryRepository
 
