@@ -108,11 +108,6 @@ def payment_resolver() -> PaymentResolver:
     )
 
 
-def webhook_url_policy() -> UrlPolicy:
-    """Loopback http URLs only on the local stack (WEBHOOK_ALLOW_LOOPBACK=true); never deployed."""
-    return UrlPolicy(allow_loopback=os.environ.get("WEBHOOK_ALLOW_LOOPBACK", "").lower() == "true")
-
-
 def webhook_delivery_policy() -> DeliveryPolicy:
     """The retry schedule: the default (handlers.domain.delivery), or locally WEBHOOK_RETRY_DELAYS
     ("1,2,4": retries 1, 2 and 4 s after the previous attempt, the first attempt at once)."""
@@ -123,7 +118,7 @@ def webhook_delivery_policy() -> DeliveryPolicy:
     # WEBHOOK_PARALLEL: deployed, the sender is a function of its own (the default); locally it shares each
     # region's process with the API, whose requests those threads would slow down.
     parallel = int(os.environ.get("WEBHOOK_PARALLEL", str(DEFAULT_PARALLEL)))
-    return DeliveryPolicy(retry_delays=schedule, url_policy=webhook_url_policy(), parallel=parallel)
+    return DeliveryPolicy(retry_delays=schedule, url_policy=url_policy(), parallel=parallel)
 
 
 @functools.cache

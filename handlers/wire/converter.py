@@ -344,19 +344,36 @@ def event_body(event: NewEvent) -> str:
 def event_to_item(event: NewEvent) -> dict[str, Any]:
     """A new event: in the sparse index under its writer's region until delivered (due at once), and
     deleted by DynamoDB's TTL after the events list's retention."""
-    created = event.created_at.timestamp()
+    head = event_item_head(
+        event.merchant_id,
+        event.id,
+        event_type=event.type.value,
+        created_at=event.created_at,
+        region=event.region,
+        subject_id=event.subject.id,
+    )
     return {
-        schema.PARTITION_KEY: schema.merchant_pk(event.merchant_id),
-        schema.SORT_KEY: schema.event_sk(event.id),
-        "id": event.id,
-        "type": event.type.value,
-        "created_at": format_timestamp(event.created_at),
-        "region": event.region,
-        "subject_id": event.subject.id,
+        **head,
         "body": event_body(event),
         schema.WEBHOOK_PARTITION_KEY: schema.webhook_partition(event.region, event.id),
-        schema.WEBHOOK_DUE_ATTRIBUTE: created,
-        schema.TTL_ATTRIBUTE: int(created) + schema.EVENT_RETENTION_SECONDS,
+        schema.WEBHOOK_DUE_ATTRIBUTE: event.created_at.timestamp(),
+    }
+
+
+def event_item_head(
+    merchant_id: str, event_id: str, *, event_type: str, created_at: datetime, region: str, subject_id: str
+) -> dict[str, Any]:
+    """What every write of an event item holds besides its body: its key, what the events list shows
+    of it, and its TTL (the events list's retention after its creation)."""
+    return {
+        schema.PARTITION_KEY: schema.merchant_pk(merchant_id),
+        schema.SORT_KEY: schema.event_sk(event_id),
+        "id": event_id,
+        "type": event_type,
+        "created_at": format_timestamp(created_at),
+        "region": region,
+        "subject_id": subject_id,
+        schema.TTL_ATTRIBUTE: int(created_at.timestamp()) + schema.EVENT_RETENTION_SECONDS,
     }
 
 

@@ -25,7 +25,7 @@ from handlers.domain.webhooks import (
     EventType,
     StoredEvent,
 )
-from handlers.wire.converter import CONVERTER, echoable, format_timestamp
+from handlers.wire.converter import CONVERTER, echoable, event_item_head, format_timestamp
 from handlers.wire.cursors import Cursors
 from handlers.wire.validation import MAX_PAGE_SIZE
 
@@ -235,20 +235,20 @@ def stored_event_to_item(event: StoredEvent) -> dict[str, Any]:
     """The whole event item as the sender rewrites it: what the change's transaction wrote (the body as
     it was signed, the TTL) with its deliveries, attempts, version and, while a delivery is due, its
     place in the webhooks index."""
-    created = event.created_at.timestamp()
+    head = event_item_head(
+        event.merchant_id,
+        event.id,
+        event_type=event.type.value,
+        created_at=event.created_at,
+        region=event.region,
+        subject_id=json.loads(event.body)["data"]["id"],
+    )
     item: dict[str, Any] = {
-        schema.PARTITION_KEY: schema.merchant_pk(event.merchant_id),
-        schema.SORT_KEY: schema.event_sk(event.id),
-        "id": event.id,
-        "type": event.type.value,
-        "created_at": format_timestamp(event.created_at),
-        "region": event.region,
-        "subject_id": json.loads(event.body)["data"]["id"],
+        **head,
         "body": event.body,
         "deliveries": deliveries_to_item(event.deliveries),
         "attempts": attempts_to_item(event.attempts),
         "version": event.version,
-        schema.TTL_ATTRIBUTE: int(created) + schema.EVENT_RETENTION_SECONDS,
     }
     if event.due_at is not None:
         item[schema.WEBHOOK_PARTITION_KEY] = schema.webhook_partition(event.region, event.id)
