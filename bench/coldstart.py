@@ -53,6 +53,8 @@ def child_environment(base: Mapping[str, str]) -> dict[str, str]:
             "TABLE_NAME": "payment-gateway",
             "BANK_URL": "http://127.0.0.1:9/never-called",
             "FINGERPRINT_KEY": "bench-fingerprint-key",
+            "CURSOR_KEY": "bench-cursor-key",  # the list functions sign their cursors
+            "API_KEY_MODE": "test",  # the benchmarks' key is a test key (events.API_KEY)
             "LOG_LEVEL": "INFO",
         }
     )
