@@ -4,9 +4,11 @@ Two phases, each interleaving the routes with two baselines call by call (so dri
 machine hits all of them alike):
 - fakes: DynamoDB and the bank as in-process fakes (bench.fakes). This is the figure with the
   target (at most 1 ms median per payment): it is the code we own.
-- boto3: the real DynamoRepository and botocore client, stopped at the socket: a `before-send`
-  hook answers each serialized, signed request with a canned DynamoDB JSON answer, which botocore
-  then parses. This adds what boto3 costs per call on Lambda (billed duration), minus the network.
+- boto3: the real DynamoRepository and DynamoDB client (the lean client of
+  handlers/adapters/dynamo_http.py), stopped at the socket: a `before-send` hook answers each
+  serialized, signed request with a canned DynamoDB JSON answer, which the client then parses. This
+  adds what the SDK layer costs per call on Lambda (billed duration), minus the network. Each call is
+  interleaved with the same call on a botocore client with the same Config: the contrast.
 
 Baselines: `noop` (an empty handler: the timer's own cost) and `json` (json.loads of the request
 body plus json.dumps of the response body: the least a JSON API does per request).
@@ -29,9 +31,9 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import botocore.session
 from botocore.awsrequest import AWSResponse
 from botocore.compat import HTTPHeaders
-from botocore.validate import ParamValidationDecorator, ParamValidator
 
 from bench import events
 from bench.fakes import BenchBank, seeded_repository
@@ -43,7 +45,7 @@ from handlers.entrypoints import api, authorizer, wiring
 
 ROUTES = ("post", "post_no_key", "get", "list", "authorizer")
 BASELINES = ("noop", "json")
-VALIDATING = "+botocore_validation"
+BOTOCORE = "+botocore_client"  # the same call with a botocore client in place of the lean one
 ENVIRONMENT = {
     "AWS_REGION": events.REGION,
     "AWS_ACCESS_KEY_ID": "bench",
@@ -141,15 +143,46 @@ def _install_canned_boto3() -> CannedDynamoDB | None:
     table.put(seeded_item())
 
     def make_client(*args: Any, **kwargs: Any) -> Any:
-        client = dynamo.make_client(*args, **kwargs)
-        client.meta.events.register("before-send.dynamodb", table)
-        table.clients.append(client)
-        return client
+        lean = dynamo.make_client(*args, **kwargs)
+        reference = _botocore_client(lean)
+        for client in (lean, reference):
+            client.meta.events.register("before-send.dynamodb", table)
+        switch = SwitchableClient(lean, reference)
+        table.clients.append(switch)
+        return switch
 
     vars(wiring)["make_client"] = make_client
     vars(wiring)["HttpBank"] = BenchBank
     vars(authorizer)["make_client"] = make_client
     return table
+
+
+def _botocore_client(lean: Any) -> Any:
+    """A botocore client as handlers.adapters.dynamo made before the lean client: same region, endpoint and Config."""
+    return botocore.session.get_session().create_client(
+        "dynamodb", region_name=lean.meta.region_name, config=lean.meta.config
+    )
+
+
+class SwitchableClient:
+    """The lean client, or a botocore client while `botocore` is set: the same call sites, interleaved."""
+
+    def __init__(self, lean: Any, reference: Any) -> None:
+        self.lean, self.reference, self.botocore = lean, reference, False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.reference if self.botocore else self.lean, name)
+
+
+@contextlib.contextmanager
+def with_botocore_client(clients: list[Any]) -> Iterator[None]:
+    for client in clients:
+        client.botocore = True
+    try:
+        yield
+    finally:
+        for client in clients:
+            client.botocore = False
 
 
 def seeded_item() -> dict[str, Any]:
@@ -225,23 +258,6 @@ class CannedDynamoDB:
         return response
 
 
-@contextlib.contextmanager
-def with_parameter_validation(clients: list[Any]) -> Iterator[None]:
-    """As if the clients had botocore's default Config(parameter_validation=True), which
-    handlers.adapters.dynamo.make_client turns off: the contrast that justified turning it off.
-
-    botocore wraps its serializer in a ParamValidationDecorator when validation is on.
-    """
-    saved = [client._serializer for client in clients]
-    for client in clients:
-        client._serializer = ParamValidationDecorator(ParamValidator(), client._serializer)
-    try:
-        yield
-    finally:
-        for client, serializer in zip(clients, saved, strict=True):
-            client._serializer = serializer
-
-
 class _Raw:
     def __init__(self, body: bytes) -> None:
         self._body = body
@@ -285,17 +301,17 @@ def measure(phase: str, iterations: int, warmup: int, seed: int = 5) -> WarmResu
                 "json": functools.partial(_json_round_trip, post_event["body"], wire_example),
                 **_route_calls(post_event, rng, created),
             }
-            if canned is not None:  # botocore's default validation, interleaved with the code as configured
+            if canned is not None:  # a botocore client, interleaved with the lean one
                 other = _route_calls(events.post_payment(f"bench-{phase}-{index}-b"), rng, created)
-                calls.update({f"{name}{VALIDATING}": call for name, call in other.items()})
+                calls.update({f"{name}{BOTOCORE}": call for name, call in other.items()})
             order = list(calls)
             rng.shuffle(order)
             for name in order:
                 hook_before = canned.own_cpu_ns if canned else 0
                 storage_before = canned.calls if canned else 0
                 logged_before = sink.bytes
-                if name.endswith(VALIDATING) and canned is not None:
-                    with with_parameter_validation(canned.clients):
+                if name.endswith(BOTOCORE) and canned is not None:
+                    with with_botocore_client(canned.clients):
                         cpu, wall, response = timed_call(calls[name])
                 else:
                     cpu, wall, response = timed_call(calls[name])
@@ -303,8 +319,8 @@ def measure(phase: str, iterations: int, warmup: int, seed: int = 5) -> WarmResu
                 storage = (canned.calls if canned else 0) - storage_before
                 hook_us = ((canned.own_cpu_ns if canned else 0) - hook_before) / 1000
                 cpu, wall = cpu - hook_us, wall - hook_us
-                _check(name.removesuffix(VALIDATING), response)
-                if name.removesuffix(VALIDATING) == "post" and isinstance(response, dict):
+                _check(name.removesuffix(BOTOCORE), response)
+                if name.removesuffix(BOTOCORE) == "post" and isinstance(response, dict):
                     created.append(json.loads(response["body"])["id"])
                 if index >= warmup:
                     result.cpu_us[name].append(cpu)

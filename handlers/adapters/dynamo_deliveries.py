@@ -21,7 +21,7 @@ from handlers.domain.webhooks import Endpoint, StoredEvent
 from handlers.wire import webhooks as wire
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from handlers.adapters.dynamo_http import DynamoHttpClient
 
 VERSION_ATTRIBUTE = "version"
 _INDEX_NAMES = {"#wpk": schema.WEBHOOK_PARTITION_KEY, "#due": schema.WEBHOOK_DUE_ATTRIBUTE}
@@ -34,7 +34,7 @@ def _key(pk: str, sk: str) -> dict[str, Any]:
 class DeliveryItems:
     """Mixed into DynamoRepository: the same client and table."""
 
-    _client: DynamoDBClient
+    _client: DynamoHttpClient
     _table: str
 
     # --- events ------------------------------------------------------------------------------------

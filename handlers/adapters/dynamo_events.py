@@ -12,10 +12,10 @@ from handlers.domain.webhooks import NewEvent
 from handlers.wire import converter
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from handlers.adapters.dynamo_http import DynamoHttpClient
 
 
-def conditional_put(client: DynamoDBClient, put: dict[str, Any], *, event: NewEvent | None) -> None:
+def conditional_put(client: DynamoHttpClient, put: dict[str, Any], *, event: NewEvent | None) -> None:
     """PutItem with its condition (`put`: PutItem's arguments), or with `event` a transaction of both
     writes. The event's id is the transaction's idempotency token: the SDK's retry of a transaction
     whose answer was lost succeeds instead of failing its own condition."""

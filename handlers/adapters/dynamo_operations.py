@@ -18,7 +18,7 @@ from handlers.domain.webhooks import NewEvent
 from handlers.wire import converter
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from handlers.adapters.dynamo_http import DynamoHttpClient
 
 _MAX_PENDING_PAGES = 10
 _MAX_OPERATION_PAGES = 10  # a payment's operations: 1 MB a page, far more refunds than any payment has
@@ -38,7 +38,7 @@ def _operation_keys(operation: Operation) -> dict[str, str]:
 class OperationItems:
     """Mixed into DynamoRepository: the same client and table."""
 
-    _client: DynamoDBClient
+    _client: DynamoHttpClient
     _table: str
 
     def save_pending_operation(self, operation: Operation) -> None:

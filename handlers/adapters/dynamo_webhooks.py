@@ -19,7 +19,7 @@ from handlers.domain.webhooks import EVENT_PREFIX, Endpoint, StoredEvent
 from handlers.wire import webhooks as wire
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.client import DynamoDBClient
+    from handlers.adapters.dynamo_http import DynamoHttpClient
 
 _MAX_ENDPOINT_PAGES = 5  # 1 MB each; a merchant has at most 16 endpoints
 _MAX_EVENT_PAGES = 5  # a selective `type` filter may need several reads to fill one page
@@ -49,7 +49,7 @@ def _event_key(merchant_id: str, event_id: str) -> dict[str, Any]:
 class WebhookItems:
     """Mixed into DynamoRepository: the same client and table."""
 
-    _client: DynamoDBClient
+    _client: DynamoHttpClient
     _table: str
 
     # --- endpoints -------------------------------------------------------------------------------

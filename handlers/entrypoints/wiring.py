@@ -183,13 +183,11 @@ def count(name: str, value: float = 1) -> None:
 
 def prime_for_snapshot() -> None:
     """SnapStart snapshots the init: build there what the first request would (settings, logging,
-    the DynamoDB client and its operations' shapes), so a restored environment starts with it.
+    the DynamoDB client, the payment service), so a restored environment starts with it.
     Nothing is sent: a connection opened now would be stale in every restored environment. A broken
     configuration is left to the first request, which answers 500 as without SnapStart."""
     try:
-        model = repository().client.meta.service_model
-        for operation in ("PutItem", "GetItem", "Query"):
-            model.operation_model(operation).input_shape  # noqa: B018 - loads and caches the shapes
+        repository()  # the client resolves its credentials at its first call, never in the snapshot
         if settings().fingerprint_key and settings().bank_url:
             payment_service()
     except Exception:

@@ -22,8 +22,9 @@ from handlers.domain.models import BankStatus
 from handlers.simulator.ledger import LedgerEntry, RefundEntry, RefundOutcome, refundable
 
 if TYPE_CHECKING:
-    from mypy_boto3_dynamodb.client import DynamoDBClient
     from mypy_boto3_dynamodb.type_defs import TransactWriteItemTypeDef
+
+    from handlers.adapters.dynamo_http import DynamoHttpClient
 
 _CONDITION_FAILED = "ConditionalCheckFailedException"
 _CANCELLED = "TransactionCanceledException"
@@ -109,7 +110,7 @@ def _old_item(error: ClientError) -> dict[str, Any] | None:
 
 
 class DynamoLedger:
-    def __init__(self, client: DynamoDBClient, table_name: str) -> None:
+    def __init__(self, client: DynamoHttpClient, table_name: str) -> None:
         self._client = client
         self._table = table_name
         # One write at a time per reference from this process (striped locks). DynamoDB needs no

@@ -24,6 +24,7 @@ from handlers.wire import webhooks as wire
 from handlers.wire.converter import format_timestamp
 from tests.integration.conftest import TABLE, reset_handler_caches
 from tests.openapi_contract import assert_conforms
+from tests.reliability.dynamo_faults import operation_of
 from tests.support import VISA_DECLINED, payment_body, proxy_event
 
 pytestmark = pytest.mark.usefixtures("lambda_env")
@@ -438,7 +439,9 @@ def test_a_merchant_sees_only_its_own_endpoints_and_events(events: list[str]) ->
 def table_actions() -> Iterator[list[str]]:
     calls: list[str] = []
     client = wiring.repository().client
-    client.meta.events.register("before-call.dynamodb", lambda model, **_: calls.append("dynamodb:" + model.name))
+    client.meta.events.register(
+        "before-send.dynamodb", lambda request, **_: calls.append("dynamodb:" + operation_of(request))
+    )
     yield calls
 
 

@@ -21,6 +21,7 @@ import pytest
 from moto import mock_aws
 from moto.core.botocore_stubber import BotocoreStubber
 
+from handlers.adapters import dynamo_http
 from handlers.entrypoints.observability import JsonFormatter
 from local_gateway import moto_transactions
 from tests.integration.conftest import REGION, TABLE, create_table, reset_handler_caches
@@ -145,7 +146,7 @@ def gateway(
 
 
 class RetrySleeps:
-    """botocore's backoff sleeps, recorded instead of slept (its retries still happen)."""
+    """The DynamoDB client's backoff sleeps, recorded instead of slept (its retries still happen)."""
 
     def __init__(self) -> None:
         self.slept: list[float] = []
@@ -160,7 +161,8 @@ class RetrySleeps:
 @pytest.fixture
 def retry_sleeps(monkeypatch: pytest.MonkeyPatch) -> RetrySleeps:
     sleeps = RetrySleeps()
-    monkeypatch.setattr(botocore.endpoint, "time", sleeps)
+    monkeypatch.setattr(botocore.endpoint, "time", sleeps)  # other clients' (the tests' ground truth)
+    monkeypatch.setattr(dynamo_http, "_sleep", sleeps.sleep)  # the functions' (handlers.adapters.dynamo_http)
     return sleeps
 
 

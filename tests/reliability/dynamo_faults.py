@@ -27,6 +27,7 @@ ERROR_STATUS = {
     "ValidationException": 400,
     "AccessDeniedException": 400,
     "ResourceNotFoundException": 400,
+    "TransactionConflictException": 400,
     "InternalServerError": 500,
     "ServiceUnavailable": 503,
     "ReplicatedWriteConflictException": 409,  # MRSC: the item is being written in another region

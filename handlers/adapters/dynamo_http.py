@@ -1,0 +1,420 @@
+"""A lean DynamoDB client: the JSON protocol, SigV4 and botocore's standard retries, without botocore's
+per-call pipeline.
+
+Why: a botocore client spends ~0.7 ms of CPU per DynamoDB call here (its event system, endpoint rules,
+model-driven serializer and parser, signing through `email.message` headers) and ~90 ms at a cold
+start loading the DynamoDB model and endpoint rules; a keyed payment makes three calls
+(docs/performance.md, issue 19). Our requests are already DynamoDB JSON (attribute_values.py), so a
+call is `json.dumps`, a signature and a POST.
+
+What is kept from botocore, so behaviour matches a botocore client with the same Config:
+- credentials: the botocore session's provider chain (environment, container, profiles, SSO...),
+  resolved at the first call and refreshed by botocore;
+- the HTTP layer: `URLLib3Session`, the connection pool botocore's endpoint builds, with the same
+  timeouts, TCP keep-alive and no-delay, proxies and CA bundle from the environment; the same
+  botocore exceptions on connect and read failures;
+- the `before-send` event, on a per-client copy of the session's event emitter (`client.meta.events`):
+  moto's in-process mock and the tests' fault injection answer there as they do for a botocore client;
+- the standard retry mode: the same retryable codes, statuses and exceptions, DynamoDB's CRC32 check,
+  the same backoff (random() x 2^(attempt - 1) s, at most 20 s) and retry quota;
+- errors: `ClientError` with the same `Error.Code`/`Message` and the modeled members (`Item`,
+  `CancellationReasons`) at the top level of its response.
+
+What is not: client-side parameter validation (off in make_client already), endpoint rules (the
+endpoint is `https://dynamodb.{region}.amazonaws.com`, or `.com.cn` in China; `endpoint_url` for
+anything else), and botocore's other events. tests/integration/test_dynamo_http.py compares it with a
+botocore client call by call, signature included.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import os
+import random
+import socket
+import threading
+import time
+import zlib
+from collections.abc import Callable, Mapping
+from typing import Any, cast
+from urllib.parse import urlsplit
+
+from botocore.awsrequest import AWSPreparedRequest, AWSResponse
+from botocore.config import Config
+from botocore.exceptions import (
+    ChecksumError,
+    ClientError,
+    HTTPClientError,
+    NoCredentialsError,
+)
+from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.httpsession import URLLib3Session
+from botocore.utils import get_environ_proxies
+
+SERVICE = "dynamodb"
+TARGET_PREFIX = "DynamoDB_20120810."
+CONTENT_TYPE = "application/x-amz-json-1.0"
+ALGORITHM = "AWS4-HMAC-SHA256"
+
+# botocore.retries.standard: ThrottledRetryableChecker, TransientRetryableChecker and the DynamoDB
+# model's retryable errors (test_dynamo_http checks these against botocore's own lists).
+THROTTLING_CODES = frozenset(
+    {
+        "Throttling",
+        "ThrottlingException",
+        "ThrottledException",
+        "RequestThrottledException",
+        "TooManyRequestsException",
+        "ProvisionedThroughputExceededException",
+        "TransactionInProgressException",
+        "RequestLimitExceeded",
+        "BandwidthLimitExceeded",
+        "LimitExceededException",
+        "RequestThrottled",
+        "SlowDown",
+        "PriorRequestNotComplete",
+        "EC2ThrottledException",
+    }
+)
+TRANSIENT_CODES = frozenset({"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"})
+TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+# Errors the DynamoDB model marks retryable (not as throttling), by the operations that list them.
+MODELED_RETRYABLE = {
+    operation: frozenset({"ReplicatedWriteConflictException"})
+    for operation in ("BatchWriteItem", "DeleteItem", "PutItem", "UpdateItem")
+}
+# standard.ExponentialBackoff: rand(0, 1) x min(scale x 2^(attempt - 1), 20 s), scale 1 s after
+# throttling and 25 ms otherwise for DynamoDB; an x-amz-retry-after (ms) raises it, by at most 5 s.
+MAX_BACKOFF_SECONDS = 20.0
+THROTTLING_BASE_SECONDS, OTHER_BASE_SECONDS = 1.0, 0.025
+RETRY_AFTER_HEADER, RETRY_AFTER_MAX_EXTRA_SECONDS = "x-amz-retry-after", 5.0
+# quota.RetryQuota and standard.RetryQuotaChecker: a client's budget for retries.
+QUOTA_INITIAL, QUOTA_RETRY_COST, QUOTA_THROTTLING_COST, QUOTA_SUCCESS_REFUND = 500, 14, 5, 1
+
+
+_sleep = time.sleep  # the backoff's wait; tests read the delays instead
+
+# As botocore's endpoint with Config(tcp_keepalive=True).
+SOCKET_OPTIONS: Any = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1), (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
+
+
+class DynamoHttpClient:
+    """The DynamoDB operations the adapters call, with a botocore client's keyword arguments and
+    answers. Thread-safe: one client serves a container's concurrent requests."""
+
+    def __init__(
+        self, region: str, endpoint_url: str | None, *, credentials: Callable[[], Any], events: Any, config: Config
+    ) -> None:
+        """`config`: botocore's Config, read as a botocore client reads its timeouts, pool size and
+        standard-mode attempts (`client.meta.config`); settings this client has no use for are refused."""
+        options: Any = config  # botocore's stubs type its options as None
+        retries = options.retries or {}
+        if retries.get("mode") != "standard" or "total_max_attempts" not in retries or len(retries) != 2:
+            raise ValueError("retries must be {'mode': 'standard', 'total_max_attempts': N}")
+        if options.parameter_validation is not False or options.tcp_keepalive is not True:
+            raise ValueError("parameter_validation=False and tcp_keepalive=True: this client validates nothing")
+        self._attempts = int(retries["total_max_attempts"])
+        if self._attempts < 1:
+            raise ValueError("total_max_attempts counts the first try: at least 1")
+        self._url = (endpoint_url or default_endpoint(region)).rstrip("/") + "/"
+        self._host = canonical_host(self._url)
+        self._region = region
+        self._resolve_credentials = credentials
+        self._credentials: Any = None
+        self._signing = SigningKeys()
+        self._quota = RetryQuota()
+        http_session: Any = URLLib3Session  # its stubs say timeout is an int; botocore passes (connect, read)
+        self._http = http_session(
+            verify=_verify(),
+            proxies=get_environ_proxies(self._url),
+            timeout=(options.connect_timeout, options.read_timeout),
+            max_pool_connections=options.max_pool_connections,
+            socket_options=SOCKET_OPTIONS,
+        )
+        self.meta = ClientMeta(events=events, region_name=region, endpoint_url=self._url.rstrip("/"), config=config)
+
+    # The operations the adapters use; each takes and returns what botocore's would.
+    def get_item(self, **params: Any) -> dict[str, Any]:
+        return self.call("GetItem", params)
+
+    def put_item(self, **params: Any) -> dict[str, Any]:
+        return self.call("PutItem", params)
+
+    def update_item(self, **params: Any) -> dict[str, Any]:
+        return self.call("UpdateItem", params)
+
+    def delete_item(self, **params: Any) -> dict[str, Any]:
+        return self.call("DeleteItem", params)
+
+    def query(self, **params: Any) -> dict[str, Any]:
+        return self.call("Query", params)
+
+    def scan(self, **params: Any) -> dict[str, Any]:
+        return self.call("Scan", params)
+
+    def transact_write_items(self, **params: Any) -> dict[str, Any]:
+        return self.call("TransactWriteItems", params)
+
+    def call(self, operation: str, params: Mapping[str, Any]) -> dict[str, Any]:
+        """One operation, retried as botocore's standard mode retries it."""
+        body = json.dumps(params, separators=(",", ":"), default=_blob).encode()
+        attempt, acquired = 1, 0
+        while True:
+            outcome = self._attempt(operation, body)
+            if isinstance(outcome, dict):
+                self._quota.release(acquired or QUOTA_SUCCESS_REFUND)
+                outcome["ResponseMetadata"]["RetryAttempts"] = attempt - 1
+                return outcome
+            throttled = _code(outcome) in THROTTLING_CODES
+            acquired = QUOTA_THROTTLING_COST if throttled else QUOTA_RETRY_COST
+            if attempt >= self._attempts or not _retryable(operation, outcome) or not self._quota.acquire(acquired):
+                if isinstance(outcome, ClientError):
+                    outcome.response["ResponseMetadata"]["RetryAttempts"] = attempt - 1
+                raise outcome
+            _sleep(_backoff(outcome, attempt, throttled))
+            attempt += 1
+
+    def _attempt(self, operation: str, body: bytes) -> dict[str, Any] | Exception:
+        request = self._signed(operation, body)
+        try:
+            _, answered = self.meta.events.emit_until_response(f"before-send.{SERVICE}.{operation}", request=request)
+            response: AWSResponse = answered if answered is not None else self._http.send(request)
+            return _parsed(operation, response)
+        except (BotocoreConnectionError, HTTPClientError, ChecksumError, ClientError) as error:
+            return error
+
+    def _signed(self, operation: str, body: bytes) -> AWSPreparedRequest:
+        credentials = self._frozen_credentials()
+        amz_date = time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+        headers = {
+            "Content-Type": CONTENT_TYPE,
+            "X-Amz-Target": TARGET_PREFIX + operation,
+            "X-Amz-Date": amz_date,
+        }
+        if credentials.token:
+            headers["X-Amz-Security-Token"] = credentials.token
+        headers["Authorization"] = authorization(
+            credentials,
+            self._signing,
+            region=self._region,
+            host=self._host,
+            headers=headers,
+            body=body,
+            amz_date=amz_date,
+        )
+        headers["Content-Length"] = str(len(body))
+        # A plain dict: urllib3 and moto take any mapping; botocore's HTTPHeaders costs ~10 us a header.
+        return AWSPreparedRequest("POST", self._url, cast(Any, headers), body, stream_output=False)
+
+    def _frozen_credentials(self) -> Any:
+        if self._credentials is None:
+            # Resolved at the first call, not at init: a SnapStart snapshot must hold no credentials.
+            self._credentials = self._resolve_credentials()
+            if self._credentials is None:
+                raise NoCredentialsError()
+        return self._credentials.get_frozen_credentials()
+
+
+class ClientMeta:
+    """What tests and the benchmarks reach through `client.meta`, as on a botocore client."""
+
+    def __init__(self, *, events: Any, region_name: str, endpoint_url: str, config: Config) -> None:
+        self.events = events
+        self.region_name = region_name
+        self.endpoint_url = endpoint_url
+        self.config = config
+
+
+class SigningKeys:
+    """SigV4's derived key per (secret, day, region): four HMACs saved on every call after the first."""
+
+    def __init__(self) -> None:
+        self._cached: tuple[tuple[str, str, str], bytes] | None = None
+
+    def key(self, secret: str, day: str, region: str) -> bytes:
+        cached = self._cached
+        if cached is not None and cached[0] == (secret, day, region):
+            return cached[1]
+        key = _hmac(("AWS4" + secret).encode(), day)
+        for part in (region, SERVICE, "aws4_request"):
+            key = _hmac(key, part)
+        self._cached = ((secret, day, region), key)
+        return key
+
+
+def authorization(
+    credentials: Any,
+    keys: SigningKeys,
+    *,
+    region: str,
+    host: str,
+    headers: Mapping[str, str],
+    body: bytes,
+    amz_date: str,
+) -> str:
+    """The Authorization header of AWS Signature Version 4 for a POST to `/` with these headers."""
+    signed = sorted([("host", host), *((name.lower(), value.strip()) for name, value in headers.items())])
+    names = ";".join(name for name, _ in signed)
+    canonical = "\n".join(
+        [
+            "POST",
+            "/",
+            "",
+            *(f"{name}:{' '.join(value.split())}" for name, value in signed),
+            "",
+            names,
+            hashlib.sha256(body).hexdigest(),
+        ]
+    )
+    day = amz_date[:8]
+    scope = f"{day}/{region}/{SERVICE}/aws4_request"
+    to_sign = f"{ALGORITHM}\n{amz_date}\n{scope}\n{hashlib.sha256(canonical.encode()).hexdigest()}"
+    signature = hmac.new(keys.key(credentials.secret_key, day, region), to_sign.encode(), hashlib.sha256).hexdigest()
+    return f"{ALGORITHM} Credential={credentials.access_key}/{scope}, SignedHeaders={names}, Signature={signature}"
+
+
+class RetryQuota:
+    """botocore's standard retry quota: retries spend from a budget that successes refill."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._available = QUOTA_INITIAL
+
+    def acquire(self, cost: int) -> bool:
+        with self._lock:
+            if cost > self._available:
+                return False
+            self._available -= cost
+            return True
+
+    def release(self, refund: int) -> None:
+        """After a success: the last retry's cost back, or a small increment if it was not retried."""
+        with self._lock:
+            self._available = min(QUOTA_INITIAL, self._available + refund)
+
+
+def default_endpoint(region: str) -> str:
+    suffix = "amazonaws.com.cn" if region.startswith("cn-") else "amazonaws.com"
+    return f"https://{SERVICE}.{region}.{suffix}"
+
+
+def canonical_host(url: str) -> str:
+    """The Host header urllib3 sends, as SigV4 signs it: the port only when it is not the scheme's."""
+    parts = urlsplit(url)
+    host = parts.hostname or ""
+    if ":" in host:  # an IPv6 literal
+        host = f"[{host}]"
+    default_port = 443 if parts.scheme == "https" else 80
+    return host if parts.port in (None, default_port) else f"{host}:{parts.port}"
+
+
+def _parsed(operation: str, response: AWSResponse) -> dict[str, Any]:
+    content = response.content or b""
+    expected = response.headers.get("x-amz-crc32")
+    if expected is not None and expected != crc32_header(content):
+        raise ChecksumError(checksum_type="crc32", expected_checksum=expected, actual_checksum=crc32_header(content))
+    status = response.status_code
+    body = _loads(content)
+    metadata = {
+        "RequestId": response.headers.get("x-amzn-RequestId", ""),
+        "HTTPStatusCode": status,
+        "HTTPHeaders": {name.lower(): value for name, value in response.headers.items()},
+    }
+    if status < 300:
+        answer = body if isinstance(body, dict) else {}
+        answer["ResponseMetadata"] = metadata
+        return answer
+    raise ClientError(_error_response(status, body, content, metadata), operation)  # type: ignore[arg-type]
+
+
+def _error_response(status: int, body: object, content: bytes, metadata: dict[str, Any]) -> dict[str, Any]:
+    """As botocore's JSON parser: the code after the `#` of `__type`, else the status; the modeled
+    members (`Item`, `CancellationReasons`) at the top level."""
+    fields = body if isinstance(body, dict) else {}
+    code = str(fields.get("__type") or status).rpartition("#")[2]
+    message = fields.get("message", fields.get("Message", "" if fields else content.decode(errors="replace")))
+    response: dict[str, Any] = {k: v for k, v in fields.items() if k not in ("__type", "message", "Message")}
+    response["Error"] = {"Code": code, "Message": message}
+    response["ResponseMetadata"] = metadata
+    return response
+
+
+def _loads(content: bytes) -> object:
+    if not content:
+        return {}
+    try:
+        if b'"B"' in content or b'"BS"' in content:  # binary attribute values come base64-encoded
+            return json.loads(content, object_hook=_binaries)
+        return json.loads(content)
+    except ValueError:
+        return None
+
+
+def _binaries(value: dict[str, Any]) -> dict[str, Any]:
+    """An attribute value {"B": "<base64>"} or {"BS": [...]} as bytes, as botocore parses it. A map
+    attribute named B holds an attribute value (a dict), never a string, so it is left alone."""
+    if len(value) == 1:
+        if isinstance(value.get("B"), str):
+            return {"B": base64.b64decode(value["B"])}
+        binaries = value.get("BS")
+        if isinstance(binaries, list) and all(isinstance(b, str) for b in binaries):
+            return {"BS": [base64.b64decode(b) for b in binaries]}
+    return value
+
+
+def _blob(value: object) -> str:
+    if isinstance(value, bytes | bytearray):
+        return base64.b64encode(value).decode()
+    raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
+
+
+def _code(error: Exception) -> str:
+    return str(error.response["Error"]["Code"]) if isinstance(error, ClientError) else ""
+
+
+def _retryable(operation: str, error: Exception) -> bool:
+    if not isinstance(error, ClientError):  # a connection, timeout or checksum failure
+        return True
+    code, status = _code(error), error.response["ResponseMetadata"]["HTTPStatusCode"]
+    return (
+        code in THROTTLING_CODES
+        or code in TRANSIENT_CODES
+        or status in TRANSIENT_STATUSES
+        or code in MODELED_RETRYABLE.get(operation, ())
+    )
+
+
+def _backoff(error: Exception, attempt: int, throttled: bool) -> float:
+    base = THROTTLING_BASE_SECONDS if throttled else OTHER_BASE_SECONDS
+    jitter = random.random()  # noqa: S311 - backoff jitter, as botocore's
+    delay = jitter * min(base * 2.0 ** (attempt - 1), MAX_BACKOFF_SECONDS)
+    retry_after = _retry_after(error)
+    return delay if retry_after is None else max(delay, min(retry_after, delay + RETRY_AFTER_MAX_EXTRA_SECONDS))
+
+
+def _retry_after(error: Exception) -> float | None:
+    if not isinstance(error, ClientError):
+        return None
+    text: str | None = error.response["ResponseMetadata"]["HTTPHeaders"].get(RETRY_AFTER_HEADER)
+    try:
+        seconds = int(text) / 1000.0 if text is not None else None
+    except (ValueError, OverflowError):
+        return None
+    return seconds if seconds is None or seconds >= 0 else None
+
+
+def _verify() -> bool | str:
+    # As botocore's endpoint: a CA bundle from the environment, else the default verification.
+    return os.environ.get("AWS_CA_BUNDLE") or os.environ.get("REQUESTS_CA_BUNDLE") or True
+
+
+def _hmac(key: bytes, message: str) -> bytes:
+    return hmac.new(key, message.encode(), hashlib.sha256).digest()
+
+
+def crc32_header(content: bytes) -> str:
+    """DynamoDB's `x-amz-crc32` for a body: for fakes that answer as DynamoDB does."""
+    return str(zlib.crc32(content) & 0xFFFFFFFF)
