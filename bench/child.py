@@ -8,7 +8,7 @@ on sys.path, and calls main(). This module imports only the standard library at 
 - post / get / list: import handlers.entrypoints.api and serve the first request. Only the two adapters
   are swapped at their construction sites (`DynamoRepository`, `HttpBank` in handlers.entrypoints.wiring), so the
   handler's own composition runs: settings, logging setup, and `make_client`, which creates the
-  boto3 client the first request would use (it is just never sent to);
+  DynamoDB client the first request would use (it is just never sent to);
 - authorizer: the same for handlers.entrypoints.authorizer.
 """
 
