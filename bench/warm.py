@@ -160,7 +160,7 @@ def _install_canned_boto3() -> CannedDynamoDB | None:
 def _botocore_client(lean: Any) -> Any:
     """A botocore client as handlers.adapters.dynamo made before the lean client: same region, endpoint and Config."""
     return botocore.session.get_session().create_client(
-        "dynamodb", region_name=lean.meta.region_name, config=lean.meta.config
+        "dynamodb", region_name=lean.meta.region_name, endpoint_url=lean.meta.endpoint_url, config=lean.meta.config
     )
 
 

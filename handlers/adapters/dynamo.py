@@ -20,7 +20,7 @@ from handlers.adapters.attribute_values import from_item, to_item
 from handlers.adapters.dynamo_deliveries import DeliveryItems
 from handlers.adapters.dynamo_errors import translated_errors
 from handlers.adapters.dynamo_events import conditional_put
-from handlers.adapters.dynamo_http import DynamoHttpClient
+from handlers.adapters.dynamo_http import DynamoHttpClient, tls_verification
 from handlers.adapters.dynamo_operations import OperationItems, PageFolder
 from handlers.adapters.dynamo_webhooks import WebhookItems
 from handlers.contract import schema
@@ -68,7 +68,10 @@ def make_client(
     # A copy of the session's events per client, as botocore's clients get: moto's mock and the tests'
     # fault hooks answer at before-send.
     events = copy.copy(session.get_component("event_emitter"))
-    return DynamoHttpClient(region, endpoint_url, credentials=session.get_credentials, events=events, config=config)
+    verify = tls_verification(session.get_config_variable("ca_bundle"))
+    return DynamoHttpClient(
+        region, endpoint_url, credentials=session.get_credentials, events=events, config=config, verify=verify
+    )
 
 
 @functools.cache

@@ -13,17 +13,23 @@ What is kept from botocore, so behaviour matches a botocore client with the same
 - the HTTP layer: `URLLib3Session`, the connection pool botocore's endpoint builds, with the same
   timeouts, TCP keep-alive and no-delay, proxies and CA bundle from the environment; the same
   botocore exceptions on connect and read failures;
-- the `before-send` event, on a per-client copy of the session's event emitter (`client.meta.events`):
-  moto's in-process mock and the tests' fault injection answer there as they do for a botocore client;
-- the standard retry mode: the same retryable codes, statuses and exceptions, DynamoDB's CRC32 check,
-  the same backoff (random() x 2^(attempt - 1) s, at most 20 s) and retry quota;
+- the `before-send` event, on a per-client copy of the session's event emitter (`client.meta.events`),
+  emitted as botocore's endpoint does (every handler called, the first answer used, an exception a
+  failed attempt): moto's in-process mock and the tests' fault injection answer there;
+- the standard retry mode: the same retryable codes, statuses (429 included) and exceptions, DynamoDB's
+  CRC32 check, the same backoff (scale 1 s after throttling, 25 ms otherwise, x 2^(attempt - 1), at most
+  20 s, raised by `x-amz-retry-after`) and retry quota. One deliberate difference: when the last attempt's
+  body still fails its CRC32, botocore's standard mode parses it anyway; this client raises botocore's
+  `ChecksumError` (StorageUnavailable for the adapters), as its legacy mode did: a corrupted answer is
+  not read as an item, and every write path already treats an unknown outcome as one to reconcile;
 - errors: `ClientError` with the same `Error.Code`/`Message` and the modeled members (`Item`,
   `CancellationReasons`) at the top level of its response.
 
 What is not: client-side parameter validation (off in make_client already), endpoint rules (the
 endpoint is `https://dynamodb.{region}.amazonaws.com`, or `.com.cn` in China; `endpoint_url` for
-anything else), and botocore's other events. tests/integration/test_dynamo_http.py compares it with a
-botocore client call by call, signature included.
+anything else: AWS_ENDPOINT_URL(_DYNAMODB), FIPS and dual-stack settings are not read), botocore's other
+events, and the `MaxAttemptsReached`/`RetryQuotaReached` flags of ResponseMetadata.
+tests/integration/test_dynamo_http.py compares it with a botocore client call by call, signature included.
 """
 
 from __future__ import annotations
@@ -31,6 +37,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import random
@@ -51,6 +58,7 @@ from botocore.exceptions import (
     NoCredentialsError,
 )
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
+from botocore.hooks import first_non_none_response
 from botocore.httpsession import URLLib3Session
 from botocore.utils import get_environ_proxies
 
@@ -83,6 +91,37 @@ THROTTLING_CODES = frozenset(
 )
 TRANSIENT_CODES = frozenset({"RequestTimeout", "RequestTimeoutException", "PriorRequestNotComplete"})
 TRANSIENT_STATUSES = frozenset({500, 502, 503, 504})
+# standard.ThrottlingStatusCodeChecker: a 429 is throttling unless its code is one the operation models.
+THROTTLING_STATUSES = frozenset({429})
+_COMMON_ERRORS = (
+    "InternalServerError",
+    "ProvisionedThroughputExceededException",
+    "RequestLimitExceeded",
+    "ResourceNotFoundException",
+    "ThrottlingException",
+)
+_WRITE_ERRORS = (
+    "ConditionalCheckFailedException",
+    "ItemCollectionSizeLimitExceededException",
+    "ReplicatedWriteConflictException",
+    "TransactionConflictException",
+)
+MODELED_ERRORS = {
+    "GetItem": frozenset(_COMMON_ERRORS),
+    "Query": frozenset(_COMMON_ERRORS),
+    "Scan": frozenset(_COMMON_ERRORS),
+    "PutItem": frozenset((*_COMMON_ERRORS, *_WRITE_ERRORS)),
+    "UpdateItem": frozenset((*_COMMON_ERRORS, *_WRITE_ERRORS)),
+    "DeleteItem": frozenset((*_COMMON_ERRORS, *_WRITE_ERRORS)),
+    "TransactWriteItems": frozenset(
+        (
+            *_COMMON_ERRORS,
+            "IdempotentParameterMismatchException",
+            "TransactionCanceledException",
+            "TransactionInProgressException",
+        )
+    ),
+}
 # Errors the DynamoDB model marks retryable (not as throttling), by the operations that list them.
 MODELED_RETRYABLE = {
     operation: frozenset({"ReplicatedWriteConflictException"})
@@ -98,6 +137,7 @@ QUOTA_INITIAL, QUOTA_RETRY_COST, QUOTA_THROTTLING_COST, QUOTA_SUCCESS_REFUND = 5
 
 
 _sleep = time.sleep  # the backoff's wait; tests read the delays instead
+_UNRESOLVED: Any = object()
 
 # As botocore's endpoint with Config(tcp_keepalive=True).
 SOCKET_OPTIONS: Any = [(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1), (socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)]
@@ -108,7 +148,14 @@ class DynamoHttpClient:
     answers. Thread-safe: one client serves a container's concurrent requests."""
 
     def __init__(
-        self, region: str, endpoint_url: str | None, *, credentials: Callable[[], Any], events: Any, config: Config
+        self,
+        region: str,
+        endpoint_url: str | None,
+        *,
+        credentials: Callable[[], Any],
+        events: Any,
+        config: Config,
+        verify: bool | str = True,
     ) -> None:
         """`config`: botocore's Config, read as a botocore client reads its timeouts, pool size and
         standard-mode attempts (`client.meta.config`); settings this client has no use for are refused."""
@@ -125,12 +172,12 @@ class DynamoHttpClient:
         self._host = canonical_host(self._url)
         self._region = region
         self._resolve_credentials = credentials
-        self._credentials: Any = None
+        self._credentials: Any = _UNRESOLVED
         self._signing = SigningKeys()
         self._quota = RetryQuota()
         http_session: Any = URLLib3Session  # its stubs say timeout is an int; botocore passes (connect, read)
         self._http = http_session(
-            verify=_verify(),
+            verify=verify,
             proxies=get_environ_proxies(self._url),
             timeout=(options.connect_timeout, options.read_timeout),
             max_pool_connections=options.max_pool_connections,
@@ -170,22 +217,28 @@ class DynamoHttpClient:
                 self._quota.release(acquired or QUOTA_SUCCESS_REFUND)
                 outcome["ResponseMetadata"]["RetryAttempts"] = attempt - 1
                 return outcome
-            throttled = _code(outcome) in THROTTLING_CODES
+            throttled = _throttled(operation, outcome)
             acquired = QUOTA_THROTTLING_COST if throttled else QUOTA_RETRY_COST
             if attempt >= self._attempts or not _retryable(operation, outcome) or not self._quota.acquire(acquired):
                 if isinstance(outcome, ClientError):
                     outcome.response["ResponseMetadata"]["RetryAttempts"] = attempt - 1
-                raise outcome
+                raise outcome.error if isinstance(outcome, SendFailure) else outcome
             _sleep(_backoff(outcome, attempt, throttled))
             attempt += 1
 
-    def _attempt(self, operation: str, body: bytes) -> dict[str, Any] | Exception:
+    def _attempt(self, operation: str, body: bytes) -> dict[str, Any] | ClientError | ChecksumError | SendFailure:
         request = self._signed(operation, body)
         try:
-            _, answered = self.meta.events.emit_until_response(f"before-send.{SERVICE}.{operation}", request=request)
+            # As botocore's endpoint: every before-send handler is called, the first answer is used, and
+            # whatever a handler or the send raises is a failed attempt, retried only for connections.
+            answers = self.meta.events.emit(f"before-send.{SERVICE}.{operation}", request=request)
+            answered = first_non_none_response(answers)
             response: AWSResponse = answered if answered is not None else self._http.send(request)
+        except Exception as error:
+            return SendFailure(error)
+        try:
             return _parsed(operation, response)
-        except (BotocoreConnectionError, HTTPClientError, ChecksumError, ClientError) as error:
+        except (ClientError, ChecksumError) as error:
             return error
 
     def _signed(self, operation: str, body: bytes) -> AWSPreparedRequest:
@@ -209,12 +262,20 @@ class DynamoHttpClient:
         return AWSPreparedRequest("POST", self._url, cast(Any, headers), body, stream_output=False)
 
     def _frozen_credentials(self) -> Any:
-        if self._credentials is None:
-            # Resolved at the first call, not at init: a SnapStart snapshot must hold no credentials.
+        if self._credentials is _UNRESOLVED:
+            # Resolved once, at the first call, not at init: a SnapStart snapshot must hold none. As a
+            # botocore client, none found is NoCredentialsError on every call, without asking again.
             self._credentials = self._resolve_credentials()
-            if self._credentials is None:
-                raise NoCredentialsError()
+        if self._credentials is None:
+            raise NoCredentialsError()
         return self._credentials.get_frozen_credentials()
+
+
+class SendFailure:
+    """An attempt that got no answer: the exception of the send (or of a before-send handler)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
 
 
 class ClientMeta:
@@ -301,13 +362,17 @@ def canonical_host(url: str) -> str:
 
 def _parsed(operation: str, response: AWSResponse) -> dict[str, Any]:
     content = response.content or b""
-    headers = response.headers  # case-insensitive, as botocore's lower-cased copy reads
+    headers = response.headers  # botocore's HeadersDict: case-insensitive
     expected = headers.get("x-amz-crc32")
     if expected is not None and not _crc32_matches(expected, content):
         raise ChecksumError(checksum_type="crc32", expected_checksum=expected, actual_checksum=crc32_header(content))
     status = response.status_code
     body = _loads(content)
-    metadata = {"RequestId": headers.get("x-amzn-RequestId", ""), "HTTPStatusCode": status, "HTTPHeaders": headers}
+    metadata = {
+        "RequestId": headers.get("x-amzn-RequestId", ""),
+        "HTTPStatusCode": status,
+        "HTTPHeaders": {name.lower(): value for name, value in headers.items()},
+    }
     if status < 300:
         answer = body if isinstance(body, dict) else {}
         answer["ResponseMetadata"] = metadata
@@ -323,11 +388,19 @@ def _crc32_matches(expected: str, content: bytes) -> bool:
 
 
 def _error_response(status: int, body: object, content: bytes, metadata: dict[str, Any]) -> dict[str, Any]:
-    """As botocore's JSON parser: the code after the `#` of `__type`, else the status; the modeled
-    members (`Item`, `CancellationReasons`) at the top level."""
+    """As botocore's JSON parser: a 5xx with an empty or HTML body is the status and its phrase; else
+    the code is `__type` cut at `:` and after `#` (the status without one), the message `message` or
+    `Message` (a body that is not JSON is the message), and the modeled members (`Item`,
+    `CancellationReasons`) are at the top level."""
+    stripped = content.strip()
+    if status >= 500 and (not stripped or stripped.startswith(b"<html>")):
+        generic = {"Code": str(status), "Message": http.client.responses.get(status, "")}
+        return {"Error": generic, "ResponseMetadata": metadata}
+    if body is None and content:
+        body = {"message": content.decode(errors="replace")}
     fields = body if isinstance(body, dict) else {}
-    code = str(fields.get("__type") or status).rpartition("#")[2]
-    message = fields.get("message", fields.get("Message", "" if fields else content.decode(errors="replace")))
+    code = str(fields.get("__type", status)).split(":", 1)[0].rpartition("#")[2]
+    message = fields.get("message", fields.get("Message", ""))
     response: dict[str, Any] = {k: v for k, v in fields.items() if k not in ("__type", "message", "Message")}
     response["Error"] = {"Code": code, "Message": message}
     response["ResponseMetadata"] = metadata
@@ -363,23 +436,33 @@ def _blob(value: object) -> str:
     raise TypeError(f"Object of type {type(value).__name__} is not JSON serializable")
 
 
-def _code(error: Exception) -> str:
+def _code(error: object) -> str:
     return str(error.response["Error"]["Code"]) if isinstance(error, ClientError) else ""
 
 
-def _retryable(operation: str, error: Exception) -> bool:
-    if not isinstance(error, ClientError):  # a connection, timeout or checksum failure
+def _throttled(operation: str, outcome: object) -> bool:
+    if not isinstance(outcome, ClientError):
+        return False
+    code = _code(outcome)
+    status = outcome.response["ResponseMetadata"]["HTTPStatusCode"]
+    return code in THROTTLING_CODES or (status in THROTTLING_STATUSES and code not in MODELED_ERRORS.get(operation, ()))
+
+
+def _retryable(operation: str, outcome: object) -> bool:
+    if isinstance(outcome, SendFailure):  # botocore retries only the wire's failures, not a hook's errors
+        return isinstance(outcome.error, BotocoreConnectionError | HTTPClientError)
+    if not isinstance(outcome, ClientError):  # an answer whose body failed its CRC32
         return True
-    code, status = _code(error), error.response["ResponseMetadata"]["HTTPStatusCode"]
+    code, status = _code(outcome), outcome.response["ResponseMetadata"]["HTTPStatusCode"]
     return (
-        code in THROTTLING_CODES
+        _throttled(operation, outcome)
         or code in TRANSIENT_CODES
         or status in TRANSIENT_STATUSES
         or code in MODELED_RETRYABLE.get(operation, ())
     )
 
 
-def _backoff(error: Exception, attempt: int, throttled: bool) -> float:
+def _backoff(error: object, attempt: int, throttled: bool) -> float:
     base = THROTTLING_BASE_SECONDS if throttled else OTHER_BASE_SECONDS
     jitter = random.random()  # noqa: S311 - backoff jitter, as botocore's
     delay = jitter * min(base * 2.0 ** (attempt - 1), MAX_BACKOFF_SECONDS)
@@ -387,7 +470,7 @@ def _backoff(error: Exception, attempt: int, throttled: bool) -> float:
     return delay if retry_after is None else max(delay, min(retry_after, delay + RETRY_AFTER_MAX_EXTRA_SECONDS))
 
 
-def _retry_after(error: Exception) -> float | None:
+def _retry_after(error: object) -> float | None:
     if not isinstance(error, ClientError):
         return None
     text: str | None = error.response["ResponseMetadata"]["HTTPHeaders"].get(RETRY_AFTER_HEADER)
@@ -398,9 +481,15 @@ def _retry_after(error: Exception) -> float | None:
     return seconds if seconds is None or seconds >= 0 else None
 
 
-def _verify() -> bool | str:
-    # As botocore's endpoint: a CA bundle from the environment, else the default verification.
-    return os.environ.get("AWS_CA_BUNDLE") or os.environ.get("REQUESTS_CA_BUNDLE") or True
+def tls_verification(ca_bundle: str | None) -> bool | str:
+    """As botocore's endpoint: the session's `ca_bundle` (AWS_CA_BUNDLE or the profile), else
+    REQUESTS_CA_BUNDLE, else the default verification; a blank one is refused."""
+    value = ca_bundle if ca_bundle is not None else os.environ.get("REQUESTS_CA_BUNDLE")
+    if value is None:
+        return True
+    if not value.strip():
+        raise ValueError("The CA bundle (ca_bundle, AWS_CA_BUNDLE or REQUESTS_CA_BUNDLE) is blank.")
+    return value
 
 
 def _hmac(key: bytes, message: str) -> bytes:

@@ -23,6 +23,7 @@ from handlers.entrypoints.settings import ConfigurationError
 from handlers.ops import admin
 from tests.integration.conftest import REGION, TABLE, reset_handler_caches
 from tests.openapi_contract import spec
+from tests.reliability.dynamo_faults import operation_of
 
 pytestmark = pytest.mark.usefixtures("lambda_env")
 METHOD_ARN = "arn:aws:execute-api:eu-west-1:123456789012:abcdef1234/live/POST/v1/payments"
@@ -122,11 +123,13 @@ def test_a_key_of_the_other_kind_is_denied_saying_which_kind_the_gateway_takes(
     _in_mode(monkeypatch, gateway)
     reads: list[str] = []
     authorizer._directory()[0]._client.meta.events.register(
-        "before-call.dynamodb.*", lambda model, **_: reads.append(model.name)
+        "before-send.dynamodb", lambda request, **_: reads.append(operation_of(request))
     )
     assert denial(authorizer.handler(authorizer_event(f"Bearer {key}"), None)) == message
     made_up = authorizer.handler(authorizer_event(f"Bearer {key_kind.prefix}made-up"), None)
     assert denial(made_up) == message and reads == []
+    authorizer.handler(authorizer_event(f"Bearer {KeyMode(gateway).prefix}made-up"), None)  # its own kind
+    assert reads == ["GetItem"]  # is looked up, and the hook sees it: the empty list above is no accident
     _in_mode(monkeypatch, key_kind.value)
     assert authorizer.handler(authorizer_event(f"Bearer {key}"), None)["principalId"] == merchant_id
 

@@ -19,7 +19,7 @@ import botocore
 import botocore.session
 import pytest
 from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
+from botocore.awsrequest import AWSRequest, AWSResponse
 from botocore.config import Config
 from botocore.credentials import Credentials
 from botocore.exceptions import (
@@ -27,6 +27,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
     EndpointConnectionError,
+    NoCredentialsError,
     ReadTimeoutError,
 )
 from botocore.retries import quota, standard
@@ -427,13 +428,14 @@ def test_the_retry_quota_stops_retries_once_spent(scripted: tuple[str, list[floa
     with pytest.raises(ClientError):
         client.get_item(TableName=TABLE, Key=_item("a", "b"))
     assert len(Script.seen) == 1  # 10 left: no retry
-    client.get_item(TableName=TABLE, Key=_item("a", "b"))  # a success gives 1 back
-    client.get_item(TableName=TABLE, Key=_item("a", "b"))
-    client.get_item(TableName=TABLE, Key=_item("a", "b"))
-    client.get_item(TableName=TABLE, Key=_item("a", "b"))
+    client.get_item(TableName=TABLE, Key=_item("a", "b"))  # a success gives 1 back: 11
     Script.answers, Script.seen = [error("ThrottlingException"), (200, b"{}", {})], []
-    client.get_item(TableName=TABLE, Key=_item("a", "b"))  # 14 available: a throttling retry costs 5
+    client.get_item(TableName=TABLE, Key=_item("a", "b"))  # a throttling retry costs 5 (11 -> 6), refunded: 11
     assert len(Script.seen) == 2
+    Script.answers, Script.seen = [error("InternalServerError", 500), (200, b"{}", {})], []
+    with pytest.raises(ClientError):  # any other retry costs 14: refused with 11
+        client.get_item(TableName=TABLE, Key=_item("a", "b"))
+    assert len(Script.seen) == 1
 
 
 def test_a_closed_connection_is_retried_as_botocore_raises_it(scripted: tuple[str, list[float]]) -> None:
@@ -523,3 +525,227 @@ def test_make_client_keeps_its_configuration_on_meta() -> None:
     assert (options.connect_timeout, options.read_timeout) == (0.25, 0.5)
     assert options.retries == {"mode": "standard", "total_max_attempts": 2}
     assert options.max_pool_connections == Config.OPTION_DEFAULTS["max_pool_connections"]
+
+
+# --- what the review of the first version found ------------------------------------------------------
+
+
+@pytest.fixture
+def full_jitter(monkeypatch: pytest.MonkeyPatch) -> None:
+    """random() at its maximum: each backoff is exactly its bound."""
+    monkeypatch.setattr(dynamo_http.random, "random", lambda: 1.0)
+
+
+def test_a_429_is_throttling_unless_its_code_is_one_the_operation_models(
+    scripted: tuple[str, list[float]], full_jitter: None
+) -> None:
+    url, delays = scripted
+    Script.answers = [(429, b"", {}), (200, b"{}", {})]
+    lean(url).get_item(TableName=TABLE, Key=_item("a", "b"))
+    assert len(Script.seen) == 2 and delays == [1.0]  # the throttling scale
+    Script.answers, Script.seen = [error("ConditionalCheckFailedException", 429)], []
+    with pytest.raises(ClientError, match="ConditionalCheckFailed"):
+        lean(url).put_item(TableName=TABLE, Item=_item("a", "b"))
+    assert len(Script.seen) == 1
+
+
+def test_a_request_timeout_code_is_retried_whatever_its_status(scripted: tuple[str, list[float]]) -> None:
+    url, _ = scripted
+    Script.answers = [error("RequestTimeoutException", 400), (200, b"{}", {})]
+    lean(url).get_item(TableName=TABLE, Key=_item("a", "b"))
+    assert len(Script.seen) == 2
+
+
+def test_the_backoff_doubles_from_its_scale_up_to_twenty_seconds(
+    scripted: tuple[str, list[float]], full_jitter: None
+) -> None:
+    url, delays = scripted
+    Script.answers = [error("ThrottlingException")] * 7
+    with pytest.raises(ClientError):
+        lean(url, attempts=7).get_item(TableName=TABLE, Key=_item("a", "b"))
+    assert delays == [1.0, 2.0, 4.0, 8.0, 16.0, 20.0]
+    delays.clear()
+    Script.answers = [error("InternalServerError", 500)] * 3
+    with pytest.raises(ClientError):
+        lean(url).get_item(TableName=TABLE, Key=_item("a", "b"))
+    assert delays == [0.025, 0.05]
+
+
+@pytest.mark.parametrize(("retry_after", "expected"), [("10000", 5.025), ("-5", 0.025), ("soon", 0.025)])
+def test_retry_after_is_capped_and_a_bad_one_ignored(
+    scripted: tuple[str, list[float]], full_jitter: None, retry_after: str, expected: float
+) -> None:
+    url, delays = scripted
+    Script.answers = [error("InternalServerError", 500, **{"x-amz-retry-after": retry_after}), (200, b"{}", {})]
+    lean(url).get_item(TableName=TABLE, Key=_item("a", "b"))
+    assert delays == [pytest.approx(expected)]
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "code", "message"),
+    [
+        (
+            400,
+            b'{"__type":"ValidationException:http://internal.amazon.com/","message":"bad"}',
+            "ValidationException",
+            "bad",
+        ),
+        (500, b"", "500", "Internal Server Error"),
+        (503, b"<html><body>Service Unavailable</body></html>", "503", "Service Unavailable"),
+        (400, b"", "400", ""),
+        (400, b"{}", "400", ""),
+        (400, b"not json", "400", "not json"),
+        (
+            400,
+            b'{"__type":"com.amazonaws.dynamodb.v20120810#AccessDeniedException","Message":"no"}',
+            "AccessDeniedException",
+            "no",
+        ),
+    ],
+)
+def test_errors_are_parsed_as_botocore_parses_them(
+    scripted: tuple[str, list[float]], status: int, body: bytes, code: str, message: str
+) -> None:
+    url, _ = scripted
+    answers = [(status, body, {"x-amzn-RequestId": "req-1"})]
+    Script.answers = list(answers)
+    with pytest.raises(ClientError) as ours:
+        lean(url, attempts=1).get_item(TableName=TABLE, Key=_item("a", "b"))
+    Script.answers = list(answers)
+    with pytest.raises(ClientError) as theirs:
+        _botocore(url).get_item(TableName=TABLE, Key=_item("a", "b"))
+    assert ours.value.response["Error"] == theirs.value.response["Error"] == {"Code": code, "Message": message}
+    assert ours.value.response["ResponseMetadata"]["RequestId"] == "req-1"
+
+
+def test_every_before_send_handler_is_called_and_a_handlers_error_is_not_a_service_answer(
+    scripted: tuple[str, list[float]],
+) -> None:
+    url, _ = scripted
+    client = lean(url)
+    client.meta.events = botocore.session.get_session().get_component("event_emitter").__copy__()
+    called: list[str] = []
+
+    def first(**_: object) -> None:
+        called.append("first")
+
+    def failing(**_: object) -> None:
+        called.append("failing")
+        raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "from a hook"}}, "GetItem")
+
+    client.meta.events.register("before-send.dynamodb", first)
+    client.meta.events.register("before-send.dynamodb", failing)
+    with pytest.raises(ClientError, match="from a hook"):
+        client.get_item(TableName=TABLE, Key=_item("a", "b"))
+    assert called == ["first", "failing"] and Script.seen == []  # raised as it is: no retry, nothing sent
+
+
+def _captured_request(url: str | None, token: str | None = None) -> Any:
+    """The request the client would send, caught at before-send (answered there, never sent)."""
+    client = lean(url or "", token=token) if url else lean_default(token)
+    caught: list[Any] = []
+
+    def answer(request: Any, **_: object) -> AWSResponse:
+        caught.append(request)
+        return AWSResponse(request.url, 200, {}, _Raw(b"{}"))
+
+    client.meta.events = botocore.session.get_session().get_component("event_emitter").__copy__()
+    client.meta.events.register("before-send.dynamodb", answer)
+    client.get_item(TableName=TABLE, Key=_item("a", "b"))
+    return caught[0]
+
+
+def lean_default(token: str | None) -> DynamoHttpClient:
+    creds = Credentials(KEYS["aws_access_key_id"], KEYS["aws_secret_access_key"], token)
+    return DynamoHttpClient(
+        "eu-west-1",
+        None,
+        credentials=lambda: creds,
+        events=botocore.session.get_session().get_component("event_emitter"),
+        config=config(),
+    )
+
+
+class _Raw:
+    def __init__(self, body: bytes) -> None:
+        self._body = body
+
+    def stream(self, **_: object) -> Iterator[bytes]:
+        yield self._body
+
+
+@pytest.mark.parametrize(
+    "url", [None, "http://localhost:80", "https://localhost:443/", "http://[::1]:8000", "http://127.0.0.1:8000/"]
+)
+@pytest.mark.parametrize("token", [None, "tok"])
+def test_the_sent_request_carries_botocores_signature_for_its_url(url: str | None, token: str | None) -> None:
+    sent = _captured_request(url, token)
+    reference = AWSRequest(
+        "POST",
+        sent.url,
+        headers={k: v for k, v in sent.headers.items() if k in ("Content-Type", "X-Amz-Target")},
+        data=sent.body,
+    )
+    _sign_at(
+        SigV4Auth(
+            Credentials(KEYS["aws_access_key_id"], KEYS["aws_secret_access_key"], token), "dynamodb", "eu-west-1"
+        ),
+        reference,
+        sent.headers["X-Amz-Date"],
+    )
+    assert sent.headers["Authorization"] == reference.headers["Authorization"]
+    assert sent.url == (url or "https://dynamodb.eu-west-1.amazonaws.com").rstrip("/") + "/"
+
+
+def test_no_credentials_is_no_credentials_error_on_every_call_resolved_once() -> None:
+    asked: list[int] = []
+    client = DynamoHttpClient(
+        "eu-west-1",
+        "http://127.0.0.1:9",
+        credentials=lambda: asked.append(1),
+        events=botocore.session.get_session().get_component("event_emitter"),
+        config=config(),
+    )
+    for _ in range(2):
+        with pytest.raises(NoCredentialsError):
+            client.get_item(TableName=TABLE, Key=_item("a", "b"))
+    assert asked == [1]
+
+
+def test_the_http_layer_is_set_up_as_a_botocore_clients(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("AWS_CA_BUNDLE", "/etc/ssl/certs/ca-certificates.crt")
+    ours = make_client("eu-west-1", None, timeout=0.5, attempts=2, connect_timeout=0.25)
+    theirs = botocore.session.get_session().create_client("dynamodb", region_name="eu-west-1", config=ours.meta.config)
+    mine, reference = ours._http, theirs._endpoint.http_session
+    for name in ("_verify", "_max_pool_connections", "_socket_options"):
+        assert getattr(mine, name) == getattr(reference, name), name
+    timeouts = [(t.connect_timeout, t.read_timeout) for t in (mine._timeout, reference._timeout)]
+    assert timeouts == [(0.25, 0.5), (0.25, 0.5)]
+    assert mine._proxy_config._proxies == reference._proxy_config._proxies
+
+
+@pytest.mark.parametrize(
+    ("ca_bundle", "requests_bundle", "expected"),
+    [("/a.pem", "/b.pem", "/a.pem"), (None, "/b.pem", "/b.pem"), (None, None, True)],
+)
+def test_tls_verification_follows_botocore(
+    monkeypatch: pytest.MonkeyPatch, ca_bundle: str | None, requests_bundle: str | None, expected: object
+) -> None:
+    if requests_bundle:
+        monkeypatch.setenv("REQUESTS_CA_BUNDLE", requests_bundle)
+    else:
+        monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
+    assert dynamo_http.tls_verification(ca_bundle) == expected
+    with pytest.raises(ValueError, match="blank"):
+        dynamo_http.tls_verification("  ")
+
+
+def test_the_modeled_errors_are_the_models() -> None:
+    models = Path(botocore.__file__).parent / "data" / "dynamodb" / "2012-08-10"
+    model = json.loads(gzip.decompress((models / "service-2.json.gz").read_bytes()))
+    for operation, codes in dynamo_http.MODELED_ERRORS.items():
+        assert codes == {error["shape"] for error in model["operations"][operation].get("errors", [])}, operation
+    assert list(standard.ThrottlingStatusCodeChecker._THROTTLING_STATUS_CODES) == sorted(
+        dynamo_http.THROTTLING_STATUSES
+    )

@@ -1,10 +1,12 @@
-"""DynamoDB faults injected at the botocore level, so handlers.adapters.dynamo and botocore's retries run for real.
+"""DynamoDB faults injected at the client's before-send, so handlers.adapters.dynamo and its client's
+retries run for real.
 
 A `before-send` handler registered first on a client's event system answers in DynamoDB's place
 for the chosen operations: an error response (throttling, internal error, a failed condition)
-or a raised ReadTimeoutError. botocore's standard retry mode then behaves as it does against AWS
-(3 attempts for throttling and 5xx). `lost_response` performs the write for real and then
-raises the timeout, as when DynamoDB applied a write but the answer never came back.
+or a raised ReadTimeoutError. The client's standard retry mode (handlers/adapters/dynamo_http.py,
+botocore's rules) then behaves as it does against AWS (3 attempts for throttling and 5xx).
+`lost_response` performs the write for real and then raises the timeout, as when DynamoDB applied a
+write but the answer never came back.
 """
 
 from __future__ import annotations
@@ -92,8 +94,9 @@ class Rule:
 
 
 def moto_skipping_faults(original: Callable[..., Any]) -> Callable[..., Any]:
-    """Wrap moto's before-send handler: botocore calls every before-send handler and uses the first
-    answer, so without this moto would still perform a write we answered with an error."""
+    """Wrap moto's before-send handler: the clients (botocore's and the lean one) call every
+    before-send handler and use the first answer, so without this moto would still perform a write we
+    answered with an error."""
 
     def call(self: Any, event_name: str, request: AWSPreparedRequest, **kwargs: Any) -> Any:
         if getattr(request, "answered_by_fault", False):
