@@ -11,7 +11,8 @@ What is kept from botocore, so behaviour matches a botocore client with the same
 - credentials: the botocore session's provider chain (environment, container, profiles, SSO...),
   resolved at the first call and refreshed by botocore;
 - the HTTP layer: `URLLib3Session`, the connection pool botocore's endpoint builds, with the same
-  timeouts, TCP keep-alive and no-delay, proxies and CA bundle from the environment; the same
+  timeouts, TCP keep-alive and no-delay, proxies from the environment and the CA bundle make_client
+  resolves as botocore does (`verify`: the session's ca_bundle, then REQUESTS_CA_BUNDLE); the same
   botocore exceptions on connect and read failures;
 - the `before-send` event, on a per-client copy of the session's event emitter (`client.meta.events`),
   emitted as botocore's endpoint does (every handler called, the first answer used, an exception a
@@ -55,6 +56,7 @@ from botocore.exceptions import (
     ChecksumError,
     ClientError,
     HTTPClientError,
+    InvalidConfigError,
     NoCredentialsError,
 )
 from botocore.exceptions import ConnectionError as BotocoreConnectionError
@@ -158,7 +160,8 @@ class DynamoHttpClient:
         verify: bool | str = True,
     ) -> None:
         """`config`: botocore's Config, read as a botocore client reads its timeouts, pool size and
-        standard-mode attempts (`client.meta.config`); settings this client has no use for are refused."""
+        standard-mode attempts (`client.meta.config`); settings this client has no use for are refused.
+        `verify`: TLS verification, True or a CA bundle's path (make_client passes tls_verification's)."""
         options: Any = config  # botocore's stubs type its options as None
         retries = options.retries or {}
         if retries.get("mode") != "standard" or "total_max_attempts" not in retries or len(retries) != 2:
@@ -230,7 +233,8 @@ class DynamoHttpClient:
         request = self._signed(operation, body)
         try:
             # As botocore's endpoint: every before-send handler is called, the first answer is used, and
-            # whatever a handler or the send raises is a failed attempt, retried only for connections.
+            # whatever a handler or the send raises is a failed attempt, retried only for the wire's
+            # failures (connections, read timeouts, closed connections).
             answers = self.meta.events.emit(f"before-send.{SERVICE}.{operation}", request=request)
             answered = first_non_none_response(answers)
             response: AWSResponse = answered if answered is not None else self._http.send(request)
@@ -368,11 +372,13 @@ def _parsed(operation: str, response: AWSResponse) -> dict[str, Any]:
         raise ChecksumError(checksum_type="crc32", expected_checksum=expected, actual_checksum=crc32_header(content))
     status = response.status_code
     body = _loads(content)
-    metadata = {
-        "RequestId": headers.get("x-amzn-RequestId", ""),
+    metadata: dict[str, Any] = {
         "HTTPStatusCode": status,
         "HTTPHeaders": {name.lower(): value for name, value in headers.items()},
     }
+    request_id = headers.get("x-amzn-RequestId")
+    if request_id is not None and not _generic_error(status, content):  # as botocore: none on a generic error
+        metadata["RequestId"] = request_id
     if status < 300:
         answer = body if isinstance(body, dict) else {}
         answer["ResponseMetadata"] = metadata
@@ -392,19 +398,25 @@ def _error_response(status: int, body: object, content: bytes, metadata: dict[st
     the code is `__type` cut at `:` and after `#` (the status without one), the message `message` or
     `Message` (a body that is not JSON is the message), and the modeled members (`Item`,
     `CancellationReasons`) are at the top level."""
-    stripped = content.strip()
-    if status >= 500 and (not stripped or stripped.startswith(b"<html>")):
+    if _generic_error(status, content):
         generic = {"Code": str(status), "Message": http.client.responses.get(status, "")}
         return {"Error": generic, "ResponseMetadata": metadata}
     if body is None and content:
         body = {"message": content.decode(errors="replace")}
     fields = body if isinstance(body, dict) else {}
-    code = str(fields.get("__type", status)).split(":", 1)[0].rpartition("#")[2]
+    code = str(fields["__type"] or "") if "__type" in fields else str(status)
+    code = code.split(":", 1)[0].rpartition("#")[2]
     message = fields.get("message", fields.get("Message", ""))
     response: dict[str, Any] = {k: v for k, v in fields.items() if k not in ("__type", "message", "Message")}
     response["Error"] = {"Code": code, "Message": message}
     response["ResponseMetadata"] = metadata
     return response
+
+
+def _generic_error(status: int, content: bytes) -> bool:
+    """botocore's test for an error that is not the protocol's (a proxy's or a load balancer's page)."""
+    stripped = content.strip()
+    return status >= 500 and (not stripped or stripped.startswith(b"<html>"))
 
 
 def _loads(content: bytes) -> object:
@@ -488,7 +500,7 @@ def tls_verification(ca_bundle: str | None) -> bool | str:
     if value is None:
         return True
     if not value.strip():
-        raise ValueError("The CA bundle (ca_bundle, AWS_CA_BUNDLE or REQUESTS_CA_BUNDLE) is blank.")
+        raise InvalidConfigError(error_msg="The CA bundle (ca_bundle, AWS_CA_BUNDLE or REQUESTS_CA_BUNDLE) is blank.")
     return value
 
 

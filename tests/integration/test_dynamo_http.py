@@ -27,6 +27,7 @@ from botocore.exceptions import (
     ClientError,
     ConnectionClosedError,
     EndpointConnectionError,
+    InvalidConfigError,
     NoCredentialsError,
     ReadTimeoutError,
 )
@@ -432,8 +433,16 @@ def test_the_retry_quota_stops_retries_once_spent(scripted: tuple[str, list[floa
     Script.answers, Script.seen = [error("ThrottlingException"), (200, b"{}", {})], []
     client.get_item(TableName=TABLE, Key=_item("a", "b"))  # a throttling retry costs 5 (11 -> 6), refunded: 11
     assert len(Script.seen) == 2
-    Script.answers, Script.seen = [error("InternalServerError", 500), (200, b"{}", {})], []
-    with pytest.raises(ClientError):  # any other retry costs 14: refused with 11
+    Script.answers, Script.seen = [(429, b"", {})] * 2, []
+    with pytest.raises(ClientError):  # a 429 is throttling: its retry costs 5 (11 -> 6), not refunded
+        client.get_item(TableName=TABLE, Key=_item("a", "b"))
+    assert len(Script.seen) == 2
+    Script.answers, Script.seen = [error("ThrottlingException")] * 2, []
+    with pytest.raises(ClientError):  # 6 -> 1: still allowed, so the refund above was the retry's 5
+        client.get_item(TableName=TABLE, Key=_item("a", "b"))
+    assert len(Script.seen) == 2
+    Script.answers, Script.seen = [error("ThrottlingException"), (200, b"{}", {})], []
+    with pytest.raises(ClientError):  # 1 left: even a throttling retry is refused
         client.get_item(TableName=TABLE, Key=_item("a", "b"))
     assert len(Script.seen) == 1
 
@@ -571,7 +580,7 @@ def test_the_backoff_doubles_from_its_scale_up_to_twenty_seconds(
     assert delays == [0.025, 0.05]
 
 
-@pytest.mark.parametrize(("retry_after", "expected"), [("10000", 5.025), ("-5", 0.025), ("soon", 0.025)])
+@pytest.mark.parametrize(("retry_after", "expected"), [("10000", 5.025), ("soon", 0.025)])
 def test_retry_after_is_capped_and_a_bad_one_ignored(
     scripted: tuple[str, list[float]], full_jitter: None, retry_after: str, expected: float
 ) -> None:
@@ -615,7 +624,8 @@ def test_errors_are_parsed_as_botocore_parses_them(
     with pytest.raises(ClientError) as theirs:
         _botocore(url).get_item(TableName=TABLE, Key=_item("a", "b"))
     assert ours.value.response["Error"] == theirs.value.response["Error"] == {"Code": code, "Message": message}
-    assert ours.value.response["ResponseMetadata"]["RequestId"] == "req-1"
+    request_ids = [e.value.response["ResponseMetadata"].get("RequestId") for e in (ours, theirs)]
+    assert request_ids[0] == request_ids[1] == (None if status >= 500 and not body.startswith(b"{") else "req-1")
 
 
 def test_every_before_send_handler_is_called_and_a_handlers_error_is_not_a_service_answer(
@@ -626,18 +636,29 @@ def test_every_before_send_handler_is_called_and_a_handlers_error_is_not_a_servi
     client.meta.events = botocore.session.get_session().get_component("event_emitter").__copy__()
     called: list[str] = []
 
-    def first(**_: object) -> None:
-        called.append("first")
+    def answering(request: Any, **_: object) -> AWSResponse:
+        called.append("answering")
+        return AWSResponse(request.url, 200, {}, _Raw(b'{"Item":{"pk":{"S":"first"}}}'))
+
+    def second(**_: object) -> AWSResponse:
+        called.append("second")
+        return AWSResponse("", 200, {}, _Raw(b'{"Item":{"pk":{"S":"second"}}}'))
+
+    client.meta.events.register("before-send.dynamodb", answering)
+    client.meta.events.register("before-send.dynamodb", second)
+    assert client.get_item(TableName=TABLE, Key=_item("a", "b"))["Item"] == {"pk": {"S": "first"}}
+    assert called == ["answering", "second"]  # every handler, the first answer
 
     def failing(**_: object) -> None:
         called.append("failing")
         raise ClientError({"Error": {"Code": "ThrottlingException", "Message": "from a hook"}}, "GetItem")
 
-    client.meta.events.register("before-send.dynamodb", first)
+    client.meta.events = botocore.session.get_session().get_component("event_emitter").__copy__()
     client.meta.events.register("before-send.dynamodb", failing)
+    called.clear()
     with pytest.raises(ClientError, match="from a hook"):
         client.get_item(TableName=TABLE, Key=_item("a", "b"))
-    assert called == ["first", "failing"] and Script.seen == []  # raised as it is: no retry, nothing sent
+    assert called == ["failing"] and Script.seen == []  # raised as it is: no retry, nothing sent
 
 
 def _captured_request(url: str | None, token: str | None = None) -> Any:
@@ -737,7 +758,7 @@ def test_tls_verification_follows_botocore(
     else:
         monkeypatch.delenv("REQUESTS_CA_BUNDLE", raising=False)
     assert dynamo_http.tls_verification(ca_bundle) == expected
-    with pytest.raises(ValueError, match="blank"):
+    with pytest.raises(InvalidConfigError, match="blank"):
         dynamo_http.tls_verification("  ")
 
 
@@ -749,3 +770,32 @@ def test_the_modeled_errors_are_the_models() -> None:
     assert list(standard.ThrottlingStatusCodeChecker._THROTTLING_STATUS_CODES) == sorted(
         dynamo_http.THROTTLING_STATUSES
     )
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "headers"),
+    [
+        (200, b"{}", {"X-Amzn-RequestId": "req-9", "X-Extra": "Value"}),
+        (200, b"{}", {}),
+        (400, b'{"__type":"x#ValidationException","message":"m"}', {"X-Amzn-RequestId": "req-9"}),
+        (503, b"", {"X-Amzn-RequestId": "req-9"}),
+        (400, b'{"__type":null}', {}),
+    ],
+)
+def test_response_metadata_and_codes_are_botocores(
+    scripted: tuple[str, list[float]], status: int, body: bytes, headers: dict[str, str]
+) -> None:
+    url, _ = scripted
+    outcomes = []
+    for client in (lean(url, attempts=1), _botocore(url)):
+        Script.answers = [(status, body, headers)]
+        try:
+            outcomes.append(client.get_item(TableName=TABLE, Key=_item("a", "b")))
+        except ClientError as error:
+            outcomes.append(error.response)
+    ours, theirs = outcomes
+    for answer in (ours, theirs):
+        answer["ResponseMetadata"]["HTTPHeaders"].pop("date", None)  # the server's clock
+        answer["ResponseMetadata"]["HTTPHeaders"].pop("server", None)
+    theirs["ResponseMetadata"].pop("MaxAttemptsReached", None)  # a flag this client does not set (documented)
+    assert ours == theirs
