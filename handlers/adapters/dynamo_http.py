@@ -222,7 +222,8 @@ class DynamoHttpClient:
                 return outcome
             throttled = _throttled(operation, outcome)
             acquired = QUOTA_THROTTLING_COST if throttled else QUOTA_RETRY_COST
-            if attempt >= self._attempts or not _retryable(operation, outcome) or not self._quota.acquire(acquired):
+            retryable = _retryable(operation, outcome, throttled=throttled)
+            if attempt >= self._attempts or not retryable or not self._quota.acquire(acquired):
                 if isinstance(outcome, ClientError):
                     outcome.response["ResponseMetadata"]["RetryAttempts"] = attempt - 1
                 raise outcome.error if isinstance(outcome, SendFailure) else outcome
@@ -460,14 +461,14 @@ def _throttled(operation: str, outcome: object) -> bool:
     return code in THROTTLING_CODES or (status in THROTTLING_STATUSES and code not in MODELED_ERRORS.get(operation, ()))
 
 
-def _retryable(operation: str, outcome: object) -> bool:
+def _retryable(operation: str, outcome: object, *, throttled: bool) -> bool:
     if isinstance(outcome, SendFailure):  # botocore retries only the wire's failures, not a hook's errors
         return isinstance(outcome.error, BotocoreConnectionError | HTTPClientError)
     if not isinstance(outcome, ClientError):  # an answer whose body failed its CRC32
         return True
     code, status = _code(outcome), outcome.response["ResponseMetadata"]["HTTPStatusCode"]
     return (
-        _throttled(operation, outcome)
+        throttled
         or code in TRANSIENT_CODES
         or status in TRANSIENT_STATUSES
         or code in MODELED_RETRYABLE.get(operation, ())
