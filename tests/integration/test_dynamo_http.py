@@ -49,7 +49,9 @@ def credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", KEYS["aws_secret_access_key"])
 
 
-def lean(endpoint: str, *, attempts: int = 3, timeout: float = 2.0, token: str | None = None) -> DynamoHttpClient:
+def lean(
+    endpoint: str | None, *, attempts: int = 3, timeout: float = 2.0, token: str | None = None
+) -> DynamoHttpClient:
     creds = Credentials(KEYS["aws_access_key_id"], KEYS["aws_secret_access_key"], token)
     return DynamoHttpClient(
         "eu-west-1",
@@ -663,7 +665,7 @@ def test_every_before_send_handler_is_called_and_a_handlers_error_is_not_a_servi
 
 def _captured_request(url: str | None, token: str | None = None) -> Any:
     """The request the client would send, caught at before-send (answered there, never sent)."""
-    client = lean(url or "", token=token) if url else lean_default(token)
+    client = lean(url, token=token)
     caught: list[Any] = []
 
     def answer(request: Any, **_: object) -> AWSResponse:
@@ -674,17 +676,6 @@ def _captured_request(url: str | None, token: str | None = None) -> Any:
     client.meta.events.register("before-send.dynamodb", answer)
     client.get_item(TableName=TABLE, Key=_item("a", "b"))
     return caught[0]
-
-
-def lean_default(token: str | None) -> DynamoHttpClient:
-    creds = Credentials(KEYS["aws_access_key_id"], KEYS["aws_secret_access_key"], token)
-    return DynamoHttpClient(
-        "eu-west-1",
-        None,
-        credentials=lambda: creds,
-        events=botocore.session.get_session().get_component("event_emitter"),
-        config=config(),
-    )
 
 
 class _Raw:
