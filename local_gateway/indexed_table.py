@@ -19,9 +19,11 @@ from __future__ import annotations
 import bisect
 import copy
 import logging
+import operator
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Any
 
 from moto.dynamodb import models as dynamodb_models
@@ -45,37 +47,72 @@ _NO_LOWER_BOUND = frozenset({"LT", "LE"})
 
 TableKey = tuple[DynamoType, DynamoType | None]
 SortKey = tuple[DynamoType, ...]
-Entry = tuple[SortKey, TableKey]
+# A key's values as plain Python values (moto's `cast_value`): moto orders DynamoTypes by comparing
+# these, so tuples of them sort as moto sorts, with comparisons in C instead of moto's properties.
+NativeKey = tuple[Any, ...]
+# (native sort key, sort key, native table key, table key): sorted by the first, which is unique in
+# a partition (a view sorts by its own range key, then the table's hash and range keys).
+Entry = tuple[NativeKey, SortKey, NativeKey, TableKey]
+
+_native_sort_key = operator.itemgetter(0)
 
 
-def _sort_key(entry: Entry) -> SortKey:
-    return entry[0]
+def _native(value: DynamoType) -> Any:
+    """`value.cast_value` for a key's types (S, N, B), without its chain of type checks."""
+    kind = value.type
+    if kind in {"S", "B"}:
+        return value.value
+    if kind == "N":
+        return Decimal(value.value)
+    return value.cast_value
+
+
+def _native_table_key(key: TableKey) -> NativeKey:
+    """What moto's items dict tells keys apart by (DynamoType's hash and equality: type and cast value)."""
+    hash_key, range_key = key
+    if range_key is None:
+        return (hash_key.type, _native(hash_key), None, None)
+    return (hash_key.type, _native(hash_key), range_key.type, _native(range_key))
 
 
 def _window_value(entry: Entry) -> DynamoType:
+    return entry[1][0]
+
+
+def _native_window_value(entry: Entry) -> Any:
     return entry[0][0]
 
 
 class _View:
     """One sorted view: the base table or one secondary index. Each partition (by the view's hash
-    key value) is a list of (sort key, table key) in ascending order, the order moto sorts a Query's
-    items in: `sort_attributes` are the attributes moto sorts by after the hash key."""
+    key value) is a list of entries in ascending order, the order moto sorts a Query's items in:
+    `sort_attributes` are the attributes moto sorts by after the hash key. `sort_types` are their
+    declared types: an item whose value has another type breaks the index (moto's own path from
+    then on), so every position of a native key holds values of one type, compared as moto would."""
 
-    def __init__(self, hash_attribute: str, sort_attributes: Sequence[str], member: Callable[[Item], bool]) -> None:
+    def __init__(
+        self,
+        hash_attribute: str,
+        sort_attributes: Sequence[str],
+        sort_types: Sequence[str | None],
+        member: Callable[[Item], bool],
+    ) -> None:
         self.hash_attribute = hash_attribute
         self.sort_attributes = tuple(sort_attributes)
+        self._sort_types = tuple(sort_types)
         self._member = member
         self.partitions: dict[DynamoType, list[Entry]] = {}
-        self._placed: dict[TableKey, tuple[DynamoType, SortKey]] = {}
+        self._placed: dict[NativeKey, tuple[DynamoType, NativeKey]] = {}
 
     def place(self, key: TableKey, item: Item | None) -> None:
         """Move `key` to where `item` (its current version, None once deleted) belongs."""
-        old = self._placed.pop(key, None)
+        native_key = _native_table_key(key)
+        old = self._placed.pop(native_key, None)
         if old is not None:
-            partition_value, sort_key = old
+            partition_value, native_sort = old
             entries = self.partitions[partition_value]
-            index = bisect.bisect_left(entries, sort_key, key=_sort_key)
-            if index == len(entries) or entries[index][1] != key:
+            index = bisect.bisect_left(entries, native_sort, key=_native_sort_key)
+            if index == len(entries) or entries[index][2] != native_key:
                 raise LookupError(f"the index lost {key}")
             del entries[index]
             if not entries:
@@ -84,8 +121,16 @@ class _View:
             return
         partition_value = item.attrs[self.hash_attribute]
         sort_key = tuple(item.attrs[name] for name in self.sort_attributes)
-        bisect.insort(self.partitions.setdefault(partition_value, []), (sort_key, key), key=_sort_key)
-        self._placed[key] = (partition_value, sort_key)
+        native_sort = self.native_sort_key(sort_key)
+        entries = self.partitions.setdefault(partition_value, [])
+        bisect.insort(entries, (native_sort, sort_key, native_key, key), key=_native_sort_key)
+        self._placed[native_key] = (partition_value, native_sort)
+
+    def native_sort_key(self, sort_key: SortKey) -> NativeKey:
+        for value, declared in zip(sort_key, self._sort_types, strict=True):
+            if declared is not None and value.type != declared:
+                raise TypeError(f"a key value of type {value.type} where {declared} is declared")
+        return tuple(_native(value) for value in sort_key)
 
 
 @dataclass(frozen=True)
@@ -245,19 +290,32 @@ class IndexedTable(Table):
         if self._views_signature == (-1,):
             return None  # broken once: moto's own path from then on
         if self._views is None or signature != self._views_signature:
-            self._views = self._build_views()
+            try:
+                self._views = self._build_views()
+            except Exception:  # an item the index cannot order (a key value of an undeclared type)
+                log.exception(
+                    "the partition index of %s could not be built; its queries read the whole table", self.name
+                )
+                self._views, self._views_signature = None, (-1,)
+                return None
             self._views_signature = signature
         return self._views
 
     def _build_views(self) -> dict[str | None, _View]:
-        views: dict[str | None, _View] = {None: _View(self.hash_key_attr, self.table_key_attrs[1:], lambda _: True)}
+        declared = {definition["AttributeName"]: definition["AttributeType"] for definition in self.attr or []}
+
+        def new_view(hash_attribute: str, sort_attributes: Sequence[str], member: Callable[[Item], bool]) -> _View:
+            types = [declared.get(name) for name in sort_attributes]
+            return _View(hash_attribute, sort_attributes, types, member)
+
+        views: dict[str | None, _View] = {None: new_view(self.hash_key_attr, self.table_key_attrs[1:], lambda _: True)}
         for index in self.all_indexes():
             hashes = [key["AttributeName"] for key in index.schema if key["KeyType"] == "HASH"]
             ranges = [key["AttributeName"] for key in index.schema if key["KeyType"] == "RANGE"]
             if len(hashes) != 1 or len(ranges) != 1:
                 continue  # not indexed: moto's own path
             order = self._generate_attr_to_sort_by([hashes[0], self.hash_key_attr], [ranges[0], self.range_key_attr])
-            views[index.name] = _View(hashes[0], order[1:], _index_member(hashes[0], ranges[0]))
+            views[index.name] = new_view(hashes[0], order[1:], _index_member(hashes[0], ranges[0]))
         for partition in list(self.items.values()):
             for item in _partition_items(partition, has_range=bool(self.range_key_attr)):
                 for view in views.values():
@@ -281,7 +339,7 @@ class IndexedTable(Table):
             start = asked.exclusive_start_key
             if span is None or (start is not None and not _in_partition(view, partition_value, start)):
                 return self._items(entries)
-            start_key = None if start is None else tuple(DynamoType(start[name]) for name in view.sort_attributes)
+            start_key = None if start is None else view.native_sort_key(_start_sort_key(view, start))
             chosen = self._items(_reach(entries, span, start_key, asked.limit, asked.forward))
             if sum(item.size() for item in chosen) > _SIZE_SAFE_BYTES:
                 return self._items(entries)
@@ -292,7 +350,7 @@ class IndexedTable(Table):
 
     def _items(self, entries: Sequence[Entry]) -> list[Item]:
         found: list[Item] = []
-        for _, (hash_key, range_key) in entries:
+        for _, _, _, (hash_key, range_key) in entries:
             item = self._stored(hash_key, range_key)
             if item is None:
                 raise LookupError(f"the index holds a deleted item {hash_key}, {range_key}")
@@ -320,9 +378,9 @@ def _span(entries: Sequence[Entry], comparison: str | None, bounds: list[DynamoT
         return 0, len(entries)
     operator = _OPERATORS.get(comparison.upper())
     if operator in _LOWER_BOUND_LEFT:
-        first = bisect.bisect_left(entries, bounds[0], key=_window_value)
+        first = bisect.bisect_left(entries, _native(bounds[0]), key=_native_window_value)
     elif operator == "GT":
-        first = bisect.bisect_right(entries, bounds[0], key=_window_value)
+        first = bisect.bisect_right(entries, _native(bounds[0]), key=_native_window_value)
     elif operator in _NO_LOWER_BOUND:
         first = 0
     else:
@@ -333,6 +391,10 @@ def _span(entries: Sequence[Entry], comparison: str | None, bounds: list[DynamoT
     return first, end
 
 
+def _start_sort_key(view: _View, start: dict[str, Any]) -> SortKey:
+    return tuple(DynamoType(start[name]) for name in view.sort_attributes)
+
+
 def _in_partition(view: _View, partition_value: DynamoType, start: dict[str, Any]) -> bool:
     """An ExclusiveStartKey in this partition's terms (else moto's own path decides what it means)."""
     names = (view.hash_attribute, *view.sort_attributes)
@@ -340,7 +402,7 @@ def _in_partition(view: _View, partition_value: DynamoType, start: dict[str, Any
 
 
 def _reach(
-    entries: Sequence[Entry], span: tuple[int, int], start_key: SortKey | None, limit: int | None, forward: bool
+    entries: Sequence[Entry], span: tuple[int, int], start_key: NativeKey | None, limit: int | None, forward: bool
 ) -> Sequence[Entry]:
     """What moto's loop visits: the span's entries after the start key, up to Limit, and the next
     entry of the partition in reading order (inside the span or not) if there is one, which is how
@@ -348,11 +410,11 @@ def _reach(
     first, end = span
     if forward:
         if start_key is not None:
-            first = max(first, bisect.bisect_right(entries, start_key, key=_sort_key))
+            first = max(first, bisect.bisect_right(entries, start_key, key=_native_sort_key))
         stop = max(first, end if limit is None else min(end, first + limit))
         return entries[first : stop + 1]
     if start_key is not None:
-        end = min(end, bisect.bisect_left(entries, start_key, key=_sort_key))
+        end = min(end, bisect.bisect_left(entries, start_key, key=_native_sort_key))
     begin = min(end, first if limit is None else max(first, end - limit))
     return entries[max(0, begin - 1) : end]
 

@@ -19,7 +19,14 @@ from botocore.exceptions import ClientError
 from moto import mock_aws
 from moto.dynamodb.models.table import Table
 
-from handlers.contract.schema import PENDING_INDEX, PENDING_PARTITION_KEY, table_definition
+from handlers.contract.schema import (
+    PENDING_INDEX,
+    PENDING_PARTITION_KEY,
+    WEBHOOK_DUE_ATTRIBUTE,
+    WEBHOOK_INDEX,
+    WEBHOOK_PARTITION_KEY,
+    table_definition,
+)
 from local_gateway import indexed_table
 from local_gateway.indexed_table import IndexedTable
 from tests.local import dynamodb_calls as calls
@@ -155,6 +162,85 @@ def test_a_transaction_rolled_back_leaves_the_index_right(client: Client) -> Non
         ExpressionAttributeValues={":p": {"S": calls.PENDING[0]}},
     )
     assert [item["sk"]["S"] for item in answer["Items"]] == ["PAYMENT#03"]
+
+
+# Numbers as DynamoDB accepts them, equal ones in several notations: the index orders them by value, as moto does.
+DUE_NUMBERS = ("0", "0.5", "1", "1.0", "1e0", "10", "9.75", "-3", "-0.25", "2E1", "100", "003")
+DUE_PARTITIONS = ("WEBHOOK#eu#0", "WEBHOOK#eu#1")
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_a_numeric_index_key_orders_as_plain_moto(client: Client, seed: int, caplog: pytest.LogCaptureFixture) -> None:
+    """The webhooks' index sorts by a number (the other views by strings): random writes, moves and
+    deletes of due events, then queries with every comparison, Limit, direction and page."""
+    rng = random.Random(seed)
+    for step in range(160):
+        key = {"pk": {"S": "MERCHANT#a"}, "sk": {"S": f"EVENT#{rng.randrange(30):02d}"}}
+        if rng.random() < 0.15:
+            _same_answer(client, "delete_item", {"Key": key}, f"seed {seed} step {step}")
+        elif rng.random() < 0.55:
+            due = {
+                WEBHOOK_PARTITION_KEY: {"S": rng.choice(DUE_PARTITIONS)},
+                WEBHOOK_DUE_ATTRIBUTE: {"N": rng.choice(DUE_NUMBERS)},
+            }
+            _same_answer(
+                client, "put_item", {"Item": {**key, **(due if rng.random() < 0.8 else {})}}, f"seed {seed} step {step}"
+            )
+        else:
+            _same_pages(client, _due_query(rng), f"seed {seed} step {step}")
+    assert not [record for record in caplog.records if record.name == indexed_table.log.name]
+
+
+def _due_query(rng: random.Random) -> dict[str, Any]:
+    comparison = rng.choice(
+        (
+            "",
+            " AND webhook_due_at <= :a",
+            " AND webhook_due_at < :a",
+            " AND webhook_due_at >= :a",
+            " AND webhook_due_at > :a",
+            " AND webhook_due_at = :a",
+            " AND webhook_due_at BETWEEN :a AND :b",
+        )
+    )
+    values: dict[str, Any] = {":p": {"S": rng.choice(DUE_PARTITIONS)}}
+    low, high = sorted((rng.choice(DUE_NUMBERS), rng.choice(DUE_NUMBERS)), key=float)
+    if ":a" in comparison:
+        values[":a"] = {"N": low}
+    if ":b" in comparison:
+        values[":b"] = {"N": high}
+    call: dict[str, Any] = {
+        "IndexName": WEBHOOK_INDEX,
+        "KeyConditionExpression": "webhook_pk = :p" + comparison,
+        "ExpressionAttributeValues": values,
+        "ScanIndexForward": rng.random() < 0.5,
+    }
+    if rng.random() < 0.7:
+        call["Limit"] = rng.randint(1, 6)
+    return call
+
+
+def test_a_key_value_of_an_undeclared_type_hands_the_table_back_to_moto(
+    client: Client, caplog: pytest.LogCaptureFixture
+) -> None:
+    """moto stores an index key of another type than declared (DynamoDB would refuse it); the index
+    cannot order it, so that table's queries take moto's own path from then on, and answer as it does."""
+    for n in range(5):
+        _same_answer(client, "put_item", {"Item": {"pk": {"S": "MERCHANT#a"}, "sk": {"S": f"PAYMENT#{n:02d}"}}}, "")
+    odd = {
+        "pk": {"S": "MERCHANT#b"},
+        "sk": {"S": "EVENT#1"},
+        WEBHOOK_PARTITION_KEY: {"S": "W"},
+        WEBHOOK_DUE_ATTRIBUTE: {"S": "soon"},
+    }
+    _same_answer(client, "put_item", {"Item": odd}, "the odd item")
+    _same_answer(client, "put_item", {"Item": {"pk": {"S": "MERCHANT#a"}, "sk": {"S": "PAYMENT#09"}}}, "")
+
+    page = {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": "MERCHANT#a"}}, "Limit": 4}
+    _same_pages(client, page, "after the odd item")
+    assert any(
+        "partition index" in record.getMessage() for record in caplog.records if record.name == indexed_table.log.name
+    )
 
 
 # --- comparing the two tables ---------------------------------------------------------------------
