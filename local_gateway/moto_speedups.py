@@ -16,11 +16,17 @@ embedded DynamoDB under load (docs/performance.md):
   ten members for every attribute of every item (the serializer under several aliases each):
   ~13% and ~15% of a call. An attribute value of one key (S, N, BOOL, NULL, SS, NS, or M and L
   of such) parses and serializes to itself; anything else (B, BS, odd values) takes moto's path.
+  A map of them (an item, a key, the expression's values) is parsed in one comprehension, not
+  two generic dispatches per entry.
+- `gen_amzn_requestid_long`: every answer's 52-character request id, drawn with one `choice`
+  per character (~2% of a call). `choices` draws the same characters from moto's own random
+  source (seeding moto still makes it repeatable) in a third of the time.
 """
 
 from __future__ import annotations
 
 import functools
+import string
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Hashable, Mapping
@@ -42,6 +48,7 @@ from moto.dynamodb.comparisons import (
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.utilities import bytesize
+from moto.moto_api._internal import mock_random
 
 # moto's own figure (dynamo_type.LimitedSizeDict): between the documented 400 KB and the measured 410.
 ITEM_SIZE_LIMIT = 405000
@@ -51,6 +58,7 @@ _moto_method_names = getattr(moto_responses, "method_names_from_class")  # noqa:
 _moto_parse = ConditionExpressionParser.parse
 _moto_serialize_structure = BaseJSONSerializer._serialize_type_structure
 _moto_parse_structure: Callable[..., Any] = BaseJSONParser._parse_structure
+_moto_parse_map: Callable[..., Any] = BaseJSONParser._parse_map
 
 
 @functools.cache
@@ -281,6 +289,24 @@ def _parse_structure(self: BaseJSONParser, shape: Shape, value: Any) -> Any:
     return _moto_parse_structure(self, shape, value)
 
 
+def _parse_map(self: BaseJSONParser, shape: Shape, value: Any) -> Any:
+    """A map of attribute values by name: each key as is (a JSON parser's string), each value as
+    `_parse_structure` parses it; anything else, or a value it is unsure of, takes moto's path."""
+    if (
+        self.MAP_TYPE is dict
+        and type(value) is dict
+        and getattr(shape, "value", None) is not None
+        and shape.value.name == "AttributeValue"  # type: ignore[attr-defined]
+        and shape.key.type_name == "string"  # type: ignore[attr-defined]
+        and not hasattr(self, "_parse_string")
+    ):
+        try:
+            return {name: _parsed_attribute_value(member) for name, member in value.items()}
+        except _Unsure:
+            pass
+    return _moto_parse_map(self, shape, value)
+
+
 def _parsed_attribute_value(value: Any) -> dict[str, Any]:
     """What moto's JSON parser makes of a request's attribute value (its members in the model's
     order, a null member dropped, blobs decoded...), for the values it leaves as they are."""
@@ -300,6 +326,18 @@ def _parsed_attribute_value(value: Any) -> dict[str, Any]:
     raise _Unsure
 
 
+_REQUEST_ID_CHARACTERS = string.ascii_letters + string.digits  # moto's get_random_string pool, digits included
+_REQUEST_ID_LENGTH = 52
+
+
+def gen_amzn_requestid_long(headerdict: dict[str, Any] | None = None) -> str:
+    """moto's request id (52 letters and digits, from its own random source), drawn at once."""
+    request_id = "".join(mock_random.choices(_REQUEST_ID_CHARACTERS, k=_REQUEST_ID_LENGTH))
+    if headerdict is not None and isinstance(headerdict, dict):
+        headerdict.update({"x-amzn-requestid": request_id})
+    return request_id
+
+
 def patches() -> list[tuple[object, str, object]]:
     """(target, attribute, value) for each speed-up."""
     return [
@@ -308,6 +346,8 @@ def patches() -> list[tuple[object, str, object]]:
         (Item, "__init__", _item_init),
         (BaseJSONSerializer, "_serialize_type_structure", _serialize_structure),
         (BaseJSONParser, "_parse_structure", _parse_structure),
+        (BaseJSONParser, "_parse_map", _parse_map),
+        (moto_responses, "gen_amzn_requestid_long", gen_amzn_requestid_long),
     ]
 
 

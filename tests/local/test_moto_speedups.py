@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import random
+import string
 from decimal import Decimal
 from typing import Any
 
@@ -17,12 +18,15 @@ from moto.dynamodb.comparisons import ConditionExpressionParser, OpDefault
 from moto.dynamodb.exceptions import ItemSizeTooLarge
 from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.responses import DynamoHandler
+from moto.moto_api._internal import mock_random
+from moto.utilities.aws_headers import gen_amzn_requestid_long
 
 from local_gateway import moto_speedups
 from local_gateway.moto_speedups import ITEM_SIZE_LIMIT
 
 MOTO_ITEM_INIT = Item.__init__
 MOTO_PARSE = ConditionExpressionParser.parse
+MOTO_REQUEST_ID = gen_amzn_requestid_long
 CONDITIONS = (
     "attribute_not_exists(#pk)",
     "attribute_not_exists(#pk) OR #expires <= :now OR #owner = :owner",
@@ -179,14 +183,44 @@ def test_items_are_serialized_as_moto_serializes_them(seed: int, monkeypatch: py
 
 @pytest.mark.parametrize("seed", range(4))
 def test_requests_are_parsed_as_moto_parses_them(seed: int, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every map of attribute values the project sends (an item, a key, a start key, the expression's
+    values, inside a transaction too), with odd values and odd maps among them."""
     rng = random.Random(seed)
     for _ in range(60):
-        item = {f"a{n}": _request_value(rng, depth=0) for n in range(rng.randint(0, 6))}
-        request = {"TableName": "t", "Item": item, "ExpressionAttributeValues": {":v": _request_value(rng, 0)}}
-        moto_parsed = _parsed("PutItem", request)
+        operation, request = _request(rng)
+        moto_parsed = _parsed(operation, request)
         monkeypatch.setattr(BaseJSONParser, "_parse_structure", moto_speedups._parse_structure)
-        assert _parsed("PutItem", request) == moto_parsed
+        monkeypatch.setattr(BaseJSONParser, "_parse_map", moto_speedups._parse_map)
+        assert _parsed(operation, request) == moto_parsed, request
         monkeypatch.undo()
+
+
+def _request(rng: random.Random) -> tuple[str, dict[str, Any]]:
+    values = _attribute_map(rng, ":v")
+    names = {"#n": "status"} if rng.random() < 0.5 else rng.choice([{}, {"#n": 5}, None])
+    put = {"TableName": "t", "Item": _attribute_map(rng, "a"), "ExpressionAttributeValues": values}
+    if names is not None:
+        put["ExpressionAttributeNames"] = names
+    key = _attribute_map(rng, "k")
+    return rng.choice(
+        [
+            ("PutItem", put),
+            ("GetItem", {"TableName": "t", "Key": key, "ConsistentRead": True}),
+            ("Query", {"TableName": "t", "ExpressionAttributeValues": values, "ExclusiveStartKey": key, "Limit": 3}),
+            ("UpdateItem", {"TableName": "t", "Key": key, "ExpressionAttributeValues": values}),
+            (
+                "TransactWriteItems",
+                {"TransactItems": [{"Put": put}, {"ConditionCheck": {"TableName": "t", "Key": key}}]},
+            ),
+        ]
+    )
+
+
+def _attribute_map(rng: random.Random, prefix: str) -> Any:
+    """A map of attribute values by name, or now and then something else where one is expected."""
+    if rng.random() < 0.08:
+        return rng.choice([None, [], "text", {"a": None}, {}])
+    return {f"{prefix}{n}": _request_value(rng, depth=0) for n in range(rng.randint(0, 6))}
 
 
 def _parsed(operation: str, request: dict[str, Any]) -> object:
@@ -310,3 +344,18 @@ def _escaped(error: BaseException) -> str:
     import re  # noqa: PLC0415
 
     return re.escape(str(error))
+
+
+def test_a_request_id_is_moto_s_kind_and_set_on_the_answer() -> None:
+    """52 letters and digits, as moto's own, in the answer's headers, repeatable once moto's random is seeded."""
+    headers: dict[str, Any] = {}
+    request_id = moto_speedups.gen_amzn_requestid_long(headers)
+    assert headers == {"x-amzn-requestid": request_id}
+    moto_request_id = MOTO_REQUEST_ID()
+    assert len(request_id) == len(moto_request_id) == 52
+    drawn = "".join(moto_speedups.gen_amzn_requestid_long() for _ in range(400))
+    assert set(drawn) == set(string.ascii_letters + string.digits)  # every character of moto's pool, nothing else
+    mock_random.seed(7)
+    first = moto_speedups.gen_amzn_requestid_long()
+    mock_random.seed(7)
+    assert moto_speedups.gen_amzn_requestid_long() == first
