@@ -106,7 +106,9 @@ def make_server(args: argparse.Namespace, stats: RollingStats) -> tuple[Server, 
             from local_gateway.indexed_table import install  # noqa: PLC0415
 
             install()  # every Query reads its own partition, not the whole table
-        return make_dynamodb_server(args.port), None
+        dynamodb = make_dynamodb_server(args.port)
+        moto_speedups.tune_collector()  # last: what is built by now is never collected
+        return dynamodb, None
     gateway = make_gateway(args)
     app = RegionStatsApp(gateway, stats, untimed_user_agents=[HEALTH_CHECK_USER_AGENT])
     server = LocalHTTPServer(args.port, app, name=args.name, access_log=args.access_log, unlogged=is_health_check_probe)

@@ -8,6 +8,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -106,16 +107,42 @@ def _alive(pid: int) -> bool:
 def test_the_dynamodb_child_indexes_its_tables_unless_told_not_to(
     flags: list[str], indexed: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from local_gateway import child, indexed_table  # noqa: PLC0415
+    from local_gateway import child, indexed_table, moto_speedups  # noqa: PLC0415
     from local_gateway.live_stats import RollingStats  # noqa: PLC0415
 
     installed: list[bool] = []
     monkeypatch.setattr(indexed_table, "install", lambda: installed.append(True))
+    monkeypatch.setattr(moto_speedups, "tune_collector", lambda: installed.append(False))  # not in pytest's process
     server, gateway = child.make_server(child.parse_args(["dynamodb", "--port", "0", *flags]), RollingStats())
     server.server_close()
 
     assert gateway is None
-    assert installed == ([True] if indexed else [])
+    assert installed == ([True, False] if indexed else [False])
+
+
+def test_the_dynamodb_child_freezes_what_it_built_and_collects_its_heap_rarely() -> None:
+    """In a process of its own, as the stack runs it: what exists once the emulator is built is out
+    of every collection, and full collections wait for 100 middle ones (Python's default: 10)."""
+    from local_gateway import moto_speedups  # noqa: PLC0415
+
+    script = (
+        "import gc, json\n"
+        "from local_gateway import child\n"
+        "from local_gateway.live_stats import RollingStats\n"
+        "before = gc.get_threshold()\n"
+        "server, _ = child.make_server(child.parse_args(['dynamodb', '--port', '0']), RollingStats())\n"
+        "server.server_close()\n"
+        "print(json.dumps([before, gc.get_threshold(), gc.get_freeze_count()]))\n"
+    )
+    root = Path(__file__).resolve().parents[2]
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=120, cwd=root
+    )
+    before, after, frozen = json.loads(done.stdout.splitlines()[-1])
+
+    assert before == [700, 10, 10]
+    assert after == list(moto_speedups.EMULATOR_GC_THRESHOLDS) == [700, 10, 100]
+    assert frozen > 50_000  # moto's modules and models (~89,000 here; a bare interpreter's ~4,800)
 
 
 def test_the_runner_passes_the_embedded_dynamodb_choice_on() -> None:
