@@ -20,7 +20,8 @@ embedded DynamoDB under load (docs/performance.md):
   two generic dispatches per entry.
 - `gen_amzn_requestid_long`: every answer's 52-character request id, drawn with one `choice`
   per character (~2% of a call). `choices` draws the same characters from moto's own random
-  source (seeding moto still makes it repeatable) in a third of the time.
+  source in a third of the time. Seeding moto still makes ids repeatable, but not the sequence
+  plain moto gives for that seed (`choices` consumes the source differently).
 
 And one setting of the process, not of moto (`tune_collector`): the emulator's heap grows with the
 table (every stored attribute is an object), and each of Python's full collections scans all of it.

@@ -220,20 +220,22 @@ def _due_query(rng: random.Random) -> dict[str, Any]:
     return call
 
 
+@pytest.mark.parametrize("odd_first", [False, True], ids=["after other writes", "as the first write"])
 def test_a_key_value_of_an_undeclared_type_hands_the_table_back_to_moto(
-    client: Client, caplog: pytest.LogCaptureFixture
+    client: Client, caplog: pytest.LogCaptureFixture, odd_first: bool
 ) -> None:
     """moto stores an index key of another type than declared (DynamoDB would refuse it); the index
-    cannot order it, so that table's queries take moto's own path from then on, and answer as it does."""
-    for n in range(5):
-        _same_answer(client, "put_item", {"Item": {"pk": {"S": "MERCHANT#a"}, "sk": {"S": f"PAYMENT#{n:02d}"}}}, "")
+    cannot order it, so that table's queries take moto's own path from then on, and answer as it does.
+    As the table's first write, the index is built around it (and cannot be): the write still succeeds."""
     odd = {
         "pk": {"S": "MERCHANT#b"},
         "sk": {"S": "EVENT#1"},
         WEBHOOK_PARTITION_KEY: {"S": "W"},
         WEBHOOK_DUE_ATTRIBUTE: {"S": "soon"},
     }
-    _same_answer(client, "put_item", {"Item": odd}, "the odd item")
+    plain = [{"pk": {"S": "MERCHANT#a"}, "sk": {"S": f"PAYMENT#{n:02d}"}} for n in range(5)]
+    for item in [odd, *plain] if odd_first else [*plain, odd]:
+        _same_answer(client, "put_item", {"Item": item}, f"put {item['sk']}")
     _same_answer(client, "put_item", {"Item": {"pk": {"S": "MERCHANT#a"}, "sk": {"S": "PAYMENT#09"}}}, "")
 
     page = {"KeyConditionExpression": "pk = :pk", "ExpressionAttributeValues": {":pk": {"S": "MERCHANT#a"}}, "Limit": 4}
