@@ -377,14 +377,16 @@ def _parsed(operation: str, response: AWSResponse) -> dict[str, Any]:
         "HTTPStatusCode": status,
         "HTTPHeaders": {name.lower(): value for name, value in headers.items()},
     }
+    generic = _generic_error(status, content)
     request_id = headers.get("x-amzn-RequestId")
-    if request_id is not None and not _generic_error(status, content):  # as botocore: none on a generic error
+    if request_id is not None and not generic:  # as botocore: none on a generic error
         metadata["RequestId"] = request_id
     if status < 300:
         answer = body if isinstance(body, dict) else {}
         answer["ResponseMetadata"] = metadata
         return answer
-    raise ClientError(_error_response(status, body, content, metadata), operation)  # type: ignore[arg-type]
+    error = _error_response(status, body, content, metadata, generic=generic)
+    raise ClientError(error, operation)  # type: ignore[arg-type]
 
 
 def _crc32_matches(expected: str, content: bytes) -> bool:
@@ -394,14 +396,16 @@ def _crc32_matches(expected: str, content: bytes) -> bool:
         return False
 
 
-def _error_response(status: int, body: object, content: bytes, metadata: dict[str, Any]) -> dict[str, Any]:
+def _error_response(
+    status: int, body: object, content: bytes, metadata: dict[str, Any], *, generic: bool
+) -> dict[str, Any]:
     """As botocore's JSON parser: a 5xx with an empty or HTML body is the status and its phrase; else
     the code is `__type` cut at `:` and after `#` (the status without one), the message `message` or
     `Message` (a body that is not JSON is the message), and the modeled members (`Item`,
     `CancellationReasons`) are at the top level."""
-    if _generic_error(status, content):
-        generic = {"Code": str(status), "Message": http.client.responses.get(status, "")}
-        return {"Error": generic, "ResponseMetadata": metadata}
+    if generic:  # _generic_error's answer
+        error = {"Code": str(status), "Message": http.client.responses.get(status, "")}
+        return {"Error": error, "ResponseMetadata": metadata}
     if body is None and content:
         body = {"message": content.decode(errors="replace")}
     fields = body if isinstance(body, dict) else {}
