@@ -38,7 +38,7 @@ from collections.abc import Callable, Hashable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.model import Shape
+from botocore.model import MapShape, Shape
 from moto.core import responses as moto_responses
 from moto.core.parse import BaseJSONParser
 from moto.core.serialize import BaseJSONSerializer
@@ -294,15 +294,14 @@ def _parse_structure(self: BaseJSONParser, shape: Shape, value: Any) -> Any:
     return _moto_parse_structure(self, shape, value)
 
 
-def _parse_map(self: BaseJSONParser, shape: Shape, value: Any) -> Any:
+def _parse_map(self: BaseJSONParser, shape: MapShape, value: Any) -> Any:
     """A map of attribute values by name: each key as is (a JSON parser's string), each value as
     `_parse_structure` parses it; anything else, or a value it is unsure of, takes moto's path."""
     if (
         self.MAP_TYPE is dict
         and type(value) is dict
-        and getattr(shape, "value", None) is not None
-        and shape.value.name == "AttributeValue"  # type: ignore[attr-defined]
-        and shape.key.type_name == "string"  # type: ignore[attr-defined]
+        and shape.value.name == "AttributeValue"
+        and shape.key.type_name == "string"
         and not hasattr(self, "_parse_string")
     ):
         try:
