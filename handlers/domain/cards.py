@@ -20,10 +20,12 @@ MIN_CARD_NUMBER_LENGTH, MAX_CARD_NUMBER_LENGTH = 14, 19
 # Digit groups joined by up to three separators: spaces, dashes, dots, slashes or underscores:
 # "4111 1111 1111 1111", "3782-822463-10005", "4 1 1 1 ...", "4111 - 1111.1111 1111", "4111/1111/1111/1111".
 # Unicode spaces and dashes count, and so do invisible characters (zero-width space, soft hyphen, BOM):
-# text pasted from documents has them.
-_SEPARATOR = r"[\s.\-_/\u00ad\u2010-\u2015\u2212\u200b-\u200d\u2060\ufeff]"
+# text pasted from documents has them. So do tabs and line breaks written as Python's repr and JSON
+# write them ("4111\\n1111..." in a KeyError's message, in a traceback).
+_SEPARATOR = r"(?:[\s.\-_/\u00ad\u2010-\u2015\u2212\u200b-\u200d\u2060\ufeff]|\\[ntr])"
 _DIGIT_CHAIN = re.compile(r"\d+(?:" + _SEPARATOR + r"{1,3}\d+)*")
 _DIGITS = re.compile(r"\d+")
+_ASCII_DIGITS = b"0123456789"
 
 
 def is_ascii_digits(value: str) -> bool:
@@ -67,17 +69,30 @@ def contains_pan(text: str) -> bool:
     brand_of names), or a 13-digit one of a named brand, unbroken or written in groups, in any
     script's digits. The price: one in ten other 14-19 digit numbers (an order id) passes Luhn and
     is refused too; a merchant can add a letter to it."""
-    return any(True for _ in _card_spans(text, _is_card_number))
+    return not _fewer_digits_than_a_pan(text) and any(True for _ in _card_spans(text, _is_card_number))
 
 
 def mask_pans(text: str) -> str:
     """Replace any Luhn-valid 13-19 digit number, unbroken or in groups, by [card]: a last line of
     defence for logs and echoed names, so it does not ask for a network's prefix."""
+    if _fewer_digits_than_a_pan(text):
+        return text
     pieces, end = [], 0
     for start, stop in _merged(_card_spans(text, luhn_valid)):
         pieces += [text[end:start], "[card]"]
         end = stop
     return "".join(pieces) + text[end:]
+
+
+def _fewer_digits_than_a_pan(text: str) -> bool:
+    """A fast exit (a log field costs ~0.2 us instead of a regex scan): text with fewer than 13 digits
+    holds no card number. `\\d` also matches other scripts' digits, so text beyond ASCII is searched."""
+    if len(text) < MIN_PAN_LENGTH:
+        return True
+    if not text.isascii():
+        return False
+    encoded = text.encode()
+    return len(encoded) - len(encoded.translate(None, _ASCII_DIGITS)) < MIN_PAN_LENGTH
 
 
 def _is_card_number(digits: str) -> bool:

@@ -9,7 +9,6 @@ from __future__ import annotations
 import contextvars
 import json
 import logging
-import re
 import sys
 import time
 import traceback
@@ -27,33 +26,49 @@ _context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
 # regions (a central log account, the local stack's one file) still say which one wrote each line.
 _process_fields: dict[str, str] = {}
 _STANDARD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
-_BEYOND_ASCII = re.compile(r"[^\x00-\x7e]")  # what ensure_ascii escapes that ensure_ascii=False leaves (DEL too)
 
 
 class JsonFormatter(logging.Formatter):
     def format(self, record: logging.LogRecord) -> str:
-        entry: dict[str, Any] = {
+        fields: dict[str, Any] = {"message": record.getMessage(), **_process_fields, **_context.get()}
+        fields.update((k, v) for k, v in record.__dict__.items() if k not in _STANDARD_ATTRIBUTES)
+        if record.exc_info:
+            fields["exception"] = "".join(traceback.format_exception(*record.exc_info))
+        # Last line of defence: nothing that looks like a card number leaves the process. The time,
+        # level and logger are written by this process, not passed to it: they are not searched.
+        entry: dict[object, object] = {
             "timestamp": self.formatTime(record, "%Y-%m-%dT%H:%M:%S") + f".{int(record.msecs):03d}Z",
             "level": record.levelname,
             "logger": record.name,
-            "message": record.getMessage(),
-            **_process_fields,
-            **_context.get(),
         }
-        entry.update((k, v) for k, v in record.__dict__.items() if k not in _STANDARD_ATTRIBUTES)
-        if record.exc_info:
-            entry["exception"] = "".join(traceback.format_exception(*record.exc_info))
-        # Last line of defence: nothing that looks like a card number leaves the process. Masked
-        # before non-ASCII is escaped: the escape of "é" (\u00e9) would run into digits that follow it.
-        return _ascii_json(mask_pans(json.dumps(entry, default=str, ensure_ascii=False)))
+        return json.dumps(entry | _masked_dict(fields), default=str)
 
 
 JsonFormatter.converter = time.gmtime
 
 
-def _ascii_json(text: str) -> str:
-    """JSON text as json.dumps' default (ensure_ascii) writes it: lines stay ASCII, even lone surrogates."""
-    return _BEYOND_ASCII.sub(lambda char: json.dumps(char.group())[1:-1], text)
+def _masked(value: object) -> object:
+    """A record's fields with every card number masked, field by field and before JSON escapes them:
+    escaped, a number written with tabs or line breaks ("4111\\t1111...") is no longer one number to
+    the mask, and "é" written as \\u00e9 would run into the digits after it. What json.dumps would
+    write as text (numbers, `default=str`'s objects) is masked as that text."""
+    if isinstance(value, str):
+        return mask_pans(value)
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, int | float):
+        written = int.__repr__(value) if isinstance(value, int) else float.__repr__(value)
+        masked = mask_pans(written)
+        return value if masked == written else masked
+    if isinstance(value, dict):
+        return _masked_dict(value)
+    if isinstance(value, list | tuple):
+        return [_masked(item) for item in value]
+    return mask_pans(str(value))
+
+
+def _masked_dict(fields: dict[Any, Any]) -> dict[object, object]:
+    return {_masked(key): _masked(value) for key, value in fields.items()}
 
 
 def configure_logging(level: str = "INFO", region: str | None = None) -> None:

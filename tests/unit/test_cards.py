@@ -70,6 +70,8 @@ WRITTEN_CARD_NUMBERS = [
     "4242\u00a04242\u00a04242\u00a04291",  # no-break spaces, as pasted from a document
     "4242\u20134242\u20134242\u20134291",  # en dashes
     "４２４２ ４２４２ ４２４２ ４２９１",  # full-width digits
+    "4242\t4242\n4242\r\n4291",  # tabs and line breaks
+    repr("4242\t4242\n4242\r\n4291")[1:-1],  # and the same as repr and JSON escape them
 ]
 
 
@@ -131,3 +133,10 @@ def test_a_number_of_a_brand_the_gateway_does_not_name_is_a_card_number(written:
 @pytest.mark.parametrize("number", UNNAMED_BRAND_CARDS.values())
 def test_the_card_fields_predicate_accepts_the_unnamed_brands(number: str) -> None:
     assert cards.brand_of(number) == "unknown" and cards.accepted_as_card_number(number)
+
+
+def test_a_text_that_is_only_a_thirteen_digit_card_number_is_masked() -> None:
+    """The shortest text that can hold a card number is the number itself."""
+    assert cards.contains_pan("4222222222222")
+    assert cards.mask_pans("4222222222222") == "[card]"
+    assert cards.mask_pans("422222222222") == "422222222222"  # 12 digits: none

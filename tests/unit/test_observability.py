@@ -10,17 +10,22 @@ from typing import Any
 import pytest
 
 from handlers.entrypoints.observability import JsonFormatter, configure_logging, emit_metric, log_context
-from tests.support import UNNAMED_BRAND_WRITINGS, VISA_AUTHORIZED
+from tests.support import UNNAMED_BRAND_WRITINGS, VISA_AUTHORIZED, luhn_complete
 
 NOTATIONS = {
     "plain": VISA_AUTHORIZED,
     "spaces": "4242 4242 4242 4291",
     "dashes": "4242-4242-4242-4291",
     "dots": "4242.4242.4242.4291",
+    # JSON escapes these separators (\t, \n): the mask must see the number before it does.
+    "tabs": "4242\t4242\t4242\t4291",
+    "line breaks": "4242\n4242\n4242\n4291",
+    "CRLF": "4242\r\n4242\r\n4242\r\n4291",
+    "arabic-indic": VISA_AUTHORIZED.translate({ord("0") + d: 0x0660 + d for d in range(10)}),
 }
 
 
-def format_record(message: str, *args: object, extra: dict[str, Any] | None = None, failure: str | None = None) -> str:
+def format_record(message: str, *args: object, extra: dict[Any, Any] | None = None, failure: str | None = None) -> str:
     """One record as the formatter writes it; with `failure`, logged while handling an exception chain."""
     logger = logging.getLogger("tests.observability")
     exc_info = None
@@ -46,6 +51,37 @@ def test_a_card_number_anywhere_in_a_record_comes_out_as_card(written: str) -> N
     assert "ValueError: declined card [card]" in entry["exception"]  # the message, in the traceback
     assert "KeyError: '[card]'" in entry["exception"]  # and the exception it was raised from
     assert "4242" not in line and "4291" not in line  # not one group of its digits
+    assert "\\u0664\\u0662" not in line  # nor in other digits, as JSON escapes them
+
+
+class Wrapped:
+    """An object json.dumps writes with `default=str`."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+    def __str__(self) -> str:
+        return f"Wrapped({self.text})"
+
+
+def test_numbers_lists_and_objects_are_masked_as_the_line_writes_them() -> None:
+    number = int(VISA_AUTHORIZED)
+    extra = {"pan": number, "pans": (number, "ok"), "wrapped": Wrapped(NOTATIONS["tabs"]), number: "key", "n": 7}
+    entry = json.loads(format_record("card", extra=extra))
+    assert (entry["pan"], entry["pans"], entry["wrapped"], entry["[card]"]) == (
+        "[card]",
+        ["[card]", "ok"],
+        "Wrapped([card])",
+        "key",
+    )
+    assert entry["n"] == 7 and isinstance(entry["n"], int)  # what holds no card number keeps its type
+
+
+def test_digits_an_escape_writes_are_not_taken_for_a_card_number() -> None:
+    """Masked before escaping: the \\u0001 of a control character does not join the digits after it."""
+    digits = luhn_complete("00011111111")[4:]  # 8 digits: 0001 + these passes Luhn
+    line = format_record("id \x01%s", digits + "1111")
+    assert json.loads(line)["message"] == f"id \x01{digits}1111"
 
 
 def test_other_numbers_are_left_alone() -> None:
