@@ -124,3 +124,48 @@ def test_every_line_and_metric_record_names_the_region_it_was_configured_with(
         configure_logging("INFO")
         root.handlers[:] = handlers
         root.setLevel(level)
+
+
+def test_a_configured_process_logs_without_walking_the_stack_for_its_caller(
+    capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The caller, thread and process of a record are in no line: configure_logging stops the logging
+    module looking them up (its documented optimisations) and the lines are unchanged."""
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    for name in ("_srcfile", "logThreads", "logProcesses", "logMultiprocessing"):
+        monkeypatch.setattr(logging, name, getattr(logging, name))  # restored after the test
+    try:
+        configure_logging("INFO", "eu-west-1")
+
+        def no_caller_lookup(*_args: object, **_kwargs: object) -> None:
+            raise AssertionError("findCaller walked the stack")
+
+        monkeypatch.setattr(logging.Logger, "findCaller", no_caller_lookup)
+        logging.getLogger("tests.observability").info("hello", extra={"payment_id": "pay_1"})
+        entry = json.loads(capsys.readouterr().out)
+        assert (entry["message"], entry["payment_id"], entry["region"]) == ("hello", "pay_1", "eu-west-1")
+        record = logging.getLogger("x").makeRecord("x", logging.INFO, "f", 1, "m", (), None)
+        assert (record.threadName, record.processName, record.process) == (None, None, None)
+    finally:
+        configure_logging("INFO")
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def test_each_line_has_its_own_records_time_to_the_millisecond() -> None:
+    """The formatter keeps the text of the last second it wrote: records in that second, the next and
+    an earlier one each get their own time."""
+    formatter = JsonFormatter()
+    written = []
+    for created in (1796665218.974, 1796665218.001, 1796665219.5, 1796665218.25, 86400.0):
+        record = logging.LogRecord("x", logging.INFO, "f", 1, "m", (), None)
+        record.created, record.msecs = created, int(created * 1000) % 1000
+        written.append(json.loads(formatter.format(record))["timestamp"])
+    assert written == [
+        "2026-12-07T17:40:18.974Z",
+        "2026-12-07T17:40:18.001Z",
+        "2026-12-07T17:40:19.500Z",
+        "2026-12-07T17:40:18.250Z",
+        "1970-01-02T00:00:00.000Z",
+    ]
