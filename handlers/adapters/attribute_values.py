@@ -14,19 +14,33 @@ from typing import Any
 
 # DynamoDB's numbers: 38 significant digits, exponents -130..125; anything it would round is refused.
 DYNAMODB_CONTEXT = Context(Emin=-128, Emax=126, prec=38, traps=[Clamped, Overflow, Inexact, Rounded, Underflow])
+_EXACT_INT = 10**38  # an int of at most 38 digits is one DynamoDB number, written as str() writes it
 
 
 def to_attribute(value: object) -> dict[str, Any]:
     """One Python value as a DynamoDB attribute value ({"S": ...}, {"N": ...}, ...)."""
-    # Most frequent first: this runs for every attribute of every write.
+    # Exact types first, by identity: this runs for every attribute of every write (~70 per payment).
+    if type(value) is str:
+        return {"S": value}
+    if type(value) is int and -_EXACT_INT < value < _EXACT_INT:
+        return {"N": str(value)}  # what the decimal context writes for an int it holds exactly
+    if value is None:
+        return {"NULL": True}
+    if type(value) is bool:
+        return {"BOOL": value}
+    if type(value) is dict:
+        return {"M": to_item(value)}
+    return _any_attribute(value)
+
+
+def _any_attribute(value: object) -> dict[str, Any]:
+    """Subclasses (a str Enum, an IntEnum), Decimals, floats, large ints, other containers."""
     if isinstance(value, str):
         return {"S": value}
     if isinstance(value, bool):  # before int: bool is an int subclass
         return {"BOOL": value}
     if isinstance(value, int | Decimal | float):
         return {"N": _number(Decimal(repr(value)) if isinstance(value, float) else value)}
-    if value is None:
-        return {"NULL": True}
     return _composite(value)
 
 

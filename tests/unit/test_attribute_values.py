@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from decimal import Decimal
+from enum import IntEnum, StrEnum
 from typing import Any
 
 import pytest
@@ -37,6 +39,40 @@ def _plain(value: Any) -> Any:
 @given(_values)
 def test_values_are_encoded_as_boto3_encodes_them(value: Any) -> None:
     assert to_attribute(value) == TypeSerializer().serialize(value)
+
+
+class Count(IntEnum):
+    ONE = 1
+
+
+class Colour(StrEnum):
+    RED = "red"
+
+
+def _boto3_or_refusal(value: object) -> object:
+    try:
+        return TypeSerializer().serialize(value)
+    except ArithmeticError:  # decimal's Rounded and Inexact: more than 38 digits
+        return "refused"
+
+
+def _ours_or_refusal(value: object) -> object:
+    try:
+        return to_attribute(value)
+    except ArithmeticError:
+        return "refused"
+
+
+@given(
+    st.integers(min_value=-(10**39), max_value=10**39) | st.sampled_from([10**38 - 1, 10**38, -(10**38 - 1), -(10**38)])
+)
+def test_ints_on_both_sides_of_38_digits_are_encoded_or_refused_as_boto3_does(value: int) -> None:
+    assert _ours_or_refusal(value) == _boto3_or_refusal(value)
+
+
+def test_subclasses_of_str_int_and_dict_are_encoded_as_boto3_encodes_them() -> None:
+    for value in (Count.ONE, Colour.RED, True, OrderedDict(a=Count.ONE), [Colour.RED, Count.ONE]):
+        assert to_attribute(value) == TypeSerializer().serialize(value), value
 
 
 @given(_values)
