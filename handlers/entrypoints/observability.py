@@ -7,6 +7,7 @@ start, more than the whole budget left after boto3 (see docs/performance.md).
 from __future__ import annotations
 
 import contextvars
+import functools
 import json
 import logging
 import sys
@@ -125,17 +126,31 @@ def emit_metric(
 ) -> None:
     """One EMF record; CloudWatch turns it into a metric without an API call. `dimension_sets`
     (subsets of `dimensions`' keys) publishes the one value under each set, e.g. a total and a breakdown."""
-    sets = [list(keys) for keys in dimension_sets] if dimension_sets is not None else [list(dimensions)]
-    record = {
-        "_aws": {
-            "Timestamp": int(time.time() * 1000),
-            "CloudWatchMetrics": [
-                {"Namespace": namespace, "Dimensions": sets, "Metrics": [{"Name": name, "Unit": unit}]}
-            ],
-        },
-        name: value,
-        **_process_fields,
-        **dimensions,
-        **_context.get(),
+    sets = tuple(map(tuple, dimension_sets)) if dimension_sets is not None else (tuple(dimensions),)
+    fields = {name: value, **_process_fields, **dimensions, **_context.get()}
+    milliseconds = int(time.time() * 1000)
+    if "_aws" in fields:  # a field would replace the directive: json.dumps writes what is left
+        record = {
+            "_aws": {
+                "Timestamp": milliseconds,
+                "CloudWatchMetrics": json.loads(_directive(namespace, name, unit, sets)),
+            }
+        }
+        sys.stdout.write(json.dumps(record | fields) + "\n")
+        return
+    # The text json.dumps writes for the whole record; the directive, the same on every call, encoded once.
+    directive = _directive(namespace, name, unit, sets)
+    sys.stdout.write(
+        f'{{"_aws": {{"Timestamp": {milliseconds}, "CloudWatchMetrics": {directive}}}, {json.dumps(fields)[1:]}\n'
+    )
+
+
+@functools.lru_cache(maxsize=256)
+def _directive(namespace: str, name: str, unit: str, sets: tuple[tuple[str, ...], ...]) -> str:
+    """EMF's CloudWatchMetrics directive as JSON text. A record's names come from code: few of them."""
+    metric = {
+        "Namespace": namespace,
+        "Dimensions": [list(keys) for keys in sets],
+        "Metrics": [{"Name": name, "Unit": unit}],
     }
-    sys.stdout.write(json.dumps(record) + "\n")
+    return json.dumps([metric])

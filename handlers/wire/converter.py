@@ -164,7 +164,9 @@ def _stored_float(value: object, _: object) -> float:
 
 
 def format_timestamp(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    """UTC to the millisecond (cut, not rounded): "2026-12-07T17:40:18.974Z"."""
+    # isoformat, not strftime: a third of the cost, six times a payment (the same text from year 1000).
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").removesuffix("+00:00") + "Z"
 
 
 def _parse_timestamp(value: object, _: object) -> datetime:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+import time
 from typing import Any
 
 import pytest
@@ -169,3 +170,50 @@ def test_each_line_has_its_own_records_time_to_the_millisecond() -> None:
         "2026-12-07T17:40:18.250Z",
         "1970-01-02T00:00:00.000Z",
     ]
+
+
+def _reference_metric_line(
+    name: str, value: float, dimensions: dict[str, str], sets: list[list[str]] | None, timestamp: object
+) -> str:
+    """The line emit_metric wrote as one json.dumps of a dict, before its directive was cached."""
+    directive = {
+        "Namespace": "Test",
+        "Dimensions": sets or [list(dimensions)],
+        "Metrics": [{"Name": name, "Unit": "Count"}],
+    }
+    return (
+        json.dumps({"_aws": {"Timestamp": timestamp, "CloudWatchMetrics": [directive]}, name: value, **dimensions})
+        + "\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "value", "dimensions", "sets"),
+    [
+        (
+            "Responses",
+            1,
+            {"FunctionName": "create_payment", "StatusClass": "2xx"},
+            [["FunctionName"], ["FunctionName", "StatusClass"]],
+        ),
+        ("Payments", 1, {"Status": "captured"}, None),
+        ("BankLatency", 12.5, {"Outcome": 'é\u2028"quoted"'}, None),
+        ("Status", 3, {"Status": "wins"}, None),  # a dimension named as the metric: the dimension's value
+        ("Things", 1, {"_aws": "odd"}, None),  # a field named _aws replaces the directive, as in one dict
+        ("Empty", 0, {}, None),
+    ],
+)
+def test_metric_lines_are_the_json_of_one_record(
+    capsys: pytest.CaptureFixture[str],
+    name: str,
+    value: float,
+    dimensions: dict[str, str],
+    sets: list[list[str]] | None,
+) -> None:
+    for _ in range(2):  # the second from the cached directive
+        emit_metric("Test", name, value, "Count", dimensions, dimension_sets=sets)
+        line = capsys.readouterr().out
+        directive = json.loads(line)["_aws"]
+        timestamp = directive["Timestamp"] if isinstance(directive, dict) else None
+        assert line == _reference_metric_line(name, value, dimensions, sets, timestamp)
+        assert timestamp is None or 0 < timestamp <= time.time() * 1000
