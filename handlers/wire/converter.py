@@ -92,7 +92,7 @@ def _merchant_text(value: object, maximum: int) -> str:
         raise FieldValueError(f"must be at most {maximum} characters")
     if not _is_unicode_text(text):  # JSON's "\ud800" escape: DynamoDB stores only UTF-8 text
         raise FieldValueError("must be valid Unicode text (no unpaired surrogates)")
-    if any(_is_control(char) for char in text):
+    if _has_control(text):
         raise FieldValueError("must not contain control characters")
     if cards.contains_pan(text):  # PCI DSS 3.5.1
         raise FieldValueError("must not contain a card number")
@@ -101,6 +101,12 @@ def _merchant_text(value: object, maximum: int) -> str:
 
 # Bidirectional embeddings, overrides and isolates: text that reads differently from what it holds.
 _BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
+
+
+def _has_control(text: str) -> bool:
+    if text.isascii():  # one C call: in ASCII, what isprintable() refuses is category Cc (a space is printable)
+        return not text.isprintable()
+    return any(_is_control(char) for char in text)
 
 
 def _is_control(char: str) -> bool:

@@ -7,6 +7,7 @@ from hypothesis import strategies as st
 
 from handlers.domain import cards, ids
 from handlers.domain.errors import InvalidRequest
+from handlers.wire.converter import _has_control, _is_control
 from handlers.wire.cursors import Cursors
 from handlers.wire.validation import (
     ValidationRules,
@@ -381,3 +382,14 @@ def test_any_number_the_card_field_accepts_is_refused_in_the_reference_in_any_no
 def _split(number: str, cuts: list[int]) -> list[str]:
     points = sorted({cut for cut in cuts if cut < len(number)})
     return [number[start:end] for start, end in zip([0, *points], [*points, len(number)], strict=True)]
+
+
+def test_the_ascii_fast_path_finds_exactly_the_control_characters_the_slow_path_finds() -> None:
+    """_has_control answers ASCII text with one isprintable() call: it must agree with the per-character
+    rule for every ASCII character, wherever it stands, and leave other text to that rule."""
+    for code in range(0x300):
+        char = chr(code)
+        for text in (char, f"order {char}", f"{char}-1", f"é{char}"):
+            assert _has_control(text) == any(_is_control(c) for c in text), (code, text)
+    assert all(_has_control(f"order {char}") for char in "\u2028\u2029\u202e\u2066\x85")
+    assert not _has_control("order-123 / ref: #42 (ok)")
