@@ -4,7 +4,9 @@ import pytest
 
 from bench import events, warm
 from bench.fakes import SEEDED_PAYMENT_ID, BenchBank, seeded_repository
+from handlers.domain.cards import mask_pans
 from handlers.domain.errors import ConditionFailed
+from handlers.domain.ids import MERCHANT_PREFIX, is_payment_id
 from handlers.domain.models import ListQuery, PaymentStatus
 from handlers.domain.service import PaymentService
 from tests.commands import payment_command
@@ -72,3 +74,9 @@ def test_events_are_what_the_handlers_accept() -> None:
     assert json.loads(event["body"])["card"]["number"] == events.AUTHORIZED_CARD
     assert event["headers"]["Idempotency-Key"] == "key-1"
     assert event["requestContext"]["authorizer"]["merchant_id"] == events.MERCHANT_ID
+
+
+def test_the_benchmarks_merchant_id_is_a_merchant_id_the_card_mask_leaves_alone() -> None:
+    """A benchmark's log lines must cost what a real merchant's do: no card number in its id."""
+    assert mask_pans(events.MERCHANT_ID) == events.MERCHANT_ID
+    assert is_payment_id("pay_" + events.MERCHANT_ID.removeprefix(MERCHANT_PREFIX))  # a ULID, as ours
