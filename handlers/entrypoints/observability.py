@@ -26,6 +26,7 @@ _context: contextvars.ContextVar[Mapping[str, str]] = contextvars.ContextVar(
 # Fields of every line and metric record of this process: its region, so logs gathered from both
 # regions (a central log account, the local stack's one file) still say which one wrote each line.
 _process_fields: dict[str, str] = {}
+_LINE_JSON = json.JSONEncoder(default=str)  # built once: json.dumps builds one a call
 _STANDARD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
 
@@ -46,7 +47,7 @@ class JsonFormatter(logging.Formatter):
             "level": record.levelname,
             "logger": record.name,
         }
-        return json.dumps(entry | _masked_dict(fields), default=str)
+        return _LINE_JSON.encode(entry | _masked_dict(fields))
 
     def _timestamp(self, record: logging.LogRecord) -> str:
         second = int(record.created)

@@ -48,6 +48,7 @@ ERRORS: dict[type[PaymentError], tuple[int, str, int | None]] = {
     StorageUnavailable: (503, "service_unavailable", 1),
     OutcomeUnknown: (500, "internal_error", OUTCOME_UNKNOWN_RETRY_AFTER),
 }
+COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps builds one a call
 _INTERNAL = (500, "internal_error", OUTCOME_UNKNOWN_RETRY_AFTER)
 
 
@@ -162,7 +163,7 @@ def json_response(status: int, body: object, event: Event, headers: Mapping[str,
             "X-Content-Type-Options": "nosniff",
             **(headers or {}),
         },
-        "body": json.dumps(body, separators=(",", ":")),
+        "body": COMPACT_JSON.encode(body),
     }
 
 

@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import json
-
 import attrs
 from cattrs.errors import ClassValidationError
 
 from handlers.domain.errors import FieldError, InvalidRequest
 from handlers.domain.models import Amount, IdempotencyKey, OperationKind, PaymentOperation, RefundReason
-from handlers.wire.converter import CONVERTER, field_errors
+from handlers.wire.converter import CANONICAL_JSON, CONVERTER, field_errors
 
 
 @attrs.frozen
@@ -48,9 +46,7 @@ def parse_operation_command(
         raise InvalidRequest(_summary(errors), errors) from None
     key = None
     if idempotency_key is not None:
-        key = IdempotencyKey(
-            idempotency_key, json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
-        )
+        key = IdempotencyKey(idempotency_key, CANONICAL_JSON.encode(body))
     return PaymentOperation(
         merchant_id=merchant_id,
         payment_id=payment_id,

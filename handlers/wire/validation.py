@@ -7,7 +7,6 @@ so a request gets one message per bad field.
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Callable, Collection, Iterator, Mapping
 from datetime import UTC, date, datetime
@@ -19,7 +18,7 @@ from handlers.domain import cards
 from handlers.domain.errors import FieldError, InvalidRequest
 from handlers.domain.ids import is_payment_id
 from handlers.domain.models import CreatePayment, IdempotencyKey, ListQuery, PaymentRequest, PaymentStatus
-from handlers.wire.converter import CONVERTER, echoable, field_errors
+from handlers.wire.converter import CANONICAL_JSON, CONVERTER, echoable, field_errors
 from handlers.wire.cursors import Cursors
 
 DEFAULT_CURRENCIES = frozenset({"GBP", "EUR", "USD"})
@@ -42,7 +41,7 @@ def parse_payment_command(
     if idempotency_key is None:
         return CreatePayment(merchant_id, request)
     # Canonical: the same body with its keys in another order is the same request.
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    canonical = CANONICAL_JSON.encode(body)
     return CreatePayment(merchant_id, request, IdempotencyKey(idempotency_key, canonical))
 
 

@@ -12,7 +12,7 @@ from boto3.dynamodb.types import Binary, TypeDeserializer, TypeSerializer
 from hypothesis import given
 from hypothesis import strategies as st
 
-from handlers.adapters.attribute_values import from_attribute, from_item, to_attribute, to_item
+from handlers.adapters.attribute_values import DYNAMODB_CONTEXT, from_attribute, from_item, to_attribute, to_item
 
 _numbers = st.integers(min_value=-(10**37), max_value=10**37) | st.decimals(
     min_value=Decimal("-1e20"), max_value=Decimal("1e20"), places=6, allow_nan=False, allow_infinity=False
@@ -100,3 +100,25 @@ def test_what_dynamodb_cannot_hold_is_refused_as_boto3_refuses_it(value: object)
     with pytest.raises(Exception) as theirs:
         TypeSerializer().serialize(value)
     assert type(ours.value) is type(theirs.value)
+
+
+@given(
+    st.floats(allow_nan=True, allow_infinity=True) | st.sampled_from([0.0, -0.0, 1e-4, 1e-5, 1e16, 1e15 + 0.5, 100.0])
+)
+def test_floats_are_written_as_the_decimal_of_their_repr_whatever_their_size(value: float) -> None:
+    """Floats without an exponent take a fast path: the same text as the decimal context's, the same refusals."""
+
+    def through_the_context() -> object:
+        try:
+            return {"N": str(DYNAMODB_CONTEXT.create_decimal(Decimal(repr(value))))}
+        except ArithmeticError:
+            return "refused"
+
+    expected = through_the_context()
+    if expected != "refused" and expected["N"] in ("Infinity", "-Infinity", "NaN"):  # type: ignore[index]
+        expected = "refused"
+    try:
+        ours: object = to_attribute(value)
+    except (ArithmeticError, TypeError):
+        ours = "refused"
+    assert ours == expected
