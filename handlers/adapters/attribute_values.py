@@ -30,17 +30,17 @@ def to_attribute(value: object) -> dict[str, Any]:
         return {"BOOL": value}
     if type(value) is dict:
         return {"M": to_item(value)}
+    return _any_attribute(value)
+
+
+def _any_attribute(value: object) -> dict[str, Any]:
+    """Subclasses (a str Enum, an IntEnum), Decimals, floats, large ints, other containers."""
     if type(value) is float:
         written = repr(value)
         # Without an exponent (1e-4 <= |value| < 1e16) and finite, repr is what Decimal(repr) writes: the
         # due times and leases of every payment. Others (1e-05, inf) take the decimal context's path.
         if "e" not in written and "n" not in written:
             return {"N": written}
-    return _any_attribute(value)
-
-
-def _any_attribute(value: object) -> dict[str, Any]:
-    """Subclasses (a str Enum, an IntEnum), Decimals, floats, large ints, other containers."""
     if isinstance(value, str):
         return {"S": value}
     if isinstance(value, bool):  # before int: bool is an int subclass

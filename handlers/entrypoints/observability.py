@@ -13,8 +13,7 @@ import logging
 import sys
 import time
 import traceback
-from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Mapping, Sequence
 from types import MappingProxyType
 from typing import Any
 
@@ -107,13 +106,24 @@ def _skip_what_the_lines_do_not_write() -> None:
         logging.logAsyncioTasks = False
 
 
-@contextmanager
-def log_context(**values: str) -> Iterator[None]:
-    token = _context.set({**_context.get(), **values})
-    try:
-        yield
-    finally:
-        _context.reset(token)
+def log_context(**values: str) -> LogContext:
+    """Within it, every line and metric record of this task carries these fields too."""
+    return LogContext(values)
+
+
+class LogContext:
+    """log_context's context manager; a class, not @contextmanager: two a request, ~1.5 us each less."""
+
+    __slots__ = ("_token", "_values")
+
+    def __init__(self, values: Mapping[str, str]) -> None:
+        self._values = values
+
+    def __enter__(self) -> None:
+        self._token = _context.set({**_context.get(), **self._values})
+
+    def __exit__(self, *_exc: object) -> None:
+        _context.reset(self._token)
 
 
 def emit_metric(
