@@ -20,11 +20,18 @@ MIN_CARD_NUMBER_LENGTH, MAX_CARD_NUMBER_LENGTH = 14, 19
 # Digit groups joined by up to three separators: spaces, dashes, dots, slashes or underscores:
 # "4111 1111 1111 1111", "3782-822463-10005", "4 1 1 1 ...", "4111 - 1111.1111 1111", "4111/1111/1111/1111".
 # Unicode spaces and dashes count, and so do invisible characters (zero-width space, soft hyphen, BOM):
-# text pasted from documents has them. So do tabs and line breaks written as Python's repr and JSON
-# write them ("4111\\n1111..." in a KeyError's message, in a traceback).
-_SEPARATOR = r"(?:[\s.\-_/\u00ad\u2010-\u2015\u2212\u200b-\u200d\u2060\ufeff]|\\[ntr])"
-_DIGIT_CHAIN = re.compile(r"\d+(?:" + _SEPARATOR + r"{1,3}\d+)*")
-_DIGITS = re.compile(r"\d+")
+# text pasted from documents has them.
+_SEPARATOR = r"[\s.\-_/\u00ad\u2010-\u2015\u2212\u200b-\u200d\u2060\ufeff]"
+# What a person types: the chains contains_pan looks in (a merchant's free text).
+_TYPED_CHAIN = re.compile(r"(\d+(?:" + _SEPARATOR + r"{1,3}\d+)*)")
+_TYPED_GROUPS = re.compile(r"(\d+)")
+# What a log line may hold besides: a number as Python's repr or JSON wrote it, in a KeyError's message
+# or a traceback ("4111\\t1111...", "4111\\xa01111...", "\\u20284111..."). There any one-character
+# escape separates groups, and an escape's hex digits are never a number's: outside a chain, an escape
+# is matched whole (group 1 empty), so no chain starts inside one.
+_ESCAPE = r"\\(?:[\\ntrfvab\"']|x[0-9a-fA-F]{2}|u[0-9a-fA-F]{4}|U[0-9a-fA-F]{8})"
+_WRITTEN_CHAIN = re.compile(r"(\d+(?:(?:" + _SEPARATOR + "|" + _ESCAPE + r"){1,3}\d+)*)|" + _ESCAPE)
+_WRITTEN_GROUPS = re.compile(_ESCAPE + r"|(\d+)")
 _ASCII_DIGITS = b"0123456789"
 
 
@@ -69,16 +76,16 @@ def contains_pan(text: str) -> bool:
     brand_of names), or a 13-digit one of a named brand, unbroken or written in groups, in any
     script's digits. The price: one in ten other 14-19 digit numbers (an order id) passes Luhn and
     is refused too; a merchant can add a letter to it."""
-    return not _fewer_digits_than_a_pan(text) and any(True for _ in _card_spans(text, _is_card_number))
+    return not _fewer_digits_than_a_pan(text) and any(True for _ in _card_spans(text, _is_card_number, escapes=False))
 
 
 def mask_pans(text: str) -> str:
-    """Replace any Luhn-valid 13-19 digit number, unbroken or in groups, by [card]: a last line of
-    defence for logs and echoed names, so it does not ask for a network's prefix."""
+    """Replace any Luhn-valid 13-19 digit number, unbroken or in groups (escaped separators too), by
+    [card]: a last line of defence for logs and echoed names, so it does not ask for a network's prefix."""
     if _fewer_digits_than_a_pan(text):
         return text
     pieces, end = [], 0
-    for start, stop in _merged(_card_spans(text, luhn_valid)):
+    for start, stop in _merged(_card_spans(text, luhn_valid, escapes=True)):
         pieces += [text[end:start], "[card]"]
         end = stop
     return "".join(pieces) + text[end:]
@@ -99,13 +106,16 @@ def _is_card_number(digits: str) -> bool:
     return accepted_as_card_number(digits) or (luhn_valid(digits) and brand_of(digits) != "unknown")
 
 
-def _card_spans(text: str, accept: Callable[[str], bool]) -> Iterator[tuple[int, int]]:
+def _card_spans(text: str, accept: Callable[[str], bool], *, escapes: bool) -> Iterator[tuple[int, int]]:
     """Where `text` holds an accepted number: whole digit groups of one chain, 13-19 digits in all.
-    Whole groups only: the digits of "2026 4111" are not split to make a number."""
-    for chain in _DIGIT_CHAIN.finditer(text):
-        if chain.end() - chain.start() < MIN_PAN_LENGTH:
-            continue  # too short to hold 13 digits
-        groups = [group.span() for group in _DIGITS.finditer(text, chain.start(), chain.end())]
+    Whole groups only: the digits of "2026 4111" are not split to make a number. With `escapes`, the
+    chains of a log line (_WRITTEN_CHAIN), else of typed text."""
+    chains, digit_groups = (_WRITTEN_CHAIN, _WRITTEN_GROUPS) if escapes else (_TYPED_CHAIN, _TYPED_GROUPS)
+    for chain in chains.finditer(text):
+        start, end = chain.span(1)
+        if end - start < MIN_PAN_LENGTH:
+            continue  # an escape outside a chain (-1, -1), or too short to hold 13 digits
+        groups = [group.span(1) for group in digit_groups.finditer(text, start, end) if group.start(1) >= 0]
         for first in range(len(groups)):
             last = _last_group(text, groups, first, accept)
             if last is not None:

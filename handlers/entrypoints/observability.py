@@ -10,6 +10,7 @@ import contextvars
 import functools
 import json
 import logging
+import math
 import sys
 import time
 import traceback
@@ -32,28 +33,43 @@ _STANDARD_ATTRIBUTES = frozenset(logging.LogRecord("", 0, "", 0, "", None, None)
 class JsonFormatter(logging.Formatter):
     def __init__(self) -> None:
         super().__init__()
-        self._second: tuple[int, str] = (-1, "")  # the last second written, and its text (one tuple: threads)
+        self._second: tuple[int | None, str] = (None, "")  # the last second written and its text (one tuple: threads)
 
     def format(self, record: logging.LogRecord) -> str:
-        fields: dict[str, Any] = {"message": record.getMessage(), **_process_fields, **_context.get()}
-        fields.update((k, v) for k, v in record.__dict__.items() if k not in _STANDARD_ATTRIBUTES)
-        if record.exc_info:
-            fields["exception"] = "".join(traceback.format_exception(*record.exc_info))
-        # Last line of defence: nothing that looks like a card number leaves the process. The time,
-        # level and logger are written by this process, not passed to it: they are not searched.
+        # The time, level and logger are written by this process, not passed to it: they are not searched.
         entry: dict[object, object] = {
             "timestamp": self._timestamp(record),
             "level": record.levelname,
             "logger": record.name,
         }
-        return _LINE_JSON.encode(entry | _masked_dict(fields))
+        try:
+            # Last line of defence: nothing that looks like a card number leaves the process.
+            return _LINE_JSON.encode(entry | _masked_dict(_fields(record)))
+        except Exception as error:  # any field's str() may raise anything
+            # A record that cannot be written (a cycle, a key JSON refuses, arguments that do not fit the
+            # message) is written without its fields: logging's own error report would print its
+            # arguments to stderr, unmasked.
+            unwritable = {
+                "message": "log_record_unwritable",
+                "error": type(error).__name__,
+                "template": record.msg if isinstance(record.msg, str) else type(record.msg).__name__,
+            }
+            return _LINE_JSON.encode(entry | _masked_dict(unwritable))
 
     def _timestamp(self, record: logging.LogRecord) -> str:
-        second = int(record.created)
+        second = math.floor(record.created)
         written = self._second
         if written[0] != second:
             written = self._second = (second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second)))
         return f"{written[1]}.{int(record.msecs):03d}Z"
+
+
+def _fields(record: logging.LogRecord) -> dict[str, Any]:
+    fields: dict[str, Any] = {"message": record.getMessage(), **_process_fields, **_context.get()}
+    fields.update((k, v) for k, v in record.__dict__.items() if k not in _STANDARD_ATTRIBUTES)
+    if record.exc_info:
+        fields["exception"] = "".join(traceback.format_exception(*record.exc_info))
+    return fields
 
 
 def _masked(value: object) -> object:
@@ -118,12 +134,17 @@ class LogContext:
 
     def __init__(self, values: Mapping[str, str]) -> None:
         self._values = values
+        self._token: contextvars.Token[Mapping[str, str]] | None = None
 
     def __enter__(self) -> None:
+        if self._token is not None:  # as @contextmanager's generator: one use at a time
+            raise RuntimeError("log_context is already entered")
         self._token = _context.set({**_context.get(), **self._values})
 
     def __exit__(self, *_exc: object) -> None:
-        _context.reset(self._token)
+        token, self._token = self._token, None
+        if token is not None:
+            _context.reset(token)
 
 
 def emit_metric(

@@ -22,6 +22,10 @@ NOTATIONS = {
     "tabs": "4242\t4242\t4242\t4291",
     "line breaks": "4242\n4242\n4242\n4291",
     "CRLF": "4242\r\n4242\r\n4242\r\n4291",
+    # ... and these a traceback's repr escapes (\xa0, \u200b, \u2028): a KeyError's message.
+    "no-break spaces": "4242\xa04242\xa04242\xa04291",
+    "zero-width spaces": "4242\u200b4242\u200b4242\u200b4291",
+    "line separators": "4242\u20284242\u20284242\u20284291",
     "arabic-indic": VISA_AUTHORIZED.translate({ord("0") + d: 0x0660 + d for d in range(10)}),
 }
 
@@ -68,6 +72,8 @@ class Wrapped:
 def test_numbers_lists_and_objects_are_masked_as_the_line_writes_them() -> None:
     number = int(VISA_AUTHORIZED)
     extra = {"pan": number, "pans": (number, "ok"), "wrapped": Wrapped(NOTATIONS["tabs"]), number: "key", "n": 7}
+    extra["float"] = float(number)  # written 4242424242424291.0
+    extra["large float"] = float(number) * 1000  # written 4.242424242424291e+18: its groups make the number
     entry = json.loads(format_record("card", extra=extra))
     assert (entry["pan"], entry["pans"], entry["wrapped"], entry["[card]"]) == (
         "[card]",
@@ -75,14 +81,16 @@ def test_numbers_lists_and_objects_are_masked_as_the_line_writes_them() -> None:
         "Wrapped([card])",
         "key",
     )
+    assert (entry["float"], entry["large float"]) == ("[card].0", "[card]e+18")
     assert entry["n"] == 7 and isinstance(entry["n"], int)  # what holds no card number keeps its type
 
 
 def test_digits_an_escape_writes_are_not_taken_for_a_card_number() -> None:
     """Masked before escaping: the \\u0001 of a control character does not join the digits after it."""
-    digits = luhn_complete("00011111111")[4:]  # 8 digits: 0001 + these passes Luhn
-    line = format_record("id \x01%s", digits + "1111")
-    assert json.loads(line)["message"] == f"id \x01{digits}1111"
+    digits = luhn_complete("000111111111111")[4:]  # 12 digits: 0001 + these, 16, pass Luhn
+    line = format_record("id \x01%s", digits)
+    assert "\\u0001" + digits in line  # what the formatter before masked, as one 16-digit number
+    assert json.loads(line)["message"] == f"id \x01{digits}"
 
 
 def test_other_numbers_are_left_alone() -> None:
@@ -159,9 +167,9 @@ def test_each_line_has_its_own_records_time_to_the_millisecond() -> None:
     an earlier one each get their own time."""
     formatter = JsonFormatter()
     written = []
-    for created in (1796665218.974, 1796665218.001, 1796665219.5, 1796665218.25, 86400.0):
+    for created in (1796665218.974, 1796665218.001, 1796665219.5, 1796665218.25, 86400.0, -1.5):
         record = logging.LogRecord("x", logging.INFO, "f", 1, "m", (), None)
-        record.created, record.msecs = created, int(created * 1000) % 1000
+        record.created, record.msecs = created, round(created * 1000) % 1000
         written.append(json.loads(formatter.format(record))["timestamp"])
     assert written == [
         "2026-12-07T17:40:18.974Z",
@@ -169,6 +177,7 @@ def test_each_line_has_its_own_records_time_to_the_millisecond() -> None:
         "2026-12-07T17:40:19.500Z",
         "2026-12-07T17:40:18.250Z",
         "1970-01-02T00:00:00.000Z",
+        "1969-12-31T23:59:58.500Z",  # a second before the epoch: not the cache's empty value
     ]
 
 
@@ -217,3 +226,56 @@ def test_metric_lines_are_the_json_of_one_record(
         timestamp = directive["Timestamp"] if isinstance(directive, dict) else None
         assert line == _reference_metric_line(name, value, dimensions, sets, timestamp)
         assert timestamp is None or 0 < timestamp <= time.time() * 1000
+
+
+class Unprintable:
+    def __str__(self) -> str:
+        raise RuntimeError("no text")
+
+
+@pytest.mark.parametrize(
+    "why",
+    ["cycle", "arguments", "unprintable", "deep"],
+)
+def test_a_record_that_cannot_be_written_is_a_line_without_its_fields_and_never_an_error(
+    why: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Not logging's error report either: it prints the record's arguments to stderr, unmasked."""
+    cycle: dict[str, object] = {"pan": VISA_AUTHORIZED}
+    cycle["self"] = cycle
+    deep: list[object] = [VISA_AUTHORIZED]
+    for _ in range(5000):
+        deep = [deep]
+    message, args, extra = {
+        "cycle": ("charging %s", (VISA_AUTHORIZED,), {"details": cycle}),
+        "arguments": ("charging %d", (VISA_AUTHORIZED,), {}),
+        "unprintable": ("charging %s", (VISA_AUTHORIZED,), {"thing": Unprintable()}),
+        "deep": ("charging %s", (VISA_AUTHORIZED,), {"nested": deep}),
+    }[why]
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        configure_logging("INFO", "eu-west-1")
+        logging.getLogger("tests.observability").info(message, *args, extra=extra)
+        captured = capsys.readouterr()
+    finally:
+        configure_logging("INFO")
+        root.handlers[:] = handlers
+        root.setLevel(level)
+    entry = json.loads(captured.out)
+    assert (entry["message"], entry["template"], entry["level"]) == ("log_record_unwritable", message, "INFO")
+    assert "4242" not in captured.out + captured.err
+
+
+def test_log_context_is_entered_once_at_a_time_and_nests() -> None:
+    outer = log_context(request_id="r1")
+    with outer:
+        with log_context(merchant_id="m1"):
+            assert json.loads(format_record("x"))["merchant_id"] == "m1"
+        with pytest.raises(RuntimeError), outer:
+            pass
+        assert json.loads(format_record("x"))["request_id"] == "r1"
+    entry = json.loads(format_record("x"))
+    assert "request_id" not in entry and "merchant_id" not in entry
+    with outer:  # and again, once left
+        assert json.loads(format_record("x"))["request_id"] == "r1"
