@@ -9,14 +9,13 @@ from ulid import ULID
 PAYMENT_PREFIX = "pay_"
 MERCHANT_PREFIX = "mer_"
 _ULID_LENGTH = 26
-_CROCKFORD = frozenset("0123456789ABCDEFGHJKMNPQRSTVWXYZ")
+_CROCKFORD_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # each character's value is its position
+_CROCKFORD = frozenset(_CROCKFORD_ALPHABET)
 _RANDOM_BYTES = 10
 _MAX_MILLISECONDS = 2**48 - 1  # a ULID's timestamp field
 _TIMESTAMP_LENGTH = 10  # a ULID's first 10 characters: 48 bits of milliseconds
 # Crockford's base32 as python-ulid decodes it: upper and lower case.
-_DECODE = {char: value for value, char in enumerate("0123456789ABCDEFGHJKMNPQRSTVWXYZ")} | {
-    char: value for value, char in enumerate("0123456789abcdefghjkmnpqrstvwxyz")
-}
+_DECODE = {char: value for value, upper in enumerate(_CROCKFORD_ALPHABET) for char in (upper, upper.lower())}
 
 
 def new_payment_id(now: datetime) -> str:
