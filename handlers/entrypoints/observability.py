@@ -161,14 +161,8 @@ def emit_metric(
     sets = tuple(map(tuple, dimension_sets)) if dimension_sets is not None else (tuple(dimensions),)
     fields = {name: value, **_process_fields, **dimensions, **_context.get()}
     milliseconds = int(time.time() * 1000)
-    if "_aws" in fields:  # a field would replace the directive: json.dumps writes what is left
-        record = {
-            "_aws": {
-                "Timestamp": milliseconds,
-                "CloudWatchMetrics": json.loads(_directive(namespace, name, unit, sets)),
-            }
-        }
-        sys.stdout.write(json.dumps(record | fields) + "\n")
+    if "_aws" in fields:  # a field named _aws replaces the directive, as in one dict: only its place is left
+        sys.stdout.write(json.dumps({"_aws": None} | fields) + "\n")
         return
     # The text json.dumps writes for the whole record; the directive, the same on every call, encoded once.
     directive = _directive(namespace, name, unit, sets)

@@ -213,7 +213,7 @@ def _objects_only(structure: Callable[[Mapping[str, Any], Any], T]) -> Callable[
 
 
 CONVERTER = _make_converter()
-_COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps builds one a call
+COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps builds one a call
 # A request body's canonical text (keys sorted, ASCII), whose keyed hash is its idempotency fingerprint.
 CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=True)
 MAX_ECHOED_NAME = 64
@@ -364,7 +364,7 @@ def event_body(event: NewEvent) -> str:
     returns it then. Stored as this text, so every attempt and resend signs the same bytes."""
     data = payment_to_wire(event.subject) if isinstance(event.subject, Payment) else operation_to_wire(event.subject)
     body = {"id": event.id, "type": event.type.value, "created_at": format_timestamp(event.created_at), "data": data}
-    return _COMPACT_JSON.encode(body)
+    return COMPACT_JSON.encode(body)
 
 
 def event_to_item(event: NewEvent) -> dict[str, Any]:

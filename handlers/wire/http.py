@@ -28,7 +28,7 @@ from handlers.domain.errors import (
     UnsupportedMediaType,
 )
 from handlers.domain.models import Payment, PaymentStatus
-from handlers.wire.converter import echoable, payment_to_wire
+from handlers.wire.converter import COMPACT_JSON, echoable, payment_to_wire
 
 logger = logging.getLogger(__name__)
 Event = Mapping[str, Any]
@@ -48,7 +48,6 @@ ERRORS: dict[type[PaymentError], tuple[int, str, int | None]] = {
     StorageUnavailable: (503, "service_unavailable", 1),
     OutcomeUnknown: (500, "internal_error", OUTCOME_UNKNOWN_RETRY_AFTER),
 }
-COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))  # built once: json.dumps builds one a call
 _INTERNAL = (500, "internal_error", OUTCOME_UNKNOWN_RETRY_AFTER)
 
 
